@@ -1,0 +1,59 @@
+// Command sluice is an LLM gateway for Tailscale tailnets: it identifies
+// callers by tailnet identity, decides with embedded OPA what they may use,
+// injects provider keys, routes by model name and records usage.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `sluice: an LLM gateway for Tailscale tailnets
+
+Usage:
+  sluice serve   [--config FILE] [--listen 127.0.0.1:8080] [--local-user LOGIN] ...
+  sluice config validate FILE
+  sluice config default
+  sluice policy export --config FILE --out DIR
+  sluice policy test   --config FILE DIR...
+  sluice policy eval   --config FILE --user LOGIN --model M [--provider P]
+  sluice version
+
+Run "sluice COMMAND -h" for the flags of a command.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the process exit code, so the
+// whole CLI can be tested in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "config":
+		return runConfig(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "sluice", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

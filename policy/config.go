@@ -1,0 +1,257 @@
+// Package policy owns sluice's configuration: the Aperture-compatible HuJSON
+// model (providers, temp_grants, hooks, database, exporters), loading with
+// ${VAR} macro substitution, defaults, validation with the documented error
+// texts, and the index from model name to the providers that serve it.
+package policy
+
+import "time"
+
+// Config is one loaded, validated configuration. It is immutable once Parse
+// returns it: everything derived from it is built per revision by callers.
+type Config struct {
+	// File names the source ("config.hujson", or "default.hujson" for the
+	// embedded default); positions in diagnostics refer to it.
+	File string
+	// Raw is the file as read, kept for diagnostics and export.
+	Raw []byte
+
+	// Providers in declaration order; routing depends on this order.
+	Providers []*Provider
+	// TempGrants in declaration order. When the file has no temp_grants
+	// section, these are the default configuration's grants and
+	// GrantsDefaulted is true.
+	TempGrants      []*GrantSet
+	GrantsDefaulted bool
+	// Hooks in declaration order.
+	Hooks     []*Hook
+	Database  Database
+	Exporters Exporters
+	// Pricing overrides or extends the built-in price table, by model name.
+	Pricing map[string]Price
+
+	// Warnings found while loading (unknown fields, missing API keys).
+	Warnings Errors
+
+	providerByID map[string]*Provider
+	hookByName   map[string]*Hook
+	index        map[string][]*Provider
+}
+
+// Provider is one upstream LLM API.
+type Provider struct {
+	ID            string
+	BaseURL       string
+	Models        []string
+	APIKey        string
+	Authorization string // AuthBearer, AuthXAPIKey or AuthXGoogAPIKey
+	Tailnet       bool
+	Name          string
+	Description   string
+	Compatibility Compatibility
+	// Project and Region name the Google Cloud project and region of a
+	// Vertex provider; when empty they come from the service-account key.
+	Project string
+	Region  string
+	Pos     Pos
+}
+
+// Authorization types of a provider (or hook) credential.
+const (
+	AuthBearer      = "bearer"
+	AuthXAPIKey     = "x-api-key"
+	AuthXGoogAPIKey = "x-goog-api-key"
+)
+
+// AuthTypes lists the valid authorization types.
+var AuthTypes = []string{AuthBearer, AuthXAPIKey, AuthXGoogAPIKey}
+
+// API format names, as used by compatibility flags and the Rego input.
+const (
+	FormatOpenAIChat            = "openai_chat"
+	FormatOpenAIResponses       = "openai_responses"
+	FormatAnthropicMessages     = "anthropic_messages"
+	FormatGeminiGenerateContent = "gemini_generate_content"
+	FormatBedrockModelInvoke    = "bedrock_model_invoke"
+	FormatBedrockConverse       = "bedrock_converse"
+	FormatGoogleGenerateContent = "google_generate_content"
+	FormatGoogleRawPredict      = "google_raw_predict"
+)
+
+// Formats lists every compatibility flag in documentation order.
+var Formats = []string{
+	FormatOpenAIChat,
+	FormatOpenAIResponses,
+	FormatAnthropicMessages,
+	FormatGeminiGenerateContent,
+	FormatBedrockModelInvoke,
+	FormatBedrockConverse,
+	FormatGoogleGenerateContent,
+	FormatGoogleRawPredict,
+}
+
+// Compatibility says which API formats a provider supports. Only
+// openai_chat defaults to true, as documented.
+type Compatibility map[string]bool
+
+// DefaultCompatibility returns the documented defaults.
+func DefaultCompatibility() Compatibility {
+	c := make(Compatibility, len(Formats))
+	for _, f := range Formats {
+		c[f] = f == FormatOpenAIChat
+	}
+	return c
+}
+
+// Supports reports whether the provider speaks format.
+func (c Compatibility) Supports(format string) bool { return c[format] }
+
+// Enabled lists the supported formats in documentation order.
+func (c Compatibility) Enabled() []string {
+	var out []string
+	for _, f := range Formats {
+		if c[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// GrantSet is one entry of temp_grants: sources and what they are granted.
+type GrantSet struct {
+	Index  int // position in temp_grants
+	Src    []string
+	Grants []*Grant
+	Pos    Pos
+}
+
+// Roles a role grant may assign.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// Grant is one element of a GrantSet's grants. Exactly one of Role,
+// Providers, Hook or MCP is set.
+type Grant struct {
+	Set       int // index of the GrantSet in temp_grants
+	Index     int // position in the set's grants
+	Role      string
+	Providers []ProviderGrant
+	Hook      *HookGrant
+	MCP       []MCPGrant
+	Pos       Pos
+}
+
+// Source names the grant the way diagnostics and generated Rego do:
+// "temp_grants[i].grants[j]".
+func (g *Grant) Source() string {
+	return "temp_grants[" + itoa(g.Set) + "].grants[" + itoa(g.Index) + "]"
+}
+
+// ProviderGrant allows a provider/model pair; either may be a "*" glob.
+type ProviderGrant struct {
+	Provider string
+	Model    string
+	Pos      Pos
+}
+
+// MCPGrant allows an MCP server/tool pair; either may be a "*" glob.
+type MCPGrant struct {
+	Server string
+	Tool   string
+	Pos    Pos
+}
+
+// Hook events.
+const (
+	EventToolCallEntireRequest = "tool_call_entire_request"
+	EventEntireRequest         = "entire_request"
+	EventPreRequest            = "pre_request"
+)
+
+// Events lists the hook events sluice knows.
+var Events = []string{EventToolCallEntireRequest, EventEntireRequest, EventPreRequest}
+
+// Hook payload fields.
+const (
+	FieldTools        = "tools"
+	FieldRequestBody  = "request_body"
+	FieldUserMessage  = "user_message"
+	FieldResponseBody = "response_body"
+	FieldRawResponses = "raw_responses"
+)
+
+// HookFields lists the payload fields a hook grant may ask for.
+var HookFields = []string{FieldTools, FieldRequestBody, FieldUserMessage, FieldResponseBody, FieldRawResponses}
+
+// HookGrant sends matching traffic to a hook.
+type HookGrant struct {
+	Match  HookMatch
+	Hook   string
+	Fields []string
+	// Condition is an optional CEL expression that must also hold.
+	Condition    string
+	ConditionPos Pos
+}
+
+// HookMatch is AND across non-empty fields, OR within a field.
+type HookMatch struct {
+	Providers []string
+	Models    []string
+	Events    []string
+}
+
+// Hook fail policies for pre_request hooks.
+const (
+	FailOpen   = "fail_open"
+	FailClosed = "fail_closed"
+)
+
+// DefaultHookTimeout applies when a hook sets no timeout.
+const DefaultHookTimeout = 5 * time.Second
+
+// Hook is a webhook endpoint that hook grants reference.
+type Hook struct {
+	Name          string
+	URL           string
+	APIKey        string
+	Authorization string
+	// Timeout bounds one call; zero means no timeout.
+	Timeout    time.Duration
+	FailPolicy string
+	Disabled   bool
+	// Preference orders pre_request hooks: higher first, ties by name.
+	Preference int
+	Pos        Pos
+}
+
+// Database holds the database section.
+type Database struct {
+	SaveRaws           bool
+	KeepEncryptedBlobs bool
+	// Retention is how long request rows and blobs are kept; zero keeps
+	// them forever.
+	Retention time.Duration
+}
+
+// Exporters holds the exporters section.
+type Exporters struct {
+	S3 *S3Exporter
+}
+
+// S3Exporter exports session logs to an S3 bucket.
+type S3Exporter struct {
+	BucketName   string
+	Region       string
+	Prefix       string
+	AccessKeyID  string
+	AccessSecret string
+	Every        int // seconds between exports
+	Limit        int // rows per export
+}
+
+// Provider returns the provider with the given ID, or nil.
+func (c *Config) Provider(id string) *Provider { return c.providerByID[id] }
+
+// Hook returns the hook with the given name, or nil.
+func (c *Config) Hook(name string) *Hook { return c.hookByName[name] }

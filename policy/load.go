@@ -1,0 +1,438 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tailscale/hujson"
+)
+
+// Load reads the configuration file at path. A missing file is reported as
+// ErrNoConfig; an invalid one as Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoConfig, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse loads a configuration from HuJSON bytes. name is used in positions.
+// lookupEnv resolves ${NAME} macros; nil means os.LookupEnv. On failure the
+// error is Errors holding every problem found; warnings are in
+// Config.Warnings on success.
+func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	root, err := hujson.Parse(data)
+	if err != nil {
+		return nil, Errors{syntaxDiagnostic(name, err)}
+	}
+	d := &decoder{file: name, data: data, lookup: lookupEnv}
+	c := &Config{File: name, Raw: data}
+	var grantsSeen bool
+	ok := d.object(&root, "", func(key string, v *hujson.Value, p string) bool {
+		switch key {
+		case "providers":
+			d.providers(c, v, p)
+		case "temp_grants":
+			grantsSeen = true
+			d.tempGrants(c, v, p)
+		case "hooks":
+			d.hooks(c, v, p)
+		case "database":
+			d.database(c, v, p)
+		case "exporters":
+			d.exporters(c, v, p)
+		case "pricing":
+			d.pricing(c, v, p)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok && isNull(&root) {
+		d.typeError(&root, "", "object")
+	}
+	if len(d.missing) > 0 {
+		d.diags = append(d.diags, Diagnostic{
+			Code:    CodeMacros,
+			Pos:     d.macroAt,
+			Message: "unsubstituted macros: [" + strings.Join(d.missing, " ") + "]",
+		})
+	}
+	if !grantsSeen {
+		c.TempGrants = defaultGrants()
+		c.GrantsDefaulted = true
+	}
+	validate(c, d)
+	d.diags.sort()
+	var errs Errors
+	for _, diag := range d.diags {
+		if diag.Warning {
+			c.Warnings = append(c.Warnings, diag)
+		} else {
+			errs = append(errs, diag)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	c.buildIndex()
+	return c, nil
+}
+
+var hujsonPosRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
+
+func syntaxDiagnostic(name string, err error) Diagnostic {
+	d := Diagnostic{Code: CodeSyntax, Pos: Pos{File: name}, Message: "malformed JSON: " + err.Error()}
+	if m := hujsonPosRE.FindStringSubmatch(err.Error()); m != nil {
+		d.Pos.Line, _ = strconv.Atoi(m[1])
+		d.Pos.Col, _ = strconv.Atoi(m[2])
+		d.Message = "malformed JSON: " + m[3]
+	}
+	return d
+}
+
+func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
+	d.object(v, path, func(id string, pv *hujson.Value, p string) bool {
+		prov := &Provider{ID: id, Authorization: AuthBearer, Compatibility: DefaultCompatibility(), Pos: d.pos(pv)}
+		authSet := false
+		d.object(pv, p, func(key string, fv *hujson.Value, fp string) bool {
+			switch key {
+			case "baseurl":
+				prov.BaseURL = d.str(fv, fp)
+			case "models":
+				prov.Models = d.strs(fv, fp)
+			case "apikey":
+				prov.APIKey = d.str(fv, fp)
+			case "authorization":
+				prov.Authorization = d.str(fv, fp)
+				authSet = true
+			case "tailnet":
+				prov.Tailnet = d.boolean(fv, fp)
+			case "name":
+				prov.Name = d.str(fv, fp)
+			case "description":
+				prov.Description = d.str(fv, fp)
+			case "project":
+				prov.Project = d.str(fv, fp)
+			case "region":
+				prov.Region = d.str(fv, fp)
+			case "compatibility":
+				d.compatibility(prov, fv, fp)
+			default:
+				return false
+			}
+			return true
+		})
+		if authSet && !slices.Contains(AuthTypes, prov.Authorization) {
+			d.errorAt(pv, child(p, "authorization"), CodeBadAuth,
+				errorf("provider %s has invalid authorization type: %s", id, prov.Authorization))
+		}
+		c.Providers = append(c.Providers, prov)
+		return true
+	})
+}
+
+func (d *decoder) compatibility(prov *Provider, v *hujson.Value, path string) {
+	d.object(v, path, func(flag string, fv *hujson.Value, fp string) bool {
+		on := d.boolean(fv, fp)
+		if !slices.Contains(Formats, flag) {
+			d.errorAt(fv, fp, CodeBadCompat, errorf("provider %s has unknown compatibility flag %q (known: %s)",
+				prov.ID, flag, strings.Join(Formats, ", ")))
+			return true
+		}
+		prov.Compatibility[flag] = on
+		return true
+	})
+}
+
+func (d *decoder) tempGrants(c *Config, v *hujson.Value, path string) {
+	c.TempGrants = []*GrantSet{} // present, possibly empty: deny everything
+	d.array(v, path, func(i int, sv *hujson.Value, p string) {
+		set := &GrantSet{Index: i, Pos: d.pos(sv)}
+		d.object(sv, p, func(key string, fv *hujson.Value, fp string) bool {
+			switch key {
+			case "src":
+				d.array(fv, fp, func(_ int, ev *hujson.Value, ep string) {
+					src := d.str(ev, ep)
+					if strings.TrimSpace(src) == "" {
+						d.errorAt(ev, ep, CodeBadSource, errorf("%s: empty source (want \"*\", a login, \"*@domain\" or \"tag:name\")", displayPath(ep)))
+						return
+					}
+					set.Src = append(set.Src, src)
+				})
+			case "grants":
+				d.array(fv, fp, func(j int, gv *hujson.Value, gp string) {
+					set.Grants = append(set.Grants, d.grant(i, j, gv, gp))
+				})
+			default:
+				return false
+			}
+			return true
+		})
+		c.TempGrants = append(c.TempGrants, set)
+	})
+}
+
+func (d *decoder) grant(set, idx int, v *hujson.Value, path string) *Grant {
+	g := &Grant{Set: set, Index: idx, Pos: d.pos(v)}
+	kinds := 0
+	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
+		switch key {
+		case "role":
+			kinds++
+			g.Role = d.str(fv, fp)
+			if g.Role != RoleUser && g.Role != RoleAdmin {
+				d.errorAt(fv, fp, CodeBadRole, errorf("%s: unknown role %q (want \"user\" or \"admin\")", g.Source(), g.Role))
+			}
+		case "providers":
+			kinds++
+			d.array(fv, fp, func(_ int, ev *hujson.Value, ep string) {
+				pg := ProviderGrant{Provider: "", Model: "", Pos: d.pos(ev)}
+				var hasP, hasM bool
+				d.object(ev, ep, func(k string, kv *hujson.Value, kp string) bool {
+					switch k {
+					case "provider":
+						pg.Provider, hasP = d.str(kv, kp), true
+					case "model":
+						pg.Model, hasM = d.str(kv, kp), true
+					default:
+						return false
+					}
+					return true
+				})
+				if !hasP || !hasM || pg.Provider == "" || pg.Model == "" {
+					d.errorAt(ev, ep, CodeBadGrant, errorf("%s: provider grant needs both \"provider\" and \"model\" (use \"*\" for any)", g.Source()))
+					return
+				}
+				g.Providers = append(g.Providers, pg)
+			})
+		case "mcp":
+			kinds++
+			d.array(fv, fp, func(_ int, ev *hujson.Value, ep string) {
+				mg := MCPGrant{Pos: d.pos(ev)}
+				d.object(ev, ep, func(k string, kv *hujson.Value, kp string) bool {
+					switch k {
+					case "server":
+						mg.Server = d.str(kv, kp)
+					case "tool":
+						mg.Tool = d.str(kv, kp)
+					default:
+						return false
+					}
+					return true
+				})
+				if mg.Server == "" || mg.Tool == "" {
+					d.errorAt(ev, ep, CodeBadGrant, errorf("%s: mcp grant needs both \"server\" and \"tool\" (use \"*\" for any)", g.Source()))
+					return
+				}
+				g.MCP = append(g.MCP, mg)
+			})
+		case "hook":
+			kinds++
+			g.Hook = d.hookGrant(g, fv, fp)
+		default:
+			return false
+		}
+		return true
+	})
+	if kinds == 0 {
+		d.errorAt(v, path, CodeBadGrant, errorf("%s: grant has none of \"role\", \"providers\", \"hook\" or \"mcp\"", g.Source()))
+	}
+	return g
+}
+
+func (d *decoder) hookGrant(g *Grant, v *hujson.Value, path string) *HookGrant {
+	hg := &HookGrant{}
+	var hookV *hujson.Value
+	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
+		switch key {
+		case "match":
+			d.object(fv, fp, func(k string, kv *hujson.Value, kp string) bool {
+				switch k {
+				case "providers":
+					hg.Match.Providers = d.strs(kv, kp)
+				case "models":
+					hg.Match.Models = d.strs(kv, kp)
+				case "events":
+					d.array(kv, kp, func(_ int, ev *hujson.Value, ep string) {
+						e := d.str(ev, ep)
+						if !slices.Contains(Events, e) {
+							d.errorAt(ev, ep, CodeBadEvent, errorf("%s: unknown hook event %q (known: %s)", g.Source(), e, strings.Join(Events, ", ")))
+							return
+						}
+						hg.Match.Events = append(hg.Match.Events, e)
+					})
+				default:
+					return false
+				}
+				return true
+			})
+		case "hook":
+			hookV = fv
+			hg.Hook = d.str(fv, fp)
+		case "fields":
+			d.array(fv, fp, func(_ int, ev *hujson.Value, ep string) {
+				f := d.str(ev, ep)
+				if !slices.Contains(HookFields, f) {
+					d.errorAt(ev, ep, CodeBadField, errorf("%s: unknown hook field %q (known: %s)", g.Source(), f, strings.Join(HookFields, ", ")))
+					return
+				}
+				hg.Fields = append(hg.Fields, f)
+			})
+		case "condition":
+			hg.Condition = d.str(fv, fp)
+			hg.ConditionPos = d.pos(fv)
+		default:
+			return false
+		}
+		return true
+	})
+	if hookV == nil || hg.Hook == "" {
+		d.errorAt(v, path, CodeBadGrant, errorf("%s: hook grant names no hook", g.Source()))
+	}
+	if len(hg.Match.Events) == 0 {
+		// The documented event is the only one Aperture fires; a grant
+		// without events keeps that meaning rather than firing on all.
+		hg.Match.Events = []string{EventToolCallEntireRequest}
+	}
+	d.hookRefs = append(d.hookRefs, hookRef{name: hg.Hook, v: hookV, path: child(path, "hook"), grant: g.Source()})
+	return hg
+}
+
+func (d *decoder) hooks(c *Config, v *hujson.Value, path string) {
+	d.object(v, path, func(name string, hv *hujson.Value, p string) bool {
+		h := &Hook{Name: name, Authorization: AuthBearer, Timeout: DefaultHookTimeout, FailPolicy: FailOpen, Pos: d.pos(hv)}
+		d.object(hv, p, func(key string, fv *hujson.Value, fp string) bool {
+			switch key {
+			case "url":
+				h.URL = d.str(fv, fp)
+			case "apikey":
+				h.APIKey = d.str(fv, fp)
+			case "timeout":
+				if t, ok := d.duration(fv, fp); ok {
+					h.Timeout = t
+				}
+			case "authorization":
+				h.Authorization = d.str(fv, fp)
+				if !slices.Contains(AuthTypes, h.Authorization) {
+					d.errorAt(fv, fp, CodeBadAuth, errorf("hook %s has invalid authorization type: %s", name, h.Authorization))
+				}
+			case "fail_policy":
+				h.FailPolicy = d.str(fv, fp)
+				if h.FailPolicy != FailOpen && h.FailPolicy != FailClosed {
+					d.errorAt(fv, fp, CodeBadFailPolicy, errorf("hook %s has invalid fail_policy %q (want %q or %q)", name, h.FailPolicy, FailOpen, FailClosed))
+				}
+			case "disabled":
+				h.Disabled = d.boolean(fv, fp)
+			case "preference":
+				h.Preference = d.integer(fv, fp)
+			default:
+				return false
+			}
+			return true
+		})
+		if h.URL == "" {
+			d.errorAt(hv, p, CodeBadHook, errorf("hook %s has no url configured", name))
+		} else if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.errorAt(hv, child(p, "url"), CodeBadHook, errorf("hook %s has invalid url %q (want an http:// or https:// URL)", name, h.URL))
+		}
+		c.Hooks = append(c.Hooks, h)
+		return true
+	})
+}
+
+func (d *decoder) database(c *Config, v *hujson.Value, path string) {
+	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
+		switch key {
+		case "save_raws":
+			c.Database.SaveRaws = d.boolean(fv, fp)
+		case "keep_encrypted_blobs":
+			c.Database.KeepEncryptedBlobs = d.boolean(fv, fp)
+		case "retention":
+			if r, ok := d.duration(fv, fp); ok {
+				c.Database.Retention = r
+			}
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
+	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
+		if key != "s3" {
+			return false
+		}
+		s3 := &S3Exporter{}
+		d.object(fv, fp, func(k string, kv *hujson.Value, kp string) bool {
+			switch k {
+			case "bucket_name":
+				s3.BucketName = d.str(kv, kp)
+			case "region":
+				s3.Region = d.str(kv, kp)
+			case "prefix":
+				s3.Prefix = d.str(kv, kp)
+			case "access_key_id":
+				s3.AccessKeyID = d.str(kv, kp)
+			case "access_secret":
+				s3.AccessSecret = d.str(kv, kp)
+			case "every":
+				s3.Every = d.integer(kv, kp)
+			case "limit":
+				s3.Limit = d.integer(kv, kp)
+			default:
+				return false
+			}
+			return true
+		})
+		if s3.Every < 0 || s3.Limit < 0 {
+			d.errorAt(fv, fp, CodeBadExporter, "exporters.s3: every and limit must not be negative")
+		}
+		c.Exporters.S3 = s3
+		return true
+	})
+}
+
+func (d *decoder) pricing(c *Config, v *hujson.Value, path string) {
+	c.Pricing = make(map[string]Price)
+	d.object(v, path, func(model string, mv *hujson.Value, mp string) bool {
+		var p Price
+		d.object(mv, mp, func(k string, kv *hujson.Value, kp string) bool {
+			switch k {
+			case "input":
+				p.Input = d.number(kv, kp)
+			case "output":
+				p.Output = d.number(kv, kp)
+			case "cache_read":
+				p.CacheRead = d.number(kv, kp)
+			case "cache_write":
+				p.CacheWrite = d.number(kv, kp)
+			case "context_window":
+				p.ContextWindow = d.integer(kv, kp)
+			default:
+				return false
+			}
+			return true
+		})
+		if p.Input < 0 || p.Output < 0 || p.CacheRead < 0 || p.CacheWrite < 0 || p.ContextWindow < 0 {
+			d.errorAt(mv, mp, CodeType, errorf("pricing.%s: prices and context_window must not be negative", model))
+		}
+		c.Pricing[model] = p
+		return true
+	})
+}

@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Price is what a model costs, in USD per million tokens, and how many
+// tokens of context it takes (0 when unknown).
+type Price struct {
+	Input         float64
+	Output        float64
+	CacheRead     float64
+	CacheWrite    float64
+	ContextWindow int
+}
+
+// builtinPrices covers the models of the reference's examples, from the
+// providers' public price lists. The `pricing` config section overrides or
+// extends them. Keys are canonical model names (see canonicalModel).
+var builtinPrices = map[string]Price{
+	"gpt-5":             {Input: 1.25, Output: 10, CacheRead: 0.125, ContextWindow: 400_000},
+	"gpt-5-mini":        {Input: 0.25, Output: 2, CacheRead: 0.025, ContextWindow: 400_000},
+	"gpt-5-nano":        {Input: 0.05, Output: 0.40, CacheRead: 0.005, ContextWindow: 400_000},
+	"gpt-5.1-codex":     {Input: 1.25, Output: 10, CacheRead: 0.125, ContextWindow: 400_000},
+	"gpt-5.1-codex-max": {Input: 1.25, Output: 10, CacheRead: 0.125, ContextWindow: 400_000},
+	"gpt-4.1":           {Input: 2, Output: 8, CacheRead: 0.50, ContextWindow: 1_047_576},
+	"gpt-4.1-mini":      {Input: 0.40, Output: 1.60, CacheRead: 0.10, ContextWindow: 1_047_576},
+	"gpt-4.1-nano":      {Input: 0.10, Output: 0.40, CacheRead: 0.025, ContextWindow: 1_047_576},
+	"gpt-4o":            {Input: 2.50, Output: 10, CacheRead: 1.25, ContextWindow: 128_000},
+	"gpt-4o-mini":       {Input: 0.15, Output: 0.60, CacheRead: 0.075, ContextWindow: 128_000},
+	"claude-sonnet-4-5": {Input: 3, Output: 15, CacheRead: 0.30, CacheWrite: 3.75, ContextWindow: 200_000},
+	"claude-haiku-4-5":  {Input: 1, Output: 5, CacheRead: 0.10, CacheWrite: 1.25, ContextWindow: 200_000},
+	"claude-opus-4-5":   {Input: 5, Output: 25, CacheRead: 0.50, CacheWrite: 6.25, ContextWindow: 200_000},
+	"claude-opus-4-6":   {Input: 5, Output: 25, CacheRead: 0.50, CacheWrite: 6.25, ContextWindow: 200_000},
+	"gemini-2.5-pro":    {Input: 1.25, Output: 10, CacheRead: 0.125, ContextWindow: 1_048_576},
+	"gemini-2.5-flash":  {Input: 0.30, Output: 2.50, CacheRead: 0.03, ContextWindow: 1_048_576},
+	"gemini-2.0-flash":  {Input: 0.10, Output: 0.40, CacheRead: 0.025, ContextWindow: 1_048_576},
+}
+
+var (
+	// Bedrock and Vertex dress model names: "us.anthropic.claude-…-v1:0",
+	// "claude-…@20251101"; OpenRouter prefixes the vendor: "openai/gpt-5".
+	bedrockRegionRE = regexp.MustCompile(`^(us|eu|apac|global|us-gov)\.`)
+	bedrockVendorRE = regexp.MustCompile(`^(anthropic|amazon|meta|mistral|cohere|ai21|openai|deepseek|qwen)\.`)
+	versionRE       = regexp.MustCompile(`(-v\d+(:\d+)?|@\d{8}|-\d{8}|-preview(-[\d-]+)?|-exp)$`)
+)
+
+// canonicalModel strips the decorations providers add to a model's name, so
+// "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+// "claude-sonnet-4-5@20250929" and "anthropic/claude-sonnet-4-5" all price
+// as "claude-sonnet-4-5".
+func canonicalModel(model string) string {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	m = bedrockRegionRE.ReplaceAllString(m, "")
+	m = bedrockVendorRE.ReplaceAllString(m, "")
+	for {
+		n := versionRE.ReplaceAllString(m, "")
+		if n == m {
+			return m
+		}
+		m = n
+	}
+}
+
+// PriceFor returns the price of model: the `pricing` section's entry for
+// its exact name first, then the built-in table by canonical name. ok is
+// false for an unknown model, which then costs nothing and is flagged.
+func (c *Config) PriceFor(model string) (p Price, ok bool) {
+	if p, ok := c.Pricing[model]; ok {
+		return p, true
+	}
+	canon := canonicalModel(model)
+	if p, ok := c.Pricing[canon]; ok {
+		return p, true
+	}
+	p, ok = builtinPrices[canon]
+	return p, ok
+}
