@@ -1,0 +1,69 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+)
+
+// dialect is what differs between the backends' SQL. Queries are written
+// once with '?' placeholders and portable SQL (window functions, CASE,
+// COALESCE, ON CONFLICT); times are stored as integer microseconds since the
+// epoch so date arithmetic is plain integer arithmetic on both.
+type dialect struct {
+	name string
+	// dollar placeholders ($1, $2, ...) instead of '?'.
+	dollar bool
+	// distinctList aggregates the distinct values of a column into one
+	// comma-separated string.
+	distinctList func(col string) string
+}
+
+var sqliteDialect = dialect{
+	name:         BackendSQLite,
+	distinctList: func(col string) string { return "group_concat(DISTINCT " + col + ")" },
+}
+
+var postgresDialect = dialect{
+	name:         BackendPostgres,
+	dollar:       true,
+	distinctList: func(col string) string { return "string_agg(DISTINCT " + col + ", ',')" },
+}
+
+// rebind rewrites '?' placeholders for the dialect. The queries this package
+// writes never hold '?' inside string literals.
+func (d dialect) rebind(q string) string {
+	if !d.dollar {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// where accumulates AND-ed conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return "1=1"
+	}
+	return strings.Join(w.conds, " AND ")
+}

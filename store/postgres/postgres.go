@@ -1,0 +1,65 @@
+// Package postgres connects sluice to a PostgreSQL database, the backend
+// several replicas share: a pgx connection pool behind database/sql, with
+// the embedded migrations applied at start under an advisory lock so
+// replicas starting together migrate once.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sluice-gateway/sluice/store/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the schema migrations of the PostgreSQL backend.
+func Migrations() ([]migrate.Migration, error) {
+	return migrate.Load(migrationFiles, "migrations")
+}
+
+// migrationLock serialises replicas migrating the same schema: a
+// transaction-scoped advisory lock keyed by a constant and the schema name,
+// released when the migration transaction ends.
+const migrationLock = `SELECT pg_advisory_xact_lock(1936484707, hashtext(current_schema()))`
+
+// Open connects with the DSN (a postgres:// URL; pool settings such as
+// pool_max_conns and run-time parameters such as search_path go in its
+// query), applies pending migrations and returns the handle with a function
+// that closes the pool. Errors never repeat the DSN, which may hold a
+// password.
+func Open(ctx context.Context, dsn string) (*sql.DB, func() error, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres DSN: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	closeAll := func() error { pool.Close(); return nil }
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		pool.Close()
+		return nil, nil, fmt.Errorf("postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		db.Close()
+		pool.Close()
+		return nil, nil, err
+	}
+	if _, err := migrate.Apply(ctx, db, ms, migrate.Options{Lock: migrationLock}); err != nil {
+		db.Close()
+		pool.Close()
+		return nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	return db, closeAll, nil
+}

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"time"
+
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// Record is one request as the gateway saw it: one row of the log. Times are
+// stored with microsecond precision.
+type Record struct {
+	// ID is the request ID the gateway gave the request (and returned to
+	// the client). Insert fills in a random one when it is empty.
+	ID string
+	// Time is when the request arrived.
+	Time time.Time
+
+	// Who: the caller's tailnet identity.
+	Login    string
+	NodeID   string
+	NodeName string
+	Tailnet  string
+
+	// What: where the request went.
+	Provider string
+	Model    string
+	Format   string // policy.Format* name
+	Method   string
+	Path     string
+	// Stream is true when the client asked for a streamed answer.
+	Stream bool
+
+	// How it went. Status is the HTTP status the client received (499 when
+	// the client went away first); Error says what failed, if anything.
+	Status int
+	Error  string
+	// Latency is the time from arrival to the last byte sent; TTFB the time
+	// to the first byte of the answer.
+	Latency time.Duration
+	TTFB    time.Duration
+
+	// Tokens. InputTokens counts every prompt token, cached or not;
+	// CacheReadTokens and CacheWriteTokens are the parts of it read from or
+	// written to the provider's prompt cache. SetUsage fills these from what
+	// a provider reports, whichever convention it uses.
+	InputTokens      int64
+	OutputTokens     int64
+	CacheReadTokens  int64
+	CacheWriteTokens int64
+	// ReasoningTokens is the part of OutputTokens spent on reasoning, when
+	// the provider says.
+	ReasoningTokens int64
+
+	// CostUSD is what the request cost at the price known when it was
+	// recorded. CostKnown is false for a model without a price: its cost is
+	// 0 and the dashboard flags it. SetCost fills both.
+	CostUSD   float64
+	CostKnown bool
+
+	// ToolCalls counts the tool calls in the answer.
+	ToolCalls int
+	// RequestBytes and ResponseBytes are the body sizes on the wire.
+	RequestBytes  int64
+	ResponseBytes int64
+
+	UserAgent string
+	// Revision is the policy revision the access decision was made under.
+	Revision string
+	// SessionID is the client's own session ID, from one of SessionHeaders;
+	// empty when the client sent none (see SessionGap for the grouping).
+	SessionID string
+	// Instance names the gateway replica that served the request.
+	Instance string
+
+	// RawRequest and RawResponse are the bodies as received and as sent,
+	// present only with database.save_raws. They are stored compressed, and
+	// encrypted with database.keep_encrypted_blobs.
+	RawRequest  []byte
+	RawResponse []byte
+	// HasRaws is set on records read back when raw bodies were stored.
+	HasRaws bool
+	// RawError is set on records read back when their raw bodies exist but
+	// cannot be read (typically: the key they were sealed with is not
+	// configured).
+	RawError string
+}
+
+// Usage is token usage as a provider reports it.
+type Usage struct {
+	Input      int64
+	Output     int64
+	CacheRead  int64
+	CacheWrite int64
+	Reasoning  int64
+	// CacheSeparate is true when the provider counts cached tokens apart
+	// from Input (Anthropic Messages, Bedrock Converse: input_tokens
+	// excludes cache reads and writes) and false when Input already
+	// includes them (OpenAI, Gemini: cached tokens are a detail of the
+	// prompt count).
+	CacheSeparate bool
+}
+
+// SetUsage records u on r, normalising to r's convention that InputTokens
+// counts every prompt token.
+func (r *Record) SetUsage(u Usage) {
+	r.InputTokens = u.Input
+	if u.CacheSeparate {
+		r.InputTokens = u.Input + u.CacheRead + u.CacheWrite
+	}
+	r.OutputTokens = u.Output
+	r.CacheReadTokens = u.CacheRead
+	r.CacheWriteTokens = u.CacheWrite
+	r.ReasoningTokens = u.Reasoning
+}
+
+// UncachedInputTokens is the part of InputTokens billed at the full input
+// price: every prompt token that was neither read from nor written to the
+// cache. It is never negative, even if a provider's counts disagree.
+func (r *Record) UncachedInputTokens() int64 {
+	n := r.InputTokens - r.CacheReadTokens - r.CacheWriteTokens
+	if n < 0 {
+		return 0
+	}
+	return n
+}
+
+// Cost is the USD cost of r's tokens at price p (USD per million tokens):
+//
+//	uncached input × Input + cache reads × CacheRead
+//	  + cache writes × CacheWrite + output × Output
+//
+// A price without a cache-write rate bills cache writes at the input rate,
+// and one without a cache-read rate bills reads at the input rate, so a
+// partial price table never makes tokens free.
+func Cost(p policy.Price, r *Record) float64 {
+	cacheRead, cacheWrite := p.CacheRead, p.CacheWrite
+	if cacheRead == 0 {
+		cacheRead = p.Input
+	}
+	if cacheWrite == 0 {
+		cacheWrite = p.Input
+	}
+	micro := float64(r.UncachedInputTokens())*p.Input +
+		float64(r.CacheReadTokens)*cacheRead +
+		float64(r.CacheWriteTokens)*cacheWrite +
+		float64(r.OutputTokens)*p.Output
+	return micro / 1e6
+}
+
+// SetCost prices r with the configuration's price table. A model without a
+// price costs 0 and has CostKnown false.
+func (r *Record) SetCost(c *policy.Config) {
+	p, ok := c.PriceFor(r.Model)
+	if !ok {
+		r.CostUSD, r.CostKnown = 0, false
+		return
+	}
+	r.CostUSD, r.CostKnown = Cost(p, r), true
+}

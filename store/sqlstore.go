@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// sqlStore is the Store over either backend's database/sql handle.
+type sqlStore struct {
+	db      *sql.DB
+	closeDB func() error
+	d       dialect
+	codec   *blobCodec
+	gap     time.Duration
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// requestColumns are the columns of the requests table, in the order
+// recordArgs and scanRecord use.
+var requestColumns = []string{
+	"id", "time_us", "login", "node_id", "node_name", "tailnet",
+	"provider", "model", "format", "method", "path", "stream",
+	"status", "error", "latency_us", "ttfb_us",
+	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+	"cost_usd", "cost_known", "tool_calls", "request_bytes", "response_bytes",
+	"user_agent", "revision", "session_id", "instance", "has_raws",
+}
+
+var requestColumnList = strings.Join(requestColumns, ", ")
+
+var blobColumns = []string{"request_id", "kind", "time_us", "codec", "key_id", "size", "data"}
+
+// Rows per INSERT statement: 200 × 31 columns stays well under both
+// backends' limits on bound parameters.
+const rowsPerInsert = 200
+
+// Length limits for free-text columns, so one odd request cannot bloat the
+// log.
+const (
+	maxShortText = 512
+	maxLongText  = 8 << 10
+)
+
+// cleanText makes s storable in any backend: valid UTF-8 (PostgreSQL
+// refuses anything else), no NUL bytes, at most limit bytes.
+func cleanText(s string, limit int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if len(s) > limit {
+		cut := limit
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func recordArgs(r *Record, hasRaws bool) []any {
+	short := func(s string) string { return cleanText(s, maxShortText) }
+	return []any{
+		short(r.ID), r.Time.UnixMicro(), short(r.Login), short(r.NodeID), short(r.NodeName), short(r.Tailnet),
+		short(r.Provider), short(r.Model), short(r.Format), short(r.Method), cleanText(r.Path, maxLongText), r.Stream,
+		r.Status, cleanText(r.Error, maxLongText), r.Latency.Microseconds(), r.TTFB.Microseconds(),
+		r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
+		r.CostUSD, r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
+		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
+	}
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(s scanner) (Record, error) {
+	var r Record
+	var timeUS, latencyUS, ttfbUS int64
+	err := s.Scan(
+		&r.ID, &timeUS, &r.Login, &r.NodeID, &r.NodeName, &r.Tailnet,
+		&r.Provider, &r.Model, &r.Format, &r.Method, &r.Path, &r.Stream,
+		&r.Status, &r.Error, &latencyUS, &ttfbUS,
+		&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
+		&r.CostUSD, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
+		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
+	)
+	r.Time = time.UnixMicro(timeUS).UTC()
+	r.Latency = time.Duration(latencyUS) * time.Microsecond
+	r.TTFB = time.Duration(ttfbUS) * time.Microsecond
+	return r, err
+}
+
+// placeholders returns "(?, ?, ...), (...)" for rows rows of n columns.
+func placeholders(rows, n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+}
+
+type pendingBlob struct {
+	id   string
+	time int64
+	blob
+}
+
+func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// Seal bodies before taking a transaction: compression and encryption
+	// are the slow part and need no lock.
+	rows := make([]Record, len(recs))
+	copy(rows, recs)
+	var blobs []pendingBlob
+	for i := range rows {
+		r := &rows[i]
+		if r.ID == "" {
+			r.ID = newID()
+		}
+		if r.Time.IsZero() {
+			r.Time = time.Now()
+		}
+		for _, body := range []struct {
+			kind string
+			data []byte
+		}{{blobRequest, r.RawRequest}, {blobResponse, r.RawResponse}} {
+			if body.data == nil {
+				continue
+			}
+			b, err := s.codec.seal(cleanText(r.ID, maxShortText), body.kind, body.data)
+			if err != nil {
+				return fmt.Errorf("request %s %s body: %w", r.ID, body.kind, err)
+			}
+			blobs = append(blobs, pendingBlob{id: cleanText(r.ID, maxShortText), time: r.Time.UnixMicro(), blob: b})
+		}
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("insert requests: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	for start := 0; start < len(rows); start += rowsPerInsert {
+		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
+		args := make([]any, 0, len(chunk)*len(requestColumns))
+		for i := range chunk {
+			r := &chunk[i]
+			args = append(args, recordArgs(r, r.RawRequest != nil || r.RawResponse != nil)...)
+		}
+		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
+			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
+			return fmt.Errorf("insert requests: %w", err)
+		}
+	}
+	for start := 0; start < len(blobs); start += rowsPerInsert {
+		chunk := blobs[start:min(start+rowsPerInsert, len(blobs))]
+		args := make([]any, 0, len(chunk)*len(blobColumns))
+		for _, b := range chunk {
+			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
+		}
+		q := "INSERT INTO request_blobs (" + strings.Join(blobColumns, ", ") + ") VALUES " +
+			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
+			return fmt.Errorf("insert request bodies: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("insert requests: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) Request(ctx context.Context, id string, q Lookup) (Record, error) {
+	var w where
+	w.add("id = ?", id)
+	if q.Login != "" {
+		w.add("login = ?", q.Login)
+	}
+	row := s.db.QueryRowContext(ctx, s.d.rebind("SELECT "+requestColumnList+" FROM requests WHERE "+w.String()), w.args...)
+	r, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, fmt.Errorf("request %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("request %q: %w", id, err)
+	}
+	if !q.Raws || !r.HasRaws {
+		return r, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT kind, codec, key_id, size, data FROM request_blobs WHERE request_id = ?"), r.ID)
+	if err != nil {
+		return Record{}, fmt.Errorf("request %q bodies: %w", id, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var b blob
+		if err := rows.Scan(&b.kind, &b.codec, &b.keyID, &b.size, &b.data); err != nil {
+			return Record{}, fmt.Errorf("request %q bodies: %w", id, err)
+		}
+		body, err := s.codec.open(r.ID, b)
+		if err != nil {
+			problems = append(problems, b.kind+" body: "+err.Error())
+			continue
+		}
+		switch b.kind {
+		case blobRequest:
+			r.RawRequest = body
+		case blobResponse:
+			r.RawResponse = body
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Record{}, fmt.Errorf("request %q bodies: %w", id, err)
+	}
+	r.RawError = strings.Join(problems, "; ")
+	return r, nil
+}
+
+// deleteBatch bounds one DELETE, so retention never holds a long lock; the
+// loop's bound allows 10,000 batches (50 million rows) per call.
+const (
+	deleteBatch      = 5000
+	maxDeleteBatches = 10_000
+)
+
+func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, error) {
+	cutoff := t.UnixMicro()
+	var total int64
+	for _, q := range []struct{ name, sql string }{
+		{"requests", "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
+		{"request bodies", "DELETE FROM request_blobs WHERE request_id IN (SELECT request_id FROM request_blobs WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
+	} {
+		for range maxDeleteBatches {
+			res, err := s.db.ExecContext(ctx, s.d.rebind(q.sql), cutoff)
+			if err != nil {
+				return total, fmt.Errorf("delete old %s: %w", q.name, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, fmt.Errorf("delete old %s: %w", q.name, err)
+			}
+			if q.name == "requests" {
+				total += n
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.closeDB != nil {
+		err = errors.Join(err, s.closeDB())
+	}
+	s.codec.close()
+	return err
+}

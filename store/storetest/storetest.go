@@ -1,0 +1,241 @@
+// Package storetest is the conformance suite every store backend runs: the
+// same behaviour checked against SQLite and PostgreSQL, so the dashboard and
+// the gateway cannot tell them apart.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// NewDSN returns the DSN of a fresh, empty database for one test, and
+// arranges (with t.Cleanup) for it to be removed. Calling store.Open on it
+// several times must reach the same database.
+type NewDSN func(t *testing.T) string
+
+// T0 is the time the suite's records start from.
+var T0 = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+
+// Run runs the conformance suite against the backend newDSN creates.
+func Run(t *testing.T, newDSN NewDSN) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, dsn string)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"DuplicateIDStoredOnce", testDuplicateID},
+		{"MissingIDGenerated", testGeneratedID},
+		{"TextIsCleaned", testCleanText},
+		{"LookupScopedToLogin", testScopedLookup},
+		{"Filters", testFilters},
+		{"CursorPaging", testPaging},
+		{"WriterStoresEveryRecord", testWriterN},
+		{"Sessions", testSessions},
+		{"Usage", testUsage},
+		{"Retention", testRetention},
+		{"RawBodies", testRaws},
+		{"EncryptedRawBodiesAndKeyRotation", testEncryptedRaws},
+		{"ConcurrentOpenMigratesOnce", testConcurrentOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, newDSN(t))
+		})
+	}
+}
+
+// Open opens dsn and closes the store when the test ends.
+func Open(t testing.TB, dsn string, opts store.Options) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn, opts)
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return st
+}
+
+// rec builds a minimal record.
+func rec(id, login, model string, at time.Time) store.Record {
+	return store.Record{
+		ID: id, Time: at, Login: login, Model: model, Provider: "openai",
+		Format: "openai_chat", Method: "POST", Path: "/v1/chat/completions",
+		Status: 200, InputTokens: 100, OutputTokens: 10, CostUSD: 0.001, CostKnown: true,
+	}
+}
+
+func insert(t *testing.T, st store.Store, recs ...store.Record) {
+	t.Helper()
+	if err := st.Insert(context.Background(), recs); err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+}
+
+// all pages through every request matching f.
+func all(t *testing.T, st store.Store, f store.Filter) []store.Record {
+	t.Helper()
+	var out []store.Record
+	p := store.Page{Limit: store.MaxLimit}
+	for range 1000 {
+		page, err := st.Requests(context.Background(), f, p)
+		if err != nil {
+			t.Fatalf("Requests(%+v): %v", f, err)
+		}
+		out = append(out, page.Records...)
+		if page.Next == "" {
+			return out
+		}
+		p.Cursor = page.Next
+	}
+	t.Fatal("Requests paging did not end")
+	return nil
+}
+
+func ids(recs []store.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func testRoundTrip(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	want := store.Record{
+		ID: "req-1", Time: time.Date(2026, 3, 10, 9, 0, 0, 123456789, time.FixedZone("CET", 3600)),
+		Login: "alice@example.com", NodeID: "n1", NodeName: "laptop", Tailnet: "example.com",
+		Provider: "anthropic", Model: "claude-sonnet-4-5", Format: "anthropic_messages",
+		Method: "POST", Path: "/v1/messages", Stream: true,
+		Status: 200, Error: "", Latency: 1500 * time.Millisecond, TTFB: 250 * time.Millisecond,
+		InputTokens: 1200, OutputTokens: 300, CacheReadTokens: 1000, CacheWriteTokens: 100, ReasoningTokens: 50,
+		CostUSD: 0.0123, CostKnown: true, ToolCalls: 2, RequestBytes: 4096, ResponseBytes: 2048,
+		UserAgent: "claude-cli/2.1", Revision: "rev-7", SessionID: "s-abc", Instance: "ai-1",
+	}
+	insert(t, st, want)
+	got, err := st.Request(context.Background(), "req-1", store.Lookup{})
+	if err != nil {
+		t.Fatalf("Request: %v", err)
+	}
+	want.Time = want.Time.Truncate(time.Microsecond).UTC()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testDuplicateID(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	first := rec("dup", "alice", "gpt-5", T0)
+	second := rec("dup", "bob", "gpt-5", T0.Add(time.Minute))
+	insert(t, st, first)
+	insert(t, st, second, rec("other", "bob", "gpt-5", T0))
+	got := all(t, st, store.Filter{})
+	if len(got) != 2 {
+		t.Fatalf("rows = %v, want dup and other once each", ids(got))
+	}
+	r, err := st.Request(context.Background(), "dup", store.Lookup{})
+	if err != nil || r.Login != "alice" {
+		t.Errorf("dup row = %+v, %v; want the first insert (alice) kept", r, err)
+	}
+}
+
+func testGeneratedID(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	insert(t, st, rec("", "alice", "gpt-5", T0), rec("", "alice", "gpt-5", T0))
+	got := all(t, st, store.Filter{})
+	if len(got) != 2 || got[0].ID == "" || got[1].ID == "" || got[0].ID == got[1].ID {
+		t.Errorf("ids = %q, want two distinct generated IDs", ids(got))
+	}
+}
+
+func testCleanText(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	r := rec("dirty", "alice", "gpt-5", T0)
+	r.Error = "upstream said \x00\xff\xfe boom"
+	r.UserAgent = "agent\x00/1"
+	insert(t, st, r)
+	got, err := st.Request(context.Background(), "dirty", store.Lookup{})
+	if err != nil {
+		t.Fatalf("Request: %v", err)
+	}
+	if got.Error != "upstream said \uFFFD boom" || got.UserAgent != "agent/1" {
+		t.Errorf("stored Error %q, UserAgent %q; want invalid UTF-8 replaced and NUL removed", got.Error, got.UserAgent)
+	}
+}
+
+func testScopedLookup(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	insert(t, st, rec("a1", "alice", "gpt-5", T0))
+	ctx := context.Background()
+	if _, err := st.Request(ctx, "a1", store.Lookup{Login: "bob"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob reading alice's row: err = %v, want ErrNotFound", err)
+	}
+	if r, err := st.Request(ctx, "a1", store.Lookup{Login: "alice"}); err != nil || r.ID != "a1" {
+		t.Errorf("alice reading her row: %+v, %v", r, err)
+	}
+	if _, err := st.Request(ctx, "nope", store.Lookup{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown id: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testConcurrentOpen(t *testing.T, dsn string) {
+	const n = 4
+	stores := make([]store.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = store.Open(context.Background(), dsn, store.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	insert(t, stores[0], rec("x", "alice", "gpt-5", T0))
+	if got := ids(all(t, stores[n-1], store.Filter{})); !reflect.DeepEqual(got, []string{"x"}) {
+		t.Errorf("other replica sees %v, want [x]", got)
+	}
+}
+
+// BenchmarkWriter measures the write path: b.N records through a Writer
+// into the database at dsn, until Close has stored them all. It reports
+// rows/s.
+func BenchmarkWriter(b *testing.B, dsn string) {
+	st := Open(b, dsn, store.Options{})
+	w := store.NewWriter(st, store.WriterOptions{BlockTimeout: time.Minute})
+	r := rec("", "alice@example.com", "claude-sonnet-4-5", T0)
+	r.UserAgent, r.Path, r.Tailnet, r.NodeID = "claude-cli/2.1.0 (external, cli)", "/v1/messages", "example.com", "nABCDEF"
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		r.ID = fmt.Sprintf("bench-%d", i)
+		r.Time = T0.Add(time.Duration(i) * time.Millisecond)
+		w.Write(r)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if s := w.Stats(); s.Written != int64(b.N) {
+		b.Fatalf("stats %+v, want %d written", s, b.N)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+}
