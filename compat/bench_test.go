@@ -1,0 +1,143 @@
+package compat
+
+import (
+	"bytes"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluice-gateway/sluice/compat/sse"
+)
+
+func BenchmarkDetect(b *testing.B) {
+	paths := []string{
+		"/v1/chat/completions",
+		"/v1/messages",
+		"/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+		"/bedrock/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream",
+		"/v1/projects/_aperture_auto_vertex_project_id_/locations/_aperture_auto_vertex_region_/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict",
+	}
+	for _, p := range paths {
+		name := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 3)[1]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Detect(http.MethodPost, p, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// chunkOf returns the n-th message of a fixture stream as it travels on
+// the wire: one SSE event, or one event-stream frame.
+func chunkOf(b *testing.B, key string, n int) []byte {
+	b.Helper()
+	f := fixtureNamed(b, key)
+	if f.kind == "sse" {
+		var events [][]byte
+		p := sse.Parser{KeepRaw: true}
+		_ = p.Feed(f.data, func(e sse.Event) { events = append(events, bytes.Clone(e.Raw)) })
+		return events[n]
+	}
+	// Event-stream frames: walk the length prefixes.
+	data := f.data
+	for i := 0; ; i++ {
+		size := int(data[0])<<24 | int(data[1])<<16 | int(data[2])<<8 | int(data[3])
+		if i == n {
+			return data[:size]
+		}
+		data = data[size:]
+	}
+}
+
+// BenchmarkRecordChunk measures the recorder's cost for one typical
+// mid-stream chunk (a text or tool-argument delta) of each format.
+func BenchmarkRecordChunk(b *testing.B) {
+	cases := []struct {
+		format, fixture string
+		n               int
+	}{
+		{OpenAIChat, "openai_chat/text.sse", 3},
+		{OpenAIChat, "openai_chat/tool_calls.sse", 3},
+		{OpenAIResponses, "openai_responses/tool_call.sse", 4},
+		{AnthropicMessages, "anthropic_messages/tool_use.sse", 11},
+		{GeminiGenerateContent, "gemini_generate_content/function_call.sse", 1},
+		{BedrockModelInvoke, "bedrock_model_invoke/claude_tool_use.eventstream", 4},
+		{BedrockConverse, "bedrock_converse/tool_use.eventstream", 2},
+	}
+	for _, c := range cases {
+		chunk := chunkOf(b, c.fixture, c.n)
+		for _, keep := range []bool{false, true} {
+			name := strings.TrimSuffix(c.fixture, filepath.Ext(c.fixture))
+			if keep {
+				name += "/keep"
+			}
+			b.Run(name, func(b *testing.B) {
+				r := NewRecorder(c.format, true, RecorderOptions{KeepBody: keep, KeepRaw: keep, MaxBytes: 1 << 30})
+				b.ReportAllocs()
+				b.SetBytes(int64(len(chunk)))
+				for b.Loop() {
+					_, _ = r.Write(chunk)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRecordStream records a whole fixture stream per iteration.
+func BenchmarkRecordStream(b *testing.B) {
+	for _, key := range []string{"openai_chat/tool_calls.sse", "anthropic_messages/tool_use.sse", "bedrock_converse/tool_use.eventstream"} {
+		f := fixtureNamed(b, key)
+		b.Run(f.format, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.data)))
+			for b.Loop() {
+				r := NewRecorder(f.format, true, RecorderOptions{})
+				_, _ = r.Write(f.data)
+				if !r.Result().Usage.Reported() {
+					b.Fatal("no usage")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUsageFilterChunk(b *testing.B) {
+	chunk := chunkOf(b, "openai_chat/text.sse", 3)
+	f := NewUsageFilter(discard{})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(chunk)))
+	for b.Loop() {
+		_, _ = f.Write(chunk)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func BenchmarkInspect(b *testing.B) {
+	body := []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"system","content":"` + strings.Repeat("You are helpful. ", 200) +
+		`"},{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`)
+	r := Route{Format: OpenAIChat}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Inspect(r, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEnsureStreamUsage(b *testing.B) {
+	body := []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"` + strings.Repeat("x", 4000) + `"}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, added, _ := EnsureStreamUsage(OpenAIChat, body); !added {
+			b.Fatal("not added")
+		}
+	}
+}

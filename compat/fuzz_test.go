@@ -1,0 +1,180 @@
+package compat
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+// fuzzRecorder checks a format's recorder on arbitrary bodies: it never
+// panics, keeps only raw messages that are JSON, and gives the same result
+// however the body is split.
+func fuzzRecorder(f *testing.F, format string) {
+	for _, fx := range loadFixtures(f) {
+		if fx.format == format {
+			f.Add(fx.data, uint16(len(fx.data)/2), fx.stream())
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16, stream bool) {
+		at := int(cut) % (len(data) + 1)
+		fx := fixture{format: format, kind: "json"}
+		if stream {
+			fx.kind = "sse"
+		}
+		opts := RecorderOptions{KeepBody: true, KeepRaw: true, MaxBytes: 1 << 16}
+		whole := normal(record(fx, opts, data))
+		split := normal(record(fx, opts, data[:at], data[at:]))
+		if !reflect.DeepEqual(whole, split) {
+			t.Fatalf("split at %d:\n%+v\n%+v", at, split, whole)
+		}
+		for _, m := range whole.Raw {
+			if !json.Valid(m) {
+				t.Fatalf("raw message is not JSON: %q", m)
+			}
+		}
+		for _, c := range whole.ToolCalls {
+			if !json.Valid(c.Arguments) {
+				t.Fatalf("tool call arguments are not JSON: %q", c.Arguments)
+			}
+		}
+	})
+}
+
+func FuzzRecorderOpenAIChat(f *testing.F)            { fuzzRecorder(f, OpenAIChat) }
+func FuzzRecorderOpenAIResponses(f *testing.F)       { fuzzRecorder(f, OpenAIResponses) }
+func FuzzRecorderAnthropicMessages(f *testing.F)     { fuzzRecorder(f, AnthropicMessages) }
+func FuzzRecorderGeminiGenerateContent(f *testing.F) { fuzzRecorder(f, GeminiGenerateContent) }
+func FuzzRecorderGoogleGenerateContent(f *testing.F) { fuzzRecorder(f, GoogleGenerateContent) }
+func FuzzRecorderGoogleRawPredict(f *testing.F)      { fuzzRecorder(f, GoogleRawPredict) }
+func FuzzRecorderBedrockModelInvoke(f *testing.F)    { fuzzRecorder(f, BedrockModelInvoke) }
+func FuzzRecorderBedrockConverse(f *testing.F)       { fuzzRecorder(f, BedrockConverse) }
+
+func FuzzDetect(f *testing.F) {
+	for _, p := range []string{
+		"/v1/chat/completions", "/v1/v1/messages", "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+		"/bedrock/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/invoke",
+		"/v1/projects/_aperture_auto_vertex_project_id_/locations/_aperture_auto_vertex_region_/publishers/anthropic/models/claude-opus-4-5@20251101:streamRawPredict",
+		"/model/a/b/c/converse-stream", "/v1/models/gpt-5",
+	} {
+		f.Add(http.MethodPost, p, "alt=sse&key=k")
+	}
+	f.Fuzz(func(t *testing.T, method, path, query string) {
+		q, _ := url.ParseQuery(query)
+		r, err := Detect(method, path, q)
+		if err != nil {
+			return
+		}
+		if r.Kind == RouteModels {
+			return
+		}
+		if r.Kind != RouteAPI || !Known(r.Format) || r.Operation == "" {
+			t.Fatalf("route %+v", r)
+		}
+		u, err := UpstreamURL("https://upstream.example/prefix/", r, q, Vertex{Project: "p", Region: "r"})
+		if err != nil {
+			return
+		}
+		if _, err := url.Parse(u.String()); err != nil || u.Query().Has("key") {
+			t.Fatalf("upstream URL %s: %v", u, err)
+		}
+	})
+}
+
+func FuzzInspect(f *testing.F) {
+	for _, fx := range []string{
+		`{"model":"gpt-5","stream":true,"tools":[{"type":"function","function":{"name":"f"}}]}`,
+		`{"contents":[{"parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"g"}]}]}`,
+		`{"messages":[{"role":"user","content":[{"text":"x"}]}],"toolConfig":{"tools":[{"toolSpec":{"name":"h"}}]}}`,
+	} {
+		for i := range Formats() {
+			f.Add(uint8(i), []byte(fx))
+		}
+	}
+	f.Fuzz(func(t *testing.T, n uint8, body []byte) {
+		format := Formats()[int(n)%len(Formats())]
+		_, _ = Inspect(Route{Format: format, Model: "m"}, body)
+		_, _ = UserMessage(format, body)
+	})
+}
+
+func FuzzEnsureStreamUsage(f *testing.F) {
+	f.Add([]byte(`{"model":"gpt-5","stream":true}`))
+	f.Add([]byte(`{"stream":true,"stream_options":{"include_usage":false}}`))
+	f.Add([]byte(`{"stream":true,"stream_options":null,"x":[1,{"y":"}"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, added, err := EnsureStreamUsage(OpenAIChat, body)
+		if err != nil || !added {
+			if !bytes.Equal(out, body) {
+				t.Fatal("body changed without being reported")
+			}
+			return
+		}
+		var v struct {
+			Stream        bool `json:"stream"`
+			StreamOptions struct {
+				IncludeUsage bool `json:"include_usage"`
+			} `json:"stream_options"`
+		}
+		if json.Valid(body) {
+			if err := json.Unmarshal(out, &v); err != nil || !v.Stream || !v.StreamOptions.IncludeUsage {
+				t.Fatalf("rewritten body %s: %+v %v", out, v, err)
+			}
+		}
+	})
+}
+
+func FuzzUsageFilter(f *testing.F) {
+	for _, name := range []string{"text", "tool_calls"} {
+		for _, fx := range loadFixtures(f) {
+			if fx.key() == "openai_chat/"+name+".sse" {
+				f.Add(fx.data, uint16(len(fx.data)/3))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		at := int(cut) % (len(in) + 1)
+		run := func(chunks ...[]byte) []byte {
+			var out bytes.Buffer
+			fl := NewUsageFilter(&out)
+			for _, c := range chunks {
+				_, _ = fl.Write(c)
+			}
+			_ = fl.Close()
+			return out.Bytes()
+		}
+		whole, split := run(in), run(in[:at], in[at:])
+		if !bytes.Equal(whole, split) {
+			t.Fatalf("split at %d changes the output", at)
+		}
+		if !bytes.Contains(in, []byte(`"usage"`)) && !bytes.Equal(whole, in) {
+			t.Fatalf("a stream without usage was changed")
+		}
+	})
+}
+
+func FuzzObjectMembers(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":[{"c":"}"}],"d\"e":null}`))
+	f.Add([]byte(` { } `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		members, _, err := objectMembers(data)
+		var v map[string]json.RawMessage
+		if json.Unmarshal(data, &v) != nil || v == nil {
+			return // objectMembers may accept some invalid input; it is not a validator
+		}
+		if err != nil {
+			t.Fatalf("valid object rejected: %v", err)
+		}
+		for _, m := range members {
+			val, ok := v[m.key]
+			if !ok {
+				t.Fatalf("member %q not in the object", m.key)
+			}
+			if len(members) == len(v) && !jsonEqual(val, data[m.valStart:m.valEnd]) {
+				t.Fatalf("member %q spans %q, want %q", m.key, data[m.valStart:m.valEnd], val)
+			}
+		}
+	})
+}

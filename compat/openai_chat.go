@@ -1,0 +1,412 @@
+package compat
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// openAIChat is the OpenAI Chat Completions API:
+// POST /v1/chat/completions (also /chat/completions).
+type openAIChat struct{}
+
+func (openAIChat) detect(segs []string) (Route, bool) {
+	if segsAre(segs, "v1", "chat", "completions") || segsAre(segs, "chat", "completions") {
+		return Route{}, true
+	}
+	return Route{}, false
+}
+
+func (openAIChat) upstreamPath(Route) string { return "/v1/chat/completions" }
+func (openAIChat) errorShape() shape         { return shapeOpenAI }
+func (openAIChat) streamFraming() framing    { return framingSSE }
+
+func (openAIChat) inspect(body []byte) (Request, error) {
+	vals, err := requestMembers(body, "model", "stream", "tools")
+	if err != nil {
+		return Request{}, err
+	}
+	model, stream, err := modelAndStream(vals[0], vals[1])
+	if err != nil {
+		return Request{}, err
+	}
+	var tools []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+		Custom struct {
+			Name string `json:"name"`
+		} `json:"custom"`
+	}
+	if err := decodeMember(vals[2], "tools", &tools); err != nil {
+		return Request{}, err
+	}
+	req := Request{Model: model, Stream: stream}
+	for _, t := range tools {
+		switch {
+		case t.Function.Name != "":
+			req.Tools = append(req.Tools, t.Function.Name)
+		case t.Custom.Name != "":
+			req.Tools = append(req.Tools, t.Custom.Name)
+		case t.Type != "":
+			req.Tools = append(req.Tools, t.Type)
+		}
+	}
+	return req, nil
+}
+
+func (openAIChat) userMessage(body []byte) (string, error) {
+	var v struct {
+		Messages []roleContent `json:"messages"`
+	}
+	if err := decodeObject(body, &v); err != nil {
+		return "", err
+	}
+	return lastUserText(v.Messages, func(c json.RawMessage) string { return textOf(c, "text") }), nil
+}
+
+func (openAIChat) newCollector(st *recState) collector {
+	return &chatCollector{st: st, choices: map[int]*chatChoice{}}
+}
+
+// chatUsage is the usage object of Chat Completions.
+type chatUsage struct {
+	PromptTokens        *int64 `json:"prompt_tokens"`
+	CompletionTokens    *int64 `json:"completion_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens     *int64 `json:"cached_tokens"`
+		CacheWriteTokens *int64 `json:"cache_write_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+func (u *chatUsage) usage() Usage {
+	if u == nil {
+		return Usage{}
+	}
+	out := Usage{input: opt(u.PromptTokens), output: opt(u.CompletionTokens)}
+	if d := u.PromptTokensDetails; d != nil {
+		out.cacheRead = opt(d.CachedTokens)
+		out.cacheWrite = opt(d.CacheWriteTokens)
+	}
+	return out
+}
+
+type chatToolCall struct {
+	Index    *int   `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string  `json:"name"`
+		Arguments *string `json:"arguments"`
+	} `json:"function"`
+}
+
+// chatMessage is both a non-stream message and a stream delta.
+type chatMessage struct {
+	Role      string         `json:"role"`
+	Content   *string        `json:"content"`
+	Refusal   *string        `json:"refusal"`
+	Reasoning *string        `json:"reasoning_content"`
+	ToolCalls []chatToolCall `json:"tool_calls"`
+}
+
+type chatResponse struct {
+	ID                string          `json:"id"`
+	Object            string          `json:"object"`
+	Created           int64           `json:"created"`
+	Model             string          `json:"model"`
+	SystemFingerprint *string         `json:"system_fingerprint"`
+	ServiceTier       *string         `json:"service_tier"`
+	Usage             json.RawMessage `json:"usage"`
+	Choices           []struct {
+		Index        int          `json:"index"`
+		Message      *chatMessage `json:"message"`
+		Delta        *chatMessage `json:"delta"`
+		FinishReason *string      `json:"finish_reason"`
+	} `json:"choices"`
+	Error json.RawMessage `json:"error"`
+}
+
+// chatCollector reads Chat Completions bodies and chunk streams.
+type chatCollector struct {
+	st      *recState
+	usage   Usage
+	usageJS json.RawMessage
+	id      string
+	created int64
+	model   string
+	fp      *string
+	tier    *string
+	choices map[int]*chatChoice
+}
+
+type chatChoice struct {
+	role             string
+	content, refusal *strings.Builder
+	reasoning        *strings.Builder
+	tools            []*toolAcc
+	toolByIndex      map[int]*toolAcc
+	finish           string
+	calls            []ToolCall // non-stream
+}
+
+func (c *chatCollector) choice(i int) *chatChoice {
+	ch := c.choices[i]
+	if ch == nil {
+		ch = &chatChoice{toolByIndex: map[int]*toolAcc{}}
+		c.choices[i] = ch
+	}
+	return ch
+}
+
+func (c *chatCollector) header(v *chatResponse) {
+	if v.ID != "" {
+		c.id = v.ID
+	}
+	if v.Created != 0 {
+		c.created = v.Created
+	}
+	if v.Model != "" {
+		c.model = v.Model
+	}
+	if v.SystemFingerprint != nil {
+		c.fp = v.SystemFingerprint
+	}
+	if v.ServiceTier != nil {
+		c.tier = v.ServiceTier
+	}
+	if len(v.Usage) > 0 && string(v.Usage) != "null" {
+		var u chatUsage
+		if json.Unmarshal(v.Usage, &u) == nil {
+			c.usage = c.usage.Merge(u.usage())
+			if c.st.keep() {
+				c.usageJS = append(json.RawMessage(nil), v.Usage...)
+			}
+		}
+	}
+	if len(v.Error) > 0 && string(v.Error) != "null" {
+		c.st.setFailure(errorMessage([]byte(`{"error":` + string(v.Error) + `}`)))
+	}
+}
+
+func (c *chatCollector) body(data []byte) error {
+	var v chatResponse
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	c.header(&v)
+	for _, ch := range v.Choices {
+		cc := c.choice(ch.Index)
+		if ch.FinishReason != nil {
+			cc.finish = *ch.FinishReason
+		}
+		if ch.Message == nil {
+			continue
+		}
+		for _, tc := range ch.Message.ToolCalls {
+			args := ""
+			if tc.Function.Arguments != nil {
+				args = *tc.Function.Arguments
+			}
+			cc.calls = append(cc.calls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: argsJSON(args)})
+		}
+	}
+	return nil
+}
+
+func (c *chatCollector) event(data []byte) error {
+	if !c.st.keep() && c.model != "" && plainChunk(data) {
+		return nil
+	}
+	var v chatResponse
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	c.header(&v)
+	keep := c.st.keep()
+	for _, ch := range v.Choices {
+		cc := c.choice(ch.Index)
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			cc.finish = *ch.FinishReason
+		}
+		d := ch.Delta
+		if d == nil {
+			continue
+		}
+		if d.Role != "" {
+			cc.role = d.Role
+		}
+		if keep {
+			appendText(c.st, &cc.content, d.Content)
+			appendText(c.st, &cc.refusal, d.Refusal)
+			appendText(c.st, &cc.reasoning, d.Reasoning)
+		}
+		for _, tc := range d.ToolCalls {
+			c.toolDelta(cc, tc)
+		}
+	}
+	return nil
+}
+
+// toolDelta applies one streamed tool-call fragment. Fragments carry the
+// call's index; a provider that omits it sends each call whole, or
+// continues the last call while no new id appears.
+func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
+	var t *toolAcc
+	switch {
+	case tc.Index != nil:
+		t = cc.toolByIndex[*tc.Index]
+		if t == nil {
+			t = &toolAcc{}
+			cc.toolByIndex[*tc.Index] = t
+			cc.tools = append(cc.tools, t)
+		}
+	case len(cc.tools) > 0 && (tc.ID == "" || tc.ID == cc.tools[len(cc.tools)-1].id):
+		t = cc.tools[len(cc.tools)-1]
+	default:
+		t = &toolAcc{}
+		cc.tools = append(cc.tools, t)
+	}
+	if tc.ID != "" {
+		t.id = tc.ID
+	}
+	if tc.Function.Name != "" {
+		t.name = tc.Function.Name
+	}
+	if a := tc.Function.Arguments; a != nil && c.st.grow(len(*a)) {
+		t.args.WriteString(*a)
+	}
+}
+
+// appendText adds a streamed text fragment within the recorder's budget.
+func appendText(st *recState, b **strings.Builder, s *string) {
+	if s == nil {
+		return
+	}
+	if *b == nil {
+		*b = &strings.Builder{}
+	}
+	if st.grow(len(*s)) {
+		(*b).WriteString(*s)
+	}
+}
+
+func (c *chatCollector) indexes() []int {
+	idx := make([]int, 0, len(c.choices))
+	for i := range c.choices {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	return idx
+}
+
+func (c *chatCollector) finish(res *Result, rebuild bool) {
+	res.Usage = c.usage
+	res.Model = c.model
+	for n, i := range c.indexes() {
+		ch := c.choices[i]
+		if n == 0 || (res.StopReason == "" && ch.finish != "") {
+			res.StopReason = ch.finish
+		}
+		res.ToolCalls = append(res.ToolCalls, ch.calls...)
+		for _, t := range ch.tools {
+			res.ToolCalls = append(res.ToolCalls, t.call())
+		}
+	}
+	if rebuild {
+		res.Body = c.rebuild()
+	}
+}
+
+// rebuild writes the chat.completion a stream is equivalent to.
+func (c *chatCollector) rebuild() json.RawMessage {
+	type fn struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	}
+	type call struct {
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Function fn     `json:"function"`
+	}
+	type message struct {
+		Role        string            `json:"role"`
+		Content     *string           `json:"content"`
+		Reasoning   *string           `json:"reasoning_content,omitempty"`
+		Refusal     *string           `json:"refusal"`
+		ToolCalls   []call            `json:"tool_calls,omitempty"`
+		Annotations []json.RawMessage `json:"annotations"`
+	}
+	type choice struct {
+		Index        int     `json:"index"`
+		Message      message `json:"message"`
+		Logprobs     *string `json:"logprobs"`
+		FinishReason *string `json:"finish_reason"`
+	}
+	out := struct {
+		ID                string          `json:"id"`
+		Object            string          `json:"object"`
+		Created           int64           `json:"created"`
+		Model             string          `json:"model"`
+		Choices           []choice        `json:"choices"`
+		Usage             json.RawMessage `json:"usage,omitempty"`
+		ServiceTier       *string         `json:"service_tier,omitempty"`
+		SystemFingerprint *string         `json:"system_fingerprint,omitempty"`
+	}{ID: c.id, Object: "chat.completion", Created: c.created, Model: c.model,
+		Usage: c.usageJS, ServiceTier: c.tier, SystemFingerprint: c.fp, Choices: []choice{}}
+	for _, i := range c.indexes() {
+		ch := c.choices[i]
+		m := message{Role: ch.role, Content: builderText(ch.content), Refusal: builderText(ch.refusal),
+			Reasoning: builderText(ch.reasoning), Annotations: []json.RawMessage{}}
+		if m.Role == "" {
+			m.Role = "assistant"
+		}
+		for _, t := range ch.tools {
+			m.ToolCalls = append(m.ToolCalls, call{ID: t.id, Type: "function", Function: fn{t.name, t.args.String()}})
+		}
+		cho := choice{Index: i, Message: m}
+		if ch.finish != "" {
+			cho.FinishReason = &ch.finish
+		}
+		out.Choices = append(out.Choices, cho)
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+func builderText(b *strings.Builder) *string {
+	if b == nil {
+		return nil
+	}
+	s := b.String()
+	return &s
+}
+
+// plainChunk reports whether a chunk carries nothing but content: no tool
+// calls, finish reason, usage or error. The recorder skips decoding such
+// chunks unless it rebuilds the body. (A key-like pattern cannot occur
+// inside a JSON string, where quotes are escaped.)
+func plainChunk(data []byte) bool {
+	return !bytes.Contains(data, []byte(`"tool_calls"`)) && !bytes.Contains(data, []byte(`"error"`)) &&
+		nullOrAbsent(data, `"finish_reason"`) && nullOrAbsent(data, `"usage"`)
+}
+
+// nullOrAbsent reports whether every member named key in data is null.
+func nullOrAbsent(data []byte, key string) bool {
+	for {
+		i := bytes.Index(data, []byte(key))
+		if i < 0 {
+			return true
+		}
+		data = data[i+len(key):]
+		j := skipWS(data, 0)
+		if j < len(data) && data[j] == ':' {
+			j = skipWS(data, j+1)
+			if !bytes.HasPrefix(data[j:], []byte("null")) {
+				return false
+			}
+		}
+	}
+}

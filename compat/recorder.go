@@ -1,0 +1,384 @@
+package compat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/sluice-gateway/sluice/compat/eventstream"
+	"github.com/sluice-gateway/sluice/compat/sse"
+)
+
+// DefaultMaxRecordBytes bounds what a recorder holds when
+// RecorderOptions.MaxBytes is zero: one JSON body, one stream event, the
+// assembled tool-call arguments, and (when kept) the reconstructed body and
+// the raw messages, each.
+const DefaultMaxRecordBytes = 32 << 20
+
+// ErrRecordTooLarge reports that the recorder stopped keeping something at
+// its size bound; the counts it did see are still reported.
+var ErrRecordTooLarge = errors.New("response exceeds the recorder's size limit")
+
+// Recorder reads a response body as it passes to the client (the proxy
+// tees the bytes into it) and reports what it saw. Write never fails, so a
+// Recorder cannot break the stream it observes. Result may be called once
+// the body has ended; later Writes are ignored. A Recorder is not safe for
+// concurrent use.
+type Recorder interface {
+	io.Writer
+	Result() Result
+}
+
+// RecorderOptions configure a Recorder.
+type RecorderOptions struct {
+	// KeepBody keeps the response body: the body itself for a JSON
+	// response, the equivalent non-stream JSON rebuilt from a stream.
+	KeepBody bool
+	// KeepRaw keeps the raw messages: the SSE data payloads or event
+	// JSONs of a stream, the body of a JSON response.
+	KeepRaw bool
+	// MaxBytes bounds what the recorder holds; zero means
+	// DefaultMaxRecordBytes.
+	MaxBytes int
+	// Model is the model the request named; Result reports it when the
+	// response names none (Bedrock Converse).
+	Model string
+	// Header holds the response headers; Bedrock reports the usage of a
+	// non-stream InvokeModel in them.
+	Header http.Header
+}
+
+// Result is what a Recorder saw.
+type Result struct {
+	// Usage is the token usage the response reported.
+	Usage Usage
+	// ToolCalls are the response's tool calls, streamed deltas assembled.
+	ToolCalls []ToolCall
+	// Model is the model the response names (else RecorderOptions.Model).
+	Model string
+	// StopReason is the provider's own stop or finish reason ("stop",
+	// "tool_calls", "end_turn", "STOP", "tool_use"...).
+	StopReason string
+	// Body is the response body (KeepBody): a JSON body as received, or a
+	// stream rebuilt as the equivalent non-stream JSON.
+	Body json.RawMessage
+	// Raw holds the raw messages (KeepRaw).
+	Raw []json.RawMessage
+	// Failure is the error the upstream reported in the body: an error
+	// body, an SSE error event, a Bedrock exception frame.
+	Failure string
+	// Err is the first problem the recorder met (a malformed or truncated
+	// body, ErrRecordTooLarge); what it did read is still reported.
+	Err error
+}
+
+// NewRecorder returns the recorder of a format. stream says whether the
+// request asked for a stream; the recorder also recognises on its own a
+// JSON body (an error answered to a stream request), a JSON array stream
+// (Gemini without alt=sse), SSE and AWS event streams. An unknown format
+// gets a recorder that only keeps what the options ask for.
+func NewRecorder(format string, stream bool, opts RecorderOptions) Recorder {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxRecordBytes
+	}
+	st := &recState{opts: opts, budget: opts.MaxBytes}
+	r := &recorder{st: st, stream: stream}
+	if s, err := lookup(format); err == nil {
+		r.c = s.newCollector(st)
+		r.framing = s.streamFraming()
+	} else {
+		r.c = nopCollector{}
+	}
+	r.sse.MaxEventSize = opts.MaxBytes
+	r.es.MaxMessageSize = opts.MaxBytes
+	return r
+}
+
+// recState is shared by a recorder and its collector.
+type recState struct {
+	opts    RecorderOptions
+	failure string
+	err     error
+	budget  int // bytes left for accumulated arguments and rebuilt text
+}
+
+// fail records the first problem.
+func (st *recState) fail(err error) {
+	if err != nil && st.err == nil {
+		st.err = err
+	}
+}
+
+// grow takes n bytes from the budget; false means the caller must stop
+// accumulating.
+func (st *recState) grow(n int) bool {
+	if n > st.budget {
+		st.budget = 0
+		st.fail(ErrRecordTooLarge)
+		return false
+	}
+	st.budget -= n
+	return true
+}
+
+// keep reports whether a stream's body is to be rebuilt.
+func (st *recState) keep() bool { return st.opts.KeepBody }
+
+// setFailure records the upstream's error message.
+func (st *recState) setFailure(msg string) {
+	if st.failure == "" {
+		st.failure = msg
+	}
+}
+
+// collector turns one format's messages into a Result.
+type collector interface {
+	// body handles a complete JSON response body.
+	body(data []byte) error
+	// event handles one stream message: an SSE data payload, an element of
+	// a JSON array stream, or a Bedrock event as JSON.
+	event(data []byte) error
+	// finish fills res; rebuild asks for the stream's equivalent body.
+	finish(res *Result, rebuild bool)
+}
+
+// framing is how a format frames a streamed response.
+type framing int
+
+const (
+	framingSSE               framing = iota
+	framingEventStreamChunks         // InvokeModelWithResponseStream: {"bytes": base64} chunks
+	framingEventStream               // ConverseStream: typed events
+)
+
+type mode int
+
+const (
+	modeUnknown mode = iota
+	modeBody
+	modeSSE
+	modeArray
+	modeEvents
+	modeSkip
+)
+
+var _ Recorder = (*recorder)(nil)
+
+type recorder struct {
+	st      *recState
+	c       collector
+	stream  bool
+	framing framing
+	mode    mode
+
+	buf     []byte // modeBody
+	sse     sse.Parser
+	arr     arraySplitter
+	es      eventstream.Decoder
+	raw     []json.RawMessage
+	rawSize int
+	done    bool
+	res     Result
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	n := len(p)
+	if r.done {
+		return n, nil
+	}
+	if r.mode == modeUnknown {
+		p = r.sniff(p)
+	}
+	switch r.mode {
+	case modeBody:
+		if len(r.buf)+len(p) > r.st.opts.MaxBytes {
+			r.st.fail(fmt.Errorf("%w: body over %d bytes", ErrRecordTooLarge, r.st.opts.MaxBytes))
+			r.buf, r.mode = nil, modeSkip
+			break
+		}
+		r.buf = append(r.buf, p...)
+	case modeSSE:
+		r.st.fail(r.sse.Feed(p, r.onSSE))
+	case modeArray:
+		r.st.fail(r.arr.feed(p, r.st.opts.MaxBytes, r.onMessage))
+	case modeEvents:
+		r.st.fail(r.es.Feed(p, r.onFrame))
+	}
+	return n, nil
+}
+
+// sniff decides the framing from the first non-blank byte and returns the
+// bytes from there on.
+func (r *recorder) sniff(p []byte) []byte {
+	i := 0
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+		i++
+	}
+	if i == len(p) {
+		return nil
+	}
+	switch {
+	case p[i] == '{':
+		r.mode = modeBody
+	case p[i] == '[' && r.stream:
+		r.mode = modeArray
+	case p[i] == '[':
+		r.mode = modeBody
+	case r.framing == framingSSE:
+		r.mode = modeSSE
+	default:
+		r.mode = modeEvents
+		return p // binary frames: nothing to skip
+	}
+	return p[i:]
+}
+
+func (r *recorder) onSSE(ev sse.Event) {
+	if !ev.HasData || string(ev.Data) == "[DONE]" {
+		return
+	}
+	r.onMessage(ev.Data)
+}
+
+// onMessage handles one JSON stream message.
+func (r *recorder) onMessage(data []byte) {
+	if err := r.c.event(data); err != nil {
+		r.st.fail(fmt.Errorf("stream message: %w", err))
+		return
+	}
+	r.keepRaw(data)
+}
+
+func (r *recorder) onFrame(m eventstream.Message) {
+	switch eventstream.Header(m, eventstream.HeaderMessageType) {
+	case eventstream.MessageTypeException:
+		typ := eventstream.Header(m, eventstream.HeaderExceptionType)
+		r.keepRaw(wrapEvent(typ, m.Payload))
+		r.st.setFailure(typ + ": " + errorMessage(m.Payload))
+		return
+	case eventstream.MessageTypeError:
+		r.st.setFailure(eventstream.Header(m, eventstream.HeaderErrorCode) + ": " +
+			eventstream.Header(m, eventstream.HeaderErrorMessage))
+		return
+	}
+	typ := eventstream.Header(m, eventstream.HeaderEventType)
+	if r.framing == framingEventStreamChunks {
+		if typ != "chunk" {
+			return
+		}
+		var chunk struct {
+			Bytes []byte `json:"bytes"`
+		}
+		if err := json.Unmarshal(m.Payload, &chunk); err != nil {
+			r.st.fail(fmt.Errorf("bedrock chunk: %w", err))
+			return
+		}
+		r.onMessage(chunk.Bytes)
+		return
+	}
+	r.onMessage(wrapEvent(typ, m.Payload))
+}
+
+// wrapEvent writes a typed event as {"type": payload}, the union shape the
+// AWS SDKs and Bedrock's documentation use.
+func wrapEvent(typ string, payload []byte) []byte {
+	name, _ := json.Marshal(typ)
+	if !json.Valid(payload) {
+		payload = []byte("null")
+	}
+	out := make([]byte, 0, len(name)+len(payload)+3)
+	out = append(out, '{')
+	out = append(out, name...)
+	out = append(out, ':')
+	out = append(out, payload...)
+	return append(out, '}')
+}
+
+// keepRaw keeps a copy of a message that is valid JSON (collectors skip
+// decoding messages they have no use for, so validity is checked here).
+func (r *recorder) keepRaw(data []byte) {
+	if !r.st.opts.KeepRaw || !json.Valid(data) {
+		return
+	}
+	if r.rawSize+len(data) > r.st.opts.MaxBytes {
+		r.st.fail(fmt.Errorf("%w: raw messages", ErrRecordTooLarge))
+		return
+	}
+	r.rawSize += len(data)
+	r.raw = append(r.raw, append(json.RawMessage(nil), data...))
+}
+
+func (r *recorder) Result() Result {
+	if r.done {
+		return r.res
+	}
+	r.done = true
+	switch r.mode {
+	case modeBody:
+		if err := r.c.body(r.buf); err != nil {
+			r.st.fail(fmt.Errorf("response body: %w", err))
+		} else {
+			r.keepRaw(r.buf)
+		}
+	case modeSSE:
+		r.st.fail(r.sse.End(r.onSSE))
+	case modeArray:
+		r.st.fail(r.arr.end())
+	case modeEvents:
+		r.st.fail(r.es.End())
+	}
+	res := &r.res
+	r.c.finish(res, r.st.opts.KeepBody && r.mode != modeBody)
+	if r.mode == modeBody && r.st.opts.KeepBody {
+		res.Body = r.buf
+	}
+	if res.Model == "" {
+		res.Model = r.st.opts.Model
+	}
+	res.Raw = r.raw
+	res.Failure = r.st.failure
+	res.Err = r.st.err
+	r.buf = nil
+	return *res
+}
+
+// nopCollector serves unknown formats.
+type nopCollector struct{}
+
+func (nopCollector) body([]byte) error    { return nil }
+func (nopCollector) event([]byte) error   { return nil }
+func (nopCollector) finish(*Result, bool) {}
+
+// errorMessage extracts the message of an error body in any format:
+// {"error":{"message"}}, {"type":"error","error":{"message"}},
+// {"message"} or {"Message"}. It returns "" for other bodies.
+func errorMessage(data []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Upper   string          `json:"Message"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	if len(v.Error) > 0 && v.Error[0] == '{' {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &e) == nil && e.Message != "" {
+			return e.Message
+		}
+	}
+	if len(v.Error) > 0 && v.Error[0] == '"' {
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil {
+			return s
+		}
+	}
+	if v.Message != "" {
+		return v.Message
+	}
+	return v.Upper
+}

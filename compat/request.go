@@ -1,0 +1,192 @@
+package compat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Request errors; both are the client's fault (400).
+var (
+	ErrInvalidBody = errors.New("request body is not valid JSON for this API")
+	ErrNoModel     = errors.New("request names no model")
+)
+
+// Request is what the gateway needs to know about a request body.
+type Request struct {
+	// Model is the model the path or the body names.
+	Model string
+	// Stream reports whether the client asked for a stream, by path or body.
+	Stream bool
+	// Tools lists the names of the tools the request declares (function
+	// names; the type of built-in tools such as "web_search").
+	Tools []string
+}
+
+// Inspect reads the model, the stream flag and the declared tools of a
+// request. The path's model wins over the body's; a request that names no
+// model is an error (ErrNoModel), as is a body that is not a JSON object
+// (ErrInvalidBody). The proxy hands the body already buffered, bounded by
+// its request size limit.
+func Inspect(r Route, body []byte) (Request, error) {
+	s, err := lookup(r.Format)
+	if err != nil {
+		return Request{}, err
+	}
+	req, err := s.inspect(body)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.Model != "" {
+		req.Model = r.Model
+	}
+	req.Stream = req.Stream || r.Stream
+	if req.Model == "" {
+		return req, ErrNoModel
+	}
+	return req, nil
+}
+
+// UserMessage returns the text of the last user message of a request body
+// that has text (a user turn that only returns tool results is skipped),
+// with the text parts of that message joined by newlines. It returns ""
+// when the request has none.
+func UserMessage(format string, body []byte) (string, error) {
+	s, err := lookup(format)
+	if err != nil {
+		return "", err
+	}
+	return s.userMessage(body)
+}
+
+// requestMembers reads the named top-level members of a request body
+// without decoding the rest (the conversation is the bulk of a request and
+// the gateway only needs a few members). Absent members are nil.
+func requestMembers(body []byte, names ...string) ([]json.RawMessage, error) {
+	vals, err := topValues(body, names...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidBody, err)
+	}
+	return vals, nil
+}
+
+// decodeMember decodes one member's value; absent and null members leave
+// v untouched.
+func decodeMember(raw json.RawMessage, name string, v any) error {
+	if raw == nil || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrInvalidBody, name, err)
+	}
+	return nil
+}
+
+// modelAndStream decodes the model and stream members.
+func modelAndStream(model, stream json.RawMessage) (string, bool, error) {
+	var m string
+	var s bool
+	if err := decodeMember(model, "model", &m); err != nil {
+		return "", false, fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
+	}
+	if err := decodeMember(stream, "stream", &s); err != nil {
+		return "", false, fmt.Errorf("%w: \"stream\" must be a boolean", ErrInvalidBody)
+	}
+	return m, s, nil
+}
+
+// namedTools lists tools given as [{"name": ..., "type": ...}]: the name,
+// or the type of a built-in tool without one.
+func namedTools(raw json.RawMessage) ([]string, error) {
+	var tools []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if err := decodeMember(raw, "tools", &tools); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range tools {
+		if t.Name != "" {
+			out = append(out, t.Name)
+		} else if t.Type != "" {
+			out = append(out, t.Type)
+		}
+	}
+	return out, nil
+}
+
+// decodeObject unmarshals a request body that must be a JSON object.
+func decodeObject(body []byte, v any) error {
+	b := trimSpace(body)
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("%w: want a JSON object", ErrInvalidBody)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidBody, err)
+	}
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	return b
+}
+
+// textOf returns the text of message content given either as a string or
+// as an array of parts, keeping the parts whose type is one of types (a
+// part without a type counts when types includes ""), joined by newlines.
+func textOf(content json.RawMessage, types ...string) string {
+	content = trimSpace(content)
+	if len(content) == 0 {
+		return ""
+	}
+	if content[0] == '"' {
+		var s string
+		_ = json.Unmarshal(content, &s)
+		return s
+	}
+	var parts []struct {
+		Type string  `json:"type"`
+		Text *string `json:"text"`
+	}
+	if json.Unmarshal(content, &parts) != nil {
+		return ""
+	}
+	var texts []string
+	for _, p := range parts {
+		if p.Text == nil {
+			continue
+		}
+		for _, t := range types {
+			if p.Type == t {
+				texts = append(texts, *p.Text)
+				break
+			}
+		}
+	}
+	return strings.Join(texts, "\n")
+}
+
+// roleContent is a chat message as most formats write it.
+type roleContent struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// lastUserText walks messages from the end and returns the text of the
+// first user message that has some.
+func lastUserText(msgs []roleContent, text func(json.RawMessage) string) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		if t := text(msgs[i].Content); t != "" {
+			return t
+		}
+	}
+	return ""
+}

@@ -1,0 +1,254 @@
+// Package sse splits a server-sent-events byte stream into events
+// incrementally, as the bytes pass through the gateway.
+//
+// The Parser follows the WHATWG event-stream grammar (LF, CRLF or CR line
+// endings, comments, the event, data and id fields) and keeps a partial
+// event across calls, so it can be fed whatever chunks the network delivers.
+// It never holds more than one event, and never more than MaxEventSize bytes
+// of it.
+package sse
+
+import (
+	"bytes"
+	"errors"
+)
+
+// DefaultMaxEventSize bounds one event when Parser.MaxEventSize is zero.
+const DefaultMaxEventSize = 8 << 20
+
+// ErrEventTooLarge reports an event longer than the parser's bound. The
+// parser skips the rest of that event and goes on with the next one.
+var ErrEventTooLarge = errors.New("sse: event exceeds size limit")
+
+// Event is one block of the stream, ended by a blank line.
+//
+// Data, Name and ID alias the parser's buffers: they are valid only during
+// the callback that receives the event.
+type Event struct {
+	// Name is the event field ("" when absent; the spec's default is
+	// "message").
+	Name string
+	// Data holds the data lines joined by "\n".
+	Data []byte
+	// ID is the id field, when one was sent.
+	ID string
+	// HasData reports whether the block had at least one data field. Blocks
+	// without one (comments, keep-alives, stray blank lines) are not events
+	// in the spec's sense; consumers usually skip them.
+	HasData bool
+	// Raw holds the exact bytes of the block, including its terminating
+	// blank line, when the parser keeps raw bytes.
+	Raw []byte
+	// Oversize marks a fragment of a block that exceeded the size bound:
+	// only Raw is set (when raw bytes are kept), fields are not parsed.
+	Oversize bool
+}
+
+// Parser is an incremental server-sent-events parser. The zero value is
+// ready to use. A Parser is not safe for concurrent use.
+type Parser struct {
+	// MaxEventSize bounds the bytes of one block; zero means
+	// DefaultMaxEventSize.
+	MaxEventSize int
+	// KeepRaw makes every emitted Event carry its exact bytes, so that a
+	// consumer can pass blocks through unchanged. Oversize blocks are then
+	// emitted in fragments as their bytes arrive.
+	KeepRaw bool
+
+	line    []byte // current line, without terminator
+	data    []byte // data buffer of the current block
+	raw     []byte // raw bytes of the current block (KeepRaw)
+	name    string
+	id      string
+	hasData bool
+	size    int  // bytes of the current block so far
+	over    bool // the current block exceeded the bound
+	cr      bool // a line ended in CR at the end of the last Feed
+	started bool // the current block has at least one byte
+}
+
+func (p *Parser) max() int {
+	if p.MaxEventSize > 0 {
+		return p.MaxEventSize
+	}
+	return DefaultMaxEventSize
+}
+
+// Feed consumes b and calls emit for every block that b completes. It
+// consumes all of b even when it returns an error; ErrEventTooLarge is
+// returned once for every oversize block that ends (or, with KeepRaw,
+// starts being skipped) within b.
+func (p *Parser) Feed(b []byte, emit func(Event)) error {
+	var err error
+	note := func(e error) {
+		if e != nil && err == nil {
+			err = e
+		}
+	}
+	if p.cr && len(b) > 0 {
+		// The previous Feed ended in CR: a LF now belongs to that line
+		// ending, which is only complete now.
+		p.cr = false
+		if b[0] == '\n' {
+			p.addRaw(b[:1], emit)
+			b = b[1:]
+		}
+		note(p.endLine(emit))
+	}
+	for len(b) > 0 {
+		i := bytes.IndexAny(b, "\r\n")
+		if i < 0 {
+			p.addLine(b)
+			note(p.addRaw(b, emit))
+			return err
+		}
+		p.addLine(b[:i])
+		end := i + 1
+		if b[i] == '\r' {
+			if end == len(b) {
+				// Cannot tell CR from CRLF yet.
+				note(p.addRaw(b[:end], emit))
+				p.cr = true
+				return err
+			}
+			if b[end] == '\n' {
+				end++
+			}
+		}
+		note(p.addRaw(b[:end], emit))
+		b = b[end:]
+		note(p.endLine(emit))
+	}
+	return err
+}
+
+// End completes the stream: a line ended by a lone CR is processed and a
+// block that has data but lacks its final blank line is dispatched. (The
+// spec discards such a block; a recorder would rather not lose the last
+// usage report of an upstream that omits the final blank line.) Other
+// pending bytes are emitted as a data-less block when raw bytes are kept.
+func (p *Parser) End(emit func(Event)) error {
+	var err error
+	if p.cr {
+		p.cr = false
+		err = p.endLine(emit)
+	}
+	if len(p.line) > 0 && !p.over {
+		p.field()
+	}
+	if p.over && !p.KeepRaw && err == nil {
+		err = ErrEventTooLarge
+	}
+	if p.started {
+		p.dispatch(emit)
+	}
+	return err
+}
+
+func (p *Parser) addLine(b []byte) {
+	if !p.over {
+		p.line = append(p.line, b...)
+	}
+}
+
+// addRaw accounts for bytes of the current block and enforces the bound.
+func (p *Parser) addRaw(b []byte, emit func(Event)) error {
+	p.started = true
+	p.size += len(b)
+	if p.over {
+		if p.KeepRaw {
+			emit(Event{Raw: b, Oversize: true})
+		}
+		return nil
+	}
+	if p.KeepRaw {
+		p.raw = append(p.raw, b...)
+	}
+	if p.size <= p.max() {
+		return nil
+	}
+	p.over = true
+	if p.KeepRaw {
+		emit(Event{Raw: p.raw, Oversize: true})
+		return ErrEventTooLarge
+	}
+	p.line, p.data = p.line[:0], p.data[:0]
+	return nil
+}
+
+// endLine processes the complete current line.
+func (p *Parser) endLine(emit func(Event)) error {
+	if len(p.line) == 0 {
+		over := p.over
+		p.dispatch(emit)
+		if over && !p.KeepRaw {
+			return ErrEventTooLarge
+		}
+		return nil
+	}
+	if !p.over {
+		p.field()
+	}
+	p.line = p.line[:0]
+	return nil
+}
+
+// field interprets p.line as a field of the current block.
+func (p *Parser) field() {
+	line := p.line
+	if line[0] == ':' {
+		return // comment
+	}
+	name, value := line, []byte(nil)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(name) {
+	case "data":
+		p.data = append(p.data, value...)
+		p.data = append(p.data, '\n')
+		p.hasData = true
+	case "event":
+		p.name = string(value)
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			p.id = string(value)
+		}
+	}
+}
+
+// dispatch emits the current block and resets the state for the next one.
+func (p *Parser) dispatch(emit func(Event)) {
+	// An oversize block's bytes were emitted as fragments as they came.
+	if !p.over {
+		ev := Event{Name: p.name, ID: p.id, HasData: p.hasData}
+		if p.hasData {
+			ev.Data = p.data[:len(p.data)-1]
+		}
+		if p.KeepRaw {
+			ev.Raw = p.raw
+		}
+		emit(ev)
+	}
+	p.reset()
+}
+
+func (p *Parser) reset() {
+	const keep = 64 << 10 // do not pin one huge event's buffers forever
+	p.line = shrink(p.line, keep)
+	p.data = shrink(p.data, keep)
+	p.raw = shrink(p.raw, keep)
+	p.name, p.id = "", ""
+	p.hasData, p.over, p.started = false, false, false
+	p.size = 0
+}
+
+func shrink(b []byte, keep int) []byte {
+	if cap(b) > keep {
+		return nil
+	}
+	return b[:0]
+}

@@ -1,0 +1,251 @@
+package compat
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/sluice-gateway/sluice/compat/sse"
+)
+
+// OpenAI chat streams report usage only when the request asks for it with
+// stream_options.include_usage. To count the tokens of every streamed chat
+// request, the proxy rewrites the request with EnsureStreamUsage and, when
+// that added the option, puts a UsageFilter in front of the client, so the
+// client receives exactly the stream it would have received without the
+// option while the recorder, fed the unfiltered bytes, sees the usage.
+
+// EnsureStreamUsage returns the request body with
+// stream_options.include_usage set to true when the body is an OpenAI chat
+// request with "stream": true that does not already ask for usage; added
+// reports whether it changed the body. Other members keep their bytes and
+// order. Other formats and non-stream requests are returned unchanged.
+func EnsureStreamUsage(format string, body []byte) (out []byte, added bool, err error) {
+	if format != OpenAIChat {
+		return body, false, nil
+	}
+	members, open, err := objectMembers(body)
+	if err != nil {
+		return body, false, fmt.Errorf("%w: %w", ErrInvalidBody, err)
+	}
+	var stream, opts *member
+	for i := range members {
+		switch members[i].key {
+		case "stream":
+			stream = &members[i]
+		case "stream_options":
+			opts = &members[i]
+		}
+	}
+	if stream == nil || string(body[stream.valStart:stream.valEnd]) != "true" {
+		return body, false, nil
+	}
+	const option = `{"include_usage":true}`
+	if opts == nil {
+		return splice(body, open+1, open+1, `"stream_options":`+option+","), true, nil
+	}
+	val := body[opts.valStart:opts.valEnd]
+	if string(val) == "null" {
+		return splice(body, opts.valStart, opts.valEnd, option), true, nil
+	}
+	inner, innerOpen, err := objectMembers(val)
+	if err != nil {
+		return body, false, fmt.Errorf("%w: stream_options must be an object", ErrInvalidBody)
+	}
+	for _, m := range inner {
+		if m.key != "include_usage" {
+			continue
+		}
+		if string(val[m.valStart:m.valEnd]) == "true" {
+			return body, false, nil
+		}
+		return splice(body, opts.valStart+m.valStart, opts.valStart+m.valEnd, "true"), true, nil
+	}
+	ins := `"include_usage":true`
+	if len(inner) > 0 {
+		ins += ","
+	}
+	at := opts.valStart + innerOpen + 1
+	return splice(body, at, at, ins), true, nil
+}
+
+// UsageFilter removes from an OpenAI chat stream what
+// stream_options.include_usage added: the final chunk that carries usage
+// with an empty choices array, and "usage":null members of the other
+// chunks. Everything else passes byte for byte, one upstream write to one
+// downstream write. A body that is not an event stream (an error answered
+// as JSON) passes unchanged. Chunks that carry usage next to choices (some
+// providers send usage in the last content chunk whatever the request
+// says) pass unchanged too.
+//
+// The filter holds back at most one incomplete event; Close writes it. A
+// UsageFilter is not safe for concurrent use.
+type UsageFilter struct {
+	w      io.Writer
+	p      sse.Parser
+	mode   mode
+	out    []byte
+	err    error
+	closed bool
+}
+
+var _ io.WriteCloser = (*UsageFilter)(nil)
+
+// NewUsageFilter returns a filter writing to w.
+func NewUsageFilter(w io.Writer) *UsageFilter {
+	f := &UsageFilter{w: w}
+	f.p.KeepRaw = true
+	f.p.MaxEventSize = 1 << 20 // larger events pass through unfiltered
+	return f
+}
+
+// Write filters b and writes the complete events it ends to the
+// underlying writer. It fails only when the underlying writer does.
+func (f *UsageFilter) Write(b []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	if f.mode == modeUnknown {
+		i := skipWS(b, 0)
+		switch {
+		case i == len(b):
+		case b[i] == '{' || b[i] == '[':
+			f.mode = modeBody
+		default:
+			f.mode = modeSSE
+		}
+		if f.mode != modeSSE {
+			return f.write(b, len(b))
+		}
+	}
+	if f.mode == modeBody {
+		return f.write(b, len(b))
+	}
+	f.out = f.out[:0]
+	_ = f.p.Feed(b, f.block) // oversize events pass through as raw fragments
+	return f.write(f.out, len(b))
+}
+
+func (f *UsageFilter) write(b []byte, n int) (int, error) {
+	if len(b) == 0 {
+		return n, nil
+	}
+	if _, err := f.w.Write(b); err != nil {
+		f.err = err
+		return 0, err
+	}
+	return n, nil
+}
+
+// Close writes what the filter still holds: the stream's last event when
+// it lacked its final blank line. It does not close the underlying writer.
+func (f *UsageFilter) Close() error {
+	if f.closed || f.err != nil {
+		return f.err
+	}
+	f.closed = true
+	if f.mode != modeSSE {
+		return nil
+	}
+	f.out = f.out[:0]
+	_ = f.p.End(f.block)
+	_, err := f.write(f.out, 0)
+	return err
+}
+
+func (f *UsageFilter) block(ev sse.Event) {
+	if ev.Oversize || !ev.HasData {
+		f.out = append(f.out, ev.Raw...)
+		return
+	}
+	data, keep := filterChunk(ev.Data)
+	switch {
+	case !keep:
+	case data == nil:
+		f.out = append(f.out, ev.Raw...)
+	default:
+		f.out = replaceData(f.out, ev.Raw, data)
+	}
+}
+
+// filterChunk decides the fate of one chunk: dropped (keep false),
+// unchanged (data nil) or rewritten.
+func filterChunk(chunk []byte) (data []byte, keep bool) {
+	if !bytes.Contains(chunk, []byte(`"usage"`)) {
+		return nil, true
+	}
+	var (
+		found                bool
+		before, next         = -1, -1 // end of the member before usage, start of the one after
+		uStart, uVal, uEnd   int
+		prevEnd              = -1
+		choicesEmpty, gotAny bool
+	)
+	_, err := scanMembers(chunk, func(key []byte, ks, vs, ve int) bool {
+		gotAny = true
+		if found && next < 0 {
+			next = ks
+		}
+		switch string(key) {
+		case "usage":
+			found, before, next = true, prevEnd, -1
+			uStart, uVal, uEnd = ks, vs, ve
+		case "choices":
+			v := chunk[vs:ve]
+			choicesEmpty = len(v) >= 2 && v[0] == '[' && skipWS(v, 1) == len(v)-1
+		}
+		prevEnd = ve
+		return true
+	})
+	if err != nil || !found || !gotAny {
+		return nil, true
+	}
+	if string(chunk[uVal:uEnd]) == "null" {
+		start, end := uStart, uEnd
+		switch {
+		case next >= 0:
+			end = next
+		case before >= 0:
+			start = before
+		}
+		out := make([]byte, 0, len(chunk)-(end-start))
+		return append(append(out, chunk[:start]...), chunk[end:]...), true
+	}
+	if choicesEmpty {
+		return nil, false // the usage-only chunk the option added
+	}
+	return nil, true
+}
+
+// replaceData appends raw to dst with its data lines replaced by one line
+// carrying data, keeping the other lines and the line endings.
+func replaceData(dst, raw, data []byte) []byte {
+	wrote := false
+	for len(raw) > 0 {
+		i := bytes.IndexAny(raw, "\r\n")
+		line, eol := raw, []byte(nil)
+		if i >= 0 {
+			line = raw[:i]
+			n := 1
+			if raw[i] == '\r' && i+1 < len(raw) && raw[i+1] == '\n' {
+				n = 2
+			}
+			eol = raw[i : i+n]
+			raw = raw[i+n:]
+		} else {
+			raw = nil
+		}
+		isData := bytes.HasPrefix(line, []byte("data")) && (len(line) == 4 || line[4] == ':')
+		switch {
+		case !isData:
+			dst = append(dst, line...)
+			dst = append(dst, eol...)
+		case !wrote:
+			wrote = true
+			dst = append(dst, "data: "...)
+			dst = append(dst, data...)
+			dst = append(dst, eol...)
+		}
+	}
+	return dst
+}

@@ -1,0 +1,119 @@
+package compat
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Vertex path placeholders a client may send instead of its project and
+// region; UpstreamURL replaces them.
+const (
+	VertexProjectPlaceholder = "_aperture_auto_vertex_project_id_"
+	VertexRegionPlaceholder  = "_aperture_auto_vertex_region_"
+	// DefaultVertexRegion replaces the region placeholder when the provider
+	// names no region: Vertex's global endpoint serves Gemini and Claude.
+	DefaultVertexRegion = "global"
+)
+
+// Errors of UpstreamURL.
+var (
+	ErrBaseURL       = errors.New("invalid provider base URL")
+	ErrVertexProject = errors.New("no Google Cloud project to replace " + VertexProjectPlaceholder + " with")
+)
+
+// Vertex names the Google Cloud project and region that replace the Vertex
+// placeholders: from the provider's project/region fields, or the project
+// of its service-account key.
+type Vertex struct {
+	Project string
+	Region  string
+}
+
+// UpstreamURL joins a provider's base URL with the format's upstream path
+// for the route and the client's query. Base URLs may carry a path prefix
+// and a trailing slash ("https://openrouter.ai/api/"); a base path that
+// already ends in the API version the format's path starts with ("/v1") is
+// not doubled. The query loses client credentials (key=, access tokens,
+// presigned AWS parameters); the base URL's own query parameters win over
+// the client's.
+func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL, error) {
+	s, err := lookup(r.Format)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %w", ErrBaseURL, baseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w %q: want http(s)://host[/prefix]", ErrBaseURL, baseURL)
+	}
+	base := strings.TrimRight(u.EscapedPath(), "/")
+	up := dedupeVersion(base, s.upstreamPath(r))
+	joined := base + up
+
+	host := u.Host
+	if strings.Contains(joined, VertexProjectPlaceholder) {
+		if vx.Project == "" {
+			return nil, ErrVertexProject
+		}
+		joined = strings.ReplaceAll(joined, VertexProjectPlaceholder, url.PathEscape(vx.Project))
+	}
+	if strings.Contains(joined, VertexRegionPlaceholder) || strings.Contains(host, VertexRegionPlaceholder) {
+		region := vx.Region
+		if region == "" {
+			region = DefaultVertexRegion
+		}
+		joined = strings.ReplaceAll(joined, VertexRegionPlaceholder, url.PathEscape(region))
+		host = strings.ReplaceAll(host, VertexRegionPlaceholder, region)
+	}
+
+	path, err := url.PathUnescape(joined)
+	if err != nil {
+		return nil, fmt.Errorf("upstream path %q: %w", joined, err)
+	}
+	q := url.Values{}
+	for k, vs := range query {
+		if !isCredentialParam(k) {
+			q[k] = append([]string(nil), vs...)
+		}
+	}
+	for k, vs := range u.Query() {
+		q[k] = vs
+	}
+	out := &url.URL{
+		Scheme:   u.Scheme,
+		User:     u.User,
+		Host:     host,
+		Path:     path,
+		RawPath:  joined,
+		RawQuery: q.Encode(),
+	}
+	return out, nil
+}
+
+// dedupeVersion drops the leading version segment of up when base already
+// ends in it ("https://host/v1" + "/v1/chat/completions").
+func dedupeVersion(base, up string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(up, "/"), "/")
+	if !isVersion(first) {
+		return up
+	}
+	if strings.HasSuffix(base, "/"+first) {
+		return up[len(first)+1:]
+	}
+	return up
+}
+
+// isVersion reports whether seg looks like an API version: v1, v1beta,
+// v1beta1, v2alpha.
+func isVersion(seg string) bool {
+	if len(seg) < 2 || seg[0] != 'v' || seg[1] < '0' || seg[1] > '9' {
+		return false
+	}
+	rest := strings.TrimLeft(seg[1:], "0123456789")
+	rest = strings.TrimPrefix(strings.TrimPrefix(rest, "alpha"), "beta")
+	return strings.TrimLeft(rest, "0123456789") == ""
+}
