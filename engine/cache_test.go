@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sluice-gateway/sluice/rego"
+)
+
+func TestCacheHit(t *testing.T) {
+	e := newEngine(t, loadCase(t, "restrict-users"))
+	ctx := context.Background()
+	first, err := e.Decide(ctx, in("developer@company.com", "openai", "gpt-5", "tag:b", "tag:a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same caller with tags in another order: one cache entry.
+	second, err := e.Decide(ctx, in("developer@company.com", "openai", "gpt-5", "tag:a", "tag:b", "tag:a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.cur.Load().cache.len(); n != 1 {
+		t.Errorf("%d cache entries, want 1", n)
+	}
+	if first.ID == second.ID {
+		t.Error("a cached decision reused the decision ID")
+	}
+	if first.Allow != second.Allow || first.Role != second.Role || first.Revision != second.Revision {
+		t.Errorf("cached decision %+v differs from %+v", second, first)
+	}
+	// Another model is another entry with its own answer.
+	third, err := e.Decide(ctx, in("developer@company.com", "openai", "gpt-5-mini", "tag:a", "tag:b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Allow || e.cur.Load().cache.len() != 2 {
+		t.Errorf("gpt-5-mini: allow %v, %d entries", third.Allow, e.cur.Load().cache.len())
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	e := newEngine(t, loadCase(t, "allow-all"), WithCacheSize(3))
+	ctx := context.Background()
+	for _, login := range []string{"a@x", "b@x", "c@x", "d@x", "e@x"} {
+		if _, err := e.Decide(ctx, in(login, "openai", "gpt-5")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.cur.Load().cache
+	if c.len() != 3 {
+		t.Fatalf("%d entries, want 3", c.len())
+	}
+	k := func(login string) string { return in(login, "openai", "gpt-5").canonical().cacheKey(e.cur.Load().key) }
+	if _, ok := c.get(k("a@x")); ok {
+		t.Error("the least recently used entry was kept")
+	}
+	if _, ok := c.get(k("e@x")); !ok {
+		t.Error("the newest entry was evicted")
+	}
+}
+
+func TestCacheDisabled(t *testing.T) {
+	e := newEngine(t, loadCase(t, "allow-all"), WithCacheSize(0))
+	if _, err := e.Decide(context.Background(), in("a@x", "openai", "gpt-5")); err != nil {
+		t.Fatal(err)
+	}
+	if e.cur.Load().cache != nil {
+		t.Error("cache exists with size 0")
+	}
+}
+
+// A module that reads more of the input than the default key, or calls a
+// non-deterministic built-in, must not be answered from a stale entry.
+func TestCacheFollowsModules(t *testing.T) {
+	tests := []struct {
+		name     string
+		module   string
+		a, b     Input
+		cacheOff bool
+	}{
+		{
+			name:   "node_id",
+			module: "package sluice.authz\n\ndeny contains \"lost laptop\" if input.user.node_id == \"stolen\"\n",
+			a:      withNode(in("developer@company.com", "openai", "gpt-5"), "n1"),
+			b:      withNode(in("developer@company.com", "openai", "gpt-5"), "stolen"),
+		},
+		{
+			name:   "path",
+			module: "package sluice.authz\n\ndeny contains \"no embeddings\" if endswith(input.request.path, \"/embeddings\")\n",
+			a:      in("developer@company.com", "openai", "gpt-5"),
+			b:      withPath(in("developer@company.com", "openai", "gpt-5"), "/v1/embeddings"),
+		},
+		{
+			name:   "whole input",
+			module: "package sluice.authz\n\ndeny contains \"no\" if object.get(input, [\"user\", \"tailnet\"], \"\") == \"other.example\"\n",
+			a:      in("developer@company.com", "openai", "gpt-5"),
+			b:      withTailnet(in("developer@company.com", "openai", "gpt-5"), "other.example"),
+		},
+		{
+			name:     "time",
+			module:   "package sluice.authz\n\ndeny contains \"after hours\" if time.now_ns() < 0\n",
+			a:        in("developer@company.com", "openai", "gpt-5"),
+			cacheOff: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, loadCase(t, "restrict-users"), WithModules(rego.Module{Name: "m.rego", Text: []byte(tt.module)}))
+			if tt.cacheOff {
+				if e.cur.Load().cache != nil {
+					t.Error("decisions of a time-dependent policy are cached")
+				}
+				return
+			}
+			da, err := e.Decide(context.Background(), tt.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := e.Decide(context.Background(), tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !da.Allow || db.Allow {
+				t.Errorf("allow %v then %v, want true then false", da.Allow, db.Allow)
+			}
+		})
+	}
+}
+
+func withNode(i Input, n string) Input    { i.User.NodeID = n; return i }
+func withPath(i Input, p string) Input    { i.Request.Path = p; return i }
+func withTailnet(i Input, n string) Input { i.User.Tailnet = n; return i }
+
+func TestCacheKeyUnambiguous(t *testing.T) {
+	all := keyFields{nodeID: true, tailnet: true, path: true}
+	inputs := []Input{
+		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a\x00b"}, Request: Request{Provider: "", Model: "c"}},
+		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c\x00"}},
+		{User: User{Login: "a", Tags: []string{"tag:x"}}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a", Tags: []string{"tag:x", "tag:y"}}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a", Tags: []string{"tag:xtag:y"}}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c", Format: "f"}},
+		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c", Path: "/p"}},
+		{User: User{Login: "a", NodeID: "n"}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a", Tailnet: "t"}, Request: Request{Provider: "b", Model: "c"}},
+	}
+	seen := make(map[string]int)
+	for i, x := range inputs {
+		k := x.canonical().cacheKey(all)
+		if j, dup := seen[k]; dup {
+			t.Errorf("inputs %d and %d share a cache key", j, i)
+		}
+		seen[k] = i
+	}
+}

@@ -1,0 +1,156 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+)
+
+// Decision is the policy's answer for one Input. A Decision may be shared
+// between callers through the cache: treat its slices as read-only.
+type Decision struct {
+	// ID identifies this decision in logs and to the caller; it differs on
+	// every call, also when the answer came from the cache.
+	ID string `json:"decision_id"`
+	// Role is "admin", "user" or "none".
+	Role  string `json:"role"`
+	Admin bool   `json:"admin"`
+	// Allow is true when the request may go upstream. It is false whenever
+	// Decide returns an error.
+	Allow bool `json:"allow"`
+	// Reasons are the messages of the deny rules that fired; empty when
+	// allowed.
+	Reasons []string `json:"reasons"`
+	// Hooks are the hook grants that apply to this caller, provider and
+	// model, in configuration order.
+	Hooks []HookGrant `json:"hooks"`
+	// Revision identifies the policy revision that decided.
+	Revision string `json:"revision"`
+}
+
+// Roles a decision may carry.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+	RoleNone  = "none"
+)
+
+// denied is the decision returned with an error: it never allows.
+func denied(id, revision, reason string) Decision {
+	return Decision{ID: id, Role: RoleNone, Reasons: []string{reason}, Revision: revision}
+}
+
+// decisionFromBindings converts the decision query's bindings.
+func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
+	d := Decision{Revision: r.id}
+	var ok bool
+	if d.Role, ok = b["role"].(string); !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.role is %T, want a string", b["role"])
+	}
+	switch d.Role {
+	case RoleAdmin, RoleUser, RoleNone:
+	default:
+		return Decision{}, fmt.Errorf("data.sluice.authz.role is %q, want \"admin\", \"user\" or \"none\"", d.Role)
+	}
+	if d.Admin, ok = b["admin"].(bool); !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.admin is %T, want a boolean", b["admin"])
+	}
+	if d.Allow, ok = b["allow"].(bool); !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.allow is %T, want a boolean", b["allow"])
+	}
+	deny, ok := b["deny"].([]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.deny is %T, want a set", b["deny"])
+	}
+	d.Reasons = make([]string, 0, len(deny))
+	for _, m := range deny {
+		d.Reasons = append(d.Reasons, fmt.Sprint(m))
+	}
+	if len(d.Reasons) > 0 || d.Role == RoleNone {
+		// Any deny blocks, and no role means no access, whatever a
+		// module made of allow: modules narrow access, never widen it.
+		d.Allow = false
+	}
+	hooks, ok := b["hooks"].([]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.hooks is %T, want a set", b["hooks"])
+	}
+	d.Hooks = make([]HookGrant, 0, len(hooks))
+	for _, h := range hooks {
+		hg, err := r.hookGrant(h)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.Hooks = append(d.Hooks, hg)
+	}
+	slices.SortStableFunc(d.Hooks, func(a, b HookGrant) int { return r.grantOrder(a.Grant) - r.grantOrder(b.Grant) })
+	return d, nil
+}
+
+func (r *revision) hookGrant(v any) (HookGrant, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return HookGrant{}, fmt.Errorf("data.sluice.authz.hooks holds %T, want objects", v)
+	}
+	hg := HookGrant{
+		Hook:      str(m["hook"]),
+		Fields:    strs(m["fields"]),
+		Events:    strs(m["events"]),
+		Providers: strs(m["providers"]),
+		Models:    strs(m["models"]),
+		Grant:     str(m["grant"]),
+		Condition: str(m["condition"]),
+	}
+	if hg.Hook == "" {
+		return HookGrant{}, fmt.Errorf("data.sluice.authz.hooks holds an element without \"hook\"")
+	}
+	if p := r.hooks[hg.Grant]; p != nil && p.condition == hg.Condition {
+		hg.prog = p
+	}
+	return hg, nil
+}
+
+// grantOrder ranks a grant ID by configuration order; unknown IDs (from
+// users' own modules) go last.
+func (r *revision) grantOrder(id string) int {
+	if n, ok := r.order[id]; ok {
+		return n
+	}
+	return len(r.order)
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func strs(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// newDecisionID returns a random (version 4) UUID.
+func newDecisionID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}

@@ -1,0 +1,338 @@
+// Package engine evaluates sluice's access policy with embedded OPA: it
+// compiles a configuration's grants (package rego) with the library and any
+// modules of the user's own, prepares the queries once per policy revision,
+// and answers Decide per request, memoizing answers per revision. It also
+// compiles hook grants into CEL programs that decide, per event, whether a
+// hook is called. It knows nothing of HTTP.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	oparego "github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/rego"
+)
+
+// ErrUndefined reports a policy whose decision rules evaluated to nothing,
+// which a module of the user's own can cause. It never means allow.
+var ErrUndefined = errors.New("policy decision is undefined")
+
+// Engine decides requests against the current policy revision. It is safe
+// for concurrent use; Update swaps revisions atomically.
+type Engine struct {
+	opts options
+	cur  atomic.Pointer[revision]
+	mu   sync.Mutex // serializes Update
+	log  *decisionLog
+}
+
+// revision is everything derived from one configuration and module set. It
+// is immutable once built, except for its cache.
+type revision struct {
+	id      string
+	cfg     *policy.Config
+	decide  oparego.PreparedEvalQuery
+	explain oparego.PreparedEvalQuery
+	hooks   map[string]*hookProgram // by grant ID
+	grants  map[string]*policy.Grant
+	order   map[string]int // grant ID -> configuration order
+	key     keyFields
+	cache   *lru // nil when disabled or when the policy is not cacheable
+}
+
+const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
+	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks`
+
+const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; ` +
+	`provider_grants := data.sluice.authz.provider_grants; sources := data.sluice.authz.sources`
+
+// New compiles cfg's policy (grants, library and modules given by options)
+// and prepares its queries. A module that does not compile is reported as a
+// *CompileError; a bad hook condition as policy.Errors.
+func New(ctx context.Context, cfg *policy.Config, opts ...Option) (*Engine, error) {
+	e := &Engine{opts: defaultOptions()}
+	for _, o := range opts {
+		o(&e.opts)
+	}
+	if e.opts.logWriter != nil {
+		e.log = &decisionLog{w: e.opts.logWriter}
+	}
+	rev, err := e.opts.build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(rev)
+	return e, nil
+}
+
+// Update builds a revision for cfg aside and swaps it in. On error the
+// running revision stays. A configuration and module set that hash to the
+// current revision are a no-op and keep its cached decisions.
+func (e *Engine) Update(ctx context.Context, cfg *policy.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rev, err := e.opts.build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if rev.id == e.cur.Load().id {
+		return nil
+	}
+	e.cur.Store(rev)
+	return nil
+}
+
+// Revision identifies the running policy: a hash of the generated grants,
+// the library and the user's modules.
+func (e *Engine) Revision() string { return e.cur.Load().id }
+
+// Config returns the configuration of the running revision.
+func (e *Engine) Config() *policy.Config { return e.cur.Load().cfg }
+
+// Decide evaluates the policy for in. An error always comes with a decision
+// that denies.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	start := time.Now()
+	rev := e.cur.Load()
+	id := e.opts.newID()
+	in = in.canonical()
+
+	var key string
+	if rev.cache != nil {
+		key = in.cacheKey(rev.key)
+		if d, ok := rev.cache.get(key); ok {
+			d.ID = id
+			e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)
+			return d, nil
+		}
+	}
+	evalStart := time.Now()
+	d, err := rev.evalDecision(ctx, in, e.opts.now())
+	evalNS := time.Since(evalStart)
+	if err != nil {
+		d = denied(id, rev.id, "the policy could not be evaluated")
+		err = fmt.Errorf("decide for %q: %w", in.User.Login, err)
+		e.log.write(e.opts.now(), rev.id, in, d, err, start, evalNS, false)
+		return d, err
+	}
+	rev.cache.put(key, d)
+	d.ID = id
+	e.log.write(e.opts.now(), rev.id, in, d, nil, start, evalNS, false)
+	return d, nil
+}
+
+func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	rs, err := r.decide.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now))
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(rs) == 0 {
+		return Decision{}, ErrUndefined
+	}
+	return r.decisionFromBindings(rs[0].Bindings)
+}
+
+// build compiles everything a revision needs.
+func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, error) {
+	if cfg == nil {
+		return nil, errors.New("engine: no configuration")
+	}
+	generated, err := rego.Modules(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("compile grants: %w", err)
+	}
+	own := append([]rego.Module(nil), o.modules...)
+	for _, dir := range o.modulesDirs {
+		mods, err := rego.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, mods...)
+	}
+	hooks, err := compileHooks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	all := append(generated, own...)
+	compiler, parsedOwn, err := compileModules(all, len(generated))
+	if err != nil {
+		return nil, err
+	}
+	key, cacheable := analyzeInputUse(parsedOwn)
+
+	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	prepare := func(q string) (oparego.PreparedEvalQuery, error) {
+		return oparego.New(
+			oparego.Query(q),
+			oparego.Compiler(compiler),
+			oparego.Store(store),
+			oparego.StoreReadAST(true),
+			oparego.SetRegoVersion(ast.RegoV1),
+		).PrepareForEval(ctx)
+	}
+	decide, err := prepare(decisionQuery)
+	if err != nil {
+		return nil, fmt.Errorf("prepare decision query: %w", err)
+	}
+	explain, err := prepare(explainQuery)
+	if err != nil {
+		return nil, fmt.Errorf("prepare explain query: %w", err)
+	}
+
+	rev := &revision{
+		id:      revisionID(all),
+		cfg:     cfg,
+		decide:  decide,
+		explain: explain,
+		hooks:   hooks,
+		grants:  make(map[string]*policy.Grant),
+		order:   make(map[string]int),
+		key:     key,
+	}
+	for _, set := range cfg.TempGrants {
+		for _, g := range set.Grants {
+			rev.order[g.Source()] = len(rev.order)
+			rev.grants[g.Source()] = g
+		}
+	}
+	if cacheable {
+		rev.cache = newLRU(o.cacheSize)
+	}
+	return rev, nil
+}
+
+// CompileError reports a policy that does not compile, each problem with
+// its file:row:col. errors.As finds the underlying ast.Errors.
+type CompileError struct {
+	Errors ast.Errors
+}
+
+func (e *CompileError) Error() string {
+	lines := make([]string, 0, len(e.Errors)+1)
+	lines = append(lines, "policy does not compile:")
+	for _, x := range e.Errors {
+		var b strings.Builder
+		if l := x.Location; l != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", l.File, l.Row, l.Col)
+		}
+		b.WriteString(x.Code + ": " + x.Message)
+		lines = append(lines, "\t"+b.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *CompileError) Unwrap() error { return e.Errors }
+
+// compileModules parses and compiles mods; the ones from index own on are the
+// user's, returned compiled (imports resolved) for analysis.
+func compileModules(mods []rego.Module, own int) (*ast.Compiler, []*ast.Module, error) {
+	parsed := make(map[string]*ast.Module, len(mods))
+	var errs ast.Errors
+	for _, m := range mods {
+		if _, dup := parsed[m.Name]; dup {
+			return nil, nil, fmt.Errorf("policy module %s is given twice", m.Name)
+		}
+		mod, err := ast.ParseModuleWithOpts(m.Name, string(m.Text), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			var astErrs ast.Errors
+			if errors.As(err, &astErrs) {
+				errs = append(errs, astErrs...)
+				continue
+			}
+			return nil, nil, fmt.Errorf("parse %s: %w", m.Name, err)
+		}
+		parsed[m.Name] = mod
+	}
+	if len(errs) > 0 {
+		return nil, nil, &CompileError{Errors: errs}
+	}
+	c := ast.NewCompiler().WithEnablePrintStatements(false)
+	if c.Compile(parsed); c.Failed() {
+		return nil, nil, &CompileError{Errors: c.Errors}
+	}
+	var ownCompiled []*ast.Module
+	for _, m := range mods[own:] {
+		ownCompiled = append(ownCompiled, c.Modules[m.Name])
+	}
+	return c, ownCompiled, nil
+}
+
+// analyzeInputUse reports which input fields beyond the default cache key
+// the user's modules read, and whether decisions may be memoized at all (not
+// when a module calls a non-deterministic built-in such as time.now_ns or
+// http.send). The library and generated grants read only login, tags,
+// provider and model.
+func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
+	var k keyFields
+	cacheable := true
+	for _, m := range mods {
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if !r[0].Equal(ast.InputRootDocument) {
+				return false
+			}
+			if len(r) < 3 {
+				k = keyFields{nodeID: true, tailnet: true, path: true}
+				return false
+			}
+			a, aok := r[1].Value.(ast.String)
+			b, bok := r[2].Value.(ast.String)
+			if !aok || !bok {
+				k = keyFields{nodeID: true, tailnet: true, path: true}
+				return false
+			}
+			switch string(a) + "." + string(b) {
+			case "user.node_id":
+				k.nodeID = true
+			case "user.tailnet":
+				k.tailnet = true
+			case "request.path":
+				k.path = true
+			}
+			return false
+		})
+		ast.WalkExprs(m, func(x *ast.Expr) bool {
+			if !x.IsCall() {
+				return false
+			}
+			if b, ok := ast.BuiltinMap[x.Operator().String()]; ok && b.Nondeterministic {
+				cacheable = false
+			}
+			return false
+		})
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			if call, ok := t.Value.(ast.Call); ok && len(call) > 0 {
+				if b, ok := ast.BuiltinMap[call[0].String()]; ok && b.Nondeterministic {
+					cacheable = false
+				}
+			}
+			return false
+		})
+	}
+	return k, cacheable
+}
+
+func revisionID(mods []rego.Module) string {
+	h := sha256.New()
+	for _, m := range mods {
+		h.Write([]byte(m.Name))
+		h.Write([]byte{0})
+		h.Write(m.Text)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Input is what a decision is about: who asks, and for what. It becomes the
+// Rego input document
+//
+//	{"user": {"login", "node_id", "tailnet", "tags"}, "request": {"provider", "model", "format", "path"}}
+type Input struct {
+	User    User    `json:"user"`
+	Request Request `json:"request"`
+}
+
+// User is the caller as the tailnet identifies them.
+type User struct {
+	Login   string   `json:"login" cel:"login"`
+	NodeID  string   `json:"node_id" cel:"node_id"`
+	Tailnet string   `json:"tailnet" cel:"tailnet"`
+	Tags    []string `json:"tags" cel:"tags"`
+}
+
+// Request is the upstream call the caller wants.
+type Request struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Format   string `json:"format"`
+	Path     string `json:"path"`
+}
+
+var (
+	keyUser     = ast.StringTerm("user")
+	keyRequest  = ast.StringTerm("request")
+	keyLogin    = ast.StringTerm("login")
+	keyNodeID   = ast.StringTerm("node_id")
+	keyTailnet  = ast.StringTerm("tailnet")
+	keyTags     = ast.StringTerm("tags")
+	keyProvider = ast.StringTerm("provider")
+	keyModel    = ast.StringTerm("model")
+	keyFormat   = ast.StringTerm("format")
+	keyPath     = ast.StringTerm("path")
+)
+
+// canonical returns in with its tags sorted and deduplicated: tag order
+// means nothing, and decisions are memoized on the sorted set.
+func (in Input) canonical() Input {
+	tags := in.User.Tags
+	if len(tags) < 2 {
+		return in
+	}
+	for i := 1; i < len(tags); i++ {
+		if tags[i-1] >= tags[i] {
+			t := slices.Clone(tags)
+			slices.Sort(t)
+			in.User.Tags = slices.Compact(t)
+			return in
+		}
+	}
+	return in
+}
+
+// value builds the input document as an AST value, so evaluation needs no
+// JSON round trip.
+func (in Input) value() ast.Value {
+	tags := make([]*ast.Term, len(in.User.Tags))
+	for i, t := range in.User.Tags {
+		tags[i] = ast.StringTerm(t)
+	}
+	user := ast.NewObject(
+		[2]*ast.Term{keyLogin, ast.StringTerm(in.User.Login)},
+		[2]*ast.Term{keyNodeID, ast.StringTerm(in.User.NodeID)},
+		[2]*ast.Term{keyTailnet, ast.StringTerm(in.User.Tailnet)},
+		[2]*ast.Term{keyTags, ast.ArrayTerm(tags...)},
+	)
+	req := ast.NewObject(
+		[2]*ast.Term{keyProvider, ast.StringTerm(in.Request.Provider)},
+		[2]*ast.Term{keyModel, ast.StringTerm(in.Request.Model)},
+		[2]*ast.Term{keyFormat, ast.StringTerm(in.Request.Format)},
+		[2]*ast.Term{keyPath, ast.StringTerm(in.Request.Path)},
+	)
+	return ast.NewObject([2]*ast.Term{keyUser, ast.NewTerm(user)}, [2]*ast.Term{keyRequest, ast.NewTerm(req)})
+}
+
+// keyFields says which input fields beyond the default key a revision's
+// policy reads, so that memoized decisions stay exact.
+type keyFields struct {
+	nodeID, tailnet, path bool
+}
+
+// cacheKey identifies in's decision within one revision. in must be
+// canonical. Every field is length-prefixed, so no value a client controls
+// (a model name, a path) can make two inputs share a key.
+func (in Input) cacheKey(k keyFields) string {
+	n := len(in.User.Login) + len(in.Request.Provider) + len(in.Request.Model) + len(in.Request.Format) + 16
+	for _, t := range in.User.Tags {
+		n += len(t) + 2
+	}
+	b := make([]byte, 0, n)
+	field := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	field(in.User.Login)
+	b = binary.AppendUvarint(b, uint64(len(in.User.Tags)))
+	for _, t := range in.User.Tags {
+		field(t)
+	}
+	field(in.Request.Provider)
+	field(in.Request.Model)
+	field(in.Request.Format)
+	if k.nodeID {
+		field(in.User.NodeID)
+	}
+	if k.tailnet {
+		field(in.User.Tailnet)
+	}
+	if k.path {
+		field(in.Request.Path)
+	}
+	return string(b)
+}

@@ -1,0 +1,173 @@
+package rego
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// index is what each src pattern grants, grouped the way the library looks
+// patterns up: "*", exact logins, "*@domain", "tag:name", and every other
+// wildcard pattern. It lets a decision look up the few patterns that name
+// the caller instead of scanning every grant.
+type index struct {
+	everyone *entry
+	logins   map[string]*entry
+	domains  map[string]*entry
+	tags     map[string]*entry
+	globs    map[string]*entry
+}
+
+// entry is what one src pattern grants. Each list holds Rego terms, in
+// configuration order.
+type entry struct {
+	grants, roles, providers, hooks, mcp []string
+}
+
+func newIndex() *index {
+	return &index{
+		logins:  make(map[string]*entry),
+		domains: make(map[string]*entry),
+		tags:    make(map[string]*entry),
+		globs:   make(map[string]*entry),
+	}
+}
+
+func (x *index) entryFor(src string) *entry {
+	var m map[string]*entry
+	key := src
+	switch {
+	case src == "*":
+		if x.everyone == nil {
+			x.everyone = &entry{}
+		}
+		return x.everyone
+	case IsGlobSource(src):
+		m = x.globs
+	case strings.HasPrefix(src, "*@"):
+		m, key = x.domains, strings.TrimPrefix(src, "*@")
+	case strings.HasPrefix(src, "tag:"):
+		m = x.tags
+	default:
+		m = x.logins
+	}
+	e := m[key]
+	if e == nil {
+		e = &entry{}
+		m[key] = e
+	}
+	return e
+}
+
+func (x *index) add(src []string, g *policy.Grant) {
+	id := quote(g.Source())
+	for _, s := range src {
+		e := x.entryFor(s)
+		if n := len(e.grants); n > 0 && e.grants[n-1] == id {
+			continue // the same pattern twice in one src list
+		}
+		e.grants = append(e.grants, id)
+		switch {
+		case g.Role != "":
+			e.roles = appendNew(e.roles, quote(g.Role))
+		case g.Providers != nil:
+			for _, p := range g.Providers {
+				e.providers = append(e.providers, fmt.Sprintf(`{"provider": %s, "model": %s, "grant": %s}`, quote(p.Provider), quote(p.Model), id))
+			}
+		case g.Hook != nil:
+			h := g.Hook
+			cond := ""
+			if h.Condition != "" {
+				cond = `, "condition": ` + quote(h.Condition)
+			}
+			e.hooks = append(e.hooks, fmt.Sprintf(`{"hook": %s, "fields": %s, "events": %s, "providers": %s, "models": %s, "grant": %s%s}`,
+				quote(h.Hook), quoteList(h.Fields), quoteList(h.Match.Events), quoteList(h.Match.Providers), quoteList(h.Match.Models), id, cond))
+		case g.MCP != nil:
+			for _, m := range g.MCP {
+				e.mcp = append(e.mcp, fmt.Sprintf(`{"server": %s, "tool": %s, "grant": %s}`, quote(m.Server), quote(m.Tool), id))
+			}
+		}
+	}
+}
+
+func appendNew(list []string, s string) []string {
+	for _, have := range list {
+		if have == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func (x *index) write(b *bytes.Buffer) {
+	b.WriteString("\n# The index below is derived from the grant rules above. It says, for each\n")
+	b.WriteString("# src pattern, what the pattern receives, so that a decision looks up the\n")
+	b.WriteString("# few patterns naming the caller instead of scanning every grant.\n")
+	if x.everyone == nil {
+		b.WriteString("\n# No src is \"*\", so there is no \"everyone\".\n")
+	} else {
+		b.WriteString("\n# everyone is what \"*\" receives.\n")
+		b.WriteString("everyone := ")
+		x.everyone.write(b, 0)
+	}
+	writeEntries(b, "logins maps each exact login to what it receives.", "logins", x.logins)
+	writeEntries(b, "domains maps the domain of each \"*@domain\" pattern to what it receives.", "domains", x.domains)
+	writeEntries(b, "tags maps each \"tag:name\" pattern to what it receives.", "tags", x.tags)
+	writeEntries(b, "globs maps every other pattern with \"*\" wildcards to what it receives;\n# the library tries each against the caller.", "globs", x.globs)
+}
+
+func writeEntries(b *bytes.Buffer, doc, name string, m map[string]*entry) {
+	b.WriteString("\n# " + doc + "\n" + name + " := ")
+	if len(m) == 0 {
+		b.WriteString("{}\n")
+		return
+	}
+	b.WriteString("{\n")
+	for _, k := range sortedKeys(m) {
+		b.WriteString("\t" + quote(k) + ": ")
+		m[k].write(b, 1)
+	}
+	b.WriteString("}\n")
+}
+
+// write renders e as a Rego object at the given indentation. Every entry
+// has every key, so that OPA's type checker accepts the library's lookups
+// whatever the configuration grants.
+func (e *entry) write(b *bytes.Buffer, depth int) {
+	in := strings.Repeat("\t", depth+1)
+	b.WriteString("{\n")
+	for _, f := range []struct {
+		name  string
+		terms []string
+	}{{"grants", e.grants}, {"roles", e.roles}, {"providers", e.providers}, {"hooks", e.hooks}, {"mcp", e.mcp}} {
+		b.WriteString(in + quote(f.name) + ": ")
+		if len(f.terms) == 0 || (len(f.terms) == 1 && (f.name == "grants" || f.name == "roles")) {
+			b.WriteString("[" + strings.Join(f.terms, ", ") + "],\n")
+			continue
+		}
+		b.WriteString("[\n")
+		for _, t := range f.terms {
+			b.WriteString(in + "\t" + t + ",\n")
+		}
+		b.WriteString(in + "],\n")
+	}
+	b.WriteString(strings.Repeat("\t", depth) + "}")
+	if depth > 0 {
+		b.WriteString(",")
+	}
+	b.WriteString("\n")
+}
+
+// IsGlobSource reports whether a src pattern needs a wildcard match: it has
+// a "*" and is neither "*" nor "*@domain", which match by lookup.
+func IsGlobSource(src string) bool {
+	if src == "*" || !strings.Contains(src, "*") {
+		return false
+	}
+	if domain, ok := strings.CutPrefix(src, "*@"); ok && domain != "" && !strings.ContainsAny(domain, "*@") {
+		return false
+	}
+	return true
+}

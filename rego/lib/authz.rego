@@ -1,0 +1,90 @@
+# The sluice authorization library: it combines the grants compiled from
+# temp_grants (package sluice.grants) into the decision sluice asks for on
+# every request. These rules are a stable contract; tests rely on them:
+#
+#   role   "admin", "user" or "none" (always defined; admin wins over user)
+#   admin  true when role is "admin"
+#   allow  role is "user" or "admin", a provider grant matches the request's
+#          provider and model, and no deny rule fired
+#   deny   reasons the request is refused; empty when it is allowed
+#   hooks  the hook grants that apply to this caller, provider and model
+#   mcp    true when an mcp grant allows input.request.mcp.server and .tool
+#
+# Input:
+#
+#   {"user":    {"login": "...", "node_id": "...", "tailnet": "...", "tags": ["tag:ci"]},
+#    "request": {"provider": "...", "model": "...", "format": "...", "path": "..."}}
+#
+# Your own modules may add rules to this package. Any
+# `deny contains msg if {...}` refuses the request with msg.
+package sluice.authz
+
+# role is the caller's role. Deny by default: without a role grant a caller
+# has no access at all, whatever else is granted.
+default role := "none"
+
+role := "admin" if {
+	"admin" in roles
+} else := "user" if {
+	"user" in roles
+}
+
+# roles are the roles that role grants naming the caller assign.
+roles contains role if {
+	some entry in named
+	some role in entry.roles
+}
+
+# admin is true when the caller's role is "admin".
+default admin := false
+
+admin if role == "admin"
+
+# allow is true when the request may go upstream.
+default allow := false
+
+allow if {
+	granted
+	count(deny) == 0
+}
+
+# granted is true when the caller has a role and one of their provider grants
+# matches the request's provider and model.
+granted if {
+	role != "none"
+	some entry in named
+	some p in entry.providers
+	star_match(p.provider, input.request.provider)
+	star_match(p.model, input.request.model)
+}
+
+# provider_grants are the caller's provider grants that match the request.
+provider_grants contains p.grant if {
+	some entry in named
+	some p in entry.providers
+	star_match(p.provider, input.request.provider)
+	star_match(p.model, input.request.model)
+}
+
+deny contains msg if {
+	role == "none"
+	msg := sprintf("%s has no access: no role grant in temp_grants names them (access is denied by default)", [caller])
+}
+
+deny contains msg if {
+	role != "none"
+	not granted
+	msg := sprintf("%s may not use model %q of provider %q: no provider grant in temp_grants matches", [
+		caller,
+		object.get(input, ["request", "model"], ""),
+		object.get(input, ["request", "provider"], ""),
+	])
+}
+
+# caller names the caller in messages.
+default caller := "an unidentified caller"
+
+caller := input.user.login if {
+	is_string(input.user.login)
+	input.user.login != ""
+}

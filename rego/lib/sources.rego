@@ -1,0 +1,79 @@
+# Which grants name the caller. A grant set's src entries are "*" (every
+# identified caller), an exact login, "*@domain" (every login of a domain),
+# "tag:name" (tagged devices, from input.user.tags) or any other pattern with
+# "*" wildcards.
+#
+# The generated package data.sluice.grants indexes what each pattern
+# receives by login, domain and tag, so a decision costs about the same with
+# ten grants or ten thousand; only the other wildcard patterns (globs) are
+# tried one by one.
+package sluice.authz
+
+# named maps each src pattern that names the caller to what it receives:
+# {"grants": [...], "roles": [...], "providers": [...], "hooks": [...], "mcp": [...]}.
+named["*"] := data.sluice.grants.everyone if identified
+
+named[login] := entry if {
+	login := input.user.login
+	entry := data.sluice.grants.logins[login]
+}
+
+named[concat("", ["*@", domain])] := entry if {
+	[name, domain] := split(input.user.login, "@")
+	name != "*"
+	entry := data.sluice.grants.domains[domain]
+}
+
+named[tag] := entry if {
+	some tag in input.user.tags
+	entry := data.sluice.grants.tags[tag]
+}
+
+named[pattern] := entry if {
+	some pattern, entry in data.sluice.grants.globs
+	glob_names_caller(pattern)
+}
+
+# identified is true for a caller with a login or a device tag.
+identified if input.user.login != ""
+
+identified if count(input.user.tags) > 0
+
+glob_names_caller(pattern) if {
+	startswith(pattern, "tag:")
+	some tag in input.user.tags
+	star_match(pattern, tag)
+}
+
+glob_names_caller(pattern) if {
+	not startswith(pattern, "tag:")
+	star_match(pattern, input.user.login)
+}
+
+# sources are the src patterns that name the caller.
+sources contains src if some src, _ in named
+
+# caller_grants are the IDs ("temp_grants[i].grants[j]") of the grants whose
+# src names the caller.
+caller_grants contains id if {
+	some entry in named
+	some id in entry.grants
+}
+
+# matched explains caller_grants: each grant naming the caller with the src
+# pattern that did.
+matched contains {"grant": id, "src": src} if {
+	some src, entry in named
+	some id in entry.grants
+}
+
+# star_match is true when value matches pattern, where "*" in pattern stands
+# for any run of characters ("claude-*", "*-mini", "*") and every other
+# character stands for itself.
+star_match(pattern, value) if {
+	pattern == "*"
+} else if {
+	pattern == value
+} else := glob.match(replace(glob.quote_meta(pattern), `\*`, "*"), null, value) if {
+	contains(pattern, "*")
+}
