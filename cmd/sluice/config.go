@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 )
 
@@ -44,10 +45,14 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 2
 }
 
-// validateConfig runs the same loading pipeline as serve, stopping short of
-// serving, and prints warnings and errors one per line.
+// validateConfig runs the same loading pipeline as serve (load, compile
+// the Rego policy, compile and test-run the CEL conditions), stopping short
+// of serving, and prints warnings and errors one per line.
 func validateConfig(ctx context.Context, path string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(ctx, path, stderr)
+	if err == nil {
+		_, err = engine.New(ctx, cfg)
+	}
 	if err != nil {
 		printLoadError(stderr, err)
 		return 1

@@ -93,3 +93,15 @@ func TestUnknownCommand(t *testing.T) {
 		t.Errorf("validate without FILE: exit %d, want 2", code)
 	}
 }
+
+func TestConfigValidateCompilesConditions(t *testing.T) {
+	path := writeFile(t, `{
+		"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"]}},
+		"hooks": {"h": {"url": "https://h.example"}},
+		"temp_grants": [{"src": ["*"], "grants": [{"hook": {"hook": "h", "condition": "request.modle == 'm'"}}]}],
+	}`)
+	code, _, stderr := runCLI(t, "config", "validate", path)
+	if code != 1 || !strings.Contains(stderr, "temp_grants[0].grants[0].condition") {
+		t.Errorf("exit %d, stderr %q; want the CEL error at its place", code, stderr)
+	}
+}

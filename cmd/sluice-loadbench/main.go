@@ -1,0 +1,197 @@
+// Command sluice-loadbench measures the gateway's overhead: it runs sluice
+// (policy, routing, recording and the request log on) and a bare
+// httputil.ReverseProxy side by side in front of the same fast mock
+// provider on loopback, sends the same load through both, and prints
+// throughput and latency percentiles of each and their ratio, for plain
+// and streamed chat completions.
+//
+//	go run ./cmd/sluice-loadbench -duration 5s -workers 32
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "length of each measured run")
+	workers := flag.Int("workers", 32, "concurrent clients")
+	max := flag.Int("max", 1_000_000, "most requests in one run")
+	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets")
+	events := flag.Int("events", 20, "SSE events in a streamed answer")
+	flag.Parse()
+	if err := bench(*duration, *workers, *max, *rounds, *events, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice-loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) error {
+	ctx := context.Background()
+	upstream, err := serveLoopback(mockProvider(events))
+	if err != nil {
+		return err
+	}
+	defer upstream.Close()
+
+	target, _ := url.Parse(upstream.URL)
+	bare := &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		FlushInterval: -1,
+		Transport:     transport(),
+		// Requests cut off at the end of a run are expected.
+		ErrorLog: stdlog.New(io.Discard, "", 0),
+	}
+	bareSrv, err := serveLoopback(bare)
+	if err != nil {
+		return err
+	}
+	defer bareSrv.Close()
+
+	sluiceSrv, closeSluice, err := startSluice(ctx, upstream.URL)
+	if err != nil {
+		return err
+	}
+	defer closeSluice()
+	defer sluiceSrv.Close()
+
+	client := &http.Client{Transport: transport()}
+	modes := []struct{ name, body string }{
+		{"plain", `{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`},
+		{"stream", `{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`},
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "mode\ttarget\treq/s\tp50\tp99\terrors\tratio\t\n")
+	for _, m := range modes {
+		var results = map[string]result{}
+		// Warm both paths (connections, caches) before measuring.
+		load(ctx, client, bareSrv.URL+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
+		load(ctx, client, sluiceSrv.URL+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
+		for range rounds {
+			for _, t := range []struct{ name, url string }{{"bare", bareSrv.URL}, {"sluice", sluiceSrv.URL}} {
+				r := load(ctx, client, t.url+"/v1/chat/completions", []byte(m.body), workers, d, max)
+				acc := results[t.name]
+				acc.requests += r.requests
+				acc.errors += r.errors
+				acc.elapsed += r.elapsed
+				acc.lat = append(acc.lat, r.lat...)
+				results[t.name] = acc
+			}
+		}
+		for _, name := range []string{"bare", "sluice"} {
+			r := results[name]
+			sortDurations(r.lat)
+			ratio := ""
+			if name == "sluice" {
+				ratio = fmt.Sprintf("%.2fx", r.throughput()/results["bare"].throughput())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t\n", m.name, name, r.throughput(),
+				r.percentile(0.50).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond), r.errors, ratio)
+		}
+	}
+	return tw.Flush()
+}
+
+func transport() *http.Transport {
+	return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
+}
+
+// startSluice runs the gateway as `sluice serve` does: the policy engine,
+// routing, recorders and the SQLite request log.
+func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func(), error) {
+	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
+		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],
+			"compatibility": {"openai_chat": true}}},
+	}`), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "sluice-loadbench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "sluice.db"), store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	writer := store.NewWriter(st, store.WriterOptions{Logger: log})
+	srv, err := proxy.New(ctx, cfg, proxy.Options{
+		Identity:  identity.Local("bench@example.com"),
+		Sink:      writer,
+		Logger:    log,
+		Transport: transport(),
+		Store:     st,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ls, err := serveLoopback(srv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ls, func() {
+		writer.Close(ctx)
+		st.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// mockProvider answers chat completions at once: a JSON body, or an SSE
+// stream of `events` content chunks and a usage chunk.
+func mockProvider(events int) http.Handler {
+	plain := []byte(`{"id":"chatcmpl-b","object":"chat.completion","created":1763000000,"model":"gpt-5",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}`)
+	var sse strings.Builder
+	for i := range events {
+		fmt.Fprintf(&sse, "data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok%d \"},\"finish_reason\":null}]}\n\n", i)
+	}
+	sse.WriteString("data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":20,\"total_tokens\":29}}\n\ndata: [DONE]\n\n")
+	stream := []byte(sse.String())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), `"stream":true`) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Write(stream)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(plain)
+	})
+}
+
+type loopbackServer struct {
+	URL string
+	srv *http.Server
+}
+
+func (s *loopbackServer) Close() { s.srv.Close() }
+
+func serveLoopback(h http.Handler) (*loopbackServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return &loopbackServer{URL: "http://" + ln.Addr().String(), srv: srv}, nil
+}

@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+var (
+	// errIdleStream ends a response whose body stalled past
+	// Options.IdleStreamTimeout.
+	errIdleStream = errors.New("upstream stream idle")
+	// errUpstreamNotJSON replaces an upstream 5xx answer that is not JSON
+	// (a load balancer's HTML page) with an error in the caller's format.
+	errUpstreamNotJSON = errors.New("upstream answered an error that is not JSON")
+)
+
+// forward sends the request to the chosen provider and streams the answer
+// back, teeing it into the format's recorder.
+func (ex *exchange) forward() {
+	p := ex.provider
+	key, keyProject, err := ex.snap.providerKey(ex.r.Context(), p)
+	if err != nil {
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+			fmt.Sprintf("provider %s: its credential could not be used", p.ID), err.Error())
+		return
+	}
+	project := p.Project
+	if project == "" {
+		project = keyProject
+	}
+	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.r.URL.Query(), compat.Vertex{Project: project, Region: p.Region})
+	if err != nil {
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+			fmt.Sprintf("provider %s is misconfigured on this gateway", p.ID), err.Error())
+		return
+	}
+	transport := ex.s.opts.Transport
+	if p.Tailnet {
+		if transport = ex.s.opts.TailnetTransport; transport == nil {
+			ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+				fmt.Sprintf("provider %s is reached over the tailnet, but this gateway is not running on a tailnet", p.ID), "no tailnet transport")
+			return
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ex.r.Context())
+	defer cancel(nil)
+
+	// Count the tokens of every streamed chat request: ask for usage when
+	// the client did not, and filter out what that adds before the client
+	// sees it.
+	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.Format, ex.body)
+	if err != nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
+		return
+	}
+	var client http.ResponseWriter = ex.w
+	if usageAdded {
+		fw := &filteredWriter{ResponseWriter: ex.w}
+		fw.filter = compat.NewUsageFilter(ex.w)
+		defer fw.filter.Close()
+		client = fw
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			out := pr.Out
+			out.URL = target
+			out.Host = ""
+			prepareUpstreamHeaders(out.Header)
+			auth := p.Authorization
+			if ex.snap.creds[p.ID] != nil {
+				auth = policy.AuthBearer // minted OAuth access token
+			}
+			compat.SetAuth(out.Header, auth, key)
+			out.Body = io.NopCloser(bytes.NewReader(body))
+			out.ContentLength = int64(len(body))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		},
+		Transport:     transport,
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			return ex.upstreamResponse(resp, cancel)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			ex.upstreamError(p, err, context.Cause(ctx))
+		},
+		ErrorLog: nil,
+	}
+	rp.ServeHTTP(client, ex.r.WithContext(ctx))
+}
+
+// filteredWriter sends a response body through a stream filter on its way
+// to the client.
+type filteredWriter struct {
+	http.ResponseWriter
+	filter *compat.UsageFilter
+}
+
+func (w *filteredWriter) Write(p []byte) (int, error) { return w.filter.Write(p) }
+
+func (w *filteredWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *filteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// prepareUpstreamHeaders removes what must not reach a provider: every
+// client credential, the identity headers of `tailscale serve`, and
+// Accept-Encoding, so the transport negotiates compression itself and the
+// recorder reads plain bytes.
+func prepareUpstreamHeaders(h http.Header) {
+	compat.StripClientCredentials(h, nil)
+	for name := range h {
+		if len(name) > len("Tailscale-") && http.CanonicalHeaderKey(name[:len("Tailscale-")]) == "Tailscale-" {
+			delete(h, name)
+		}
+	}
+	h.Del("Accept-Encoding")
+	h.Del("Forwarded")
+	h.Del("X-Forwarded-For")
+}
+
+// upstreamResponse runs when the provider's headers arrive.
+func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelCauseFunc) error {
+	resp.Header.Del("Set-Cookie")
+	if resp.StatusCode >= 500 && !isJSON(resp.Header.Get("Content-Type")) {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return fmt.Errorf("%w (status %d)", errUpstreamNotJSON, resp.StatusCode)
+	}
+	keepBody, keepRaw := ex.wantsResponse()
+	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
+	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
+		KeepBody: keepBody,
+		KeepRaw:  keepRaw,
+		Model:    ex.req.Model,
+		Header:   resp.Header,
+	})
+	idle := ex.s.opts.IdleStreamTimeout
+	ex.upstream = &upstreamBody{
+		src:   resp.Body,
+		rec:   ex.recorder,
+		idle:  idle,
+		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
+	}
+	if ex.snap.cfg.Database.SaveRaws {
+		ex.upstream.raw = &limitedBuffer{max: ex.s.opts.MaxBodyBytes}
+	}
+	resp.Body = ex.upstream
+	return nil
+}
+
+// upstreamError answers a request whose provider could not be reached or
+// answered nothing usable.
+func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
+	var ne net.Error
+	switch {
+	case ex.r.Context().Err() != nil:
+		// The client left; nobody is there to answer.
+		ex.status, ex.err = statusClientClosed, "client closed the connection"
+		ex.w.status = statusClientClosed
+	case errors.Is(cause, errIdleStream):
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s stopped sending for %s", p.ID, ex.s.opts.IdleStreamTimeout), err.Error())
+	case errors.Is(err, errUpstreamNotJSON):
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+			fmt.Sprintf("provider %s failed: %v", p.ID, err), err.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s did not answer in time", p.ID), err.Error())
+	default:
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+			fmt.Sprintf("provider %s could not be reached", p.ID), err.Error())
+	}
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || mt == "text/event-stream" || mt == "application/vnd.amazon.eventstream")
+}
+
+// upstreamBody is the provider's response body as the client reads it:
+// every byte also goes to the recorder, and a stall longer than idle ends
+// the stream.
+type upstreamBody struct {
+	src     io.ReadCloser
+	rec     io.Writer
+	idle    time.Duration
+	timer   *time.Timer
+	done    bool
+	readErr error
+	// raw keeps the bytes as sent to the client, for database.save_raws.
+	raw *limitedBuffer
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.src.Read(p)
+	if n > 0 {
+		b.rec.Write(p[:n])
+		b.raw.Write(p[:n])
+		b.timer.Reset(b.idle)
+	}
+	switch {
+	case err == io.EOF:
+		b.done = true
+		b.timer.Stop()
+	case err != nil && b.readErr == nil:
+		b.readErr = err
+	}
+	return n, err
+}
+
+func (b *upstreamBody) Close() error {
+	b.timer.Stop()
+	return b.src.Close()
+}
+
+// annotate notes on rec how the upstream body ended.
+func (b *upstreamBody) annotate(rec *store.Record) {
+	if b.readErr != nil && rec.Error == "" {
+		rec.Error = "upstream stream failed: " + b.readErr.Error()
+	}
+}
+
+// limitedBuffer keeps the first max bytes written to it; a nil one keeps
+// nothing.
+type limitedBuffer struct {
+	buf bytes.Buffer
+	max int64
+}
+
+func (l *limitedBuffer) Write(p []byte) {
+	if l == nil {
+		return
+	}
+	if room := l.max - int64(l.buf.Len()); room > 0 {
+		l.buf.Write(p[:min(int64(len(p)), room)])
+	}
+}
+
+// Bytes returns what was kept; nil for a nil buffer.
+func (l *limitedBuffer) Bytes() []byte {
+	if l == nil {
+		return nil
+	}
+	return l.buf.Bytes()
+}

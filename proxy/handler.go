@@ -1,0 +1,307 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// Response headers sluice adds.
+const (
+	headerRequestID  = "X-Request-Id"
+	headerDecisionID = "X-Sluice-Decision-Id"
+)
+
+// exchange is one request on its way through the pipeline. It collects
+// what the record needs as the stages learn it.
+type exchange struct {
+	s     *Server
+	snap  *snapshot
+	r     *http.Request
+	w     *responseRecorder
+	start time.Time
+	id    string
+
+	route    compat.Route
+	who      identity.Identity
+	body     []byte
+	req      compat.Request
+	provider *policy.Provider
+	decision engine.Decision
+
+	recorder compat.Recorder
+	res      *compat.Result
+	upstream *upstreamBody
+	// parsedBody is the request body decoded for CEL conditions, when one
+	// needs it; session is the client's session ID.
+	parsedBody any
+	session    string
+	// status and err describe a failure sluice answered itself; err is
+	// for the log, never sent to the client as is.
+	status int
+	err    string
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), r.URL.Query())
+	if err != nil {
+		var re *compat.RouteError
+		if errors.As(err, &re) {
+			compat.WriteError(w, route.Format, re.Status(), re.Kind(), re.Error())
+			return
+		}
+		compat.WriteError(w, route.Format, http.StatusNotFound, compat.KindNotFound, err.Error())
+		return
+	}
+	ex := &exchange{
+		s:     s,
+		snap:  s.state.Load(),
+		r:     r,
+		w:     &responseRecorder{ResponseWriter: w},
+		start: time.Now(),
+		id:    newID(),
+		route: route,
+	}
+	ex.session = store.SessionFromHeader(r.Header)
+	ex.w.Header().Set(headerRequestID, ex.id)
+	defer ex.finish()
+	ex.run()
+}
+
+func (ex *exchange) run() {
+	who, err := ex.s.opts.Identity.Identify(ex.r)
+	switch {
+	case errors.Is(err, identity.ErrUnknownCaller), errors.Is(err, identity.ErrUntrustedHeaders):
+		ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
+			"sluice could not identify the caller: "+err.Error(), err.Error())
+		return
+	case err != nil:
+		// The tailnet itself failed to answer: not the caller's fault,
+		// and never a reason to let them through.
+		ex.s.log.Error("identifying the caller failed", "request_id", ex.id, "err", err)
+		ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
+			"sluice could not ask the tailnet who is calling; try again", err.Error())
+		return
+	}
+	ex.who = who
+	if ex.route.Kind == compat.RouteModels {
+		ex.serveModels()
+		return
+	}
+
+	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
+			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", ex.s.opts.MaxBodyBytes), err.Error())
+		return
+	case err != nil:
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, "could not read the request body", err.Error())
+		return
+	}
+	ex.body = body
+	req, err := compat.Inspect(ex.route, body)
+	ex.req = req
+	if err != nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
+		return
+	}
+	if !ex.choose() || !ex.preRequest() {
+		return
+	}
+	ex.forward()
+}
+
+// choose picks the provider: the first, in declaration order, that lists
+// the model, speaks the request's format and is granted to the caller.
+func (ex *exchange) choose() bool {
+	cfg := ex.snap.cfg
+	model, format := ex.req.Model, ex.route.Format
+	offers := cfg.ProvidersFor(model)
+	if len(offers) == 0 {
+		ex.fail(http.StatusNotFound, compat.KindNotFound,
+			fmt.Sprintf("model %q is not configured on this gateway; GET /v1/models lists the models you may use", model), "unknown model")
+		return false
+	}
+	var supported []string
+	var first *engine.Decision
+	for _, p := range offers {
+		if !p.Compatibility.Supports(format) {
+			supported = appendNew(supported, p.Compatibility.Enabled()...)
+			continue
+		}
+		d, err := ex.snap.engine.Decide(ex.r.Context(), ex.input(p.ID))
+		if err != nil {
+			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
+			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
+			return false
+		}
+		if d.Allow {
+			ex.provider, ex.decision = p, d
+			ex.w.Header().Set(headerDecisionID, d.ID)
+			return true
+		}
+		if first == nil {
+			first = &d
+		}
+	}
+	if first == nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest,
+			fmt.Sprintf("model %q is not available in the %s format; it supports: %s", model, format, strings.Join(supported, ", ")), "format not supported")
+		return false
+	}
+	ex.decision = *first
+	ex.w.Header().Set(headerDecisionID, first.ID)
+	reason := "access denied by policy"
+	if len(first.Reasons) > 0 {
+		reason = strings.Join(first.Reasons, "; ")
+	}
+	ex.fail(http.StatusForbidden, compat.KindPermissionDenied, fmt.Sprintf("%s is not allowed to use model %q: %s", ex.who.Login, model, reason), reason)
+	return false
+}
+
+func (ex *exchange) input(provider string) engine.Input {
+	return engine.Input{
+		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags},
+		Request: engine.Request{
+			Provider: provider,
+			Model:    ex.req.Model,
+			Format:   ex.route.Format,
+			Path:     ex.r.URL.Path,
+		},
+	}
+}
+
+// fail answers the client in its API format and notes the failure for the
+// record: message is what the client reads, logged what the log keeps.
+func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged string) {
+	ex.status, ex.err = status, logged
+	compat.WriteError(ex.w, ex.route.Format, status, kind, message)
+}
+
+// finish hands the request's record to the sink. It runs deferred, so a
+// request that panicked (a stream aborted mid-way) is recorded too.
+func (ex *exchange) finish() {
+	p := recover()
+	rec := ex.record()
+	if p != nil {
+		if rec.Error == "" {
+			rec.Error = fmt.Sprint(p)
+		}
+		if p == http.ErrAbortHandler && rec.Error == fmt.Sprint(p) {
+			rec.Error = "stream aborted"
+		}
+	}
+	ex.s.opts.Sink.Write(rec)
+	if p != nil {
+		panic(p)
+	}
+	if ex.upstream != nil && ex.upstream.done {
+		ex.afterResponse()
+	}
+}
+
+// result is what the recorder saw; it is computed once.
+func (ex *exchange) result() compat.Result {
+	if ex.res == nil {
+		res := ex.recorder.Result()
+		ex.res = &res
+	}
+	return *ex.res
+}
+
+func (ex *exchange) record() store.Record {
+	rec := store.Record{
+		ID:           ex.id,
+		Time:         ex.start,
+		Login:        ex.who.Login,
+		NodeID:       ex.who.NodeID,
+		NodeName:     ex.who.NodeName,
+		Tailnet:      ex.who.Tailnet,
+		Model:        ex.req.Model,
+		Format:       ex.route.Format,
+		Method:       ex.r.Method,
+		Path:         ex.r.URL.Path,
+		Stream:       ex.req.Stream,
+		Status:       ex.w.status,
+		Error:        ex.err,
+		Latency:      time.Since(ex.start),
+		RequestBytes: int64(len(ex.body)),
+		UserAgent:    ex.r.UserAgent(),
+		Revision:     ex.decision.Revision,
+		SessionID:    ex.session,
+		Instance:     ex.s.opts.Instance,
+	}
+	if ex.provider != nil {
+		rec.Provider = ex.provider.ID
+	}
+	if !ex.w.firstByte.IsZero() {
+		rec.TTFB = ex.w.firstByte.Sub(ex.start)
+	}
+	rec.ResponseBytes = ex.w.bytes
+	if ex.upstream != nil {
+		ex.upstream.annotate(&rec)
+	}
+	if ex.snap.cfg.Database.SaveRaws {
+		rec.RawRequest = ex.body
+		if ex.upstream != nil {
+			rec.RawResponse = ex.upstream.raw.Bytes()
+		}
+	}
+	if ex.r.Context().Err() != nil && rec.Error == "" && ex.upstream != nil && !ex.upstream.done {
+		rec.Status = statusClientClosed
+		rec.Error = "client closed the connection"
+	}
+	if ex.recorder != nil {
+		res := ex.result()
+		u := res.Usage
+		in, _ := u.Input()
+		out, _ := u.Output()
+		cr, _ := u.CacheRead()
+		cw, _ := u.CacheWrite()
+		rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
+		rec.ToolCalls = len(res.ToolCalls)
+		if rec.Error == "" && res.Failure != "" {
+			rec.Error = res.Failure
+		}
+	}
+	rec.SetCost(ex.snap.cfg)
+	return rec
+}
+
+// statusClientClosed is recorded when the client went away before the
+// answer was complete (nginx's convention).
+const statusClientClosed = 499
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// appendNew appends the values of add that dst lacks.
+func appendNew(dst []string, add ...string) []string {
+	for _, a := range add {
+		found := false
+		for _, d := range dst {
+			if d == a {
+				found = true
+				break
+			}
+		}
+		if !found {
+			dst = append(dst, a)
+		}
+	}
+	return dst
+}

@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// allowedModels lists the models the caller may use, once each, in
+// declaration order, with the provider that would serve them, their
+// per-token prices and context window where known.
+func (ex *exchange) allowedModels() ([]compat.Model, error) {
+	cfg := ex.snap.cfg
+	var out []compat.Model
+	seen := make(map[string]bool)
+	for _, p := range cfg.Providers {
+		for _, m := range p.Models {
+			if seen[m] {
+				continue
+			}
+			in := ex.input(p.ID)
+			in.Request.Model = m
+			d, err := ex.snap.engine.Decide(ex.r.Context(), in)
+			if err != nil {
+				return nil, err
+			}
+			if !d.Allow {
+				continue
+			}
+			seen[m] = true
+			e := compat.Model{ID: m, Provider: p.ID}
+			if price, ok := cfg.PriceFor(m); ok {
+				e.Pricing = perToken(price)
+				e.ContextWindow = price.ContextWindow
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func perToken(p policy.Price) *compat.Pricing {
+	return &compat.Pricing{
+		Input:           usdPerToken(p.Input),
+		Output:          usdPerToken(p.Output),
+		InputCacheRead:  usdPerToken(p.CacheRead),
+		InputCacheWrite: usdPerToken(p.CacheWrite),
+	}
+}
+
+// usdPerToken turns a price per million tokens into a decimal string per
+// token. Fifteen decimals hold any price to a millionth of a cent per
+// million tokens and hide the float error of the division.
+func usdPerToken(perMillion float64) string {
+	s := strings.TrimRight(strconv.FormatFloat(perMillion/1e6, 'f', 15, 64), "0")
+	if strings.HasSuffix(s, ".") {
+		s += "0"
+	}
+	return s
+}
+
+// serveModels answers GET /v1/models and /v1/models/{id}: OpenAI's list
+// shape, or Anthropic's when the client sends anthropic-version.
+func (ex *exchange) serveModels() {
+	models, err := ex.allowedModels()
+	if err != nil {
+		ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "err", err)
+		ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide", err.Error())
+		return
+	}
+	id := ex.route.Model
+	if id == "" {
+		compat.WriteModels(ex.w, ex.r.Header, models)
+		return
+	}
+	for _, m := range models {
+		if m.ID == id {
+			compat.WriteModel(ex.w, ex.r.Header, m)
+			return
+		}
+	}
+	ex.fail(http.StatusNotFound, compat.KindNotFound, fmt.Sprintf("model %q is not available to you on this gateway", id), "unknown model")
+}

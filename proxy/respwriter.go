@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+)
+
+// responseRecorder wraps the client's ResponseWriter to learn what the
+// client actually received: status, bytes, and when the first byte left.
+// Unwrap lets http.ResponseController reach the real writer's Flush.
+type responseRecorder struct {
+	http.ResponseWriter
+	status    int
+	bytes     int64
+	firstByte time.Time
+	wroteBody bool
+}
+
+func (w *responseRecorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseRecorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !w.wroteBody && len(p) > 0 {
+		w.wroteBody = true
+		w.firstByte = time.Now()
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseRecorder) Flush() {
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,146 @@
+// Package proxy is sluice's HTTP front: it identifies the caller, finds the
+// API format and model of a request, asks the policy engine, forwards the
+// request to the chosen provider with the provider's credentials, streams
+// the answer back while recording usage, and hands one record per request
+// to a sink. Everything derived from the configuration lives in a snapshot
+// that a reload builds aside and swaps atomically.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/hooks"
+	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// Options configures a Server. Identity and Sink are required.
+type Options struct {
+	// Identity tells who is calling.
+	Identity identity.Resolver
+	// Sink receives one record per request.
+	Sink Sink
+	// Logger receives operational logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// EngineOptions are passed to engine.New on every (re)load.
+	EngineOptions []engine.Option
+
+	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
+	// when zero.
+	MaxBodyBytes int64
+	// ConnectTimeout bounds dialling a provider (default 10s);
+	// HeaderTimeout bounds the wait for its response headers (default 5m,
+	// since some models think long before answering); IdleStreamTimeout
+	// ends a response whose body stalls that long (default 5m).
+	ConnectTimeout    time.Duration
+	HeaderTimeout     time.Duration
+	IdleStreamTimeout time.Duration
+
+	// Transport reaches providers; one with the timeouts above when nil.
+	Transport http.RoundTripper
+	// TailnetTransport reaches providers with "tailnet": true; such
+	// providers fail with 502 when it is nil.
+	TailnetTransport http.RoundTripper
+	// Instance names this replica in records.
+	Instance string
+	// Store, when set, serves the request log under /api/.
+	Store store.Store
+	// Hooks delivers hook calls; a dispatcher with default options when
+	// nil. Shutdown drains it.
+	Hooks *hooks.Dispatcher
+}
+
+// Server is the gateway's http.Handler.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	state atomic.Pointer[snapshot]
+	api   http.Handler
+	hooks *hooks.Dispatcher
+}
+
+// New builds a Server for cfg. It compiles the policy once; an error means
+// the configuration cannot be served.
+func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error) {
+	if opts.Identity == nil || opts.Sink == nil {
+		return nil, errors.New("proxy: Options.Identity and Options.Sink are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = 5 * time.Minute
+	}
+	if opts.IdleStreamTimeout <= 0 {
+		opts.IdleStreamTimeout = 5 * time.Minute
+	}
+	if opts.Transport == nil {
+		opts.Transport = newTransport(opts.ConnectTimeout, opts.HeaderTimeout)
+	}
+	if opts.Hooks == nil {
+		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
+	}
+	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks}
+	s.buildAPI()
+	if err := s.Reload(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload builds everything derived from cfg aside and swaps it in. On
+// error the running configuration is kept.
+func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
+	snap, err := newSnapshot(ctx, cfg, s.opts, s.state.Load())
+	if err != nil {
+		return err
+	}
+	s.state.Store(snap)
+	return nil
+}
+
+// Shutdown drains what the gateway still has to deliver after responses
+// (hook calls) within ctx. Call it after the HTTP server has shut down.
+func (s *Server) Shutdown(ctx context.Context) error { return s.shutdownHooks(ctx) }
+
+// HookStats reports hook deliveries by hook name.
+func (s *Server) HookStats() map[string]hooks.Stats { return s.hooks.Stats() }
+
+// Config returns the configuration being served.
+func (s *Server) Config() *policy.Config { return s.state.Load().cfg }
+
+func newTransport(connect, header time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: header,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.routeLocal(w, r) {
+		return
+	}
+	s.serve(w, r)
+}

@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"log/slog"
+
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// Sink receives one record per request that reached the gateway. It must
+// not block for long: store.Writer batches in the background. Write
+// reports false when the record could not be kept (the sink counts and
+// logs such drops itself).
+type Sink interface {
+	Write(store.Record) bool
+}
+
+// LogSink writes each record as one structured log line; it is the sink
+// when no database is configured.
+type LogSink struct{ Logger *slog.Logger }
+
+// Write logs rec without its raw bodies.
+func (s LogSink) Write(rec store.Record) bool {
+	s.Logger.Info("request",
+		slog.String("request_id", rec.ID),
+		slog.String("login", rec.Login),
+		slog.String("provider", rec.Provider),
+		slog.String("model", rec.Model),
+		slog.String("format", rec.Format),
+		slog.String("path", rec.Path),
+		slog.Int("status", rec.Status),
+		slog.Duration("latency", rec.Latency),
+		slog.Duration("ttfb", rec.TTFB),
+		slog.Int64("input_tokens", rec.InputTokens),
+		slog.Int64("output_tokens", rec.OutputTokens),
+		slog.Int64("cache_read_tokens", rec.CacheReadTokens),
+		slog.Int64("cache_write_tokens", rec.CacheWriteTokens),
+		slog.Float64("cost_usd", rec.CostUSD),
+		slog.String("error", rec.Error),
+	)
+	return true
+}

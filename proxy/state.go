@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/sluice-gateway/sluice/compat/gcpauth"
+	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// snapshot is everything derived from one configuration revision. It is
+// immutable; a reload builds a new one.
+type snapshot struct {
+	cfg    *policy.Config
+	engine *engine.Engine
+	// creds holds the providers whose key is not used as is: Vertex
+	// service-account keys ("keyfile::…") minted into access tokens.
+	creds map[string]*credential
+}
+
+// credential is a provider key that must be turned into a token.
+type credential struct {
+	apikey  string
+	project string
+	tokens  *gcpauth.TokenSource
+	err     error // the key could not be read; requests answer 502
+}
+
+func newSnapshot(ctx context.Context, cfg *policy.Config, opts Options, prev *snapshot) (*snapshot, error) {
+	eng, err := engine.New(ctx, cfg, opts.EngineOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	snap := &snapshot{cfg: cfg, engine: eng, creds: make(map[string]*credential)}
+	for _, p := range cfg.Providers {
+		if !gcpauth.IsKeyfile(p.APIKey) {
+			continue
+		}
+		// Keep the token cache of an unchanged key across reloads.
+		if prev != nil {
+			if c := prev.creds[p.ID]; c != nil && c.apikey == p.APIKey {
+				snap.creds[p.ID] = c
+				continue
+			}
+		}
+		c := &credential{apikey: p.APIKey}
+		key, err := gcpauth.ParseKeyfile(p.APIKey)
+		if err != nil {
+			c.err = err
+			opts.Logger.Warn("provider key is not a readable service-account key; its requests will fail", "provider", p.ID, "err", err)
+		} else {
+			c.project = key.ProjectID
+			c.tokens = key.TokenSource(gcpauth.Options{Client: &http.Client{Transport: opts.Transport}})
+		}
+		snap.creds[p.ID] = c
+	}
+	return snap, nil
+}
+
+// providerKey returns the credential to send to p and the Google Cloud
+// project its key belongs to (for the Vertex path placeholders).
+func (s *snapshot) providerKey(ctx context.Context, p *policy.Provider) (key, project string, err error) {
+	c := s.creds[p.ID]
+	if c == nil {
+		return p.APIKey, "", nil
+	}
+	if c.err != nil {
+		return "", "", c.err
+	}
+	tok, err := c.tokens.Token(ctx)
+	return tok, c.project, err
+}

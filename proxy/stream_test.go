@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
+)
+
+// TestChatStreamUsageIsCountedInvisibly: a streamed chat request that does
+// not ask for usage still gets its tokens counted, and the client receives
+// exactly the stream it would have received from the provider.
+func TestChatStreamUsageIsCountedInvisibly(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		wantClient string // fixture the client must receive byte for byte
+		wantAdded  bool
+	}{
+		{name: "client did not ask for usage", body: `{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			wantClient: "openai_chat/text_no_usage.sse", wantAdded: true},
+		{name: "client asked for usage", body: `{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}`,
+			wantClient: "openai_chat/text.sse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := newGateway(t, pipelineConfig, "alice@example.com")
+			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream", Body: proxytest.Fixture(t, "openai_chat/text.sse")})
+			resp, body := post(t, gw.URL+"/v1/chat/completions", nil, tt.body)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if want := proxytest.Fixture(t, tt.wantClient); body != string(want) {
+				t.Errorf("client stream differs from %s:\n%s", tt.wantClient, body)
+			}
+			up := gw.upstream.Last(t)
+			if added := bytes.Contains(up.Body, []byte(`"include_usage":true`)); !added {
+				t.Errorf("upstream body %s lacks include_usage", up.Body)
+			}
+			if tt.wantAdded && !strings.Contains(string(up.Body), `"stream_options":{"include_usage":true}`) {
+				t.Errorf("upstream body %s", up.Body)
+			}
+			rec := gw.sink.all()[0]
+			if rec.InputTokens != 2006 || rec.OutputTokens != 10 || rec.CacheReadTokens != 1920 || !rec.Stream {
+				t.Errorf("record tokens in=%d out=%d cached=%d stream=%v; want 2006/10/1920 streamed", rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens, rec.Stream)
+			}
+		})
+	}
+}
+
+// TestStreamFlushesEachEvent: the client sees each upstream event as it
+// arrives, not when the stream ends.
+func TestStreamFlushesEachEvent(t *testing.T) {
+	gw := newGateway(t, pipelineConfig, "alice@example.com")
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 300 * time.Millisecond})
+	req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 4096)
+	n, err := resp.Body.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `"role":"assistant"`) {
+		t.Fatalf("first read: %q, %v", buf[:n], err)
+	}
+	if strings.Contains(string(buf[:n]), "Hello") {
+		t.Error("the second event arrived with the first: the stream was buffered")
+	}
+}
