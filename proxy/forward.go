@@ -151,6 +151,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		rec:   ex.recorder,
 		idle:  idle,
 		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
+		cause: func() error { return context.Cause(resp.Request.Context()) },
 	}
 	if ex.snap.cfg.Database.SaveRaws {
 		ex.upstream.raw = &limitedBuffer{max: ex.s.opts.MaxBodyBytes}
@@ -200,6 +201,8 @@ type upstreamBody struct {
 	readErr error
 	// raw keeps the bytes as sent to the client, for database.save_raws.
 	raw *limitedBuffer
+	// cause tells why the upstream call's context ended, if it did.
+	cause func() error
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -226,7 +229,11 @@ func (b *upstreamBody) Close() error {
 
 // annotate notes on rec how the upstream body ended.
 func (b *upstreamBody) annotate(rec *store.Record) {
-	if b.readErr != nil && rec.Error == "" {
+	switch {
+	case b.readErr == nil || rec.Error != "":
+	case errors.Is(b.cause(), errIdleStream):
+		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)
+	default:
 		rec.Error = "upstream stream failed: " + b.readErr.Error()
 	}
 }

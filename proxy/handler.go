@@ -249,6 +249,9 @@ func (ex *exchange) record() store.Record {
 		rec.TTFB = ex.w.firstByte.Sub(ex.start)
 	}
 	rec.ResponseBytes = ex.w.bytes
+	if ex.upstream != nil && !ex.upstream.done && ex.r.Context().Err() != nil {
+		rec.Status, rec.Error = statusClientClosed, "client closed the connection before the answer was complete"
+	}
 	if ex.upstream != nil {
 		ex.upstream.annotate(&rec)
 	}
@@ -257,10 +260,6 @@ func (ex *exchange) record() store.Record {
 		if ex.upstream != nil {
 			rec.RawResponse = ex.upstream.raw.Bytes()
 		}
-	}
-	if ex.r.Context().Err() != nil && rec.Error == "" && ex.upstream != nil && !ex.upstream.done {
-		rec.Status = statusClientClosed
-		rec.Error = "client closed the connection"
 	}
 	if ex.recorder != nil {
 		res := ex.result()

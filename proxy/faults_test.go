@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
+)
+
+// waitRecords waits until the sink holds n records.
+func waitRecords(t *testing.T, gw *gateway, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(gw.sink.all()) >= n {
+			return
+		}
+	}
+	t.Fatalf("sink has %d records, want %d", len(gw.sink.all()), n)
+}
+
+const streamChat = `{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}`
+
+// TestClientDisconnectCancelsUpstream: a client that leaves mid-stream
+// cancels the upstream call, and the request is still recorded (499).
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	gw := newGateway(t, pipelineConfig, "alice@example.com")
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL+"/v1/chat/completions", strings.NewReader(streamChat))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1024)
+	resp.Body.Read(buf) // the first event
+	cancel()
+	resp.Body.Close()
+	start := time.Now()
+	waitRecords(t, gw, 1)
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("the request ended %v after the client left: the upstream was not cancelled", elapsed)
+	}
+	rec := gw.sink.all()[0]
+	if rec.Status != statusClientClosed || rec.Error == "" {
+		t.Errorf("record status %d error %q, want 499 with an error", rec.Status, rec.Error)
+	}
+}
+
+// TestUpstreamFailsMidStream: an upstream that drops the connection after
+// some events aborts the client's stream (no fake clean end) and the
+// record says so.
+func TestUpstreamFailsMidStream(t *testing.T) {
+	gw := newGateway(t, pipelineConfig, "alice@example.com")
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), CutAfter: 3})
+	resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamChat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, readErr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if readErr == nil {
+		t.Errorf("client read the cut stream to a clean end (%d bytes); want an error", len(body))
+	}
+	if !strings.Contains(string(body), `"content":"!"`) || strings.Contains(string(body), "[DONE]") {
+		t.Errorf("client got %q; want the events before the cut and no end marker", body)
+	}
+	waitRecords(t, gw, 1)
+	if rec := gw.sink.all()[0]; rec.Error == "" {
+		t.Errorf("record of a cut stream has no error: %+v", rec)
+	}
+}
+
+// TestIdleStreamTimeout: a stream that stalls longer than the idle timeout
+// is ended instead of holding the client forever.
+func TestIdleStreamTimeout(t *testing.T) {
+	gw := newGateway(t, pipelineConfig, "alice@example.com", func(o *Options) { o.IdleStreamTimeout = 150 * time.Millisecond })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 2 * time.Second})
+	start := time.Now()
+	resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamChat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, readErr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond || readErr == nil {
+		t.Errorf("stream ended after %v with %v; want it cut near 150ms with an error", elapsed, readErr)
+	}
+	waitRecords(t, gw, 1)
+	if rec := gw.sink.all()[0]; !strings.Contains(rec.Error, "upstream stream idle for 150ms") {
+		t.Errorf("record error %q, want it to say the stream went idle", rec.Error)
+	}
+}
+
+// TestGracefulShutdownLetsStreamsFinish: shutting the server down waits for
+// a running stream, which the client receives whole.
+func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {
+	gw := newGateway(t, pipelineConfig, "alice@example.com")
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 30 * time.Millisecond})
+	resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamChat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- gw.Config.Shutdown(ctx)
+	}()
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Errorf("stream during shutdown: %v, ends %q", err, body[max(0, len(body)-40):])
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestAfterResponseHooksNeverDelayTheClient: slow and dead hooks do not
+// change or delay the answer.
+func TestAfterResponseHooksNeverDelayTheClient(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		dead  bool
+	}{{name: "slow hook", delay: 1500 * time.Millisecond}, {name: "dead hook", dead: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, rc := newHookGateway(t, "fail_open")
+			rc.delay, rc.delayPath = tc.delay, "/audit"
+			if tc.dead {
+				rc.Close()
+			}
+			gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+			start := time.Now()
+			resp, body := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
+			if elapsed := time.Since(start); resp.StatusCode != 200 || !strings.Contains(body, `"content":"hello"`) || elapsed > time.Second {
+				t.Errorf("client got %d after %v: %s", resp.StatusCode, elapsed, body)
+			}
+		})
+	}
+}
