@@ -278,10 +278,13 @@ func (c *anthropicCollector) handle(ev *anthEvent) error {
 			}
 		}
 		c.addUsage(ev.Usage)
+	case "message_stop":
+		c.st.complete = true
 	case "error":
 		if ev.Error != nil {
 			c.st.setFailure(ev.Error.Message)
 		}
+		c.st.complete = true
 	}
 	return nil
 }

@@ -232,6 +232,7 @@ func (c *invokeCollector) event(data []byte) error {
 	c.classify(&p)
 	if p.Metrics != nil {
 		c.metrics = c.metrics.Merge(p.Metrics.usage())
+		c.st.complete = true // Bedrock appends the metrics to the last chunk
 	}
 	switch c.vendor {
 	case vendorAnthropic:

@@ -262,6 +262,7 @@ func (c *converseCollector) event(data []byte) error {
 			c.extra = append(json.RawMessage(nil), ev.MessageStop.AdditionalModelResponseFields...)
 		}
 	case ev.Metadata != nil:
+		c.st.complete = true // metadata is the stream's last event
 		if u := ev.Metadata.Usage; len(u) > 0 {
 			var cu convUsage
 			if err := json.Unmarshal(u, &cu); err != nil {

@@ -247,6 +247,7 @@ func (c *geminiCollector) chunk(data []byte, rebuild bool) error {
 		}
 		if cand.FinishReason != "" {
 			gc.finish = cand.FinishReason
+			c.st.complete = true
 		}
 		if rebuild && n < len(rawCands) {
 			if gc.fields == nil {

@@ -242,9 +242,11 @@ func (c *respCollector) event(data []byte) error {
 	case "response.created", "response.in_progress", "response.queued":
 		return c.object(ev.Response, false)
 	case "response.completed", "response.failed", "response.incomplete":
+		c.st.complete = true
 		return c.object(ev.Response, true)
 	case "error":
 		c.st.setFailure(ev.Message)
+		c.st.complete = true
 	case "response.output_item.added", "response.output_item.done":
 		it := c.item(&ev)
 		if it == nil {

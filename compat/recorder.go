@@ -69,6 +69,13 @@ type Result struct {
 	// Failure is the error the upstream reported in the body: an error
 	// body, an SSE error event, a Bedrock exception frame.
 	Failure string
+	// Complete reports that the answer's last message was seen: a JSON
+	// body read whole, or a stream's end marker (OpenAI's [DONE], an
+	// Anthropic message_stop, a Responses response.completed, a Gemini
+	// finishReason, Bedrock's invocation metrics or Converse metadata) or
+	// an error event. A client that hangs up after it is not an aborted
+	// request.
+	Complete bool
 	// Err is the first problem the recorder met (a malformed or truncated
 	// body, ErrRecordTooLarge); what it did read is still reported.
 	Err error
@@ -100,8 +107,10 @@ func NewRecorder(format string, stream bool, opts RecorderOptions) Recorder {
 type recState struct {
 	opts    RecorderOptions
 	failure string
-	err     error
-	budget  int // bytes left for accumulated arguments and rebuilt text
+	// complete is set when the answer's last message has been seen.
+	complete bool
+	err      error
+	budget   int // bytes left for accumulated arguments and rebuilt text
 }
 
 // fail records the first problem.
@@ -236,7 +245,11 @@ func (r *recorder) sniff(p []byte) []byte {
 }
 
 func (r *recorder) onSSE(ev sse.Event) {
-	if !ev.HasData || string(ev.Data) == "[DONE]" {
+	if !ev.HasData {
+		return
+	}
+	if string(ev.Data) == "[DONE]" {
+		r.st.complete = true
 		return
 	}
 	r.onMessage(ev.Data)
@@ -257,8 +270,10 @@ func (r *recorder) onFrame(m eventstream.Message) {
 		typ := eventstream.Header(m, eventstream.HeaderExceptionType)
 		r.keepRaw(wrapEvent(typ, m.Payload))
 		r.st.setFailure(typ + ": " + errorMessage(m.Payload))
+		r.st.complete = true
 		return
 	case eventstream.MessageTypeError:
+		r.st.complete = true
 		r.st.setFailure(eventstream.Header(m, eventstream.HeaderErrorCode) + ": " +
 			eventstream.Header(m, eventstream.HeaderErrorMessage))
 		return
@@ -321,6 +336,7 @@ func (r *recorder) Result() Result {
 			r.st.fail(fmt.Errorf("response body: %w", err))
 		} else {
 			r.keepRaw(r.buf)
+			r.st.complete = true
 		}
 	case modeSSE:
 		r.st.fail(r.sse.End(r.onSSE))
@@ -339,6 +355,7 @@ func (r *recorder) Result() Result {
 	}
 	res.Raw = r.raw
 	res.Failure = r.st.failure
+	res.Complete = r.st.complete
 	res.Err = r.st.err
 	r.buf = nil
 	return *res

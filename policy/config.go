@@ -35,6 +35,7 @@ type Config struct {
 	providerByID map[string]*Provider
 	hookByName   map[string]*Hook
 	index        map[string][]*Provider
+	prices       map[string]knownPrice
 }
 
 // Provider is one upstream LLM API.

@@ -13,6 +13,7 @@ func (c *Config) buildIndex() {
 	for _, h := range c.Hooks {
 		c.hookByName[h.Name] = h
 	}
+	c.buildPrices()
 }
 
 // ProvidersFor returns the providers that list model, in declaration

@@ -70,6 +70,14 @@ func canonicalModel(model string) string {
 // its exact name first, then the built-in table by canonical name. ok is
 // false for an unknown model, which then costs nothing and is flagged.
 func (c *Config) PriceFor(model string) (p Price, ok bool) {
+	// Configured models are priced once, at load: this runs per request.
+	if e, found := c.prices[model]; found {
+		return e.price, e.ok
+	}
+	return c.lookupPrice(model)
+}
+
+func (c *Config) lookupPrice(model string) (p Price, ok bool) {
 	if p, ok := c.Pricing[model]; ok {
 		return p, true
 	}
@@ -79,4 +87,20 @@ func (c *Config) PriceFor(model string) (p Price, ok bool) {
 	}
 	p, ok = builtinPrices[canon]
 	return p, ok
+}
+
+// knownPrice is a memoized PriceFor answer.
+type knownPrice struct {
+	price Price
+	ok    bool
+}
+
+func (c *Config) buildPrices() {
+	c.prices = make(map[string]knownPrice)
+	for _, p := range c.Providers {
+		for _, m := range p.Models {
+			price, ok := c.lookupPrice(m)
+			c.prices[m] = knownPrice{price, ok}
+		}
+	}
 }

@@ -9,17 +9,21 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
+	"github.com/sluice-gateway/sluice/store"
 )
 
-// waitRecords waits until the sink holds n records.
-func waitRecords(t *testing.T, gw *gateway, n int) {
+// waitRecords waits until the sink holds n records and returns them: a
+// record is written when the handler returns, which can be just after the
+// client has read the whole answer.
+func waitRecords(t *testing.T, gw *gateway, n int) []store.Record {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if len(gw.sink.all()) >= n {
-			return
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if recs := gw.sink.all(); len(recs) >= n {
+			return recs
 		}
 	}
 	t.Fatalf("sink has %d records, want %d", len(gw.sink.all()), n)
+	return nil
 }
 
 const streamChat = `{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}`

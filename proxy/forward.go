@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
@@ -87,8 +88,11 @@ func (ex *exchange) forward() {
 			out.ContentLength = int64(len(body))
 			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		},
-		Transport:     transport,
-		FlushInterval: -1,
+		Transport: transport,
+		// Zero flushes server-sent events and chunked (event-stream)
+		// answers after every write, and sends a JSON body whole.
+		FlushInterval: 0,
+		BufferPool:    copyBuffers,
 		ModifyResponse: func(resp *http.Response) error {
 			return ex.upstreamResponse(resp, cancel)
 		},
@@ -100,6 +104,21 @@ func (ex *exchange) forward() {
 	rp.ServeHTTP(client, ex.r.WithContext(ctx))
 }
 
+// copyBuffers recycles the buffers ReverseProxy copies response bodies
+// through, instead of allocating 32 KiB per request.
+var copyBuffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
 // filteredWriter sends a response body through a stream filter on its way
 // to the client.
 type filteredWriter struct {
@@ -109,7 +128,7 @@ type filteredWriter struct {
 
 func (w *filteredWriter) Write(p []byte) (int, error) { return w.filter.Write(p) }
 
-func (w *filteredWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *filteredWriter) Flush() { flush(w.ResponseWriter) }
 
 func (w *filteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

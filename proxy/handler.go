@@ -53,16 +53,6 @@ type exchange struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), r.URL.Query())
-	if err != nil {
-		var re *compat.RouteError
-		if errors.As(err, &re) {
-			compat.WriteError(w, route.Format, re.Status(), re.Kind(), re.Error())
-			return
-		}
-		compat.WriteError(w, route.Format, http.StatusNotFound, compat.KindNotFound, err.Error())
-		return
-	}
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -70,11 +60,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w:     &responseRecorder{ResponseWriter: w},
 		start: time.Now(),
 		id:    newID(),
-		route: route,
 	}
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.w.Header().Set(headerRequestID, ex.id)
 	defer ex.finish()
+	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), r.URL.Query())
+	ex.route = route
+	if err != nil {
+		// Misrouted requests are recorded too, under the caller's name
+		// when it can be told, so an admin sees a misconfigured client.
+		ex.who, _ = s.opts.Identity.Identify(r)
+		status, kind := http.StatusNotFound, compat.KindNotFound
+		var re *compat.RouteError
+		if errors.As(err, &re) {
+			status, kind = re.Status(), re.Kind()
+		}
+		ex.fail(status, kind, err.Error(), err.Error())
+		return
+	}
 	ex.run()
 }
 
@@ -194,13 +197,14 @@ func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged stri
 func (ex *exchange) finish() {
 	p := recover()
 	rec := ex.record()
-	if p != nil {
-		if rec.Error == "" {
-			rec.Error = fmt.Sprint(p)
-		}
-		if p == http.ErrAbortHandler && rec.Error == fmt.Sprint(p) {
-			rec.Error = "stream aborted"
-		}
+	switch {
+	case p == nil || rec.Error != "":
+	case p == http.ErrAbortHandler && ex.recorder != nil && ex.result().Complete:
+		// The client hung up after the whole answer; nothing failed.
+	case p == http.ErrAbortHandler:
+		rec.Error = "stream aborted"
+	default:
+		rec.Error = fmt.Sprint(p)
 	}
 	ex.s.opts.Sink.Write(rec)
 	if p != nil {
@@ -249,10 +253,13 @@ func (ex *exchange) record() store.Record {
 		rec.TTFB = ex.w.firstByte.Sub(ex.start)
 	}
 	rec.ResponseBytes = ex.w.bytes
-	if ex.upstream != nil && !ex.upstream.done && ex.r.Context().Err() != nil {
-		rec.Status, rec.Error = statusClientClosed, "client closed the connection before the answer was complete"
-	}
-	if ex.upstream != nil {
+	// A client may hang up once it has the whole answer (at [DONE]),
+	// before the upstream's end of body was read: that is not an abort.
+	complete := ex.recorder != nil && ex.result().Complete
+	if ex.upstream != nil && !ex.upstream.done && !complete {
+		if ex.r.Context().Err() != nil {
+			rec.Status, rec.Error = statusClientClosed, "client closed the connection before the answer was complete"
+		}
 		ex.upstream.annotate(&rec)
 	}
 	if ex.snap.cfg.Database.SaveRaws {

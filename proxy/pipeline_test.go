@@ -138,7 +138,7 @@ func TestPipeline(t *testing.T) {
 			if strings.Contains(body, "sk-provider") || strings.Contains(body, "sk-ant-provider") {
 				t.Error("a provider key reached the client")
 			}
-			recs := gw.sink.all()
+			recs := waitRecords(t, gw, 1)
 			if len(recs) != 1 || recs[0].Status != tt.recStatus {
 				t.Fatalf("records %+v, want one with status %d", recs, tt.recStatus)
 			}
@@ -150,7 +150,7 @@ func TestRecordCarriesUsageAndCost(t *testing.T) {
 	gw := newGateway(t, pipelineConfig, "alice@example.com")
 	gw.upstream.Handle("/anth/v1/messages", proxytest.Reply{ContentType: "application/json", Body: []byte(anthropicJSON)})
 	post(t, gw.URL+"/v1/messages", nil, `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
-	rec := gw.sink.all()[0]
+	rec := waitRecords(t, gw, 1)[0]
 	if rec.Login != "alice@example.com" || rec.Provider != "anthropic" || rec.Model != "claude-sonnet-4-5" || rec.Format != "anthropic_messages" {
 		t.Errorf("record identity/route = %+v", rec)
 	}
@@ -209,7 +209,7 @@ func TestUpstreamFailures(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Message == "" {
 				t.Errorf("answer is not an OpenAI error: %s", body)
 			}
-			recs := gw.sink.all()
+			recs := waitRecords(t, gw, 1)
 			if len(recs) != 1 || recs[0].Status != tt.wantStatus {
 				t.Errorf("records %+v", recs)
 			}

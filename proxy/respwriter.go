@@ -36,8 +36,16 @@ func (w *responseRecorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *responseRecorder) Flush() {
-	http.NewResponseController(w.ResponseWriter).Flush()
+func (w *responseRecorder) Flush() { flush(w.ResponseWriter) }
+
+// flush flushes w, directly when it can (the common case, without the
+// allocation of a ResponseController).
+func flush(w http.ResponseWriter) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	http.NewResponseController(w).Flush()
 }
 
 func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

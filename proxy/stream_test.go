@@ -43,7 +43,7 @@ func TestChatStreamUsageIsCountedInvisibly(t *testing.T) {
 			if tt.wantAdded && !strings.Contains(string(up.Body), `"stream_options":{"include_usage":true}`) {
 				t.Errorf("upstream body %s", up.Body)
 			}
-			rec := gw.sink.all()[0]
+			rec := waitRecords(t, gw, 1)[0]
 			if rec.InputTokens != 2006 || rec.OutputTokens != 10 || rec.CacheReadTokens != 1920 || !rec.Stream {
 				t.Errorf("record tokens in=%d out=%d cached=%d stream=%v; want 2006/10/1920 streamed", rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens, rec.Stream)
 			}

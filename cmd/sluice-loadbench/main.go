@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,9 +38,21 @@ func main() {
 	max := flag.Int("max", 1_000_000, "most requests in one run")
 	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets")
 	events := flag.Int("events", 20, "SSE events in a streamed answer")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&logMode, "log", "sqlite", "sluice's request log: sqlite (as serve runs by default) or none (records discarded)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice-loadbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := bench(*duration, *workers, *max, *rounds, *events, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice-loadbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -54,9 +67,8 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 
 	target, _ := url.Parse(upstream.URL)
 	bare := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-		FlushInterval: -1,
-		Transport:     transport(),
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Transport: transport(),
 		// Requests cut off at the end of a run are expected.
 		ErrorLog: stdlog.New(io.Discard, "", 0),
 	}
@@ -116,6 +128,14 @@ func transport() *http.Transport {
 
 // startSluice runs the gateway as `sluice serve` does: the policy engine,
 // routing, recorders and the SQLite request log.
+// logMode says where sluice's records go during the benchmark.
+var logMode string
+
+// discardSink drops records, to measure the gateway without its log.
+type discardSink struct{}
+
+func (discardSink) Write(store.Record) bool { return true }
+
 func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func(), error) {
 	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
 		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],
@@ -134,9 +154,13 @@ func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	writer := store.NewWriter(st, store.WriterOptions{Logger: log})
+	var sink proxy.Sink = writer
+	if logMode == "none" {
+		sink = discardSink{}
+	}
 	srv, err := proxy.New(ctx, cfg, proxy.Options{
 		Identity:  identity.Local("bench@example.com"),
-		Sink:      writer,
+		Sink:      sink,
 		Logger:    log,
 		Transport: transport(),
 		Store:     st,
