@@ -16,17 +16,24 @@ type dialect struct {
 	// distinctList aggregates the distinct values of a column into one
 	// comma-separated string.
 	distinctList func(col string) string
+	// rowsPerInsert is how many rows one INSERT statement carries. SQLite
+	// runs in-process, so one prepared single-row statement executed per
+	// row beats parsing a large statement per batch; PostgreSQL saves
+	// round trips with multi-row statements.
+	rowsPerInsert int
 }
 
 var sqliteDialect = dialect{
-	name:         BackendSQLite,
-	distinctList: func(col string) string { return "group_concat(DISTINCT " + col + ")" },
+	name:          BackendSQLite,
+	distinctList:  func(col string) string { return "group_concat(DISTINCT " + col + ")" },
+	rowsPerInsert: 64, // divides the Writer's batch size, so every chunk reuses one prepared statement
 }
 
 var postgresDialect = dialect{
-	name:         BackendPostgres,
-	dollar:       true,
-	distinctList: func(col string) string { return "string_agg(DISTINCT " + col + ", ',')" },
+	name:          BackendPostgres,
+	dollar:        true,
+	distinctList:  func(col string) string { return "string_agg(DISTINCT " + col + ", ',')" },
+	rowsPerInsert: 200, // 200 × 32 columns stays under PostgreSQL's parameter limit
 }
 
 // rebind rewrites '?' placeholders for the dialect. The queries this package

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -19,6 +20,44 @@ type sqlStore struct {
 	d       dialect
 	codec   *blobCodec
 	gap     time.Duration
+	// stmts caches the prepared INSERT statements of full chunks, by
+	// query text: preparing them is a large part of a batch's cost.
+	stmts sync.Map // string -> *sql.Stmt
+}
+
+// inserter runs the INSERTs of one transaction. Full-size chunks (the
+// common case) go through prepared statements cached on the store and
+// bound to the transaction once: preparing them is a large part of a
+// batch's cost.
+type inserter struct {
+	s   *sqlStore
+	tx  *sql.Tx
+	txs map[string]*sql.Stmt
+}
+
+func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) error {
+	q = in.s.d.rebind(q)
+	if !full {
+		_, err := in.tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	st := in.txs[q]
+	if st == nil {
+		cached, ok := in.s.stmts.Load(q)
+		if !ok {
+			prepared, err := in.s.db.PrepareContext(ctx, q)
+			if err != nil {
+				return err
+			}
+			if cached, ok = in.s.stmts.LoadOrStore(q, prepared); ok {
+				prepared.Close()
+			}
+		}
+		st = in.tx.StmtContext(ctx, cached.(*sql.Stmt))
+		in.txs[q] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -37,10 +76,6 @@ var requestColumns = []string{
 var requestColumnList = strings.Join(requestColumns, ", ")
 
 var blobColumns = []string{"request_id", "kind", "time_us", "codec", "key_id", "size", "data"}
-
-// Rows per INSERT statement: 200 × 31 columns stays well under both
-// backends' limits on bound parameters.
-const rowsPerInsert = 200
 
 // Length limits for free-text columns, so one odd request cannot bloat the
 // log.
@@ -154,8 +189,10 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("insert requests: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	for start := 0; start < len(rows); start += rowsPerInsert {
-		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
+	per := s.d.rowsPerInsert
+	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
 		args := make([]any, 0, len(chunk)*len(requestColumns))
 		for i := range chunk {
 			r := &chunk[i]
@@ -163,19 +200,19 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		}
 		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
-		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
+		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert requests: %w", err)
 		}
 	}
-	for start := 0; start < len(blobs); start += rowsPerInsert {
-		chunk := blobs[start:min(start+rowsPerInsert, len(blobs))]
+	for start := 0; start < len(blobs); start += per {
+		chunk := blobs[start:min(start+per, len(blobs))]
 		args := make([]any, 0, len(chunk)*len(blobColumns))
 		for _, b := range chunk {
 			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
 		}
 		q := "INSERT INTO request_blobs (" + strings.Join(blobColumns, ", ") + ") VALUES " +
 			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
-		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
+		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert request bodies: %w", err)
 		}
 	}
@@ -267,6 +304,10 @@ func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, err
 }
 
 func (s *sqlStore) Close() error {
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.db.Close()
 	if s.closeDB != nil {
 		err = errors.Join(err, s.closeDB())

@@ -12,7 +12,7 @@ import (
 
 // WriterOptions tunes a Writer. Zero values take the defaults.
 type WriterOptions struct {
-	// BatchSize flushes once this many records wait (default 256).
+	// BatchSize flushes once this many records wait (default 1024).
 	BatchSize int
 	// FlushInterval flushes whatever waits at least this often (default
 	// 250ms).
@@ -35,7 +35,7 @@ type WriterOptions struct {
 
 func (o *WriterOptions) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 256
+		o.BatchSize = 1024
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 250 * time.Millisecond

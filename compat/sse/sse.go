@@ -96,7 +96,7 @@ func (p *Parser) Feed(b []byte, emit func(Event)) error {
 		note(p.endLine(emit))
 	}
 	for len(b) > 0 {
-		i := bytes.IndexAny(b, "\r\n")
+		i := lineEnd(b)
 		if i < 0 {
 			p.addLine(b)
 			note(p.addRaw(b, emit))
@@ -251,4 +251,19 @@ func shrink(b []byte, keep int) []byte {
 		return nil
 	}
 	return b[:0]
+}
+
+// lineEnd returns the index of the first CR or LF in b, or -1. Two
+// vectorised IndexByte scans beat IndexAny, which matters because every
+// byte of every stream passes here.
+func lineEnd(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	limit := b
+	if i >= 0 {
+		limit = b[:i]
+	}
+	if j := bytes.IndexByte(limit, '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
