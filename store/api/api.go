@@ -163,20 +163,30 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (h *handler) requests(w http.ResponseWriter, r *http.Request) {
+// listing reads the caller, filter and page of a list request; false
+// means the client has been answered.
+func (h *handler) listing(w http.ResponseWriter, r *http.Request) (store.Filter, store.Page, bool) {
 	c, ok := h.caller(w, r)
 	if !ok {
-		return
+		return store.Filter{}, store.Page{}, false
 	}
 	q := r.URL.Query()
 	f, err := parseFilter(q, c)
 	if err != nil {
 		fail(w, r, err)
-		return
+		return store.Filter{}, store.Page{}, false
 	}
 	p, err := parsePage(q)
 	if err != nil {
 		fail(w, r, err)
+		return store.Filter{}, store.Page{}, false
+	}
+	return f, p, true
+}
+
+func (h *handler) requests(w http.ResponseWriter, r *http.Request) {
+	f, p, ok := h.listing(w, r)
+	if !ok {
 		return
 	}
 	page, err := h.st.Requests(r.Context(), f, p)
@@ -227,19 +237,8 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.caller(w, r)
+	f, p, ok := h.listing(w, r)
 	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	f, err := parseFilter(q, c)
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
-	p, err := parsePage(q)
-	if err != nil {
-		fail(w, r, err)
 		return
 	}
 	page, err := h.st.Sessions(r.Context(), f, p)
