@@ -41,10 +41,15 @@ func TestNothingLost(t *testing.T) {
 				"providers": {
 					"openai": {"baseurl": "UPSTREAM", "apikey": "k", "models": ["gpt-5"]},
 					"broken": {"baseurl": "UPSTREAM/broken", "apikey": "k", "models": ["gpt-broken"]},
+					"slow": {"baseurl": "UPSTREAM/slow", "apikey": "k", "models": ["gpt-slow"]},
 				},
 			}`, "alice@example.com", func(o *Options) { o.Sink = writer })
 			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
 				Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 5 * time.Millisecond})
+			// The stream clients leave takes seconds, so they always leave
+			// before its end.
+			gw.upstream.Handle("/slow/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+				Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 300 * time.Millisecond})
 			gw.upstream.Handle("/broken/v1/chat/completions", proxytest.Reply{Status: 500, ContentType: "application/json",
 				Body: []byte(`{"error":{"message":"upstream exploded","type":"server_error"}}`)})
 
@@ -61,7 +66,7 @@ func TestNothingLost(t *testing.T) {
 					case 2:
 						model = "not-configured"
 					case 3:
-						leave = true
+						model, leave = "gpt-slow", true
 					}
 					ctx, cancel := context.WithCancel(ctx)
 					defer cancel()
