@@ -24,9 +24,13 @@ func (s *Server) who(r *http.Request) (string, bool, error) {
 	return id.Login, d.Admin, nil
 }
 
-// routeLocal sends the gateway's own endpoints (the request-log API) to
-// their handlers; it reports false for everything else.
+// routeLocal sends the gateway's own endpoints (metrics, the request-log
+// API) to their handlers; it reports false for everything else.
 func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
+		s.serveMetrics(w)
+		return true
+	}
 	if s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")) {
 		s.api.ServeHTTP(w, r)
 		return true

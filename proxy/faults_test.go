@@ -151,3 +151,33 @@ func TestAfterResponseHooksNeverDelayTheClient(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsCountHookDeliveries: /metrics tells how hook deliveries went,
+// by hook, without anything but counts.
+func TestMetricsCountHookDeliveries(t *testing.T) {
+	gw, rc := newHookGateway(t, "fail_open")
+	gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
+	drain(t, gw)
+	if n := len(rc.events("entire_request")); n != 1 {
+		t.Fatalf("audit hook got %d deliveries", n)
+	}
+	resp, err := http.Get(gw.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`sluice_hook_deliveries_total{hook="audit",outcome="delivered"} 1`,
+		`sluice_hook_deliveries_total{hook="guard",outcome="delivered"} 1`,
+		"sluice_hook_queue_length 0",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), "secret") {
+		t.Error("metrics carry a credential")
+	}
+}
