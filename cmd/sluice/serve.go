@@ -58,7 +58,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.config, "config", "", "configuration file (HuJSON); the embedded default when empty")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on in local mode")
 	fs.StringVar(&f.localUser, "local-user", "", "login every caller is identified as in local mode (default: OS user@hostname)")
-	fs.BoolVar(&f.trustHeaders, "trust-tailscale-headers", false, "identify callers by the Tailscale-User-* headers of `tailscale serve`, accepted from loopback peers only")
+	fs.BoolVar(&f.trustHeaders, "trust-tailscale-headers", false, "identify callers by the Tailscale-User-* headers that tailscale serve adds, accepted from loopback peers only")
 	fs.BoolVar(&f.insecureListen, "insecure-listen", false, "allow a non-loopback --listen address in local mode (anyone who reaches it acts as the local user)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
@@ -86,7 +86,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseServeFlags(args, stderr)
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
