@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,7 +141,11 @@ func (ex *exchange) choose() bool {
 	var first *engine.Decision
 	for _, p := range offers {
 		if !p.Compatibility.Supports(format) {
-			supported = appendNew(supported, p.Compatibility.Enabled()...)
+			for _, f := range p.Compatibility.Enabled() {
+				if !slices.Contains(supported, f) {
+					supported = append(supported, f)
+				}
+			}
 			continue
 		}
 		d, err := ex.snap.engine.Decide(ex.r.Context(), ex.input(p.ID))
@@ -206,12 +211,14 @@ func (ex *exchange) finish() {
 	default:
 		rec.Error = fmt.Sprint(p)
 	}
+	// After-response hooks fire for every complete answer, also when the
+	// client hung up right after its end (the abort panic below).
+	if ex.upstream != nil && (ex.upstream.done || ex.result().Complete) {
+		ex.afterResponse()
+	}
 	ex.s.opts.Sink.Write(rec)
 	if p != nil {
 		panic(p)
-	}
-	if ex.upstream != nil && ex.upstream.done {
-		ex.afterResponse()
 	}
 }
 
@@ -293,21 +300,4 @@ func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// appendNew appends the values of add that dst lacks.
-func appendNew(dst []string, add ...string) []string {
-	for _, a := range add {
-		found := false
-		for _, d := range dst {
-			if d == a {
-				found = true
-				break
-			}
-		}
-		if !found {
-			dst = append(dst, a)
-		}
-	}
-	return dst
 }

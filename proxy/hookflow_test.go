@@ -305,3 +305,35 @@ func TestPreRequestHooks(t *testing.T) {
 		})
 	}
 }
+
+// TestToolHookFiresWhenClientHangsUpAtTheEnd: a client that closes the
+// connection as soon as it reads [DONE] got the whole answer, so the
+// after-response hooks still fire.
+func TestToolHookFiresWhenClientHangsUpAtTheEnd(t *testing.T) {
+	gw, rc := newHookGateway(t, "fail_open")
+	gw.upstream.HandleAll(proxytest.Reply{ContentType: "text/event-stream",
+		Body: proxytest.Fixture(t, "openai_chat/tool_calls.sse"), Gap: 2 * time.Millisecond})
+	for range 5 {
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"`+ask+`"}]}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		buf := make([]byte, 512)
+		for !strings.Contains(string(got), "[DONE]") {
+			n, err := resp.Body.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+	}
+	waitRecords(t, gw, 5) // hooks are queued before the record is written
+	drain(t, gw)
+	if n := len(rc.events("tool_call_entire_request")); n != 5 {
+		t.Errorf("tool hook fired %d times for 5 complete answers", n)
+	}
+}
