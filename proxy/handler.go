@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,13 +52,14 @@ type exchange struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
 		r:     r,
 		w:     &responseRecorder{ResponseWriter: w},
-		start: time.Now(),
-		id:    newID(),
+		start: start,
+		id:    store.NewID(start),
 	}
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.w.Header().Set(headerRequestID, ex.id)
@@ -295,9 +294,3 @@ func (ex *exchange) record() store.Record {
 // statusClientClosed is recorded when the client went away before the
 // answer was complete (nginx's convention).
 const statusClientClosed = 499
-
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}

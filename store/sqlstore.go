@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -103,12 +101,6 @@ func cleanText(s string, limit int) string {
 	return s
 }
 
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 func recordArgs(r *Record, hasRaws bool) []any {
 	short := func(s string) string { return cleanText(s, maxShortText) }
 	return []any{
@@ -164,7 +156,7 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	for i := range rows {
 		r := &rows[i]
 		if r.ID == "" {
-			r.ID = newID()
+			r.ID = NewID(r.Time)
 		}
 		if r.Time.IsZero() {
 			r.Time = time.Now()
