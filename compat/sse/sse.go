@@ -96,6 +96,12 @@ func (p *Parser) Feed(b []byte, emit func(Event)) error {
 		note(p.endLine(emit))
 	}
 	for len(b) > 0 {
+		if !p.started {
+			if n := p.whole(b, emit); n > 0 {
+				b = b[n:]
+				continue
+			}
+		}
 		i := lineEnd(b)
 		if i < 0 {
 			p.addLine(b)
@@ -120,6 +126,59 @@ func (p *Parser) Feed(b []byte, emit func(Event)) error {
 		note(p.endLine(emit))
 	}
 	return err
+}
+
+// whole emits the block at the start of b without copying it, when b holds
+// all of it and it is of the common shape: LF line endings, at most one
+// data line, within the size bound. It returns the bytes it consumed, or
+// zero to leave b to the line-by-line path, which handles everything.
+// Only called at a block boundary (nothing of the current block seen).
+func (p *Parser) whole(b []byte, emit func(Event)) int {
+	if b[0] == '\n' {
+		return 0 // a blank line alone is a block of its own
+	}
+	end := bytes.Index(b, []byte("\n\n"))
+	if end < 0 || end+2 > p.max() {
+		return 0
+	}
+	block := b[:end+2]
+	if bytes.IndexByte(block, '\r') >= 0 {
+		return 0
+	}
+	var ev Event
+	for rest := block[:end+1]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest[:i]
+		rest = rest[i+1:]
+		if line[0] == ':' {
+			continue // comment
+		}
+		name, value := line, []byte(nil)
+		if j := bytes.IndexByte(line, ':'); j >= 0 {
+			name, value = line[:j], line[j+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(name) {
+		case "data":
+			if ev.HasData {
+				return 0 // several data lines are joined by the slow path
+			}
+			ev.Data, ev.HasData = value, true
+		case "event":
+			ev.Name = string(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				ev.ID = string(value)
+			}
+		}
+	}
+	if p.KeepRaw {
+		ev.Raw = block
+	}
+	emit(ev)
+	return len(block)
 }
 
 // End completes the stream: a line ended by a lone CR is processed and a

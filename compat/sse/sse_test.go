@@ -271,6 +271,22 @@ func FuzzParser(f *testing.F) {
 		if !reflect.DeepEqual(dataEvents(got), dataEvents(want)) {
 			t.Fatalf("split at %d: %+v vs %+v", at, got, want)
 		}
+		// Fed a byte at a time, the parser never sees a whole block in
+		// one call: its line-by-line path must agree with the zero-copy
+		// path, raw bytes included.
+		var bytewise Parser
+		bytewise.MaxEventSize = 1 << 12
+		if got, _ := collect(t, &bytewise, splitBytes(in)...); !reflect.DeepEqual(dataEvents(got), dataEvents(want)) {
+			t.Fatalf("byte at a time: %+v vs %+v", got, want)
+		}
+		if len(in) < 1<<12 {
+			rawWhole, rawBytewise := Parser{KeepRaw: true}, Parser{KeepRaw: true}
+			want, _ := collect(t, &rawWhole, in)
+			got, _ := collect(t, &rawBytewise, splitBytes(in)...)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("raw events, byte at a time: %+v vs %+v", got, want)
+			}
+		}
 		raw := Parser{KeepRaw: true, MaxEventSize: 1 << 12}
 		evs, _ := collect(t, &raw, in[:at], in[at:])
 		var joined bytes.Buffer
@@ -281,6 +297,14 @@ func FuzzParser(f *testing.F) {
 			t.Fatalf("raw blocks do not join to the input")
 		}
 	})
+}
+
+func splitBytes(in []byte) [][]byte {
+	out := make([][]byte, len(in))
+	for i := range in {
+		out[i] = in[i : i+1]
+	}
+	return out
 }
 
 func BenchmarkFeedChunk(b *testing.B) {
