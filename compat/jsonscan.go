@@ -93,6 +93,24 @@ func objectMembers(data []byte) (members []member, open int, err error) {
 	return members, open, nil
 }
 
+// topString returns the top-level string member name of the JSON object in
+// data, or "" when it is absent or not a string.
+func topString(data []byte, name string) string {
+	v, err := topValues(data, name)
+	if err != nil || len(v[0]) < 2 || v[0][0] != '"' {
+		return ""
+	}
+	raw := v[0][1 : len(v[0])-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	var s string
+	if json.Unmarshal(v[0], &s) != nil {
+		return ""
+	}
+	return s
+}
+
 // topValues returns the values of the named top-level members of a JSON
 // object (nil for absent ones; the last one wins for duplicates), reading
 // no further than it must. It does not validate the values it skips.

@@ -217,7 +217,10 @@ func (c *chatCollector) body(data []byte) error {
 }
 
 func (c *chatCollector) event(data []byte) error {
-	if !c.st.keep() && c.model != "" && plainChunk(data) {
+	if !c.st.keep() && plainChunk(data) {
+		if c.model == "" {
+			c.model = topString(data, "model")
+		}
 		return nil
 	}
 	var v chatResponse
