@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +18,17 @@ type result struct {
 	errors   int
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
+	// cpu is the CPU time the whole process (load generator, mock
+	// provider and proxy) used during the run. Per request it is steadier
+	// than throughput on a machine whose cores are shared with others.
+	cpu time.Duration
+}
+
+func (r result) cpuPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.requests)
 }
 
 func (r result) throughput() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -41,6 +53,7 @@ func load(ctx context.Context, client *http.Client, url string, body []byte, wor
 		sent  int
 		wg    sync.WaitGroup
 		start = time.Now()
+		cpu0  = processCPU()
 	)
 	next := func() bool {
 		mu.Lock()
@@ -76,6 +89,7 @@ func load(ctx context.Context, client *http.Client, url string, body []byte, wor
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	res.cpu = processCPU() - cpu0
 	res.requests = len(res.lat)
 	sortDurations(res.lat)
 	return res
@@ -99,6 +113,15 @@ func once(ctx context.Context, client *http.Client, url string, body []byte) err
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }

@@ -91,7 +91,7 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 		{"stream", `{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`},
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "mode\ttarget\treq/s\tp50\tp99\terrors\tratio\t\n")
+	fmt.Fprintf(tw, "mode\ttarget\treq/s\tp50\tp99\tcpu/req\terrors\tratio\tcpu ratio\t\n")
 	for _, m := range modes {
 		var results = map[string]result{}
 		// Warm both paths (connections, caches) before measuring.
@@ -104,6 +104,7 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 				acc.requests += r.requests
 				acc.errors += r.errors
 				acc.elapsed += r.elapsed
+				acc.cpu += r.cpu
 				acc.lat = append(acc.lat, r.lat...)
 				results[t.name] = acc
 			}
@@ -111,12 +112,14 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 		for _, name := range []string{"bare", "sluice"} {
 			r := results[name]
 			sortDurations(r.lat)
-			ratio := ""
-			if name == "sluice" {
-				ratio = fmt.Sprintf("%.2fx", r.throughput()/results["bare"].throughput())
+			ratio, cpuRatio := "", ""
+			if bare := results["bare"]; name == "sluice" {
+				ratio = fmt.Sprintf("%.2fx", r.throughput()/bare.throughput())
+				cpuRatio = fmt.Sprintf("%.2fx", float64(bare.cpuPerRequest())/float64(r.cpuPerRequest()))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%d\t%s\t\n", m.name, name, r.throughput(),
-				r.percentile(0.50).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond), r.errors, ratio)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t\n", m.name, name, r.throughput(),
+				r.percentile(0.50).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond),
+				r.cpuPerRequest().Round(time.Microsecond/10), r.errors, ratio, cpuRatio)
 		}
 	}
 	return tw.Flush()
