@@ -217,11 +217,16 @@ func (c *chatCollector) body(data []byte) error {
 }
 
 func (c *chatCollector) event(data []byte) error {
-	if !c.st.keep() && plainChunk(data) {
-		if c.model == "" {
-			c.model = topString(data, "model")
+	if !c.st.keep() {
+		if plainChunk(data) {
+			if c.model == "" {
+				c.model = topString(data, "model")
+			}
+			return nil
 		}
-		return nil
+		if c.usageChunk(data) {
+			return nil
+		}
 	}
 	var v chatResponse
 	if err := json.Unmarshal(data, &v); err != nil {
@@ -385,6 +390,32 @@ func builderText(b *strings.Builder) *string {
 	}
 	s := b.String()
 	return &s
+}
+
+// usageChunk reads a chunk with empty choices and no error (the usage
+// chunk that ends a stream) by decoding only its usage, and reports whether
+// it was one.
+func (c *chatCollector) usageChunk(data []byte) bool {
+	v, err := topValues(data, "choices", "error", "usage")
+	if err != nil || !emptyArray(v[0]) || (v[1] != nil && string(v[1]) != "null") {
+		return false
+	}
+	if v[2] != nil && string(v[2]) != "null" {
+		var u chatUsage
+		if json.Unmarshal(v[2], &u) != nil {
+			return false
+		}
+		c.usage = c.usage.Merge(u.usage())
+	}
+	if c.model == "" {
+		c.model = topString(data, "model")
+	}
+	return true
+}
+
+// emptyArray reports whether v is the JSON array [].
+func emptyArray(v []byte) bool {
+	return len(v) >= 2 && v[0] == '[' && skipWS(v, 1) == len(v)-1
 }
 
 // plainChunk reports whether a chunk carries nothing but content: no tool
