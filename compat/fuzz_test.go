@@ -178,3 +178,31 @@ func FuzzObjectMembers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCutNullUsage checks the usage filter's fast path against its general
+// path: whenever the fast path takes a chunk, the result must be the JSON
+// the general path makes of it.
+func FuzzCutNullUsage(f *testing.F) {
+	f.Add([]byte(`{"choices":[{"index":0}],"usage":null,"obfuscation":"Bq"}`))
+	f.Add([]byte(`{"a":{"b":1,"usage":null}}`))
+	f.Add([]byte(`{"a":1,"usage":null,"b":{"c":2}}`))
+	f.Add([]byte(`{"a":"}","usage":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) || bytes.ContainsAny(data, "\r\n") {
+			return
+		}
+		raw := append(append([]byte("data: "), data...), "\n\n"...)
+		out, ok := cutNullUsage(nil, raw, data)
+		if !ok {
+			return
+		}
+		general, keep := filterChunk(data)
+		if !keep || general == nil {
+			t.Fatalf("fast path cut %s, general path keeps it unchanged", data)
+		}
+		got := bytes.TrimSuffix(bytes.TrimPrefix(out, []byte("data: ")), []byte("\n\n"))
+		if !jsonEqual(got, general) {
+			t.Fatalf("fast path %s, general path %s", got, general)
+		}
+	})
+}

@@ -224,7 +224,7 @@ func (c *chatCollector) event(data []byte) error {
 			}
 			return nil
 		}
-		if c.usageChunk(data) {
+		if c.skimChunk(data) {
 			return nil
 		}
 	}
@@ -392,21 +392,36 @@ func builderText(b *strings.Builder) *string {
 	return &s
 }
 
-// usageChunk reads a chunk with empty choices and no error (the usage
-// chunk that ends a stream) by decoding only its usage, and reports whether
-// it was one.
-func (c *chatCollector) usageChunk(data []byte) bool {
-	v, err := topValues(data, "choices", "error", "usage")
-	if err != nil || !emptyArray(v[0]) || (v[1] != nil && string(v[1]) != "null") {
+// skimChunk reads a chunk without tool calls or error, such as the usage
+// chunk or the one with the finish reason, by decoding only the members the
+// result needs (choices' index and finish reason, usage), and reports
+// whether it could. Only for recorders that do not rebuild the body.
+func (c *chatCollector) skimChunk(data []byte) bool {
+	if bytes.Contains(data, []byte(`"tool_calls"`)) || !nullOrAbsent(data, `"error"`) {
 		return false
 	}
-	if v[2] != nil && string(v[2]) != "null" {
-		var u chatUsage
-		if json.Unmarshal(v[2], &u) != nil {
-			return false
-		}
-		c.usage = c.usage.Merge(u.usage())
+	v, err := topValues(data, "choices", "usage")
+	if err != nil {
+		return false
 	}
+	var choices []struct {
+		Index        int     `json:"index"`
+		FinishReason *string `json:"finish_reason"`
+	}
+	if v[0] != nil && !emptyArray(v[0]) && json.Unmarshal(v[0], &choices) != nil {
+		return false
+	}
+	var u chatUsage
+	if v[1] != nil && string(v[1]) != "null" && json.Unmarshal(v[1], &u) != nil {
+		return false
+	}
+	for _, ch := range choices {
+		cc := c.choice(ch.Index)
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			cc.finish = *ch.FinishReason
+		}
+	}
+	c.usage = c.usage.Merge(u.usage())
 	if c.model == "" {
 		c.model = topString(data, "model")
 	}
@@ -420,11 +435,39 @@ func emptyArray(v []byte) bool {
 
 // plainChunk reports whether a chunk carries nothing but content: no tool
 // calls, finish reason, usage or error. The recorder skips decoding such
-// chunks unless it rebuilds the body. (A key-like pattern cannot occur
-// inside a JSON string, where quotes are escaped.)
+// chunks unless it rebuilds the body. It looks at every quote once: a key
+// cannot hide inside a JSON string, whose quotes are escaped.
 func plainChunk(data []byte) bool {
-	return !bytes.Contains(data, []byte(`"tool_calls"`)) && !bytes.Contains(data, []byte(`"error"`)) &&
-		nullOrAbsent(data, `"finish_reason"`) && nullOrAbsent(data, `"usage"`)
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return true
+		}
+		i += j + 1
+		if i >= len(data) {
+			return true
+		}
+		var key string
+		switch data[i] {
+		case 't':
+			key = `tool_calls"`
+		case 'e':
+			key = `error"`
+		case 'f':
+			key = `finish_reason"`
+		case 'u':
+			key = `usage"`
+		default:
+			continue
+		}
+		if !bytes.HasPrefix(data[i:], []byte(key)) {
+			continue
+		}
+		k := skipWS(data, i+len(key))
+		if k < len(data) && data[k] == ':' && (key == `tool_calls"` || !bytes.HasPrefix(data[skipWS(data, k+1):], []byte("null"))) {
+			return false
+		}
+	}
 }
 
 // nullOrAbsent reports whether every member named key in data is null.

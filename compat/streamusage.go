@@ -121,6 +121,9 @@ func (f *UsageFilter) Write(b []byte) (int, error) {
 	if f.mode == modeBody {
 		return f.write(b, len(b))
 	}
+	if cap(f.out) < len(b) {
+		f.out = make([]byte, 0, len(b)) // about what the output will take
+	}
 	f.out = f.out[:0]
 	_ = f.p.Feed(b, f.block) // oversize events pass through as raw fragments
 	return f.write(f.out, len(b))
@@ -158,6 +161,10 @@ func (f *UsageFilter) block(ev sse.Event) {
 		f.out = append(f.out, ev.Raw...)
 		return
 	}
+	if out, ok := cutNullUsage(f.out, ev.Raw, ev.Data); ok {
+		f.out = out
+		return
+	}
 	data, keep := filterChunk(ev.Data)
 	switch {
 	case !keep:
@@ -166,6 +173,41 @@ func (f *UsageFilter) block(ev sse.Event) {
 	default:
 		f.out = replaceData(f.out, ev.Raw, data)
 	}
+}
+
+// nullUsageMember is what include_usage adds to every chunk of an OpenAI
+// stream but the last.
+const nullUsageMember = `,"usage":null`
+
+// cutNullUsage is the fast path for the chunk shape every OpenAI stream
+// with include_usage repeats: a top-level "usage":null member near the end
+// of the block's last data line, followed only by flat members (OpenAI's
+// "obfuscation"). It appends raw without that member to dst; for any other
+// shape ok is false and the general path decides.
+//
+// The member is top-level when nothing after it opens or closes an object
+// or array before the final '}': that brace then closes the object that
+// holds usage, and, being the last byte of the data, it is the top-level
+// object's. The pattern cannot sit inside a string, where its quote would
+// be escaped.
+func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
+	d := bytes.TrimRight(data, " \t")
+	j := bytes.LastIndex(d, []byte(nullUsageMember))
+	if len(d) == 0 || d[0] != '{' || j < 0 {
+		return dst, false
+	}
+	tail := d[j+len(nullUsageMember):] // later members and the final '}'
+	if len(tail) == 0 || (tail[0] != ',' && tail[0] != '}') || tail[len(tail)-1] != '}' ||
+		bytes.ContainsAny(tail[:len(tail)-1], "{}[]") {
+		return dst, false
+	}
+	// Find the same bytes in the block: its last line must be that data line.
+	i := bytes.LastIndex(raw, []byte(nullUsageMember))
+	if i < 0 || !bytes.Equal(bytes.TrimRight(raw[i+len(nullUsageMember):], " \t\r\n"), tail) {
+		return dst, false
+	}
+	dst = append(dst, raw[:i]...)
+	return append(dst, raw[i+len(nullUsageMember):]...), true
 }
 
 // filterChunk decides the fate of one chunk: dropped (keep false),

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -37,8 +38,9 @@ func main() {
 	workers := flag.Int("workers", 32, "concurrent clients")
 	max := flag.Int("max", 1_000_000, "most requests in one run")
 	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets")
-	events := flag.Int("events", 20, "SSE events in a streamed answer")
+	events := flag.Int("events", 20, "content chunks in a streamed answer")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&onlyMode, "mode", "", "run only this mode: plain or stream (default both)")
 	flag.StringVar(&logMode, "log", "sqlite", "sluice's request log: sqlite (as serve runs by default) or none (records discarded)")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -93,6 +95,9 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "mode\ttarget\treq/s\tp50\tp99\tcpu/req\terrors\tratio\tcpu ratio\t\n")
 	for _, m := range modes {
+		if onlyMode != "" && m.name != onlyMode {
+			continue
+		}
 		var results = map[string]result{}
 		// Warm both paths (connections, caches) before measuring.
 		load(ctx, client, bareSrv.URL+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
@@ -131,6 +136,9 @@ func transport() *http.Transport {
 
 // startSluice runs the gateway as `sluice serve` does: the policy engine,
 // routing, recorders and the SQLite request log.
+// onlyMode, when set, names the one mode to run.
+var onlyMode string
+
 // logMode says where sluice's records go during the benchmark.
 var logMode string
 
@@ -182,27 +190,44 @@ func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func
 	}, nil
 }
 
-// mockProvider answers chat completions at once: a JSON body, or an SSE
-// stream of `events` content chunks and a usage chunk.
+// mockProvider answers chat completions at once, as OpenAI does: a JSON
+// body, or an SSE stream of `events` content chunks. A request that asks
+// for usage (stream_options.include_usage, which sluice adds to count
+// tokens) gets "usage":null in every chunk and a final usage chunk.
 func mockProvider(events int) http.Handler {
 	plain := []byte(`{"id":"chatcmpl-b","object":"chat.completion","created":1763000000,"model":"gpt-5",` +
 		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}`)
-	var sse strings.Builder
-	for i := range events {
-		fmt.Fprintf(&sse, "data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok%d \"},\"finish_reason\":null}]}\n\n", i)
+	stream := func(usage bool) []byte {
+		var sse strings.Builder
+		extra := ""
+		if usage {
+			extra = `,"usage":null`
+		}
+		for i := range events {
+			fmt.Fprintf(&sse, "data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok%d \"},\"finish_reason\":null}]%s}\n\n", i, extra)
+		}
+		fmt.Fprintf(&sse, "data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]%s}\n\n", extra)
+		if usage {
+			sse.WriteString("data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":20,\"total_tokens\":29}}\n\n")
+		}
+		sse.WriteString("data: [DONE]\n\n")
+		return []byte(sse.String())
 	}
-	sse.WriteString("data: {\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1763000000,\"model\":\"gpt-5\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":20,\"total_tokens\":29}}\n\ndata: [DONE]\n\n")
-	stream := []byte(sse.String())
+	withUsage, withoutUsage := stream(true), stream(false)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(body), `"stream":true`) {
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Write(stream)
+		if !bytes.Contains(body, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(plain)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(plain)
+		w.Header().Set("Content-Type", "text/event-stream")
+		if bytes.Contains(body, []byte(`"include_usage":true`)) {
+			w.Write(withUsage)
+		} else {
+			w.Write(withoutUsage)
+		}
 	})
 }
 
