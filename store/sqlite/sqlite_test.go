@@ -29,6 +29,10 @@ func TestOpenSetsUpDatabase(t *testing.T) {
 		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 			t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 		}
+		var temp int
+		if err := db.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil || temp != 2 {
+			t.Errorf("temp_store = %d, %v; want 2 (memory)", temp, err)
+		}
 		var busy int
 		if err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil || busy != sqlite.BusyTimeoutMS {
 			t.Errorf("busy_timeout = %d, %v; want %d", busy, err, sqlite.BusyTimeoutMS)

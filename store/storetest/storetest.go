@@ -6,7 +6,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -226,8 +225,8 @@ func BenchmarkWriter(b *testing.B, dsn string) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		r.ID = fmt.Sprintf("bench-%d", i)
-		r.Time = T0.Add(time.Duration(i) * time.Millisecond)
+		r.Time = T0.Add(time.Duration(i) * time.Millisecond / 8) // 8,000 requests a second
+		r.ID = store.NewID(r.Time)
 		w.Write(r)
 	}
 	if err := w.Close(context.Background()); err != nil {
