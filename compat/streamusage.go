@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/sluice-gateway/sluice/compat/sse"
 )
@@ -78,13 +79,15 @@ func EnsureStreamUsage(format string, body []byte) (out []byte, added bool, err 
 // providers send usage in the last content chunk whatever the request
 // says) pass unchanged too.
 //
-// The filter holds back at most one incomplete event; Close writes it. A
+// The filter holds back at most one incomplete event; Close writes it and
+// returns the filter's buffer to a pool, so call it when done. A
 // UsageFilter is not safe for concurrent use.
 type UsageFilter struct {
 	w      io.Writer
 	p      sse.Parser
 	mode   mode
-	out    []byte
+	out    []byte  // output of the current Write
+	buf    *[]byte // out's pool entry
 	err    error
 	closed bool
 }
@@ -121,8 +124,9 @@ func (f *UsageFilter) Write(b []byte) (int, error) {
 	if f.mode == modeBody {
 		return f.write(b, len(b))
 	}
-	if cap(f.out) < len(b) {
-		f.out = make([]byte, 0, len(b)) // about what the output will take
+	if f.buf == nil {
+		f.buf = outBuffers.Get().(*[]byte)
+		f.out = *f.buf
 	}
 	f.out = f.out[:0]
 	_ = f.p.Feed(b, f.block) // oversize events pass through as raw fragments
@@ -143,6 +147,7 @@ func (f *UsageFilter) write(b []byte, n int) (int, error) {
 // Close writes what the filter still holds: the stream's last event when
 // it lacked its final blank line. It does not close the underlying writer.
 func (f *UsageFilter) Close() error {
+	defer f.release()
 	if f.closed || f.err != nil {
 		return f.err
 	}
@@ -154,6 +159,22 @@ func (f *UsageFilter) Close() error {
 	_ = f.p.End(f.block)
 	_, err := f.write(f.out, 0)
 	return err
+}
+
+// outBuffers recycles the filters' output buffers, which would otherwise
+// be a few kilobytes of garbage for every streamed chat request.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// release returns the output buffer to the pool; a huge one is dropped.
+func (f *UsageFilter) release() {
+	if f.buf == nil {
+		return
+	}
+	if cap(f.out) <= 256<<10 {
+		*f.buf = f.out[:0]
+		outBuffers.Put(f.buf)
+	}
+	f.buf, f.out = nil, nil
 }
 
 func (f *UsageFilter) block(ev sse.Event) {
