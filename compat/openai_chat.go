@@ -192,6 +192,11 @@ func (c *chatCollector) header(v *chatResponse) {
 }
 
 func (c *chatCollector) body(data []byte) error {
+	// A body is kept as received, never rebuilt, so the collector needs
+	// only what skimChunk reads unless there are tool calls or an error.
+	if json.Valid(data) && c.skimChunk(data) {
+		return nil
+	}
 	var v chatResponse
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
@@ -392,10 +397,11 @@ func builderText(b *strings.Builder) *string {
 	return &s
 }
 
-// skimChunk reads a chunk without tool calls or error, such as the usage
-// chunk or the one with the finish reason, by decoding only the members the
-// result needs (choices' index and finish reason, usage), and reports
-// whether it could. Only for recorders that do not rebuild the body.
+// skimChunk reads a chunk (or a whole answer) without tool calls or
+// error, such as the usage chunk or the one with the finish reason, by
+// decoding only the members the result needs (choices' index and finish
+// reason, usage), and reports whether it could. Not for chunks of a stream
+// whose body is rebuilt.
 func (c *chatCollector) skimChunk(data []byte) bool {
 	if bytes.Contains(data, []byte(`"tool_calls"`)) || !nullOrAbsent(data, `"error"`) {
 		return false
