@@ -2,8 +2,8 @@
 // (policy, routing, recording and the request log on) and a bare
 // httputil.ReverseProxy side by side in front of the same fast mock
 // provider on loopback, sends the same load through both, and prints
-// throughput and latency percentiles of each and their ratio, for plain
-// and streamed chat completions.
+// throughput, latency percentiles and CPU time per request of each and
+// their ratios, for plain and streamed chat completions.
 //
 //	go run ./cmd/sluice-loadbench -duration 5s -workers 32
 package main
