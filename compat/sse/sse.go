@@ -153,13 +153,7 @@ func (p *Parser) whole(b []byte, emit func(Event)) int {
 		if line[0] == ':' {
 			continue // comment
 		}
-		name, value := line, []byte(nil)
-		if j := bytes.IndexByte(line, ':'); j >= 0 {
-			name, value = line[:j], line[j+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
-			}
-		}
+		name, value := splitField(line)
 		switch string(name) {
 		case "data":
 			if ev.HasData {
@@ -252,19 +246,27 @@ func (p *Parser) endLine(emit func(Event)) error {
 	return nil
 }
 
+// splitField splits a field line at its first colon, dropping one space
+// after it; a line without a colon is a field name with an empty value.
+func splitField(line []byte) (name, value []byte) {
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		return line, nil
+	}
+	value = line[i+1:]
+	if len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	return line[:i], value
+}
+
 // field interprets p.line as a field of the current block.
 func (p *Parser) field() {
 	line := p.line
 	if line[0] == ':' {
 		return // comment
 	}
-	name, value := line, []byte(nil)
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		name, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-	}
+	name, value := splitField(line)
 	switch string(name) {
 	case "data":
 		p.data = append(p.data, value...)
