@@ -317,6 +317,33 @@ func TestRecorderSplitAnywhere(t *testing.T) {
 	}
 }
 
+// TestRecorderCopiesWhatItKeeps feeds every fixture through one buffer that
+// is overwritten after each Write, as the proxy's copy buffer is: a
+// recorder that kept a slice of its input would report garbage.
+func TestRecorderCopiesWhatItKeeps(t *testing.T) {
+	for _, f := range loadFixtures(t) {
+		for _, opts := range []RecorderOptions{{}, {KeepBody: true, KeepRaw: true}} {
+			want := normal(record(f, opts, f.data))
+			if opts.Model == "" {
+				opts.Model = requested
+			}
+			r := NewRecorder(f.format, f.stream(), opts)
+			buf := make([]byte, 512)
+			for rest := f.data; len(rest) > 0; {
+				n := copy(buf, rest)
+				rest = rest[n:]
+				r.Write(buf[:n])
+				for i := range buf {
+					buf[i] = 'x'
+				}
+			}
+			if got := normal(r.Result()); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s (keep %v): result changed when the input buffer was reused:\n got %+v\nwant %+v", f.key(), opts.KeepBody, got, want)
+			}
+		}
+	}
+}
+
 func TestRecorderKeepsNothingUnasked(t *testing.T) {
 	for _, f := range loadFixtures(t) {
 		res := record(f, RecorderOptions{}, f.data)

@@ -22,8 +22,8 @@ var ErrEventTooLarge = errors.New("sse: event exceeds size limit")
 
 // Event is one block of the stream, ended by a blank line.
 //
-// Data, Name and ID alias the parser's buffers: they are valid only during
-// the callback that receives the event.
+// Data and Raw alias the parser's buffers or the bytes given to Feed: they
+// are valid only during the callback that receives the event.
 type Event struct {
 	// Name is the event field ("" when absent; the spec's default is
 	// "message").
