@@ -206,3 +206,40 @@ func FuzzCutNullUsage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainChunk checks the recorder's shortcut: a chunk it calls plain
+// must hold none of the members the recorder reads besides content. (Keys
+// are compared exactly, as providers write them; encoding/json would also
+// take "Usage" or "tool_cAlls".)
+func FuzzPlainChunk(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":"a: \"usage\": 1"},"finish_reason":null}],"usage":null}`))
+	f.Add([]byte(`{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}`))
+	f.Add([]byte(`{"usage" : {"prompt_tokens":1}, "error": null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v map[string]any
+		if !plainChunk(data) || json.Unmarshal(data, &v) != nil {
+			return
+		}
+		set := func(m map[string]any, key string) bool {
+			x, ok := m[key]
+			return ok && x != nil && x != ""
+		}
+		if set(v, "usage") || set(v, "error") {
+			t.Fatalf("plain chunk %s has usage or an error", data)
+		}
+		choices, _ := v["choices"].([]any)
+		for _, c := range choices {
+			ch, _ := c.(map[string]any)
+			if set(ch, "finish_reason") {
+				t.Fatalf("plain chunk %s has a finish reason", data)
+			}
+			for _, k := range []string{"delta", "message"} {
+				if m, ok := ch[k].(map[string]any); ok {
+					if _, has := m["tool_calls"]; has {
+						t.Fatalf("plain chunk %s has tool calls", data)
+					}
+				}
+			}
+		}
+	})
+}

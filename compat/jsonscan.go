@@ -129,11 +129,14 @@ func topValues(data []byte, names ...string) ([]json.RawMessage, error) {
 }
 
 func skipWS(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+	for i < len(data) && isSpace(data[i]) {
 		i++
 	}
 	return i
 }
+
+// isSpace reports whether c is JSON whitespace.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // skipString returns the offset just past the string starting at i.
 func skipString(data []byte, i int) (int, error) {

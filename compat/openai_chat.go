@@ -441,36 +441,43 @@ func emptyArray(v []byte) bool {
 
 // plainChunk reports whether a chunk carries nothing but content: no tool
 // calls, finish reason, usage or error. The recorder skips decoding such
-// chunks unless it rebuilds the body. It looks at every quote once: a key
-// cannot hide inside a JSON string, whose quotes are escaped.
+// chunks unless it rebuilds the body. It visits every colon, since each
+// member's key ends just before one, and looks at the key; colons inside
+// strings cannot fake a key the scan would miss, only make it answer false,
+// which costs a decode and nothing else.
 func plainChunk(data []byte) bool {
 	for i := 0; ; {
-		j := bytes.IndexByte(data[i:], '"')
+		j := bytes.IndexByte(data[i:], ':')
 		if j < 0 {
 			return true
 		}
-		i += j + 1
-		if i >= len(data) {
-			return true
+		colon := i + j
+		i = colon + 1
+		k := colon
+		for k > 0 && isSpace(data[k-1]) {
+			k--
 		}
-		var key string
-		switch data[i] {
-		case 't':
-			key = `tool_calls"`
+		key := data[:k]
+		if len(key) < len(`"usage"`) || key[len(key)-1] != '"' {
+			continue
+		}
+		var name string
+		switch key[len(key)-2] { // a cheap look before comparing
+		case 's':
+			name = `"tool_calls"`
+		case 'r':
+			name = `"error"`
+		case 'n':
+			name = `"finish_reason"`
 		case 'e':
-			key = `error"`
-		case 'f':
-			key = `finish_reason"`
-		case 'u':
-			key = `usage"`
+			name = `"usage"`
 		default:
 			continue
 		}
-		if !bytes.HasPrefix(data[i:], []byte(key)) {
+		if !bytes.HasSuffix(key, []byte(name)) {
 			continue
 		}
-		k := skipWS(data, i+len(key))
-		if k < len(data) && data[k] == ':' && (key == `tool_calls"` || !bytes.HasPrefix(data[skipWS(data, k+1):], []byte("null"))) {
+		if name == `"tool_calls"` || !bytes.HasPrefix(data[skipWS(data, i):], []byte("null")) {
 			return false
 		}
 	}
