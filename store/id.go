@@ -14,8 +14,8 @@ import (
 // second, random keys made SQLite rewrite pages all over its index), and
 // an operator reading IDs can tell which came first.
 func NewID(t time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:12])
-	return hex.EncodeToString(b[:12])
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16) // 48 bits of milliseconds
+	_, _ = rand.Read(b[6:])
+	return hex.EncodeToString(b[:])
 }
