@@ -65,7 +65,8 @@ func scanMembers(data []byte, fn func(key []byte, keyStart, valStart, valEnd int
 	}
 }
 
-// keyString unescapes a raw key when it has escapes.
+// keyString unescapes the raw contents of a JSON string (a key, or a value
+// as topString reads it) when they have escapes.
 func keyString(raw []byte) string {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw)
@@ -100,15 +101,7 @@ func topString(data []byte, name string) string {
 	if err != nil || len(v[0]) < 2 || v[0][0] != '"' {
 		return ""
 	}
-	raw := v[0][1 : len(v[0])-1]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw)
-	}
-	var s string
-	if json.Unmarshal(v[0], &s) != nil {
-		return ""
-	}
-	return s
+	return keyString(v[0][1 : len(v[0])-1])
 }
 
 // topValues returns the values of the named top-level members of a JSON

@@ -134,8 +134,6 @@ func transport() *http.Transport {
 	return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 }
 
-// startSluice runs the gateway as `sluice serve` does: the policy engine,
-// routing, recorders and the SQLite request log.
 // onlyMode, when set, names the one mode to run.
 var onlyMode string
 
@@ -147,6 +145,8 @@ type discardSink struct{}
 
 func (discardSink) Write(store.Record) bool { return true }
 
+// startSluice runs the gateway as `sluice serve` does: the policy engine,
+// routing, recorders and (unless logMode is none) the SQLite request log.
 func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func(), error) {
 	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
 		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],

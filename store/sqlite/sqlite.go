@@ -49,8 +49,9 @@ func Open(ctx context.Context, path string) (*sql.DB, func() error, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	// Multi-row INSERTs keep a statement journal; on disk it cost a
-	// temporary-file write per batch chunk. Store queries are bounded, so
-	// their temporary b-trees are small too.
+	// temporary-file write per batch chunk. The sorts and window functions
+	// of dashboard queries then run in memory too: they page with LIMIT,
+	// but a session listing over a long time range sorts every row in it.
 	q.Add("_pragma", "temp_store(MEMORY)")
 	// Write transactions take the write lock at BEGIN, so two writers wait
 	// on the busy timeout instead of failing on a lock upgrade.
