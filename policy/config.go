@@ -28,6 +28,9 @@ type Config struct {
 	Exporters Exporters
 	// Pricing overrides or extends the built-in price table, by model name.
 	Pricing map[string]Price
+	// Flags are the values of the flags section, by name. sluice has no
+	// flag of its own: they are kept for display and change nothing.
+	Flags map[string]bool
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors
@@ -35,7 +38,7 @@ type Config struct {
 	providerByID map[string]*Provider
 	hookByName   map[string]*Hook
 	index        map[string][]*Provider
-	prices       map[string]knownPrice
+	prices       map[priceKey]knownPrice
 }
 
 // Provider is one upstream LLM API.
@@ -53,7 +56,22 @@ type Provider struct {
 	// Vertex provider; when empty they come from the service-account key.
 	Project string
 	Region  string
-	Pos     Pos
+	// Disabled keeps the provider in the configuration (for display) but
+	// out of routing, the model list and policy: it never gets a request.
+	Disabled bool
+	// CostBasis names the vendor price list the provider's models are
+	// priced by (one of CostBases); empty means the default prices.
+	CostBasis string
+	Pos       Pos
+}
+
+// Basis is the cost basis hooks report for the provider: its cost_basis,
+// or its ID when none is configured (the default prices apply then).
+func (p *Provider) Basis() string {
+	if p.CostBasis != "" {
+		return p.CostBasis
+	}
+	return p.ID
 }
 
 // Authorization types of a provider (or hook) credential.
@@ -89,6 +107,12 @@ var Formats = []string{
 	FormatGoogleGenerateContent,
 	FormatGoogleRawPredict,
 }
+
+// FlagGeminiCLIVertexCompat is the compatibility flag Gemini CLI in Vertex
+// mode needs. It is not a format of its own: Gemini CLI sends Vertex-style
+// generateContent paths, which sluice serves as google_generate_content, so
+// the flag turns that format on for the provider.
+const FlagGeminiCLIVertexCompat = "experimental_gemini_cli_vertex_compat"
 
 // Compatibility says which API formats a provider supports. Only
 // openai_chat defaults to true, as documented.
@@ -180,10 +204,20 @@ const (
 	FieldUserMessage  = "user_message"
 	FieldResponseBody = "response_body"
 	FieldRawResponses = "raw_responses"
+	// FieldEstimatedCost asks for metadata.estimated_cost (after the
+	// response only: a pre_request call has no usage to price).
+	FieldEstimatedCost = "estimated_cost"
+	// FieldGrants asks for metadata.grants, the caller's custom
+	// capabilities by name; temp_grants has none, so it is empty.
+	FieldGrants = "grants"
+	// FieldQuotas asks for metadata.quotas, the caller's quota buckets;
+	// quotas are not enforced yet, so it is empty.
+	FieldQuotas = "quotas"
 )
 
 // HookFields lists the payload fields a hook grant may ask for.
-var HookFields = []string{FieldTools, FieldRequestBody, FieldUserMessage, FieldResponseBody, FieldRawResponses}
+var HookFields = []string{FieldTools, FieldRequestBody, FieldUserMessage, FieldResponseBody, FieldRawResponses,
+	FieldEstimatedCost, FieldGrants, FieldQuotas}
 
 // HookGrant sends matching traffic to a hook.
 type HookGrant struct {
@@ -233,7 +267,31 @@ type Database struct {
 	// Retention is how long request rows and blobs are kept; zero keeps
 	// them forever.
 	Retention time.Duration
+	// ZeroRetention is Aperture's `"retention": {"duration": "0"}`: no
+	// request content on disk. sluice writes bodies only with save_raws,
+	// so this refuses save_raws and keep_encrypted_blobs; request rows
+	// (metadata and usage) are kept, as Aperture keeps them.
+	ZeroRetention bool
+	// OnLogFailure says what a request does when its log row cannot be
+	// written: LogFailureRefuse (the default) or LogFailureServe.
+	OnLogFailure string
 }
+
+// What a request does when its log row cannot be written.
+const (
+	// LogFailureRefuse refuses requests while logging fails: nothing is
+	// served that is not recorded.
+	LogFailureRefuse = "refuse"
+	// LogFailureServe keeps serving and counts the rows lost.
+	LogFailureServe = "serve"
+)
+
+// MinRetention and MaxRetention bound a non-zero retention given in
+// Aperture's object form.
+const (
+	MinRetention = time.Hour
+	MaxRetention = 3650 * 24 * time.Hour
+)
 
 // Exporters holds the exporters section.
 type Exporters struct {
@@ -244,6 +302,7 @@ type Exporters struct {
 type S3Exporter struct {
 	BucketName   string
 	Region       string
+	Endpoint     string
 	Prefix       string
 	AccessKeyID  string
 	AccessSecret string

@@ -98,7 +98,19 @@ func isNull(v *hujson.Value) bool { return v.Value.Kind() == 'n' }
 // reporting duplicate keys. fn returns false for a member it does not know,
 // which becomes an unknown-field warning: Aperture configs may carry fields
 // sluice does not know yet, and refusing them would break compatibility.
+// (The top level is stricter; see topLevel.)
 func (d *decoder) object(v *hujson.Value, path string, fn func(name string, val *hujson.Value, path string) bool) bool {
+	return d.members(v, path, func(m *hujson.ObjectMember, name, p string) {
+		if !fn(name, &m.Value, p) {
+			d.warnAt(&m.Name, p, CodeUnknownField, errorf("unknown field %s (ignored)", displayPath(p)))
+		}
+	})
+}
+
+// members calls fn for each member of the object v, in declaration order,
+// reporting duplicate keys (fn does not see the repeats). It reports
+// whether v is an object.
+func (d *decoder) members(v *hujson.Value, path string, fn func(m *hujson.ObjectMember, name, path string)) bool {
 	obj, ok := v.Value.(*hujson.Object)
 	if !ok {
 		if !isNull(v) {
@@ -116,9 +128,7 @@ func (d *decoder) object(v *hujson.Value, path string, fn func(name string, val 
 			continue
 		}
 		seen[name] = true
-		if !fn(name, &m.Value, p) {
-			d.warnAt(&m.Name, p, CodeUnknownField, errorf("unknown field %s (ignored)", displayPath(p)))
-		}
+		fn(m, name, p)
 	}
 	return true
 }

@@ -68,6 +68,18 @@ const (
 	CodeBadExporter     = "bad_exporter"
 	CodeDuplicateModel  = "duplicate_model"
 	CodeEmptyCompatible = "no_formats"
+	// CodeUnknownSection is an unknown top-level key: an error, since a
+	// section sluice does not know may carry access rules.
+	CodeUnknownSection = "unknown_section"
+	// CodeUnsupportedSection is a documented section this version does
+	// not implement and refuses rather than ignores.
+	CodeUnsupportedSection = "unsupported_section"
+	// CodeNotBuilt warns of a setting that loads but does nothing in this
+	// version (the S3 exporter).
+	CodeNotBuilt        = "not_built"
+	CodeBadCostBasis    = "bad_cost_basis"
+	CodeBadRetention    = "bad_retention"
+	CodeBadOnLogFailure = "bad_on_log_failure"
 )
 
 // String renders "file:line:col: message", the place omitted when unknown.

@@ -5,6 +5,9 @@ func (c *Config) buildIndex() {
 	c.index = make(map[string][]*Provider)
 	for _, p := range c.Providers {
 		c.providerByID[p.ID] = p
+		if p.Disabled {
+			continue // configured, shown, never routed to
+		}
 		for _, m := range p.Models {
 			c.index[m] = append(c.index[m], p)
 		}
@@ -16,16 +19,20 @@ func (c *Config) buildIndex() {
 	c.buildPrices()
 }
 
-// ProvidersFor returns the providers that list model, in declaration
-// order. Routing takes the first of them that supports the request's format
+// ProvidersFor returns the enabled providers that list model, in
+// declaration order; a disabled provider is never among them. Routing takes the first of them that supports the request's format
 // and is granted to the caller.
 func (c *Config) ProvidersFor(model string) []*Provider { return c.index[model] }
 
-// Models returns every configured model name once, in declaration order.
+// Models returns every model name of the enabled providers once, in
+// declaration order.
 func (c *Config) Models() []string {
 	var out []string
 	seen := make(map[string]bool)
 	for _, p := range c.Providers {
+		if p.Disabled {
+			continue
+		}
 		for _, m := range p.Models {
 			if !seen[m] {
 				seen[m] = true

@@ -40,29 +40,9 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, Errors{syntaxDiagnostic(name, err)}
 	}
 	d := &decoder{file: name, data: data, lookup: lookupEnv}
-	c := &Config{File: name, Raw: data}
-	var grantsSeen bool
-	ok := d.object(&root, "", func(key string, v *hujson.Value, p string) bool {
-		switch key {
-		case "providers":
-			d.providers(c, v, p)
-		case "temp_grants":
-			grantsSeen = true
-			d.tempGrants(c, v, p)
-		case "hooks":
-			d.hooks(c, v, p)
-		case "database":
-			d.database(c, v, p)
-		case "exporters":
-			d.exporters(c, v, p)
-		case "pricing":
-			d.pricing(c, v, p)
-		default:
-			return false
-		}
-		return true
-	})
-	if !ok && isNull(&root) {
+	c := &Config{File: name, Raw: data, Database: Database{OnLogFailure: LogFailureRefuse}}
+	access := d.topLevel(c, &root)
+	if isNull(&root) {
 		d.typeError(&root, "", "object")
 	}
 	if len(d.missing) > 0 {
@@ -72,7 +52,10 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			Message: "unsubstituted macros: [" + strings.Join(d.missing, " ") + "]",
 		})
 	}
-	if !grantsSeen {
+	if !access {
+		// Only a file with no access section at all keeps the documented
+		// default grants; one with any (temp_grants, or a refused grants,
+		// quotas, connectors...) never falls back to them.
 		c.TempGrants = defaultGrants()
 		c.GrantsDefaulted = true
 	}
@@ -132,6 +115,14 @@ func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
 				prov.Region = d.str(fv, fp)
 			case "compatibility":
 				d.compatibility(prov, fv, fp)
+			case "disabled":
+				prov.Disabled = d.boolean(fv, fp)
+			case "cost_basis":
+				prov.CostBasis = d.str(fv, fp)
+				if !slices.Contains(CostBases, prov.CostBasis) {
+					d.errorAt(fv, fp, CodeBadCostBasis, errorf("provider %s has unknown cost_basis %q (known: %s)",
+						id, prov.CostBasis, strings.Join(CostBases, ", ")))
+				}
 			default:
 				return false
 			}
@@ -149,9 +140,18 @@ func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
 func (d *decoder) compatibility(prov *Provider, v *hujson.Value, path string) {
 	d.object(v, path, func(flag string, fv *hujson.Value, fp string) bool {
 		on := d.boolean(fv, fp)
+		if flag == FlagGeminiCLIVertexCompat {
+			// Gemini CLI's Vertex paths are google_generate_content routes:
+			// the flag turns them on (never off) and changes no grant.
+			if on {
+				prov.Compatibility[FormatGoogleGenerateContent] = true
+			}
+			prov.Compatibility[flag] = on
+			return true
+		}
 		if !slices.Contains(Formats, flag) {
-			d.errorAt(fv, fp, CodeBadCompat, errorf("provider %s has unknown compatibility flag %q (known: %s)",
-				prov.ID, flag, strings.Join(Formats, ", ")))
+			d.errorAt(fv, fp, CodeBadCompat, errorf("provider %s has unknown compatibility flag %q (known: %s, %s)",
+				prov.ID, flag, strings.Join(Formats, ", "), FlagGeminiCLIVertexCompat))
 			return true
 		}
 		prov.Compatibility[flag] = on
@@ -356,21 +356,82 @@ func (d *decoder) hooks(c *Config, v *hujson.Value, path string) {
 }
 
 func (d *decoder) database(c *Config, v *hujson.Value, path string) {
+	var raws, blobs *hujson.Value
 	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
 		switch key {
 		case "save_raws":
-			c.Database.SaveRaws = d.boolean(fv, fp)
+			c.Database.SaveRaws, raws = d.boolean(fv, fp), fv
 		case "keep_encrypted_blobs":
-			c.Database.KeepEncryptedBlobs = d.boolean(fv, fp)
+			c.Database.KeepEncryptedBlobs, blobs = d.boolean(fv, fp), fv
 		case "retention":
-			if r, ok := d.duration(fv, fp); ok {
+			if _, ok := fv.Value.(*hujson.Object); ok {
+				d.retentionObject(c, fv, fp)
+			} else if r, ok := d.duration(fv, fp); ok {
 				c.Database.Retention = r
+			}
+		case "on_log_failure":
+			c.Database.OnLogFailure = d.str(fv, fp)
+			if c.Database.OnLogFailure != LogFailureRefuse && c.Database.OnLogFailure != LogFailureServe {
+				d.errorAt(fv, fp, CodeBadOnLogFailure, errorf("database.on_log_failure: invalid value %q (want %q or %q)",
+					c.Database.OnLogFailure, LogFailureRefuse, LogFailureServe))
 			}
 		default:
 			return false
 		}
 		return true
 	})
+	if c.Database.ZeroRetention {
+		for _, f := range []struct {
+			v    *hujson.Value
+			name string
+			on   bool
+		}{{raws, "save_raws", c.Database.SaveRaws}, {blobs, "keep_encrypted_blobs", c.Database.KeepEncryptedBlobs}} {
+			if f.on {
+				d.errorAt(f.v, child(path, f.name), CodeBadRetention, errorf("database.%s: true contradicts zero retention "+
+					"(database.retention.duration \"0\" keeps no request content on disk)", f.name))
+			}
+		}
+	}
+}
+
+// retentionObject reads Aperture's retention object {duration, purge,
+// require_export}. Its "0" means zero retention (no content on disk), not
+// sluice's "keep forever"; a non-zero duration is bounded like Aperture's.
+func (d *decoder) retentionObject(c *Config, v *hujson.Value, path string) {
+	var durV *hujson.Value
+	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
+		switch key {
+		case "duration":
+			durV = fv
+			r, ok := d.duration(fv, fp)
+			switch {
+			case !ok:
+			case r == 0:
+				c.Database.ZeroRetention = true
+			case r < MinRetention || r > MaxRetention:
+				d.errorAt(fv, fp, CodeBadRetention, errorf("database.retention.duration: %s is out of range "+
+					"(want \"0\" for zero retention, or from 1h to 87600h)", r))
+			default:
+				c.Database.Retention = r
+			}
+		case "purge":
+			if len(d.strs(fv, fp)) > 0 {
+				d.warnAt(fv, fp, CodeBadRetention, "database.retention.purge: sluice does not tell content categories apart; "+
+					"once the duration passes it deletes whole request rows (metadata and usage included)")
+			}
+		case "require_export":
+			if d.boolean(fv, fp) {
+				d.errorAt(fv, fp, CodeBadRetention, "database.retention.require_export: true is refused: the S3 exporter is not "+
+					"built in this version of sluice, and retention must never delete what was promised to be exported first")
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if durV == nil {
+		d.errorAt(v, path, CodeBadRetention, `database.retention: the object form needs "duration" ("0" for zero retention, or at least "1h")`)
+	}
 }
 
 func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
@@ -385,6 +446,8 @@ func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
 				s3.BucketName = d.str(kv, kp)
 			case "region":
 				s3.Region = d.str(kv, kp)
+			case "endpoint":
+				s3.Endpoint = d.str(kv, kp)
 			case "prefix":
 				s3.Prefix = d.str(kv, kp)
 			case "access_key_id":
@@ -403,6 +466,7 @@ func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
 		if s3.Every < 0 || s3.Limit < 0 {
 			d.errorAt(fv, fp, CodeBadExporter, "exporters.s3: every and limit must not be negative")
 		}
+		d.warnAt(fv, fp, CodeNotBuilt, "exporters.s3: the S3 exporter is not built in this version of sluice; nothing is exported")
 		c.Exporters.S3 = s3
 		return true
 	})

@@ -1,0 +1,253 @@
+package policy
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// okProvider is one valid provider, on the config's second line.
+const okProvider = `"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"]}},`
+
+// TestFailClosedSections covers every top-level section, and the settings
+// below them, that could carry access, spending limits or a promise sluice
+// cannot keep: each is refused with its position and text, loads with its
+// warning, or loads as documented.
+func TestFailClosedSections(t *testing.T) {
+	tests := []struct {
+		name string
+		// config is the body of the root object after the provider line.
+		config  string
+		wantErr string // the first error, "file:line:col: message"; "" means it loads
+		code    string
+		warn    string // a warning that must be there, "file:line:col: message"
+	}{
+		{name: "grants is refused", config: `"grants": [{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "admin"}]}}]`,
+			wantErr: `t.hujson:3:1: section "grants" is not supported yet by this version of sluice; write the access rules in "temp_grants", which is supported (roles, provider/model grants, hook grants)`,
+			code:    CodeUnsupportedSection},
+		{name: "grants next to temp_grants is refused", config: `"temp_grants": [], "grants": []`,
+			wantErr: `t.hujson:3:20: section "grants" is not supported yet`, code: CodeUnsupportedSection},
+		{name: "quotas is refused", config: `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day"}}`,
+			wantErr: `t.hujson:3:1: section "quotas" is not enforced yet by this version of sluice; refusing the configuration rather than serving without its spending limits`,
+			code:    CodeUnsupportedSection},
+		{name: "connectors is refused", config: `"connectors": {"servers": {}}`,
+			wantErr: `t.hujson:3:1: section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`, code: CodeUnsupportedSection},
+		{name: "mcp is refused", config: `"mcp": {"servers": {}}`,
+			wantErr: `t.hujson:3:1: section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`, code: CodeUnsupportedSection},
+		{name: "sandboxes is refused", config: `"sandboxes": {}`,
+			wantErr: `t.hujson:3:1: section "sandboxes" is not supported yet by this version of sluice`, code: CodeUnsupportedSection},
+		{name: "unknown section is an error", config: `"grant": []`,
+			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
+		{name: "unknown field below the top is a warning", config: `"database": {"vacuum": true}`,
+			warn: `t.hujson:3:14: unknown field database.vacuum (ignored)`},
+		{name: "flags load", config: `"flags": {"chat_ui": {"value": true}, "connectors": {"value": false}}`},
+		{name: "flag without value", config: `"flags": {"chat_ui": {}}`,
+			wantErr: `t.hujson:3:22: flags.chat_ui: want {"value": true or false}`, code: CodeType},
+		{name: "flag value not a boolean", config: `"flags": {"chat_ui": {"value": "yes"}}`,
+			wantErr: `t.hujson:3:32: flags.chat_ui.value: want boolean, got string`, code: CodeType},
+		{name: "flag not an object", config: `"flags": {"chat_ui": true}`,
+			wantErr: `t.hujson:3:22: flags.chat_ui: want object, got boolean`, code: CodeType},
+		{name: "s3 exporter warns it is not built", config: `"exporters": {"s3": {"bucket_name": "b", "region": "us-east-1", "endpoint": "https://storage.example"}}`,
+			warn: `t.hujson:3:21: exporters.s3: the S3 exporter is not built in this version of sluice; nothing is exported`},
+		{name: "retention object", config: `"database": {"retention": {"duration": "720h", "require_export": false}}`},
+		{name: "retention object zero", config: `"database": {"retention": {"duration": "0"}}`},
+		{name: "retention object below an hour", config: `"database": {"retention": {"duration": "30m"}}`,
+			wantErr: `t.hujson:3:40: database.retention.duration: 30m0s is out of range (want "0" for zero retention, or from 1h to 87600h)`, code: CodeBadRetention},
+		{name: "retention object above ten years", config: `"database": {"retention": {"duration": "87601h"}}`,
+			wantErr: `t.hujson:3:40: database.retention.duration: 87601h0m0s is out of range`, code: CodeBadRetention},
+		{name: "retention object without duration", config: `"database": {"retention": {"purge": []}}`,
+			wantErr: `t.hujson:3:27: database.retention: the object form needs "duration"`, code: CodeBadRetention},
+		{name: "require_export refused", config: `"database": {"retention": {"duration": "24h", "require_export": true}}`,
+			wantErr: `t.hujson:3:65: database.retention.require_export: true is refused: the S3 exporter is not built in this version of sluice, and retention must never delete what was promised to be exported first`,
+			code:    CodeBadRetention},
+		{name: "purge warns rows go whole", config: `"database": {"retention": {"duration": "24h", "purge": ["tools"]}}`,
+			warn: `t.hujson:3:56: database.retention.purge: sluice does not tell content categories apart; once the duration passes it deletes whole request rows (metadata and usage included)`},
+		{name: "zero retention refuses save_raws", config: `"database": {"save_raws": true, "retention": {"duration": "0"}}`,
+			wantErr: `t.hujson:3:27: database.save_raws: true contradicts zero retention (database.retention.duration "0" keeps no request content on disk)`, code: CodeBadRetention},
+		{name: "zero retention refuses keep_encrypted_blobs", config: `"database": {"retention": {"duration": "0"}, "keep_encrypted_blobs": true}`,
+			wantErr: `t.hujson:3:70: database.keep_encrypted_blobs: true contradicts zero retention`, code: CodeBadRetention},
+		{name: "on_log_failure serve", config: `"database": {"on_log_failure": "serve"}`},
+		{name: "on_log_failure invalid", config: `"database": {"on_log_failure": "drop"}`,
+			wantErr: `t.hujson:3:32: database.on_log_failure: invalid value "drop" (want "refuse" or "serve")`, code: CodeBadOnLogFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "{\n" + okProvider + "\n" + tt.config + "\n}"
+			c, err := Parse("t.hujson", []byte(src), noEnv)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if tt.warn != "" && !slices.ContainsFunc(c.Warnings, func(d Diagnostic) bool { return d.String() == tt.warn }) {
+					t.Errorf("warnings\n%v\nlack\n%s", c.Warnings, tt.warn)
+				}
+				return
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v, want Errors", err)
+			}
+			if !strings.HasPrefix(errs[0].String(), tt.wantErr) || errs[0].Code != tt.code {
+				t.Errorf("first error = %s (%s)\nwant %s (%s)", errs[0], errs[0].Code, tt.wantErr, tt.code)
+			}
+		})
+	}
+}
+
+// TestAccessSectionsNeverDefault: the default grants apply only to a file
+// with no access section at all.
+func TestAccessSectionsNeverDefault(t *testing.T) {
+	c, err := Parse("t.hujson", []byte("{"+okProvider+"}"), noEnv)
+	if err != nil || !c.GrantsDefaulted || len(c.TempGrants) == 0 {
+		t.Fatalf("no access section: err %v, defaulted %v; want the documented default grants", err, c != nil && c.GrantsDefaulted)
+	}
+	for _, sec := range []string{"grants", "quotas", "connectors", "mcp", "sandboxes"} {
+		c, err := Parse("t.hujson", []byte("{"+okProvider+`"`+sec+`": {}}`), noEnv)
+		if err == nil || c != nil {
+			t.Errorf("%s: loaded (defaulted %v); want refused", sec, c.GrantsDefaulted)
+		}
+	}
+}
+
+func TestDatabaseDefaults(t *testing.T) {
+	c, err := Parse("t.hujson", []byte("{"+okProvider+`"database": {"retention": {"duration": "0"}}}`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Database.ZeroRetention || c.Database.Retention != 0 || c.Database.OnLogFailure != LogFailureRefuse {
+		t.Errorf("database = %+v; want zero retention, rows kept, on_log_failure refuse", c.Database)
+	}
+	c, err = Parse("t.hujson", []byte("{"+okProvider+`"database": {"retention": {"duration": "48h"}, "on_log_failure": "serve"}}`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.ZeroRetention || c.Database.Retention != 48*time.Hour || c.Database.OnLogFailure != LogFailureServe {
+		t.Errorf("database = %+v", c.Database)
+	}
+	if c := Default(); c.Database.OnLogFailure != LogFailureRefuse {
+		t.Errorf("default on_log_failure = %q, want %q", c.Database.OnLogFailure, LogFailureRefuse)
+	}
+}
+
+func TestProviderExtras(t *testing.T) {
+	tests := []struct {
+		name    string
+		config  string
+		wantErr string
+		code    string
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "cost_basis", config: `"providers": {"b": {"baseurl": "https://b.example", "apikey": "k", "models": ["m"], "cost_basis": "bedrock-eu"}}`,
+			check: func(t *testing.T, c *Config) {
+				if p := c.Provider("b"); p.CostBasis != BasisBedrockEU || p.Basis() != "bedrock-eu" {
+					t.Errorf("cost_basis %q, Basis %q", p.CostBasis, p.Basis())
+				}
+			}},
+		{name: "no cost_basis reports the provider ID", config: `"providers": {"mine": {"baseurl": "https://b.example", "apikey": "k", "models": ["m"]}}`,
+			check: func(t *testing.T, c *Config) {
+				if got := c.Provider("mine").Basis(); got != "mine" {
+					t.Errorf("Basis = %q, want the provider ID", got)
+				}
+			}},
+		{name: "unknown cost_basis", config: `"providers": {"b": {"baseurl": "https://b.example", "apikey": "k", "models": ["m"], "cost_basis": "aws"}}`,
+			wantErr: `t.hujson:2:99: provider b has unknown cost_basis "aws" (known: openai, anthropic, google, vertex, bedrock, bedrock-us, bedrock-eu, bedrock-ap, azure, azure-eu, openrouter, vercel)`,
+			code:    CodeBadCostBasis},
+		{name: "disabled", config: `"providers": {"off": {"baseurl": "https://a.example", "apikey": "k", "models": ["m", "only-off"], "disabled": true},
+			"on": {"baseurl": "https://b.example", "apikey": "k", "models": ["m"]}}`,
+			check: func(t *testing.T, c *Config) {
+				if p := c.Provider("off"); p == nil || !p.Disabled {
+					t.Fatalf("disabled provider not kept for display: %+v", p)
+				}
+				if got := c.ProvidersFor("m"); len(got) != 1 || got[0].ID != "on" {
+					t.Errorf("ProvidersFor(m) = %v, want only the enabled provider", got)
+				}
+				if got := c.ProvidersFor("only-off"); len(got) != 0 {
+					t.Errorf("ProvidersFor(only-off) = %v, want none", got)
+				}
+				if got := c.Models(); !slices.Equal(got, []string{"m"}) {
+					t.Errorf("Models = %v", got)
+				}
+			}},
+		{name: "gemini cli vertex compat", config: `"providers": {"v": {"baseurl": "https://aiplatform.googleapis.com", "apikey": "k", "models": ["gemini-2.5-pro"],
+			"compatibility": {"openai_chat": false, "experimental_gemini_cli_vertex_compat": true}}}`,
+			check: func(t *testing.T, c *Config) {
+				got := c.Provider("v").Compatibility.Enabled()
+				if !slices.Equal(got, []string{FormatGoogleGenerateContent}) {
+					t.Errorf("formats = %v, want the Vertex generateContent routes", got)
+				}
+			}},
+		{name: "gemini cli vertex compat off adds nothing", config: `"providers": {"v": {"baseurl": "https://aiplatform.googleapis.com", "apikey": "k", "models": ["gemini-2.5-pro"],
+			"compatibility": {"experimental_gemini_cli_vertex_compat": false}}}`,
+			check: func(t *testing.T, c *Config) {
+				if got := c.Provider("v").Compatibility.Enabled(); !slices.Equal(got, []string{FormatOpenAIChat}) {
+					t.Errorf("formats = %v", got)
+				}
+			}},
+		{name: "new hook fields", config: okProvider + `"hooks": {"h": {"url": "https://h.example"}},
+			"temp_grants": [{"src": ["*"], "grants": [{"hook": {"hook": "h", "fields": ["estimated_cost", "grants", "quotas"]}}]}]`,
+			check: func(t *testing.T, c *Config) {
+				if got := c.TempGrants[0].Grants[0].Hook.Fields; !slices.Equal(got, []string{"estimated_cost", "grants", "quotas"}) {
+					t.Errorf("fields = %v", got)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.hujson", []byte("{\n"+tt.config+"\n}"), noEnv)
+			if tt.wantErr != "" {
+				var errs Errors
+				if !errors.As(err, &errs) {
+					t.Fatalf("err = %v, want Errors", err)
+				}
+				if errs[0].String() != tt.wantErr || errs[0].Code != tt.code {
+					t.Errorf("first error = %s (%s)\nwant %s (%s)", errs[0], errs[0].Code, tt.wantErr, tt.code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// TestPriceOn: a provider's cost_basis picks its vendor's list where that
+// differs, the default price elsewhere, and the pricing section wins.
+func TestPriceOn(t *testing.T) {
+	c, err := Parse("t.hujson", []byte(`{"providers": {
+		"global": {"baseurl": "https://g.example", "apikey": "k", "models": ["us.anthropic.claude-sonnet-4-5-20250929-v1:0"], "cost_basis": "bedrock"},
+		"eu": {"baseurl": "https://e.example", "apikey": "k", "models": ["eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "gemini-2.5-pro"], "cost_basis": "bedrock-eu"},
+		"az": {"baseurl": "https://a.example", "apikey": "k", "models": ["gpt-5"], "cost_basis": "azure-eu"},
+		"plain": {"baseurl": "https://p.example", "apikey": "k", "models": ["gpt-5", "claude-opus-4-6"]},
+		"over": {"baseurl": "https://o.example", "apikey": "k", "models": ["claude-opus-4-6"], "cost_basis": "bedrock-ap"},
+	}, "pricing": {"claude-opus-4-6": {"input": 4, "output": 20}}}`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		provider, model string
+		input, output   float64
+	}{
+		{"global", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", 3, 15},
+		{"eu", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", 3.3, 16.5},
+		{"eu", "gemini-2.5-pro", 1.25, 10}, // no bedrock-eu price: the default
+		{"az", "gpt-5", 1.375, 11},
+		{"plain", "gpt-5", 1.25, 10},
+		{"over", "claude-opus-4-6", 4, 20}, // the pricing section wins
+		{"nobody", "gpt-5", 1.25, 10},      // unknown provider: the default
+	}
+	for _, tt := range tests {
+		p, ok := c.PriceOn(tt.provider, tt.model)
+		if !ok || !near(p.Input, tt.input) || !near(p.Output, tt.output) {
+			t.Errorf("PriceOn(%s, %s) = %+v %v; want input %v output %v", tt.provider, tt.model, p, ok, tt.input, tt.output)
+		}
+	}
+	if p, _ := c.PriceFor("eu.anthropic.claude-sonnet-4-5-20250929-v1:0"); p.Input != 3 {
+		t.Errorf("PriceFor ignores the basis: input %v, want 3", p.Input)
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
