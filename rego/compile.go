@@ -77,12 +77,31 @@ func Grants(cfg *policy.Config) (Module, error) {
 		}
 	}
 	idx.write(&b)
+	writeDisabled(&b, cfg)
 
 	out, err := format.SourceWithOpts(GrantsFile, b.Bytes(), format.Opts{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return Module{}, fmt.Errorf("format generated grants: %w", err)
 	}
 	return Module{Name: GrantsFile, Text: out}, nil
+}
+
+// writeDisabled lists the providers the configuration disables, for the
+// library's deny rule: no grant, however wide, reaches them. Written only
+// when there are some, so other policies read as before.
+func writeDisabled(b *bytes.Buffer, cfg *policy.Config) {
+	var ids []string
+	for _, p := range cfg.Providers {
+		if p.Disabled {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	b.WriteString("\n# disabled lists the providers whose \"disabled\" is true: every request\n")
+	b.WriteString("# to them is denied, whatever the grants above allow.\n")
+	b.WriteString("disabled := {" + strings.Trim(quoteList(ids), "[]") + "}\n")
 }
 
 func writeGrant(b *bytes.Buffer, set *policy.GrantSet, g *policy.Grant) error {
