@@ -1,8 +1,8 @@
 package policy
 
 import (
-	"bytes"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,16 +22,27 @@ type decoder struct {
 	seen     map[string]bool
 	macroAt  Pos
 	hookRefs []hookRef
+	lines    []int // offsets of line starts, built on first use by pos
 }
 
 func (d *decoder) pos(v *hujson.Value) Pos {
 	if v == nil {
 		return Pos{File: d.file}
 	}
+	if d.lines == nil {
+		// Offsets of line starts, found once: every value asks for its
+		// position, and counting newlines from the start each time made
+		// loading quadratic in the file's size.
+		d.lines = []int{0}
+		for i, b := range d.data {
+			if b == '\n' {
+				d.lines = append(d.lines, i+1)
+			}
+		}
+	}
 	n := min(max(v.StartOffset, 0), len(d.data))
-	line := 1 + bytes.Count(d.data[:n], []byte("\n"))
-	col := 1 + n - (bytes.LastIndexByte(d.data[:n], '\n') + 1)
-	return Pos{File: d.file, Line: line, Col: col}
+	line, _ := slices.BinarySearch(d.lines, n+1) // lines starting at or before n
+	return Pos{File: d.file, Line: line, Col: 1 + n - d.lines[line-1]}
 }
 
 func (d *decoder) add(v *hujson.Value, path, code, msg string, warning bool) {
