@@ -2,6 +2,8 @@ package policy
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -251,3 +253,20 @@ func TestPriceOn(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// TestApertureGrantsConfigRefused: an Aperture configuration with the
+// current top-level grants section fails with exactly one error, at the
+// section's key, naming what to use instead.
+func TestApertureGrantsConfigRefused(t *testing.T) {
+	const file = "aperture-grants.hujson"
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "configs", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(file, data, noEnv)
+	const want = `aperture-grants.hujson:15:2: section "grants" is not supported yet by this version of sluice; ` +
+		`write the access rules in "temp_grants", which is supported (roles, provider/model grants, hook grants)`
+	if c != nil || err == nil || err.Error() != want {
+		t.Errorf("Parse = %v, %v\nwant the error\n%s", c != nil, err, want)
+	}
+}
