@@ -12,12 +12,16 @@ import (
 
 // allowedModels lists the models the caller may use, once each, in
 // declaration order, with the provider that would serve them, their
-// per-token prices and context window where known.
+// per-token prices (by that provider's cost_basis) and context window
+// where known. Disabled providers are left out.
 func (ex *exchange) allowedModels() ([]compat.Model, error) {
 	cfg := ex.snap.cfg
 	var out []compat.Model
 	seen := make(map[string]bool)
 	for _, p := range cfg.Providers {
+		if p.Disabled {
+			continue // configured for display, never served
+		}
 		for _, m := range p.Models {
 			if seen[m] {
 				continue
@@ -33,7 +37,7 @@ func (ex *exchange) allowedModels() ([]compat.Model, error) {
 			}
 			seen[m] = true
 			e := compat.Model{ID: m, Provider: p.ID}
-			if price, ok := cfg.PriceFor(m); ok {
+			if price, ok := cfg.PriceOn(p.ID, m); ok {
 				e.Pricing = perToken(price)
 				e.ContextWindow = price.ContextWindow
 			}

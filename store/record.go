@@ -147,10 +147,11 @@ func Cost(p policy.Price, r *Record) float64 {
 	return micro / 1e6
 }
 
-// SetCost prices r with the configuration's price table. A model without a
-// price costs 0 and has CostKnown false.
+// SetCost prices r with the configuration's price table, as r's provider's
+// cost_basis prices r's model. A model without a price costs 0 and has
+// CostKnown false.
 func (r *Record) SetCost(c *policy.Config) {
-	p, ok := c.PriceFor(r.Model)
+	p, ok := c.PriceOn(r.Provider, r.Model)
 	if !ok {
 		r.CostUSD, r.CostKnown = 0, false
 		return
