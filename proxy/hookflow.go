@@ -9,6 +9,7 @@ import (
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
+	"github.com/sluice-gateway/sluice/store"
 )
 
 // hookVars is what CEL hook conditions see for this request. The request
@@ -183,7 +184,8 @@ func (ex *exchange) afterResponse() {
 			continue
 		}
 		um, _ := compat.UserMessage(ex.route.Format, ex.body)
-		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw}
+		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw,
+			EstimatedCost: ex.estimatedCost()}
 		for _, tc := range res.ToolCalls {
 			data.ToolCalls = append(data.ToolCalls, hooks.ToolCall{ID: tc.ID, Name: tc.Name, Params: tc.Arguments})
 		}
@@ -191,6 +193,37 @@ func (ex *exchange) afterResponse() {
 		for _, c := range calls {
 			ex.s.hooks.Enqueue(c.Hook, hooks.NewPayload(event, c.Fields, meta, data))
 		}
+	}
+}
+
+// estimatedCost prices the answer the way the request's log row does: the
+// reported usage at the serving provider's cost_basis prices. It is nil
+// when the model has no price.
+func (ex *exchange) estimatedCost() *hooks.EstimatedCost {
+	if ex.provider == nil || ex.recorder == nil {
+		return nil
+	}
+	u := ex.result().Usage
+	in, _ := u.Input()
+	out, _ := u.Output()
+	cr, _ := u.CacheRead()
+	cw, _ := u.CacheWrite()
+	rec := store.Record{Provider: ex.provider.ID, Model: ex.req.Model}
+	rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
+	rec.SetCost(ex.snap.cfg)
+	if !rec.CostKnown {
+		return nil
+	}
+	return &hooks.EstimatedCost{
+		Dollars:   rec.CostUSD,
+		CostBasis: ex.provider.Basis() + "/" + ex.req.Model,
+		Usage: hooks.CostUsage{
+			InputTokens:              rec.InputTokens,
+			OutputTokens:             rec.OutputTokens,
+			CachedTokens:             rec.CacheReadTokens,
+			CacheCreationInputTokens: rec.CacheWriteTokens,
+			ReasoningTokens:          rec.ReasoningTokens,
+		},
 	}
 }
 

@@ -337,3 +337,57 @@ func TestToolHookFiresWhenClientHangsUpAtTheEnd(t *testing.T) {
 		t.Errorf("tool hook fired %d times for 5 complete answers", n)
 	}
 }
+
+// TestHookMetadataFields: a hook grant asking for estimated_cost, grants
+// and quotas gets the cost at the provider's cost_basis after the
+// response, and empty grants and quotas (no custom capabilities, no
+// quotas in this version); a pre_request call gets no cost.
+func TestHookMetadataFields(t *testing.T) {
+	rc := newReceiver(t)
+	cfg := `{
+		"providers": {"anthropic": {"baseurl": "UPSTREAM/anth/", "apikey": "sk-ant-provider", "authorization": "x-api-key",
+			"models": ["claude-sonnet-4-5"], "cost_basis": "bedrock-eu",
+			"compatibility": {"openai_chat": false, "anthropic_messages": true}}},
+		"hooks": {"meter": {"url": "HOOK/meter"}},
+		"temp_grants": [{"src": ["*"], "grants": [
+			{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]},
+			{"hook": {"match": {"events": ["pre_request", "entire_request"]}, "hook": "meter", "fields": ["estimated_cost", "grants", "quotas"]}},
+		]}],
+	}`
+	gw := newGateway(t, strings.ReplaceAll(cfg, "HOOK", rc.URL), "alice@example.com")
+	gw.upstream.Handle("/anth/v1/messages", proxytest.Reply{ContentType: "application/json", Body: []byte(anthropicJSON)})
+	resp, body := post(t, gw.URL+"/v1/messages", nil, `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	drain(t, gw)
+
+	metadata := func(event string) map[string]any {
+		t.Helper()
+		got := rc.events(event)
+		if len(got) != 1 {
+			t.Fatalf("%d %s deliveries, want 1", len(got), event)
+		}
+		return got[0].Payload["metadata"].(map[string]any)
+	}
+	pre := metadata("pre_request")
+	if _, ok := pre["estimated_cost"]; ok {
+		t.Errorf("pre_request carries estimated_cost %v; nothing has been used yet", pre["estimated_cost"])
+	}
+	after := metadata("entire_request")
+	for _, m := range []map[string]any{pre, after} {
+		for _, k := range []string{"grants", "quotas"} {
+			if v, ok := m[k].(map[string]any); !ok || len(v) != 0 {
+				t.Errorf("metadata.%s = %#v, want {}", k, m[k])
+			}
+		}
+	}
+	cost, _ := json.Marshal(after["estimated_cost"])
+	// 20 uncached + 100 cached input and 4 output tokens at Bedrock EU's
+	// regional price for claude-sonnet-4-5 (list +10%): $3.30, $0.33 and
+	// $16.50 per million.
+	const want = `{"cost_basis":"bedrock-eu/claude-sonnet-4-5","dollars":0.000165,"usage":{"cached_tokens":100,"input_tokens":120,"output_tokens":4}}`
+	if string(cost) != want {
+		t.Errorf("estimated_cost = %s\nwant %s", cost, want)
+	}
+}

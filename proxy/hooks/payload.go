@@ -48,6 +48,32 @@ type Data struct {
 	// RawResponses are the response's messages as received: the data of
 	// each SSE or event-stream message, or the single JSON response.
 	RawResponses []json.RawMessage
+	// EstimatedCost is what the answer cost; nil when the model has no
+	// price (sent as null rather than as a misleading zero).
+	EstimatedCost *EstimatedCost
+}
+
+// EstimatedCost is metadata.estimated_cost: the request's cost at the
+// serving provider's prices, as the request's log row records it.
+type EstimatedCost struct {
+	Dollars float64 `json:"dollars"`
+	// CostBasis is "<basis>/<model>": the provider's cost_basis, or its ID
+	// when it has none, and the model as requested.
+	CostBasis string    `json:"cost_basis"`
+	Usage     CostUsage `json:"usage"`
+}
+
+// CostUsage is the token usage a cost was computed from; counts a provider
+// did not report are left out.
+type CostUsage struct {
+	// InputTokens counts every prompt token, cached ones included.
+	InputTokens  int64 `json:"input_tokens,omitempty"`
+	OutputTokens int64 `json:"output_tokens,omitempty"`
+	// CachedTokens are the prompt tokens read from the provider's cache.
+	CachedTokens int64 `json:"cached_tokens,omitempty"`
+	// CacheCreationInputTokens are the prompt tokens written to it.
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens,omitempty"`
+	ReasoningTokens          int64 `json:"reasoning_tokens,omitempty"`
 }
 
 // fieldSet records which payload fields a grant asked for.
@@ -59,11 +85,14 @@ const (
 	fieldUserMessage
 	fieldResponseBody
 	fieldRawResponses
+	fieldEstimatedCost
+	fieldGrants
+	fieldQuotas
 )
 
 // responseFields exist only once a response is complete; a pre_request
-// payload never carries them.
-const responseFields = fieldTools | fieldResponseBody | fieldRawResponses
+// payload never carries them (nothing has been used yet to price).
+const responseFields = fieldTools | fieldResponseBody | fieldRawResponses | fieldEstimatedCost
 
 func parseFields(fields []string) fieldSet {
 	var s fieldSet
@@ -79,6 +108,12 @@ func parseFields(fields []string) fieldSet {
 			s |= fieldResponseBody
 		case policy.FieldRawResponses:
 			s |= fieldRawResponses
+		case policy.FieldEstimatedCost:
+			s |= fieldEstimatedCost
+		case policy.FieldGrants:
+			s |= fieldGrants
+		case policy.FieldQuotas:
+			s |= fieldQuotas
 		}
 	}
 	return s
@@ -94,9 +129,12 @@ type Payload struct {
 }
 
 // NewPayload selects from data the fields a hook grant lists (tools,
-// request_body, user_message, response_body, raw_responses; unknown names
-// are ignored). Response fields are left out of pre_request payloads, as
-// no response exists yet. Credentials in m.URL (user info, key= and
+// request_body, user_message, response_body, raw_responses at the top
+// level; estimated_cost, grants, quotas in metadata; unknown names are
+// ignored). Response fields and estimated_cost are left out of pre_request
+// payloads, as no response exists yet. grants is always an empty object
+// (temp_grants has no custom capabilities) and quotas too (quotas are not
+// enforced by this version). Credentials in m.URL (user info, key= and
 // similar query parameters) are removed. The payload keeps references to
 // data's slices: the caller must not change them afterwards.
 func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
@@ -129,13 +167,25 @@ func (p Payload) Fields() []string {
 // present (null or empty when there is no data); others are absent.
 type wirePayload struct {
 	Event        string             `json:"event"`
-	Metadata     Metadata           `json:"metadata"`
+	Metadata     wireMetadata       `json:"metadata"`
 	RequestBody  *json.RawMessage   `json:"request_body,omitempty"`
 	UserMessage  *string            `json:"user_message,omitempty"`
 	ToolCalls    *[]wireToolCall    `json:"tool_calls,omitempty"`
 	ResponseBody *json.RawMessage   `json:"response_body,omitempty"`
 	RawResponses *[]json.RawMessage `json:"raw_responses,omitempty"`
 }
+
+// wireMetadata is Metadata with the fields a grant may add to it.
+type wireMetadata struct {
+	Metadata
+	EstimatedCost *json.RawMessage `json:"estimated_cost,omitempty"`
+	Grants        *json.RawMessage `json:"grants,omitempty"`
+	Quotas        *json.RawMessage `json:"quotas,omitempty"`
+}
+
+// emptyObject is metadata.grants and metadata.quotas: sluice has no custom
+// capabilities and enforces no quotas yet.
+var emptyObject = json.RawMessage(`{}`)
 
 type wireToolCall struct {
 	ID     string          `json:"id,omitempty"`
@@ -146,7 +196,24 @@ type wireToolCall struct {
 // MarshalJSON encodes the payload. Bodies that are not valid JSON are sent
 // as JSON strings rather than failing the delivery.
 func (p Payload) MarshalJSON() ([]byte, error) {
-	w := wirePayload{Event: p.Event, Metadata: p.Metadata}
+	w := wirePayload{Event: p.Event, Metadata: wireMetadata{Metadata: p.Metadata}}
+	if p.fields&fieldEstimatedCost != 0 {
+		cost := json.RawMessage("null")
+		if c := p.Data.EstimatedCost; c != nil {
+			b, err := json.Marshal(c)
+			if err != nil {
+				return nil, err
+			}
+			cost = b
+		}
+		w.Metadata.EstimatedCost = &cost
+	}
+	if p.fields&fieldGrants != 0 {
+		w.Metadata.Grants = &emptyObject
+	}
+	if p.fields&fieldQuotas != 0 {
+		w.Metadata.Quotas = &emptyObject
+	}
 	if p.fields&fieldRequestBody != 0 {
 		b := jsonOrString(p.Data.RequestBody)
 		w.RequestBody = &b

@@ -31,6 +31,8 @@ var fullData = Data{
 		json.RawMessage(`{"id":"chatcmpl-1","choices":[{"delta":{"role":"assistant"}}]}`),
 		json.RawMessage(`[DONE]`),
 	},
+	EstimatedCost: &EstimatedCost{Dollars: 0.0000495, CostBasis: "openai/gpt-5",
+		Usage: CostUsage{InputTokens: 12, OutputTokens: 3, CachedTokens: 4}},
 }
 
 var metadataKeys = []string{"login_name", "user_agent", "url", "model", "provider", "tailnet_name", "stable_node_id", "request_id", "session_id"}
@@ -54,20 +56,25 @@ func TestNewPayloadFields(t *testing.T) {
 		event  string
 		fields []string
 		want   []string // top-level keys besides event and metadata
+		meta   []string // metadata keys besides the ones every call has
 	}{
-		{"none", policy.EventEntireRequest, nil, nil},
-		{"tools", policy.EventToolCallEntireRequest, []string{"tools"}, []string{"tool_calls"}},
-		{"request_body", policy.EventEntireRequest, []string{"request_body"}, []string{"request_body"}},
-		{"user_message", policy.EventEntireRequest, []string{"user_message"}, []string{"user_message"}},
-		{"response_body", policy.EventEntireRequest, []string{"response_body"}, []string{"response_body"}},
-		{"raw_responses", policy.EventEntireRequest, []string{"raw_responses"}, []string{"raw_responses"}},
+		{"none", policy.EventEntireRequest, nil, nil, nil},
+		{"tools", policy.EventToolCallEntireRequest, []string{"tools"}, []string{"tool_calls"}, nil},
+		{"request_body", policy.EventEntireRequest, []string{"request_body"}, []string{"request_body"}, nil},
+		{"user_message", policy.EventEntireRequest, []string{"user_message"}, []string{"user_message"}, nil},
+		{"response_body", policy.EventEntireRequest, []string{"response_body"}, []string{"response_body"}, nil},
+		{"raw_responses", policy.EventEntireRequest, []string{"raw_responses"}, []string{"raw_responses"}, nil},
 		{"documented example", policy.EventToolCallEntireRequest,
 			[]string{"user_message", "tools", "request_body", "response_body"},
-			[]string{"request_body", "response_body", "tool_calls", "user_message"}},
+			[]string{"request_body", "response_body", "tool_calls", "user_message"}, nil},
 		{"all", policy.EventEntireRequest, policy.HookFields,
-			[]string{"raw_responses", "request_body", "response_body", "tool_calls", "user_message"}},
-		{"unknown and repeated names", policy.EventEntireRequest, []string{"secrets", "tools", "tools"}, []string{"tool_calls"}},
-		{"pre_request has no response yet", policy.EventPreRequest, policy.HookFields, []string{"request_body", "user_message"}},
+			[]string{"raw_responses", "request_body", "response_body", "tool_calls", "user_message"},
+			[]string{"estimated_cost", "grants", "quotas"}},
+		{"estimated_cost", policy.EventEntireRequest, []string{"estimated_cost"}, nil, []string{"estimated_cost"}},
+		{"grants and quotas", policy.EventToolCallEntireRequest, []string{"grants", "quotas"}, nil, []string{"grants", "quotas"}},
+		{"unknown and repeated names", policy.EventEntireRequest, []string{"secrets", "tools", "tools"}, []string{"tool_calls"}, nil},
+		{"pre_request has no response yet", policy.EventPreRequest, policy.HookFields, []string{"request_body", "user_message"},
+			[]string{"grants", "quotas"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,12 +83,12 @@ func TestNewPayloadFields(t *testing.T) {
 			if err := json.Unmarshal(m["event"], &event); err != nil || event != tt.event {
 				t.Errorf("event = %s, want %q", m["event"], tt.event)
 			}
-			var meta map[string]string
+			var meta map[string]any
 			if err := json.Unmarshal(m["metadata"], &meta); err != nil {
 				t.Fatalf("metadata: %v", err)
 			}
-			if got := slices.Sorted(maps.Keys(meta)); !slices.Equal(got, slices.Sorted(slices.Values(metadataKeys))) {
-				t.Errorf("metadata keys = %v, want %v", got, metadataKeys)
+			if got, want := slices.Sorted(maps.Keys(meta)), slices.Sorted(slices.Values(append(tt.meta, metadataKeys...))); !slices.Equal(got, want) {
+				t.Errorf("metadata keys = %v, want %v", got, want)
 			}
 			if meta["login_name"] != testMetadata.LoginName || meta["session_id"] != testMetadata.SessionID {
 				t.Errorf("metadata = %v, want values of %+v", meta, testMetadata)
@@ -348,4 +355,43 @@ func FuzzRedactURL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMetadataFields pins the values of the fields a grant adds to
+// metadata: the cost (null when the model has no price, absent before a
+// response exists), and grants and quotas, empty in this version.
+func TestMetadataFields(t *testing.T) {
+	tests := []struct {
+		name  string
+		event string
+		field string
+		data  Data
+		want  string // the metadata key's JSON; "" means absent
+	}{
+		{"estimated cost", policy.EventEntireRequest, "estimated_cost", fullData,
+			`{"dollars":0.0000495,"cost_basis":"openai/gpt-5","usage":{"input_tokens":12,"output_tokens":3,"cached_tokens":4}}`},
+		{"unpriced model is null, not free", policy.EventEntireRequest, "estimated_cost", Data{}, `null`},
+		{"no cost before the response", policy.EventPreRequest, "estimated_cost", fullData, ``},
+		{"grants are empty", policy.EventEntireRequest, "grants", fullData, `{}`},
+		{"grants before the response", policy.EventPreRequest, "grants", fullData, `{}`},
+		{"quotas are empty", policy.EventToolCallEntireRequest, "quotas", fullData, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var meta map[string]json.RawMessage
+			if err := json.Unmarshal(decode(t, NewPayload(tt.event, []string{tt.field}, testMetadata, tt.data))["metadata"], &meta); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := meta[tt.field]
+			if tt.want == "" {
+				if ok {
+					t.Errorf("metadata.%s = %s, want it absent", tt.field, got)
+				}
+				return
+			}
+			if string(got) != tt.want {
+				t.Errorf("metadata.%s = %s, want %s", tt.field, got, tt.want)
+			}
+		})
+	}
 }
