@@ -66,13 +66,6 @@ provider_grants contains p.grant if {
 	star_match(p.model, input.request.model)
 }
 
-# A provider the configuration disables gets no request, whatever the
-# grants say (data.sluice.grants.disabled is absent when none is).
-deny contains msg if {
-	input.request.provider in data.sluice.grants.disabled
-	msg := sprintf("provider %q is disabled in the configuration", [input.request.provider])
-}
-
 deny contains msg if {
 	role == "none"
 	msg := sprintf("%s has no access: no role grant in temp_grants names them (access is denied by default)", [caller])
@@ -86,6 +79,13 @@ deny contains msg if {
 		object.get(input, ["request", "model"], ""),
 		object.get(input, ["request", "provider"], ""),
 	])
+}
+
+# A provider the configuration disables gets no request, whatever the
+# grants say (data.sluice.grants.disabled is absent when none is).
+deny contains msg if {
+	input.request.provider in data.sluice.grants.disabled
+	msg := sprintf("provider %q is disabled in the configuration", [input.request.provider])
 }
 
 # caller names the caller in messages.
