@@ -71,3 +71,31 @@ func TestDisabledProviderGetsNoTraffic(t *testing.T) {
 		t.Errorf("/v1/models = %s; want only gpt-5, of azure, at its cost_basis price", raw)
 	}
 }
+
+// TestGeminiCLIVertexCompat: a provider with only the Gemini CLI Vertex
+// flag serves Gemini CLI's Vertex-mode path (v1beta1, as the CLI's SDK
+// sends it), and the flag grants nothing: a caller without a provider
+// grant is still refused.
+func TestGeminiCLIVertexCompat(t *testing.T) {
+	const config = `{
+		"providers": {"vertex": {"baseurl": "UPSTREAM", "apikey": "vx-key", "project": "p1", "region": "us-central1",
+			"models": ["gemini-2.5-pro"], "compatibility": {"openai_chat": false, "experimental_gemini_cli_vertex_compat": true}}},
+		"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}]},
+			{"src": ["alice@example.com"], "grants": [{"providers": [{"provider": "vertex", "model": "*"}]}]}],
+	}`
+	const path = "/v1beta1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
+	for _, tt := range []struct {
+		login  string
+		status int
+	}{{"alice@example.com", http.StatusOK}, {"bob@example.com", http.StatusForbidden}} {
+		gw := newGateway(t, config, tt.login)
+		gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "google_generate_content/tool_call.json")})
+		resp, body := post(t, gw.URL+path, nil, `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d; body %s", tt.login, resp.StatusCode, tt.status, body)
+		}
+		if n := len(gw.upstream.Received()); (n == 1) != (tt.status == http.StatusOK) {
+			t.Errorf("%s: upstream received %d requests", tt.login, n)
+		}
+	}
+}
