@@ -32,7 +32,7 @@ func TestLocalEndpointsAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	headers := identity.TrustedHeaders(nil)
+	headers := identity.TrustedHeaders(identity.HeaderTrust{})
 	resolver := identity.ResolverFunc(func(r *http.Request) (identity.Identity, error) {
 		if r.Header.Get("X-Test-Tailnet-Down") != "" {
 			return identity.Identity{}, errors.New("local tailscaled is not running")

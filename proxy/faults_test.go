@@ -159,7 +159,7 @@ func TestMetricsCountHookDeliveries(t *testing.T) {
 	// alice (no header) uses models; ops@example.com, an admin, reads the
 	// metrics.
 	gw, rc := newHookGateway(t, "fail_open", func(o *Options) {
-		o.Identity = identity.TrustedHeaders(identity.Local("alice@example.com"))
+		o.Identity = identity.TrustedHeaders(identity.HeaderTrust{Fallback: identity.Local("alice@example.com")})
 	})
 	gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
 	post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
