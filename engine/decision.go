@@ -22,6 +22,9 @@ type Decision struct {
 	// Reasons are the messages of the deny rules that fired; empty when
 	// allowed.
 	Reasons []string `json:"reasons"`
+	// ReadMetrics is true when the caller may read the gateway's metrics
+	// (GET /metrics). It depends on the caller only, not on the request.
+	ReadMetrics bool `json:"read_metrics"`
 	// Hooks are the hook grants that apply to this caller, provider and
 	// model, in configuration order.
 	Hooks []HookGrant `json:"hooks"`
@@ -58,6 +61,9 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 	}
 	if d.Allow, ok = b["allow"].(bool); !ok {
 		return Decision{}, fmt.Errorf("data.sluice.authz.allow is %T, want a boolean", b["allow"])
+	}
+	if d.ReadMetrics, ok = b["read_metrics"].(bool); !ok {
+		return Decision{}, fmt.Errorf("data.sluice.authz.read_metrics is %T, want a boolean", b["read_metrics"])
 	}
 	deny, ok := b["deny"].([]any)
 	if !ok {

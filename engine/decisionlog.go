@@ -34,11 +34,12 @@ type DecisionEvent struct {
 
 // DecisionResult is the value of data.sluice.authz's decision rules.
 type DecisionResult struct {
-	Role  string      `json:"role"`
-	Admin bool        `json:"admin"`
-	Allow bool        `json:"allow"`
-	Deny  []string    `json:"deny"`
-	Hooks []HookGrant `json:"hooks"`
+	Role        string      `json:"role"`
+	Admin       bool        `json:"admin"`
+	Allow       bool        `json:"allow"`
+	Deny        []string    `json:"deny"`
+	Hooks       []HookGrant `json:"hooks"`
+	ReadMetrics bool        `json:"read_metrics"`
 }
 
 func (l *decisionLog) write(now time.Time, rev string, in Input, d Decision, err error, start time.Time, eval time.Duration, cached bool) {
@@ -59,7 +60,7 @@ func (l *decisionLog) write(now time.Time, rev string, in Input, d Decision, err
 	if err != nil {
 		ev.Error = err.Error()
 	} else {
-		ev.Result = &DecisionResult{Role: d.Role, Admin: d.Admin, Allow: d.Allow, Deny: nonNil(d.Reasons), Hooks: d.Hooks}
+		ev.Result = &DecisionResult{Role: d.Role, Admin: d.Admin, Allow: d.Allow, Deny: nonNil(d.Reasons), Hooks: d.Hooks, ReadMetrics: d.ReadMetrics}
 		if ev.Result.Hooks == nil {
 			ev.Result.Hooks = []HookGrant{}
 		}

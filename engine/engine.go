@@ -53,7 +53,8 @@ type revision struct {
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
-	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks`
+	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks; ` +
+	`read_metrics := data.sluice.authz.read_metrics`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; ` +
 	`provider_grants := data.sluice.authz.provider_grants; sources := data.sluice.authz.sources`

@@ -91,6 +91,9 @@ func TestDecide(t *testing.T) {
 			if d.Role != tt.wantRole || d.Allow != tt.wantAllow || d.Admin != (tt.wantRole == RoleAdmin) {
 				t.Errorf("got role %q admin %v allow %v, want role %q allow %v", d.Role, d.Admin, d.Allow, tt.wantRole, tt.wantAllow)
 			}
+			if d.ReadMetrics != (tt.wantRole == RoleAdmin) {
+				t.Errorf("read_metrics %v for role %q; only admins read metrics", d.ReadMetrics, d.Role)
+			}
 			if tt.wantReason == "" && len(d.Reasons) != 0 {
 				t.Errorf("reasons %q on an allowed request", d.Reasons)
 			}
@@ -361,6 +364,44 @@ func TestConcurrentDecideAndUpdate(t *testing.T) {
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestReadMetricsRuleBeside: a rule of one's own that gives read_metrics
+// (what grant-derived rules will do) adds to the admins' right without
+// taking it from them, and a rule that is not boolean is an error, never a
+// right.
+func TestReadMetricsRuleBeside(t *testing.T) {
+	scraper := rego.Module{Name: "scraper.rego", Text: []byte("package sluice.authz\n\nread_metrics if \"tag:monitoring\" in input.user.tags\n")}
+	e := newEngine(t, loadCase(t, "restrict-users"), WithModules(scraper))
+	tests := []struct {
+		name string
+		in   Input
+		want bool
+	}{
+		{"admin", in("admin@company.com", "", ""), true},
+		{"user", in("developer@company.com", "", ""), false},
+		{"monitoring device without a role", in("tag:monitoring", "", "", "tag:monitoring"), true},
+		{"other device", in("tag:ci", "", "", "tag:ci"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.Decide(context.Background(), tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ReadMetrics != tt.want {
+				t.Errorf("read_metrics = %v, want %v (role %q)", d.ReadMetrics, tt.want, d.Role)
+			}
+		})
+	}
+
+	bad := rego.Module{Name: "bad.rego", Text: []byte("package sluice.authz\n\nread_metrics := \"yes\" if input.user.login == \"admin@company.com\"\n")}
+	if e, err := New(context.Background(), loadCase(t, "restrict-users"), WithModules(bad)); err == nil {
+		d, err := e.Decide(context.Background(), in("admin@company.com", "", ""))
+		if err == nil || d.ReadMetrics {
+			t.Errorf("non-boolean read_metrics: decision %+v, error %v; want an error and no right", d, err)
 		}
 	}
 }

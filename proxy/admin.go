@@ -1,41 +1,99 @@
 package proxy
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/store/api"
 )
 
-// who identifies an /api/ caller and asks the policy whether they are an
-// admin: admins see every user's rows, anyone else only their own.
-func (s *Server) who(r *http.Request) (string, bool, error) {
+// routeLocal sends the gateway's own endpoints (metrics, the request-log
+// API) to their handlers; it reports false for everything else. Their
+// callers are identified like every other request's, and policy decides
+// what they may read: only callers with read_metrics get /metrics, admins
+// see everyone's rows under /api/ and anyone else only their own.
+func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
+	metrics := r.URL.Path == "/metrics" && r.Method == http.MethodGet
+	apiPath := s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/"))
+	if !metrics && !apiPath {
+		return false
+	}
+	c, ok := s.localCaller(w, r)
+	if !ok {
+		return true
+	}
+	if metrics {
+		if !c.decision.ReadMetrics {
+			writeLocalError(w, http.StatusForbidden, c.login+" may not read /metrics: policy does not give them read_metrics (admins have it)")
+			return true
+		}
+		s.serveMetrics(w)
+		return true
+	}
+	s.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))
+	return true
+}
+
+// localCaller is who is calling one of the gateway's own endpoints, and
+// what policy says about them.
+type localCaller struct {
+	login    string
+	decision engine.Decision
+}
+
+type localCallerKey struct{}
+
+// localCaller identifies the caller and asks policy about them, answering
+// the client itself when either fails: 403 for a caller that cannot be
+// identified or sent identity headers it may not send, 503 when the
+// tailnet could not be asked, as on every other path; 500 when policy
+// could not decide.
+func (s *Server) localCaller(w http.ResponseWriter, r *http.Request) (localCaller, bool) {
 	id, err := s.opts.Identity.Identify(r)
-	if err != nil {
-		return "", false, err
+	switch {
+	case errors.Is(err, identity.ErrUnknownCaller), errors.Is(err, identity.ErrUntrustedHeaders):
+		s.log.Info("refused a caller that could not be identified", "path", r.URL.Path, "err", err)
+		writeLocalError(w, http.StatusForbidden, "sluice could not identify the caller: "+err.Error())
+		return localCaller{}, false
+	case err != nil:
+		s.log.Error("identifying the caller failed", "path", r.URL.Path, "err", err)
+		writeLocalError(w, http.StatusServiceUnavailable, "sluice could not ask the tailnet who is calling; try again")
+		return localCaller{}, false
 	}
 	d, err := s.state.Load().engine.Decide(r.Context(), engine.Input{
 		User: engine.User{Login: id.Login, NodeID: id.NodeID, Tailnet: id.Tailnet, Tags: id.Tags},
 	})
 	if err != nil {
-		return "", false, err
+		s.log.Error("policy evaluation failed", "path", r.URL.Path, "login", id.Login, "err", err)
+		writeLocalError(w, http.StatusInternalServerError, "the policy engine failed to decide")
+		return localCaller{}, false
 	}
-	return id.Login, d.Admin, nil
+	return localCaller{login: id.Login, decision: d}, true
 }
 
-// routeLocal sends the gateway's own endpoints (metrics, the request-log
-// API) to their handlers; it reports false for everything else.
-func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
-	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
-		s.serveMetrics(w)
-		return true
+// who tells the request-log API who is calling: routeLocal identified the
+// caller and asked policy before handing the request over. Admins see
+// every user's rows, anyone else only their own.
+func (s *Server) who(r *http.Request) (string, bool, error) {
+	c, ok := r.Context().Value(localCallerKey{}).(localCaller)
+	if !ok {
+		return "", false, identity.ErrUnknownCaller
 	}
-	if s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")) {
-		s.api.ServeHTTP(w, r)
-		return true
-	}
-	return false
+	return c.login, c.decision.Admin, nil
+}
+
+// writeLocalError answers a request to the gateway's own endpoints with
+// the request-log API's error shape, {"error": "message"}.
+func writeLocalError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 func (s *Server) buildAPI() {

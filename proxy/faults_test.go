@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/store"
 )
@@ -152,17 +153,23 @@ func TestAfterResponseHooksNeverDelayTheClient(t *testing.T) {
 	}
 }
 
-// TestMetricsCountHookDeliveries: /metrics tells how hook deliveries went,
-// by hook, without anything but counts.
+// TestMetricsCountHookDeliveries: /metrics tells an admin how hook
+// deliveries went, by hook, without anything but counts.
 func TestMetricsCountHookDeliveries(t *testing.T) {
-	gw, rc := newHookGateway(t, "fail_open")
+	// alice (no header) uses models; ops@example.com, an admin, reads the
+	// metrics.
+	gw, rc := newHookGateway(t, "fail_open", func(o *Options) {
+		o.Identity = identity.TrustedHeaders(identity.HeaderTrust{Fallback: identity.Local("alice@example.com")})
+	})
 	gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
 	post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
 	drain(t, gw)
 	if n := len(rc.events("entire_request")); n != 1 {
 		t.Fatalf("audit hook got %d deliveries", n)
 	}
-	resp, err := http.Get(gw.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, gw.URL+"/metrics", nil)
+	req.Header.Set(identity.HeaderUserLogin, "ops@example.com")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

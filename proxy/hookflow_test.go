@@ -96,6 +96,7 @@ const hookConfig = `{
 	},
 	"temp_grants": [
 		{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]}]},
+		{"src": ["ops@example.com"], "grants": [{"role": "admin"}]},
 		{"src": ["*"], "grants": [
 			{"hook": {"match": {"events": ["entire_request"]}, "hook": "audit", "fields": ["request_body", "user_message", "response_body"]}},
 			{"hook": {"match": {"providers": ["*"], "models": ["*"], "events": ["tool_call_entire_request"]}, "hook": "tools", "fields": ["tools", "raw_responses"]}},
@@ -137,12 +138,12 @@ var formatCases = []formatCase{
 	{"bedrock converse stream tools", "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/converse-stream", `{"messages":[{"role":"user","content":[{"text":"` + ask + `"}]}]}`, "bedrock_converse/tool_use.eventstream", "application/vnd.amazon.eventstream", "get_weather"},
 }
 
-func newHookGateway(t *testing.T, failPolicy string) (*gateway, *receiver) {
+func newHookGateway(t *testing.T, failPolicy string, mutate ...func(*Options)) (*gateway, *receiver) {
 	t.Helper()
 	rc := newReceiver(t)
 	cfg := strings.ReplaceAll(hookConfig, "HOOK", rc.URL)
 	cfg = strings.ReplaceAll(cfg, "FAIL_POLICY", failPolicy)
-	return newGateway(t, cfg, "alice@example.com"), rc
+	return newGateway(t, cfg, "alice@example.com", mutate...), rc
 }
 
 // drain waits until every queued hook delivery was made.

@@ -13,7 +13,7 @@ import (
 // TestTrustedHeaderMode: behind `tailscale serve` on the same machine the
 // identity comes from Tailscale-User-Login, accepted only from loopback.
 func TestTrustedHeaderMode(t *testing.T) {
-	gw := newGateway(t, pipelineConfig, "", func(o *Options) { o.Identity = identity.TrustedHeaders(nil) })
+	gw := newGateway(t, pipelineConfig, "", func(o *Options) { o.Identity = identity.TrustedHeaders(identity.HeaderTrust{}) })
 	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
 	body := `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`
 	tests := []struct {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ type serveFlags struct {
 	listen          string
 	localUser       string
 	trustHeaders    bool
+	trustedPeerUID  uidFlag
 	insecureListen  bool
 	stateDir        string
 	db              string
@@ -56,9 +58,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (HuJSON); the embedded default when empty")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on in local mode")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on in local mode: HOST:PORT, or unix:PATH for a Unix socket (for tailscale serve --bg unix:PATH)")
 	fs.StringVar(&f.localUser, "local-user", "", "login every caller is identified as in local mode (default: OS user@hostname)")
-	fs.BoolVar(&f.trustHeaders, "trust-tailscale-headers", false, "identify callers by the Tailscale-User-* headers that tailscale serve adds, accepted from loopback peers only")
+	fs.BoolVar(&f.trustHeaders, "trust-tailscale-headers", false, "identify callers by the Tailscale-User-* headers that tailscale serve adds: on a unix: socket from --trusted-peer-uid only, on TCP from any loopback peer")
+	fs.Var(&f.trustedPeerUID, "trusted-peer-uid", "with --trust-tailscale-headers on a unix: socket, the uid tailscaled runs as (default: the running tailscaled's, else 0)")
 	fs.BoolVar(&f.insecureListen, "insecure-listen", false, "allow a non-loopback --listen address in local mode (anyone who reaches it acts as the local user)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
@@ -75,13 +78,31 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if f.tls && !f.tailnet {
-		return nil, errors.New("--tls needs --tailnet")
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	if err := checkServeFlags(f, fs.Args()); err != nil {
+		// The flag package prints its own errors; these it does not know.
+		fmt.Fprintln(stderr, "sluice serve:", err)
+		return nil, err
 	}
 	return f, nil
+}
+
+// checkServeFlags refuses flags that do not go together.
+func checkServeFlags(f *serveFlags, args []string) error {
+	if f.tls && !f.tailnet {
+		return errors.New("--tls needs --tailnet")
+	}
+	if f.trustedPeerUID.set {
+		if !f.trustHeaders {
+			return errors.New("--trusted-peer-uid needs --trust-tailscale-headers")
+		}
+		if _, unix := identity.UnixSocketPath(f.listen); !unix {
+			return errors.New("--trusted-peer-uid needs --listen unix:PATH: over TCP the peer's uid is not known")
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -128,7 +149,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	defer st.Close()
 	writer := store.NewWriter(st, store.WriterOptions{Logger: log})
 
-	front, err := listen(ctx, f, log)
+	front, err := listen(ctx, f, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -154,6 +175,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
 
 	hs := newHTTPServer(srv)
+	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, front.listeners, f.shutdownTimeout, func(ctx context.Context) {
 		if err := srv.Shutdown(ctx); err != nil {
@@ -209,30 +231,9 @@ type front struct {
 
 // listen opens the gateway's listeners: the tailnet node's port 80 (and
 // 443 with --tls) in tailnet mode, else --listen on the local machine.
-func listen(ctx context.Context, f *serveFlags, log *slog.Logger) (*front, error) {
+func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, error) {
 	if !f.tailnet {
-		ln, err := net.Listen("tcp", f.listen)
-		if err != nil {
-			return nil, err
-		}
-		login := f.localUser
-		if login == "" {
-			login = identity.DefaultLocalLogin()
-		}
-		resolver := identity.Local(login)
-		if f.trustHeaders {
-			resolver = identity.TrustedHeaders(nil)
-		}
-		// Without a node of its own, sluice reaches "tailnet": true
-		// providers through the machine's network, which reaches the
-		// tailnet when Tailscale runs on the machine.
-		return &front{
-			listeners:        []net.Listener{ln},
-			url:              "http://" + ln.Addr().String(),
-			resolver:         resolver,
-			tailnetTransport: http.DefaultTransport,
-			close:            func() {},
-		}, nil
+		return listenLocal(f, log, stderr)
 	}
 	node, err := tailnet.Start(ctx, tailnet.Options{
 		Hostname: f.hostname,
@@ -259,6 +260,81 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger) (*front, error
 		fr.url += " and https://" + f.hostname
 	}
 	return fr, nil
+}
+
+// listenLocal opens --listen, a TCP address or a Unix socket, and picks
+// how callers are identified: all as --local-user, or by the headers of
+// `tailscale serve` with --trust-tailscale-headers.
+func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, error) {
+	login := f.localUser
+	if login == "" {
+		login = identity.DefaultLocalLogin()
+	}
+	// Without a node of its own, sluice reaches "tailnet": true providers
+	// through the machine's network, which reaches the tailnet when
+	// Tailscale runs on the machine.
+	fr := &front{resolver: identity.Local(login), tailnetTransport: http.DefaultTransport}
+	if path, unix := identity.UnixSocketPath(f.listen); unix {
+		ln, err := identity.ListenUnix(path)
+		if err != nil {
+			return nil, err
+		}
+		fr.listeners, fr.url, fr.close = []net.Listener{ln}, "unix:"+path, func() { ln.Close() }
+		if f.trustHeaders {
+			fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{PeerUID: trustedPeerUID(f, log), Logger: log})
+		}
+		return fr, nil
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return nil, err
+	}
+	fr.listeners, fr.url, fr.close = []net.Listener{ln}, "http://"+ln.Addr().String(), func() {}
+	if f.trustHeaders {
+		fmt.Fprintf(stderr, "warning: --trust-tailscale-headers on TCP %s: every local process and OS user can send "+
+			"Tailscale-User-Login and act as anyone, admins included; listen on a Unix socket instead "+
+			"(--listen unix:PATH, tailscale serve --bg unix:PATH), where only tailscaled's uid is trusted\n", ln.Addr())
+		fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{Logger: log})
+	}
+	return fr, nil
+}
+
+// trustedPeerUID is the uid whose identity headers the Unix socket takes:
+// --trusted-peer-uid, else the running tailscaled's, else root's.
+func trustedPeerUID(f *serveFlags, log *slog.Logger) uint32 {
+	if f.trustedPeerUID.set {
+		log.Info("identity headers on the Unix socket are trusted from --trusted-peer-uid", "uid", f.trustedPeerUID.uid)
+		return f.trustedPeerUID.uid
+	}
+	if uid, pid, ok := identity.TailscaledUID(); ok {
+		log.Info("identity headers on the Unix socket are trusted from the running tailscaled's uid", "uid", uid, "pid", pid)
+		return uid
+	}
+	log.Info("no single running tailscaled found; identity headers on the Unix socket are trusted from uid 0 (root); "+
+		"set --trusted-peer-uid if tailscaled runs as another user", "uid", 0)
+	return 0
+}
+
+// uidFlag is --trusted-peer-uid: a numeric user ID, or unset.
+type uidFlag struct {
+	uid uint32
+	set bool
+}
+
+func (u *uidFlag) String() string {
+	if u == nil || !u.set {
+		return ""
+	}
+	return strconv.FormatUint(uint64(u.uid), 10)
+}
+
+func (u *uidFlag) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%q is not a numeric user ID", s)
+	}
+	u.uid, u.set = uint32(n), true
+	return nil
 }
 
 func engineOptions(policyDir, decisionLog string, stdout io.Writer) ([]engine.Option, func(), error) {

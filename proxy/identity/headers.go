@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -23,39 +24,64 @@ const (
 // identityHeaders are the headers only a local `tailscale serve` may send.
 var identityHeaders = []string{HeaderUserLogin, HeaderUserName, HeaderUserProfilePic, HeaderFunnelRequest}
 
+// HeaderTrust says whose identity headers TrustedHeaders believes.
+type HeaderTrust struct {
+	// PeerUID is the user ID tailscaled runs as. On a connection accepted
+	// by a UnixListener (and carried by ConnContext) identity headers are
+	// trusted only when the peer process has this uid.
+	PeerUID uint32
+	// Fallback identifies requests that carry no identity; nil refuses
+	// them with ErrUnknownCaller.
+	Fallback Resolver
+	// Logger, when set, is told of every request refused because its
+	// peer may not send identity headers.
+	Logger *slog.Logger
+}
+
 // TrustedHeaders returns a Resolver for sluice running behind `tailscale
-// serve` on the same machine, which proxies tailnet requests to sluice over
-// loopback with the caller's identity in Tailscale-User-Login and
-// Tailscale-User-Name (Tailscale-User-Profile-Pic is ignored).
+// serve` on the same machine, which proxies tailnet requests to sluice with
+// the caller's identity in Tailscale-User-Login and Tailscale-User-Name
+// (Tailscale-User-Profile-Pic is ignored).
 //
-// The headers are trusted only from a loopback peer (r.RemoteAddr):
-//   - a non-loopback peer that sends any of them is refused with
-//     ErrUntrustedHeaders;
-//   - a loopback request with Tailscale-User-Login is that login;
+// Whether the peer may send those headers depends on the connection:
+//   - over a Unix socket (ListenUnix, with ConnContext on the server), only
+//     a peer whose uid, read with SO_PEERCRED when the connection was
+//     accepted, is trust.PeerUID: the local tailscaled, not any process
+//     that can reach the socket;
+//   - over TCP, any loopback peer (r.RemoteAddr). Every local process and
+//     OS user can then claim any identity: prefer the Unix socket.
+//
+// Then:
+//   - a peer that may not send identity headers and sends one of them is
+//     refused with ErrUntrustedHeaders;
+//   - a trusted request with Tailscale-User-Login is that login;
 //   - a request marked Tailscale-Funnel-Request comes from the public
 //     internet and is refused with ErrUnknownCaller;
 //   - any other request, from any peer, carries no identity (a tagged
 //     device, which `tailscale serve` sends without headers, or a program
-//     talking to sluice directly): it goes to fallback, or is refused with
-//     ErrUnknownCaller when fallback is nil.
+//     talking to sluice directly): it goes to trust.Fallback, or is refused
+//     with ErrUnknownCaller when there is none.
 //
-// A nil fallback is the safe choice: with Local as fallback, tagged devices
+// A nil Fallback is the safe choice: with Local as fallback, tagged devices
 // and every local program act as the local user.
-func TrustedHeaders(fallback Resolver) Resolver {
-	return &trustedHeaders{fallback: fallback}
+func TrustedHeaders(trust HeaderTrust) Resolver {
+	return &trustedHeaders{trust: trust}
 }
 
 var _ Resolver = (*trustedHeaders)(nil)
 
 type trustedHeaders struct {
-	fallback Resolver
+	trust HeaderTrust
 }
 
 func (t *trustedHeaders) Identify(r *http.Request) (Identity, error) {
-	if !isLoopbackPeer(r.RemoteAddr) {
+	if why := t.untrustedPeer(r); why != "" {
 		for _, h := range identityHeaders {
 			if _, ok := r.Header[h]; ok {
-				return Identity{}, fmt.Errorf("peer %s sent %s: %w", r.RemoteAddr, h, ErrUntrustedHeaders)
+				if t.trust.Logger != nil {
+					t.trust.Logger.Warn("refused identity headers from an untrusted peer", "peer", why, "header", h, "path", r.URL.Path)
+				}
+				return Identity{}, fmt.Errorf("%s sent %s: %w", why, h, ErrUntrustedHeaders)
 			}
 		}
 		return t.fall(r)
@@ -83,11 +109,29 @@ func (t *trustedHeaders) Identify(r *http.Request) (Identity, error) {
 	return Identity{Login: login, DisplayName: name}, nil
 }
 
-func (t *trustedHeaders) fall(r *http.Request) (Identity, error) {
-	if t.fallback == nil {
-		return Identity{}, fmt.Errorf("no %s header from %s: %w", HeaderUserLogin, r.RemoteAddr, ErrUnknownCaller)
+// untrustedPeer returns "" when r's peer may send identity headers, else
+// the peer as the refusal names it.
+func (t *trustedHeaders) untrustedPeer(r *http.Request) string {
+	p, unix, err := PeerFromContext(r.Context())
+	switch {
+	case unix && err != nil:
+		return fmt.Sprintf("a Unix socket peer whose credentials are unknown (%v)", err)
+	case unix && p.UID != t.trust.PeerUID:
+		return fmt.Sprintf("Unix socket peer uid %d (pid %d), not the trusted peer uid %d,", p.UID, p.PID, t.trust.PeerUID)
+	case unix:
+		return ""
+	case isLoopbackPeer(r.RemoteAddr):
+		return ""
+	default:
+		return "peer " + r.RemoteAddr
 	}
-	return t.fallback.Identify(r)
+}
+
+func (t *trustedHeaders) fall(r *http.Request) (Identity, error) {
+	if t.trust.Fallback == nil {
+		return Identity{}, fmt.Errorf("no %s header from %s: %w", HeaderUserLogin, peerName(r), ErrUnknownCaller)
+	}
+	return t.trust.Fallback.Identify(r)
 }
 
 var wordDecoder mime.WordDecoder

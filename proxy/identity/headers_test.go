@@ -180,7 +180,7 @@ func TestTrustedHeaders(t *testing.T) {
 			for _, h := range tt.headers {
 				r.Header.Add(h[0], h[1])
 			}
-			got, err := TrustedHeaders(tt.fallback).Identify(r)
+			got, err := TrustedHeaders(HeaderTrust{Fallback: tt.fallback}).Identify(r)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Identify = %+v, %v; want error %v", got, err, tt.wantErr)
@@ -204,7 +204,7 @@ func TestTrustedHeaders(t *testing.T) {
 // the server sees: headers are taken from a loopback client, and a peer
 // whose address is not loopback is refused.
 func TestTrustedHeadersOverHTTP(t *testing.T) {
-	res := TrustedHeaders(nil)
+	res := TrustedHeaders(HeaderTrust{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Pretend the connection came from elsewhere when asked to, the
 		// way a listener on a non-loopback address would see it.
@@ -275,7 +275,7 @@ func FuzzTrustedHeaders(f *testing.F) {
 		if name != "" {
 			r.Header.Set(HeaderUserName, name)
 		}
-		id, err := TrustedHeaders(nil).Identify(r)
+		id, err := TrustedHeaders(HeaderTrust{}).Identify(r)
 		if err != nil {
 			if !errors.Is(err, ErrUnknownCaller) && !errors.Is(err, ErrUntrustedHeaders) {
 				t.Fatalf("error %v is neither ErrUnknownCaller nor ErrUntrustedHeaders", err)
@@ -295,7 +295,7 @@ func FuzzTrustedHeaders(f *testing.F) {
 }
 
 func BenchmarkTrustedHeaders(b *testing.B) {
-	res := TrustedHeaders(nil)
+	res := TrustedHeaders(HeaderTrust{})
 	r := httptest.NewRequest("POST", "/v1/messages", nil)
 	r.RemoteAddr = "127.0.0.1:50123"
 	r.Header.Set(HeaderUserLogin, "alice@example.com")

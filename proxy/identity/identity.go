@@ -65,10 +65,12 @@ var (
 	// usable login, or no identity came with a request that needs one.
 	// The proxy answers 403.
 	ErrUnknownCaller = errors.New("caller could not be identified")
-	// ErrUntrustedHeaders means a peer that is not on the loopback
-	// interface sent Tailscale-User-* identity headers, which only a
-	// `tailscale serve` on the same machine may set. The proxy answers 403.
-	ErrUntrustedHeaders = errors.New("identity headers (Tailscale-User-*) are only accepted from a loopback peer")
+	// ErrUntrustedHeaders means a peer sent Tailscale-User-* identity
+	// headers, which only a `tailscale serve` on the same machine may set,
+	// without being it: over a Unix socket a process of another uid than
+	// tailscaled's, over TCP a peer not on the loopback interface. The
+	// proxy answers 403.
+	ErrUntrustedHeaders = errors.New("identity headers (Tailscale-User-*) are only accepted from the local tailscaled")
 )
 
 // TagsLogin returns the Login of a tagged device: its tags, sorted and

@@ -61,13 +61,27 @@ func localLogin(username, hostname string) string {
 // other machines can reach.
 var ErrNonLoopbackListen = errors.New("not a loopback address")
 
+// UnixSocketPath returns the path of a Unix socket listen address
+// ("unix:/run/sluice/sluice.sock") and whether addr is one.
+func UnixSocketPath(addr string) (path string, ok bool) {
+	return strings.CutPrefix(addr, "unix:")
+}
+
 // CheckListenAddr checks a listen address ("127.0.0.1:8080", "[::1]:8080",
-// "localhost:8080") for local mode, where every caller acts as the local
-// user: it refuses an address other machines could reach (a non-loopback IP,
-// all interfaces, or a host name other than localhost) unless insecure is
-// set (--insecure-listen). The error says why; errors.Is(err,
-// ErrNonLoopbackListen) tells the refusal from a malformed address.
+// "localhost:8080", "unix:PATH") for local mode, where every caller acts as
+// the local user: it refuses an address other machines could reach (a
+// non-loopback IP, all interfaces, or a host name other than localhost)
+// unless insecure is set (--insecure-listen). A Unix socket is reachable
+// from this machine only, so any path will do. The error says why;
+// errors.Is(err, ErrNonLoopbackListen) tells the refusal from a malformed
+// address.
 func CheckListenAddr(addr string, insecure bool) error {
+	if path, ok := UnixSocketPath(addr); ok {
+		if path == "" {
+			return fmt.Errorf("listen address %q: unix: needs a socket path (unix:/run/sluice/sluice.sock)", addr)
+		}
+		return nil
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", addr, err)

@@ -95,6 +95,9 @@ func TestCheckListenAddr(t *testing.T) {
 		{name: "insecure lan address", addr: "192.168.1.10:8080", insecure: true},
 		{name: "missing port", addr: "127.0.0.1", wantErr: true},
 		{name: "insecure does not excuse a malformed address", addr: "[::1", insecure: true, wantErr: true},
+		{name: "unix socket", addr: "unix:/run/sluice/sluice.sock"},
+		{name: "relative unix socket", addr: "unix:sluice.sock"},
+		{name: "unix socket without a path", addr: "unix:", wantErr: true, mention: "socket path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,12 +124,18 @@ func TestCheckListenAddr(t *testing.T) {
 // FuzzCheckListenAddr checks that an address accepted without
 // --insecure-listen is one only this machine can reach.
 func FuzzCheckListenAddr(f *testing.F) {
-	for _, seed := range []string{"127.0.0.1:8080", "[::1]:0", ":8080", "0.0.0.0:1", "localhost:80", "[::ffff:127.0.0.1]:1", "[fe80::1%lo]:2", "x:y:z", ""} {
+	for _, seed := range []string{"127.0.0.1:8080", "[::1]:0", ":8080", "0.0.0.0:1", "localhost:80", "[::ffff:127.0.0.1]:1", "[fe80::1%lo]:2", "x:y:z", "", "unix:/tmp/s.sock", "unix:"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, addr string) {
 		err := CheckListenAddr(addr, false)
 		if err != nil {
+			return
+		}
+		if path, ok := UnixSocketPath(addr); ok {
+			if path == "" {
+				t.Fatalf("accepted %q, a Unix socket without a path", addr)
+			}
 			return
 		}
 		host, _, splitErr := net.SplitHostPort(addr)

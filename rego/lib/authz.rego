@@ -9,6 +9,7 @@
 #   deny   reasons the request is refused; empty when it is allowed
 #   hooks  the hook grants that apply to this caller, provider and model
 #   mcp    true when an mcp grant allows input.request.mcp.server and .tool
+#   read_metrics  true when the caller may read GET /metrics (admins)
 #
 # Input:
 #

@@ -27,3 +27,9 @@ test_admin_role_grants_no_models if {
 	authz.allow with input as req("admin@company.com", "openai", "gpt-5-mini")
 	not authz.allow with input as req("admin@company.com", "openai", "gpt-5")
 }
+
+test_only_admins_read_metrics if {
+	authz.read_metrics with input as req("admin@company.com", "", "")
+	authz.read_metrics with input as req("ops@company.com", "", "")
+	not authz.read_metrics with input as req("developer@company.com", "", "")
+}
