@@ -17,9 +17,10 @@ type Config struct {
 
 	// Providers in declaration order; routing depends on this order.
 	Providers []*Provider
-	// TempGrants in declaration order. When the file has no temp_grants
-	// section, these are the default configuration's grants and
-	// GrantsDefaulted is true.
+	// TempGrants in declaration order. When the file has no access
+	// section at all (no temp_grants, and none of the refused grants,
+	// quotas, connectors, mcp, sandboxes), these are the default
+	// configuration's grants and GrantsDefaulted is true.
 	TempGrants      []*GrantSet
 	GrantsDefaulted bool
 	// Hooks in declaration order.
