@@ -2,7 +2,8 @@
 // is the tailnet node (and its user) behind the connection, found with the
 // local Tailscale client's WhoIs; outside a tailnet it is a fixed local
 // login, or the login that `tailscale serve` on the same machine puts in
-// its Tailscale-User-* headers.
+// its Tailscale-User-* headers, trusted on a Unix socket (ListenUnix) only
+// from tailscaled's uid.
 //
 // A Resolver either returns an Identity or an error, and the proxy never
 // consults policy for a request whose caller could not be identified.
