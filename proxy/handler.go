@@ -53,6 +53,8 @@ type exchange struct {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, untrack := s.track(r)
+	defer untrack()
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -210,9 +212,13 @@ func (ex *exchange) finish() {
 	default:
 		rec.Error = fmt.Sprint(p)
 	}
+	complete := ex.upstream != nil && (ex.upstream.done || ex.result().Complete)
+	if (p != nil || rec.Error != "") && ex.cutAtShutdown(complete) {
+		rec.Status, rec.Error = statusCutAtShutdown, errCutAtShutdown
+	}
 	// After-response hooks fire for every complete answer, also when the
 	// client hung up right after its end (the abort panic below).
-	if ex.upstream != nil && (ex.upstream.done || ex.result().Complete) {
+	if complete {
 		ex.afterResponse()
 	}
 	ex.s.opts.Sink.Write(rec)

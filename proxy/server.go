@@ -65,6 +65,13 @@ type Server struct {
 	state atomic.Pointer[snapshot]
 	api   http.Handler
 	hooks *hooks.Dispatcher
+
+	// base is the parent of every request's context; cutAll cancels it
+	// when shutdown gives up waiting (Cut). inflight counts requests not yet
+	// recorded.
+	base     context.Context
+	cutAll   context.CancelFunc
+	inflight *inflight
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -94,7 +101,8 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
-	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks}
+	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight()}
+	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
@@ -114,7 +122,8 @@ func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
 }
 
 // Shutdown drains what the gateway still has to deliver after responses
-// (hook calls) within ctx. Call it after the HTTP server has shut down.
+// (hook calls) within ctx. Call it after Wait and Cut, so the hook calls of the
+// last complete answers are queued, and give it its own deadline.
 func (s *Server) Shutdown(ctx context.Context) error { return s.shutdownHooks(ctx) }
 
 // HookStats reports hook deliveries by hook name.

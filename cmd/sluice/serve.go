@@ -25,23 +25,25 @@ import (
 
 // serveFlags are the flags of `sluice serve`.
 type serveFlags struct {
-	config          string
-	listen          string
-	localUser       string
-	trustHeaders    bool
-	insecureListen  bool
-	stateDir        string
-	db              string
-	policyDir       string
-	decisionLog     string
-	maxBody         int64
-	connectTimeout  time.Duration
-	headerTimeout   time.Duration
-	idleTimeout     time.Duration
-	shutdownTimeout time.Duration
-	tailnet         bool
-	hostname        string
-	tls             bool
+	config           string
+	listen           string
+	localUser        string
+	trustHeaders     bool
+	insecureListen   bool
+	stateDir         string
+	db               string
+	policyDir        string
+	decisionLog      string
+	maxBody          int64
+	connectTimeout   time.Duration
+	headerTimeout    time.Duration
+	idleTimeout      time.Duration
+	shutdownTimeout  time.Duration
+	logFlushTimeout  time.Duration
+	hookFlushTimeout time.Duration
+	tailnet          bool
+	hostname         string
+	tls              bool
 }
 
 func defaultStateDir() string {
@@ -69,6 +71,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.headerTimeout, "header-timeout", 5*time.Minute, "time allowed for a provider's response headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "a response body that stalls this long is ended")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, time given to running requests and streams to finish")
+	fs.DurationVar(&f.logFlushTimeout, "log-flush-timeout", 30*time.Second, "at shutdown, after requests ended, time given to write the buffered request log")
+	fs.DurationVar(&f.hookFlushTimeout, "hook-flush-timeout", 30*time.Second, "at shutdown, after the request log, time given to deliver queued hook calls")
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
@@ -155,13 +159,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 
 	hs := newHTTPServer(srv)
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
-	return serveUntilDone(ctx, hs, front.listeners, f.shutdownTimeout, func(ctx context.Context) {
-		if err := srv.Shutdown(ctx); err != nil {
-			log.Error("delivering queued hook calls", "err", err)
-		}
-		if err := writer.Close(ctx); err != nil {
-			log.Error("flushing the request log", "err", err)
-		}
+	return serveUntilDone(ctx, hs, front.listeners, shutdownPlan{
+		grace:      f.shutdownTimeout,
+		requests:   srv,
+		flushLog:   writer.Close,
+		logBudget:  f.logFlushTimeout,
+		flushHooks: srv.Shutdown,
+		hookBudget: f.hookFlushTimeout,
+		log:        log,
 	})
 }
 
@@ -175,10 +180,36 @@ func newHTTPServer(h http.Handler) *http.Server {
 	return hs
 }
 
-// serveUntilDone serves until ctx ends, then lets running requests and
-// streams finish within grace, then runs drain (flushing what the gateway
-// buffered).
-func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, grace time.Duration, drain func(context.Context)) error {
+// shutdownPlan is what happens after the serving context ends. Each stage
+// has its own budget, so a stream that used up the grace period does not
+// leave the request log or the hook queue without time to flush.
+type shutdownPlan struct {
+	// grace is what running requests and streams get to finish once the
+	// listeners are closed; those still running after it are cut.
+	grace    time.Duration
+	requests inflightRequests
+	// flushLog writes the buffered request log (the cut requests' rows
+	// included) within logBudget; flushHooks then delivers the queued hook
+	// calls within hookBudget.
+	flushLog   func(context.Context) error
+	logBudget  time.Duration
+	flushHooks func(context.Context) error
+	hookBudget time.Duration
+	log        *slog.Logger
+}
+
+// inflightRequests is what shutdown needs of the proxy: to wait for the
+// requests in flight to be recorded, and to cut them.
+type inflightRequests interface {
+	Wait(context.Context) error
+	Cut() int
+}
+
+// serveUntilDone serves until ctx ends, then shuts down in stages: stop
+// accepting; let running requests and streams finish within the grace
+// period; cut the rest (each recorded as cut at shutdown); flush the
+// request log; deliver the queued hook calls.
+func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p shutdownPlan) error {
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- hs.Serve(ln) }()
@@ -188,14 +219,38 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, gr
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	drain(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: streams still running after %s were cut", grace)
+	var result error
+	// hs.Shutdown closes the listeners at once, then waits for every
+	// connection to go idle: every handler has returned, so every request
+	// has handed its record to the log.
+	gctx, cancel := context.WithTimeout(context.Background(), p.grace)
+	err := hs.Shutdown(gctx)
+	if err == nil {
+		err = p.requests.Wait(gctx)
 	}
-	return nil
+	cancel()
+	if err != nil {
+		n := p.requests.Cut()
+		hs.Close()
+		cctx, cancel := context.WithTimeout(context.Background(), proxy.CutRecordTimeout)
+		if err := p.requests.Wait(cctx); err != nil {
+			p.log.Error("cut requests did not end in time; their rows may be missing", "after", proxy.CutRecordTimeout)
+		}
+		cancel()
+		p.log.Warn("requests still running at the end of the shutdown timeout were cut", "requests", n, "timeout", p.grace)
+		result = fmt.Errorf("shutdown: %d requests or streams still running after %s were cut", n, p.grace)
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), p.logBudget)
+	if err := p.flushLog(lctx); err != nil {
+		p.log.Error("flushing the request log", "err", err, "timeout", p.logBudget)
+	}
+	cancel()
+	hctx, cancel := context.WithTimeout(context.Background(), p.hookBudget)
+	if err := p.flushHooks(hctx); err != nil {
+		p.log.Error("delivering queued hook calls", "err", err, "timeout", p.hookBudget)
+	}
+	cancel()
+	return result
 }
 
 // front is where requests come from and how callers are identified.
