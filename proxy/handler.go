@@ -282,18 +282,17 @@ func (ex *exchange) record() store.Record {
 	}
 	if ex.recorder != nil {
 		res := ex.result()
-		u := res.Usage
-		in, _ := u.Input()
-		out, _ := u.Output()
-		cr, _ := u.CacheRead()
-		cw, _ := u.CacheWrite()
-		rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
+		rec.Usage = res.Usage
 		rec.ToolCalls = len(res.ToolCalls)
 		if rec.Error == "" && res.Failure != "" {
 			rec.Error = res.Failure
 		}
 	}
 	rec.SetCost(ex.snap.cfg)
+	if ex.upstream == nil || ex.w.status >= 400 {
+		// No provider began an answer: no usage to report, nothing billed.
+		rec.CostUSD, rec.CostKnown = 0, true
+	}
 	return rec
 }
 

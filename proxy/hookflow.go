@@ -48,12 +48,7 @@ func (ex *exchange) hookVars(event string) engine.HookVars {
 			json.Unmarshal(tc.Arguments, &args)
 			v.Response.Tools = append(v.Response.Tools, engine.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: args})
 		}
-		u := res.Usage
-		v.Response.Usage.InputTokens, _ = u.Input()
-		v.Response.Usage.OutputTokens, _ = u.Output()
-		v.Response.Usage.CacheReadTokens, _ = u.CacheRead()
-		v.Response.Usage.CacheWriteTokens, _ = u.CacheWrite()
-		v.Response.Usage.TotalTokens = v.Response.Usage.InputTokens + v.Response.Usage.OutputTokens
+		v.Response.Usage = engine.UsageOf(res.Usage)
 	}
 	return v
 }

@@ -108,7 +108,7 @@ func TestShutdownCutsStreamsThatOutliveTheTimeout(t *testing.T) {
 		}
 		ids[r.ID] = true
 		switch {
-		case r.Path == "/v1/chat/completions" && r.Status == 200 && r.Error == "" && r.OutputTokens > 0:
+		case r.Path == "/v1/chat/completions" && r.Status == 200 && r.Error == "" && r.Usage.Output.Value() > 0:
 			complete++
 		case r.Path == "/v1/messages" && r.Status == statusCutAtShutdown && r.Error == errCutAtShutdown:
 			cut++

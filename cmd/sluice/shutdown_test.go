@@ -130,8 +130,8 @@ func TestServeShutdownStages(t *testing.T) {
 	if len(page.Records) != 2 {
 		t.Fatalf("%d rows, want 2 (one per request)", len(page.Records))
 	}
-	if r := rows["fast"]; r.Status != 200 || r.Error != "" || r.OutputTokens != 1 {
-		t.Errorf("complete stream: status %d error %q output %d, want 200, no error, 1 token", r.Status, r.Error, r.OutputTokens)
+	if r := rows["fast"]; r.Status != 200 || r.Error != "" || r.Usage.Output.Value() != 1 {
+		t.Errorf("complete stream: status %d error %q output %d, want 200, no error, 1 token", r.Status, r.Error, r.Usage.Output.Value())
 	}
 	if r := rows["slow"]; r.Status != http.StatusServiceUnavailable || r.Error != "cut at shutdown" {
 		t.Errorf("cut stream: status %d error %q, want 503 %q", r.Status, r.Error, "cut at shutdown")
