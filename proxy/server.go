@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +64,11 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	state atomic.Pointer[snapshot]
-	api   http.Handler
-	hooks *hooks.Dispatcher
+	// reloadMu serialises reloads, so each compares against the
+	// configuration it replaces.
+	reloadMu sync.Mutex
+	api      http.Handler
+	hooks    *hooks.Dispatcher
 
 	// base is the parent of every request's context; cutAll cancels it
 	// when shutdown gives up waiting (Cut). inflight counts requests not yet
@@ -108,17 +112,6 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		return nil, err
 	}
 	return s, nil
-}
-
-// Reload builds everything derived from cfg aside and swaps it in. On
-// error the running configuration is kept.
-func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
-	snap, err := newSnapshot(ctx, cfg, s.opts, s.state.Load())
-	if err != nil {
-		return err
-	}
-	s.state.Store(snap)
-	return nil
 }
 
 // Shutdown drains what the gateway still has to deliver after responses

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -354,8 +355,10 @@ func openStore(ctx context.Context, f *serveFlags, cfg *policy.Config) (store.St
 	return store.Open(ctx, dsn, opts)
 }
 
-// reloadOnHUP reloads the configuration file on SIGHUP. A configuration
-// that fails to load or compile is refused and the running one kept.
+// reloadOnHUP reloads the configuration file on SIGHUP, through the one
+// reload path (proxy.Server.Reload): a configuration that fails to load or
+// compile, or that changes a setting only a restart applies, is refused
+// whole and the running one kept.
 func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -366,18 +369,32 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.
 			return
 		case <-hup:
 		}
-		if path == "" {
-			log.Info("SIGHUP: serving the embedded default configuration; nothing to reload")
-			continue
-		}
-		cfg, err := loadConfig(ctx, path, stderr)
-		if err == nil {
-			err = srv.Reload(ctx, cfg)
-		}
-		if err != nil {
-			log.Error("configuration refused; the running one is kept", "file", path, "err", err)
-			continue
-		}
-		log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers))
+		reloadFile(ctx, srv, path, log, stderr)
 	}
+}
+
+// reloadFile loads path and hands it to srv.Reload, logging the outcome.
+func reloadFile(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer) error {
+	if path == "" {
+		log.Info("SIGHUP: serving the embedded default configuration; nothing to reload")
+		return nil
+	}
+	cfg, err := loadConfig(ctx, path, stderr)
+	if err == nil {
+		err = srv.Reload(ctx, cfg)
+	}
+	var restart *proxy.RestartRequiredError
+	switch {
+	case errors.As(err, &restart):
+		log.Error("configuration refused: restart sluice to apply it; the running one is kept", "file", path, "needs_restart", strings.Join(restart.Fields, ","), "err", err)
+		return err
+	case err != nil:
+		log.Error("configuration refused; the running one is kept", "file", path, "err", err)
+		return err
+	case srv.Config() != cfg:
+		log.Info("configuration unchanged; nothing reloaded", "file", path)
+		return nil
+	}
+	log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers))
+	return nil
 }
