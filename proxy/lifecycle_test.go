@@ -36,7 +36,7 @@ func TestShutdownCutsStreamsThatOutliveTheTimeout(t *testing.T) {
 	// Short streams end within the shutdown timeout; long ones would take
 	// about a minute.
 	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
-		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 20 * time.Millisecond})
+		Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: 10 * time.Millisecond})
 	gw.upstream.Handle("/v1/messages", proxytest.Reply{ContentType: "text/event-stream",
 		Body: proxytest.Fixture(t, "anthropic_messages/text.sse"), Gap: 10 * time.Second})
 	const short, long = 3, 2
@@ -69,7 +69,7 @@ func TestShutdownCutsStreamsThatOutliveTheTimeout(t *testing.T) {
 	}
 	started.Wait() // every request has its headers: all are in flight
 
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := gw.Config.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("shutdown within the timeout: %v; want the long streams to outlive it", err)
