@@ -11,7 +11,8 @@ import (
 )
 
 // TestLeafPackage keeps compat a leaf: its packages import no sluice
-// package but compat's own and the leaf usage, and each has a package doc comment.
+// package but compat's own and usage (itself a leaf), and each has a
+// package doc comment.
 func TestLeafPackage(t *testing.T) {
 	const module = "github.com/sluice-gateway/sluice/"
 	docs := map[string]bool{}
