@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 	"strings"
 )
@@ -94,7 +95,7 @@ type anthBlock struct {
 // and Vertex formats that carry Claude reuse it.
 type anthropicCollector struct {
 	st              *recState
-	in, out, cr, cw count
+	in, out, cr, cw usage.Count
 	model, stop     string
 	stopSeq         json.RawMessage
 	calls           []ToolCall // non-stream
@@ -116,11 +117,11 @@ func (c *anthropicCollector) addUsage(raw json.RawMessage) {
 		return
 	}
 	for _, f := range []struct {
-		dst *count
+		dst *usage.Count
 		src *int64
 	}{{&c.in, u.InputTokens}, {&c.out, u.OutputTokens}, {&c.cw, u.CacheCreation}, {&c.cr, u.CacheRead}} {
 		if f.src != nil {
-			*f.dst = count{*f.src, true}
+			*f.dst = usage.Of(*f.src)
 		}
 	}
 	if c.st.keep() {
@@ -138,8 +139,8 @@ func (c *anthropicCollector) addUsage(raw json.RawMessage) {
 	}
 }
 
-func (c *anthropicCollector) usage() Usage {
-	return Usage{input: sum(c.in, c.cr, c.cw), output: c.out, cacheRead: c.cr, cacheWrite: c.cw}
+func (c *anthropicCollector) usage() usage.Tokens {
+	return usage.Tokens{Input: usage.Sum(c.in, c.cr, c.cw), Output: c.out, CacheRead: c.cr, CacheWrite: c.cw}
 }
 
 type anthMessage struct {

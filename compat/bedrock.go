@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,13 +115,13 @@ type invocationMetrics struct {
 	CacheWriteTokenCount *int64 `json:"cacheWriteInputTokenCount"`
 }
 
-func (m *invocationMetrics) usage() Usage {
-	cr, cw := opt(m.CacheReadTokenCount), opt(m.CacheWriteTokenCount)
-	in := opt(m.InputTokenCount)
-	if in.ok {
-		in = sum(in, cr, cw)
+func (m *invocationMetrics) usage() usage.Tokens {
+	cr, cw := usage.Optional(m.CacheReadTokenCount), usage.Optional(m.CacheWriteTokenCount)
+	in := usage.Optional(m.InputTokenCount)
+	if in.Reported() {
+		in = usage.Sum(in, cr, cw)
 	}
-	return Usage{input: in, output: opt(m.OutputTokenCount), cacheRead: cr, cacheWrite: cw}
+	return usage.Tokens{Input: in, Output: usage.Optional(m.OutputTokenCount), CacheRead: cr, CacheWrite: cw}
 }
 
 // invokeProbe tells the vendor formats apart and reads the fields that are
@@ -175,8 +176,8 @@ type invokeCollector struct {
 	anth    *anthropicCollector
 	conv    *converseCollector
 	vendor  int
-	metrics Usage
-	other   Usage
+	metrics usage.Tokens
+	other   usage.Tokens
 	stop    string
 	gen     strings.Builder
 }
@@ -249,7 +250,7 @@ func (c *invokeCollector) event(data []byte) error {
 
 // generic reads prompt/generation token counts (Llama and alike).
 func (c *invokeCollector) generic(p *invokeProbe) {
-	c.other = c.other.Merge(Usage{input: opt(p.PromptTokens), output: opt(p.GenerationTokens)})
+	c.other = c.other.Merge(usage.Tokens{Input: usage.Optional(p.PromptTokens), Output: usage.Optional(p.GenerationTokens)})
 	if p.StopReason != nil && *p.StopReason != "" {
 		c.stop = *p.StopReason
 	}
@@ -257,30 +258,25 @@ func (c *invokeCollector) generic(p *invokeProbe) {
 
 // headerUsage reads the token counts Bedrock reports in the headers of a
 // non-stream InvokeModel response.
-func headerUsage(h http.Header) Usage {
-	get := func(name string) count {
+func headerUsage(h http.Header) usage.Tokens {
+	get := func(name string) usage.Count {
 		v := h.Get(name)
 		if v == "" {
-			return count{}
+			return usage.Count{}
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return count{}
+			return usage.Count{}
 		}
-		return count{n, true}
+		return usage.Of(n)
 	}
 	cr := get("X-Amzn-Bedrock-Cache-Read-Input-Token-Count")
 	cw := get("X-Amzn-Bedrock-Cache-Write-Input-Token-Count")
 	in := get("X-Amzn-Bedrock-Input-Token-Count")
-	if in.ok {
-		in = sum(in, cr, cw)
+	if in.Reported() {
+		in = usage.Sum(in, cr, cw)
 	}
-	return Usage{input: in, output: get("X-Amzn-Bedrock-Output-Token-Count"), cacheRead: cr, cacheWrite: cw}
-}
-
-// fill returns u with the counts it lacks taken from o.
-func (u Usage) fill(o Usage) Usage {
-	return o.Merge(u)
+	return usage.Tokens{Input: in, Output: get("X-Amzn-Bedrock-Output-Token-Count"), CacheRead: cr, CacheWrite: cw}
 }
 
 func (c *invokeCollector) finish(res *Result, rebuild bool) {
@@ -296,19 +292,19 @@ func (c *invokeCollector) finish(res *Result, rebuild bool) {
 			res.Body = c.rebuildOther()
 		}
 	}
-	res.Usage = res.Usage.fill(c.metrics)
+	res.Usage = c.metrics.Merge(res.Usage) // counts the body lacks, from the metrics
 	if h := c.st.opts.Header; h != nil {
-		res.Usage = res.Usage.fill(headerUsage(h))
+		res.Usage = headerUsage(h).Merge(res.Usage)
 	}
 }
 
 // rebuildOther writes a prompt/generation model's non-stream body.
 func (c *invokeCollector) rebuildOther() json.RawMessage {
 	out := map[string]any{"generation": c.gen.String()}
-	if n, ok := c.other.Input(); ok {
+	if n, ok := c.other.Input.Get(); ok {
 		out["prompt_token_count"] = n
 	}
-	if n, ok := c.other.Output(); ok {
+	if n, ok := c.other.Output.Get(); ok {
 		out["generation_token_count"] = n
 	}
 	if c.stop != "" {

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 	"strings"
 )
@@ -85,19 +86,19 @@ type convUsage struct {
 
 // usage converts; inputTokens excludes cached tokens, which Usage counts
 // as part of the input.
-func (u *convUsage) usage() Usage {
-	cr, cw := opt(u.CacheRead), opt(u.CacheWrite)
-	if !cr.ok {
-		cr = opt(u.NovaCacheRead)
+func (u *convUsage) usage() usage.Tokens {
+	cr, cw := usage.Optional(u.CacheRead), usage.Optional(u.CacheWrite)
+	if !cr.Reported() {
+		cr = usage.Optional(u.NovaCacheRead)
 	}
-	if !cw.ok {
-		cw = opt(u.NovaCacheWrite)
+	if !cw.Reported() {
+		cw = usage.Optional(u.NovaCacheWrite)
 	}
-	in := opt(u.InputTokens)
-	if in.ok {
-		in = sum(in, cr, cw)
+	in := usage.Optional(u.InputTokens)
+	if in.Reported() {
+		in = usage.Sum(in, cr, cw)
 	}
-	return Usage{input: in, output: opt(u.OutputTokens), cacheRead: cr, cacheWrite: cw}
+	return usage.Tokens{Input: in, Output: usage.Optional(u.OutputTokens), CacheRead: cr, CacheWrite: cw}
 }
 
 type convBlock struct {
@@ -111,7 +112,7 @@ type convBlock struct {
 // {"eventType": payload} JSON).
 type converseCollector struct {
 	st      *recState
-	usage   Usage
+	usage   usage.Tokens
 	stop    string
 	role    string
 	calls   []ToolCall // non-stream

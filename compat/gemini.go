@@ -2,6 +2,7 @@ package compat
 
 import (
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 	"strings"
 )
@@ -127,20 +128,20 @@ type gemUsage struct {
 // sends usageMetadata without counts on intermediate stream chunks, which
 // report nothing. Thinking tokens are output, tool-use prompt tokens
 // input; cache writes are not reported.
-func (u *gemUsage) usage() Usage {
+func (u *gemUsage) usage() usage.Tokens {
 	n := func(p *int64) int64 {
 		if p == nil {
 			return 0
 		}
 		return *p
 	}
-	var out Usage
+	var out usage.Tokens
 	if u.Prompt != nil {
-		out.input = count{n(u.Prompt) + n(u.ToolPrompt), true}
-		out.cacheRead = count{n(u.Cached), true}
+		out.Input = usage.Of(n(u.Prompt) + n(u.ToolPrompt))
+		out.CacheRead = usage.Of(n(u.Cached))
 	}
 	if u.Prompt != nil || u.Candidates != nil || u.Thoughts != nil {
-		out.output = count{n(u.Candidates) + n(u.Thoughts), true}
+		out.Output = usage.Of(n(u.Candidates) + n(u.Thoughts))
 	}
 	return out
 }
@@ -194,7 +195,7 @@ type gemMerged struct {
 // geminiCollector reads Gemini and Vertex Gemini bodies and streams.
 type geminiCollector struct {
 	st      *recState
-	usage   Usage
+	usage   usage.Tokens
 	model   string
 	blocked string
 	cands   map[int]*gemCandidate

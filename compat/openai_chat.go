@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 	"strings"
 )
@@ -81,14 +82,14 @@ type chatUsage struct {
 	} `json:"prompt_tokens_details"`
 }
 
-func (u *chatUsage) usage() Usage {
+func (u *chatUsage) usage() usage.Tokens {
 	if u == nil {
-		return Usage{}
+		return usage.Tokens{}
 	}
-	out := Usage{input: opt(u.PromptTokens), output: opt(u.CompletionTokens)}
+	out := usage.Tokens{Input: usage.Optional(u.PromptTokens), Output: usage.Optional(u.CompletionTokens)}
 	if d := u.PromptTokensDetails; d != nil {
-		out.cacheRead = opt(d.CachedTokens)
-		out.cacheWrite = opt(d.CacheWriteTokens)
+		out.CacheRead = usage.Optional(d.CachedTokens)
+		out.CacheWrite = usage.Optional(d.CacheWriteTokens)
 	}
 	return out
 }
@@ -132,7 +133,7 @@ type chatResponse struct {
 // chatCollector reads Chat Completions bodies and chunk streams.
 type chatCollector struct {
 	st      *recState
-	usage   Usage
+	usage   usage.Tokens
 	usageJS json.RawMessage
 	id      string
 	created int64

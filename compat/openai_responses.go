@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 )
 
@@ -127,7 +128,7 @@ type respItem struct {
 // respCollector reads Responses API bodies and event streams.
 type respCollector struct {
 	st       *recState
-	usage    Usage
+	usage    usage.Tokens
 	model    string
 	stop     string
 	terminal bool
@@ -155,9 +156,9 @@ func (c *respCollector) object(raw json.RawMessage, terminal bool) error {
 		c.st.setFailure(o.Error.Message)
 	}
 	if u := o.Usage; u != nil {
-		us := Usage{input: opt(u.InputTokens), output: opt(u.OutputTokens)}
+		us := usage.Tokens{Input: usage.Optional(u.InputTokens), Output: usage.Optional(u.OutputTokens)}
 		if u.InputTokensDetails != nil {
-			us.cacheRead = opt(u.InputTokensDetails.CachedTokens)
+			us.CacheRead = usage.Optional(u.InputTokensDetails.CachedTokens)
 		}
 		c.usage = c.usage.Merge(us)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sluice-gateway/sluice/usage"
 	"io"
 	"net/http"
 
@@ -53,7 +54,7 @@ type RecorderOptions struct {
 // Result is what a Recorder saw.
 type Result struct {
 	// Usage is the token usage the response reported.
-	Usage Usage
+	Usage usage.Tokens
 	// ToolCalls are the response's tool calls, streamed deltas assembled.
 	ToolCalls []ToolCall
 	// Model is the model the response names (else RecorderOptions.Model).

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // nr marks a count the provider did not report.
@@ -19,10 +21,10 @@ const nr = -1
 // tokens are expected counts: input, output, cache read, cache write.
 type tokens [4]int64
 
-func usageOf(u Usage) tokens {
+func usageOf(u usage.Tokens) tokens {
 	var t tokens
-	for i, get := range []func() (int64, bool){u.Input, u.Output, u.CacheRead, u.CacheWrite} {
-		n, ok := get()
+	for i, c := range []usage.Count{u.Input, u.Output, u.CacheRead, u.CacheWrite} {
+		n, ok := c.Get()
 		if !ok {
 			n = nr
 		}

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/rego"
 )
 
@@ -152,5 +154,75 @@ func TestCacheKeyUnambiguous(t *testing.T) {
 			t.Errorf("inputs %d and %d share a cache key", j, i)
 		}
 		seen[k] = i
+	}
+}
+
+// TestNextKeepsCacheAndLog: an engine built for a reload keeps the cached
+// decisions when the policy revision is unchanged (only a price changed),
+// starts afresh when it changed, and writes to the one decision log.
+func TestNextKeepsCacheAndLog(t *testing.T) {
+	ctx := context.Background()
+	parseAs := func(t *testing.T, file, text string) *policy.Config {
+		t.Helper()
+		cfg, err := policy.Parse(file, []byte(text), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	parse := func(text string) *policy.Config {
+		t.Helper()
+		return parseAs(t, "config.hujson", text)
+	}
+	const grants = `"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]}]}]`
+	base := parse(`{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "k", "models": ["gpt-5"]}}, ` + grants + `}`)
+	priced := parse(`{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "k", "models": ["gpt-5"]}}, ` + grants + `, "pricing": {"gpt-5": {"input": 1, "output": 2}}}`)
+	regranted := parse(`{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "k", "models": ["gpt-5"]}},
+		"temp_grants": [{"src": ["alice@x"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]}]}]}`)
+
+	var log bytes.Buffer
+	e := newEngine(t, base, WithDecisionLog(&log))
+	if _, err := e.Decide(ctx, in("a@x", "openai", "gpt-5")); err != nil {
+		t.Fatal(err)
+	}
+	same, err := e.Next(ctx, priced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Revision() != e.Revision() || same.cur.Load().cache != e.cur.Load().cache || same.cur.Load().cache.len() != 1 {
+		t.Errorf("a reload that changed only a price dropped the decision cache")
+	}
+	if same.Config() != priced {
+		t.Error("the new engine does not serve the new configuration")
+	}
+	// Another file name and grants on other lines: the generated module's
+	// comments, and so the revision, differ; its meaning does not.
+	moved, err := same.Next(ctx, parseAs(t, "moved.hujson", "{\n\n"+grants+",\n\n\"providers\": {\"openai\": {\"baseurl\": \"http://127.0.0.1:1\", \"apikey\": \"k\", \"models\": [\"gpt-5\"]}}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Revision() == same.Revision() || moved.cur.Load().cache != same.cur.Load().cache {
+		t.Errorf("moving grants in the file: revision %s (was %s), cache kept %v; want a new revision and the cache kept",
+			moved.Revision(), same.Revision(), moved.cur.Load().cache == same.cur.Load().cache)
+	}
+	if d, err := moved.Decide(ctx, in("a@x", "openai", "gpt-5")); err != nil || d.Revision != moved.Revision() {
+		t.Errorf("cached decision under revision %q, %v; want the new revision %q", d.Revision, err, moved.Revision())
+	}
+	changed, err := moved.Next(ctx, regranted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Revision() == e.Revision() || changed.cur.Load().cache.len() != 0 {
+		t.Errorf("a new policy revision kept the old decisions")
+	}
+	d, err := changed.Decide(ctx, in("a@x", "openai", "gpt-5"))
+	if err != nil || d.Allow {
+		t.Errorf("after the grant change a@x: allow %v, %v; want denied", d.Allow, err)
+	}
+	if changed.log != e.log {
+		t.Error("the new engine has a decision log writer of its own")
+	}
+	if n := bytes.Count(log.Bytes(), []byte("\n")); n != 3 {
+		t.Errorf("decision log has %d lines, want 3 (one per decision, one writer)", n)
 	}
 }

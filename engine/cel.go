@@ -16,6 +16,7 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // CELCostLimit bounds the work of one hook condition evaluation, so a
@@ -57,14 +58,31 @@ type ToolCall struct {
 	Arguments any `cel:"arguments"`
 }
 
-// Usage counts a response's tokens; zero when the upstream did not report.
+// Usage is a response's token usage as hook conditions see it. A count the
+// upstream did not report reads as zero; Reported tells whether it
+// reported any, so a condition can tell "zero" from "not reported"
+// (response.usage.reported). UsageOf builds it.
 type Usage struct {
+	Reported         bool  `cel:"reported"`
 	InputTokens      int64 `cel:"input_tokens"`
 	OutputTokens     int64 `cel:"output_tokens"`
 	CacheReadTokens  int64 `cel:"cache_read_tokens"`
 	CacheWriteTokens int64 `cel:"cache_write_tokens"`
 	ReasoningTokens  int64 `cel:"reasoning_tokens"`
 	TotalTokens      int64 `cel:"total_tokens"`
+}
+
+// UsageOf returns t as hook conditions see it.
+func UsageOf(t usage.Tokens) Usage {
+	return Usage{
+		Reported:         t.Reported(),
+		InputTokens:      t.Input.Value(),
+		OutputTokens:     t.Output.Value(),
+		CacheReadTokens:  t.CacheRead.Value(),
+		CacheWriteTokens: t.CacheWrite.Value(),
+		ReasoningTokens:  t.Reasoning.Value(),
+		TotalTokens:      t.Total().Value(),
+	}
 }
 
 // HookGrant is a hook grant that applies to a decision's caller, provider
@@ -167,7 +185,7 @@ var syntheticVars = HookVars{
 	Request: HookRequest{Provider: "provider", Model: "model", Format: policy.FormatOpenAIChat, Path: "/v1/chat/completions",
 		Body: map[string]any{"model": "model", "stream": true, "messages": []any{map[string]any{"role": "user", "content": "hello"}}}},
 	Response: HookResponse{Status: 200, Tools: []ToolCall{{ID: "call_1", Name: "tool", Arguments: map[string]any{}}},
-		Usage: Usage{InputTokens: 1, OutputTokens: 1, TotalTokens: 2}},
+		Usage: Usage{Reported: true, InputTokens: 1, OutputTokens: 1, TotalTokens: 2}},
 }
 
 // compileHooks builds one program per hook grant of cfg. Every bad condition

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,11 @@ type Engine struct {
 // revision is everything derived from one configuration and module set. It
 // is immutable once built, except for its cache.
 type revision struct {
-	id      string
+	id string
+	// meaning hashes the compiled modules without their comments: two
+	// revisions with the same meaning decide alike, so a reload that only
+	// moved grants to other lines or renamed the file keeps the cache.
+	meaning string
 	cfg     *policy.Config
 	decide  oparego.PreparedEvalQuery
 	explain oparego.PreparedEvalQuery
@@ -95,6 +100,25 @@ func (e *Engine) Update(ctx context.Context, cfg *policy.Config) error {
 	return nil
 }
 
+// Next builds an engine for cfg beside e, for a reload: it shares e's
+// options and decision log (one writer across reloads, never two), and
+// when the policy is unchanged (a reload that changes only a hook URL or a
+// price, or moves grants in the file) it keeps e's cached decisions. e is left as it is and
+// keeps deciding until the caller switches to the new engine; on error
+// nothing changes.
+func (e *Engine) Next(ctx context.Context, cfg *policy.Config) (*Engine, error) {
+	rev, err := e.opts.build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cur := e.cur.Load(); cur.meaning == rev.meaning && cur.key == rev.key && (cur.cache == nil) == (rev.cache == nil) {
+		rev.cache = cur.cache
+	}
+	n := &Engine{opts: e.opts, log: e.log}
+	n.cur.Store(rev)
+	return n, nil
+}
+
 // Revision identifies the running policy: a hash of the generated grants,
 // the library and the user's modules.
 func (e *Engine) Revision() string { return e.cur.Load().id }
@@ -114,7 +138,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if rev.cache != nil {
 		key = in.cacheKey(rev.key)
 		if d, ok := rev.cache.get(key); ok {
-			d.ID = id
+			// The entry may come from an earlier revision of the same
+			// meaning (see Next).
+			d.ID, d.Revision = id, rev.id
 			e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)
 			return d, nil
 		}
@@ -197,6 +223,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 
 	rev := &revision{
 		id:      revisionID(all),
+		meaning: meaningID(compiler),
 		cfg:     cfg,
 		decide:  decide,
 		explain: explain,
@@ -325,6 +352,24 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 		})
 	}
 	return k, cacheable
+}
+
+// meaningID hashes the compiled modules as OPA prints them, which leaves
+// out comments (the generated grants name the file and each grant's line).
+func meaningID(c *ast.Compiler) string {
+	names := make([]string, 0, len(c.Modules))
+	for name := range c.Modules {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, name := range names {
+		h.Write([]byte(name))
+		h.Write([]byte{0})
+		h.Write([]byte(c.Modules[name].String()))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 func revisionID(mods []rego.Module) string {

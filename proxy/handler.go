@@ -53,6 +53,8 @@ type exchange struct {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, untrack := s.track(r)
+	defer untrack()
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -210,9 +212,13 @@ func (ex *exchange) finish() {
 	default:
 		rec.Error = fmt.Sprint(p)
 	}
+	complete := ex.upstream != nil && (ex.upstream.done || ex.result().Complete)
+	if (p != nil || rec.Error != "") && ex.cutAtShutdown(complete) {
+		rec.Status, rec.Error = statusCutAtShutdown, errCutAtShutdown
+	}
 	// After-response hooks fire for every complete answer, also when the
 	// client hung up right after its end (the abort panic below).
-	if ex.upstream != nil && (ex.upstream.done || ex.result().Complete) {
+	if complete {
 		ex.afterResponse()
 	}
 	ex.s.opts.Sink.Write(rec)
@@ -276,18 +282,17 @@ func (ex *exchange) record() store.Record {
 	}
 	if ex.recorder != nil {
 		res := ex.result()
-		u := res.Usage
-		in, _ := u.Input()
-		out, _ := u.Output()
-		cr, _ := u.CacheRead()
-		cw, _ := u.CacheWrite()
-		rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
+		rec.Usage = res.Usage
 		rec.ToolCalls = len(res.ToolCalls)
 		if rec.Error == "" && res.Failure != "" {
 			rec.Error = res.Failure
 		}
 	}
 	rec.SetCost(ex.snap.cfg)
+	if ex.upstream == nil || ex.w.status >= 400 {
+		// No provider began an answer: no usage to report, nothing billed.
+		rec.CostUSD, rec.CostKnown = 0, true
+	}
 	return rec
 }
 

@@ -49,12 +49,7 @@ func (ex *exchange) hookVars(event string) engine.HookVars {
 			json.Unmarshal(tc.Arguments, &args)
 			v.Response.Tools = append(v.Response.Tools, engine.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: args})
 		}
-		u := res.Usage
-		v.Response.Usage.InputTokens, _ = u.Input()
-		v.Response.Usage.OutputTokens, _ = u.Output()
-		v.Response.Usage.CacheReadTokens, _ = u.CacheRead()
-		v.Response.Usage.CacheWriteTokens, _ = u.CacheWrite()
-		v.Response.Usage.TotalTokens = v.Response.Usage.InputTokens + v.Response.Usage.OutputTokens
+		v.Response.Usage = engine.UsageOf(res.Usage)
 	}
 	return v
 }
@@ -203,13 +198,7 @@ func (ex *exchange) estimatedCost() *hooks.EstimatedCost {
 	if ex.provider == nil || ex.recorder == nil {
 		return nil
 	}
-	u := ex.result().Usage
-	in, _ := u.Input()
-	out, _ := u.Output()
-	cr, _ := u.CacheRead()
-	cw, _ := u.CacheWrite()
-	rec := store.Record{Provider: ex.provider.ID, Model: ex.req.Model}
-	rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
+	rec := store.Record{Provider: ex.provider.ID, Model: ex.req.Model, Usage: ex.result().Usage}
 	rec.SetCost(ex.snap.cfg)
 	if !rec.CostKnown {
 		return nil
@@ -218,11 +207,11 @@ func (ex *exchange) estimatedCost() *hooks.EstimatedCost {
 		Dollars:   rec.CostUSD,
 		CostBasis: ex.provider.Basis() + "/" + ex.req.Model,
 		Usage: hooks.CostUsage{
-			InputTokens:              rec.InputTokens,
-			OutputTokens:             rec.OutputTokens,
-			CachedTokens:             rec.CacheReadTokens,
-			CacheCreationInputTokens: rec.CacheWriteTokens,
-			ReasoningTokens:          rec.ReasoningTokens,
+			InputTokens:              rec.Usage.Input.Value(),
+			OutputTokens:             rec.Usage.Output.Value(),
+			CachedTokens:             rec.Usage.CacheRead.Value(),
+			CacheCreationInputTokens: rec.Usage.CacheWrite.Value(),
+			ReasoningTokens:          rec.Usage.Reasoning.Value(),
 		},
 	}
 }

@@ -28,6 +28,7 @@ type receiver struct {
 }
 
 type delivery struct {
+	Path    string
 	Header  http.Header
 	Payload map[string]any
 }
@@ -39,7 +40,7 @@ func newReceiver(t *testing.T) *receiver {
 		var p map[string]any
 		json.Unmarshal(b, &p)
 		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{Header: r.Header.Clone(), Payload: p})
+		rc.got = append(rc.got, delivery{Path: r.URL.Path, Header: r.Header.Clone(), Payload: p})
 		answer, delay := rc.answer, rc.delay
 		if r.URL.Path != rc.delayPath {
 			delay = 0
@@ -391,4 +392,15 @@ func TestHookMetadataFields(t *testing.T) {
 	if string(cost) != want {
 		t.Errorf("estimated_cost = %s\nwant %s", cost, want)
 	}
+}
+
+// paths lists the URL paths of the deliveries so far.
+func (rc *receiver) paths() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, d := range rc.got {
+		out = append(out, d.Path)
+	}
+	return out
 }

@@ -155,8 +155,8 @@ func TestRecordCarriesUsageAndCost(t *testing.T) {
 		t.Errorf("record identity/route = %+v", rec)
 	}
 	// Anthropic reports cache reads apart from input: 20 + 100 prompt tokens.
-	if rec.InputTokens != 120 || rec.OutputTokens != 4 || rec.CacheReadTokens != 100 {
-		t.Errorf("tokens in=%d out=%d cache_read=%d, want 120/4/100", rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens)
+	if rec.Usage.Input.Value() != 120 || rec.Usage.Output.Value() != 4 || rec.Usage.CacheRead.Value() != 100 {
+		t.Errorf("tokens in=%d out=%d cache_read=%d, want 120/4/100", rec.Usage.Input.Value(), rec.Usage.Output.Value(), rec.Usage.CacheRead.Value())
 	}
 	want := (20*3.0 + 100*0.30 + 4*15.0) / 1e6
 	if !rec.CostKnown || diff(rec.CostUSD, want) > 1e-12 {

@@ -262,8 +262,8 @@ func checkRecord(t *testing.T, rec store.Record, want wantRecord) {
 	got := wantRecord{
 		Provider: rec.Provider, Model: rec.Model, Format: rec.Format,
 		Status: rec.Status, Stream: rec.Stream,
-		Input: rec.InputTokens, Output: rec.OutputTokens,
-		CacheRead: rec.CacheReadTokens, CacheWrite: rec.CacheWriteTokens,
+		Input: rec.Usage.Input.Value(), Output: rec.Usage.Output.Value(),
+		CacheRead: rec.Usage.CacheRead.Value(), CacheWrite: rec.Usage.CacheWrite.Value(),
 		ToolCalls: rec.ToolCalls,
 	}
 	if got != want {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +64,18 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	state atomic.Pointer[snapshot]
-	api   http.Handler
-	hooks *hooks.Dispatcher
+	// reloadMu serialises reloads, so each compares against the
+	// configuration it replaces.
+	reloadMu sync.Mutex
+	api      http.Handler
+	hooks    *hooks.Dispatcher
+
+	// base is the parent of every request's context; cutAll cancels it
+	// when shutdown gives up waiting (Cut). inflight counts requests not yet
+	// recorded.
+	base     context.Context
+	cutAll   context.CancelFunc
+	inflight *inflight
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -94,7 +105,8 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
-	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks}
+	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight()}
+	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
@@ -102,19 +114,9 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	return s, nil
 }
 
-// Reload builds everything derived from cfg aside and swaps it in. On
-// error the running configuration is kept.
-func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
-	snap, err := newSnapshot(ctx, cfg, s.opts, s.state.Load())
-	if err != nil {
-		return err
-	}
-	s.state.Store(snap)
-	return nil
-}
-
 // Shutdown drains what the gateway still has to deliver after responses
-// (hook calls) within ctx. Call it after the HTTP server has shut down.
+// (hook calls) within ctx. Call it after Wait and Cut, so the hook calls of the
+// last complete answers are queued, and give it its own deadline.
 func (s *Server) Shutdown(ctx context.Context) error { return s.shutdownHooks(ctx) }
 
 // HookStats reports hook deliveries by hook name.

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // Sink receives one record per request that reached the gateway. It must
@@ -20,7 +22,7 @@ type LogSink struct{ Logger *slog.Logger }
 
 // Write logs rec without its raw bodies.
 func (s LogSink) Write(rec store.Record) bool {
-	s.Logger.Info("request",
+	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
 		slog.String("login", rec.Login),
 		slog.String("provider", rec.Provider),
@@ -30,12 +32,22 @@ func (s LogSink) Write(rec store.Record) bool {
 		slog.Int("status", rec.Status),
 		slog.Duration("latency", rec.Latency),
 		slog.Duration("ttfb", rec.TTFB),
-		slog.Int64("input_tokens", rec.InputTokens),
-		slog.Int64("output_tokens", rec.OutputTokens),
-		slog.Int64("cache_read_tokens", rec.CacheReadTokens),
-		slog.Int64("cache_write_tokens", rec.CacheWriteTokens),
-		slog.Float64("cost_usd", rec.CostUSD),
-		slog.String("error", rec.Error),
-	)
+	}
+	// Counts the provider did not report are left out rather than logged
+	// as 0.
+	for _, c := range []struct {
+		key string
+		n   usage.Count
+	}{{"input_tokens", rec.Usage.Input}, {"output_tokens", rec.Usage.Output},
+		{"cache_read_tokens", rec.Usage.CacheRead}, {"cache_write_tokens", rec.Usage.CacheWrite}} {
+		if n, ok := c.n.Get(); ok {
+			attrs = append(attrs, slog.Int64(c.key, n))
+		}
+	}
+	if rec.CostKnown {
+		attrs = append(attrs, slog.Float64("cost_usd", rec.CostUSD))
+	}
+	attrs = append(attrs, slog.String("error", rec.Error))
+	s.Logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 	return true
 }

@@ -29,7 +29,15 @@ type credential struct {
 }
 
 func newSnapshot(ctx context.Context, cfg *policy.Config, opts Options, prev *snapshot) (*snapshot, error) {
-	eng, err := engine.New(ctx, cfg, opts.EngineOptions...)
+	// A reload builds its engine from the running one: one decision log
+	// writer, and the decision cache when the policy is unchanged.
+	var eng *engine.Engine
+	var err error
+	if prev != nil {
+		eng, err = prev.engine.Next(ctx, cfg)
+	} else {
+		eng, err = engine.New(ctx, cfg, opts.EngineOptions...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}

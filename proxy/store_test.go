@@ -115,8 +115,8 @@ func TestNothingLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(full.RawRequest), `"content":"request`) || !strings.Contains(string(full.RawResponse), "[DONE]") || full.OutputTokens != 10 {
-				t.Errorf("saved raws: request %q, response %d bytes, output tokens %d", full.RawRequest, len(full.RawResponse), full.OutputTokens)
+			if !strings.Contains(string(full.RawRequest), `"content":"request`) || !strings.Contains(string(full.RawResponse), "[DONE]") || full.Usage.Output.Value() != 10 {
+				t.Errorf("saved raws: request %q, response %d bytes, output tokens %d", full.RawRequest, len(full.RawResponse), full.Usage.Output.Value())
 			}
 		})
 	}

@@ -44,8 +44,8 @@ func TestChatStreamUsageIsCountedInvisibly(t *testing.T) {
 				t.Errorf("upstream body %s", up.Body)
 			}
 			rec := waitRecords(t, gw, 1)[0]
-			if rec.InputTokens != 2006 || rec.OutputTokens != 10 || rec.CacheReadTokens != 1920 || !rec.Stream {
-				t.Errorf("record tokens in=%d out=%d cached=%d stream=%v; want 2006/10/1920 streamed", rec.InputTokens, rec.OutputTokens, rec.CacheReadTokens, rec.Stream)
+			if rec.Usage.Input.Value() != 2006 || rec.Usage.Output.Value() != 10 || rec.Usage.CacheRead.Value() != 1920 || !rec.Stream {
+				t.Errorf("record tokens in=%d out=%d cached=%d stream=%v; want 2006/10/1920 streamed", rec.Usage.Input.Value(), rec.Usage.Output.Value(), rec.Usage.CacheRead.Value(), rec.Stream)
 			}
 		})
 	}

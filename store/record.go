@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // Record is one request as the gateway saw it: one row of the log. Times are
@@ -39,21 +40,15 @@ type Record struct {
 	Latency time.Duration
 	TTFB    time.Duration
 
-	// Tokens. InputTokens counts every prompt token, cached or not;
-	// CacheReadTokens and CacheWriteTokens are the parts of it read from or
-	// written to the provider's prompt cache. SetUsage fills these from what
-	// a provider reports, whichever convention it uses.
-	InputTokens      int64
-	OutputTokens     int64
-	CacheReadTokens  int64
-	CacheWriteTokens int64
-	// ReasoningTokens is the part of OutputTokens spent on reasoning, when
-	// the provider says.
-	ReasoningTokens int64
+	// Usage is the token usage the provider reported. A count it did not
+	// report (a stream aborted before its usage arrived) stays "not
+	// reported": NULL in the database, absent in the API, never 0.
+	Usage usage.Tokens
 
 	// CostUSD is what the request cost at the price known when it was
-	// recorded. CostKnown is false for a model without a price: its cost is
-	// 0 and the dashboard flags it. SetCost fills both.
+	// recorded. CostKnown is false for a model without a price and for
+	// usage not reported: its cost is 0 (NULL in the database when the
+	// usage is missing) and the dashboard flags it. SetCost fills both.
 	CostUSD   float64
 	CostKnown bool
 
@@ -85,43 +80,10 @@ type Record struct {
 	RawError string
 }
 
-// Usage is token usage as a provider reports it.
-type Usage struct {
-	Input      int64
-	Output     int64
-	CacheRead  int64
-	CacheWrite int64
-	Reasoning  int64
-	// CacheSeparate is true when the provider counts cached tokens apart
-	// from Input (Anthropic Messages, Bedrock Converse: input_tokens
-	// excludes cache reads and writes) and false when Input already
-	// includes them (OpenAI, Gemini: cached tokens are a detail of the
-	// prompt count).
-	CacheSeparate bool
-}
-
-// SetUsage records u on r, normalising to r's convention that InputTokens
-// counts every prompt token.
-func (r *Record) SetUsage(u Usage) {
-	r.InputTokens = u.Input
-	if u.CacheSeparate {
-		r.InputTokens = u.Input + u.CacheRead + u.CacheWrite
-	}
-	r.OutputTokens = u.Output
-	r.CacheReadTokens = u.CacheRead
-	r.CacheWriteTokens = u.CacheWrite
-	r.ReasoningTokens = u.Reasoning
-}
-
-// UncachedInputTokens is the part of InputTokens billed at the full input
-// price: every prompt token that was neither read from nor written to the
-// cache. It is never negative, even if a provider's counts disagree.
-func (r *Record) UncachedInputTokens() int64 {
-	n := r.InputTokens - r.CacheReadTokens - r.CacheWriteTokens
-	if n < 0 {
-		return 0
-	}
-	return n
+// UsageComplete reports whether the input and output counts, which a
+// cost needs, were both reported.
+func (r *Record) UsageComplete() bool {
+	return r.Usage.Input.Reported() && r.Usage.Output.Reported()
 }
 
 // Cost is the USD cost of r's tokens at price p (USD per million tokens):
@@ -140,19 +102,21 @@ func Cost(p policy.Price, r *Record) float64 {
 	if cacheWrite == 0 {
 		cacheWrite = p.Input
 	}
-	micro := float64(r.UncachedInputTokens())*p.Input +
-		float64(r.CacheReadTokens)*cacheRead +
-		float64(r.CacheWriteTokens)*cacheWrite +
-		float64(r.OutputTokens)*p.Output
+	u := r.Usage
+	micro := float64(u.UncachedInput().Value())*p.Input +
+		float64(u.CacheRead.Value())*cacheRead +
+		float64(u.CacheWrite.Value())*cacheWrite +
+		float64(u.Output.Value())*p.Output
 	return micro / 1e6
 }
 
 // SetCost prices r with the configuration's price table, as r's provider's
-// cost_basis prices r's model. A model without a price costs 0 and has
-// CostKnown false.
+// cost_basis prices r's model. A model without a
+// price, and usage whose input or output count was not reported, cost 0
+// and have CostKnown false.
 func (r *Record) SetCost(c *policy.Config) {
 	p, ok := c.PriceOn(r.Provider, r.Model)
-	if !ok {
+	if !ok || !r.UsageComplete() {
 		r.CostUSD, r.CostKnown = 0, false
 		return
 	}

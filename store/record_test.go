@@ -7,57 +7,35 @@ import (
 	"testing"
 
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
-func TestSetUsage(t *testing.T) {
-	tests := []struct {
-		name                   string
-		u                      Usage
-		input, uncached, cr, w int64
-	}{
-		{"openai counts cache inside input", Usage{Input: 1000, Output: 50, CacheRead: 800}, 1000, 200, 800, 0},
-		{"anthropic counts cache apart", Usage{Input: 200, Output: 50, CacheRead: 800, CacheWrite: 100, CacheSeparate: true}, 1100, 200, 800, 100},
-		{"no cache", Usage{Input: 10, Output: 1}, 10, 10, 0, 0},
-		{"inconsistent counts never go negative", Usage{Input: 100, CacheRead: 300}, 100, 0, 300, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var r Record
-			r.SetUsage(tt.u)
-			if r.InputTokens != tt.input || r.UncachedInputTokens() != tt.uncached ||
-				r.CacheReadTokens != tt.cr || r.CacheWriteTokens != tt.w || r.OutputTokens != tt.u.Output {
-				t.Errorf("SetUsage(%+v) = input %d uncached %d cache %d/%d output %d; want %d %d %d/%d %d",
-					tt.u, r.InputTokens, r.UncachedInputTokens(), r.CacheReadTokens, r.CacheWriteTokens, r.OutputTokens,
-					tt.input, tt.uncached, tt.cr, tt.w, tt.u.Output)
-			}
-		})
-	}
-}
+var of = usage.Of
 
 func TestCost(t *testing.T) {
 	sonnet := policy.Price{Input: 3, Output: 15, CacheRead: 0.30, CacheWrite: 3.75}
 	tests := []struct {
 		name  string
 		price policy.Price
-		u     Usage
+		u     usage.Tokens
 		want  float64
 	}{
 		// 1M uncached input at $3 + 1M output at $15.
-		{"plain", sonnet, Usage{Input: 1_000_000, Output: 1_000_000}, 18},
+		{"plain", sonnet, usage.Tokens{Input: of(1_000_000), Output: of(1_000_000)}, 18},
 		// Anthropic: 200k fresh ($0.60) + 800k read ($0.24) + 100k written
-		// ($0.375) + 10k out ($0.15).
-		{"anthropic cache", sonnet, Usage{Input: 200_000, CacheRead: 800_000, CacheWrite: 100_000, Output: 10_000, CacheSeparate: true}, 0.6 + 0.24 + 0.375 + 0.15},
+		// ($0.375) + 10k out ($0.15); Input counts all three.
+		{"anthropic cache", sonnet, usage.Tokens{Input: of(1_100_000), CacheRead: of(800_000), CacheWrite: of(100_000), Output: of(10_000)}, 0.6 + 0.24 + 0.375 + 0.15},
 		// OpenAI: 1M prompt of which 600k cached: 400k × $1.25 + 600k ×
 		// $0.125 + 100k out × $10.
-		{"openai cache", policy.Price{Input: 1.25, Output: 10, CacheRead: 0.125}, Usage{Input: 1_000_000, CacheRead: 600_000, Output: 100_000}, 0.5 + 0.075 + 1},
+		{"openai cache", policy.Price{Input: 1.25, Output: 10, CacheRead: 0.125}, usage.Tokens{Input: of(1_000_000), CacheRead: of(600_000), Output: of(100_000)}, 0.5 + 0.075 + 1},
 		// No cache rates: cached tokens bill at the input rate, never free.
-		{"missing cache rates", policy.Price{Input: 2, Output: 4}, Usage{Input: 500_000, CacheRead: 250_000, CacheWrite: 250_000, CacheSeparate: true}, 2},
-		{"nothing used", sonnet, Usage{}, 0},
+		{"missing cache rates", policy.Price{Input: 2, Output: 4}, usage.Tokens{Input: of(1_000_000), CacheRead: of(250_000), CacheWrite: of(250_000)}, 2},
+		{"inconsistent counts never go negative", policy.Price{Input: 1, Output: 1}, usage.Tokens{Input: of(100), CacheRead: of(300)}, 300.0 / 1e6},
+		{"nothing used", sonnet, usage.Tokens{}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r Record
-			r.SetUsage(tt.u)
+			r := Record{Usage: tt.u}
 			if got := Cost(tt.price, &r); math.Abs(got-tt.want) > 1e-9 {
 				t.Errorf("Cost = %.9f, want %.9f", got, tt.want)
 			}
@@ -67,19 +45,26 @@ func TestCost(t *testing.T) {
 
 func TestSetCost(t *testing.T) {
 	cfg := &policy.Config{Pricing: map[string]policy.Price{"house-model": {Input: 1, Output: 1}}}
+	full := usage.Tokens{Input: of(1000), Output: of(1000)}
 	tests := []struct {
+		name  string
 		model string
+		u     usage.Tokens
 		known bool
 		want  float64
 	}{
-		{"gpt-5", true, (1000*1.25 + 1000*10) / 1e6},
-		{"house-model", true, 2000 / 1e6},
-		{"us.anthropic.claude-haiku-4-5-20251001-v1:0", true, (1000*1 + 1000*5) / 1e6},
-		{"mystery-9000", false, 0},
+		{"priced", "gpt-5", full, true, (1000*1.25 + 1000*10) / 1e6},
+		{"configured price", "house-model", full, true, 2000 / 1e6},
+		{"bedrock id", "us.anthropic.claude-haiku-4-5-20251001-v1:0", full, true, (1000*1 + 1000*5) / 1e6},
+		{"no price", "mystery-9000", full, false, 0},
+		{"reported zeros", "house-model", usage.Tokens{Input: of(0), Output: of(0)}, true, 0},
+		// A stream aborted before its usage arrived: unknown, not free.
+		{"usage not reported", "gpt-5", usage.Tokens{}, false, 0},
+		{"output not reported", "gpt-5", usage.Tokens{Input: of(1000)}, false, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.model, func(t *testing.T) {
-			r := Record{Model: tt.model, InputTokens: 1000, OutputTokens: 1000, CostUSD: 99, CostKnown: !tt.known}
+		t.Run(tt.name, func(t *testing.T) {
+			r := Record{Model: tt.model, Usage: tt.u, CostUSD: 99, CostKnown: !tt.known}
 			r.SetCost(cfg)
 			if r.CostKnown != tt.known || math.Abs(r.CostUSD-tt.want) > 1e-12 {
 				t.Errorf("SetCost: %v %v, want %v %v", r.CostUSD, r.CostKnown, tt.want, tt.known)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // sqlStore is the Store over either backend's database/sql handle.
@@ -107,10 +109,27 @@ func recordArgs(r *Record, hasRaws bool) []any {
 		short(r.ID), r.Time.UnixMicro(), short(r.Login), short(r.NodeID), short(r.NodeName), short(r.Tailnet),
 		short(r.Provider), short(r.Model), short(r.Format), short(r.Method), cleanText(r.Path, maxLongText), r.Stream,
 		r.Status, cleanText(r.Error, maxLongText), r.Latency.Microseconds(), r.TTFB.Microseconds(),
-		r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
-		r.CostUSD, r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
+		r.Usage.Input.Ptr(), r.Usage.Output.Ptr(), r.Usage.CacheRead.Ptr(), r.Usage.CacheWrite.Ptr(), r.Usage.Reasoning.Ptr(),
+		costArg(r), r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
 	}
+}
+
+// costArg is r's cost for the cost_usd column: NULL when the usage it
+// would be computed from was not reported, so no sum counts it as 0.
+func costArg(r *Record) any {
+	if !r.CostKnown && !r.UsageComplete() {
+		return nil
+	}
+	return r.CostUSD
+}
+
+// count reads a nullable token column.
+func count(n sql.Null[int64]) usage.Count {
+	if !n.Valid {
+		return usage.Count{}
+	}
+	return usage.Of(n.V)
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -118,15 +137,19 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRecord(s scanner) (Record, error) {
 	var r Record
 	var timeUS, latencyUS, ttfbUS int64
+	var in, out, cr, cw, reasoning sql.Null[int64]
+	var cost sql.Null[float64]
 	err := s.Scan(
 		&r.ID, &timeUS, &r.Login, &r.NodeID, &r.NodeName, &r.Tailnet,
 		&r.Provider, &r.Model, &r.Format, &r.Method, &r.Path, &r.Stream,
 		&r.Status, &r.Error, &latencyUS, &ttfbUS,
-		&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
-		&r.CostUSD, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
+		&in, &out, &cr, &cw, &reasoning,
+		&cost, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
 		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
 	)
 	r.Time = time.UnixMicro(timeUS).UTC()
+	r.Usage = usage.Tokens{Input: count(in), Output: count(out), CacheRead: count(cr), CacheWrite: count(cw), Reasoning: count(reasoning)}
+	r.CostUSD = cost.V
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
 	r.TTFB = time.Duration(ttfbUS) * time.Microsecond
 	return r, err

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,24 +27,26 @@ import (
 
 // serveFlags are the flags of `sluice serve`.
 type serveFlags struct {
-	config          string
-	listen          string
-	localUser       string
-	trustHeaders    bool
-	trustedPeerUID  uidFlag
-	insecureListen  bool
-	stateDir        string
-	db              string
-	policyDir       string
-	decisionLog     string
-	maxBody         int64
-	connectTimeout  time.Duration
-	headerTimeout   time.Duration
-	idleTimeout     time.Duration
-	shutdownTimeout time.Duration
-	tailnet         bool
-	hostname        string
-	tls             bool
+	config           string
+	listen           string
+	localUser        string
+	trustHeaders     bool
+	trustedPeerUID   uidFlag
+	insecureListen   bool
+	stateDir         string
+	db               string
+	policyDir        string
+	decisionLog      string
+	maxBody          int64
+	connectTimeout   time.Duration
+	headerTimeout    time.Duration
+	idleTimeout      time.Duration
+	shutdownTimeout  time.Duration
+	logFlushTimeout  time.Duration
+	hookFlushTimeout time.Duration
+	tailnet          bool
+	hostname         string
+	tls              bool
 }
 
 func defaultStateDir() string {
@@ -72,6 +75,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.headerTimeout, "header-timeout", 5*time.Minute, "time allowed for a provider's response headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "a response body that stalls this long is ended")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, time given to running requests and streams to finish")
+	fs.DurationVar(&f.logFlushTimeout, "log-flush-timeout", 30*time.Second, "at shutdown, after requests ended, time given to write the buffered request log")
+	fs.DurationVar(&f.hookFlushTimeout, "hook-flush-timeout", 30*time.Second, "at shutdown, after the request log, time given to deliver queued hook calls")
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
@@ -177,13 +182,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	hs := newHTTPServer(srv)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
-	return serveUntilDone(ctx, hs, front.listeners, f.shutdownTimeout, func(ctx context.Context) {
-		if err := srv.Shutdown(ctx); err != nil {
-			log.Error("delivering queued hook calls", "err", err)
-		}
-		if err := writer.Close(ctx); err != nil {
-			log.Error("flushing the request log", "err", err)
-		}
+	return serveUntilDone(ctx, hs, front.listeners, shutdownPlan{
+		grace:      f.shutdownTimeout,
+		requests:   srv,
+		flushLog:   writer.Close,
+		logBudget:  f.logFlushTimeout,
+		flushHooks: srv.Shutdown,
+		hookBudget: f.hookFlushTimeout,
+		log:        log,
 	})
 }
 
@@ -197,10 +203,36 @@ func newHTTPServer(h http.Handler) *http.Server {
 	return hs
 }
 
-// serveUntilDone serves until ctx ends, then lets running requests and
-// streams finish within grace, then runs drain (flushing what the gateway
-// buffered).
-func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, grace time.Duration, drain func(context.Context)) error {
+// shutdownPlan is what happens after the serving context ends. Each stage
+// has its own budget, so a stream that used up the grace period does not
+// leave the request log or the hook queue without time to flush.
+type shutdownPlan struct {
+	// grace is what running requests and streams get to finish once the
+	// listeners are closed; those still running after it are cut.
+	grace    time.Duration
+	requests inflightRequests
+	// flushLog writes the buffered request log (the cut requests' rows
+	// included) within logBudget; flushHooks then delivers the queued hook
+	// calls within hookBudget.
+	flushLog   func(context.Context) error
+	logBudget  time.Duration
+	flushHooks func(context.Context) error
+	hookBudget time.Duration
+	log        *slog.Logger
+}
+
+// inflightRequests is what shutdown needs of the proxy: to wait for the
+// requests in flight to be recorded, and to cut them.
+type inflightRequests interface {
+	Wait(context.Context) error
+	Cut() int
+}
+
+// serveUntilDone serves until ctx ends, then shuts down in stages: stop
+// accepting; let running requests and streams finish within the grace
+// period; cut the rest (each recorded as cut at shutdown); flush the
+// request log; deliver the queued hook calls.
+func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p shutdownPlan) error {
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { errc <- hs.Serve(ln) }()
@@ -210,14 +242,38 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, gr
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	drain(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: streams still running after %s were cut", grace)
+	var result error
+	// hs.Shutdown closes the listeners at once, then waits for every
+	// connection to go idle: every handler has returned, so every request
+	// has handed its record to the log.
+	gctx, cancel := context.WithTimeout(context.Background(), p.grace)
+	err := hs.Shutdown(gctx)
+	if err == nil {
+		err = p.requests.Wait(gctx)
 	}
-	return nil
+	cancel()
+	if err != nil {
+		n := p.requests.Cut()
+		hs.Close()
+		cctx, cancel := context.WithTimeout(context.Background(), proxy.CutRecordTimeout)
+		if err := p.requests.Wait(cctx); err != nil {
+			p.log.Error("cut requests did not end in time; their rows may be missing", "after", proxy.CutRecordTimeout)
+		}
+		cancel()
+		p.log.Warn("requests still running at the end of the shutdown timeout were cut", "requests", n, "timeout", p.grace)
+		result = fmt.Errorf("shutdown: %d requests or streams still running after %s were cut", n, p.grace)
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), p.logBudget)
+	if err := p.flushLog(lctx); err != nil {
+		p.log.Error("flushing the request log", "err", err, "timeout", p.logBudget)
+	}
+	cancel()
+	hctx, cancel := context.WithTimeout(context.Background(), p.hookBudget)
+	if err := p.flushHooks(hctx); err != nil {
+		p.log.Error("delivering queued hook calls", "err", err, "timeout", p.hookBudget)
+	}
+	cancel()
+	return result
 }
 
 // front is where requests come from and how callers are identified.
@@ -375,8 +431,10 @@ func openStore(ctx context.Context, f *serveFlags, cfg *policy.Config) (store.St
 	return store.Open(ctx, dsn, opts)
 }
 
-// reloadOnHUP reloads the configuration file on SIGHUP. A configuration
-// that fails to load or compile is refused and the running one kept.
+// reloadOnHUP reloads the configuration file on SIGHUP, through the one
+// reload path (proxy.Server.Reload): a configuration that fails to load or
+// compile, or that changes a setting only a restart applies, is refused
+// whole and the running one kept.
 func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -387,18 +445,32 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.
 			return
 		case <-hup:
 		}
-		if path == "" {
-			log.Info("SIGHUP: serving the embedded default configuration; nothing to reload")
-			continue
-		}
-		cfg, err := loadConfig(ctx, path, stderr)
-		if err == nil {
-			err = srv.Reload(ctx, cfg)
-		}
-		if err != nil {
-			log.Error("configuration refused; the running one is kept", "file", path, "err", err)
-			continue
-		}
-		log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers))
+		reloadFile(ctx, srv, path, log, stderr)
 	}
+}
+
+// reloadFile loads path and hands it to srv.Reload, logging the outcome.
+func reloadFile(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer) error {
+	if path == "" {
+		log.Info("SIGHUP: serving the embedded default configuration; nothing to reload")
+		return nil
+	}
+	cfg, err := loadConfig(ctx, path, stderr)
+	if err == nil {
+		err = srv.Reload(ctx, cfg)
+	}
+	var restart *proxy.RestartRequiredError
+	switch {
+	case errors.As(err, &restart):
+		log.Error("configuration refused: restart sluice to apply it; the running one is kept", "file", path, "needs_restart", strings.Join(restart.Fields, ","), "err", err)
+		return err
+	case err != nil:
+		log.Error("configuration refused; the running one is kept", "file", path, "err", err)
+		return err
+	case srv.Config() != cfg:
+		log.Info("configuration unchanged; nothing reloaded", "file", path)
+		return nil
+	}
+	log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers))
+	return nil
 }

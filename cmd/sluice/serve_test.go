@@ -122,7 +122,7 @@ func TestServeEndToEnd(t *testing.T) {
 	ok, notFound := 0, 0
 	for _, r := range page.Records {
 		switch {
-		case r.Status == 200 && r.Login == "dev@example.com" && r.OutputTokens == 1:
+		case r.Status == 200 && r.Login == "dev@example.com" && r.Usage.Output.Value() == 1:
 			ok++
 		case r.Status == 404:
 			notFound++

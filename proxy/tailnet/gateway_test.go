@@ -163,7 +163,7 @@ func TestGatewayOnTailnet(t *testing.T) {
 			byLogin[r.Login] = r
 		}
 		a, b := byLogin[aliceID.Login], byLogin[bobID.Login]
-		if a.Status != 200 || a.NodeID != aliceID.NodeID || a.Tailnet != tailnettest.TailnetName || a.Provider != "private" || a.OutputTokens != 5 {
+		if a.Status != 200 || a.NodeID != aliceID.NodeID || a.Tailnet != tailnettest.TailnetName || a.Provider != "private" || a.Usage.Output.Value() != 5 {
 			t.Errorf("alice's record = %+v", a)
 		}
 		if b.Status != 403 || b.NodeID != bobID.NodeID {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 var t0 = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
@@ -31,7 +32,7 @@ func fixture(t *testing.T) http.Handler {
 	t.Cleanup(func() { st.Close() })
 	rec := func(id, login, model string, at time.Time) store.Record {
 		return store.Record{ID: id, Time: at, Login: login, Model: model, Provider: "openai", Status: 200,
-			InputTokens: 100, OutputTokens: 10, CostUSD: 0.01, CostKnown: true}
+			Usage: usage.Tokens{Input: usage.Of(100), Output: usage.Of(10)}, CostUSD: 0.01, CostKnown: true}
 	}
 	a1 := rec("a1", "alice", "gpt-5", t0)
 	a1.RawRequest, a1.RawResponse = []byte(`{"q":"hi"}`), []byte{0, 0, 0, 42, 0xff}

@@ -10,49 +10,57 @@ import (
 // RFC 3339, field names in snake_case.
 
 type requestJSON struct {
-	ID               string    `json:"id"`
-	Time             time.Time `json:"time"`
-	Login            string    `json:"login"`
-	NodeID           string    `json:"node_id,omitempty"`
-	NodeName         string    `json:"node_name,omitempty"`
-	Tailnet          string    `json:"tailnet,omitempty"`
-	Provider         string    `json:"provider"`
-	Model            string    `json:"model"`
-	Format           string    `json:"format"`
-	Method           string    `json:"method,omitempty"`
-	Path             string    `json:"path"`
-	Stream           bool      `json:"stream"`
-	Status           int       `json:"status"`
-	Error            string    `json:"error,omitempty"`
-	LatencyMS        float64   `json:"latency_ms"`
-	TTFBMS           float64   `json:"ttfb_ms"`
-	InputTokens      int64     `json:"input_tokens"`
-	OutputTokens     int64     `json:"output_tokens"`
-	CacheReadTokens  int64     `json:"cache_read_tokens"`
-	CacheWriteTokens int64     `json:"cache_write_tokens"`
-	ReasoningTokens  int64     `json:"reasoning_tokens"`
-	CostUSD          float64   `json:"cost_usd"`
-	CostKnown        bool      `json:"cost_known"`
-	ToolCalls        int       `json:"tool_calls"`
-	RequestBytes     int64     `json:"request_bytes"`
-	ResponseBytes    int64     `json:"response_bytes"`
-	UserAgent        string    `json:"user_agent,omitempty"`
-	Revision         string    `json:"revision,omitempty"`
-	SessionID        string    `json:"session_id,omitempty"`
-	Instance         string    `json:"instance,omitempty"`
-	HasRaws          bool      `json:"has_raws"`
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	Login     string    `json:"login"`
+	NodeID    string    `json:"node_id,omitempty"`
+	NodeName  string    `json:"node_name,omitempty"`
+	Tailnet   string    `json:"tailnet,omitempty"`
+	Provider  string    `json:"provider"`
+	Model     string    `json:"model"`
+	Format    string    `json:"format"`
+	Method    string    `json:"method,omitempty"`
+	Path      string    `json:"path"`
+	Stream    bool      `json:"stream"`
+	Status    int       `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	LatencyMS float64   `json:"latency_ms"`
+	TTFBMS    float64   `json:"ttfb_ms"`
+	// Token counts the provider did not report are absent, never 0;
+	// cost_usd is absent when the usage it comes from was not reported
+	// (cost_known is then false).
+	InputTokens      *int64   `json:"input_tokens,omitempty"`
+	OutputTokens     *int64   `json:"output_tokens,omitempty"`
+	CacheReadTokens  *int64   `json:"cache_read_tokens,omitempty"`
+	CacheWriteTokens *int64   `json:"cache_write_tokens,omitempty"`
+	ReasoningTokens  *int64   `json:"reasoning_tokens,omitempty"`
+	CostUSD          *float64 `json:"cost_usd,omitempty"`
+	CostKnown        bool     `json:"cost_known"`
+	ToolCalls        int      `json:"tool_calls"`
+	RequestBytes     int64    `json:"request_bytes"`
+	ResponseBytes    int64    `json:"response_bytes"`
+	UserAgent        string   `json:"user_agent,omitempty"`
+	Revision         string   `json:"revision,omitempty"`
+	SessionID        string   `json:"session_id,omitempty"`
+	Instance         string   `json:"instance,omitempty"`
+	HasRaws          bool     `json:"has_raws"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func toRequestJSON(r *store.Record) requestJSON {
+	var cost *float64
+	if r.CostKnown || r.UsageComplete() {
+		cost = &r.CostUSD
+	}
+	u := r.Usage
 	return requestJSON{
 		ID: r.ID, Time: r.Time, Login: r.Login, NodeID: r.NodeID, NodeName: r.NodeName, Tailnet: r.Tailnet,
 		Provider: r.Provider, Model: r.Model, Format: r.Format, Method: r.Method, Path: r.Path, Stream: r.Stream,
 		Status: r.Status, Error: r.Error, LatencyMS: ms(r.Latency), TTFBMS: ms(r.TTFB),
-		InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CacheReadTokens: r.CacheReadTokens,
-		CacheWriteTokens: r.CacheWriteTokens, ReasoningTokens: r.ReasoningTokens,
-		CostUSD: r.CostUSD, CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
+		InputTokens: u.Input.Ptr(), OutputTokens: u.Output.Ptr(), CacheReadTokens: u.CacheRead.Ptr(),
+		CacheWriteTokens: u.CacheWrite.Ptr(), ReasoningTokens: u.Reasoning.Ptr(),
+		CostUSD: cost, CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes, UserAgent: r.UserAgent,
 		Revision: r.Revision, SessionID: r.SessionID, Instance: r.Instance, HasRaws: r.HasRaws,
 	}

@@ -2,12 +2,16 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/migrate"
 	"github.com/sluice-gateway/sluice/store/sqlite"
 	"github.com/sluice-gateway/sluice/store/storetest"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 func TestConformance(t *testing.T) {
@@ -79,4 +83,45 @@ func TestOpenRejectsQueryInPath(t *testing.T) {
 
 func BenchmarkWriter(b *testing.B) {
 	storetest.BenchmarkWriter(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
+}
+
+// TestNullableUsageMigrationKeepsRows: a database written before token
+// counts became nullable keeps its rows' numbers, and then stores "not
+// reported" as NULL.
+func TestNullableUsageMigrationKeepsRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Apply(ctx, db, ms[:1], migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO requests (id, time_us, login, input_tokens, output_tokens, cache_read_tokens, cost_usd, cost_known)
+		VALUES ('old', 1, 'alice', 120, 4, 100, 0.5, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	st := storetest.Open(t, path, store.Options{})
+	old, err := st.Request(ctx, "old", store.Lookup{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := usage.Tokens{Input: usage.Of(120), Output: usage.Of(4), CacheRead: usage.Of(100), CacheWrite: usage.Of(0), Reasoning: usage.Of(0)}
+	if old.Usage != want || old.CostUSD != 0.5 || !old.CostKnown {
+		t.Errorf("old row after migration: usage %+v cost %v/%v, want %+v 0.5/true", old.Usage, old.CostUSD, old.CostKnown, want)
+	}
+	if err := st.Insert(ctx, []store.Record{{ID: "new", Time: time.Unix(2, 0), Login: "alice"}}); err != nil {
+		t.Fatalf("insert with usage not reported: %v", err)
+	}
+	fresh, err := st.Request(ctx, "new", store.Lookup{})
+	if err != nil || fresh.Usage.Reported() {
+		t.Errorf("new row usage %+v, %v; want not reported", fresh.Usage, err)
+	}
 }

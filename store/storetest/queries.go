@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 func testFilters(t *testing.T, dsn string) {
@@ -177,13 +178,17 @@ func testSessions(t *testing.T, dsn string) {
 func testUsage(t *testing.T, dsn string) {
 	st := Open(t, dsn, store.Options{})
 	a := rec("a", "alice", "gpt-5", T0)
-	a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CostUSD = 1000, 100, 400, 0.5
+	a.Usage = usage.Tokens{Input: usage.Of(1000), Output: usage.Of(100), CacheRead: usage.Of(400)}
+	a.CostUSD = 0.5
 	b := rec("b", "alice", "claude-sonnet-4-5", T0.Add(25*time.Hour))
-	b.InputTokens, b.OutputTokens, b.CacheWriteTokens, b.CostUSD, b.Provider = 2000, 200, 300, 1.25, "anthropic"
+	b.Usage = usage.Tokens{Input: usage.Of(2000), Output: usage.Of(200), CacheWrite: usage.Of(300)}
+	b.CostUSD, b.Provider = 1.25, "anthropic"
 	c := rec("c", "bob", "gpt-5", T0.Add(26*time.Hour))
-	c.InputTokens, c.OutputTokens, c.CostUSD, c.Status = 10, 0, 0.25, 500
+	c.Usage = usage.Tokens{Input: usage.Of(10), Output: usage.Of(0)}
+	c.CostUSD, c.Status = 0.25, 500
 	d := rec("d", "bob", "mystery-1", T0.Add(26*time.Hour))
-	d.InputTokens, d.OutputTokens, d.CostUSD, d.CostKnown = 50, 5, 0, false
+	d.Usage = usage.Tokens{Input: usage.Of(50), Output: usage.Of(5)}
+	d.CostUSD, d.CostKnown = 0, false
 	insert(t, st, a, b, c, d)
 
 	tot := func(req, errs, in, out, cr, cw int64, cost float64, unknown int64) store.Totals {

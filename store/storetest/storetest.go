@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // NewDSN returns the DSN of a fresh, empty database for one test, and
@@ -29,6 +30,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		fn   func(t *testing.T, dsn string)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"UsageNotReported", testUsageNotReported},
 		{"DuplicateIDStoredOnce", testDuplicateID},
 		{"MissingIDGenerated", testGeneratedID},
 		{"TextIsCleaned", testCleanText},
@@ -71,7 +73,7 @@ func rec(id, login, model string, at time.Time) store.Record {
 	return store.Record{
 		ID: id, Time: at, Login: login, Model: model, Provider: "openai",
 		Format: "openai_chat", Method: "POST", Path: "/v1/chat/completions",
-		Status: 200, InputTokens: 100, OutputTokens: 10, CostUSD: 0.001, CostKnown: true,
+		Status: 200, Usage: usage.Tokens{Input: usage.Of(100), Output: usage.Of(10)}, CostUSD: 0.001, CostKnown: true,
 	}
 }
 
@@ -118,7 +120,7 @@ func testRoundTrip(t *testing.T, dsn string) {
 		Provider: "anthropic", Model: "claude-sonnet-4-5", Format: "anthropic_messages",
 		Method: "POST", Path: "/v1/messages", Stream: true,
 		Status: 200, Error: "", Latency: 1500 * time.Millisecond, TTFB: 250 * time.Millisecond,
-		InputTokens: 1200, OutputTokens: 300, CacheReadTokens: 1000, CacheWriteTokens: 100, ReasoningTokens: 50,
+		Usage:   usage.Tokens{Input: usage.Of(1200), Output: usage.Of(300), CacheRead: usage.Of(1000), CacheWrite: usage.Of(100), Reasoning: usage.Of(50)},
 		CostUSD: 0.0123, CostKnown: true, ToolCalls: 2, RequestBytes: 4096, ResponseBytes: 2048,
 		UserAgent: "claude-cli/2.1", Revision: "rev-7", SessionID: "s-abc", Instance: "ai-1",
 	}
@@ -130,6 +132,35 @@ func testRoundTrip(t *testing.T, dsn string) {
 	want.Time = want.Time.Truncate(time.Microsecond).UTC()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// testUsageNotReported: counts a provider did not report come back as not
+// reported (NULL), told apart from reported zeros, and sums skip them.
+func testUsageNotReported(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	aborted := rec("aborted", "alice", "gpt-5", T0)
+	aborted.Usage, aborted.CostUSD, aborted.CostKnown = usage.Tokens{}, 0, false
+	partial := rec("partial", "alice", "gpt-5", T0.Add(time.Second))
+	partial.Usage, partial.CostUSD, partial.CostKnown = usage.Tokens{Input: usage.Of(7)}, 0, false
+	zero := rec("zero", "alice", "gpt-5", T0.Add(2*time.Second))
+	zero.Usage, zero.CostUSD = usage.Tokens{Input: usage.Of(0), Output: usage.Of(0), CacheRead: usage.Of(0)}, 0
+	insert(t, st, aborted, partial, zero)
+	for _, want := range []store.Record{aborted, partial, zero} {
+		got, err := st.Request(context.Background(), want.ID, store.Lookup{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Usage != want.Usage || got.CostKnown != want.CostKnown || got.CostUSD != 0 {
+			t.Errorf("%s: usage %+v cost %v/%v, want %+v cost 0/%v", want.ID, got.Usage, got.CostUSD, got.CostKnown, want.Usage, want.CostKnown)
+		}
+	}
+	aggs, err := st.Usage(context.Background(), store.ByUser, store.Filter{})
+	if err != nil || len(aggs) != 1 {
+		t.Fatalf("Usage: %v %v", aggs, err)
+	}
+	if tot := aggs[0].Totals; tot.Requests != 3 || tot.InputTokens != 7 || tot.OutputTokens != 0 || tot.UnknownCost != 2 {
+		t.Errorf("totals %+v, want 3 requests, 7 input tokens, 2 of unknown cost", tot)
 	}
 }
 

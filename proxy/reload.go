@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// RestartRequiredError refuses a reload that changes settings only a
+// restart applies. None of the reload's changes were applied: a reload is
+// taken whole or not at all.
+type RestartRequiredError struct {
+	// Fields are the changed settings, as JSON paths of the configuration.
+	Fields []string
+}
+
+func (e *RestartRequiredError) Error() string {
+	return fmt.Sprintf("%s changed, which takes effect only when sluice restarts; nothing of the new configuration was applied (restart sluice to apply it)",
+		strings.Join(e.Fields, ", "))
+}
+
+// restartOnly lists the settings that are read once, when sluice starts,
+// and so cannot change by a reload. Everything else is read from the
+// configuration snapshot on each request (providers, grants, hooks,
+// pricing, database.save_raws) or on each run (database.retention), and
+// applies at once.
+var restartOnly = []struct {
+	field   string
+	changed func(old, new *policy.Config) bool
+}{
+	// The store seals raw bodies according to the value it was opened
+	// with: turning it on by reload would keep storing prompts in the
+	// clear, turning it off would keep sealing them.
+	{"database.keep_encrypted_blobs", func(old, new *policy.Config) bool {
+		return old.Database.KeepEncryptedBlobs != new.Database.KeepEncryptedBlobs
+	}},
+}
+
+// needsRestart returns the error refusing a reload from old to new, or nil.
+func needsRestart(old, new *policy.Config) error {
+	var fields []string
+	for _, r := range restartOnly {
+		if r.changed(old, new) {
+			fields = append(fields, r.field)
+		}
+	}
+	if len(fields) > 0 {
+		return &RestartRequiredError{Fields: fields}
+	}
+	return nil
+}
+
+// Reload applies cfg: the one reload path, for SIGHUP and every other
+// configuration source. It compares cfg with the running configuration and
+// either applies every change or, when one needs a restart, refuses with a
+// *RestartRequiredError and applies none. Everything derived from cfg is
+// built aside and swapped in at once; on any error the running
+// configuration is kept. The decision log writer is kept, and so are the
+// cached decisions when the policy revision is unchanged. A configuration
+// whose file and policy revision are unchanged is a no-op: Config keeps
+// returning the running one.
+func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	prev := s.state.Load()
+	if prev != nil {
+		if err := needsRestart(prev.cfg, cfg); err != nil {
+			s.log.Error("configuration refused", "file", cfg.File, "err", err)
+			return err
+		}
+	}
+	snap, err := newSnapshot(ctx, cfg, s.opts, prev)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.cfg.File == cfg.File && bytes.Equal(prev.cfg.Raw, cfg.Raw) &&
+		snap.engine.Revision() == prev.engine.Revision() {
+		return nil
+	}
+	s.state.Store(snap)
+	return nil
+}
