@@ -86,7 +86,7 @@ func (w *Writer) keep(batch []Record) {
 	spErr := w.spool.Append(batch)
 	if spErr == nil {
 		w.spooled.Add(int64(len(batch)))
-		w.setState(LogSpooling, nil)
+		w.markSpooling()
 		if tried && w.rp.backoff == 0 {
 			w.rp.backoff = w.o.RetryBackoff
 		}
@@ -102,6 +102,17 @@ func (w *Writer) keep(batch []Record) {
 	w.lose(batch, spErr, dbErr)
 }
 
+// markSpooling notes records in the spool. A failing log stays failing:
+// the spool took these records but was full or broken a moment ago, and
+// only the replay loop's probe (room for a batch, a write that reaches the
+// disk) declares it usable again, so the gateway does not flap between
+// refusing and serving at the spool's bound.
+func (w *Writer) markSpooling() {
+	if LogState(w.state.Load()) == LogOK {
+		w.state.CompareAndSwap(int32(LogOK), int32(LogSpooling))
+	}
+}
+
 // errQueueFull stands for the database's part when a record found the
 // queue full and the spool refused it.
 var errQueueFull = errors.New("the write queue is full")
@@ -113,9 +124,7 @@ func (w *Writer) overflow(r Record) bool {
 		return false
 	}
 	w.spooled.Add(1)
-	if LogState(w.state.Load()) != LogSpooling {
-		w.setState(LogSpooling, nil)
-	}
+	w.markSpooling()
 	select {
 	case w.spoolKick <- struct{}{}:
 	default:
