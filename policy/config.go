@@ -233,7 +233,20 @@ type Database struct {
 	// Retention is how long request rows and blobs are kept; zero keeps
 	// them forever.
 	Retention time.Duration
+	// OnLogFailure (database.on_log_failure) says what the gateway does
+	// when a request's record can be kept neither in the database nor in
+	// the local spool: LogFailureRefuse (the default) or LogFailureServe.
+	OnLogFailure string
 }
+
+// database.on_log_failure values.
+const (
+	// LogFailureRefuse refuses new requests with 503 until their records
+	// can be kept: an audit trail without holes.
+	LogFailureRefuse = "refuse"
+	// LogFailureServe keeps serving and counts and logs the records lost.
+	LogFailureServe = "serve"
+)
 
 // Exporters holds the exporters section.
 type Exporters struct {

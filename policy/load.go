@@ -40,7 +40,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, Errors{syntaxDiagnostic(name, err)}
 	}
 	d := &decoder{file: name, data: data, lookup: lookupEnv}
-	c := &Config{File: name, Raw: data}
+	c := &Config{File: name, Raw: data, Database: Database{OnLogFailure: LogFailureRefuse}}
 	var grantsSeen bool
 	ok := d.object(&root, "", func(key string, v *hujson.Value, p string) bool {
 		switch key {
@@ -366,11 +366,24 @@ func (d *decoder) database(c *Config, v *hujson.Value, path string) {
 			if r, ok := d.duration(fv, fp); ok {
 				c.Database.Retention = r
 			}
+		case "on_log_failure":
+			// A value sluice does not know is an error, never "serve".
+			switch m := d.str(fv, fp); {
+			case m == LogFailureRefuse, m == LogFailureServe:
+				c.Database.OnLogFailure = m
+			case m != "" || isString(fv):
+				d.errorAt(fv, fp, CodeBadFailPolicy, errorf("database.on_log_failure %q is unknown (want %q or %q)", m, LogFailureRefuse, LogFailureServe))
+			}
 		default:
 			return false
 		}
 		return true
 	})
+}
+
+func isString(v *hujson.Value) bool {
+	lit, ok := v.Value.(hujson.Literal)
+	return ok && lit.Kind() == '"'
 }
 
 func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
