@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,4 +85,49 @@ func waitDrained(t *testing.T, w *store.Writer, within time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestWriterSpoolsWhileDatabaseDiskFull puts the SQLite log on a 2 MiB
+// filesystem and the spool elsewhere, writes records with large raw bodies
+// until the database's disk is full, then grows it: every record is stored
+// exactly once, nothing is lost, and the log never stopped taking records.
+func TestWriterSpoolsWhileDatabaseDiskFull(t *testing.T) {
+	dir := storetest.Tmpfs(t, "2m")
+	st := storetest.Open(t, filepath.Join(dir, "sluice.db"), store.Options{})
+	sp, err := store.OpenSpool(filepath.Join(t.TempDir(), "spool"), store.SpoolOptions{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	w := store.NewWriter(st, store.WriterOptions{BatchSize: 16, FlushInterval: 5 * time.Millisecond, Retries: 1, RetryBackoff: 10 * time.Millisecond,
+		ReplayMaxBackoff: 100 * time.Millisecond, Spool: sp, Logger: discard()})
+	body := make([]byte, 32<<10)
+	var ids []string
+	for i := 0; i < 400 && w.Stats().Spooled < 50; i++ {
+		rand.Read(body) // incompressible: fills the disk
+		id := fmt.Sprintf("full-%04d", i)
+		ids = append(ids, id)
+		if !w.Write(store.Record{ID: id, Time: time.Now(), RawRequest: bytes.Clone(body)}) {
+			t.Fatalf("record %s refused", id)
+		}
+		if err := w.Healthy(); err != nil {
+			t.Fatalf("Healthy = %v with the spool on another disk", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Spooled == 0 {
+		t.Fatalf("the 2 MiB database never filled: %+v", s)
+	}
+	storetest.GrowTmpfs(t, dir, "64m")
+	waitDrained(t, w, 30*time.Second)
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Lost != 0 || s.Failed != 0 || s.Dropped != 0 {
+		t.Errorf("stats %+v; want nothing lost", s)
+	}
+	storetest.AssertOneRowEach(t, st, ids)
 }
