@@ -94,8 +94,12 @@ func (w *Writer) keep(batch []Record) {
 	}
 	if !tried && w.ctx.Err() == nil {
 		if dbErr = w.insert(batch); dbErr == nil {
+			// Out of order, but kept: the database takes records again.
 			w.written.Add(int64(len(batch)))
 			w.batches.Add(1)
+			if LogState(w.state.Load()) == LogFailing {
+				w.setState(LogSpooling, nil)
+			}
 			return
 		}
 	}
