@@ -325,3 +325,23 @@ func (s *syncBuffer) String() string {
 }
 
 func (s *syncBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(s, nil)) }
+
+// TestWriterCloseSpoolsWhatItCannotStore: a Close that gives up on a hung
+// database keeps the queued records in the spool instead of dropping them.
+func TestWriterCloseSpoolsWhatItCannotStore(t *testing.T) {
+	f := &fakeInserter{gate: make(chan struct{})} // never opens
+	dir := t.TempDir()
+	sp := openTestSpool(t, dir, SpoolOptions{})
+	o := spoolWriterOptions(sp)
+	o.FlushInterval = time.Hour
+	w := NewWriter(f, o)
+	writeN(w, "r", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := w.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want DeadlineExceeded", err)
+	}
+	if s := w.Stats(); s.Dropped != 0 || s.Spooled != 5 || sp.Records() != 5 {
+		t.Errorf("stats %+v, spool %d; want the 5 records spooled for the next start", s, sp.Records())
+	}
+}

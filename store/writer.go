@@ -225,7 +225,8 @@ func (w *Writer) drop(n int64, why string) {
 }
 
 // Flush stores everything queued before the call and returns when it is
-// stored (or failed), or when ctx ends.
+// stored (or spooled, or failed), or when ctx ends. Spooled records are
+// stored later, by the replay loop.
 func (w *Writer) Flush(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
@@ -244,8 +245,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting records, stores everything queued and returns when
-// done. If ctx ends first, pending inserts are abandoned, the records not
-// stored are counted as dropped, and Close returns ctx's error.
+// done. If ctx ends first, pending inserts are abandoned and Close returns
+// ctx's error; the records not stored go to the spool (stored at the next
+// start), or without one are counted as dropped. Records still in the
+// spool stay there for the next start.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
