@@ -92,6 +92,8 @@ func (ex *exchange) logHealthy() bool {
 	if err == nil || ex.snap.cfg.Database.OnLogFailure == policy.LogFailureServe {
 		return true
 	}
+	// The refusal is offered to the log too, under the caller's name.
+	ex.who, _ = ex.s.opts.Identity.Identify(ex.r)
 	ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
 		"the request log cannot be written: "+err.Error()+"; the gateway refuses requests until it can record them",
 		"refused: the request log cannot be written: "+err.Error())

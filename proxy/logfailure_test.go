@@ -99,8 +99,8 @@ func TestRequestLogFailureRefusesOrServes(t *testing.T) {
 			// The request is still offered to the log (it keeps it if
 			// it can), with the refusal.
 			recs := sink.all()
-			if len(recs) != 1 || recs[0].Status != tt.wantStatus || recs[0].ID != resp.Header.Get(headerRequestID) {
-				t.Errorf("records %+v; want one with status %d and the response's request ID", recs, tt.wantStatus)
+			if len(recs) != 1 || recs[0].Status != tt.wantStatus || recs[0].ID != resp.Header.Get(headerRequestID) || recs[0].Login != "alice@example.com" {
+				t.Errorf("records %+v; want one with status %d, the response's request ID and the caller", recs, tt.wantStatus)
 			}
 		})
 	}

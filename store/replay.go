@@ -226,7 +226,7 @@ func (w *Writer) replayStep() error {
 		w.setState(LogOK, nil)
 		return nil
 	}
-	recs, pos, bad, err := sp.Peek(w.o.BatchSize)
+	recs, pos, bad, err := sp.Peek(w.o.BatchSize, replayBatchBytes)
 	if err != nil {
 		w.o.Logger.Error("store: reading the spool failed", slog.String("spool", sp.Dir()), slog.Any("error", err))
 		return err
@@ -261,6 +261,10 @@ func (w *Writer) replayStep() error {
 	}
 	return nil
 }
+
+// replayBatchBytes bounds the spooled bytes one replay batch reads, so
+// records with large raw bodies do not all sit in memory at once.
+const replayBatchBytes = 32 << 20
 
 // maxAloneFailures is how many records in a row may fail alone before
 // insertEach calls it an outage rather than bad records.

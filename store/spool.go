@@ -326,10 +326,12 @@ type spoolPos struct {
 	records int64
 }
 
-// Peek reads up to max records after those already acknowledged, oldest
-// first, without removing them. Records it could not decode are skipped
-// and reported in undecodable; acknowledging pos drops them too.
-func (s *Spool) Peek(max int) (recs []Record, pos spoolPos, undecodable []error, err error) {
+// Peek reads up to max records, and past maxBytes of them no more (but at
+// least one), after those already acknowledged, oldest first, without
+// removing them: records with raw bodies can be large. Records it could
+// not decode are skipped and reported in undecodable; acknowledging pos
+// drops them too.
+func (s *Spool) Peek(max int, maxBytes int64) (recs []Record, pos spoolPos, undecodable []error, err error) {
 	s.mu.Lock()
 	if len(s.segs) == 0 || s.closed {
 		s.mu.Unlock()
@@ -353,8 +355,9 @@ func (s *Spool) Peek(max int) (recs []Record, pos spoolPos, undecodable []error,
 	rd := s.rd
 	s.mu.Unlock()
 
-	body := io.NewSectionReader(rd, pos.off, limit-pos.off)
-	_, err = scanFrames(body, limit-pos.off, func(p []byte, end int64) error {
+	start := pos.off
+	body := io.NewSectionReader(rd, start, limit-start)
+	_, err = scanFrames(body, limit-start, func(p []byte, end int64) error {
 		r, derr := decodePayload(p)
 		if derr != nil {
 			undecodable = append(undecodable, derr)
@@ -362,8 +365,8 @@ func (s *Spool) Peek(max int) (recs []Record, pos spoolPos, undecodable []error,
 			recs = append(recs, r)
 		}
 		pos.records++
-		if int(pos.records) >= max {
-			pos.off += end
+		if int(pos.records) >= max || end >= maxBytes {
+			pos.off = start + end
 			return errPeekFull
 		}
 		return nil

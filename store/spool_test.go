@@ -38,7 +38,7 @@ func drainSpool(t *testing.T, sp *Spool) []string {
 	t.Helper()
 	var ids []string
 	for range 10_000 {
-		recs, pos, bad, err := sp.Peek(7)
+		recs, pos, bad, err := sp.Peek(7, 1<<20)
 		if err != nil || len(bad) > 0 {
 			t.Fatalf("Peek: %v, undecodable %v", err, bad)
 		}
@@ -83,7 +83,7 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestart(t *testing.T) {
 	if sp.Records() != 50 || len(sp.Damage()) != 0 {
 		t.Fatalf("reopened: %d records, damage %v; want 50 and none", sp.Records(), sp.Damage())
 	}
-	recs, _, _, err := sp.Peek(1)
+	recs, _, _, err := sp.Peek(1, 1<<20)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("Peek: %v %v", recs, err)
 	}
@@ -105,6 +105,35 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestart(t *testing.T) {
 	// Appending after a full drain starts a new segment.
 	if err := sp.Append(spoolRecs("s", 3)); err != nil || sp.Records() != 3 {
 		t.Fatalf("Append after drain: %v, %d records", err, sp.Records())
+	}
+}
+
+func TestSpoolPeekBoundsBytes(t *testing.T) {
+	sp := openTestSpool(t, t.TempDir(), SpoolOptions{})
+	big := spoolRecs("big", 4)
+	for i := range big {
+		big[i].RawRequest = bytes.Repeat([]byte("x"), 10_000)
+	}
+	if err := sp.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{2, 2} {
+		recs, pos, _, err := sp.Peek(100, 25_000)
+		if err != nil || len(recs) != want {
+			t.Fatalf("Peek(100, 25000) of 13 KB records = %d records, %v; want %d", len(recs), err, want)
+		}
+		if err := sp.Ack(pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs, _, _, _ := sp.Peek(100, 1); len(recs) != 0 || sp.Records() != 0 {
+		t.Errorf("%d records left", sp.Records())
+	}
+	if err := sp.Append(big[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, _, err := sp.Peek(100, 1); err != nil || len(recs) != 1 {
+		t.Errorf("Peek with a bound below one record = %d records, %v; want that record", len(recs), err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -117,21 +116,17 @@ func (p *CutProxy) forward(c net.Conn) {
 	p.conns[up] = struct{}{}
 	p.mu.Unlock()
 	defer p.forget(up)
+	// Either side ending (or Cut closing both) ends the other.
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
-		_ = err
-		if !errors.Is(err, net.ErrClosed) {
-			dst.Close()
-			src.Close()
-		}
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
 		done <- struct{}{}
 	}
 	go pipe(up, c)
 	go pipe(c, up)
 	<-done
-	c.Close()
-	up.Close()
 	<-done
 }
 
