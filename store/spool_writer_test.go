@@ -345,3 +345,24 @@ func TestWriterCloseSpoolsWhatItCannotStore(t *testing.T) {
 		t.Errorf("stats %+v, spool %d; want the 5 records spooled for the next start", s, sp.Records())
 	}
 }
+
+// BenchmarkWriterWriteWithSpool measures Write as the gateway runs it,
+// with a spool behind a healthy database: the spool must cost the request
+// path nothing.
+func BenchmarkWriterWriteWithSpool(b *testing.B) {
+	f := &fakeInserter{}
+	sp, err := OpenSpool(b.TempDir(), SpoolOptions{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	w := NewWriter(f, WriterOptions{BlockTimeout: time.Minute, Spool: sp, Logger: quietLogger()})
+	r := Record{Login: "alice@example.com", Model: "gpt-5", Time: time.Now()}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w.Write(r)
+	}
+	b.StopTimer()
+	_ = w.Close(context.Background())
+}
