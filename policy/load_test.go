@@ -345,14 +345,48 @@ func TestDatabaseExportersPricing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Database.SaveRaws || !c.Database.KeepEncryptedBlobs || c.Database.Retention != 720*time.Hour {
-		t.Errorf("database = %+v", c.Database)
+	if !c.Database.SaveRaws || !c.Database.KeepEncryptedBlobs || c.Database.Retention != 720*time.Hour || c.Database.OnLogFailure != LogFailureRefuse {
+		t.Errorf("database = %+v; want on_log_failure defaulting to refuse", c.Database)
 	}
 	if s := c.Exporters.S3; s == nil || s.BucketName != "b" || s.Every != 3600 || s.Limit != 1000 || s.AccessSecret != "s" {
 		t.Errorf("s3 = %+v", c.Exporters.S3)
 	}
 	if p, ok := c.PriceFor("m"); !ok || p.Input != 1.5 || p.Output != 2.25 || p.ContextWindow != 32000 {
 		t.Errorf("price m = %+v %v", p, ok)
+	}
+}
+
+func TestDatabaseOnLogFailure(t *testing.T) {
+	tests := []struct {
+		name, value, want, wantErr string
+	}{
+		{name: "refuse", value: `"refuse"`, want: LogFailureRefuse},
+		{name: "serve", value: `"serve"`, want: LogFailureServe},
+		{name: "null_is_default", value: `null`, want: LogFailureRefuse},
+		{name: "unknown", value: `"ignore"`, wantErr: `database.on_log_failure "ignore" is unknown`},
+		{name: "empty", value: `""`, wantErr: `database.on_log_failure "" is unknown`},
+		{name: "case_matters", value: `"Serve"`, wantErr: `"Serve" is unknown`},
+		{name: "not_a_string", value: `true`, wantErr: "string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("t.hujson", []byte(`{
+				"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"]}},
+				"database": {"on_log_failure": `+tt.value+`},
+			}`), noEnv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Database.OnLogFailure != tt.want {
+				t.Errorf("on_log_failure = %q, want %q", c.Database.OnLogFailure, tt.want)
+			}
+		})
 	}
 }
 

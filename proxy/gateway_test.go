@@ -27,6 +27,8 @@ func (s *memSink) Write(r store.Record) bool {
 	return true
 }
 
+func (s *memSink) Healthy() error { return nil }
+
 func (s *memSink) all() []store.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()

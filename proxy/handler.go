@@ -80,7 +80,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		ex.fail(status, kind, err.Error(), err.Error())
 		return
 	}
+	if !ex.logHealthy() {
+		return
+	}
 	ex.run()
+}
+
+// logHealthy refuses the request when its record could not be kept and
+// database.on_log_failure says refuse (anything but "serve"): an audit
+// trail must not grow holes while the gateway keeps serving.
+func (ex *exchange) logHealthy() bool {
+	err := ex.s.opts.Sink.Healthy()
+	if err == nil || ex.snap.cfg.Database.OnLogFailure == policy.LogFailureServe {
+		return true
+	}
+	// The refusal is offered to the log too, under the caller's name.
+	ex.who, _ = ex.s.opts.Identity.Identify(ex.r)
+	ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
+		"the request log cannot be written: "+err.Error()+"; the gateway refuses requests until it can record them",
+		"refused: the request log cannot be written: "+err.Error())
+	return false
 }
 
 func (ex *exchange) run() {

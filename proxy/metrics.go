@@ -47,9 +47,27 @@ func (s *Server) serveMetrics(w http.ResponseWriter) {
 		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"written\"} %d\n", st.Written)
 		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"dropped\"} %d\n", st.Dropped)
 		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"failed\"} %d\n", st.Failed)
+		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"spooled\"} %d\n", st.Spooled)
+		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"replayed\"} %d\n", st.Replayed)
+		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"lost\"} %d\n", st.Lost)
 		b.WriteString("# HELP sluice_log_queue_length Request log records waiting to be written.\n")
 		b.WriteString("# TYPE sluice_log_queue_length gauge\n")
 		fmt.Fprintf(&b, "sluice_log_queue_length %d\n", st.Pending)
+		b.WriteString("# HELP sluice_log_spool_records Request log records waiting in the local spool.\n")
+		b.WriteString("# TYPE sluice_log_spool_records gauge\n")
+		fmt.Fprintf(&b, "sluice_log_spool_records %d\n", st.SpoolRecords)
+		b.WriteString("# HELP sluice_log_spool_bytes Size of the request log's local spool files.\n")
+		b.WriteString("# TYPE sluice_log_spool_bytes gauge\n")
+		fmt.Fprintf(&b, "sluice_log_spool_bytes %d\n", st.SpoolBytes)
+		b.WriteString("# HELP sluice_log_state Request log state: ok, spooling (the database lags, nothing lost) or failing (records cannot be kept).\n")
+		b.WriteString("# TYPE sluice_log_state gauge\n")
+		for _, state := range store.LogStates {
+			v := 0
+			if state == st.State {
+				v = 1
+			}
+			fmt.Fprintf(&b, "sluice_log_state{state=%q} %d\n", state, v)
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))

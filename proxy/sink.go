@@ -12,13 +12,24 @@ import (
 // not block for long: store.Writer batches in the background. Write
 // reports false when the record could not be kept (the sink counts and
 // logs such drops itself).
+//
+// Healthy reports whether the sink can keep records now: nil, or why not.
+// The gateway asks it at the start of every request, so it must be cheap
+// (an atomic load); with database.on_log_failure "refuse" a non-nil answer
+// refuses the request with 503, its message shown to the client.
 type Sink interface {
 	Write(store.Record) bool
+	Healthy() error
 }
+
+var _ Sink = (*store.Writer)(nil)
 
 // LogSink writes each record as one structured log line; it is the sink
 // when no database is configured.
 type LogSink struct{ Logger *slog.Logger }
+
+// Healthy is always nil: a log line needs no database.
+func (LogSink) Healthy() error { return nil }
 
 // Write logs rec without its raw bodies.
 func (s LogSink) Write(rec store.Record) bool {

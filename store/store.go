@@ -9,7 +9,8 @@
 // backend embeds its versioned migrations and applies them at start.
 //
 // Writes go through a Writer, which batches records in the background so the
-// request path never waits for the database.
+// request path never waits for the database, and keeps what the database
+// cannot take in a Spool on local disk until it can.
 package store
 
 import (

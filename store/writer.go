@@ -31,6 +31,15 @@ type WriterOptions struct {
 	InsertTimeout time.Duration
 	// Logger receives drop and failure reports (default slog.Default()).
 	Logger *slog.Logger
+
+	// Spool, when set, keeps what the database cannot take (see Writer).
+	// The Writer reads and appends to it; its opener closes it after the
+	// Writer's Close.
+	Spool *Spool
+	// ReplayMaxBackoff bounds the pause between attempts to store spooled
+	// records while the database keeps failing (default 5s); the pause
+	// starts at RetryBackoff and doubles.
+	ReplayMaxBackoff time.Duration
 }
 
 func (o *WriterOptions) defaults() {
@@ -60,6 +69,9 @@ func (o *WriterOptions) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.ReplayMaxBackoff <= 0 {
+		o.ReplayMaxBackoff = 5 * time.Second
+	}
 }
 
 // Writer stores records asynchronously in batches, so the request path
@@ -70,16 +82,34 @@ func (o *WriterOptions) defaults() {
 // longer than the queue lasts), Write waits up to BlockTimeout for room:
 // the gateway calls Write after the response has been sent, so the wait
 // holds only the handler's goroutine, never the client, and it is bounded.
-// A record that still finds no room is dropped: never silently, it is
-// counted in Stats().Dropped and logged (at most once a second, with the
-// running count). Spilling to disk instead was rejected: when the database
-// cannot keep up, a second local write path would compete for the same
-// disk, and an unbounded spill only moves the failure.
+// A batch that fails is retried with backoff.
 //
-// A batch that fails is retried with backoff; if it still fails, its
-// records are inserted one at a time, so one bad record cannot take its
-// batch with it. Records that fail even alone are counted in
-// Stats().Failed and logged.
+// With a Spool (the gateway always gives one), nothing the database cannot
+// take is dropped: a batch that still fails after its retries, and a record
+// that finds the queue full, is appended to the spool (fsynced) instead.
+// While the spool holds records, new batches are appended behind them, so
+// records reach the database in the order they were kept; one goroutine
+// stores them from the spool's head in batches, pausing with doubling
+// backoff (RetryBackoff up to ReplayMaxBackoff) while the database keeps
+// failing, and deletes each segment once its records are stored. Inserts
+// skip IDs already stored, so a record stored twice (a crash between insert
+// and deletion, or a timeout whose insert did commit) is one row. A spooled
+// batch the database refuses while it stores other records is inserted one
+// record at a time, so one bad record cannot hold up the spool: a record
+// that fails alone twice while others are stored is counted in
+// Stats().Failed and logged with its ID.
+//
+// When neither the database nor the spool can take a record (the disk is
+// full, or the spool is at its bound), the record is lost: counted in
+// Stats().Lost and logged with its request ID, and Healthy reports the
+// failure until the spool can take records again or the database stores
+// them, so the gateway can refuse new requests rather than serve them
+// unrecorded.
+//
+// Without a spool, a record that still finds no room in the queue is
+// dropped: counted in Stats().Dropped and logged (at most once a second,
+// with the running count); and a failed batch is inserted one record at a
+// time, records failing even alone counted in Stats().Failed and logged.
 type Writer struct {
 	st   Inserter
 	o    WriterOptions
@@ -95,6 +125,13 @@ type Writer struct {
 
 	queued, written, dropped, failed, batches atomic.Int64
 	lastDropLog                               atomic.Int64 // unix nanos
+
+	spool                   *Spool
+	spoolKick               chan struct{} // an overflow append happened
+	spooled, replayed, lost atomic.Int64
+	state                   atomic.Int32 // a LogState
+	health                  atomic.Pointer[LogFailure]
+	rp                      *replayer // owned by run's goroutine
 }
 
 // WriterStats counts what a Writer did.
@@ -113,6 +150,16 @@ type WriterStats struct {
 	Batches int64
 	// Pending is how many records wait in the queue now.
 	Pending int
+
+	// Spooled counts records appended to the spool; Replayed those of
+	// them stored since. Lost counts records neither stored nor spooled
+	// (and spooled records that could not be read back).
+	Spooled, Replayed, Lost int64
+	// SpoolRecords and SpoolBytes are the spool's depth now: records
+	// waiting in it and the size of its files.
+	SpoolRecords, SpoolBytes int64
+	// State is the request log's state now.
+	State LogState
 }
 
 // NewWriter starts a Writer over st. Close it to flush and stop.
@@ -127,6 +174,12 @@ func NewWriter(st Inserter, o WriterOptions) *Writer {
 		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
+
+		spool:     o.Spool,
+		spoolKick: make(chan struct{}, 1),
+	}
+	if w.spool != nil && w.spool.Records() > 0 {
+		w.state.Store(int32(LogSpooling))
 	}
 	go w.run()
 	return w
@@ -154,9 +207,12 @@ func (w *Writer) Write(r Record) bool {
 		w.queued.Add(1)
 		return true
 	case <-t.C:
+	}
+	if w.spool == nil {
 		w.drop(1, "queue full")
 		return false
 	}
+	return w.overflow(r)
 }
 
 func (w *Writer) drop(n int64, why string) {
@@ -169,7 +225,8 @@ func (w *Writer) drop(n int64, why string) {
 }
 
 // Flush stores everything queued before the call and returns when it is
-// stored (or failed), or when ctx ends.
+// stored (or spooled, or failed), or when ctx ends. Spooled records are
+// stored later, by the replay loop.
 func (w *Writer) Flush(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
@@ -188,8 +245,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 }
 
 // Close stops accepting records, stores everything queued and returns when
-// done. If ctx ends first, pending inserts are abandoned, the records not
-// stored are counted as dropped, and Close returns ctx's error.
+// done. If ctx ends first, pending inserts are abandoned and Close returns
+// ctx's error; the records not stored go to the spool (stored at the next
+// start), or without one are counted as dropped. Records still in the
+// spool stay there for the next start.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -209,14 +268,23 @@ func (w *Writer) Close(ctx context.Context) error {
 
 // Stats returns the Writer's counters.
 func (w *Writer) Stats() WriterStats {
-	return WriterStats{
+	st := WriterStats{
 		Queued:  w.queued.Load(),
 		Written: w.written.Load(),
 		Dropped: w.dropped.Load(),
 		Failed:  w.failed.Load(),
 		Batches: w.batches.Load(),
 		Pending: len(w.ch),
+
+		Spooled:  w.spooled.Load(),
+		Replayed: w.replayed.Load(),
+		Lost:     w.lost.Load(),
+		State:    LogState(w.state.Load()),
 	}
+	if w.spool != nil {
+		st.SpoolRecords, st.SpoolBytes = w.spool.Records(), w.spool.Bytes()
+	}
+	return st
 }
 
 func (w *Writer) run() {
@@ -227,12 +295,23 @@ func (w *Writer) run() {
 	batch := make([]Record, 0, w.o.BatchSize)
 	flush := func() {
 		if len(batch) > 0 {
-			w.store(batch)
+			if w.spool != nil {
+				w.keep(batch)
+			} else {
+				w.store(batch)
+			}
 			batch = batch[:0]
 		}
 	}
+	w.rp = newReplayer(w)
+	defer w.rp.timer.Stop()
 	for {
+		w.rp.arm()
 		select {
+		case <-w.rp.timer.C:
+			w.rp.fired()
+		case <-w.spoolKick:
+			// An overflow append: arm() above schedules the replay.
 		case r, ok := <-w.ch:
 			if !ok {
 				flush()
@@ -263,25 +342,14 @@ func (w *Writer) run() {
 	}
 }
 
-// store inserts one batch, retrying, then falling back to one record at a
-// time.
+// store inserts one batch without a spool, retrying, then falling back to
+// one record at a time.
 func (w *Writer) store(batch []Record) {
 	if w.ctx.Err() != nil {
 		w.drop(int64(len(batch)), "writer closed before the records were stored")
 		return
 	}
-	err := w.insert(batch)
-	pause := w.o.RetryBackoff
-	for attempt := 0; err != nil && attempt < w.o.Retries && w.ctx.Err() == nil; attempt++ {
-		w.o.Logger.Warn("store: batch insert failed, retrying", slog.Int("records", len(batch)),
-			slog.Int("attempt", attempt+1), slog.Any("error", err))
-		select {
-		case <-time.After(pause):
-		case <-w.ctx.Done():
-		}
-		pause *= 2
-		err = w.insert(batch)
-	}
+	err := w.insertRetrying(batch)
 	if err == nil {
 		w.written.Add(int64(len(batch)))
 		w.batches.Add(1)

@@ -145,6 +145,8 @@ type discardSink struct{}
 
 func (discardSink) Write(store.Record) bool { return true }
 
+func (discardSink) Healthy() error { return nil }
+
 // startSluice runs the gateway as `sluice serve` does: the policy engine,
 // routing, recorders and (unless logMode is none) the SQLite request log.
 func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func(), error) {

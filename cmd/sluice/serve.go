@@ -152,7 +152,12 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer st.Close()
-	writer := store.NewWriter(st, store.WriterOptions{Logger: log})
+	spool, err := openSpool(f, log)
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
+	writer := store.NewWriter(st, store.WriterOptions{Logger: log, Spool: spool})
 
 	front, err := listen(ctx, f, log, stderr)
 	if err != nil {
@@ -429,6 +434,19 @@ func openStore(ctx context.Context, f *serveFlags, cfg *policy.Config) (store.St
 	}
 	opts.Keys = keys
 	return store.Open(ctx, dsn, opts)
+}
+
+// openSpool opens the request log's spool in the state directory, where
+// records wait while the database cannot take them, and says at start what
+// it holds: records left by an earlier run are stored before new ones.
+func openSpool(f *serveFlags, log *slog.Logger) (*store.Spool, error) {
+	sp, err := store.OpenSpool(filepath.Join(f.stateDir, "spool"), store.SpoolOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("request log spool: %w", err)
+	}
+	log.Info("request log spool", "path", sp.Dir(), "records", sp.Records(), "bytes", sp.Bytes(),
+		"max_bytes", sp.MaxBytes(), "replaying", sp.Records() > 0)
+	return sp, nil
 }
 
 // reloadOnHUP reloads the configuration file on SIGHUP, through the one

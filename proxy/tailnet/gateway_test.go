@@ -30,6 +30,8 @@ func (s *recordSink) Write(r store.Record) bool {
 	return true
 }
 
+func (s *recordSink) Healthy() error { return nil }
+
 func (s *recordSink) all() []store.Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()

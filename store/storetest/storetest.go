@@ -32,6 +32,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"RoundTrip", testRoundTrip},
 		{"UsageNotReported", testUsageNotReported},
 		{"DuplicateIDStoredOnce", testDuplicateID},
+		{"ReplayedRecordWithBodiesStoredOnce", testReplayedWithRaws},
 		{"MissingIDGenerated", testGeneratedID},
 		{"TextIsCleaned", testCleanText},
 		{"LookupScopedToLogin", testScopedLookup},
@@ -177,6 +178,25 @@ func testDuplicateID(t *testing.T, dsn string) {
 	r, err := st.Request(context.Background(), "dup", store.Lookup{})
 	if err != nil || r.Login != "alice" {
 		t.Errorf("dup row = %+v, %v; want the first insert (alice) kept", r, err)
+	}
+}
+
+// testReplayedWithRaws stores a record with raw bodies twice, as a spool
+// replay after a crash does: one row and one body of each kind.
+func testReplayedWithRaws(t *testing.T, dsn string) {
+	st := Open(t, dsn, store.Options{})
+	r := rec("replayed", "alice", "gpt-5", T0)
+	r.RawRequest, r.RawResponse = []byte(`{"q":1}`), []byte(`{"a":1}`)
+	insert(t, st, r)
+	insert(t, st, r, rec("next", "alice", "gpt-5", T0))
+	AssertOneRowEach(t, st, []string{"replayed", "next"})
+	got, err := st.Request(context.Background(), "replayed", store.Lookup{Raws: true})
+	if err != nil || string(got.RawRequest) != `{"q":1}` || string(got.RawResponse) != `{"a":1}` || got.RawError != "" {
+		t.Errorf("replayed row = %+v, %v; want its bodies once and readable", got, err)
+	}
+	// Deleting the row removes every body: none was stored twice.
+	if n, err := st.DeleteOlderThan(context.Background(), T0.Add(time.Hour)); err != nil || n != 2 {
+		t.Errorf("DeleteOlderThan = %d, %v; want 2 rows", n, err)
 	}
 }
 

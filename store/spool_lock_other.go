@@ -1,0 +1,7 @@
+//go:build !unix
+
+package store
+
+// lockDir is a no-op where flock is not available; do not point two
+// gateways at one state directory there.
+func lockDir(string) (func(), error) { return func() {}, nil }
