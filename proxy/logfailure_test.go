@@ -125,7 +125,9 @@ func TestMetricsReportSpool(t *testing.T) {
 	// The Writer starts on a spool left by an earlier run: spooling.
 	w := store.NewWriter(blockedInserter{}, store.WriterOptions{Spool: sp, ReplayMaxBackoff: time.Hour, Logger: quietLog()})
 	defer w.Close(context.Background())
-	gw := newGateway(t, logFailureConfig(""), "alice@example.com", func(o *Options) { o.Sink = w })
+	// /metrics answers only those whom policy lets read it: an admin here.
+	cfg := strings.Replace(logFailureConfig(""), `{"role": "user"}`, `{"role": "admin"}`, 1)
+	gw := newGateway(t, cfg, "alice@example.com", func(o *Options) { o.Sink = w })
 	resp, err := http.Get(gw.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
