@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,6 +16,11 @@ import (
 type Input struct {
 	User    User    `json:"user"`
 	Request Request `json:"request"`
+	// Caps are the caller's "tailscale.com/cap/aperture" capabilities from
+	// the tailnet policy file, as WhoIs returned them (raw JSON objects).
+	// They become input.user.caps, where the library unions them with the
+	// configuration's grants.
+	Caps []json.RawMessage `json:"caps,omitempty"`
 }
 
 // User is the caller as the tailnet identifies them.
@@ -43,6 +50,7 @@ var (
 	keyModel    = ast.StringTerm("model")
 	keyFormat   = ast.StringTerm("format")
 	keyPath     = ast.StringTerm("path")
+	keyCaps     = ast.StringTerm("caps")
 )
 
 // canonical returns in with its tags sorted and deduplicated: tag order
@@ -76,6 +84,19 @@ func (in Input) value() ast.Value {
 		[2]*ast.Term{keyTailnet, ast.StringTerm(in.User.Tailnet)},
 		[2]*ast.Term{keyTags, ast.ArrayTerm(tags...)},
 	)
+	if len(in.Caps) > 0 {
+		caps := make([]*ast.Term, 0, len(in.Caps))
+		for _, raw := range in.Caps {
+			// A capability that is not JSON becomes null, which grants
+			// nothing.
+			v, err := ast.ValueFromReader(bytes.NewReader(raw))
+			if err != nil {
+				v = ast.Null{}
+			}
+			caps = append(caps, ast.NewTerm(v))
+		}
+		user.Insert(keyCaps, ast.ArrayTerm(caps...))
+	}
 	req := ast.NewObject(
 		[2]*ast.Term{keyProvider, ast.StringTerm(in.Request.Provider)},
 		[2]*ast.Term{keyModel, ast.StringTerm(in.Request.Model)},
@@ -112,6 +133,10 @@ func (in Input) cacheKey(k keyFields) string {
 	field(in.Request.Provider)
 	field(in.Request.Model)
 	field(in.Request.Format)
+	b = binary.AppendUvarint(b, uint64(len(in.Caps)))
+	for _, c := range in.Caps {
+		field(string(c))
+	}
 	if k.nodeID {
 		field(in.User.NodeID)
 	}

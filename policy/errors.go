@@ -68,6 +68,10 @@ const (
 	CodeBadExporter     = "bad_exporter"
 	CodeDuplicateModel  = "duplicate_model"
 	CodeEmptyCompatible = "no_formats"
+
+	CodeUnknownCapability = "unknown_capability"
+	CodeQuotasNotEnforced = "quotas_not_enforced"
+	CodeBadHeader         = "bad_header"
 )
 
 // String renders "file:line:col: message", the place omitted when unknown.

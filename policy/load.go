@@ -49,6 +49,9 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		case "temp_grants":
 			grantsSeen = true
 			d.tempGrants(c, v, p)
+		case "grants":
+			grantsSeen = true
+			d.appGrants(c, v, p)
 		case "hooks":
 			d.hooks(c, v, p)
 		case "database":
@@ -73,6 +76,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		})
 	}
 	if !grantsSeen {
+		// Neither temp_grants nor grants: the default configuration's.
 		c.TempGrants = defaultGrants()
 		c.GrantsDefaulted = true
 	}

@@ -29,6 +29,11 @@ named[tag] := entry if {
 	entry := data.sluice.grants.tags[tag]
 }
 
+named[group] := entry if {
+	some group in object.get(input, ["user", "groups"], [])
+	entry := data.sluice.grants.groups[group]
+}
+
 named[pattern] := entry if {
 	some pattern, entry in data.sluice.grants.globs
 	glob_names_caller(pattern)
