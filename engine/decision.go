@@ -137,7 +137,46 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 		d.Hooks = append(d.Hooks, hg)
 	}
 	slices.SortStableFunc(d.Hooks, func(a, b HookGrant) int { return r.grantOrder(a.Grant) - r.grantOrder(b.Grant) })
+	d.Hooks = mergeCapHooks(d.Hooks)
 	return d, nil
+}
+
+// mergeCapHooks merges the send_hooks of capabilities (grants section and
+// tailnet policy file) that wire one hook: as documented for grants, the
+// hook is called once, with the union of their events and fields. The
+// merged grant keeps the first one's place. temp_grants hook grants stay
+// apart: each has its own match and condition.
+func mergeCapHooks(hs []HookGrant) []HookGrant {
+	out := hs[:0]
+	for _, h := range hs {
+		if !isCapGrant(h.Grant) || h.Condition != "" {
+			out = append(out, h)
+			continue
+		}
+		i := slices.IndexFunc(out, func(o HookGrant) bool { return o.Hook == h.Hook && isCapGrant(o.Grant) && o.Condition == "" })
+		if i < 0 {
+			h.Events, h.Fields = slices.Clone(h.Events), slices.Clone(h.Fields)
+			out = append(out, h)
+			continue
+		}
+		for _, e := range h.Events {
+			if !slices.Contains(out[i].Events, e) {
+				out[i].Events = append(out[i].Events, e)
+			}
+		}
+		for _, f := range h.Fields {
+			if !slices.Contains(out[i].Fields, f) {
+				out[i].Fields = append(out[i].Fields, f)
+			}
+		}
+	}
+	return out
+}
+
+// isCapGrant reports whether a grant ID names a capability rather than a
+// temp_grants grant.
+func isCapGrant(id string) bool {
+	return strings.HasPrefix(id, "grants[") || strings.HasPrefix(id, "tailnet:")
 }
 
 func (r *revision) hookGrant(v any) (HookGrant, error) {

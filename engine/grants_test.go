@@ -153,3 +153,28 @@ func TestAppGrantsConfigDecides(t *testing.T) {
 		t.Errorf("outsider: %+v", d)
 	}
 }
+
+// TestCapHooksMerge: a hook wired by several grants is one hook grant with
+// the union of their events and fields.
+func TestCapHooksMerge(t *testing.T) {
+	e := newEngine(t, loadCase(t, "grants-hooks"))
+	d, err := e.Decide(context.Background(), in("alice@company.com", "anthropic", "claude-sonnet-4-5"))
+	if err != nil || !d.Allow {
+		t.Fatalf("%+v %v", d, err)
+	}
+	type hook struct {
+		Hook           string
+		Events, Fields []string
+	}
+	var got []hook
+	for _, h := range d.Hooks {
+		got = append(got, hook{h.Hook, h.Events, h.Fields})
+	}
+	want := []hook{
+		{"audit", []string{"entire_request", "tool_call_entire_request"}, []string{"user_message", "grants", "tools"}},
+		{"guard", []string{"pre_request"}, []string{"request_body"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hooks (-want +got):\n%s", diff)
+	}
+}

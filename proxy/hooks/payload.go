@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sluice-gateway/sluice/policy"
@@ -22,6 +23,10 @@ type Metadata struct {
 	StableNodeID string `json:"stable_node_id"`
 	RequestID    string `json:"request_id"`
 	SessionID    string `json:"session_id"`
+	// Grants are the caller's custom app capabilities (config grants and
+	// the tailnet policy file), by capability name; sent only to hooks
+	// whose send lists "grants".
+	Grants map[string][]json.RawMessage `json:"grants,omitempty"`
 }
 
 // ToolCall is one tool invocation of a response. On the wire it is
@@ -105,6 +110,9 @@ func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
 		set &^= responseFields
 	}
 	m.URL = RedactURL(m.URL)
+	if !slices.Contains(fields, policy.FieldGrants) {
+		m.Grants = nil
+	}
 	return Payload{Event: event, Metadata: m, Data: data, fields: set}
 }
 

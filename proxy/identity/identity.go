@@ -10,6 +10,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -38,6 +39,13 @@ type Identity struct {
 	Tailnet string
 	// Tags are the caller node's ACL tags, sorted; nil for a user's device.
 	Tags []string
+	// Caps are the caller's "tailscale.com/cap/aperture" capabilities
+	// from the tailnet policy file (WhoIs CapMap), as raw JSON objects;
+	// policy unions them with the configuration's grants.
+	Caps []json.RawMessage
+	// AppCaps are the caller's other app capabilities from the tailnet
+	// policy file, by name; sluice only hands them to hooks.
+	AppCaps map[string][]json.RawMessage
 }
 
 // Tagged reports whether the caller is a tagged device rather than a user.
