@@ -256,6 +256,7 @@ func (ex *exchange) record() store.Record {
 		RequestBytes: int64(len(ex.body)),
 		UserAgent:    ex.r.UserAgent(),
 		Revision:     ex.decision.Revision,
+		Grants:       ex.decision.Grants,
 		SessionID:    ex.session,
 		Instance:     ex.s.opts.Instance,
 	}

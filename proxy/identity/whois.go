@@ -116,11 +116,11 @@ func FromWhoIs(res *apitype.WhoIsResponse, home Tailnet) (Identity, error) {
 const apertureCap = "tailscale.com/cap/aperture"
 
 // setCaps copies the app capabilities of a WhoIs answer: the aperture ones
-// for policy, the others for hooks. Capabilities without a "/" are
-// Tailscale's own node capabilities, not app grants.
+// for policy, the others for hooks. Tailscale's own peer capabilities
+// ("https://tailscale.com/cap/...") are not app grants and are skipped.
 func setCaps(id *Identity, m tailcfg.PeerCapMap) {
 	for name, vals := range m {
-		if !strings.Contains(string(name), "/") || len(vals) == 0 {
+		if n := string(name); strings.Contains(n, "://") || !strings.Contains(n, "/cap/") || len(vals) == 0 {
 			continue
 		}
 		raws := make([]json.RawMessage, len(vals))
