@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -193,4 +195,24 @@ func FuzzParseHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGrantsTeamBudgets: the documented team budget example charges quota
+// buckets, which sluice does not enforce yet: the configuration is refused
+// at the quotas, not loaded without them.
+func TestGrantsTeamBudgets(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "configs", "grants-team-budgets.hujson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("grants-team-budgets.hujson", data, noEnv)
+	errs, ok := err.(Errors)
+	if !ok || !errs.Has(CodeQuotasNotEnforced) {
+		t.Fatalf("err = %v, want the quotas refused", err)
+	}
+	for _, d := range errs {
+		if d.Code == CodeQuotasNotEnforced && (d.Pos.Line != 21 || !strings.Contains(d.Message, "quotas are not enforced yet")) {
+			t.Errorf("refusal %s, want it at line 21", d)
+		}
+	}
 }
