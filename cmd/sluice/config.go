@@ -67,7 +67,7 @@ func validateConfig(ctx context.Context, path string, stdout, stderr io.Writer) 
 	}
 	models := len(cfg.Models())
 	fmt.Fprintf(stdout, "%s: ok (%d providers, %d models, %d grant sets, %d hooks)\n",
-		path, len(cfg.Providers), models, len(cfg.TempGrants), len(cfg.Hooks))
+		path, len(cfg.Providers), models, len(cfg.TempGrants)+len(cfg.Grants), len(cfg.Hooks))
 	return 0
 }
 
