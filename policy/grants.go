@@ -146,7 +146,9 @@ func (d *decoder) appGrants(c *Config, v *hujson.Value, path string) {
 					return true
 				})
 			default:
-				return false
+				// A key such as srcPosture narrows who a grant applies to;
+				// ignoring it would widen access.
+				d.errorAt(fv, fp, CodeUnknownField, errorf("%s: unknown field %q (a config grant has \"src\" and \"app\"); sluice refuses a grant it cannot fully apply", g.Source(), key))
 			}
 			return true
 		})

@@ -125,6 +125,7 @@ func TestGrantsErrors(t *testing.T) {
 		{name: "capability not an object", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": ["admin"]}}]`,
 			code: CodeType, wantErr: `want object`, line: 4, col: 66},
 		{name: "glob source", grants: `[{"src": ["a*@example.com"], "app": {}}]`, code: CodeBadSource, wantErr: `invalid source "a*@example.com"`, line: 4, col: 21},
+		{name: "unknown grant field", grants: `[{"src": ["*"], "srcPosture": ["posture:ok"], "app": {}}]`, code: CodeUnknownField, wantErr: `grants[0]: unknown field "srcPosture"`, line: 4, col: 41},
 		{name: "empty tag", grants: `[{"src": ["tag:"], "app": {}}]`, code: CodeBadSource, wantErr: `invalid source "tag:"`, line: 4, col: 21},
 	}
 	for _, tt := range tests {
