@@ -29,6 +29,9 @@ type User struct {
 	NodeID  string   `json:"node_id" cel:"node_id"`
 	Tailnet string   `json:"tailnet" cel:"tailnet"`
 	Tags    []string `json:"tags" cel:"tags"`
+	// Groups are the caller's groups as WhoIs reports them ("group:eng",
+	// or SCIM groups by email), sorted; grants name them in src.
+	Groups []string `json:"groups,omitempty" cel:"groups"`
 }
 
 // Request is the upstream call the caller wants.
@@ -51,6 +54,7 @@ var (
 	keyFormat   = ast.StringTerm("format")
 	keyPath     = ast.StringTerm("path")
 	keyCaps     = ast.StringTerm("caps")
+	keyGroups   = ast.StringTerm("groups")
 )
 
 // canonical returns in with its tags sorted and deduplicated: tag order
@@ -84,6 +88,13 @@ func (in Input) value() ast.Value {
 		[2]*ast.Term{keyTailnet, ast.StringTerm(in.User.Tailnet)},
 		[2]*ast.Term{keyTags, ast.ArrayTerm(tags...)},
 	)
+	if len(in.User.Groups) > 0 {
+		groups := make([]*ast.Term, len(in.User.Groups))
+		for i, g := range in.User.Groups {
+			groups[i] = ast.StringTerm(g)
+		}
+		user.Insert(keyGroups, ast.ArrayTerm(groups...))
+	}
 	if len(in.Caps) > 0 {
 		caps := make([]*ast.Term, 0, len(in.Caps))
 		for _, raw := range in.Caps {
@@ -133,6 +144,10 @@ func (in Input) cacheKey(k keyFields) string {
 	field(in.Request.Provider)
 	field(in.Request.Model)
 	field(in.Request.Format)
+	b = binary.AppendUvarint(b, uint64(len(in.User.Groups)))
+	for _, g := range in.User.Groups {
+		field(g)
+	}
 	b = binary.AppendUvarint(b, uint64(len(in.Caps)))
 	for _, c := range in.Caps {
 		field(string(c))

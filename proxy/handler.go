@@ -185,7 +185,7 @@ func (ex *exchange) choose() bool {
 
 func (ex *exchange) input(provider string) engine.Input {
 	return engine.Input{
-		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags},
+		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags, Groups: ex.who.Groups},
 		Caps: ex.who.Caps,
 		Request: engine.Request{
 			Provider: provider,

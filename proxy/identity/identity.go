@@ -39,6 +39,10 @@ type Identity struct {
 	Tailnet string
 	// Tags are the caller node's ACL tags, sorted; nil for a user's device.
 	Tags []string
+	// Groups are the user's groups the tailnet reports to this node
+	// ("group:eng", or SCIM groups by email; needs the
+	// tailscale.com/visible-groups node attribute), sorted.
+	Groups []string
 	// Caps are the caller's "tailscale.com/cap/aperture" capabilities
 	// from the tailnet policy file (WhoIs CapMap), as raw JSON objects;
 	// policy unions them with the configuration's grants.

@@ -108,6 +108,10 @@ func FromWhoIs(res *apitype.WhoIsResponse, home Tailnet) (Identity, error) {
 	}
 	id.Login = res.UserProfile.LoginName
 	id.DisplayName = res.UserProfile.DisplayName
+	if len(res.UserProfile.Groups) > 0 {
+		id.Groups = slices.Clone(res.UserProfile.Groups)
+		slices.Sort(id.Groups)
+	}
 	return id, nil
 }
 

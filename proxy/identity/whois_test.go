@@ -256,7 +256,7 @@ func (c *benchWhoIs) WhoIs(context.Context, string) (*apitype.WhoIsResponse, err
 func TestFromWhoIsCaps(t *testing.T) {
 	res := &apitype.WhoIsResponse{
 		Node:        &tailcfg.Node{StableID: "n1", Name: "laptop.example.ts.net."},
-		UserProfile: &tailcfg.UserProfile{LoginName: "alice@example.com"},
+		UserProfile: &tailcfg.UserProfile{LoginName: "alice@example.com", Groups: []string{"group:eng", "dev@example.com"}},
 		CapMap: tailcfg.PeerCapMap{
 			"tailscale.com/cap/aperture":                    {`{"role":"user"}`, `{"models":"openai/**"}`},
 			"example.com/cap/tier":                          {`{"tier":"gold"}`},
@@ -270,6 +270,9 @@ func TestFromWhoIsCaps(t *testing.T) {
 	}
 	if len(id.Caps) != 2 || string(id.Caps[1]) != `{"models":"openai/**"}` {
 		t.Errorf("Caps = %q", id.Caps)
+	}
+	if len(id.Groups) != 2 || id.Groups[0] != "dev@example.com" {
+		t.Errorf("Groups = %q, want both, sorted", id.Groups)
 	}
 	if len(id.AppCaps) != 1 || string(id.AppCaps["example.com/cap/tier"][0]) != `{"tier":"gold"}` {
 		t.Errorf("AppCaps = %q", id.AppCaps)
