@@ -99,3 +99,32 @@ func TestGrantsConfigDecides(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecideAppGrants compares 10 and 1,000 entries of the grants
+// section: the index keeps a decision's cost flat.
+func BenchmarkDecideAppGrants(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		cfg := appGrantsConfig(b, n)
+		input := in("user5@example.com", "p5", "model-5-large")
+		for _, cached := range []bool{false, true} {
+			name, size := fmt.Sprintf("%dgrants/uncached", n), 0
+			if cached {
+				name, size = fmt.Sprintf("%dgrants/cached", n), DefaultCacheSize
+			}
+			b.Run(name, func(b *testing.B) {
+				e := newEngine(b, cfg, WithCacheSize(size))
+				ctx := context.Background()
+				if d, err := e.Decide(ctx, input); err != nil || !d.Allow {
+					b.Fatalf("benchmark input not allowed: %+v %v", d, err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := e.Decide(ctx, input); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/policy"
 )
 
 // Decision is the policy's answer for one Input. A Decision may be shared
@@ -30,7 +33,31 @@ type Decision struct {
 	Hooks []HookGrant `json:"hooks"`
 	// Revision identifies the policy revision that decided.
 	Revision string `json:"revision"`
+
+	// Code says why a request is refused, so that the gateway answers in
+	// kind: "" when allowed, CodeNoRole (403), CodeNoModel (404: a role,
+	// but no grant for this model) or CodeDenied (a deny rule fired).
+	Code string `json:"code,omitempty"`
+	// Grants are the grants that allowed the request's provider and model:
+	// "temp_grants[i].grants[j]", "grants[i].app.tailscale.com/cap/aperture[j]"
+	// or "tailnet:caps[j]" for the tailnet policy file. Sorted.
+	Grants []string `json:"grants,omitempty"`
+	// Headers are the add_headers of the capabilities that apply, to set
+	// on the upstream request; malformed or forbidden ones are dropped.
+	Headers []policy.Header `json:"headers,omitempty"`
+	// Metrics is true when the caller may read /metrics.
+	Metrics bool `json:"metrics"`
+	// AppGrants are the custom app capabilities of the config grants that
+	// name the caller, by capability name, for hooks that send "grants".
+	AppGrants map[string][]any `json:"app_grants,omitempty"`
 }
+
+// Refusal codes of a Decision.
+const (
+	CodeNoRole  = "no_role"
+	CodeNoModel = "no_model"
+	CodeDenied  = "denied"
+)
 
 // Roles a decision may carry.
 const (
@@ -78,6 +105,31 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 		// module made of allow: modules narrow access, never widen it.
 		d.Allow = false
 	}
+	granted, _ := b["granted"].(bool)
+	switch {
+	case d.Allow:
+	case d.Role == RoleNone:
+		d.Code = CodeNoRole
+	case !granted:
+		d.Code = CodeNoModel
+	default:
+		d.Code = CodeDenied
+	}
+	if d.Allow {
+		d.Grants = strs(b["provider_grants"])
+		slices.Sort(d.Grants)
+	}
+	d.Metrics, _ = b["metrics"].(bool)
+	d.Headers = r.headers(b["headers"])
+	if apps, _ := b["app_grants"].([]any); len(apps) > 0 {
+		d.AppGrants = make(map[string][]any)
+		for _, a := range apps {
+			m, _ := a.(map[string]any)
+			if name := str(m["name"]); name != "" {
+				d.AppGrants[name] = append(d.AppGrants[name], m["value"])
+			}
+		}
+	}
 	hooks, ok := b["hooks"].([]any)
 	if !ok {
 		return Decision{}, fmt.Errorf("data.sluice.authz.hooks is %T, want a set", b["hooks"])
@@ -91,7 +143,46 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 		d.Hooks = append(d.Hooks, hg)
 	}
 	slices.SortStableFunc(d.Hooks, func(a, b HookGrant) int { return r.grantOrder(a.Grant) - r.grantOrder(b.Grant) })
+	d.Hooks = mergeCapHooks(d.Hooks)
 	return d, nil
+}
+
+// mergeCapHooks merges the send_hooks of capabilities (grants section and
+// tailnet policy file) that wire one hook: as documented for grants, the
+// hook is called once, with the union of their events and fields. The
+// merged grant keeps the first one's place. temp_grants hook grants stay
+// apart: each has its own match and condition.
+func mergeCapHooks(hs []HookGrant) []HookGrant {
+	out := hs[:0]
+	for _, h := range hs {
+		if !isCapGrant(h.Grant) || h.Condition != "" {
+			out = append(out, h)
+			continue
+		}
+		i := slices.IndexFunc(out, func(o HookGrant) bool { return o.Hook == h.Hook && isCapGrant(o.Grant) && o.Condition == "" })
+		if i < 0 {
+			h.Events, h.Fields = slices.Clone(h.Events), slices.Clone(h.Fields)
+			out = append(out, h)
+			continue
+		}
+		for _, e := range h.Events {
+			if !slices.Contains(out[i].Events, e) {
+				out[i].Events = append(out[i].Events, e)
+			}
+		}
+		for _, f := range h.Fields {
+			if !slices.Contains(out[i].Fields, f) {
+				out[i].Fields = append(out[i].Fields, f)
+			}
+		}
+	}
+	return out
+}
+
+// isCapGrant reports whether a grant ID names a capability rather than a
+// temp_grants grant.
+func isCapGrant(id string) bool {
+	return strings.HasPrefix(id, "grants[") || strings.HasPrefix(id, "tailnet:")
 }
 
 func (r *revision) hookGrant(v any) (HookGrant, error) {
@@ -115,6 +206,42 @@ func (r *revision) hookGrant(v any) (HookGrant, error) {
 		hg.prog = p
 	}
 	return hg, nil
+}
+
+// headers converts the headers rule: parsed and checked again (grants of
+// the tailnet policy file were never loaded), in grant order, duplicates
+// dropped.
+func (r *revision) headers(v any) []policy.Header {
+	list, _ := v.([]any)
+	if len(list) == 0 {
+		return nil
+	}
+	type ranked struct {
+		h     policy.Header
+		order int
+	}
+	var out []ranked
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		h, bad := policy.ParseHeader(str(m["header"]))
+		if bad != "" {
+			continue
+		}
+		out = append(out, ranked{h, r.grantOrder(str(m["grant"]))})
+	}
+	slices.SortStableFunc(out, func(a, b ranked) int {
+		if a.order != b.order {
+			return a.order - b.order
+		}
+		return strings.Compare(a.h.Name+":"+a.h.Value, b.h.Name+":"+b.h.Value)
+	})
+	hs := make([]policy.Header, 0, len(out))
+	for _, x := range out {
+		if !slices.Contains(hs, x.h) {
+			hs = append(hs, x.h)
+		}
+	}
+	return hs
 }
 
 // grantOrder ranks a grant ID by configuration order; unknown IDs (from

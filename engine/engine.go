@@ -52,17 +52,19 @@ type revision struct {
 	explain oparego.PreparedEvalQuery
 	hooks   map[string]*hookProgram // by grant ID
 	grants  map[string]*policy.Grant
-	order   map[string]int // grant ID -> configuration order
+	caps    map[string]*policy.Capability // capabilities of the grants section, by source
+	order   map[string]int                // grant ID -> configuration order
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
 	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks; ` +
-	`read_metrics := data.sluice.authz.read_metrics`
+	`read_metrics := data.sluice.authz.read_metrics; ` +
+	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
+	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants`
 
-const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; ` +
-	`provider_grants := data.sluice.authz.provider_grants; sources := data.sluice.authz.sources`
+const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 
 // New compiles cfg's policy (grants, library and modules given by options)
 // and prepares its queries. A module that does not compile is reported as a
@@ -229,6 +231,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		explain: explain,
 		hooks:   hooks,
 		grants:  make(map[string]*policy.Grant),
+		caps:    make(map[string]*policy.Capability),
 		order:   make(map[string]int),
 		key:     key,
 	}
@@ -236,6 +239,13 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		for _, g := range set.Grants {
 			rev.order[g.Source()] = len(rev.order)
 			rev.grants[g.Source()] = g
+		}
+	}
+	for _, g := range cfg.Grants {
+		rev.order[g.Source()] = len(rev.order)
+		for _, c := range g.Caps {
+			rev.order[c.Source()] = len(rev.order)
+			rev.caps[c.Source()] = c
 		}
 	}
 	if cacheable {

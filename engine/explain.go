@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
@@ -22,6 +24,20 @@ type Explanation struct {
 	Grants []GrantMatch `json:"grants"`
 	// Denials are the deny rules that fired, each with its message.
 	Denials []Denial `json:"denials"`
+	// AllowedBy are the grants that allowed the request's model, each
+	// with where it comes from; empty when refused.
+	AllowedBy []AllowedBy `json:"allowed_by"`
+}
+
+// AllowedBy is one grant that allowed a request.
+type AllowedBy struct {
+	// Grant is the grant's ID, as in Decision.Grants.
+	Grant string `json:"grant"`
+	// Source is "config" or "tailnet" (the tailnet policy file, through
+	// the caller's WhoIs capabilities).
+	Source string `json:"source"`
+	// Pos is where a config grant is in the configuration file.
+	Pos string `json:"pos,omitempty"`
 }
 
 // GrantMatch is one grant that names the caller.
@@ -30,7 +46,8 @@ type GrantMatch struct {
 	Grant string `json:"grant"`
 	// Pos is where the grant is in the configuration file.
 	Pos string `json:"pos,omitempty"`
-	// Kind is "role", "providers", "hook" or "mcp".
+	// Kind is "role", "providers", "hook" or "mcp" for temp_grants, and
+	// "grants" for an entry of the grants section.
 	Kind string `json:"kind"`
 	// Src are the grant's src patterns that name the caller.
 	Src []string `json:"src"`
@@ -96,12 +113,33 @@ func (e *Engine) Explain(ctx context.Context, in Input) (Explanation, error) {
 		return 0
 	})
 
+	x.AllowedBy = []AllowedBy{}
+	for _, id := range d.Grants {
+		a := AllowedBy{Grant: id, Source: "config"}
+		switch {
+		case strings.HasPrefix(id, "tailnet:"):
+			a.Source = "tailnet"
+		case rev.caps[id] != nil:
+			a.Pos = rev.caps[id].Pos.String()
+		case rev.grants[id] != nil:
+			a.Pos = rev.grants[id].Pos.String()
+		}
+		x.AllowedBy = append(x.AllowedBy, a)
+	}
+
 	applies := make(map[string]bool)
 	for _, id := range strs(b["provider_grants"]) {
 		applies[id] = true
 	}
 	for _, h := range d.Hooks {
 		applies[h.Grant] = true
+	}
+	for id := range applies {
+		// A capability that allowed or wired a hook makes its entry of
+		// the grants section apply.
+		if c := rev.caps[id]; c != nil {
+			applies["grants["+strconv.Itoa(c.Grant)+"]"] = true
+		}
 	}
 	byGrant := make(map[string]*GrantMatch)
 	matched, _ := b["matched"].([]any)
@@ -114,7 +152,8 @@ func (e *Engine) Explain(ctx context.Context, in Input) (Explanation, error) {
 			byGrant[id] = gm
 		}
 		gm.Src = append(gm.Src, src)
-		if gm.Kind == "role" {
+		if gm.Role != "" {
+			// A role applies to every request of the caller.
 			gm.Applies = true
 		} else {
 			gm.Applies = applies[id]
@@ -133,6 +172,17 @@ func (e *Engine) Explain(ctx context.Context, in Input) (Explanation, error) {
 
 func (r *revision) grantMatch(id string) *GrantMatch {
 	gm := &GrantMatch{Grant: id}
+	for _, ag := range r.cfg.Grants {
+		if ag.Source() == id {
+			gm.Kind, gm.Pos = "grants", ag.Pos.String()
+			for _, c := range ag.Caps {
+				if c.Role != "" && gm.Role != RoleAdmin {
+					gm.Role = c.Role
+				}
+			}
+			return gm
+		}
+	}
 	g := r.grants[id]
 	if g == nil {
 		return gm

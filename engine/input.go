@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,6 +16,11 @@ import (
 type Input struct {
 	User    User    `json:"user"`
 	Request Request `json:"request"`
+	// Caps are the caller's "tailscale.com/cap/aperture" capabilities from
+	// the tailnet policy file, as WhoIs returned them (raw JSON objects).
+	// They become input.user.caps, where the library unions them with the
+	// configuration's grants.
+	Caps []json.RawMessage `json:"caps,omitempty"`
 }
 
 // User is the caller as the tailnet identifies them.
@@ -22,6 +29,9 @@ type User struct {
 	NodeID  string   `json:"node_id" cel:"node_id"`
 	Tailnet string   `json:"tailnet" cel:"tailnet"`
 	Tags    []string `json:"tags" cel:"tags"`
+	// Groups are the caller's groups as WhoIs reports them ("group:eng",
+	// or SCIM groups by email), sorted; grants name them in src.
+	Groups []string `json:"groups,omitempty" cel:"groups"`
 }
 
 // Request is the upstream call the caller wants.
@@ -43,6 +53,8 @@ var (
 	keyModel    = ast.StringTerm("model")
 	keyFormat   = ast.StringTerm("format")
 	keyPath     = ast.StringTerm("path")
+	keyCaps     = ast.StringTerm("caps")
+	keyGroups   = ast.StringTerm("groups")
 )
 
 // canonical returns in with its tags sorted and deduplicated: tag order
@@ -76,6 +88,26 @@ func (in Input) value() ast.Value {
 		[2]*ast.Term{keyTailnet, ast.StringTerm(in.User.Tailnet)},
 		[2]*ast.Term{keyTags, ast.ArrayTerm(tags...)},
 	)
+	if len(in.User.Groups) > 0 {
+		groups := make([]*ast.Term, len(in.User.Groups))
+		for i, g := range in.User.Groups {
+			groups[i] = ast.StringTerm(g)
+		}
+		user.Insert(keyGroups, ast.ArrayTerm(groups...))
+	}
+	if len(in.Caps) > 0 {
+		caps := make([]*ast.Term, 0, len(in.Caps))
+		for _, raw := range in.Caps {
+			// A capability that is not JSON becomes null, which grants
+			// nothing.
+			v, err := ast.ValueFromReader(bytes.NewReader(raw))
+			if err != nil {
+				v = ast.Null{}
+			}
+			caps = append(caps, ast.NewTerm(v))
+		}
+		user.Insert(keyCaps, ast.ArrayTerm(caps...))
+	}
 	req := ast.NewObject(
 		[2]*ast.Term{keyProvider, ast.StringTerm(in.Request.Provider)},
 		[2]*ast.Term{keyModel, ast.StringTerm(in.Request.Model)},
@@ -112,6 +144,14 @@ func (in Input) cacheKey(k keyFields) string {
 	field(in.Request.Provider)
 	field(in.Request.Model)
 	field(in.Request.Format)
+	b = binary.AppendUvarint(b, uint64(len(in.User.Groups)))
+	for _, g := range in.User.Groups {
+		field(g)
+	}
+	b = binary.AppendUvarint(b, uint64(len(in.Caps)))
+	for _, c := range in.Caps {
+		field(string(c))
+	}
 	if k.nodeID {
 		field(in.User.NodeID)
 	}

@@ -23,6 +23,9 @@ type Config struct {
 	// configuration's grants and GrantsDefaulted is true.
 	TempGrants      []*GrantSet
 	GrantsDefaulted bool
+	// Grants are the entries of the grants section, in declaration order;
+	// nil when the file has none.
+	Grants []*AppGrant
 	// Hooks in declaration order.
 	Hooks     []*Hook
 	Database  Database

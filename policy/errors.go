@@ -80,6 +80,10 @@ const (
 	CodeBadCostBasis    = "bad_cost_basis"
 	CodeBadRetention    = "bad_retention"
 	CodeBadOnLogFailure = "bad_on_log_failure"
+
+	CodeUnknownCapability = "unknown_capability"
+	CodeQuotasNotEnforced = "quotas_not_enforced"
+	CodeBadHeader         = "bad_header"
 )
 
 // String renders "file:line:col: message", the place omitted when unknown.

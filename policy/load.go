@@ -370,6 +370,9 @@ func (d *decoder) database(c *Config, v *hujson.Value, path string) {
 				c.Database.Retention = r
 			}
 		case "on_log_failure":
+			if isNull(fv) {
+				return true // null keeps the default, refuse
+			}
 			c.Database.OnLogFailure = d.str(fv, fp)
 			if c.Database.OnLogFailure != LogFailureRefuse && c.Database.OnLogFailure != LogFailureServe {
 				d.errorAt(fv, fp, CodeBadOnLogFailure, errorf("database.on_log_failure: invalid value %q (want %q or %q)",

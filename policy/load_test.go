@@ -207,7 +207,7 @@ func TestValidation(t *testing.T) {
 		{name: "missing apikey is a warning", config: `{"providers": {"openai": {"baseurl": "https://x.example", "models": ["m"]}}}`,
 			warn: CodeNoAPIKey},
 		{name: "unknown top-level section is an error", config: `{"providers": {` + okProv + `}, "future_section": {"x": 1}}`,
-			wantErr: `unknown top-level section "future_section" (known: providers, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
+			wantErr: `unknown top-level section "future_section" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
 		{name: "unknown provider field is a warning", config: `{"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"], "weight": 3}}}`,
 			warn: CodeUnknownField},
 		{name: "unknown compatibility flag", config: `{"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"], "compatibility": {"openai_chatt": true}}}}`,
@@ -363,9 +363,9 @@ func TestDatabaseOnLogFailure(t *testing.T) {
 		{name: "refuse", value: `"refuse"`, want: LogFailureRefuse},
 		{name: "serve", value: `"serve"`, want: LogFailureServe},
 		{name: "null_is_default", value: `null`, want: LogFailureRefuse},
-		{name: "unknown", value: `"ignore"`, wantErr: `database.on_log_failure "ignore" is unknown`},
-		{name: "empty", value: `""`, wantErr: `database.on_log_failure "" is unknown`},
-		{name: "case_matters", value: `"Serve"`, wantErr: `"Serve" is unknown`},
+		{name: "unknown", value: `"ignore"`, wantErr: `database.on_log_failure: invalid value "ignore" (want "refuse" or "serve")`},
+		{name: "empty", value: `""`, wantErr: `database.on_log_failure: invalid value ""`},
+		{name: "case_matters", value: `"Serve"`, wantErr: `invalid value "Serve"`},
 		{name: "not_a_string", value: `true`, wantErr: "string"},
 	}
 	for _, tt := range tests {

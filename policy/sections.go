@@ -25,15 +25,13 @@ type section struct {
 // first in documentation order.
 var sections = []section{
 	{name: "providers", decode: (*decoder).providers},
+	{name: "grants", decode: (*decoder).appGrants, access: true},
 	{name: "temp_grants", decode: (*decoder).tempGrants, access: true},
 	{name: "hooks", decode: (*decoder).hooks},
 	{name: "database", decode: (*decoder).database},
 	{name: "exporters", decode: (*decoder).exporters},
 	{name: "pricing", decode: (*decoder).pricing},
 	{name: "flags", decode: (*decoder).flags},
-	// grants will decode into the same GrantSet model as temp_grants.
-	{name: "grants", access: true, refused: `section "grants" is not supported yet by this version of sluice; ` +
-		`write the access rules in "temp_grants", which is supported (roles, provider/model grants, hook grants)`},
 	{name: "quotas", access: true, refused: `section "quotas" is not enforced yet by this version of sluice; ` +
 		`refusing the configuration rather than serving without its spending limits`},
 	{name: "connectors", access: true, refused: `section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`},

@@ -26,11 +26,6 @@ func TestFailClosedSections(t *testing.T) {
 		code    string
 		warn    string // a warning that must be there, "file:line:col: message"
 	}{
-		{name: "grants is refused", config: `"grants": [{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "admin"}]}}]`,
-			wantErr: `t.hujson:3:1: section "grants" is not supported yet by this version of sluice; write the access rules in "temp_grants", which is supported (roles, provider/model grants, hook grants)`,
-			code:    CodeUnsupportedSection},
-		{name: "grants next to temp_grants is refused", config: `"temp_grants": [], "grants": []`,
-			wantErr: `t.hujson:3:20: section "grants" is not supported yet`, code: CodeUnsupportedSection},
 		{name: "quotas is refused", config: `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day"}}`,
 			wantErr: `t.hujson:3:1: section "quotas" is not enforced yet by this version of sluice; refusing the configuration rather than serving without its spending limits`,
 			code:    CodeUnsupportedSection},
@@ -41,7 +36,7 @@ func TestFailClosedSections(t *testing.T) {
 		{name: "sandboxes is refused", config: `"sandboxes": {}`,
 			wantErr: `t.hujson:3:1: section "sandboxes" is not supported yet by this version of sluice`, code: CodeUnsupportedSection},
 		{name: "unknown section is an error", config: `"grant": []`,
-			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
+			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
 		{name: "unknown field below the top is a warning", config: `"database": {"vacuum": true}`,
 			warn: `t.hujson:3:14: unknown field database.vacuum (ignored)`},
 		{name: "flags load", config: `"flags": {"chat_ui": {"value": true}, "connectors": {"value": false}}`},
@@ -105,11 +100,16 @@ func TestAccessSectionsNeverDefault(t *testing.T) {
 	if err != nil || !c.GrantsDefaulted || len(c.TempGrants) == 0 {
 		t.Fatalf("no access section: err %v, defaulted %v; want the documented default grants", err, c != nil && c.GrantsDefaulted)
 	}
-	for _, sec := range []string{"grants", "quotas", "connectors", "mcp", "sandboxes"} {
+	for _, sec := range []string{"quotas", "connectors", "mcp", "sandboxes"} {
 		c, err := Parse("t.hujson", []byte("{"+okProvider+`"`+sec+`": {}}`), noEnv)
 		if err == nil || c != nil {
 			t.Errorf("%s: loaded (defaulted %v); want refused", sec, c.GrantsDefaulted)
 		}
+	}
+	// An empty grants section is an access section too: everyone denied.
+	c, err = Parse("t.hujson", []byte("{"+okProvider+`"grants": []}`), noEnv)
+	if err != nil || c.GrantsDefaulted || len(c.TempGrants) != 0 {
+		t.Errorf("empty grants: err %v, defaulted %v; want loaded without the default grants", err, c != nil && c.GrantsDefaulted)
 	}
 }
 
@@ -254,19 +254,20 @@ func TestPriceOn(t *testing.T) {
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
-// TestApertureGrantsConfigRefused: an Aperture configuration with the
-// current top-level grants section fails with exactly one error, at the
-// section's key, naming what to use instead.
-func TestApertureGrantsConfigRefused(t *testing.T) {
+// TestApertureGrantsConfigLoads: an Aperture configuration with the
+// current top-level grants section loads as written, without the default
+// grants.
+func TestApertureGrantsConfigLoads(t *testing.T) {
 	const file = "aperture-grants.hujson"
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "configs", file))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := Parse(file, data, noEnv)
-	const want = `aperture-grants.hujson:15:2: section "grants" is not supported yet by this version of sluice; ` +
-		`write the access rules in "temp_grants", which is supported (roles, provider/model grants, hook grants)`
-	if c != nil || err == nil || err.Error() != want {
-		t.Errorf("Parse = %v, %v\nwant the error\n%s", c != nil, err, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GrantsDefaulted || len(c.TempGrants) != 0 || len(c.Grants) != 2 {
+		t.Errorf("defaulted %v, %d temp_grants, %d grants; want the file's 2 grants only", c.GrantsDefaulted, len(c.TempGrants), len(c.Grants))
 	}
 }

@@ -79,6 +79,7 @@ func (ex *exchange) forward() {
 			out.URL = target
 			out.Host = ""
 			prepareUpstreamHeaders(out.Header)
+			setGrantHeaders(out.Header, ex.decision.Headers)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
 				auth = policy.AuthBearer // minted OAuth access token

@@ -194,13 +194,20 @@ func (ex *exchange) choose() bool {
 	if len(first.Reasons) > 0 {
 		reason = strings.Join(first.Reasons, "; ")
 	}
-	ex.fail(http.StatusForbidden, compat.KindPermissionDenied, fmt.Sprintf("%s is not allowed to use model %q: %s", ex.who.Login, model, reason), reason)
+	status, kind := http.StatusForbidden, compat.KindPermissionDenied
+	if first.Code == engine.CodeNoModel && (cfg.Grants != nil || len(ex.who.Caps) > 0) {
+		// grants semantics: a role without a matching models grant is
+		// 404, as if the model were not there; temp_grants keep 403.
+		status, kind = http.StatusNotFound, compat.KindNotFound
+	}
+	ex.fail(status, kind, fmt.Sprintf("%s is not allowed to use model %q: %s", ex.who.Login, model, reason), reason)
 	return false
 }
 
 func (ex *exchange) input(provider string) engine.Input {
 	return engine.Input{
-		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags},
+		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags, Groups: ex.who.Groups},
+		Caps: ex.who.Caps,
 		Request: engine.Request{
 			Provider: provider,
 			Model:    ex.req.Model,
@@ -274,6 +281,7 @@ func (ex *exchange) record() store.Record {
 		RequestBytes: int64(len(ex.body)),
 		UserAgent:    ex.r.UserAgent(),
 		Revision:     ex.decision.Revision,
+		Grants:       ex.decision.Grants,
 		SessionID:    ex.session,
 		Instance:     ex.s.opts.Instance,
 	}

@@ -108,6 +108,7 @@ func (ex *exchange) metadata() hooks.Metadata {
 	if ex.provider != nil {
 		m.Provider = ex.provider.ID
 	}
+	m.Grants = appGrants(ex.decision.AppGrants, ex.who.AppCaps)
 	return m
 }
 

@@ -17,6 +17,7 @@ type index struct {
 	logins   map[string]*entry
 	domains  map[string]*entry
 	tags     map[string]*entry
+	groups   map[string]*entry
 	globs    map[string]*entry
 }
 
@@ -24,6 +25,9 @@ type index struct {
 // configuration order.
 type entry struct {
 	grants, roles, providers, hooks, mcp []string
+	// caps are the capability objects of the grants section, app the
+	// custom app capabilities ({"name", "value", "grant"}).
+	caps, app []string
 }
 
 func newIndex() *index {
@@ -31,6 +35,7 @@ func newIndex() *index {
 		logins:  make(map[string]*entry),
 		domains: make(map[string]*entry),
 		tags:    make(map[string]*entry),
+		groups:  make(map[string]*entry),
 		globs:   make(map[string]*entry),
 	}
 }
@@ -50,6 +55,8 @@ func (x *index) entryFor(src string) *entry {
 		m, key = x.domains, strings.TrimPrefix(src, "*@")
 	case strings.HasPrefix(src, "tag:"):
 		m = x.tags
+	case strings.HasPrefix(src, "group:"):
+		m = x.groups
 	default:
 		m = x.logins
 	}
@@ -92,6 +99,29 @@ func (x *index) add(src []string, g *policy.Grant) {
 	}
 }
 
+// addApp indexes one entry of the grants section under each of its sources.
+func (x *index) addApp(g *policy.AppGrant) {
+	id := quote(g.Source())
+	var caps, app []string
+	for _, c := range g.Caps {
+		caps = append(caps, capTerm(c))
+	}
+	for _, cc := range g.Custom {
+		for _, v := range cc.Values {
+			app = append(app, fmt.Sprintf(`{"name": %s, "value": %s, "grant": %s}`, quote(cc.Name), v, id))
+		}
+	}
+	for _, s := range g.Src {
+		e := x.entryFor(s)
+		if n := len(e.grants); n > 0 && e.grants[n-1] == id {
+			continue // the same pattern twice in one src list
+		}
+		e.grants = append(e.grants, id)
+		e.caps = append(e.caps, caps...)
+		e.app = append(e.app, app...)
+	}
+}
+
 func appendNew(list []string, s string) []string {
 	for _, have := range list {
 		if have == s {
@@ -115,6 +145,7 @@ func (x *index) write(b *bytes.Buffer) {
 	writeEntries(b, "logins maps each exact login to what it receives.", "logins", x.logins)
 	writeEntries(b, "domains maps the domain of each \"*@domain\" pattern to what it receives.", "domains", x.domains)
 	writeEntries(b, "tags maps each \"tag:name\" pattern to what it receives.", "tags", x.tags)
+	writeEntries(b, "groups maps each \"group:name\" pattern to what it receives.", "groups", x.groups)
 	writeEntries(b, "globs maps every other pattern with \"*\" wildcards to what it receives;\n# the library tries each against the caller.", "globs", x.globs)
 }
 
@@ -141,7 +172,7 @@ func (e *entry) write(b *bytes.Buffer, depth int) {
 	for _, f := range []struct {
 		name  string
 		terms []string
-	}{{"grants", e.grants}, {"roles", e.roles}, {"providers", e.providers}, {"hooks", e.hooks}, {"mcp", e.mcp}} {
+	}{{"grants", e.grants}, {"roles", e.roles}, {"providers", e.providers}, {"hooks", e.hooks}, {"mcp", e.mcp}, {"caps", e.caps}, {"app", e.app}} {
 		b.WriteString(in + quote(f.name) + ": ")
 		if len(f.terms) == 0 || (len(f.terms) == 1 && (f.name == "grants" || f.name == "roles")) {
 			b.WriteString("[" + strings.Join(f.terms, ", ") + "],\n")

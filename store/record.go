@@ -61,6 +61,11 @@ type Record struct {
 	UserAgent string
 	// Revision is the policy revision the access decision was made under.
 	Revision string
+	// Grants are the grants that allowed the request's model
+	// ("temp_grants[i].grants[j]", "grants[i].app.tailscale.com/cap/aperture[j]",
+	// "tailnet:caps[j]"); empty when it was refused. Not stored in the
+	// database yet.
+	Grants []string
 	// SessionID is the client's own session ID, from one of SessionHeaders;
 	// empty when the client sent none (see SessionGap for the grouping).
 	SessionID string

@@ -14,6 +14,8 @@ import (
 const configUsage = `Usage:
   sluice config validate FILE   check FILE; exit 0, or exit 1 printing every problem
   sluice config default         print the default configuration
+  sluice config migrate FILE    print FILE with temp_grants rewritten as grants,
+                                comments kept; notes on what stayed go to stderr
 `
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -37,6 +39,12 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return 2
 		}
 		return validateConfig(ctx, fs.Arg(0), stdout, stderr)
+	case "migrate":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, configUsage)
+			return 2
+		}
+		return migrateConfig(args[1], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, configUsage)
 		return 0
@@ -59,7 +67,7 @@ func validateConfig(ctx context.Context, path string, stdout, stderr io.Writer) 
 	}
 	models := len(cfg.Models())
 	fmt.Fprintf(stdout, "%s: ok (%d providers, %d models, %d grant sets, %d hooks)\n",
-		path, len(cfg.Providers), models, len(cfg.TempGrants), len(cfg.Hooks))
+		path, len(cfg.Providers), models, len(cfg.TempGrants)+len(cfg.Grants), len(cfg.Hooks))
 	return 0
 }
 

@@ -31,8 +31,10 @@ const policyUsage = `Usage:
   sluice policy test [--config FILE] [--policy DIR] [-v] [--coverage] [--run RE] DIR...
         run the Rego tests in DIR... against the compiled policy, as "opa test"
   sluice policy eval [--config FILE] [--policy DIR] --user LOGIN --model M
-                     [--provider P] [--format F] [--tags tag:a,tag:b]
-        print the decision for one request and why, as JSON
+                     [--provider P] [--format F] [--tags tag:a,tag:b] [--caps FILE]
+        print the decision for one request and why, as JSON; --caps names
+        a WhoIs CapMap (JSON) whose "tailscale.com/cap/aperture" grants
+        from the tailnet policy file are unioned with the config's
 
 Without --config the embedded default configuration is used.
 `
@@ -277,6 +279,7 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	format := f.fs.String("format", "", "the request's API format (openai_chat, anthropic_messages, ...)")
 	tags := f.fs.String("tags", "", "the caller's device tags, comma-separated (tag:ci,tag:prod)")
 	nodeID := f.fs.String("node-id", "", "the caller's stable node ID")
+	capsFile := f.fs.String("caps", "", "a JSON file holding the caller's WhoIs CapMap (tailnet policy file grants)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return 2
@@ -284,6 +287,11 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *user == "" && *tags == "" || *model == "" || len(pos) > 0 {
 		fmt.Fprintln(stderr, "sluice policy eval: need --user (or --tags) and --model, and no arguments")
 		return 2
+	}
+	caps, err := readCaps(*capsFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice policy eval:", err)
+		return 1
 	}
 	cfg, own, err := f.load(ctx, stderr)
 	if err != nil {
@@ -298,6 +306,7 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	in := engine.Input{
 		User:    engine.User{Login: *user, NodeID: *nodeID, Tags: splitList(*tags)},
 		Request: engine.Request{Model: *model, Format: *format},
+		Caps:    caps,
 	}
 	out := evalOutput{}
 	candidates := []string{*provider}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sluice-gateway/sluice/policy"
@@ -22,6 +23,10 @@ type Metadata struct {
 	StableNodeID string `json:"stable_node_id"`
 	RequestID    string `json:"request_id"`
 	SessionID    string `json:"session_id"`
+	// Grants are the caller's custom app capabilities (config grants and
+	// the tailnet policy file), by capability name; sent only to hooks
+	// whose send lists "grants".
+	Grants map[string][]json.RawMessage `json:"grants,omitempty"`
 }
 
 // ToolCall is one tool invocation of a response. On the wire it is
@@ -132,9 +137,10 @@ type Payload struct {
 // request_body, user_message, response_body, raw_responses at the top
 // level; estimated_cost, grants, quotas in metadata; unknown names are
 // ignored). Response fields and estimated_cost are left out of pre_request
-// payloads, as no response exists yet. grants is always an empty object
-// (temp_grants has no custom capabilities) and quotas too (quotas are not
-// enforced by this version). Credentials in m.URL (user info, key= and
+// payloads, as no response exists yet. grants holds the caller's custom
+// app capabilities from the grants section and the tailnet policy file
+// (an empty object when there are none, as with temp_grants); quotas is an
+// empty object (quotas are not enforced by this version). Credentials in m.URL (user info, key= and
 // similar query parameters) are removed. The payload keeps references to
 // data's slices: the caller must not change them afterwards.
 func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
@@ -143,6 +149,9 @@ func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
 		set &^= responseFields
 	}
 	m.URL = RedactURL(m.URL)
+	if !slices.Contains(fields, policy.FieldGrants) {
+		m.Grants = nil
+	}
 	return Payload{Event: event, Metadata: m, Data: data, fields: set}
 }
 
@@ -183,8 +192,8 @@ type wireMetadata struct {
 	Quotas        *json.RawMessage `json:"quotas,omitempty"`
 }
 
-// emptyObject is metadata.grants and metadata.quotas: sluice has no custom
-// capabilities and enforces no quotas yet.
+// emptyObject is metadata.quotas (sluice enforces no quotas yet) and
+// metadata.grants of a caller without custom capabilities.
 var emptyObject = json.RawMessage(`{}`)
 
 type wireToolCall struct {
@@ -209,7 +218,15 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 		w.Metadata.EstimatedCost = &cost
 	}
 	if p.fields&fieldGrants != 0 {
-		w.Metadata.Grants = &emptyObject
+		grants := emptyObject
+		if len(p.Metadata.Grants) > 0 {
+			b, err := json.Marshal(p.Metadata.Grants)
+			if err != nil {
+				return nil, err
+			}
+			grants = b
+		}
+		w.Metadata.Grants = &grants
 	}
 	if p.fields&fieldQuotas != 0 {
 		w.Metadata.Quotas = &emptyObject

@@ -11,6 +11,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -39,6 +40,17 @@ type Identity struct {
 	Tailnet string
 	// Tags are the caller node's ACL tags, sorted; nil for a user's device.
 	Tags []string
+	// Groups are the user's groups the tailnet reports to this node
+	// ("group:eng", or SCIM groups by email; needs the
+	// tailscale.com/visible-groups node attribute), sorted.
+	Groups []string
+	// Caps are the caller's "tailscale.com/cap/aperture" capabilities
+	// from the tailnet policy file (WhoIs CapMap), as raw JSON objects;
+	// policy unions them with the configuration's grants.
+	Caps []json.RawMessage
+	// AppCaps are the caller's other app capabilities from the tailnet
+	// policy file, by name; sluice only hands them to hooks.
+	AppCaps map[string][]json.RawMessage
 }
 
 // Tagged reports whether the caller is a tagged device rather than a user.

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,6 +94,7 @@ func FromWhoIs(res *apitype.WhoIsResponse, home Tailnet) (Identity, error) {
 		NodeName: nodeName(n),
 		Tailnet:  tailnetOf(n, home),
 	}
+	setCaps(&id, res.CapMap)
 	if n.IsTagged() {
 		id.Tags = slices.Clone(n.Tags)
 		slices.Sort(id.Tags)
@@ -106,7 +108,38 @@ func FromWhoIs(res *apitype.WhoIsResponse, home Tailnet) (Identity, error) {
 	}
 	id.Login = res.UserProfile.LoginName
 	id.DisplayName = res.UserProfile.DisplayName
+	if len(res.UserProfile.Groups) > 0 {
+		id.Groups = slices.Clone(res.UserProfile.Groups)
+		slices.Sort(id.Groups)
+	}
 	return id, nil
+}
+
+// apertureCap is the app capability the tailnet policy file grants sluice's
+// capabilities under (policy.ApertureCap; identity does not import policy).
+const apertureCap = "tailscale.com/cap/aperture"
+
+// setCaps copies the app capabilities of a WhoIs answer: the aperture ones
+// for policy, the others for hooks. Tailscale's own peer capabilities
+// ("https://tailscale.com/cap/...") are not app grants and are skipped.
+func setCaps(id *Identity, m tailcfg.PeerCapMap) {
+	for name, vals := range m {
+		if n := string(name); strings.Contains(n, "://") || !strings.Contains(n, "/cap/") || len(vals) == 0 {
+			continue
+		}
+		raws := make([]json.RawMessage, len(vals))
+		for i, v := range vals {
+			raws[i] = json.RawMessage(v)
+		}
+		if name == apertureCap {
+			id.Caps = raws
+			continue
+		}
+		if id.AppCaps == nil {
+			id.AppCaps = make(map[string][]json.RawMessage)
+		}
+		id.AppCaps[string(name)] = raws
+	}
 }
 
 // nodeName is the node's MagicDNS name without the trailing dot, or its

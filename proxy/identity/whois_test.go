@@ -249,3 +249,32 @@ type benchWhoIs struct{ res *apitype.WhoIsResponse }
 func (c *benchWhoIs) WhoIs(context.Context, string) (*apitype.WhoIsResponse, error) {
 	return c.res, nil
 }
+
+// TestFromWhoIsCaps: the policy file's aperture capabilities go to Caps,
+// other app capabilities to AppCaps, Tailscale's own peer capabilities
+// nowhere.
+func TestFromWhoIsCaps(t *testing.T) {
+	res := &apitype.WhoIsResponse{
+		Node:        &tailcfg.Node{StableID: "n1", Name: "laptop.example.ts.net."},
+		UserProfile: &tailcfg.UserProfile{LoginName: "alice@example.com", Groups: []string{"group:eng", "dev@example.com"}},
+		CapMap: tailcfg.PeerCapMap{
+			"tailscale.com/cap/aperture":                    {`{"role":"user"}`, `{"models":"openai/**"}`},
+			"example.com/cap/tier":                          {`{"tier":"gold"}`},
+			tailcfg.PeerCapabilityIngress:                   nil,
+			"https://tailscale.com/cap/file-sharing-target": {`{}`},
+		},
+	}
+	id, err := FromWhoIs(res, Tailnet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(id.Caps) != 2 || string(id.Caps[1]) != `{"models":"openai/**"}` {
+		t.Errorf("Caps = %q", id.Caps)
+	}
+	if len(id.Groups) != 2 || id.Groups[0] != "dev@example.com" {
+		t.Errorf("Groups = %q, want both, sorted", id.Groups)
+	}
+	if len(id.AppCaps) != 1 || string(id.AppCaps["example.com/cap/tier"][0]) != `{"tier":"gold"}` {
+		t.Errorf("AppCaps = %q", id.AppCaps)
+	}
+}

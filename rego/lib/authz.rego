@@ -50,7 +50,10 @@ allow if {
 }
 
 # granted is true when the caller has a role and one of their provider grants
-# matches the request's provider and model.
+# (or models capabilities, see capabilities.rego) matches the request's provider
+# and model.
+default granted := false
+
 granted if {
 	role != "none"
 	some entry in named
@@ -69,16 +72,17 @@ provider_grants contains p.grant if {
 
 deny contains msg if {
 	role == "none"
-	msg := sprintf("%s has no access: no role grant in temp_grants names them (access is denied by default)", [caller])
+	msg := sprintf("%s has no access: no role grant in %s names them (access is denied by default)", [caller, grant_sections])
 }
 
 deny contains msg if {
 	role != "none"
 	not granted
-	msg := sprintf("%s may not use model %q of provider %q: no provider grant in temp_grants matches", [
+	msg := sprintf("%s may not use model %q of provider %q: no %s matches", [
 		caller,
 		object.get(input, ["request", "model"], ""),
 		object.get(input, ["request", "provider"], ""),
+		model_grant_kinds,
 	])
 }
 
@@ -88,6 +92,16 @@ deny contains msg if {
 	input.request.provider in data.sluice.grants.disabled
 	msg := sprintf("provider %q is disabled in the configuration", [input.request.provider])
 }
+
+# grant_sections names where grants come from in messages; the generated
+# package says which sections the configuration has.
+default grant_sections := "temp_grants"
+
+grant_sections := data.sluice.grants.sections
+
+model_grant_kinds := "provider grant in temp_grants" if {
+	grant_sections == "temp_grants"
+} else := "provider grant or models capability"
 
 # caller names the caller in messages.
 default caller := "an unidentified caller"

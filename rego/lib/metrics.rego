@@ -10,3 +10,7 @@ package sluice.authz
 default read_metrics := false
 
 read_metrics if admin
+
+# A read_metrics capability in grants (or the tailnet policy file) gives
+# it too; the metrics rule of capabilities.rego decides that.
+read_metrics if metrics

@@ -29,6 +29,18 @@ named[tag] := entry if {
 	entry := data.sluice.grants.tags[tag]
 }
 
+named[group] := entry if {
+	some group in object.get(input, ["user", "groups"], [])
+	entry := data.sluice.grants.groups[group]
+}
+
+# A SCIM group is named by its email, like a login.
+named[group] := entry if {
+	some group in object.get(input, ["user", "groups"], [])
+	not startswith(group, "group:")
+	entry := data.sluice.grants.logins[group]
+}
+
 named[pattern] := entry if {
 	some pattern, entry in data.sluice.grants.globs
 	glob_names_caller(pattern)

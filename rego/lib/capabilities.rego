@@ -1,0 +1,186 @@
+# Capabilities of the grants section and of the tailnet policy file. Both
+# carry the same "tailscale.com/cap/aperture" capability objects: the
+# generated package lists the config's under the src patterns that receive
+# them (entry.caps), and in tailnet mode WhoIs delivers the caller's own as
+# input.user.caps. The rules below read both alike; access is their union.
+#
+#   headers  {"header": "Name: value", "grant": ...} to add upstream
+#   quotas   {"bucket": ..., "grant": ...} the request would charge
+#   metrics  true when the caller may read /metrics (read_metrics or admin)
+#   cors     {"paths", "origin", "methods", "headers", "grant"} for set_cors
+#
+# role, allow, hooks and mcp take their capabilities into account too.
+package sluice.authz
+
+# capabilities are the capability objects that apply to the caller, each
+# with "grant" naming where it comes from: "grants[i].app[...][j]" for the
+# configuration, "tailnet:caps[j]" for the tailnet policy file.
+capabilities contains cap if {
+	some entry in named
+	some cap in entry.caps
+}
+
+capabilities contains object.union(cap, {"grant": sprintf("tailnet:caps[%d]", [i])}) if {
+	some i, cap in object.get(input, ["user", "caps"], [])
+	is_object(cap)
+}
+
+# capability_keys are the keys sluice understands.
+capability_keys := {
+	"grant", "role", "models", "send_hooks", "quotas", "add_headers", "read_metrics",
+	"connectors", "mcp_tools", "mcp_resources", "mcp_templates", "enable_chat_ui",
+	"set_cors", "cors_paths", "Access-Control-Allow-Origin",
+	"Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+}
+
+# A capability sluice cannot fully apply refuses the request: its unknown
+# key may be a restriction. (The configuration's are checked at load.)
+deny contains msg if {
+	some cap in capabilities
+	some key, _ in cap
+	not key in capability_keys
+	msg := sprintf("%s has capability %q, which sluice does not know; the request is refused rather than apply part of the grant", [cap.grant, key])
+}
+
+# fqn is the request's "provider/model" name, which models patterns match.
+fqn := concat("/", [object.get(input, ["request", "provider"], ""), object.get(input, ["request", "model"], "")])
+
+# as_list turns a string-or-list capability value into a list of strings.
+as_list(v) := [v] if is_string(v)
+
+as_list(v) := [x | some x in v; is_string(x)] if is_array(v)
+
+as_list(v) := [] if {
+	not is_string(v)
+	not is_array(v)
+}
+
+cap_models(cap) := as_list(object.get(cap, "models", []))
+
+# path_match is true when value matches pattern, where "*" stands for any
+# run of characters within one "/"-separated segment and "**" for any number
+# of segments.
+path_match(pattern, value) if {
+	pattern == "**"
+} else if {
+	pattern == value
+} else := glob.match(replace(glob.quote_meta(pattern), `\*`, "*"), ["/"], value) if {
+	contains(pattern, "*")
+}
+
+# cap_applies is true when a capability bears on this request: it names no
+# models, or one of its models matches. Hooks, headers and quotas that sit
+# beside models in one capability object apply to those models only.
+cap_applies(cap) if count(cap_models(cap)) == 0
+
+cap_applies(cap) if {
+	some pattern in cap_models(cap)
+	path_match(pattern, fqn)
+}
+
+roles contains role if {
+	some cap in capabilities
+	role := object.get(cap, "role", "")
+	role in {"user", "admin"}
+}
+
+# model_grants are the capabilities whose models match the request.
+model_grants contains cap.grant if {
+	some cap in capabilities
+	some pattern in cap_models(cap)
+	path_match(pattern, fqn)
+}
+
+granted if {
+	role != "none"
+	count(model_grants) > 0
+}
+
+provider_grants contains id if some id in model_grants
+
+hooks contains hook if {
+	some cap in capabilities
+	cap_applies(cap)
+	some h in object.get(cap, "send_hooks", [])
+	is_string(h.name)
+	hook := {
+		"hook": h.name,
+		"fields": as_list(object.get(h, "send", [])),
+		"events": hook_events(object.get(h, "events", [])),
+		"providers": [],
+		"models": [],
+		"grant": cap.grant,
+	}
+}
+
+# hook_events defaults a send_hooks entry without events to the event
+# temp_grants hook grants default to.
+hook_events(events) := ["tool_call_entire_request"] if {
+	count(as_list(events)) == 0
+} else := as_list(events)
+
+headers contains {"header": header, "grant": cap.grant} if {
+	some cap in capabilities
+	cap_applies(cap)
+	some header in as_list(object.get(cap, "add_headers", []))
+}
+
+quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
+	some cap in capabilities
+	cap_applies(cap)
+	some q in object.get(cap, "quotas", [])
+}
+
+# sluice does not enforce quotas yet: a request a grant would charge is
+# refused rather than let through uncharged.
+deny contains msg if {
+	some q in quotas
+	msg := sprintf("%s charges quota bucket %v, but sluice does not enforce quotas yet; the request is refused rather than let through uncharged", [q.grant, q.bucket])
+}
+
+# metrics is true when the caller may read /metrics.
+default metrics := false
+
+metrics if admin
+
+metrics if {
+	some cap in capabilities
+	object.get(cap, "read_metrics", false) == true
+}
+
+cors contains c if {
+	some cap in capabilities
+	object.get(cap, "set_cors", false) == true
+	c := {
+		"paths": as_list(object.get(cap, "cors_paths", [])),
+		"origin": object.get(cap, "Access-Control-Allow-Origin", ""),
+		"methods": object.get(cap, "Access-Control-Allow-Methods", ""),
+		"headers": object.get(cap, "Access-Control-Allow-Headers", ""),
+		"grant": cap.grant,
+	}
+}
+
+# app_grants are the custom app capabilities of the config grants naming
+# the caller, for hooks that ask for "grants".
+app_grants contains app if {
+	some entry in named
+	some app in entry.app
+}
+
+# mcp from mcp_tools ("server/tool" globs) and connectors
+# ("connector/tools/tool" globs; "label:" selectors need connector labels,
+# which sluice does not have, so they grant nothing).
+mcp if {
+	role != "none"
+	some cap in capabilities
+	some pattern in as_list(object.get(cap, "mcp_tools", []))
+	path_match(pattern, concat("/", [input.request.mcp.server, input.request.mcp.tool]))
+}
+
+mcp if {
+	role != "none"
+	some cap in capabilities
+	some pattern in as_list(object.get(cap, "connectors", []))
+	not startswith(pattern, "label:")
+	path_match(pattern, concat("/", [input.request.mcp.server, "tools", input.request.mcp.tool]))
+}

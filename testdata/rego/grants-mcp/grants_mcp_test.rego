@@ -1,0 +1,27 @@
+package grants_mcp_test
+
+import data.sluice.authz
+
+tool(login, server, name) := {
+	"user": {"login": login, "tags": []},
+	"request": {"mcp": {"server": server, "tool": name}},
+}
+
+test_everyone_searches_docs if {
+	authz.mcp with input as tool("bob@company.com", "docs", "search_pages")
+	not authz.mcp with input as tool("bob@company.com", "docs", "delete_page")
+}
+
+test_alice_uses_github_by_connector if {
+	authz.mcp with input as tool("alice@company.com", "github", "create_issue")
+	not authz.mcp with input as tool("bob@company.com", "github", "create_issue")
+}
+
+test_label_selectors_grant_nothing if {
+	not authz.mcp with input as tool("alice@company.com", "noCustomerData", "x")
+}
+
+test_no_role_no_tools if {
+	eve := "eve@else.org"
+	not authz.mcp with input as tool(eve, "docs", "search_pages")
+}
