@@ -69,6 +69,7 @@ var requestColumns = []string{
 	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 	"cost_usd", "cost_known", "tool_calls", "request_bytes", "response_bytes",
 	"user_agent", "revision", "session_id", "instance", "has_raws",
+	"truncated", "error_kind",
 }
 
 var requestColumnList = strings.Join(requestColumns, ", ")
@@ -110,6 +111,7 @@ func recordArgs(r *Record, hasRaws bool) []any {
 		r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.ReasoningTokens,
 		r.CostUSD, r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
+		r.Truncated, short(r.ErrorKind),
 	}
 }
 
@@ -125,6 +127,7 @@ func scanRecord(s scanner) (Record, error) {
 		&r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheWriteTokens, &r.ReasoningTokens,
 		&r.CostUSD, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
 		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
+		&r.Truncated, &r.ErrorKind,
 	)
 	r.Time = time.UnixMicro(timeUS).UTC()
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
