@@ -159,10 +159,12 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	keepBody, keepRaw := ex.wantsResponse()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
 	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
-		KeepBody: keepBody,
-		KeepRaw:  keepRaw,
-		Model:    ex.req.Model,
-		Header:   resp.Header,
+		KeepBody:  keepBody,
+		KeepRaw:   keepRaw,
+		MaxBytes:  int(ex.s.opts.KeptBodyMax),
+		Allowance: ex.kept,
+		Model:     ex.req.Model,
+		Header:    resp.Header,
 	})
 	idle := ex.s.opts.IdleStreamTimeout
 	ex.upstream = &upstreamBody{
@@ -173,7 +175,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		cause: func() error { return context.Cause(resp.Request.Context()) },
 	}
 	if ex.snap.cfg.Database.SaveRaws {
-		ex.upstream.raw = &limitedBuffer{max: ex.s.opts.MaxBodyBytes}
+		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
 	}
 	resp.Body = ex.upstream
 	return nil
@@ -252,25 +254,49 @@ func (b *upstreamBody) annotate(rec *store.Record) {
 	case b.readErr == nil || rec.Error != "":
 	case errors.Is(b.cause(), errIdleStream):
 		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)
+		rec.ErrorKind = string(compat.KindTimeout)
 	default:
 		rec.Error = "upstream stream failed: " + b.readErr.Error()
+		rec.ErrorKind = string(compat.KindUpstreamError)
 	}
 }
 
-// limitedBuffer keeps the first max bytes written to it; a nil one keeps
-// nothing.
+// limitedBuffer keeps a prefix of what is written to it, as long as its
+// lease grants the memory (charged by capacity, which is what the buffer
+// holds); a nil one keeps nothing.
 type limitedBuffer struct {
-	buf bytes.Buffer
-	max int64
+	buf   []byte
+	lease *keptLease
+	// truncated is set once something was not kept; nothing is kept
+	// after that, so what is kept is a prefix.
+	truncated bool
 }
 
 func (l *limitedBuffer) Write(p []byte) {
-	if l == nil {
+	if l == nil || l.truncated || len(p) == 0 {
 		return
 	}
-	if room := l.max - int64(l.buf.Len()); room > 0 {
-		l.buf.Write(p[:min(int64(len(p)), room)])
+	need := len(l.buf) + len(p)
+	if need > cap(l.buf) {
+		// Double, as append would, but within what the lease can give.
+		want := int(min(int64(max(need, 2*cap(l.buf), 64<<10)), int64(cap(l.buf))+l.lease.room()))
+		if want < need || !l.lease.Take(want-cap(l.buf)) {
+			l.keepWhatFits(p)
+			return
+		}
+		grown := make([]byte, len(l.buf), want)
+		copy(grown, l.buf)
+		l.buf = grown
 	}
+	l.buf = append(l.buf, p...)
+}
+
+// keepWhatFits fills the buffer's spare capacity with the start of p and
+// marks the buffer truncated.
+func (l *limitedBuffer) keepWhatFits(p []byte) {
+	n := min(len(p), cap(l.buf)-len(l.buf))
+	l.buf = append(l.buf, p[:n]...)
+	l.truncated = true
 }
 
 // Bytes returns what was kept; nil for a nil buffer.
@@ -278,5 +304,8 @@ func (l *limitedBuffer) Bytes() []byte {
 	if l == nil {
 		return nil
 	}
-	return l.buf.Bytes()
+	return l.buf
 }
+
+// Truncated reports whether the buffer dropped bytes.
+func (l *limitedBuffer) Truncated() bool { return l != nil && l.truncated }

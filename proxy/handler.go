@@ -41,13 +41,19 @@ type exchange struct {
 	recorder compat.Recorder
 	res      *compat.Result
 	upstream *upstreamBody
+	// kept is the request's share of the memory budget for what it keeps.
+	kept *keptLease
+	// rawCharged is how much of the request body the budget granted to
+	// keep for save_raws.
+	rawCharged int
 	// parsedBody is the request body decoded for CEL conditions, when one
 	// needs it; session is the client's session ID.
 	parsedBody any
 	session    string
-	// status and err describe a failure sluice answered itself; err is
-	// for the log, never sent to the client as is.
+	// status, kind and err describe a failure sluice answered itself;
+	// err is for the log, never sent to the client as is.
 	status int
+	kind   compat.ErrorKind
 	err    string
 }
 
@@ -60,6 +66,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w:     &responseRecorder{ResponseWriter: w},
 		start: start,
 		id:    store.NewID(start),
+		kept:  s.kept.lease(s.opts.KeptBodyMax),
 	}
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.w.Header().Set(headerRequestID, ex.id)
@@ -113,6 +120,7 @@ func (ex *exchange) run() {
 		return
 	}
 	ex.body = body
+	ex.keepRawRequest()
 	req, err := compat.Inspect(ex.route, body)
 	ex.req = req
 	if err != nil {
@@ -192,7 +200,7 @@ func (ex *exchange) input(provider string) engine.Input {
 // fail answers the client in its API format and notes the failure for the
 // record: message is what the client reads, logged what the log keeps.
 func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged string) {
-	ex.status, ex.err = status, logged
+	ex.status, ex.kind, ex.err = status, kind, logged
 	compat.WriteError(ex.w, ex.route.Format, status, kind, message)
 }
 
@@ -216,6 +224,7 @@ func (ex *exchange) finish() {
 		ex.afterResponse()
 	}
 	ex.s.opts.Sink.Write(rec)
+	ex.kept.release()
 	if p != nil {
 		panic(p)
 	}
@@ -245,6 +254,7 @@ func (ex *exchange) record() store.Record {
 		Stream:       ex.req.Stream,
 		Status:       ex.w.status,
 		Error:        ex.err,
+		ErrorKind:    string(ex.kind),
 		Latency:      time.Since(ex.start),
 		RequestBytes: int64(len(ex.body)),
 		UserAgent:    ex.r.UserAgent(),
@@ -269,9 +279,11 @@ func (ex *exchange) record() store.Record {
 		ex.upstream.annotate(&rec)
 	}
 	if ex.snap.cfg.Database.SaveRaws {
-		rec.RawRequest = ex.body
+		rec.RawRequest = ex.rawRequest()
+		rec.Truncated = len(rec.RawRequest) < len(ex.body)
 		if ex.upstream != nil {
 			rec.RawResponse = ex.upstream.raw.Bytes()
+			rec.Truncated = rec.Truncated || ex.upstream.raw.Truncated()
 		}
 	}
 	if ex.recorder != nil {
@@ -283,8 +295,16 @@ func (ex *exchange) record() store.Record {
 		cw, _ := u.CacheWrite()
 		rec.SetUsage(store.Usage{Input: in, Output: out, CacheRead: cr, CacheWrite: cw})
 		rec.ToolCalls = len(res.ToolCalls)
-		if rec.Error == "" && res.Failure != "" {
-			rec.Error = res.Failure
+		rec.Truncated = rec.Truncated || res.Truncated
+		switch {
+		case rec.Error != "":
+		case res.Failure != "":
+			rec.Error, rec.ErrorKind = res.Failure, string(compat.KindUpstreamError)
+		case errors.Is(res.Err, compat.ErrMalformedResponse):
+			// The client got the status and the bytes as they came; the
+			// record tells what they were.
+			rec.Error = fmt.Sprintf("upstream answered %d with a %v", ex.w.status, res.Err)
+			rec.ErrorKind = string(compat.KindUpstreamError)
 		}
 	}
 	rec.SetCost(ex.snap.cfg)
@@ -294,3 +314,19 @@ func (ex *exchange) record() store.Record {
 // statusClientClosed is recorded when the client went away before the
 // answer was complete (nginx's convention).
 const statusClientClosed = 499
+
+// keepRawRequest keeps the request body for database.save_raws, as much
+// of it as the request's share of the memory budget allows. The body is
+// held for forwarding anyway; charging it makes one cap cover both raw
+// bodies of a request. It runs again when a hook replaces the body.
+func (ex *exchange) keepRawRequest() {
+	if !ex.snap.cfg.Database.SaveRaws {
+		return
+	}
+	if more := int(min(int64(len(ex.body)-ex.rawCharged), ex.kept.room())); more > 0 && ex.kept.Take(more) {
+		ex.rawCharged += more
+	}
+}
+
+// rawRequest is the part of the request body kept for save_raws.
+func (ex *exchange) rawRequest() []byte { return ex.body[:min(len(ex.body), ex.rawCharged)] }

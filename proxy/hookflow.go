@@ -160,6 +160,7 @@ func (ex *exchange) useModifiedBody(body json.RawMessage, hook string) bool {
 	}
 	model := ex.req.Model
 	ex.body, ex.req, ex.parsedBody = body, req, nil
+	ex.keepRawRequest()
 	if req.Model != model {
 		return ex.choose()
 	}
@@ -183,7 +184,7 @@ func (ex *exchange) afterResponse() {
 			continue
 		}
 		um, _ := compat.UserMessage(ex.route.Format, ex.body)
-		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw}
+		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw, Truncated: res.Truncated}
 		for _, tc := range res.ToolCalls {
 			data.ToolCalls = append(data.ToolCalls, hooks.ToolCall{ID: tc.ID, Name: tc.Name, Params: tc.Arguments})
 		}

@@ -36,6 +36,16 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
 	// when zero.
 	MaxBodyBytes int64
+	// KeptBodyBudget bounds, across the process, the memory requests
+	// hold for what they keep while they run: raw bodies for
+	// database.save_raws, and what response recorders hold (the JSON body
+	// they parse, the partial stream message, bodies, raw messages and
+	// tool-call arguments for hooks). KeptBodyMax bounds one request's
+	// share. What does not fit is truncated and the record says so.
+	// Defaults: DefaultKeptBodyBudget, DefaultKeptBodyMax.
+	KeptBodyBudget int64
+	KeptBodyMax    int64
+
 	// ConnectTimeout bounds dialling a provider (default 10s);
 	// HeaderTimeout bounds the wait for its response headers (default 5m,
 	// since some models think long before answering); IdleStreamTimeout
@@ -61,6 +71,7 @@ type Options struct {
 // Server is the gateway's http.Handler.
 type Server struct {
 	opts  Options
+	kept  *keptBudget
 	log   *slog.Logger
 	state atomic.Pointer[snapshot]
 	api   http.Handler
@@ -79,6 +90,13 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.KeptBodyBudget <= 0 {
+		opts.KeptBodyBudget = DefaultKeptBodyBudget
+	}
+	if opts.KeptBodyMax <= 0 {
+		opts.KeptBodyMax = DefaultKeptBodyMax
+	}
+	opts.KeptBodyMax = min(opts.KeptBodyMax, opts.KeptBodyBudget)
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
@@ -94,7 +112,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
-	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks}
+	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, kept: &keptBudget{limit: opts.KeptBodyBudget}}
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err

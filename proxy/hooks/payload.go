@@ -48,6 +48,11 @@ type Data struct {
 	// RawResponses are the response's messages as received: the data of
 	// each SSE or event-stream message, or the single JSON response.
 	RawResponses []json.RawMessage
+	// Truncated reports that the response fields were cut at the
+	// gateway's memory bounds: ResponseBody is dropped or RawResponses and
+	// ToolCalls stop early. On the wire, "truncated": true appears (only
+	// then) beside the response fields.
+	Truncated bool
 }
 
 // fieldSet records which payload fields a grant asked for.
@@ -135,6 +140,7 @@ type wirePayload struct {
 	ToolCalls    *[]wireToolCall    `json:"tool_calls,omitempty"`
 	ResponseBody *json.RawMessage   `json:"response_body,omitempty"`
 	RawResponses *[]json.RawMessage `json:"raw_responses,omitempty"`
+	Truncated    bool               `json:"truncated,omitempty"`
 }
 
 type wireToolCall struct {
@@ -172,6 +178,7 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 		}
 		w.RawResponses = &raws
 	}
+	w.Truncated = p.Data.Truncated && p.fields&responseFields != 0
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // bodies travel as written, "<" and "&" included

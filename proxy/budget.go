@@ -1,0 +1,68 @@
+package proxy
+
+import "sync/atomic"
+
+// Defaults of the memory bounds on what requests keep (see
+// Options.KeptBodyBudget and Options.KeptBodyMax).
+const (
+	DefaultKeptBodyBudget = 256 << 20
+	DefaultKeptBodyMax    = 8 << 20
+)
+
+// keptBudget is the gateway-wide pool of memory for what requests keep
+// while they run: the raw bodies for database.save_raws and everything the
+// response recorder holds (the JSON body it parses, the partial stream
+// message, the rebuilt body, raw messages and tool-call arguments for
+// hooks). Without it, every large or endless answer held tens of
+// megabytes, and a few hundred of them exhausted the process.
+type keptBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// lease opens a request's share of the budget, at most max bytes.
+func (b *keptBudget) lease(max int64) *keptLease {
+	return &keptLease{budget: b, max: max}
+}
+
+// keptLease is one request's share of the budget. It implements
+// compat.Allowance. What it took goes back to the budget on release,
+// when the request's record and hook payloads have been handed on.
+type keptLease struct {
+	budget *keptBudget
+	max    int64
+	used   atomic.Int64
+	// refused is set once a Take was refused: something was truncated.
+	refused atomic.Bool
+}
+
+// Take reserves n bytes; false means the request's cap or the gateway's
+// budget is spent, and the caller must not keep them.
+func (l *keptLease) Take(n int) bool {
+	if n <= 0 {
+		return true
+	}
+	if l.used.Add(int64(n)) > l.max {
+		l.used.Add(-int64(n))
+		l.refused.Store(true)
+		return false
+	}
+	if l.budget.used.Add(int64(n)) > l.budget.limit {
+		l.budget.used.Add(-int64(n))
+		l.used.Add(-int64(n))
+		l.refused.Store(true)
+		return false
+	}
+	return true
+}
+
+// room is how much the lease could still take, as far as its own cap and
+// the budget's current use tell.
+func (l *keptLease) room() int64 {
+	return max(0, min(l.max-l.used.Load(), l.budget.limit-l.budget.used.Load()))
+}
+
+// release returns what the lease took to the budget.
+func (l *keptLease) release() {
+	l.budget.used.Add(-l.used.Swap(0))
+}
