@@ -109,8 +109,18 @@ func (ex *exchange) run() {
 		return
 	}
 
+	lift := bodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
 	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
+	if err == nil {
+		// Kept on failure: the server then gives up on the rest of the
+		// body at once instead of waiting for it before answering.
+		lift()
+	}
 	switch {
+	case err != nil && isBodyTimeout(err):
+		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
+			fmt.Sprintf("the request body did not arrive within %s", ex.s.opts.BodyReadTimeout), errBodyTimeout.Error()+": "+err.Error())
+		return
 	case errors.Is(err, errBodyTooLarge):
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
 			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", ex.s.opts.MaxBodyBytes), err.Error())

@@ -36,6 +36,9 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
 	// when zero.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds the arrival of a whole request body (408
+	// beyond); DefaultBodyReadTimeout when zero, none when negative.
+	BodyReadTimeout time.Duration
 	// KeptBodyBudget bounds, across the process, the memory requests
 	// hold for what they keep while they run: raw bodies for
 	// database.save_raws, and what response recorders hold (the JSON body
@@ -89,6 +92,9 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if opts.KeptBodyBudget <= 0 {
 		opts.KeptBodyBudget = DefaultKeptBodyBudget
