@@ -22,6 +22,9 @@ var (
 	// errIdleStream ends a response whose body stalled past
 	// Options.IdleStreamTimeout.
 	errIdleStream = errors.New("upstream stream idle")
+	// errHeaderTimeout ends a call whose provider sent no response
+	// headers within Options.HeaderTimeout.
+	errHeaderTimeout = errors.New("upstream response headers not received in time")
 	// errUpstreamNotJSON replaces an upstream 5xx answer that is not JSON
 	// (a load balancer's HTML page) with an error in the caller's format.
 	errUpstreamNotJSON = errors.New("upstream answered an error that is not JSON")
@@ -57,6 +60,10 @@ func (ex *exchange) forward() {
 	}
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
 	defer cancel(nil)
+	// The proxy, not the transport, bounds the wait for headers, so the
+	// bound holds for every transport (the tailnet's too).
+	headers := time.AfterFunc(ex.s.opts.HeaderTimeout, func() { cancel(errHeaderTimeout) })
+	defer headers.Stop()
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -94,6 +101,10 @@ func (ex *exchange) forward() {
 		FlushInterval: 0,
 		BufferPool:    copyBuffers,
 		ModifyResponse: func(resp *http.Response) error {
+			if !headers.Stop() {
+				resp.Body.Close()
+				return errHeaderTimeout
+			}
 			return ex.upstreamResponse(resp, cancel)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -190,6 +201,12 @@ func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 		// The client left; nobody is there to answer.
 		ex.status, ex.err = statusClientClosed, "client closed the connection"
 		ex.w.status = statusClientClosed
+	case errors.Is(cause, errHeaderTimeout) || errors.Is(err, errHeaderTimeout):
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s did not answer in time (no response headers within %s)", p.ID, ex.s.opts.HeaderTimeout), errHeaderTimeout.Error()+": "+err.Error())
+	case errors.Is(err, errConnectTimeout):
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s could not be connected to within %s", p.ID, ex.s.opts.ConnectTimeout), err.Error())
 	case errors.Is(cause, errIdleStream):
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
 			fmt.Sprintf("provider %s stopped sending for %s", p.ID, ex.s.opts.IdleStreamTimeout), err.Error())
