@@ -165,6 +165,23 @@ func (st *recState) take(n int) bool {
 	return n <= 0 || st.opts.Allowance == nil || st.opts.Allowance.Take(n)
 }
 
+// maxEntries bounds the choices, candidates, content blocks, output items
+// and tool calls of one kind a recorder tracks, so that an answer that
+// keeps opening new ones (each a few fixed bytes) cannot grow it without
+// end either.
+const maxEntries = 1024
+
+// full reports whether a collection of n entries may not take another;
+// the collector then works on a throwaway entry it does not keep.
+func (st *recState) full(n int) bool {
+	if n < maxEntries {
+		return false
+	}
+	st.fail(fmt.Errorf("%w: over %d entries", ErrRecordTooLarge, maxEntries))
+	st.truncated = true
+	return true
+}
+
 // malformed records that the response is not what it declares.
 func (st *recState) malformed(format string, args ...any) {
 	st.fail(fmt.Errorf("%w: "+format, append([]any{ErrMalformedResponse}, args...)...))

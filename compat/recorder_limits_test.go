@@ -2,6 +2,7 @@ package compat
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,5 +111,26 @@ func TestRecorderMalformed(t *testing.T) {
 		if res := record(f, RecorderOptions{}, f.data); errors.Is(res.Err, ErrMalformedResponse) {
 			t.Errorf("%s: recorded fixture reported as %v", f.key(), res.Err)
 		}
+	}
+}
+
+// TestRecorderBoundsEntries: an answer that keeps opening new tool calls
+// or content blocks is tracked up to maxEntries of them, then cut.
+func TestRecorderBoundsEntries(t *testing.T) {
+	const n = 3 * maxEntries
+	var chat, anth strings.Builder
+	for i := range n {
+		fmt.Fprintf(&chat, `data: {"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":%d,"id":"call_%d","function":{"name":"f","arguments":"{}"}}]}}]}`+"\n\n", i, i)
+		fmt.Fprintf(&anth, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":%d,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t%d\",\"name\":\"f\",\"input\":{}}}\n\n", i, i)
+	}
+	for _, tt := range []struct{ format, body string }{{OpenAIChat, chat.String()}, {AnthropicMessages, anth.String()}} {
+		t.Run(tt.format, func(t *testing.T) {
+			r := NewRecorder(tt.format, true, RecorderOptions{KeepBody: true})
+			r.Write([]byte(tt.body))
+			res := r.Result()
+			if len(res.ToolCalls) != maxEntries || !res.Truncated || !errors.Is(res.Err, ErrRecordTooLarge) {
+				t.Errorf("%d tool calls, truncated %v, err %v; want %d, truncated", len(res.ToolCalls), res.Truncated, res.Err, maxEntries)
+			}
+		})
 	}
 }
