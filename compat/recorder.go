@@ -245,8 +245,8 @@ type recorder struct {
 	done   bool
 	res    Result
 	events int // stream messages seen
-	// framed is the memory taken from the allowance for the framing's
-	// partial message (its high-water mark).
+	// framed is the memory held to parse: the framing's partial message
+	// or the JSON body (its high-water mark); see hold.
 	framed int
 }
 
@@ -293,8 +293,8 @@ func (r *recorder) growBody(n int) bool {
 		return true
 	}
 	want := min(max(need, 2*cap(r.buf)), r.st.opts.MaxBytes)
-	if !r.st.take(want - cap(r.buf)) {
-		if want == need || !r.st.take(need-cap(r.buf)) {
+	if !r.hold(want) {
+		if want == need || !r.hold(need) {
 			return false
 		}
 		want = need
@@ -305,15 +305,31 @@ func (r *recorder) growBody(n int) bool {
 	return true
 }
 
+// freeParse is what a recorder may hold to parse an answer (the partial
+// stream message, or the JSON body) without asking its allowance: enough
+// for the messages of ordinary answers, so that usage is counted even
+// when a flood of large answers has spent the gateway's budget. It is a
+// fixed amount per stream, like the proxy's copy buffer.
+const freeParse = 256 << 10
+
+// hold grows the memory held for parsing to held bytes (a high-water
+// mark), charging the allowance for what exceeds freeParse.
+func (r *recorder) hold(held int) bool {
+	if held <= r.framed {
+		return true
+	}
+	if !r.st.take(max(0, held-freeParse) - max(0, r.framed-freeParse)) {
+		return false
+	}
+	r.framed = held
+	return true
+}
+
 // account charges the allowance for the framing's partial message when it
 // grows past what was charged before. A refusal stops the recorder: the
 // stream goes on to the client, unrecorded from here.
 func (r *recorder) account(held int) {
-	if held <= r.framed {
-		return
-	}
-	if r.st.take(held - r.framed) {
-		r.framed = held
+	if r.hold(held) {
 		return
 	}
 	r.st.fail(fmt.Errorf("%w: stream message over the gateway's memory budget", ErrRecordTooLarge))

@@ -26,12 +26,17 @@ func (b *keptBudget) lease(max int64) *keptLease {
 }
 
 // keptLease is one request's share of the budget. It implements
-// compat.Allowance. What it took goes back to the budget on release,
-// when the request's record and hook payloads have been handed on.
+// compat.Allowance. What it took goes back to the budget once the request
+// has handed on its record and every hook delivery carrying its bodies
+// has ended. (The request log writer's queue, bounded in records, keeps
+// the raw bodies a little longer.)
 type keptLease struct {
 	budget *keptBudget
 	max    int64
 	used   atomic.Int64
+	// refs counts who still holds what was kept: the request, and each
+	// hook delivery carrying its bodies. Zero means one (the request).
+	refs atomic.Int32
 	// refused is set once a Take was refused: something was truncated.
 	refused atomic.Bool
 }
@@ -62,7 +67,14 @@ func (l *keptLease) room() int64 {
 	return max(0, min(l.max-l.used.Load(), l.budget.limit-l.budget.used.Load()))
 }
 
-// release returns what the lease took to the budget.
+// retain notes one more holder of what was kept (a queued hook
+// delivery); each holder calls release once.
+func (l *keptLease) retain() { l.refs.Add(1) }
+
+// release drops one holder; the last gives what the lease took back to
+// the budget.
 func (l *keptLease) release() {
-	l.budget.used.Add(-l.used.Swap(0))
+	if l.refs.Add(-1) < 0 {
+		l.budget.used.Add(-l.used.Swap(0))
+	}
 }

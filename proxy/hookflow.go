@@ -190,7 +190,10 @@ func (ex *exchange) afterResponse() {
 		}
 		meta := ex.metadata()
 		for _, c := range calls {
-			ex.s.hooks.Enqueue(c.Hook, hooks.NewPayload(event, c.Fields, meta, data))
+			p := hooks.NewPayload(event, c.Fields, meta, data)
+			ex.kept.retain()
+			p.OnDone = ex.kept.release
+			ex.s.hooks.Enqueue(c.Hook, p)
 		}
 	}
 }

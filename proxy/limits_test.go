@@ -246,3 +246,28 @@ func TestMalformedAnswerRecordedAsUpstreamError(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptHeldUntilHookDelivered: the bodies a queued hook delivery
+// carries count against the budget until the delivery has ended.
+func TestKeptHeldUntilHookDelivered(t *testing.T) {
+	up := hugeStream(t, 64<<10)
+	rc := newReceiver(t)
+	rc.delay, rc.delayPath = 500*time.Millisecond, "/audit"
+	gw := newGateway(t, `{
+		"providers": {"openai": {"baseurl": "`+up.URL+`", "apikey": "k", "models": ["gpt-5"]}},
+		"hooks": {"audit": {"url": "`+rc.URL+`/audit"}},
+		"temp_grants": [
+			{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]}]},
+			{"src": ["*"], "grants": [{"hook": {"match": {"events": ["entire_request"]}, "hook": "audit", "fields": ["response_body"]}}]},
+		],
+	}`, "alice@example.com")
+	post(t, gw.URL+"/v1/chat/completions", nil, streamChat)
+	waitRecords(t, gw, 1)
+	if used := gw.srv.kept.used.Load(); used < 64<<10 {
+		t.Errorf("%d bytes taken while the hook delivery with the response body is under way; want the body's", used)
+	}
+	drain(t, gw)
+	if used := gw.srv.kept.used.Load(); used != 0 {
+		t.Errorf("%d bytes still taken after the delivery", used)
+	}
+}

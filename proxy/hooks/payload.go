@@ -95,7 +95,17 @@ type Payload struct {
 	Event    string
 	Metadata Metadata
 	Data     Data
-	fields   fieldSet
+	// OnDone, when set, is called once after the delivery ended
+	// (delivered, failed or dropped): the gateway then lets go of the
+	// memory Data's bodies count against.
+	OnDone func()
+	fields fieldSet
+}
+
+func (p Payload) done() {
+	if p.OnDone != nil {
+		p.OnDone()
+	}
 }
 
 // NewPayload selects from data the fields a hook grant lists (tools,
