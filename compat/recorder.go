@@ -12,9 +12,9 @@ import (
 )
 
 // DefaultMaxRecordBytes bounds what a recorder holds when
-// RecorderOptions.MaxBytes is zero: one JSON body, one stream event, the
-// assembled tool-call arguments, and (when kept) the reconstructed body and
-// the raw messages, each.
+// RecorderOptions.MaxBytes is zero: one JSON body, one stream event, and
+// what it keeps (assembled tool-call arguments, rebuilt text, raw
+// messages) together.
 const DefaultMaxRecordBytes = 32 << 20
 
 // ErrRecordTooLarge reports that the recorder stopped keeping something at
