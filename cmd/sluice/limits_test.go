@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -155,3 +156,34 @@ func TestLongStreamOutlivesTimeouts(t *testing.T) {
 type sinkFunc func(store.Record) bool
 
 func (f sinkFunc) Write(r store.Record) bool { return f(r) }
+
+// TestMaxConnsKeepsTLS: under the connection limit, an HTTPS listener (as
+// with --tls) still serves TLS: the limit does not wrap connections.
+func TestMaxConnsKeepsTLS(t *testing.T) {
+	certs := httptest.NewTLSServer(http.NotFoundHandler())
+	defer certs.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "no TLS", http.StatusInternalServerError)
+		}
+	}), time.Minute)
+	lns := limitConns(hs, []net.Listener{tls.NewListener(ln, certs.TLS)}, 1)
+	go hs.Serve(lns[0])
+	defer hs.Close()
+	client := certs.Client()
+	for range 3 { // one slot, given back and taken again
+		resp, err := client.Get("https://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d; want the request served over TLS", resp.StatusCode)
+		}
+		client.CloseIdleConnections()
+	}
+}
