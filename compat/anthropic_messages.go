@@ -258,6 +258,9 @@ func (c *anthropicCollector) handle(ev *anthEvent) error {
 		if keep {
 			_ = json.Unmarshal(ev.ContentBlock, &b.start)
 		}
+		if c.blocks[*ev.Index] == nil && c.st.full(len(c.blocks)) {
+			return nil
+		}
 		c.blocks[*ev.Index] = b
 	case "content_block_delta":
 		if ev.Index == nil || ev.Delta == nil {
@@ -265,6 +268,9 @@ func (c *anthropicCollector) handle(ev *anthEvent) error {
 		}
 		b := c.blocks[*ev.Index]
 		if b == nil {
+			if c.st.full(len(c.blocks)) {
+				return nil
+			}
 			b = &anthBlock{}
 			c.blocks[*ev.Index] = b
 		}

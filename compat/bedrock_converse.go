@@ -207,6 +207,9 @@ func (c *converseCollector) block(i int, kind string) *convBlock {
 	b := c.blocks[i]
 	if b == nil {
 		b = &convBlock{kind: kind}
+		if c.st.full(len(c.blocks)) {
+			return b // worked on, not kept
+		}
 		c.blocks[i] = b
 	}
 	if b.kind == "" {

@@ -40,6 +40,18 @@ func fuzzRecorder(f *testing.F, format string) {
 				t.Fatalf("tool call arguments are not JSON: %q", c.Arguments)
 			}
 		}
+		// Under an allowance of cut bytes, the recorder never takes more,
+		// and says when it had to cut.
+		m := &meter{limit: int(cut)}
+		metered := opts
+		metered.Allowance = m
+		res := record(fx, metered, data[:at], data[at:])
+		if m.taken > m.limit {
+			t.Fatalf("took %d bytes of an allowance of %d", m.taken, m.limit)
+		}
+		if len(res.Body)+rawSize(res.Raw) > m.taken && !res.Truncated {
+			t.Fatalf("kept %d bytes, took %d, not truncated", len(res.Body)+rawSize(res.Raw), m.taken)
+		}
 	})
 }
 
@@ -242,4 +254,12 @@ func FuzzPlainChunk(f *testing.F) {
 			}
 		}
 	})
+}
+
+func rawSize(raw []json.RawMessage) int {
+	n := 0
+	for _, m := range raw {
+		n += len(m)
+	}
+	return n
 }

@@ -244,7 +244,9 @@ func (c *geminiCollector) chunk(data []byte, rebuild bool) error {
 		gc := c.cands[cand.Index]
 		if gc == nil {
 			gc = &gemCandidate{}
-			c.cands[cand.Index] = gc
+			if !c.st.full(len(c.cands)) {
+				c.cands[cand.Index] = gc
+			}
 		}
 		if cand.FinishReason != "" {
 			gc.finish = cand.FinishReason

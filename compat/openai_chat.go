@@ -157,6 +157,9 @@ func (c *chatCollector) choice(i int) *chatChoice {
 	ch := c.choices[i]
 	if ch == nil {
 		ch = &chatChoice{toolByIndex: map[int]*toolAcc{}}
+		if c.st.full(len(c.choices)) {
+			return ch
+		}
 		c.choices[i] = ch
 	}
 	return ch
@@ -273,6 +276,9 @@ func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
 	case tc.Index != nil:
 		t = cc.toolByIndex[*tc.Index]
 		if t == nil {
+			if c.st.full(len(cc.tools)) {
+				return
+			}
 			t = &toolAcc{}
 			cc.toolByIndex[*tc.Index] = t
 			cc.tools = append(cc.tools, t)
@@ -280,6 +286,9 @@ func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
 	case len(cc.tools) > 0 && (tc.ID == "" || tc.ID == cc.tools[len(cc.tools)-1].id):
 		t = cc.tools[len(cc.tools)-1]
 	default:
+		if c.st.full(len(cc.tools)) {
+			return
+		}
 		t = &toolAcc{}
 		cc.tools = append(cc.tools, t)
 	}

@@ -198,6 +198,9 @@ func (c *respCollector) item(ev *respEvent) *respItem {
 	}
 	it := c.items[*ev.OutputIndex]
 	if it == nil {
+		if c.st.full(len(c.items)) {
+			return nil
+		}
 		it = &respItem{}
 		c.items[*ev.OutputIndex] = it
 	}

@@ -13,14 +13,31 @@ import (
 )
 
 // DefaultMaxRecordBytes bounds what a recorder holds when
-// RecorderOptions.MaxBytes is zero: one JSON body, one stream event, the
-// assembled tool-call arguments, and (when kept) the reconstructed body and
-// the raw messages, each.
+// RecorderOptions.MaxBytes is zero: one JSON body, one stream event, and
+// what it keeps (assembled tool-call arguments, rebuilt text, raw
+// messages) together.
 const DefaultMaxRecordBytes = 32 << 20
 
 // ErrRecordTooLarge reports that the recorder stopped keeping something at
-// its size bound; the counts it did see are still reported.
+// its size bound or because its Allowance refused more memory; the counts
+// it did see are still reported.
 var ErrRecordTooLarge = errors.New("response exceeds the recorder's size limit")
+
+// ErrMalformedResponse reports a response that is not what it declares: a
+// body that is not valid JSON, a stream without SSE data events or whose
+// messages are not JSON, an event stream with a corrupt or cut frame.
+// Whatever the status, such an answer is the upstream's failure.
+var ErrMalformedResponse = errors.New("malformed response")
+
+// Allowance meters the memory a recorder keeps beyond its fixed state:
+// the JSON body it parses, the partial stream message its framing holds,
+// the reconstructed text, tool-call arguments and raw messages. Take asks
+// for n more bytes and false refuses them; the recorder then stops keeping
+// and reports ErrRecordTooLarge. The gateway hands each request one
+// Allowance drawn from a process-wide budget.
+type Allowance interface {
+	Take(n int) bool
+}
 
 // Recorder reads a response body as it passes to the client (the proxy
 // tees the bytes into it) and reports what it saw. Write never fails, so a
@@ -43,6 +60,9 @@ type RecorderOptions struct {
 	// MaxBytes bounds what the recorder holds; zero means
 	// DefaultMaxRecordBytes.
 	MaxBytes int
+	// Allowance, when set, must grant every byte the recorder holds on
+	// top of MaxBytes' bound.
+	Allowance Allowance
 	// Model is the model the request named; Result reports it when the
 	// response names none (Bedrock Converse).
 	Model string
@@ -77,9 +97,13 @@ type Result struct {
 	// an error event. A client that hangs up after it is not an aborted
 	// request.
 	Complete bool
-	// Err is the first problem the recorder met (a malformed or truncated
-	// body, ErrRecordTooLarge); what it did read is still reported.
+	// Err is the first problem the recorder met (ErrMalformedResponse,
+	// ErrRecordTooLarge); what it did read is still reported.
 	Err error
+	// Truncated reports that something the recorder keeps (Body, Raw,
+	// tool-call arguments) or needs (the JSON body or a stream message to
+	// read usage from) was cut at its size bound or its Allowance.
+	Truncated bool
 }
 
 // NewRecorder returns the recorder of a format. stream says whether the
@@ -111,7 +135,9 @@ type recState struct {
 	// complete is set when the answer's last message has been seen.
 	complete bool
 	err      error
-	budget   int // bytes left for accumulated arguments and rebuilt text
+	budget   int // bytes left for accumulated arguments, rebuilt text, raws
+	// truncated is set when something was not kept for lack of room.
+	truncated bool
 }
 
 // fail records the first problem.
@@ -121,16 +147,45 @@ func (st *recState) fail(err error) {
 	}
 }
 
-// grow takes n bytes from the budget; false means the caller must stop
-// accumulating.
+// grow takes n bytes from the budget and the allowance; false means the
+// caller must stop accumulating. A refusal is final: later, smaller pieces
+// are refused too, so what is kept is a prefix, never a patchwork.
 func (st *recState) grow(n int) bool {
-	if n > st.budget {
+	if n > st.budget || !st.take(n) {
 		st.budget = 0
 		st.fail(ErrRecordTooLarge)
+		st.truncated = true
 		return false
 	}
 	st.budget -= n
 	return true
+}
+
+// take asks the allowance, if any, for n bytes.
+func (st *recState) take(n int) bool {
+	return n <= 0 || st.opts.Allowance == nil || st.opts.Allowance.Take(n)
+}
+
+// maxEntries bounds the choices, candidates, content blocks, output items
+// and tool calls of one kind a recorder tracks, so that an answer that
+// keeps opening new ones (each a few fixed bytes) cannot grow it without
+// end either.
+const maxEntries = 1024
+
+// full reports whether a collection of n entries may not take another;
+// the collector then works on a throwaway entry it does not keep.
+func (st *recState) full(n int) bool {
+	if n < maxEntries {
+		return false
+	}
+	st.fail(fmt.Errorf("%w: over %d entries", ErrRecordTooLarge, maxEntries))
+	st.truncated = true
+	return true
+}
+
+// malformed records that the response is not what it declares.
+func (st *recState) malformed(format string, args ...any) {
+	st.fail(fmt.Errorf("%w: "+format, append([]any{ErrMalformedResponse}, args...)...))
 }
 
 // keep reports whether a stream's body is to be rebuilt.
@@ -183,14 +238,17 @@ type recorder struct {
 	framing framing
 	mode    mode
 
-	buf     []byte // modeBody
-	sse     sse.Parser
-	arr     arraySplitter
-	es      eventstream.Decoder
-	raw     []json.RawMessage
-	rawSize int
-	done    bool
-	res     Result
+	buf    []byte // modeBody
+	sse    sse.Parser
+	arr    arraySplitter
+	es     eventstream.Decoder
+	raw    []json.RawMessage
+	done   bool
+	res    Result
+	events int // stream messages seen
+	// framed is the memory held to parse: the framing's partial message
+	// or the JSON body (its high-water mark); see hold.
+	framed int
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
@@ -203,20 +261,82 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	switch r.mode {
 	case modeBody:
-		if len(r.buf)+len(p) > r.st.opts.MaxBytes {
-			r.st.fail(fmt.Errorf("%w: body over %d bytes", ErrRecordTooLarge, r.st.opts.MaxBytes))
+		if !r.growBody(len(p)) {
+			r.st.fail(fmt.Errorf("%w: body over %d bytes or over the gateway's memory budget", ErrRecordTooLarge, r.st.opts.MaxBytes))
+			r.st.truncated = true
 			r.buf, r.mode = nil, modeSkip
 			break
 		}
 		r.buf = append(r.buf, p...)
 	case modeSSE:
 		r.st.fail(r.sse.Feed(p, r.onSSE))
+		r.account(r.sse.Buffered())
 	case modeArray:
 		r.st.fail(r.arr.feed(p, r.st.opts.MaxBytes, r.onMessage))
+		r.account(cap(r.arr.elem))
 	case modeEvents:
-		r.st.fail(r.es.Feed(p, r.onFrame))
+		if err := r.es.Feed(p, r.onFrame); err != nil {
+			r.st.malformed("%v", err)
+		}
+		r.account(r.es.Buffered())
 	}
 	return n, nil
+}
+
+// growBody makes room for n more bytes of a JSON body within MaxBytes and
+// the allowance, which is charged for the buffer's capacity.
+func (r *recorder) growBody(n int) bool {
+	need := len(r.buf) + n
+	if need > r.st.opts.MaxBytes {
+		return false
+	}
+	if need <= cap(r.buf) {
+		return true
+	}
+	want := min(max(need, 2*cap(r.buf)), r.st.opts.MaxBytes)
+	if !r.hold(want) {
+		if want == need || !r.hold(need) {
+			return false
+		}
+		want = need
+	}
+	grown := make([]byte, len(r.buf), want)
+	copy(grown, r.buf)
+	r.buf = grown
+	return true
+}
+
+// freeParse is what a recorder may hold to parse an answer (the partial
+// stream message, or the JSON body) without asking its allowance: enough
+// for the messages of ordinary answers, so that usage is counted even
+// when a flood of large answers has spent the gateway's budget. It is a
+// fixed amount per stream, like the proxy's copy buffer.
+const freeParse = 256 << 10
+
+// hold grows the memory held for parsing to held bytes (a high-water
+// mark), charging the allowance for what exceeds freeParse.
+func (r *recorder) hold(held int) bool {
+	if held <= r.framed {
+		return true
+	}
+	if !r.st.take(max(0, held-freeParse) - max(0, r.framed-freeParse)) {
+		return false
+	}
+	r.framed = held
+	return true
+}
+
+// account charges the allowance for the framing's partial message when it
+// grows past what was charged before. A refusal stops the recorder: the
+// stream goes on to the client, unrecorded from here.
+func (r *recorder) account(held int) {
+	if r.hold(held) {
+		return
+	}
+	r.st.fail(fmt.Errorf("%w: stream message over the gateway's memory budget", ErrRecordTooLarge))
+	r.st.truncated = true
+	r.sse, r.arr, r.es = sse.Parser{}, arraySplitter{}, eventstream.Decoder{}
+	r.mode = modeSkip
 }
 
 // sniff decides the framing from the first non-blank byte and returns the
@@ -234,7 +354,9 @@ func (r *recorder) sniff(p []byte) []byte {
 		r.mode = modeBody
 	case p[i] == '[' && r.stream:
 		r.mode = modeArray
-	case p[i] == '[':
+	case p[i] == '[' || !r.stream:
+		// Also what is neither: an HTML error page is reported as the
+		// body that is not JSON it is.
 		r.mode = modeBody
 	case r.framing == framingSSE:
 		r.mode = modeSSE
@@ -258,8 +380,9 @@ func (r *recorder) onSSE(ev sse.Event) {
 
 // onMessage handles one JSON stream message.
 func (r *recorder) onMessage(data []byte) {
+	r.events++
 	if err := r.c.event(data); err != nil {
-		r.st.fail(fmt.Errorf("stream message: %w", err))
+		r.st.malformed("stream message: %v", err)
 		return
 	}
 	r.keepRaw(data)
@@ -288,7 +411,7 @@ func (r *recorder) onFrame(m eventstream.Message) {
 			Bytes []byte `json:"bytes"`
 		}
 		if err := json.Unmarshal(m.Payload, &chunk); err != nil {
-			r.st.fail(fmt.Errorf("bedrock chunk: %w", err))
+			r.st.malformed("bedrock chunk: %v", err)
 			return
 		}
 		r.onMessage(chunk.Bytes)
@@ -318,11 +441,9 @@ func (r *recorder) keepRaw(data []byte) {
 	if !r.st.opts.KeepRaw || !json.Valid(data) {
 		return
 	}
-	if r.rawSize+len(data) > r.st.opts.MaxBytes {
-		r.st.fail(fmt.Errorf("%w: raw messages", ErrRecordTooLarge))
+	if !r.st.grow(len(data)) {
 		return
 	}
-	r.rawSize += len(data)
 	r.raw = append(r.raw, append(json.RawMessage(nil), data...))
 }
 
@@ -333,21 +454,38 @@ func (r *recorder) Result() Result {
 	r.done = true
 	switch r.mode {
 	case modeBody:
-		if err := r.c.body(r.buf); err != nil {
+		switch err := r.c.body(r.buf); {
+		case err != nil && !json.Valid(r.buf):
+			r.st.malformed("body is not valid JSON: %v", err)
+		case err != nil:
 			r.st.fail(fmt.Errorf("response body: %w", err))
-		} else {
+		default:
 			r.keepRaw(r.buf)
 			r.st.complete = true
 		}
 	case modeSSE:
 		r.st.fail(r.sse.End(r.onSSE))
+		if r.events == 0 && !r.st.complete && r.st.failure == "" {
+			r.st.malformed("a stream without SSE data events")
+		}
 	case modeArray:
-		r.st.fail(r.arr.end())
+		if err := r.arr.end(); err != nil {
+			r.st.malformed("%v", err)
+		}
 	case modeEvents:
-		r.st.fail(r.es.End())
+		if err := r.es.End(); err != nil {
+			r.st.malformed("%v", err)
+		}
 	}
 	res := &r.res
-	r.c.finish(res, r.st.opts.KeepBody && r.mode != modeBody)
+	rebuild := r.st.opts.KeepBody && r.mode != modeBody
+	r.c.finish(res, rebuild)
+	if rebuild && len(res.Body) > 0 && !r.st.take(len(res.Body)) {
+		// The rebuilt body is a second copy of the kept text.
+		res.Body = nil
+		r.st.fail(fmt.Errorf("%w: rebuilt body", ErrRecordTooLarge))
+		r.st.truncated = true
+	}
 	if r.mode == modeBody && r.st.opts.KeepBody {
 		res.Body = r.buf
 	}
@@ -358,6 +496,7 @@ func (r *recorder) Result() Result {
 	res.Failure = r.st.failure
 	res.Complete = r.st.complete
 	res.Err = r.st.err
+	res.Truncated = r.st.truncated
 	r.buf = nil
 	return *res
 }

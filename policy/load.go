@@ -437,7 +437,6 @@ func (d *decoder) retentionObject(c *Config, v *hujson.Value, path string) {
 	}
 }
 
-
 func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
 	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
 		if key != "s3" {

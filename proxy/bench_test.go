@@ -59,7 +59,7 @@ func BenchmarkBareProxy(b *testing.B) {
 			target, _ := url.Parse(up.URL)
 			hs := httptest.NewServer(&httputil.ReverseProxy{
 				Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-				Transport: newTransport(time.Second, time.Minute), // as the gateway's
+				Transport: newTransport(time.Second), // as the gateway's
 			})
 			defer hs.Close()
 			runLoad(b, hs.URL, mode.body)

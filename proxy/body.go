@@ -3,7 +3,10 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"time"
 )
 
 // DefaultMaxBodyBytes bounds a request body unless Options says otherwise.
@@ -32,4 +35,31 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, errBodyTooLarge
 	}
 	return body, nil
+}
+
+// DefaultBodyReadTimeout bounds the arrival of a whole request body
+// unless Options says otherwise.
+const DefaultBodyReadTimeout = 60 * time.Second
+
+// errBodyTimeout reports a request body that did not arrive in time.
+var errBodyTimeout = errors.New("request body not received in time")
+
+// bodyDeadline gives the whole request body until timeout to arrive: one
+// deadline for all of it, not one per read, so a client that trickles a
+// byte now and then (a slowloris) is cut as surely as one that stalls.
+// The returned function lifts the deadline once the body is read, so the
+// answer, however long it streams, is never cut by it. Where the
+// connection cannot take a deadline the body is read without one.
+func bodyDeadline(w http.ResponseWriter, timeout time.Duration) (lift func()) {
+	rc := http.NewResponseController(w)
+	if timeout <= 0 || rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
+		return func() {}
+	}
+	return func() { rc.SetReadDeadline(time.Time{}) }
+}
+
+// isBodyTimeout reports whether err is a body read cut by bodyDeadline.
+func isBodyTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -22,6 +22,9 @@ var (
 	// errIdleStream ends a response whose body stalled past
 	// Options.IdleStreamTimeout.
 	errIdleStream = errors.New("upstream stream idle")
+	// errHeaderTimeout ends a call whose provider sent no response
+	// headers within Options.HeaderTimeout.
+	errHeaderTimeout = errors.New("upstream response headers not received in time")
 	// errUpstreamNotJSON replaces an upstream 5xx answer that is not JSON
 	// (a load balancer's HTML page) with an error in the caller's format.
 	errUpstreamNotJSON = errors.New("upstream answered an error that is not JSON")
@@ -57,6 +60,10 @@ func (ex *exchange) forward() {
 	}
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
 	defer cancel(nil)
+	// The proxy, not the transport, bounds the wait for headers, so the
+	// bound holds for every transport (the tailnet's too).
+	headers := time.AfterFunc(ex.s.opts.HeaderTimeout, func() { cancel(errHeaderTimeout) })
+	defer headers.Stop()
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -95,6 +102,10 @@ func (ex *exchange) forward() {
 		FlushInterval: 0,
 		BufferPool:    copyBuffers,
 		ModifyResponse: func(resp *http.Response) error {
+			if !headers.Stop() {
+				resp.Body.Close()
+				return errHeaderTimeout
+			}
 			return ex.upstreamResponse(resp, cancel)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -160,10 +171,12 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	keepBody, keepRaw := ex.wantsResponse()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
 	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
-		KeepBody: keepBody,
-		KeepRaw:  keepRaw,
-		Model:    ex.req.Model,
-		Header:   resp.Header,
+		KeepBody:  keepBody,
+		KeepRaw:   keepRaw,
+		MaxBytes:  int(ex.s.opts.KeptBodyMax),
+		Allowance: ex.kept,
+		Model:     ex.req.Model,
+		Header:    resp.Header,
 	})
 	idle := ex.s.opts.IdleStreamTimeout
 	ex.upstream = &upstreamBody{
@@ -174,7 +187,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		cause: func() error { return context.Cause(resp.Request.Context()) },
 	}
 	if ex.snap.cfg.Database.SaveRaws {
-		ex.upstream.raw = &limitedBuffer{max: ex.s.opts.MaxBodyBytes}
+		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
 	}
 	resp.Body = ex.upstream
 	return nil
@@ -189,6 +202,12 @@ func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 		// The client left; nobody is there to answer.
 		ex.status, ex.err = statusClientClosed, "client closed the connection"
 		ex.w.status = statusClientClosed
+	case errors.Is(cause, errHeaderTimeout) || errors.Is(err, errHeaderTimeout):
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s did not answer in time (no response headers within %s)", p.ID, ex.s.opts.HeaderTimeout), errHeaderTimeout.Error()+": "+err.Error())
+	case errors.Is(err, errConnectTimeout):
+		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
+			fmt.Sprintf("provider %s could not be connected to within %s", p.ID, ex.s.opts.ConnectTimeout), err.Error())
 	case errors.Is(cause, errIdleStream):
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
 			fmt.Sprintf("provider %s stopped sending for %s", p.ID, ex.s.opts.IdleStreamTimeout), err.Error())
@@ -253,25 +272,49 @@ func (b *upstreamBody) annotate(rec *store.Record) {
 	case b.readErr == nil || rec.Error != "":
 	case errors.Is(b.cause(), errIdleStream):
 		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)
+		rec.ErrorKind = string(compat.KindTimeout)
 	default:
 		rec.Error = "upstream stream failed: " + b.readErr.Error()
+		rec.ErrorKind = string(compat.KindUpstreamError)
 	}
 }
 
-// limitedBuffer keeps the first max bytes written to it; a nil one keeps
-// nothing.
+// limitedBuffer keeps a prefix of what is written to it, as long as its
+// lease grants the memory (charged by capacity, which is what the buffer
+// holds); a nil one keeps nothing.
 type limitedBuffer struct {
-	buf bytes.Buffer
-	max int64
+	buf   []byte
+	lease *keptLease
+	// truncated is set once something was not kept; nothing is kept
+	// after that, so what is kept is a prefix.
+	truncated bool
 }
 
 func (l *limitedBuffer) Write(p []byte) {
-	if l == nil {
+	if l == nil || l.truncated || len(p) == 0 {
 		return
 	}
-	if room := l.max - int64(l.buf.Len()); room > 0 {
-		l.buf.Write(p[:min(int64(len(p)), room)])
+	need := len(l.buf) + len(p)
+	if need > cap(l.buf) {
+		// Double, as append would, but within what the lease can give.
+		want := int(min(int64(max(need, 2*cap(l.buf), 64<<10)), int64(cap(l.buf))+l.lease.room()))
+		if want < need || !l.lease.Take(want-cap(l.buf)) {
+			l.keepWhatFits(p)
+			return
+		}
+		grown := make([]byte, len(l.buf), want)
+		copy(grown, l.buf)
+		l.buf = grown
 	}
+	l.buf = append(l.buf, p...)
+}
+
+// keepWhatFits fills the buffer's spare capacity with the start of p and
+// marks the buffer truncated.
+func (l *limitedBuffer) keepWhatFits(p []byte) {
+	n := min(len(p), cap(l.buf)-len(l.buf))
+	l.buf = append(l.buf, p[:n]...)
+	l.truncated = true
 }
 
 // Bytes returns what was kept; nil for a nil buffer.
@@ -279,5 +322,8 @@ func (l *limitedBuffer) Bytes() []byte {
 	if l == nil {
 		return nil
 	}
-	return l.buf.Bytes()
+	return l.buf
 }
+
+// Truncated reports whether the buffer dropped bytes.
+func (l *limitedBuffer) Truncated() bool { return l != nil && l.truncated }

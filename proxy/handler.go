@@ -41,13 +41,19 @@ type exchange struct {
 	recorder compat.Recorder
 	res      *compat.Result
 	upstream *upstreamBody
+	// kept is the request's share of the memory budget for what it keeps.
+	kept *keptLease
+	// rawCharged is how much of the request body the budget granted to
+	// keep for save_raws.
+	rawCharged int
 	// parsedBody is the request body decoded for CEL conditions, when one
 	// needs it; session is the client's session ID.
 	parsedBody any
 	session    string
-	// status and err describe a failure sluice answered itself; err is
-	// for the log, never sent to the client as is.
+	// status, kind and err describe a failure sluice answered itself;
+	// err is for the log, never sent to the client as is.
 	status int
+	kind   compat.ErrorKind
 	err    string
 }
 
@@ -62,6 +68,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w:     &responseRecorder{ResponseWriter: w},
 		start: start,
 		id:    store.NewID(start),
+		kept:  s.kept.lease(s.opts.KeptBodyMax),
 	}
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.w.Header().Set(headerRequestID, ex.id)
@@ -123,8 +130,18 @@ func (ex *exchange) run() {
 		return
 	}
 
+	lift := bodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
 	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
+	if err == nil {
+		// Kept on failure: the server then gives up on the rest of the
+		// body at once instead of waiting for it before answering.
+		lift()
+	}
 	switch {
+	case err != nil && isBodyTimeout(err):
+		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
+			fmt.Sprintf("the request body did not arrive within %s", ex.s.opts.BodyReadTimeout), errBodyTimeout.Error()+": "+err.Error())
+		return
 	case errors.Is(err, errBodyTooLarge):
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
 			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", ex.s.opts.MaxBodyBytes), err.Error())
@@ -134,6 +151,7 @@ func (ex *exchange) run() {
 		return
 	}
 	ex.body = body
+	ex.keepRawRequest()
 	req, err := compat.Inspect(ex.route, body)
 	ex.req = req
 	if err != nil {
@@ -220,7 +238,7 @@ func (ex *exchange) input(provider string) engine.Input {
 // fail answers the client in its API format and notes the failure for the
 // record: message is what the client reads, logged what the log keeps.
 func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged string) {
-	ex.status, ex.err = status, logged
+	ex.status, ex.kind, ex.err = status, kind, logged
 	compat.WriteError(ex.w, ex.route.Format, status, kind, message)
 }
 
@@ -248,6 +266,7 @@ func (ex *exchange) finish() {
 		ex.afterResponse()
 	}
 	ex.s.opts.Sink.Write(rec)
+	ex.kept.release()
 	if p != nil {
 		panic(p)
 	}
@@ -277,6 +296,7 @@ func (ex *exchange) record() store.Record {
 		Stream:       ex.req.Stream,
 		Status:       ex.w.status,
 		Error:        ex.err,
+		ErrorKind:    string(ex.kind),
 		Latency:      time.Since(ex.start),
 		RequestBytes: int64(len(ex.body)),
 		UserAgent:    ex.r.UserAgent(),
@@ -302,17 +322,27 @@ func (ex *exchange) record() store.Record {
 		ex.upstream.annotate(&rec)
 	}
 	if ex.snap.cfg.Database.SaveRaws {
-		rec.RawRequest = ex.body
+		rec.RawRequest = ex.rawRequest()
+		rec.Truncated = len(rec.RawRequest) < len(ex.body)
 		if ex.upstream != nil {
 			rec.RawResponse = ex.upstream.raw.Bytes()
+			rec.Truncated = rec.Truncated || ex.upstream.raw.Truncated()
 		}
 	}
 	if ex.recorder != nil {
 		res := ex.result()
 		rec.Usage = res.Usage
 		rec.ToolCalls = len(res.ToolCalls)
-		if rec.Error == "" && res.Failure != "" {
-			rec.Error = res.Failure
+		rec.Truncated = rec.Truncated || res.Truncated
+		switch {
+		case rec.Error != "":
+		case res.Failure != "":
+			rec.Error, rec.ErrorKind = res.Failure, string(compat.KindUpstreamError)
+		case errors.Is(res.Err, compat.ErrMalformedResponse):
+			// The client got the status and the bytes as they came; the
+			// record tells what they were.
+			rec.Error = fmt.Sprintf("upstream answered %d with a %v", ex.w.status, res.Err)
+			rec.ErrorKind = string(compat.KindUpstreamError)
 		}
 	}
 	rec.SetCost(ex.snap.cfg)
@@ -326,3 +356,19 @@ func (ex *exchange) record() store.Record {
 // statusClientClosed is recorded when the client went away before the
 // answer was complete (nginx's convention).
 const statusClientClosed = 499
+
+// keepRawRequest keeps the request body for database.save_raws, as much
+// of it as the request's share of the memory budget allows. The body is
+// held for forwarding anyway; charging it makes one cap cover both raw
+// bodies of a request. It runs again when a hook replaces the body.
+func (ex *exchange) keepRawRequest() {
+	if !ex.snap.cfg.Database.SaveRaws {
+		return
+	}
+	if more := int(min(int64(len(ex.body)-ex.rawCharged), ex.kept.room())); more > 0 && ex.kept.Take(more) {
+		ex.rawCharged += more
+	}
+}
+
+// rawRequest is the part of the request body kept for save_raws.
+func (ex *exchange) rawRequest() []byte { return ex.body[:min(len(ex.body), ex.rawCharged)] }

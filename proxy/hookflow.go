@@ -157,6 +157,7 @@ func (ex *exchange) useModifiedBody(body json.RawMessage, hook string) bool {
 	}
 	model := ex.req.Model
 	ex.body, ex.req, ex.parsedBody = body, req, nil
+	ex.keepRawRequest()
 	if req.Model != model {
 		return ex.choose()
 	}
@@ -181,13 +182,16 @@ func (ex *exchange) afterResponse() {
 		}
 		um, _ := compat.UserMessage(ex.route.Format, ex.body)
 		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw,
-			EstimatedCost: ex.estimatedCost()}
+			EstimatedCost: ex.estimatedCost(), Truncated: res.Truncated}
 		for _, tc := range res.ToolCalls {
 			data.ToolCalls = append(data.ToolCalls, hooks.ToolCall{ID: tc.ID, Name: tc.Name, Params: tc.Arguments})
 		}
 		meta := ex.metadata()
 		for _, c := range calls {
-			ex.s.hooks.Enqueue(c.Hook, hooks.NewPayload(event, c.Fields, meta, data))
+			p := hooks.NewPayload(event, c.Fields, meta, data)
+			ex.kept.retain()
+			p.OnDone = ex.kept.release
+			ex.s.hooks.Enqueue(c.Hook, p)
 		}
 	}
 }

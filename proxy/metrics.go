@@ -69,6 +69,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter) {
 			fmt.Fprintf(&b, "sluice_log_state{state=%q} %d\n", state, v)
 		}
 	}
+	b.WriteString("# HELP sluice_kept_body_bytes Memory running requests hold for kept bodies (--kept-body-budget).\n")
+	b.WriteString("# TYPE sluice_kept_body_bytes gauge\n")
+	fmt.Fprintf(&b, "sluice_kept_body_bytes %d\n", s.kept.used.Load())
+	b.WriteString("# HELP sluice_kept_body_budget_bytes The limit of sluice_kept_body_bytes.\n")
+	b.WriteString("# TYPE sluice_kept_body_budget_bytes gauge\n")
+	fmt.Fprintf(&b, "sluice_kept_body_budget_bytes %d\n", s.kept.limit)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Write([]byte(b.String()))
 }

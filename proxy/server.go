@@ -9,6 +9,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +38,19 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (413 beyond); DefaultMaxBodyBytes
 	// when zero.
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds the arrival of a whole request body (408
+	// beyond); DefaultBodyReadTimeout when zero, none when negative.
+	BodyReadTimeout time.Duration
+	// KeptBodyBudget bounds, across the process, the memory requests
+	// hold for what they keep while they run: raw bodies for
+	// database.save_raws, and what response recorders hold (the JSON body
+	// they parse, the partial stream message, bodies, raw messages and
+	// tool-call arguments for hooks). KeptBodyMax bounds one request's
+	// share. What does not fit is truncated and the record says so.
+	// Defaults: DefaultKeptBodyBudget, DefaultKeptBodyMax.
+	KeptBodyBudget int64
+	KeptBodyMax    int64
+
 	// ConnectTimeout bounds dialling a provider (default 10s);
 	// HeaderTimeout bounds the wait for its response headers (default 5m,
 	// since some models think long before answering); IdleStreamTimeout
@@ -46,9 +60,13 @@ type Options struct {
 	IdleStreamTimeout time.Duration
 
 	// Transport reaches providers; one with the timeouts above when nil.
+	// The proxy enforces HeaderTimeout and IdleStreamTimeout itself, for
+	// any transport.
 	Transport http.RoundTripper
 	// TailnetTransport reaches providers with "tailnet": true; such
-	// providers fail with 502 when it is nil.
+	// providers fail with 502 when it is nil. When it is an
+	// *http.Transport, New uses a copy whose dials and TLS handshakes are
+	// bounded by ConnectTimeout.
 	TailnetTransport http.RoundTripper
 	// Instance names this replica in records.
 	Instance string
@@ -62,6 +80,7 @@ type Options struct {
 // Server is the gateway's http.Handler.
 type Server struct {
 	opts  Options
+	kept  *keptBudget
 	log   *slog.Logger
 	state atomic.Pointer[snapshot]
 	// reloadMu serialises reloads, so each compares against the
@@ -90,6 +109,16 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.KeptBodyBudget <= 0 {
+		opts.KeptBodyBudget = DefaultKeptBodyBudget
+	}
+	if opts.KeptBodyMax <= 0 {
+		opts.KeptBodyMax = DefaultKeptBodyMax
+	}
+	opts.KeptBodyMax = min(opts.KeptBodyMax, opts.KeptBodyBudget)
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
@@ -100,12 +129,14 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.IdleStreamTimeout = 5 * time.Minute
 	}
 	if opts.Transport == nil {
-		opts.Transport = newTransport(opts.ConnectTimeout, opts.HeaderTimeout)
+		opts.Transport = newTransport(opts.ConnectTimeout)
 	}
+	opts.TailnetTransport = withConnectTimeout(opts.TailnetTransport, opts.ConnectTimeout)
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
-	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight()}
+	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
+		kept: &keptBudget{limit: opts.KeptBodyBudget}}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
@@ -125,18 +156,50 @@ func (s *Server) HookStats() map[string]hooks.Stats { return s.hooks.Stats() }
 // Config returns the configuration being served.
 func (s *Server) Config() *policy.Config { return s.state.Load().cfg }
 
-func newTransport(connect, header time.Duration) *http.Transport {
-	return &http.Transport{
+// newTransport is the transport to providers. It has no header timeout:
+// forward enforces Options.HeaderTimeout for every transport alike.
+func newTransport(connect time.Duration) *http.Transport {
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ResponseHeaderTimeout: header,
 		ExpectContinueTimeout: time.Second,
 	}
+	return withConnectTimeout(t, connect).(*http.Transport)
+}
+
+// errConnectTimeout reports a provider that could not be connected to
+// within Options.ConnectTimeout.
+var errConnectTimeout = errors.New("connect timeout")
+
+// withConnectTimeout returns a copy of an *http.Transport whose dials and
+// TLS handshakes are bounded by d, whatever dialer it uses (the tailnet
+// node's included). Other round trippers are returned as they are: the
+// header timeout still bounds them.
+func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper {
+	t, ok := rt.(*http.Transport)
+	if !ok || t == nil {
+		return rt
+	}
+	t = t.Clone()
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dctx, cancel := context.WithTimeoutCause(ctx, d, errConnectTimeout)
+		defer cancel()
+		c, err := dial(dctx, network, addr)
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), errConnectTimeout) {
+			return nil, fmt.Errorf("%w: %s not connected within %s: %w", errConnectTimeout, addr, d, err)
+		}
+		return c, err
+	}
+	t.TLSHandshakeTimeout = d
+	return t
 }
 
 // ServeHTTP serves one request.

@@ -35,6 +35,11 @@ type Record struct {
 	// the client went away first); Error says what failed, if anything.
 	Status int
 	Error  string
+	// ErrorKind says who failed, in the error kinds of the API error
+	// shapes: "upstream_error" when the provider did (also when it
+	// answered 200 with a body that is not what it declared), else the
+	// kind sluice answered the client with. Empty when nothing failed.
+	ErrorKind string
 	// Latency is the time from arrival to the last byte sent; TTFB the time
 	// to the first byte of the answer.
 	Latency time.Duration
@@ -77,6 +82,11 @@ type Record struct {
 	// encrypted with database.keep_encrypted_blobs.
 	RawRequest  []byte
 	RawResponse []byte
+	// Truncated reports that what the gateway kept of this request was
+	// cut at its memory bounds: the raw bodies, or the response body, raw
+	// messages or tool-call arguments recorded for hooks. The counts
+	// (bytes, tokens when reported) still cover the whole answer.
+	Truncated bool
 	// HasRaws is set on records read back when raw bodies were stored.
 	HasRaws bool
 	// RawError is set on records read back when their raw bodies exist but

@@ -138,6 +138,7 @@ type spoolEntry struct {
 	Stream    bool   `json:"stream,omitempty"`
 	Status    int    `json:"status,omitempty"`
 	Error     string `json:"error,omitempty"`
+	ErrorKind string `json:"error_kind,omitempty"`
 	LatencyUS int64  `json:"latency_us,omitempty"`
 	TTFBUS    int64  `json:"ttfb_us,omitempty"`
 	// Token counts are absent when the provider did not report them.
@@ -148,17 +149,19 @@ type spoolEntry struct {
 	ReasoningTokens  *int64 `json:"reasoning,omitempty"`
 	// CostBits is CostUSD's IEEE 754 bits, so every float64 (also NaN,
 	// which JSON cannot hold) survives the round trip.
-	CostBits      uint64 `json:"cost_bits,omitempty"`
-	CostKnown     bool   `json:"cost_known,omitempty"`
-	ToolCalls     int    `json:"tool_calls,omitempty"`
-	RequestBytes  int64  `json:"request_bytes,omitempty"`
-	ResponseBytes int64  `json:"response_bytes,omitempty"`
-	UserAgent     string `json:"user_agent,omitempty"`
-	Revision      string `json:"revision,omitempty"`
-	SessionID     string `json:"session_id,omitempty"`
-	Instance      string `json:"instance,omitempty"`
-	RawRequest    []byte `json:"raw_request,omitempty"`
-	RawResponse   []byte `json:"raw_response,omitempty"`
+	CostBits      uint64   `json:"cost_bits,omitempty"`
+	CostKnown     bool     `json:"cost_known,omitempty"`
+	ToolCalls     int      `json:"tool_calls,omitempty"`
+	RequestBytes  int64    `json:"request_bytes,omitempty"`
+	ResponseBytes int64    `json:"response_bytes,omitempty"`
+	UserAgent     string   `json:"user_agent,omitempty"`
+	Revision      string   `json:"revision,omitempty"`
+	Grants        []string `json:"grants,omitempty"`
+	SessionID     string   `json:"session_id,omitempty"`
+	Instance      string   `json:"instance,omitempty"`
+	RawRequest    []byte   `json:"raw_request,omitempty"`
+	RawResponse   []byte   `json:"raw_response,omitempty"`
+	Truncated     bool     `json:"truncated,omitempty"`
 }
 
 func toSpoolEntry(r *Record) spoolEntry {
@@ -166,13 +169,13 @@ func toSpoolEntry(r *Record) spoolEntry {
 		ID: r.ID, TimeUS: r.Time.UnixMicro(),
 		Login: r.Login, NodeID: r.NodeID, NodeName: r.NodeName, Tailnet: r.Tailnet,
 		Provider: r.Provider, Model: r.Model, Format: r.Format, Method: r.Method, Path: r.Path, Stream: r.Stream,
-		Status: r.Status, Error: r.Error, LatencyUS: r.Latency.Microseconds(), TTFBUS: r.TTFB.Microseconds(),
+		Status: r.Status, Error: r.Error, ErrorKind: r.ErrorKind, LatencyUS: r.Latency.Microseconds(), TTFBUS: r.TTFB.Microseconds(),
 		InputTokens: r.Usage.Input.Ptr(), OutputTokens: r.Usage.Output.Ptr(), CacheReadTokens: r.Usage.CacheRead.Ptr(),
 		CacheWriteTokens: r.Usage.CacheWrite.Ptr(), ReasoningTokens: r.Usage.Reasoning.Ptr(),
 		CostBits: math.Float64bits(r.CostUSD), CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes,
-		UserAgent: r.UserAgent, Revision: r.Revision, SessionID: r.SessionID, Instance: r.Instance,
-		RawRequest: r.RawRequest, RawResponse: r.RawResponse,
+		UserAgent: r.UserAgent, Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance,
+		RawRequest: r.RawRequest, RawResponse: r.RawResponse, Truncated: r.Truncated,
 	}
 }
 
@@ -181,7 +184,7 @@ func (e *spoolEntry) record() Record {
 		ID: e.ID, Time: time.UnixMicro(e.TimeUS).UTC(),
 		Login: e.Login, NodeID: e.NodeID, NodeName: e.NodeName, Tailnet: e.Tailnet,
 		Provider: e.Provider, Model: e.Model, Format: e.Format, Method: e.Method, Path: e.Path, Stream: e.Stream,
-		Status: e.Status, Error: e.Error,
+		Status: e.Status, Error: e.Error, ErrorKind: e.ErrorKind,
 		Latency: time.Duration(e.LatencyUS) * time.Microsecond, TTFB: time.Duration(e.TTFBUS) * time.Microsecond,
 		Usage: usage.Tokens{
 			Input: usage.Optional(e.InputTokens), Output: usage.Optional(e.OutputTokens),
@@ -190,7 +193,7 @@ func (e *spoolEntry) record() Record {
 		},
 		CostUSD: math.Float64frombits(e.CostBits), CostKnown: e.CostKnown, ToolCalls: e.ToolCalls,
 		RequestBytes: e.RequestBytes, ResponseBytes: e.ResponseBytes,
-		UserAgent: e.UserAgent, Revision: e.Revision, SessionID: e.SessionID, Instance: e.Instance,
-		RawRequest: e.RawRequest, RawResponse: e.RawResponse,
+		UserAgent: e.UserAgent, Revision: e.Revision, Grants: e.Grants, SessionID: e.SessionID, Instance: e.Instance,
+		RawRequest: e.RawRequest, RawResponse: e.RawResponse, Truncated: e.Truncated,
 	}
 }

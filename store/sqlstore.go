@@ -71,6 +71,7 @@ var requestColumns = []string{
 	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 	"cost_usd", "cost_known", "tool_calls", "request_bytes", "response_bytes",
 	"user_agent", "revision", "session_id", "instance", "has_raws",
+	"truncated", "error_kind",
 }
 
 var requestColumnList = strings.Join(requestColumns, ", ")
@@ -112,6 +113,7 @@ func recordArgs(r *Record, hasRaws bool) []any {
 		r.Usage.Input.Ptr(), r.Usage.Output.Ptr(), r.Usage.CacheRead.Ptr(), r.Usage.CacheWrite.Ptr(), r.Usage.Reasoning.Ptr(),
 		costArg(r), r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
+		r.Truncated, short(r.ErrorKind),
 	}
 }
 
@@ -146,6 +148,7 @@ func scanRecord(s scanner) (Record, error) {
 		&in, &out, &cr, &cw, &reasoning,
 		&cost, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
 		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
+		&r.Truncated, &r.ErrorKind,
 	)
 	r.Time = time.UnixMicro(timeUS).UTC()
 	r.Usage = usage.Tokens{Input: count(in), Output: count(out), CacheRead: count(cr), CacheWrite: count(cw), Reasoning: count(reasoning)}

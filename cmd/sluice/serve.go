@@ -38,6 +38,11 @@ type serveFlags struct {
 	policyDir        string
 	decisionLog      string
 	maxBody          int64
+	keptBudget       int64
+	keptMax          int64
+	bodyTimeout      time.Duration
+	keepAlive        time.Duration
+	maxConns         int
 	connectTimeout   time.Duration
 	headerTimeout    time.Duration
 	idleTimeout      time.Duration
@@ -71,6 +76,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
+	fs.Int64Var(&f.keptBudget, "kept-body-budget", proxy.DefaultKeptBodyBudget, "memory, across all requests, for the bodies kept for save_raws and hooks while requests run (beyond: truncated, marked in the record)")
+	fs.Int64Var(&f.keptMax, "kept-body-max", proxy.DefaultKeptBodyMax, "one request's share of --kept-body-budget")
+	fs.DurationVar(&f.bodyTimeout, "body-read-timeout", proxy.DefaultBodyReadTimeout, "time allowed for a whole request body to arrive (408 beyond)")
+	fs.DurationVar(&f.keepAlive, "keepalive-timeout", 2*time.Minute, "an idle keep-alive connection is closed after this long")
+	fs.IntVar(&f.maxConns, "max-conns", 4096, "most client connections open at once; more wait to be accepted (0: no limit)")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "time allowed to connect to a provider")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", 5*time.Minute, "time allowed for a provider's response headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "a response body that stalls this long is ended")
@@ -172,6 +182,9 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		Logger:            log,
 		EngineOptions:     engineOpts,
 		MaxBodyBytes:      f.maxBody,
+		BodyReadTimeout:   f.bodyTimeout,
+		KeptBodyBudget:    f.keptBudget,
+		KeptBodyMax:       f.keptMax,
 		ConnectTimeout:    f.connectTimeout,
 		HeaderTimeout:     f.headerTimeout,
 		IdleStreamTimeout: f.idleTimeout,
@@ -184,10 +197,10 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
 
-	hs := newHTTPServer(srv)
+	hs := newHTTPServer(srv, f.keepAlive)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
-	return serveUntilDone(ctx, hs, front.listeners, shutdownPlan{
+	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
 		requests:   srv,
 		flushLog:   writer.Close,
@@ -199,9 +212,12 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 }
 
 // newHTTPServer serves HTTP/1.1 and cleartext HTTP/2, which the AWS SDKs
-// use towards http:// endpoints.
-func newHTTPServer(h http.Handler) *http.Server {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+// use towards http:// endpoints. Headers must arrive within 30s and an
+// idle keep-alive connection closes after idle. There is deliberately no
+// ReadTimeout or WriteTimeout: they would cut long streams; the proxy
+// bounds the request body's arrival itself (--body-read-timeout).
+func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idle}
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)

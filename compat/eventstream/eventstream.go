@@ -111,6 +111,9 @@ func (d *Decoder) Feed(b []byte, emit func(Message)) error {
 	return d.err
 }
 
+// Buffered reports the memory the decoder holds for a partial frame.
+func (d *Decoder) Buffered() int { return cap(d.buf) }
+
 // frames decodes the complete frames at the start of src and returns how
 // many bytes they took.
 func (d *Decoder) frames(src []byte, emit func(Message)) (int, error) {

@@ -67,6 +67,10 @@ type Parser struct {
 	started bool // the current block has at least one byte
 }
 
+// Buffered reports the memory the parser holds for the partial block: its
+// buffers' capacity, which never exceeds a few times MaxEventSize.
+func (p *Parser) Buffered() int { return cap(p.line) + cap(p.data) + cap(p.raw) }
+
 func (p *Parser) max() int {
 	if p.MaxEventSize > 0 {
 		return p.MaxEventSize

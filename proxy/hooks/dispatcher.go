@@ -169,15 +169,18 @@ func NewDispatcher(opts Options) *Dispatcher {
 // Enqueue queues an after-response delivery of p to hook and returns
 // whether it was queued. It never blocks: when the queue is full or the
 // dispatcher is shutting down, the delivery is dropped, counted and
-// logged. A disabled or nil hook is not called and not counted.
+// logged. A disabled or nil hook is not called and not counted. Either
+// way p.OnDone, if set, is called once the payload is no longer needed.
 func (d *Dispatcher) Enqueue(hook *policy.Hook, p Payload) bool {
 	if hook == nil || hook.Disabled {
+		p.done()
 		return false
 	}
 	d.mu.RLock()
 	if d.closed {
 		d.mu.RUnlock()
 		d.drop(hook.Name, &reasonClosed)
+		p.done()
 		return false
 	}
 	select {
@@ -187,6 +190,7 @@ func (d *Dispatcher) Enqueue(hook *policy.Hook, p Payload) bool {
 	default:
 		d.mu.RUnlock()
 		d.drop(hook.Name, &reasonQueueFull)
+		p.done()
 		return false
 	}
 }
@@ -294,6 +298,7 @@ func (d *Dispatcher) work() {
 	defer d.wg.Done()
 	for j := range d.queue {
 		d.deliver(j)
+		j.payload.done()
 	}
 }
 

@@ -53,6 +53,11 @@ type Data struct {
 	// RawResponses are the response's messages as received: the data of
 	// each SSE or event-stream message, or the single JSON response.
 	RawResponses []json.RawMessage
+	// Truncated reports that the response fields were cut at the
+	// gateway's memory bounds: ResponseBody is dropped or RawResponses and
+	// ToolCalls stop early. On the wire, "truncated": true appears (only
+	// then) beside the response fields.
+	Truncated bool
 	// EstimatedCost is what the answer cost; nil when the model has no
 	// price (sent as null rather than as a misleading zero).
 	EstimatedCost *EstimatedCost
@@ -130,7 +135,17 @@ type Payload struct {
 	Event    string
 	Metadata Metadata
 	Data     Data
-	fields   fieldSet
+	// OnDone, when set, is called once after the delivery ended
+	// (delivered, failed or dropped): the gateway then lets go of the
+	// memory Data's bodies count against.
+	OnDone func()
+	fields fieldSet
+}
+
+func (p Payload) done() {
+	if p.OnDone != nil {
+		p.OnDone()
+	}
 }
 
 // NewPayload selects from data the fields a hook grant lists (tools,
@@ -182,6 +197,7 @@ type wirePayload struct {
 	ToolCalls    *[]wireToolCall    `json:"tool_calls,omitempty"`
 	ResponseBody *json.RawMessage   `json:"response_body,omitempty"`
 	RawResponses *[]json.RawMessage `json:"raw_responses,omitempty"`
+	Truncated    bool               `json:"truncated,omitempty"`
 }
 
 // wireMetadata is Metadata with the fields a grant may add to it.
@@ -256,6 +272,7 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 		}
 		w.RawResponses = &raws
 	}
+	w.Truncated = p.Data.Truncated && p.fields&responseFields != 0
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // bodies travel as written, "<" and "&" included

@@ -395,3 +395,27 @@ func TestMetadataFields(t *testing.T) {
 		})
 	}
 }
+
+func TestPayloadTruncated(t *testing.T) {
+	tests := []struct {
+		name   string
+		event  string
+		fields []string
+		data   Data
+		want   string // "truncated" member, "" when absent
+	}{
+		{"cut response body", policy.EventEntireRequest, []string{policy.FieldResponseBody}, Data{Truncated: true}, "true"},
+		{"cut raw responses", policy.EventEntireRequest, []string{policy.FieldRawResponses}, Data{Truncated: true}, "true"},
+		{"whole response", policy.EventEntireRequest, []string{policy.FieldResponseBody}, Data{}, ""},
+		{"no response fields asked", policy.EventEntireRequest, []string{policy.FieldUserMessage}, Data{Truncated: true}, ""},
+		{"pre_request carries no response", policy.EventPreRequest, []string{policy.FieldResponseBody}, Data{Truncated: true}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := decode(t, NewPayload(tt.event, tt.fields, testMetadata, tt.data))
+			if got := string(m["truncated"]); got != tt.want {
+				t.Errorf("truncated = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

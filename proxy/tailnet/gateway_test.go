@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/tailnet/tailnettest"
 	"github.com/sluice-gateway/sluice/store"
 )
@@ -179,6 +180,34 @@ func TestGatewayOnTailnet(t *testing.T) {
 		m := hookMeta[0]
 		if m["login_name"] != aliceID.Login || m["stable_node_id"] != aliceID.NodeID || m["tailnet_name"] != tailnettest.TailnetName {
 			t.Errorf("hook metadata = %v, want alice's tailnet identity", m)
+		}
+	})
+	t.Run("a tailnet model that never answers is cut at the header timeout", func(t *testing.T) {
+		stallLn, err := model.Listen("tcp", ":8001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stall := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })}
+		go stall.Serve(stallLn)
+		t.Cleanup(func() { stall.Close() })
+		cfg, err := policy.Parse("stall.hujson", []byte(`{"providers": {"stalled": {"baseurl": "http://upstream:8001", "tailnet": true, "apikey": "k", "models": ["slow-model"]}}}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &recordSink{}
+		srv, err := proxy.New(ctx, cfg, proxy.Options{Identity: identity.Local("dev@example.com"), TailnetTransport: gw.Transport(),
+			Sink: sink, HeaderTimeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"slow-model","messages":[]}`)))
+		if elapsed := time.Since(start); w.Code != http.StatusGatewayTimeout || elapsed > 5*time.Second {
+			t.Errorf("got %d after %v (%s); want 504 soon after 300ms", w.Code, elapsed, w.Body)
+		}
+		if recs := sink.all(); len(recs) != 1 || recs[0].Status != http.StatusGatewayTimeout {
+			t.Errorf("records %+v; want one 504", recs)
 		}
 	})
 }

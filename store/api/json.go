@@ -24,6 +24,7 @@ type requestJSON struct {
 	Stream    bool      `json:"stream"`
 	Status    int       `json:"status"`
 	Error     string    `json:"error,omitempty"`
+	ErrorKind string    `json:"error_kind,omitempty"`
 	LatencyMS float64   `json:"latency_ms"`
 	TTFBMS    float64   `json:"ttfb_ms"`
 	// Token counts the provider did not report are absent, never 0;
@@ -44,6 +45,7 @@ type requestJSON struct {
 	SessionID        string   `json:"session_id,omitempty"`
 	Instance         string   `json:"instance,omitempty"`
 	HasRaws          bool     `json:"has_raws"`
+	Truncated        bool     `json:"truncated"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -57,12 +59,13 @@ func toRequestJSON(r *store.Record) requestJSON {
 	return requestJSON{
 		ID: r.ID, Time: r.Time, Login: r.Login, NodeID: r.NodeID, NodeName: r.NodeName, Tailnet: r.Tailnet,
 		Provider: r.Provider, Model: r.Model, Format: r.Format, Method: r.Method, Path: r.Path, Stream: r.Stream,
-		Status: r.Status, Error: r.Error, LatencyMS: ms(r.Latency), TTFBMS: ms(r.TTFB),
+		Status: r.Status, Error: r.Error, ErrorKind: r.ErrorKind, LatencyMS: ms(r.Latency), TTFBMS: ms(r.TTFB),
 		InputTokens: u.Input.Ptr(), OutputTokens: u.Output.Ptr(), CacheReadTokens: u.CacheRead.Ptr(),
 		CacheWriteTokens: u.CacheWrite.Ptr(), ReasoningTokens: u.Reasoning.Ptr(),
 		CostUSD: cost, CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes, UserAgent: r.UserAgent,
 		Revision: r.Revision, SessionID: r.SessionID, Instance: r.Instance, HasRaws: r.HasRaws,
+		Truncated: r.Truncated,
 	}
 }
 

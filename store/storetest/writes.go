@@ -98,6 +98,7 @@ func testRaws(t *testing.T, dsn string) {
 	r := rec("raw", "alice", "gpt-5", T0)
 	r.RawRequest = []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
 	r.RawResponse = append([]byte("data: {\"x\":1}\n\n"), 0, 1, 2, 0xff) // binary is kept as is
+	r.Truncated, r.ErrorKind, r.Error = true, "upstream_error", "upstream answered 200 with a body that is not JSON"
 	insert(t, st, r, rec("noraw", "alice", "gpt-5", T0))
 	ctx := context.Background()
 	got, err := st.Request(ctx, "raw", store.Lookup{Raws: true})
@@ -106,6 +107,9 @@ func testRaws(t *testing.T, dsn string) {
 	}
 	if string(got.RawRequest) != string(r.RawRequest) || string(got.RawResponse) != string(r.RawResponse) || !got.HasRaws || got.RawError != "" {
 		t.Errorf("raws = %q / %q (has %v, err %q)", got.RawRequest, got.RawResponse, got.HasRaws, got.RawError)
+	}
+	if !got.Truncated || got.ErrorKind != "upstream_error" {
+		t.Errorf("truncated = %v, error kind = %q; want true, upstream_error kept", got.Truncated, got.ErrorKind)
 	}
 	got, err = st.Request(ctx, "raw", store.Lookup{})
 	if err != nil || got.RawRequest != nil || !got.HasRaws {
