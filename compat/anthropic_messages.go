@@ -46,15 +46,15 @@ func inspectAnthropic(body []byte) (Request, error) { return inspectNamed(body) 
 // inspectNamed reads model, stream and tools of a body whose tools carry
 // their name at the top (Anthropic, OpenAI Responses).
 func inspectNamed(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "model", "stream", "tools")
+	vals, model, err := requestMembers(body, "stream", "tools")
 	if err != nil {
 		return Request{}, err
 	}
-	model, stream, err := modelAndStream(vals[0], vals[1])
+	stream, err := streamFlag(vals[0])
 	if err != nil {
 		return Request{}, err
 	}
-	tools, err := namedTools(vals[2])
+	tools, err := namedTools(vals[1])
 	if err != nil {
 		return Request{}, err
 	}

@@ -68,7 +68,7 @@ func (bedrockInvoke) streamFraming() framing      { return framingEventStreamChu
 
 func (bedrockInvoke) inspect(body []byte) (Request, error) {
 	// The path names the model and says whether to stream.
-	vals, err := requestMembers(body, "tools", "toolConfig")
+	vals, model, err := requestMembers(body, "tools", "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
@@ -81,7 +81,7 @@ func (bedrockInvoke) inspect(body []byte) (Request, error) {
 			return Request{}, err
 		}
 	}
-	return Request{Tools: tools}, nil
+	return Request{Model: model, Tools: tools}, nil
 }
 
 func (bedrockInvoke) userMessage(body []byte) (string, error) {

@@ -31,12 +31,12 @@ func (bedrockConverse) errorShape() shape           { return shapeBedrock }
 func (bedrockConverse) streamFraming() framing      { return framingEventStream }
 
 func (bedrockConverse) inspect(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "toolConfig")
+	vals, model, err := requestMembers(body, "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
 	tools, err := toolSpecs(vals[0])
-	return Request{Tools: tools}, err
+	return Request{Model: model, Tools: tools}, err
 }
 
 // toolSpecs lists the tool names of a Bedrock toolConfig.

@@ -50,9 +50,10 @@ func (gemini) userMessage(body []byte) (string, error) { return geminiUserMessag
 func (gemini) newCollector(st *recState) collector     { return newGeminiCollector(st) }
 
 // inspectGemini reads a generateContent body; the model and the stream
-// flag are in the path, so only the tools are of interest.
+// flag are in the path, so only the tools are of interest, and a model the
+// body names, which Inspect holds against the path's.
 func inspectGemini(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "tools")
+	vals, model, err := requestMembers(body, "tools")
 	if err != nil {
 		return Request{}, err
 	}
@@ -60,7 +61,7 @@ func inspectGemini(body []byte) (Request, error) {
 	if err := decodeMember(vals[0], "tools", &tools); err != nil {
 		return Request{}, err
 	}
-	var req Request
+	req := Request{Model: model}
 	for _, t := range tools {
 		keys := make([]string, 0, len(t))
 		for k := range t {
