@@ -162,7 +162,7 @@ func TestInspectRefusesAmbiguousBodies(t *testing.T) {
 		{name: "case in gemini body", path: "/v1beta/models/gemini-2.5-flash:generateContent", body: `{"contents":[],"Model":"gemini-2.5-pro"}`,
 			wantErr: ErrAmbiguousBody},
 		{name: "duplicate include_usage", path: "/v1/chat/completions",
-			body: `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`,
+			body:    `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`,
 			wantErr: ErrAmbiguousBody, wantMsg: `two "include_usage" members`},
 		{name: "capital include_usage", path: "/v1/chat/completions",
 			body: `{"model":"m","stream":true,"stream_options":{"Include_Usage":false}}`, wantErr: ErrAmbiguousBody},
