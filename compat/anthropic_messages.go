@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -39,14 +40,15 @@ func (anthropicMessages) userMessage(body []byte) (string, error) {
 
 func (anthropicMessages) newCollector(st *recState) collector { return newAnthropicCollector(st) }
 
-// inspectAnthropic reads a Messages request body (also the body of Vertex
-// rawPredict and of Claude on Bedrock, which name no model).
-func inspectAnthropic(body []byte) (Request, error) { return inspectNamed(body) }
+// inspectAnthropic reads a Messages request body.
+func inspectAnthropic(body []byte) (Request, error) { return inspectNamed(body, false) }
 
 // inspectNamed reads model, stream and tools of a body whose tools carry
-// their name at the top (Anthropic, OpenAI Responses).
-func inspectNamed(body []byte) (Request, error) {
-	vals, model, err := requestMembers(body, "stream", "tools")
+// their name at the top (Anthropic, OpenAI Responses). inPath says the
+// path names the model (Vertex rawPredict): then a "modelId" member is
+// reported too, for Inspect to hold against the path.
+func inspectNamed(body []byte, inPath bool) (Request, error) {
+	vals, model, modelID, err := requestMembers(body, "stream", "tools")
 	if err != nil {
 		return Request{}, err
 	}
@@ -57,6 +59,9 @@ func inspectNamed(body []byte) (Request, error) {
 	tools, err := namedTools(vals[1])
 	if err != nil {
 		return Request{}, err
+	}
+	if inPath {
+		model = cmp.Or(model, modelID)
 	}
 	return Request{Model: model, Stream: stream, Tools: tools}, nil
 }

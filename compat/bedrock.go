@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -68,7 +69,7 @@ func (bedrockInvoke) streamFraming() framing      { return framingEventStreamChu
 
 func (bedrockInvoke) inspect(body []byte) (Request, error) {
 	// The path names the model and says whether to stream.
-	vals, model, err := requestMembers(body, "tools", "toolConfig")
+	vals, model, modelID, err := requestMembers(body, "tools", "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
@@ -81,7 +82,7 @@ func (bedrockInvoke) inspect(body []byte) (Request, error) {
 			return Request{}, err
 		}
 	}
-	return Request{Model: model, Tools: tools}, nil
+	return Request{Model: cmp.Or(model, modelID), Tools: tools}, nil
 }
 
 func (bedrockInvoke) userMessage(body []byte) (string, error) {

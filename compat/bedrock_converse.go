@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"cmp"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -31,12 +32,12 @@ func (bedrockConverse) errorShape() shape           { return shapeBedrock }
 func (bedrockConverse) streamFraming() framing      { return framingEventStream }
 
 func (bedrockConverse) inspect(body []byte) (Request, error) {
-	vals, model, err := requestMembers(body, "toolConfig")
+	vals, model, modelID, err := requestMembers(body, "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
 	tools, err := toolSpecs(vals[0])
-	return Request{Model: model, Tools: tools}, err
+	return Request{Model: cmp.Or(model, modelID), Tools: tools}, err
 }
 
 // toolSpecs lists the tool names of a Bedrock toolConfig.

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"cmp"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -53,7 +54,7 @@ func (gemini) newCollector(st *recState) collector     { return newGeminiCollect
 // flag are in the path, so only the tools are of interest, and a model the
 // body names, which Inspect holds against the path's.
 func inspectGemini(body []byte) (Request, error) {
-	vals, model, err := requestMembers(body, "tools")
+	vals, model, modelID, err := requestMembers(body, "tools")
 	if err != nil {
 		return Request{}, err
 	}
@@ -61,7 +62,7 @@ func inspectGemini(body []byte) (Request, error) {
 	if err := decodeMember(vals[0], "tools", &tools); err != nil {
 		return Request{}, err
 	}
-	req := Request{Model: model}
+	req := Request{Model: cmp.Or(model, modelID)}
 	for _, t := range tools {
 		keys := make([]string, 0, len(t))
 		for k := range t {

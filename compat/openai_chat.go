@@ -23,7 +23,7 @@ func (openAIChat) errorShape() shape         { return shapeOpenAI }
 func (openAIChat) streamFraming() framing    { return framingSSE }
 
 func (openAIChat) inspect(body []byte) (Request, error) {
-	vals, model, err := requestMembers(body, "stream", "tools")
+	vals, model, _, err := requestMembers(body, "stream", "tools")
 	if err != nil {
 		return Request{}, err
 	}

@@ -94,26 +94,23 @@ func samePathModel(r Route, body string) bool {
 // the gateway only needs a few members). Absent members are nil. It is the
 // one place request bodies are scanned, so it also refuses what would let
 // policy and the upstream read different requests (see strictScan), and
-// returns the model the body names in "model" or "modelId".
-func requestMembers(body []byte, names ...string) (vals []json.RawMessage, model string, err error) {
+// returns the models the body names in "model" and in "modelId" (Bedrock's
+// name for it), which must agree when both are given.
+func requestMembers(body []byte, names ...string) (vals []json.RawMessage, model, modelID string, err error) {
 	vals, routing, err := strictScan(body, names)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	var m, id string
-	if decodeMember(routing[routeModel], "model", &m) != nil {
-		return nil, "", fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
+	if decodeMember(routing[routeModel], "model", &model) != nil {
+		return nil, "", "", fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
 	}
-	if decodeMember(routing[routeModelID], "modelId", &id) != nil {
-		return nil, "", fmt.Errorf("%w: \"modelId\" must be a string", ErrInvalidBody)
+	if decodeMember(routing[routeModelID], "modelId", &modelID) != nil {
+		return nil, "", "", fmt.Errorf("%w: \"modelId\" must be a string", ErrInvalidBody)
 	}
-	switch {
-	case m != "" && id != "" && m != id:
-		return nil, "", fmt.Errorf("%w: \"model\" names %q and \"modelId\" names %q", ErrModelMismatch, m, id)
-	case m == "":
-		m = id
+	if model != "" && modelID != "" && model != modelID {
+		return nil, "", "", fmt.Errorf("%w: \"model\" names %q and \"modelId\" names %q", ErrModelMismatch, model, modelID)
 	}
-	return vals, m, nil
+	return vals, model, modelID, nil
 }
 
 // decodeMember decodes one member's value; absent and null members leave
