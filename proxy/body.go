@@ -161,8 +161,10 @@ func decodeBody(encoding string, body []byte, limit int64) ([]byte, error) {
 	}
 	out, err := readLimited(dec, limit)
 	switch {
-	case errors.Is(err, errBodyTooLarge):
-		return nil, err
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		// zstd refuses a frame that declares more than the limit before
+		// decoding it.
+		return nil, errBodyTooLarge
 	case err != nil:
 		return nil, &encodingError{encoding: encoding, err: err}
 	}
