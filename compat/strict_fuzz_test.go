@@ -193,10 +193,15 @@ const (
 	mutations
 )
 
+// maxOps bounds the mutations of one input: each copies the body, and a
+// few are enough to combine every kind.
+const maxOps = 16
+
 // mutateKeys applies ops to body's top-level members (or, through
 // mutNested, to those of stream_options); body is returned unchanged when
 // it is not an object.
 func mutateKeys(body, ops []byte) []byte {
+	ops = ops[:min(len(ops), 3*maxOps)]
 	for len(ops) >= 3 {
 		body = mutateOnce(body, ops[0], int(ops[1]), int(ops[2]))
 		ops = ops[3:]

@@ -89,7 +89,7 @@ func TestAmbiguousBodiesRefused(t *testing.T) {
 	}
 }
 
-func gzipped(t *testing.T, b []byte) []byte {
+func gzipped(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
@@ -98,7 +98,7 @@ func gzipped(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func zlibbed(t *testing.T, b []byte) []byte {
+func zlibbed(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := zlib.NewWriter(&buf)
@@ -107,7 +107,7 @@ func zlibbed(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func deflated(t *testing.T, b []byte) []byte {
+func deflated(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, _ := flate.NewWriter(&buf, flate.BestCompression)
@@ -116,7 +116,7 @@ func deflated(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func zstded(t *testing.T, b []byte) []byte {
+func zstded(t testing.TB, b []byte) []byte {
 	t.Helper()
 	w, err := zstd.NewWriter(nil)
 	if err != nil {
