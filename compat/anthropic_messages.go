@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"github.com/sluice-gateway/sluice/usage"
 	"sort"
@@ -40,24 +41,28 @@ func (anthropicMessages) userMessage(body []byte) (string, error) {
 
 func (anthropicMessages) newCollector(st *recState) collector { return newAnthropicCollector(st) }
 
-// inspectAnthropic reads a Messages request body (also the body of Vertex
-// rawPredict and of Claude on Bedrock, which name no model).
-func inspectAnthropic(body []byte) (Request, error) { return inspectNamed(body) }
+// inspectAnthropic reads a Messages request body.
+func inspectAnthropic(body []byte) (Request, error) { return inspectNamed(body, false) }
 
 // inspectNamed reads model, stream and tools of a body whose tools carry
-// their name at the top (Anthropic, OpenAI Responses).
-func inspectNamed(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "model", "stream", "tools")
+// their name at the top (Anthropic, OpenAI Responses). inPath says the
+// path names the model (Vertex rawPredict): then a "modelId" member is
+// reported too, for Inspect to hold against the path.
+func inspectNamed(body []byte, inPath bool) (Request, error) {
+	vals, model, modelID, err := requestMembers(body, "stream", "tools")
 	if err != nil {
 		return Request{}, err
 	}
-	model, stream, err := modelAndStream(vals[0], vals[1])
+	stream, err := streamFlag(vals[0])
 	if err != nil {
 		return Request{}, err
 	}
-	tools, err := namedTools(vals[2])
+	tools, err := namedTools(vals[1])
 	if err != nil {
 		return Request{}, err
+	}
+	if inPath {
+		model = cmp.Or(model, modelID)
 	}
 	return Request{Model: model, Stream: stream, Tools: tools}, nil
 }

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"github.com/sluice-gateway/sluice/usage"
 	"net/http"
@@ -69,7 +70,7 @@ func (bedrockInvoke) streamFraming() framing      { return framingEventStreamChu
 
 func (bedrockInvoke) inspect(body []byte) (Request, error) {
 	// The path names the model and says whether to stream.
-	vals, err := requestMembers(body, "tools", "toolConfig")
+	vals, model, modelID, err := requestMembers(body, "tools", "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
@@ -82,7 +83,7 @@ func (bedrockInvoke) inspect(body []byte) (Request, error) {
 			return Request{}, err
 		}
 	}
-	return Request{Tools: tools}, nil
+	return Request{Model: cmp.Or(model, modelID), Tools: tools}, nil
 }
 
 func (bedrockInvoke) userMessage(body []byte) (string, error) {

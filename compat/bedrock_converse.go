@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"cmp"
 	"encoding/json"
 	"github.com/sluice-gateway/sluice/usage"
 	"sort"
@@ -32,12 +33,12 @@ func (bedrockConverse) errorShape() shape           { return shapeBedrock }
 func (bedrockConverse) streamFraming() framing      { return framingEventStream }
 
 func (bedrockConverse) inspect(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "toolConfig")
+	vals, model, modelID, err := requestMembers(body, "toolConfig")
 	if err != nil {
 		return Request{}, err
 	}
 	tools, err := toolSpecs(vals[0])
-	return Request{Tools: tools}, err
+	return Request{Model: cmp.Or(model, modelID), Tools: tools}, err
 }
 
 // toolSpecs lists the tool names of a Bedrock toolConfig.

@@ -63,10 +63,14 @@ type Route struct {
 
 	// path is the client's escaped path; sub is the endpoint below the
 	// format's fixed prefix (e.g. "count_tokens"); modelSeg is the path's
-	// model segment as the client escaped it.
-	path     string
-	sub      string
-	modelSeg string
+	// model segment as the client escaped it. queryModels are the values
+	// of query parameters named model or modelId in any case, which the
+	// query forwarded upstream carries; Inspect holds them against the
+	// request's model.
+	path        string
+	sub         string
+	modelSeg    string
+	queryModels []string
 }
 
 // Path returns the client's escaped path.
@@ -158,6 +162,11 @@ func Detect(method, escapedPath string, query url.Values) (Route, error) {
 			r.Operation = OpGenerate
 		}
 		r.SSE = query.Get("alt") == "sse"
+		for k, vs := range query {
+			if strings.EqualFold(k, "model") || strings.EqualFold(k, "modelId") {
+				r.queryModels = append(r.queryModels, vs...)
+			}
+		}
 		if method != http.MethodPost {
 			return r, &RouteError{Err: ErrMethodNotAllowed, Method: method, Path: escapedPath}
 		}

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"cmp"
 	"encoding/json"
 	"github.com/sluice-gateway/sluice/usage"
 	"sort"
@@ -51,9 +52,10 @@ func (gemini) userMessage(body []byte) (string, error) { return geminiUserMessag
 func (gemini) newCollector(st *recState) collector     { return newGeminiCollector(st) }
 
 // inspectGemini reads a generateContent body; the model and the stream
-// flag are in the path, so only the tools are of interest.
+// flag are in the path, so only the tools are of interest, and a model the
+// body names, which Inspect holds against the path's.
 func inspectGemini(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "tools")
+	vals, model, modelID, err := requestMembers(body, "tools")
 	if err != nil {
 		return Request{}, err
 	}
@@ -61,7 +63,7 @@ func inspectGemini(body []byte) (Request, error) {
 	if err := decodeMember(vals[0], "tools", &tools); err != nil {
 		return Request{}, err
 	}
-	var req Request
+	req := Request{Model: cmp.Or(model, modelID)}
 	for _, t := range tools {
 		keys := make([]string, 0, len(t))
 		for k := range t {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 var errScan = errors.New("malformed JSON object")
@@ -194,4 +196,154 @@ func splice(data []byte, start, end int, repl string) []byte {
 	out = append(out, data[:start]...)
 	out = append(out, repl...)
 	return append(out, data[end:]...)
+}
+
+// routingNames are the request members that decide which model serves a
+// request and how it is answered. Indexes are the route* constants.
+var routingNames = [...]string{"model", "stream", "stream_options", "modelId"}
+
+const (
+	routeModel = iota
+	routeStream
+	routeStreamOptions
+	routeModelID
+)
+
+// strictScan reads the named top-level members of a request body, and the
+// routing members, in one pass. Upstream decoders disagree on what
+// {"model":"a","model":"b"} or {"Model":"b"} means: Go's encoding/json
+// takes the last duplicate and matches keys regardless of case (Unicode
+// folding: "ſtream" is "stream"), other decoders take the first or match
+// exactly. So a routing member must appear once, written exactly (no
+// escapes, no other case), or the body is refused with ErrAmbiguousBody;
+// the same holds for stream_options' include_usage. Data after the
+// object is refused as well: a streaming decoder stops at the first value,
+// another might read the second. The scan does not decode the body.
+func strictScan(body []byte, names []string) (vals []json.RawMessage, routing [len(routingNames)]json.RawMessage, err error) {
+	vals = make([]json.RawMessage, len(names))
+	end := -1
+	var bad error
+	open, err := scanMembers(body, func(key []byte, _, vs, ve int) bool {
+		end = ve
+		if i := routingIndex(key, routingNames[:]); i >= 0 {
+			if bad = checkRouting(key, routingNames[i], routing[i] != nil, "request body"); bad != nil {
+				return false
+			}
+			routing[i] = body[vs:ve]
+			if i == routeStreamOptions {
+				if bad = checkOptions(routing[i]); bad != nil {
+					return false
+				}
+			}
+		}
+		esc := bytes.IndexByte(key, '\\') >= 0
+		for i, n := range names {
+			if (!esc && string(key) == n) || (esc && keyString(key) == n) {
+				vals[i] = body[vs:ve]
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, routing, fmt.Errorf("%w: %w", ErrInvalidBody, err)
+	}
+	if bad != nil {
+		return nil, routing, bad
+	}
+	close := skipWS(body, open+1)
+	if end >= 0 {
+		close = skipWS(body, end)
+	}
+	if rest := skipWS(body, close+1); rest < len(body) {
+		return nil, routing, fmt.Errorf("%w: data follows the JSON object at byte %d; send one JSON object", ErrInvalidBody, rest)
+	}
+	return vals, routing, nil
+}
+
+// checkOptions applies the routing rules to stream_options, whose
+// include_usage decides whether a stream reports its usage.
+func checkOptions(opts json.RawMessage) error {
+	if len(opts) == 0 || opts[0] != '{' {
+		return nil // null, or not an object: the format's own checks decide
+	}
+	names := []string{"include_usage"}
+	seen := false
+	var err error
+	_, serr := scanMembers(opts, func(key []byte, _, _, _ int) bool {
+		if routingIndex(key, names) == 0 {
+			err = checkRouting(key, names[0], seen, `request body's "stream_options"`)
+			seen = true
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidBody, serr)
+	}
+	return nil
+}
+
+// checkRouting refuses a routing member that repeats or is not written
+// exactly as its name.
+func checkRouting(key []byte, name string, seen bool, where string) error {
+	if string(key) != name {
+		return fmt.Errorf("%w: %s has a member written \"%s\", which case-insensitive decoders read as %q; write it exactly %q",
+			ErrAmbiguousBody, where, key, name, name)
+	}
+	if seen {
+		return fmt.Errorf("%w: %s has two %q members; send it once", ErrAmbiguousBody, where, name)
+	}
+	return nil
+}
+
+// routingIndex returns the index in names of the name key (raw, escapes
+// kept) matches the way Go's encoding/json matches keys (unescaped, and
+// equal under Unicode case folding), or -1. Plain ASCII keys, nearly all
+// keys, take a fast path without allocating.
+func routingIndex(key []byte, names []string) int {
+	plain := true
+	for _, c := range key {
+		if c >= 0x80 || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		for i, n := range names {
+			if len(n) == len(key) && asciiEqualFold(key, n) {
+				return i
+			}
+		}
+		return -1
+	}
+	k := keyString(key)
+	for i, n := range names {
+		if strings.EqualFold(k, n) {
+			return i
+		}
+	}
+	return -1
+}
+
+// asciiEqualFold reports whether the ASCII strings a and b are equal
+// regardless of case; len(a) == len(b).
+func asciiEqualFold(a []byte, b string) bool {
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

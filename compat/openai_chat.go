@@ -24,11 +24,11 @@ func (openAIChat) errorShape() shape         { return shapeOpenAI }
 func (openAIChat) streamFraming() framing    { return framingSSE }
 
 func (openAIChat) inspect(body []byte) (Request, error) {
-	vals, err := requestMembers(body, "model", "stream", "tools")
+	vals, model, _, err := requestMembers(body, "stream", "tools")
 	if err != nil {
 		return Request{}, err
 	}
-	model, stream, err := modelAndStream(vals[0], vals[1])
+	stream, err := streamFlag(vals[0])
 	if err != nil {
 		return Request{}, err
 	}
@@ -41,7 +41,7 @@ func (openAIChat) inspect(body []byte) (Request, error) {
 			Name string `json:"name"`
 		} `json:"custom"`
 	}
-	if err := decodeMember(vals[2], "tools", &tools); err != nil {
+	if err := decodeMember(vals[1], "tools", &tools); err != nil {
 		return Request{}, err
 	}
 	req := Request{Model: model, Stream: stream}

@@ -33,7 +33,7 @@ func (openAIResponses) upstreamPath(r Route) string {
 func (openAIResponses) errorShape() shape      { return shapeOpenAI }
 func (openAIResponses) streamFraming() framing { return framingSSE }
 
-func (openAIResponses) inspect(body []byte) (Request, error) { return inspectNamed(body) }
+func (openAIResponses) inspect(body []byte) (Request, error) { return inspectNamed(body, false) }
 
 func (openAIResponses) userMessage(body []byte) (string, error) {
 	var v struct {

@@ -7,10 +7,19 @@ import (
 	"strings"
 )
 
-// Request errors; both are the client's fault (400).
+// Request errors; all are the client's fault (400).
 var (
 	ErrInvalidBody = errors.New("request body is not valid JSON for this API")
 	ErrNoModel     = errors.New("request names no model")
+	// ErrAmbiguousBody: a member that routes the request (model, stream,
+	// stream_options, modelId) appears twice, or is spelled so that some
+	// decoders read it and others do not. Upstreams disagree on which
+	// duplicate wins and on letter case, so policy could judge one model
+	// while the provider serves another.
+	ErrAmbiguousBody = errors.New("request body is ambiguous")
+	// ErrModelMismatch: the path, the body or the query name different
+	// models.
+	ErrModelMismatch = errors.New("request names two different models")
 )
 
 // Request is what the gateway needs to know about a request body.
@@ -39,7 +48,17 @@ func Inspect(r Route, body []byte) (Request, error) {
 		return Request{}, err
 	}
 	if r.Model != "" {
+		if req.Model != "" && !samePathModel(r, req.Model) {
+			return Request{}, fmt.Errorf("%w: the path names %q and the body names %q; send the model in the path only",
+				ErrModelMismatch, r.Model, req.Model)
+		}
 		req.Model = r.Model
+	}
+	for _, q := range r.queryModels {
+		if q != req.Model {
+			return Request{}, fmt.Errorf("%w: the query names %q and the request names %q; drop the query parameter",
+				ErrModelMismatch, q, req.Model)
+		}
 	}
 	req.Stream = req.Stream || r.Stream
 	if req.Model == "" {
@@ -60,15 +79,38 @@ func UserMessage(format string, body []byte) (string, error) {
 	return s.userMessage(body)
 }
 
+// samePathModel reports whether a model the body names is the path's.
+// Gemini names models as resources, so a Gemini body may write the path's
+// model as "models/{model}".
+func samePathModel(r Route, body string) bool {
+	if r.Format == GeminiGenerateContent || r.Format == GoogleGenerateContent {
+		body = strings.TrimPrefix(body, "models/")
+	}
+	return body == r.Model
+}
+
 // requestMembers reads the named top-level members of a request body
 // without decoding the rest (the conversation is the bulk of a request and
-// the gateway only needs a few members). Absent members are nil.
-func requestMembers(body []byte, names ...string) ([]json.RawMessage, error) {
-	vals, err := topValues(body, names...)
+// the gateway only needs a few members). Absent members are nil. It is the
+// one place request bodies are scanned, so it also refuses what would let
+// policy and the upstream read different requests (see strictScan), and
+// returns the models the body names in "model" and in "modelId" (Bedrock's
+// name for it), which must agree when both are given.
+func requestMembers(body []byte, names ...string) (vals []json.RawMessage, model, modelID string, err error) {
+	vals, routing, err := strictScan(body, names)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidBody, err)
+		return nil, "", "", err
 	}
-	return vals, nil
+	if decodeMember(routing[routeModel], "model", &model) != nil {
+		return nil, "", "", fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
+	}
+	if decodeMember(routing[routeModelID], "modelId", &modelID) != nil {
+		return nil, "", "", fmt.Errorf("%w: \"modelId\" must be a string", ErrInvalidBody)
+	}
+	if model != "" && modelID != "" && model != modelID {
+		return nil, "", "", fmt.Errorf("%w: \"model\" names %q and \"modelId\" names %q", ErrModelMismatch, model, modelID)
+	}
+	return vals, model, modelID, nil
 }
 
 // decodeMember decodes one member's value; absent and null members leave
@@ -83,17 +125,13 @@ func decodeMember(raw json.RawMessage, name string, v any) error {
 	return nil
 }
 
-// modelAndStream decodes the model and stream members.
-func modelAndStream(model, stream json.RawMessage) (string, bool, error) {
-	var m string
+// streamFlag decodes the stream member.
+func streamFlag(stream json.RawMessage) (bool, error) {
 	var s bool
-	if err := decodeMember(model, "model", &m); err != nil {
-		return "", false, fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
-	}
 	if err := decodeMember(stream, "stream", &s); err != nil {
-		return "", false, fmt.Errorf("%w: \"stream\" must be a boolean", ErrInvalidBody)
+		return false, fmt.Errorf("%w: \"stream\" must be a boolean", ErrInvalidBody)
 	}
-	return m, s, nil
+	return s, nil
 }
 
 // namedTools lists tools given as [{"name": ..., "type": ...}]: the name,

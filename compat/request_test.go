@@ -131,3 +131,105 @@ func TestUserMessage(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+// TestInspectRefusesAmbiguousBodies: a body that decoders upstream could
+// read differently from Inspect is refused, whatever the format.
+func TestInspectRefusesAmbiguousBodies(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		wantErr          error
+		wantMsg          string
+	}{
+		{name: "duplicate model", path: "/v1/chat/completions", body: `{"model":"cheap","messages":[],"model":"expensive"}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `two "model" members`},
+		{name: "duplicate stream", path: "/v1/messages", body: `{"model":"m","stream":false,"stream":true}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `two "stream" members`},
+		{name: "duplicate stream_options", path: "/v1/chat/completions", body: `{"model":"m","stream_options":null,"stream_options":{}}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `two "stream_options" members`},
+		{name: "duplicate modelId", path: "/model/m/converse", body: `{"modelId":"m","modelId":"m"}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `two "modelId" members`},
+		{name: "capitalised model", path: "/v1/responses", body: `{"model":"cheap","Model":"expensive"}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `written "Model"`},
+		{name: "capitalised model alone", path: "/v1/chat/completions", body: `{"MODEL":"expensive","messages":[]}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `written "MODEL"`},
+		{name: "mixed case stream_options", path: "/v1/chat/completions", body: `{"model":"m","Stream_Options":{"include_usage":false}}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `"stream_options"`},
+		{name: "escaped model", path: "/v1/messages", body: `{"mod\u0065l":"m"}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `written "mod\u0065l"`},
+		{name: "escaped capital model", path: "/v1/messages", body: `{"model":"a","\u004dodel":"b"}`, wantErr: ErrAmbiguousBody},
+		{name: "long s folds to stream", path: "/v1/chat/completions", body: `{"model":"m","ſtream":true}`, wantErr: ErrAmbiguousBody},
+		{name: "escaped long s", path: "/v1/chat/completions", body: `{"model":"m","\u017ftream":true}`, wantErr: ErrAmbiguousBody},
+		{name: "case in gemini body", path: "/v1beta/models/gemini-2.5-flash:generateContent", body: `{"contents":[],"Model":"gemini-2.5-pro"}`,
+			wantErr: ErrAmbiguousBody},
+		{name: "duplicate include_usage", path: "/v1/chat/completions",
+			body:    `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`,
+			wantErr: ErrAmbiguousBody, wantMsg: `two "include_usage" members`},
+		{name: "capital include_usage", path: "/v1/chat/completions",
+			body: `{"model":"m","stream":true,"stream_options":{"Include_Usage":false}}`, wantErr: ErrAmbiguousBody},
+		{name: "second object", path: "/v1/chat/completions", body: `{"model":"cheap"}{"model":"expensive"}`,
+			wantErr: ErrInvalidBody, wantMsg: "data follows the JSON object at byte 17"},
+		{name: "trailing garbage", path: "/v1/messages", body: `{"model":"m"} x`, wantErr: ErrInvalidBody},
+		{name: "trailing garbage after empty object", path: "/model/m/invoke", body: `{}]`, wantErr: ErrInvalidBody},
+		{name: "model and modelId differ", path: "/v1/chat/completions", body: `{"model":"a","modelId":"b"}`, wantErr: ErrModelMismatch},
+		{name: "gemini body names another model", path: "/v1beta/models/gemini-2.5-flash:generateContent",
+			body: `{"model":"gemini-2.5-pro","contents":[]}`, wantErr: ErrModelMismatch,
+			wantMsg: `the path names "gemini-2.5-flash" and the body names "gemini-2.5-pro"`},
+		{name: "gemini body resource of another model", path: "/v1beta/models/gemini-2.5-flash:generateContent",
+			body: `{"model":"models/gemini-2.5-pro","contents":[]}`, wantErr: ErrModelMismatch},
+		{name: "vertex claude body names another model", path: "/v1/projects/p/locations/global/publishers/anthropic/models/claude-haiku-4-5:rawPredict",
+			body: `{"model":"claude-opus-4-5","messages":[]}`, wantErr: ErrModelMismatch},
+		{name: "bedrock body modelId names another model", path: "/bedrock/model/amazon.nova-lite-v1:0/invoke",
+			body: `{"modelId":"amazon.nova-premier-v1:0","messages":[]}`, wantErr: ErrModelMismatch},
+		{name: "converse body model names another model", path: "/model/amazon.nova-lite-v1:0/converse",
+			body: `{"model":"amazon.nova-premier-v1:0","messages":[]}`, wantErr: ErrModelMismatch},
+		{name: "modelId alone names no chat model", path: "/v1/chat/completions", body: `{"modelId":"gpt-5"}`, wantErr: ErrNoModel},
+		{name: "vertex claude body modelId names another model", path: "/v1/projects/p/locations/global/publishers/anthropic/models/claude-haiku-4-5:rawPredict",
+			body: `{"modelId":"claude-opus-4-5","messages":[]}`, wantErr: ErrModelMismatch},
+		{name: "query names another model", path: "/v1/chat/completions?model=expensive", body: `{"model":"cheap"}`, wantErr: ErrModelMismatch},
+		{name: "query modelId in other case", path: "/v1beta/models/gemini-2.5-flash:generateContent?MODELID=gemini-2.5-pro",
+			body: `{"contents":[]}`, wantErr: ErrModelMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Inspect(route(t, tt.path), []byte(tt.body))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("message %q does not say %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestInspectAcceptsUnambiguousBodies: what SDKs send passes, including a
+// body that repeats the path's model in the same spelling.
+func TestInspectAcceptsUnambiguousBodies(t *testing.T) {
+	tests := []struct{ name, path, body, model string }{
+		{name: "other members may repeat", path: "/v1/chat/completions", model: "m",
+			body: `{"model":"m","metadata":{},"metadata":{},"Messages":[]}`},
+		{name: "nested model keys are not routing", path: "/v1/messages", model: "m",
+			body: `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","model":"a","Model":"b"}]}]}`},
+		{name: "trailing whitespace", path: "/v1/messages", body: "{\"model\":\"m\"}\r\n\t ", model: "m"},
+		{name: "gemini body repeats the path model", path: "/v1beta/models/gemini-2.5-flash:generateContent",
+			body: `{"model":"gemini-2.5-flash","contents":[]}`, model: "gemini-2.5-flash"},
+		{name: "gemini body names the path model as a resource", path: "/v1beta/models/gemini-2.5-flash:generateContent",
+			body: `{"model":"models/gemini-2.5-flash","contents":[]}`, model: "gemini-2.5-flash"},
+		{name: "bedrock body repeats the path model", path: "/model/us.amazon.nova-pro-v1:0/converse",
+			body: `{"modelId":"us.amazon.nova-pro-v1:0","messages":[]}`, model: "us.amazon.nova-pro-v1:0"},
+		{name: "query repeats the model", path: "/v1/chat/completions?model=m", body: `{"model":"m"}`, model: "m"},
+		{name: "stream_options with other members", path: "/v1/chat/completions", model: "m",
+			body: `{"model":"m","stream":true,"stream_options":{"include_usage":true,"include_obfuscation":false}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := Inspect(route(t, tt.path), []byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Model != tt.model {
+				t.Errorf("model %q, want %q", req.Model, tt.model)
+			}
+		})
+	}
+}

@@ -19,20 +19,77 @@ const (
 
 // Errors of UpstreamURL.
 var (
-	ErrBaseURL       = errors.New("invalid provider base URL")
-	ErrVertexProject = errors.New("no Google Cloud project to replace " + VertexProjectPlaceholder + " with")
+	ErrBaseURL = errors.New("invalid provider base URL")
+	// ErrVertexPath is wrapped by every *VertexPathError.
+	ErrVertexPath    = errors.New("the Vertex path names another project or region")
+	ErrVertexProject = errors.New("no Google Cloud project to send Vertex AI requests to: set the provider's project or use a service-account key")
 )
 
-// Vertex names the Google Cloud project and region that replace the Vertex
-// placeholders: from the provider's project/region fields, or the project
-// of its service-account key.
+// Vertex names the Google Cloud project and region a Vertex provider serves
+// from: the provider's project/region fields, or the project of its
+// service-account key. Without a region, the base URL's regional host
+// (https://us-east5-aiplatform.googleapis.com) names it, else
+// DefaultVertexRegion.
 type Vertex struct {
 	Project string
 	Region  string
 }
 
+// VertexPathError reports a Vertex path that names a project or region
+// other than the provider's. The gateway calls Vertex with its own
+// credential, so the path may not aim it at another project (billing,
+// data) or region (data residency). Its message is meant for the client
+// and does not reveal the provider's project.
+type VertexPathError struct {
+	Field string // "project" or "region"
+	Value string // as the path names it
+}
+
+// Unwrap returns ErrVertexPath.
+func (e *VertexPathError) Unwrap() error { return ErrVertexPath }
+
+func (e *VertexPathError) Error() string {
+	placeholder := VertexProjectPlaceholder
+	if e.Field == "region" {
+		placeholder = VertexRegionPlaceholder
+	}
+	return fmt.Sprintf("the path names the Vertex AI %s %q, which is not the one this gateway's provider serves; "+
+		"write %s in the path and the gateway fills in its own", e.Field, e.Value, placeholder)
+}
+
+// pinVertex returns r with the provider's project and region in place of
+// the path's (or the placeholders), after checking that the path named no
+// other. Express-mode paths name neither and pass unchanged.
+func pinVertex(r Route, vx Vertex, host string) (Route, error) {
+	if r.Project == "" && r.Location == "" {
+		return r, nil
+	}
+	region := vx.Region
+	if region == "" {
+		if h, ok := strings.CutSuffix(host, "-aiplatform.googleapis.com"); ok && h != VertexRegionPlaceholder && !strings.Contains(h, ".") {
+			region = h
+		}
+	}
+	if region == "" {
+		region = DefaultVertexRegion
+	}
+	if vx.Project == "" {
+		return r, ErrVertexProject
+	}
+	if r.Project != VertexProjectPlaceholder && r.Project != vx.Project {
+		return r, &VertexPathError{Field: "project", Value: r.Project}
+	}
+	if r.Location != VertexRegionPlaceholder && r.Location != region {
+		return r, &VertexPathError{Field: "region", Value: r.Location}
+	}
+	r.Project, r.Location = vx.Project, region
+	return r, nil
+}
+
 // UpstreamURL joins a provider's base URL with the format's upstream path
-// for the route and the client's query. Base URLs may carry a path prefix
+// for the route and the client's query. A Vertex path always names the
+// provider's project and region (a *VertexPathError when the client's
+// path names others). Base URLs may carry a path prefix
 // and a trailing slash ("https://openrouter.ai/api/"); a base path that
 // already ends in the API version the format's path starts with ("/v1") is
 // not doubled. The query loses client credentials (key=, access tokens,
@@ -49,6 +106,11 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w %q: want http(s)://host[/prefix]", ErrBaseURL, baseURL)
+	}
+	if r.Format == GoogleGenerateContent || r.Format == GoogleRawPredict {
+		if r, err = pinVertex(r, vx, u.Hostname()); err != nil {
+			return nil, err
+		}
 	}
 	base := strings.TrimRight(u.EscapedPath(), "/")
 	up := dedupeVersion(base, s.upstreamPath(r))

@@ -110,6 +110,6 @@ func (vertexAnthropic) detect(segs []string) (Route, bool) {
 func (vertexAnthropic) upstreamPath(r Route) string             { return vertexUpstreamPath(r) }
 func (vertexAnthropic) errorShape() shape                       { return shapeGoogle }
 func (vertexAnthropic) streamFraming() framing                  { return framingSSE }
-func (vertexAnthropic) inspect(body []byte) (Request, error)    { return inspectAnthropic(body) }
+func (vertexAnthropic) inspect(body []byte) (Request, error)    { return inspectNamed(body, true) }
 func (vertexAnthropic) userMessage(body []byte) (string, error) { return anthropicUserMessage(body) }
 func (vertexAnthropic) newCollector(st *recState) collector     { return newAnthropicCollector(st) }

@@ -1,12 +1,20 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
 )
 
 // DefaultMaxBodyBytes bounds a request body unless Options says otherwise.
@@ -14,20 +22,75 @@ import (
 // while keeping one request from exhausting memory.
 const DefaultMaxBodyBytes = 32 << 20
 
-// errBodyTooLarge reports a request body over the configured limit.
+// errBodyTooLarge reports a request body over the configured limit, as
+// sent or once decoded.
 var errBodyTooLarge = errors.New("request body too large")
 
+// maxEncodings bounds how many stacked Content-Encodings a body may carry.
+const maxEncodings = 3
+
+// supportedEncodings names, for error messages, the request
+// Content-Encodings sluice decodes.
+const supportedEncodings = "gzip, deflate or zstd"
+
+// encodingError is a Content-Encoding sluice cannot decode: unknown
+// (answered 415) or not matching the body (400). Its message is meant for
+// the client.
+type encodingError struct {
+	encoding    string
+	unsupported bool
+	err         error
+}
+
+func (e *encodingError) Error() string {
+	if e.unsupported {
+		return fmt.Sprintf("request Content-Encoding %q is not supported; send the body uncompressed or as %s", e.encoding, supportedEncodings)
+	}
+	return fmt.Sprintf("request body is labelled Content-Encoding %s but is not valid %s data: %v", e.encoding, e.encoding, e.err)
+}
+
+// status is the HTTP status to answer the error with.
+func (e *encodingError) status() int {
+	if e.unsupported {
+		return http.StatusUnsupportedMediaType
+	}
+	return http.StatusBadRequest
+}
+
 // readBody buffers the request body up to limit bytes, so the model can be
-// read from it and the same bytes replayed upstream. A read error is returned
-// as is, never mistaken for the end of the body.
+// read from it and the same bytes replayed upstream. A body with a
+// Content-Encoding is decoded first, layer by layer, and the limit holds
+// for the decoded bytes as well, so a small compressed body cannot expand
+// past it; policy inspects, and the upstream receives, the decoded body.
+// A read error is returned as is, never mistaken for the end of the body.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
+	encodings, err := contentEncodings(r.Header)
+	if err != nil {
+		return nil, err
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	if r.ContentLength > limit {
 		return nil, errBodyTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, err := readLimited(r.Body, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Encodings are listed in the order they were applied.
+	for i := len(encodings) - 1; i >= 0; i-- {
+		if body, err = decodeBody(encodings[i], body, limit); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// readLimited reads r to its end, failing with errBodyTooLarge past limit
+// bytes.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
@@ -62,4 +125,78 @@ func bodyDeadline(w http.ResponseWriter, timeout time.Duration) (lift func()) {
 func isBodyTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// contentEncodings returns the request's Content-Encodings in the order
+// they were applied, without identity, after checking that sluice decodes
+// each of them.
+func contentEncodings(h http.Header) ([]string, error) {
+	var out []string
+	for _, line := range h.Values("Content-Encoding") {
+		for _, e := range strings.Split(line, ",") {
+			e = strings.ToLower(strings.TrimSpace(e))
+			switch e {
+			case "", "identity":
+				continue
+			case "x-gzip":
+				e = "gzip"
+			case "gzip", "deflate", "zstd":
+			default:
+				return nil, &encodingError{encoding: e, unsupported: true}
+			}
+			out = append(out, e)
+		}
+	}
+	if len(out) > maxEncodings {
+		return nil, &encodingError{encoding: strings.Join(out, ", "), unsupported: true}
+	}
+	return out, nil
+}
+
+// decodeBody undoes one Content-Encoding, reading at most limit decoded
+// bytes.
+func decodeBody(encoding string, body []byte, limit int64) ([]byte, error) {
+	var dec io.Reader
+	var err error
+	switch encoding {
+	case "gzip":
+		var zr *gzip.Reader
+		if zr, err = gzip.NewReader(bytes.NewReader(body)); err == nil {
+			defer zr.Close()
+			dec = zr
+		}
+	case "deflate":
+		// HTTP's deflate is zlib-wrapped (RFC 9110); some clients send raw
+		// DEFLATE, which a zlib header check tells apart.
+		var zr io.ReadCloser
+		if zr, err = zlib.NewReader(bytes.NewReader(body)); err == nil {
+			defer zr.Close()
+			dec = zr
+		} else {
+			fr := flate.NewReader(bytes.NewReader(body))
+			defer fr.Close()
+			dec, err = fr, nil
+		}
+	case "zstd":
+		var zr *zstd.Decoder
+		zr, err = zstd.NewReader(bytes.NewReader(body), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(uint64(max(limit, zstd.MinWindowSize))))
+		if err == nil {
+			defer zr.Close()
+			dec = zr
+		}
+	}
+	if err != nil {
+		return nil, &encodingError{encoding: encoding, err: err}
+	}
+	out, err := readLimited(dec, limit)
+	switch {
+	case errors.Is(err, errBodyTooLarge), errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		// zstd refuses a frame that declares more than the limit before
+		// decoding it.
+		return nil, errBodyTooLarge
+	case err != nil:
+		return nil, &encodingError{encoding: encoding, err: err}
+	}
+	return out, nil
 }

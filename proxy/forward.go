@@ -45,6 +45,11 @@ func (ex *exchange) forward() {
 		project = keyProject
 	}
 	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.r.URL.Query(), compat.Vertex{Project: project, Region: p.Region})
+	var pathErr *compat.VertexPathError
+	if errors.As(err, &pathErr) {
+		ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
+		return
+	}
 	if err != nil {
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s is misconfigured on this gateway", p.ID), err.Error())
@@ -85,7 +90,7 @@ func (ex *exchange) forward() {
 			out := pr.Out
 			out.URL = target
 			out.Host = ""
-			prepareUpstreamHeaders(out.Header)
+			prepareUpstreamHeaders(ex.route.Format, out.Header)
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
@@ -144,20 +149,14 @@ func (w *filteredWriter) Flush() { flush(w.ResponseWriter) }
 
 func (w *filteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// prepareUpstreamHeaders removes what must not reach a provider: every
-// client credential, the identity headers of `tailscale serve`, and
-// Accept-Encoding, so the transport negotiates compression itself and the
-// recorder reads plain bytes.
-func prepareUpstreamHeaders(h http.Header) {
-	compat.StripClientCredentials(h, nil)
-	for name := range h {
-		if len(name) > len("Tailscale-") && http.CanonicalHeaderKey(name[:len("Tailscale-")]) == "Tailscale-" {
-			delete(h, name)
-		}
-	}
-	h.Del("Accept-Encoding")
-	h.Del("Forwarded")
-	h.Del("X-Forwarded-For")
+// prepareUpstreamHeaders keeps only the request headers the format's
+// allow-list names (compat.FilterRequestHeaders): no client credential,
+// cookie, billing header, identity header of `tailscale serve` or unknown
+// header reaches a provider. Accept-Encoding goes too, so the transport
+// negotiates compression itself and the recorder reads plain bytes, and
+// Content-Encoding, since the body is forwarded decoded.
+func prepareUpstreamHeaders(format string, h http.Header) {
+	compat.FilterRequestHeaders(format, h)
 }
 
 // upstreamResponse runs when the provider's headers arrive.

@@ -137,6 +137,7 @@ func (ex *exchange) run() {
 		// body at once instead of waiting for it before answering.
 		lift()
 	}
+	var encErr *encodingError
 	switch {
 	case err != nil && isBodyTimeout(err):
 		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
@@ -144,7 +145,10 @@ func (ex *exchange) run() {
 		return
 	case errors.Is(err, errBodyTooLarge):
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
-			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", ex.s.opts.MaxBodyBytes), err.Error())
+			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes (decompressed)", ex.s.opts.MaxBodyBytes), err.Error())
+		return
+	case errors.As(err, &encErr):
+		ex.fail(encErr.status(), compat.KindInvalidRequest, encErr.Error(), encErr.Error())
 		return
 	case err != nil:
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, "could not read the request body", err.Error())

@@ -231,9 +231,9 @@ func TestSDKAnthropicVertex(t *testing.T) {
 		{
 			// A client that names its project and region keeps them.
 			name:         "rawPredict",
-			upstreamPath: "/v1/projects/client-project/locations/us-east5/publishers/anthropic/models/" + model + ":rawPredict",
+			upstreamPath: "/v1/projects/sluice-project/locations/us-east5/publishers/anthropic/models/" + model + ":rawPredict",
 			reply:        reply("google_raw_predict/tool_use.json", "application/json"),
-			call:         vertexMessagesCall("us-east5", "client-project", model, false),
+			call:         vertexMessagesCall("us-east5", "sluice-project", model, false),
 			want:         want,
 			rec:          rec,
 			upstream:     vertexAnthropicBody,
@@ -242,10 +242,10 @@ func TestSDKAnthropicVertex(t *testing.T) {
 			// Claude's token counting on Vertex names the model in the
 			// body and the pseudo-model count-tokens in the path.
 			name:         "count tokens",
-			upstreamPath: "/v1/projects/client-project/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict",
+			upstreamPath: "/v1/projects/sluice-project/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict",
 			reply:        proxytest.Reply{ContentType: "application/json", Body: []byte(countTokensReply)},
 			call: func(t *testing.T, ctx context.Context, gw *gateway) (sdkAnswer, error) {
-				c := anthropicVertexClient(ctx, gw, "us-east5", "client-project")
+				c := anthropicVertexClient(ctx, gw, "us-east5", "sluice-project")
 				p := messageParams(model, false)
 				res, err := c.Messages.CountTokens(ctx, anthropic.MessageCountTokensParams{Model: p.Model, Messages: p.Messages})
 				if err != nil {

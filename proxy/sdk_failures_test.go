@@ -87,9 +87,9 @@ func TestSDKProviderFailures(t *testing.T) {
 		},
 		{
 			name: "vertex permission denied", auth: vertexAuth,
-			upstreamPath: "/v1beta1/projects/client-project/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent",
+			upstreamPath: "/v1beta1/projects/sluice-project/locations/us-east5/publishers/google/models/gemini-2.5-pro:generateContent",
 			reply:        fixture("google_generate_content/error.json", js, http.StatusForbidden),
-			call:         vertexGeminiCall("client-project", "us-central1", "gemini-2.5-pro", false),
+			call:         vertexGeminiCall("sluice-project", "us-east5", "gemini-2.5-pro", false),
 			typed:        genaiTyped,
 			wantStatus:   http.StatusForbidden, wantMessage: "PERMISSION_DENIED: Permission 'aiplatform.endpoints.predict' denied",
 			rec:      wantRecord{Provider: "vertex", Model: "gemini-2.5-pro", Format: policy.FormatGoogleGenerateContent, Status: http.StatusForbidden},

@@ -241,11 +241,11 @@ func TestSDKVertexGemini(t *testing.T) {
 	streamRec.Stream = true
 	runSDKCases(t, vertexGeminiAuth, []sdkCase{
 		{
-			// A client that names its project and location keeps them.
+			// A client may name the provider's own project and location.
 			name:         "generateContent",
-			upstreamPath: prefix + "client-project/locations/us-central1" + models + ":generateContent",
+			upstreamPath: prefix + "sluice-project/locations/us-east5" + models + ":generateContent",
 			reply:        proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "google_generate_content/tool_call.json")},
-			call:         vertexGeminiCall("client-project", "us-central1", model, false),
+			call:         vertexGeminiCall("sluice-project", "us-east5", model, false),
 			want:         want,
 			rec:          rec,
 		},
