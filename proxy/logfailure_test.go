@@ -174,21 +174,6 @@ func spooledWriter(t *testing.T, st store.Inserter, spoolDir string, logs io.Wri
 	return w
 }
 
-func waitLogDrained(t *testing.T, w *store.Writer, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s := w.Stats()
-		if s.Pending == 0 && s.SpoolRecords == 0 && s.State == store.LogOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("request log not drained within %v: %+v", within, s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestGatewayLosesNoRecordDuringPostgresOutage cuts PostgreSQL off for a
 // few seconds while clients use the gateway: every request is served and
 // leaves exactly one row.
@@ -229,7 +214,7 @@ func TestGatewayLosesNoRecordDuringPostgresOutage(t *testing.T) {
 	time.Sleep(time.Second)
 	cut.CutFor(2500 * time.Millisecond)
 	wg.Wait()
-	waitLogDrained(t, w, 60*time.Second)
+	storetest.WaitDrained(t, w, 60*time.Second)
 	if s := w.Stats(); s.Spooled == 0 || s.Lost != 0 {
 		t.Errorf("stats %+v; want records spooled during the outage and none lost", s)
 	}
@@ -302,7 +287,7 @@ func TestGatewayRefusesWhenDiskFull(t *testing.T) {
 	if recovered == "" {
 		t.Fatal("the gateway still refuses requests after the filesystem grew")
 	}
-	waitLogDrained(t, w, 30*time.Second)
+	storetest.WaitDrained(t, w, 30*time.Second)
 
 	rows := map[string]int{}
 	p := store.Page{Limit: store.MaxLimit}

@@ -55,7 +55,7 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 	time.Sleep(time.Second)
 	cut.CutFor(3 * time.Second)
 	wg.Wait()
-	waitDrained(t, w, 60*time.Second)
+	storetest.WaitDrained(t, w, 60*time.Second)
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +71,6 @@ func TestWriterSurvivesPostgresOutage(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func waitDrained(t *testing.T, w *store.Writer, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s := w.Stats()
-		if s.Pending == 0 && s.SpoolRecords == 0 && s.State == store.LogOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not drained within %v: %+v", within, s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestWriterSpoolsWhileDatabaseDiskFull puts the SQLite log on a 2 MiB
 // filesystem and the spool elsewhere, writes records with large raw bodies
@@ -122,7 +107,7 @@ func TestWriterSpoolsWhileDatabaseDiskFull(t *testing.T) {
 		t.Fatalf("the 2 MiB database never filled: %+v", s)
 	}
 	storetest.GrowTmpfs(t, dir, "64m")
-	waitDrained(t, w, 30*time.Second)
+	storetest.WaitDrained(t, w, 30*time.Second)
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/sluice-gateway/sluice/store"
 )
@@ -50,5 +51,23 @@ func AssertOneRowEach(t testing.TB, st store.Store, ids []string) {
 			wrong = append(wrong[:10], fmt.Sprintf("… %d more", len(wrong)-10))
 		}
 		t.Fatalf("%d rows for %d requests; not exactly once: %v", rows, len(ids), wrong)
+	}
+}
+
+// WaitDrained waits until w has stored everything it was given: nothing
+// queued, nothing in the spool, and the log healthy. It fails t when that
+// takes longer than within.
+func WaitDrained(t testing.TB, w *store.Writer, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s := w.Stats()
+		if s.Pending == 0 && s.SpoolRecords == 0 && s.State == store.LogOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request log not drained within %v: %+v", within, s)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
