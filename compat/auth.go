@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -18,48 +17,21 @@ const (
 // ErrAuthType reports an authorization type compat does not know.
 var ErrAuthType = errors.New("unknown authorization type")
 
-// clientCredentialHeaders are headers by which a client may present a
-// credential of its own (API keys, bearer tokens, AWS SigV4 signatures,
-// session cookies). None of them may reach an upstream.
-var clientCredentialHeaders = []string{
-	"Authorization",
-	"Proxy-Authorization",
-	"X-Api-Key",
-	"X-Goog-Api-Key",
-	"Api-Key", // Azure OpenAI
-	"X-Amz-Security-Token",
-	"X-Amz-Date",
-	"X-Amz-Content-Sha256",
-	"Cookie",
-}
+// credentialParams are query parameters that carry client credentials
+// (Gemini's key=, OAuth's access_token=, API keys by other names).
+var credentialParams = []string{"key", "api_key", "api-key", "apikey", "access_token", "token"}
 
-// credentialParams are query parameters that carry client credentials.
-var credentialParams = []string{"key", "api_key", "api-key", "access_token"}
-
-func isCredentialParam(name string) bool {
+// IsCredentialParam reports whether a query parameter of that name carries
+// a client credential: one of credentialParams in any letter case, or a
+// presigned AWS request's X-Amz-* (X-Amz-Credential, X-Amz-Signature...).
+// Such parameters never reach an upstream nor a hook.
+func IsCredentialParam(name string) bool {
 	for _, p := range credentialParams {
 		if strings.EqualFold(name, p) {
 			return true
 		}
 	}
-	// Presigned AWS requests: X-Amz-Credential, X-Amz-Signature, ...
 	return len(name) > 6 && strings.EqualFold(name[:6], "x-amz-")
-}
-
-// StripClientCredentials removes every credential a client may have sent,
-// from the headers and from the query (either may be nil): Authorization,
-// Proxy-Authorization, x-api-key, x-goog-api-key, api-key, AWS SigV4
-// headers, cookies, and the key=, api_key=, access_token= and X-Amz-*
-// query parameters.
-func StripClientCredentials(h http.Header, q url.Values) {
-	for _, name := range clientCredentialHeaders {
-		h.Del(name)
-	}
-	for name := range q {
-		if isCredentialParam(name) {
-			delete(q, name)
-		}
-	}
 }
 
 // SetAuth sets the provider credential on an upstream request's headers:

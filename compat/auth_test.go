@@ -3,46 +3,19 @@ package compat
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"testing"
 )
 
-func TestStripClientCredentials(t *testing.T) {
-	h := http.Header{}
-	for _, name := range []string{"Authorization", "Proxy-Authorization", "x-api-key", "X-Goog-Api-Key", "api-key",
-		"X-Amz-Security-Token", "X-Amz-Date", "X-Amz-Content-Sha256", "Cookie"} {
-		h.Set(name, "client-secret")
-	}
-	keep := map[string]string{
-		"Content-Type":      "application/json",
-		"Anthropic-Version": "2023-06-01",
-		"Anthropic-Beta":    "prompt-caching-2024-07-31",
-		"User-Agent":        "claude-cli/2.0.1",
-		"X-Stainless-Lang":  "go",
-		"Accept":            "text/event-stream",
-	}
-	for k, v := range keep {
-		h.Set(k, v)
-	}
-	q := url.Values{"key": {"AIza"}, "KEY": {"x"}, "access_token": {"ya29"}, "api_key": {"k"}, "api-key": {"k"},
-		"X-Amz-Signature": {"sig"}, "x-amz-credential": {"cred"}, "alt": {"sse"}, "beta": {"true"}}
-
-	StripClientCredentials(h, q)
-
-	for name := range h {
-		if _, ok := keep[name]; !ok {
-			t.Errorf("header %s survived", name)
+func TestIsCredentialParam(t *testing.T) {
+	for name, want := range map[string]bool{
+		"key": true, "KEY": true, "access_token": true, "api_key": true, "api-key": true, "apikey": true, "token": true,
+		"X-Amz-Signature": true, "x-amz-credential": true,
+		"alt": false, "beta": false, "keys": false, "x-amz": false, "model": false,
+	} {
+		if got := IsCredentialParam(name); got != want {
+			t.Errorf("IsCredentialParam(%q) = %v, want %v", name, got, want)
 		}
 	}
-	for k, v := range keep {
-		if h.Get(k) != v {
-			t.Errorf("header %s lost", k)
-		}
-	}
-	if len(q) != 2 || q.Get("alt") != "sse" || q.Get("beta") != "true" {
-		t.Errorf("query after stripping: %v", q)
-	}
-	StripClientCredentials(http.Header{}, nil) // nil query is fine
 }
 
 func TestSetAuth(t *testing.T) {

@@ -138,7 +138,7 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	}
 	q := url.Values{}
 	for k, vs := range query {
-		if !isCredentialParam(k) {
+		if !IsCredentialParam(k) {
 			q[k] = append([]string(nil), vs...)
 		}
 	}

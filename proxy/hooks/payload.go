@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/policy"
 )
 
@@ -316,18 +317,6 @@ func toolParams(raw json.RawMessage) json.RawMessage {
 	return jsonOrString(raw)
 }
 
-// credentialParams are query parameters by which clients send credentials
-// (Gemini's key=, OAuth's access_token=, presigned AWS X-Amz-*).
-var credentialParams = []string{"key", "api_key", "api-key", "apikey", "access_token", "token"}
-
-func isCredentialParam(name string) bool {
-	for _, p := range credentialParams {
-		if strings.EqualFold(name, p) {
-			return true
-		}
-	}
-	return len(name) > 6 && strings.EqualFold(name[:6], "x-amz-")
-}
 
 // RedactURL removes user info and credential query parameters from a
 // request URL, so it can be shown to a hook. A URL that does not parse is
@@ -375,7 +364,7 @@ func redactQuery(raw string) string {
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		if pair == "" || isCredentialParam(name) {
+		if pair == "" || compat.IsCredentialParam(name) {
 			continue
 		}
 		if b.Len() > 0 {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/policy"
 )
 
@@ -350,7 +351,7 @@ func FuzzRedactURL(f *testing.F) {
 			if n, err := url.QueryUnescape(name); err == nil {
 				name = n
 			}
-			if isCredentialParam(name) {
+			if compat.IsCredentialParam(name) {
 				t.Errorf("RedactURL(%q) = %q keeps parameter %q", raw, got, name)
 			}
 		}
