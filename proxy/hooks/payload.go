@@ -317,7 +317,6 @@ func toolParams(raw json.RawMessage) json.RawMessage {
 	return jsonOrString(raw)
 }
 
-
 // RedactURL removes user info and credential query parameters from a
 // request URL, so it can be shown to a hook. A URL that does not parse is
 // reduced to its part before any '?'.
