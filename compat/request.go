@@ -16,7 +16,7 @@ var (
 	// decoders read it and others do not. Upstreams disagree on which
 	// duplicate wins and on letter case, so policy could judge one model
 	// while the provider serves another.
-	ErrAmbiguousBody = errors.New("request body is ambiguous")
+	ErrAmbiguousBody = errors.New("ambiguous request")
 	// ErrModelMismatch: the path, the body or the query name different
 	// models.
 	ErrModelMismatch = errors.New("request names two different models")

@@ -51,7 +51,7 @@ func TestAmbiguousBodiesRefused(t *testing.T) {
 	}{
 		{name: "openai duplicate model", path: "/v1/chat/completions",
 			body:      `{"model":"gpt-5-mini","messages":[{"role":"user","content":"hi"}],"model":"o3"}`,
-			wantShape: `"type":"invalid_request_error"`, wantMsg: `request body is ambiguous: request body has two \"model\" members`},
+			wantShape: `"type":"invalid_request_error"`, wantMsg: `ambiguous request: request body has two \"model\" members`},
 		{name: "responses capitalised model", path: "/v1/responses", body: `{"model":"gpt-5-mini","Model":"o3","input":"hi"}`,
 			wantShape: `"type":"invalid_request_error"`, wantMsg: `written \"Model\", which case-insensitive decoders read as \"model\"`},
 		{name: "anthropic escaped model", path: "/v1/messages", body: `{"mod\u0065l":"claude-opus-4-1","max_tokens":5,"messages":[]}`,
