@@ -1,13 +1,19 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
+	"github.com/sluice-gateway/sluice/store"
 )
 
 const grantsGatewayConfig = `{
@@ -125,5 +131,122 @@ func TestGrantsFromTailnetCaps(t *testing.T) {
 	resp, body := post(t, gw.URL+"/v1/messages", nil, `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestGrantsRecorded: the request log, read back through /api/requests
+// from a real SQLite store, says which grant allowed each request — a
+// grant of the config or a capability of the tailnet policy file — and
+// names none for a refused one.
+func TestGrantsRecorded(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "sluice.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	writer := store.NewWriter(st, store.WriterOptions{FlushInterval: 10 * time.Millisecond})
+	rc := newReceiver(t)
+	tailnetCaps := []json.RawMessage{json.RawMessage(`{"models": "anthropic/**"}`)}
+	gw := newGateway(t, strings.ReplaceAll(grantsGatewayConfig, "HOOK", rc.URL), "", func(o *Options) {
+		o.Sink, o.Store = writer, st
+		o.Identity = identity.ResolverFunc(func(r *http.Request) (identity.Identity, error) {
+			who := identity.Identity{Login: r.Header.Get("X-Test-Login")}
+			if who.Login == "carol@example.com" {
+				who.Caps = tailnetCaps
+			}
+			return who, nil
+		})
+	})
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	gw.upstream.Handle("/anth/v1/messages", proxytest.Reply{ContentType: "application/json", Body: []byte(anthropicJSON)})
+
+	tests := []struct {
+		name, login, path, body string
+		wantStatus              int
+		wantGrants              []string
+	}{
+		{"config grant", "bob@example.com", "/v1/chat/completions", `{"model":"gpt-5","messages":[]}`, 200,
+			[]string{"grants[0].app.tailscale.com/cap/aperture[1]"}},
+		{"two config grants", "alice@example.com", "/v1/chat/completions", `{"model":"gpt-5","messages":[]}`, 200,
+			[]string{"grants[0].app.tailscale.com/cap/aperture[1]", "grants[1].app.tailscale.com/cap/aperture[0]"}},
+		{"tailnet policy file", "carol@example.com", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}`, 200,
+			[]string{"tailnet:caps[0]"}},
+		{"no role", "eve@else.org", "/v1/chat/completions", `{"model":"gpt-5","messages":[]}`, 403, nil},
+		{"role without the model", "bob@example.com", "/v1/chat/completions", `{"model":"gpt-5-mini","messages":[]}`, 404, nil},
+	}
+	ids := make([]string, len(tests))
+	for i, tt := range tests {
+		resp, body := post(t, gw.URL+tt.path, map[string]string{"X-Test-Login": tt.login}, tt.body)
+		if resp.StatusCode != tt.wantStatus {
+			t.Fatalf("%s: status %d, want %d: %s", tt.name, resp.StatusCode, tt.wantStatus, body)
+		}
+		ids[i] = resp.Header.Get(headerRequestID)
+	}
+	if err := gw.srv.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	type row struct {
+		ID     string   `json:"id"`
+		Status int      `json:"status"`
+		Grants []string `json:"grants"`
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var list struct {
+				Requests []json.RawMessage `json:"requests"`
+			}
+			getAs(t, gw.URL+"/api/requests", tt.login, &list)
+			var found bool
+			for _, raw := range list.Requests {
+				var r row
+				if err := json.Unmarshal(raw, &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.ID != ids[i] {
+					continue
+				}
+				found = true
+				if r.Status != tt.wantStatus || !slices.Equal(r.Grants, tt.wantGrants) {
+					t.Errorf("/api/requests row: status %d grants %q, want %d %q", r.Status, r.Grants, tt.wantStatus, tt.wantGrants)
+				}
+				if tt.wantGrants == nil && strings.Contains(string(raw), `"grants"`) {
+					t.Errorf("refused request shows grants: %s", raw)
+				}
+			}
+			if !found {
+				t.Fatalf("/api/requests as %s lacks request %s", tt.login, ids[i])
+			}
+			var detail struct {
+				Request row `json:"request"`
+			}
+			getAs(t, gw.URL+"/api/requests/"+ids[i], tt.login, &detail)
+			if !slices.Equal(detail.Request.Grants, tt.wantGrants) {
+				t.Errorf("/api/requests/%s grants %q, want %q", ids[i], detail.Request.Grants, tt.wantGrants)
+			}
+		})
+	}
+}
+
+// getAs GETs url as login and decodes its JSON answer into out.
+func getAs(t *testing.T, url, login string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("X-Test-Login", login)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s as %s: %d %s", url, login, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, b)
 	}
 }

@@ -33,7 +33,7 @@ var postgresDialect = dialect{
 	name:          BackendPostgres,
 	dollar:        true,
 	distinctList:  func(col string) string { return "string_agg(DISTINCT " + col + ", ',')" },
-	rowsPerInsert: 200, // 200 × 32 columns stays under PostgreSQL's parameter limit
+	rowsPerInsert: 200, // 200 × 34 columns stays under PostgreSQL's parameter limit
 }
 
 // rebind rewrites '?' placeholders for the dialect. The queries this package

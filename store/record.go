@@ -68,8 +68,9 @@ type Record struct {
 	Revision string
 	// Grants are the grants that allowed the request's model
 	// ("temp_grants[i].grants[j]", "grants[i].app.tailscale.com/cap/aperture[j]",
-	// "tailnet:caps[j]"); empty when it was refused. Not stored in the
-	// database yet.
+	// "tailnet:caps[j]" for the tailnet policy file), sorted; empty when
+	// the policy refused it. Stored as a JSON array in the grants column,
+	// cut to 8 KiB like other long text.
 	Grants []string
 	// SessionID is the client's own session ID, from one of SessionHeaders;
 	// empty when the client sent none (see SessionGap for the grouping).

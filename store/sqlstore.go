@@ -71,7 +71,7 @@ var requestColumns = []string{
 	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 	"cost_usd", "cost_known", "tool_calls", "request_bytes", "response_bytes",
 	"user_agent", "revision", "session_id", "instance", "has_raws",
-	"truncated", "error_kind",
+	"truncated", "error_kind", "grants",
 }
 
 var requestColumnList = strings.Join(requestColumns, ", ")
@@ -113,7 +113,7 @@ func recordArgs(r *Record, hasRaws bool) []any {
 		r.Usage.Input.Ptr(), r.Usage.Output.Ptr(), r.Usage.CacheRead.Ptr(), r.Usage.CacheWrite.Ptr(), r.Usage.Reasoning.Ptr(),
 		costArg(r), r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
-		r.Truncated, short(r.ErrorKind),
+		r.Truncated, short(r.ErrorKind), encodeGrants(r.Grants),
 	}
 }
 
@@ -141,6 +141,7 @@ func scanRecord(s scanner) (Record, error) {
 	var timeUS, latencyUS, ttfbUS int64
 	var in, out, cr, cw, reasoning sql.Null[int64]
 	var cost sql.Null[float64]
+	var grants string
 	err := s.Scan(
 		&r.ID, &timeUS, &r.Login, &r.NodeID, &r.NodeName, &r.Tailnet,
 		&r.Provider, &r.Model, &r.Format, &r.Method, &r.Path, &r.Stream,
@@ -148,14 +149,21 @@ func scanRecord(s scanner) (Record, error) {
 		&in, &out, &cr, &cw, &reasoning,
 		&cost, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
 		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
-		&r.Truncated, &r.ErrorKind,
+		&r.Truncated, &r.ErrorKind, &grants,
 	)
+	if err != nil {
+		return r, err
+	}
 	r.Time = time.UnixMicro(timeUS).UTC()
 	r.Usage = usage.Tokens{Input: count(in), Output: count(out), CacheRead: count(cr), CacheWrite: count(cw), Reasoning: count(reasoning)}
 	r.CostUSD = cost.V
 	r.Latency = time.Duration(latencyUS) * time.Microsecond
 	r.TTFB = time.Duration(ttfbUS) * time.Microsecond
-	return r, err
+	r.Grants, err = decodeGrants(grants)
+	if err != nil {
+		return r, fmt.Errorf("request %q: %w", r.ID, err)
+	}
+	return r, nil
 }
 
 // placeholders returns "(?, ?, ...), (...)" for rows rows of n columns.

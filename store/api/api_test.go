@@ -36,6 +36,7 @@ func fixture(t *testing.T) http.Handler {
 	}
 	a1 := rec("a1", "alice", "gpt-5", t0)
 	a1.RawRequest, a1.RawResponse = []byte(`{"q":"hi"}`), []byte{0, 0, 0, 42, 0xff}
+	a1.Grants = []string{"grants[0].app.tailscale.com/cap/aperture[1]", "tailnet:caps[0]"}
 	a2 := rec("a2", "alice", "gpt-5", t0.Add(time.Minute))
 	a3 := rec("a3", "alice", "gpt-5-mini", t0.Add(48*time.Hour))
 	b1 := rec("b1", "bob", "claude-haiku-4-5", t0.Add(2*time.Minute))
@@ -168,6 +169,9 @@ func TestRequestDetail(t *testing.T) {
 			if d.Request.ID != "a1" || !d.Request.HasRaws || d.RawRequest != nil {
 				t.Errorf("detail = %+v; want a1 without bodies", d)
 			}
+			if want := []string{"grants[0].app.tailscale.com/cap/aperture[1]", "tailnet:caps[0]"}; !reflect.DeepEqual(d.Request.Grants, want) {
+				t.Errorf("grants = %q, want %q", d.Request.Grants, want)
+			}
 		}},
 		{"user cannot read another's", bob, "/api/requests/a1", 404, nil},
 		{"user cannot read raws", alice, "/api/requests/a1?raws=1", 403, nil},
@@ -191,6 +195,28 @@ func TestRequestDetail(t *testing.T) {
 				tt.check(t, d)
 			}
 		})
+	}
+}
+
+// TestRequestsShowGrants: each listed request carries the grants that
+// allowed it as an array, and one without grants has no grants field.
+func TestRequestsShowGrants(t *testing.T) {
+	h := fixture(t)
+	var out struct {
+		Requests []map[string]any `json:"requests"`
+	}
+	if code := get(t, h, admin, "/api/requests", &out); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	byID := map[string]map[string]any{}
+	for _, r := range out.Requests {
+		byID[r["id"].(string)] = r
+	}
+	if got, want := byID["a1"]["grants"], []any{"grants[0].app.tailscale.com/cap/aperture[1]", "tailnet:caps[0]"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a1 grants = %#v, want %#v", got, want)
+	}
+	if g, ok := byID["b1"]["grants"]; ok {
+		t.Errorf("b1 has no grants but shows %#v", g)
 	}
 }
 

@@ -42,6 +42,7 @@ type requestJSON struct {
 	ResponseBytes    int64    `json:"response_bytes"`
 	UserAgent        string   `json:"user_agent,omitempty"`
 	Revision         string   `json:"revision,omitempty"`
+	Grants           []string `json:"grants,omitempty"` // what allowed it: "grants[0].app.tailscale.com/cap/aperture[1]", "tailnet:caps[0]"; absent when refused
 	SessionID        string   `json:"session_id,omitempty"`
 	Instance         string   `json:"instance,omitempty"`
 	HasRaws          bool     `json:"has_raws"`
@@ -64,7 +65,7 @@ func toRequestJSON(r *store.Record) requestJSON {
 		CacheWriteTokens: u.CacheWrite.Ptr(), ReasoningTokens: u.Reasoning.Ptr(),
 		CostUSD: cost, CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes, UserAgent: r.UserAgent,
-		Revision: r.Revision, SessionID: r.SessionID, Instance: r.Instance, HasRaws: r.HasRaws,
+		Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance, HasRaws: r.HasRaws,
 		Truncated: r.Truncated,
 	}
 }

@@ -125,3 +125,39 @@ func TestNullableUsageMigrationKeepsRows(t *testing.T) {
 		t.Errorf("new row usage %+v, %v; want not reported", fresh.Usage, err)
 	}
 }
+
+// TestGrantsMigrationKeepsRows: rows written before the grants column
+// read back with no grants, and new rows store theirs.
+func TestGrantsMigrationKeepsRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.Apply(ctx, db, ms[:3], migrate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO requests (id, time_us, login, status) VALUES ('old', 1, 'alice', 200)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	st := storetest.Open(t, path, store.Options{})
+	old, err := st.Request(ctx, "old", store.Lookup{})
+	if err != nil || old.Grants != nil || old.Login != "alice" {
+		t.Fatalf("old row after migration: grants %q login %q, %v; want no grants", old.Grants, old.Login, err)
+	}
+	grants := []string{"temp_grants[0].grants[1]"}
+	if err := st.Insert(ctx, []store.Record{{ID: "new", Time: time.Unix(2, 0), Login: "alice", Grants: grants}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := st.Request(ctx, "new", store.Lookup{})
+	if err != nil || len(fresh.Grants) != 1 || fresh.Grants[0] != grants[0] {
+		t.Errorf("new row grants %q, %v; want %q", fresh.Grants, err, grants)
+	}
+}

@@ -31,6 +31,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"UsageNotReported", testUsageNotReported},
+		{"Grants", testGrants},
 		{"DuplicateIDStoredOnce", testDuplicateID},
 		{"ReplayedRecordWithBodiesStoredOnce", testReplayedWithRaws},
 		{"MissingIDGenerated", testGeneratedID},
@@ -124,6 +125,7 @@ func testRoundTrip(t *testing.T, dsn string) {
 		Usage:   usage.Tokens{Input: usage.Of(1200), Output: usage.Of(300), CacheRead: usage.Of(1000), CacheWrite: usage.Of(100), Reasoning: usage.Of(50)},
 		CostUSD: 0.0123, CostKnown: true, ToolCalls: 2, RequestBytes: 4096, ResponseBytes: 2048,
 		UserAgent: "claude-cli/2.1", Revision: "rev-7", SessionID: "s-abc", Instance: "ai-1",
+		Grants: []string{"grants[2].app.tailscale.com/cap/aperture[0]", "tailnet:caps[0]"},
 	}
 	insert(t, st, want)
 	got, err := st.Request(context.Background(), "req-1", store.Lookup{})

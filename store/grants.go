@@ -1,0 +1,71 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// The grants column holds Record.Grants as a JSON array of strings, or ''
+// when no grant allowed the request (refused requests, and rows written
+// before the column existed). JSON rather than a joined list because a
+// capability name from the tailnet policy file may hold any character,
+// separators included. It is text in both backends, so inserts and reads
+// are the same queries.
+
+// maxGrantsText bounds the encoded column, like the other free-text
+// columns: sources that would not fit are left out, so the row still
+// names the grants that come first in the (sorted) list.
+const maxGrantsText = maxLongText
+
+// encodeGrants is the grants column for grants: each source cleaned like
+// any short text, the list cut to maxGrantsText bytes of JSON.
+func encodeGrants(grants []string) string {
+	if len(grants) == 0 {
+		return ""
+	}
+	kept := make([]string, 0, len(grants))
+	size := len("[]")
+	for _, g := range grants {
+		g = cleanText(g, maxShortText)
+		b, err := json.Marshal(g)
+		if err != nil { // unreachable: a string always encodes
+			continue
+		}
+		add := len(b)
+		if len(kept) > 0 {
+			add++ // the comma
+		}
+		if size+add > maxGrantsText {
+			break
+		}
+		size += add
+		kept = append(kept, g)
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(kept)
+	if err != nil { // unreachable: strings always encode
+		return ""
+	}
+	return string(b)
+}
+
+// decodeGrants reads the grants column: nil for empty text (or an empty array),
+// an error for anything else that is not a JSON array of strings.
+func decodeGrants(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var grants []string
+	if err := json.Unmarshal([]byte(s), &grants); err != nil {
+		return nil, fmt.Errorf("grants column: %w", err)
+	}
+	if grants == nil { // null: never written, so not a list of ours
+		return nil, fmt.Errorf("grants column: %q is not a JSON array", s)
+	}
+	if len(grants) == 0 {
+		return nil, nil
+	}
+	return grants, nil
+}
