@@ -66,7 +66,8 @@ func (s *Server) localCaller(w http.ResponseWriter, r *http.Request) (localCalle
 		return localCaller{}, false
 	}
 	d, err := s.state.Load().engine.Decide(r.Context(), engine.Input{
-		User: engine.User{Login: id.Login, NodeID: id.NodeID, Tailnet: id.Tailnet, Tags: id.Tags},
+		User: policyUser(id),
+		Caps: id.Caps,
 	})
 	if err != nil {
 		s.log.Error("policy evaluation failed", "path", r.URL.Path, "login", id.Login, "err", err)

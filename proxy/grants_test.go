@@ -250,3 +250,45 @@ func getAs(t *testing.T, url, login string, out any) {
 		t.Fatalf("GET %s: %v: %s", url, err, b)
 	}
 }
+
+// TestMetricsByCapability: /metrics answers a caller whose read_metrics
+// capability comes from the config's grants or from the tailnet policy
+// file, as it answers admins, and refuses one with only a user role.
+func TestMetricsByCapability(t *testing.T) {
+	cfg := `{
+		"providers": {"openai": {"baseurl": "UPSTREAM", "apikey": "sk-provider-openai", "models": ["gpt-5"]}},
+		"grants": [
+			{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}, {"models": "openai/*"}]}},
+			{"src": ["tag:prometheus"], "app": {"tailscale.com/cap/aperture": [{"read_metrics": true}]}},
+		],
+	}`
+	tests := []struct {
+		name string
+		who  identity.Identity
+		want int
+	}{
+		{"config capability", identity.Identity{Login: "tag:prometheus", Tags: []string{"tag:prometheus"}}, http.StatusOK},
+		{"tailnet capability", identity.Identity{Login: "scraper@example.com",
+			Caps: []json.RawMessage{json.RawMessage(`{"read_metrics": true}`)}}, http.StatusOK},
+		{"user role only", identity.Identity{Login: "alice@example.com"}, http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := newGateway(t, cfg, "", func(o *Options) {
+				o.Identity = identity.ResolverFunc(func(*http.Request) (identity.Identity, error) { return tt.who, nil })
+			})
+			resp, err := http.Get(gw.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+			if tt.want == http.StatusOK && !strings.Contains(string(body), "sluice_hook_queue_length") {
+				t.Errorf("no metrics in the answer: %s", body)
+			}
+		})
+	}
+}

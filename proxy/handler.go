@@ -228,7 +228,7 @@ func (ex *exchange) choose() bool {
 
 func (ex *exchange) input(provider string) engine.Input {
 	return engine.Input{
-		User: engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags, Groups: ex.who.Groups},
+		User: policyUser(ex.who),
 		Caps: ex.who.Caps,
 		Request: engine.Request{
 			Provider: provider,
@@ -376,3 +376,9 @@ func (ex *exchange) keepRawRequest() {
 
 // rawRequest is the part of the request body kept for save_raws.
 func (ex *exchange) rawRequest() []byte { return ex.body[:min(len(ex.body), ex.rawCharged)] }
+
+// policyUser is the caller as policy sees them, the same for every
+// endpoint: login, device, tailnet, tags and groups.
+func policyUser(who identity.Identity) engine.User {
+	return engine.User{Login: who.Login, NodeID: who.NodeID, Tailnet: who.Tailnet, Tags: who.Tags, Groups: who.Groups}
+}

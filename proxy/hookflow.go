@@ -16,7 +16,7 @@ import (
 // body is parsed only when some grant has a condition that may read it.
 func (ex *exchange) hookVars(event string) engine.HookVars {
 	v := engine.HookVars{
-		User:  engine.User{Login: ex.who.Login, NodeID: ex.who.NodeID, Tailnet: ex.who.Tailnet, Tags: ex.who.Tags},
+		User:  policyUser(ex.who),
 		Event: event,
 		Request: engine.HookRequest{
 			Format: ex.route.Format,
