@@ -55,12 +55,17 @@ type exchange struct {
 	status int
 	kind   compat.ErrorKind
 	err    string
+	// corsDone is set once the CORS headers were considered.
+	corsDone bool
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, untrack := s.track(r)
 	defer untrack()
+	if s.servePreflight(w, r) {
+		return
+	}
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -196,6 +201,7 @@ func (ex *exchange) choose() bool {
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
+		ex.applyCORS(&d)
 		if d.Allow {
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
