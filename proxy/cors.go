@@ -70,11 +70,7 @@ func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) bool {
 	}
 	// The decision about the caller alone (no provider, no model): the
 	// CORS grants depend on nothing else, and it is cached per caller.
-	d, err := s.state.Load().engine.Decide(r.Context(), engine.Input{
-		User:    engine.User{Login: who.Login, NodeID: who.NodeID, Tailnet: who.Tailnet, Tags: who.Tags, Groups: who.Groups},
-		Caps:    who.Caps,
-		Request: engine.Request{Format: route.Format, Path: r.URL.Path},
-	})
+	d, err := s.state.Load().engine.Decide(r.Context(), callerInput(who, route.Format, r.URL.Path))
 	if err != nil {
 		s.log.Error("policy evaluation failed", "path", r.URL.Path, "login", who.Login, "err", err)
 		compat.WriteError(w, route.Format, http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide")
@@ -93,6 +89,20 @@ func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// callerInput is the policy input about a caller alone (no provider, no
+// model): what CORS grants depend on.
+func callerInput(who identity.Identity, format, path string) engine.Input {
+	return engine.Input{
+		User:    engine.User{Login: who.Login, NodeID: who.NodeID, Tailnet: who.Tailnet, Tags: who.Tags, Groups: who.Groups},
+		Caps:    who.Caps,
+		Request: engine.Request{Format: format, Path: path},
+	}
+}
+
+func (ex *exchange) callerInput() engine.Input {
+	return callerInput(ex.who, ex.route.Format, ex.r.URL.Path)
+}
+
 // applyCORS adds to the answer the CORS headers the caller's grants give
 // this request's path and Origin. It runs with the first decision policy
 // makes for the request (every decision of one caller carries the same
@@ -108,6 +118,23 @@ func (ex *exchange) applyCORS(d *engine.Decision) {
 		return
 	}
 	corsFor(d.CORS, ex.r.URL.Path, origin).set(ex.w.Header())
+}
+
+// corsOnFailure gives an answer sluice writes before policy decided (an
+// unknown model, a malformed body) the caller's CORS headers, so that the
+// page can read what went wrong. Only a request with Origin from an
+// identified caller asks, and it asks about the caller alone, which the
+// engine caches per caller.
+func (ex *exchange) corsOnFailure() {
+	if ex.corsDone || ex.r.Header.Get(headerOrigin) == "" || (ex.who.Login == "" && len(ex.who.Tags) == 0) {
+		return
+	}
+	d, err := ex.snap.engine.Decide(ex.r.Context(), ex.callerInput())
+	if err != nil {
+		ex.corsDone = true
+		return
+	}
+	ex.applyCORS(&d)
 }
 
 // stripUpstreamCORS removes an upstream's CORS headers from its answer.

@@ -211,6 +211,30 @@ func TestCORSNeverGrantsModels(t *testing.T) {
 	}
 }
 
+// TestCORSEarlyFailure: an error sluice answers before policy decides on
+// a model (here an unknown model) carries the caller's CORS headers too,
+// and only theirs.
+func TestCORSEarlyFailure(t *testing.T) {
+	tests := []struct {
+		login, wantOrigin string
+	}{
+		{"alice@example.com", "https://app.example"},
+		{"bob@example.com", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.login, func(t *testing.T) {
+			gw := newCORSGateway(t, tt.login)
+			resp, body := post(t, gw.URL+"/v1/chat/completions", map[string]string{"Origin": "https://app.example"}, `{"model":"nope","messages":[]}`)
+			if resp.StatusCode != 404 || !strings.Contains(body, `model \"nope\" is not configured`) {
+				t.Fatalf("status %d body %s", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.wantOrigin {
+				t.Errorf("Allow-Origin %q, want %q", got, tt.wantOrigin)
+			}
+		})
+	}
+}
+
 // TestCORSModelsList: GET /v1/models, which decides per model without
 // going upstream, carries the headers too.
 func TestCORSModelsList(t *testing.T) {

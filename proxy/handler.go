@@ -249,6 +249,7 @@ func (ex *exchange) input(provider string) engine.Input {
 // record: message is what the client reads, logged what the log keeps.
 func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged string) {
 	ex.status, ex.kind, ex.err = status, kind, logged
+	ex.corsOnFailure()
 	compat.WriteError(ex.w, ex.route.Format, status, kind, message)
 }
 
