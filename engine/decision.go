@@ -50,6 +50,21 @@ type Decision struct {
 	// AppGrants are the custom app capabilities of the config grants that
 	// name the caller, by capability name, for hooks that send "grants".
 	AppGrants map[string][]any `json:"app_grants,omitempty"`
+	// CORS are the set_cors capabilities that apply to the caller, in
+	// configuration order (the tailnet policy file's last). They depend
+	// on the caller only, so one cached decision serves every path: the
+	// gateway matches their paths and origins per request.
+	CORS []CORSGrant `json:"cors,omitempty"`
+}
+
+// CORSGrant is one set_cors capability: the URL path globs it covers and
+// the Access-Control-Allow-* values it answers with, as written.
+type CORSGrant struct {
+	Paths   []string `json:"paths"`
+	Origin  string   `json:"origin,omitempty"`
+	Methods string   `json:"methods,omitempty"`
+	Headers string   `json:"headers,omitempty"`
+	Grant   string   `json:"grant"`
 }
 
 // Refusal codes of a Decision.
@@ -121,6 +136,7 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 	}
 	d.Metrics, _ = b["metrics"].(bool)
 	d.Headers = r.headers(b["headers"])
+	d.CORS = r.cors(b["cors"])
 	if apps, _ := b["app_grants"].([]any); len(apps) > 0 {
 		d.AppGrants = make(map[string][]any)
 		for _, a := range apps {
@@ -242,6 +258,33 @@ func (r *revision) headers(v any) []policy.Header {
 		}
 	}
 	return hs
+}
+
+// cors converts the cors rule, in grant order (ties, such as several
+// capabilities of the tailnet policy file, by grant ID).
+func (r *revision) cors(v any) []CORSGrant {
+	list, _ := v.([]any)
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]CORSGrant, 0, len(list))
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		out = append(out, CORSGrant{
+			Paths:   strs(m["paths"]),
+			Origin:  str(m["origin"]),
+			Methods: str(m["methods"]),
+			Headers: str(m["headers"]),
+			Grant:   str(m["grant"]),
+		})
+	}
+	slices.SortStableFunc(out, func(a, b CORSGrant) int {
+		if oa, ob := r.grantOrder(a.Grant), r.grantOrder(b.Grant); oa != ob {
+			return oa - ob
+		}
+		return strings.Compare(a.Grant, b.Grant)
+	})
+	return out
 }
 
 // grantOrder ranks a grant ID by configuration order; unknown IDs (from

@@ -181,3 +181,44 @@ func TestCapHooksMerge(t *testing.T) {
 		t.Errorf("hooks (-want +got):\n%s", diff)
 	}
 }
+
+// TestDecideCORS: set_cors capabilities reach the decision in configuration
+// order, the tailnet policy file's after the config's, whatever the model;
+// a capability without set_cors gives none.
+func TestDecideCORS(t *testing.T) {
+	e := newEngine(t, parseConfig(t, `{
+		"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "models": ["gpt-5"]}},
+		"grants": [
+			{"src": ["*"], "app": {"tailscale.com/cap/aperture": [
+				{"role": "user", "set_cors": false, "cors_paths": ["/**"], "Access-Control-Allow-Origin": "*"},
+			]}},
+			{"src": ["alice@example.com"], "app": {"tailscale.com/cap/aperture": [
+				{"set_cors": true, "cors_paths": ["/v1/*"], "Access-Control-Allow-Origin": "https://b.example", "Access-Control-Allow-Methods": "GET"},
+			]}},
+			{"src": ["*@example.com"], "app": {"tailscale.com/cap/aperture": [
+				{"set_cors": true, "cors_paths": "/v1/**", "Access-Control-Allow-Origin": "https://a.example", "Access-Control-Allow-Headers": "Content-Type"},
+			]}},
+		],
+	}`))
+	in := Input{User: User{Login: "alice@example.com"}, Request: Request{Provider: "openai", Model: "gpt-5"},
+		Caps: []json.RawMessage{json.RawMessage(`{"set_cors": true, "cors_paths": ["/x"], "Access-Control-Allow-Origin": "https://c.example"}`)}}
+	d, err := e.Decide(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CORSGrant{
+		{Paths: []string{"/v1/*"}, Origin: "https://b.example", Methods: "GET", Grant: "grants[1].app.tailscale.com/cap/aperture[0]"},
+		{Paths: []string{"/v1/**"}, Origin: "https://a.example", Headers: "Content-Type", Grant: "grants[2].app.tailscale.com/cap/aperture[0]"},
+		{Paths: []string{"/x"}, Origin: "https://c.example", Grant: "tailnet:caps[0]"},
+	}
+	if diff := cmp.Diff(want, d.CORS); diff != "" {
+		t.Errorf("CORS (-want +got):\n%s", diff)
+	}
+	d, err = e.Decide(context.Background(), Input{User: User{Login: "eve@else.org"}, Request: Request{Provider: "openai", Model: "gpt-5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CORS != nil {
+		t.Errorf("caller without set_cors got CORS %+v", d.CORS)
+	}
+}

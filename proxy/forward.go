@@ -162,6 +162,7 @@ func prepareUpstreamHeaders(format string, h http.Header) {
 // upstreamResponse runs when the provider's headers arrive.
 func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelCauseFunc) error {
 	resp.Header.Del("Set-Cookie")
+	stripUpstreamCORS(resp.Header)
 	if resp.StatusCode >= 500 && !isJSON(resp.Header.Get("Content-Type")) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()

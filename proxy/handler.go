@@ -55,12 +55,17 @@ type exchange struct {
 	status int
 	kind   compat.ErrorKind
 	err    string
+	// corsDone is set once the CORS headers were considered.
+	corsDone bool
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, untrack := s.track(r)
 	defer untrack()
+	if s.servePreflight(w, r) {
+		return
+	}
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -196,6 +201,7 @@ func (ex *exchange) choose() bool {
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
+		ex.applyCORS(&d)
 		if d.Allow {
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
@@ -243,6 +249,7 @@ func (ex *exchange) input(provider string) engine.Input {
 // record: message is what the client reads, logged what the log keeps.
 func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged string) {
 	ex.status, ex.kind, ex.err = status, kind, logged
+	ex.corsOnFailure()
 	compat.WriteError(ex.w, ex.route.Format, status, kind, message)
 }
 

@@ -32,6 +32,7 @@ func (ex *exchange) allowedModels() ([]compat.Model, error) {
 			if err != nil {
 				return nil, err
 			}
+			ex.applyCORS(&d)
 			if !d.Allow {
 				continue
 			}
