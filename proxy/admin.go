@@ -32,7 +32,7 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 			writeLocalError(w, http.StatusForbidden, c.login+" may not read /metrics: policy does not give them read_metrics (admins have it)")
 			return true
 		}
-		s.serveMetrics(w)
+		s.serveMetrics(w, r)
 		return true
 	}
 	s.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))

@@ -165,6 +165,9 @@ func (ex *exchange) run() {
 	if !ex.choose() || !ex.preRequest() {
 		return
 	}
+	if ex.req.Stream {
+		defer ex.s.metrics.trackStream()()
+	}
 	ex.forward()
 }
 
@@ -269,6 +272,7 @@ func (ex *exchange) finish() {
 	if complete {
 		ex.afterResponse()
 	}
+	ex.s.metrics.request(ex, &rec)
 	ex.s.opts.Sink.Write(rec)
 	ex.kept.release()
 	if p != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,9 @@ type Options struct {
 	// Hooks delivers hook calls; a dispatcher with default options when
 	// nil. Shutdown drains it.
 	Hooks *hooks.Dispatcher
+	// MetricsPerUser adds series labelled by caller login to /metrics:
+	// one set per user, so off by default.
+	MetricsPerUser bool
 }
 
 // Server is the gateway's http.Handler.
@@ -88,6 +92,7 @@ type Server struct {
 	reloadMu sync.Mutex
 	api      http.Handler
 	hooks    *hooks.Dispatcher
+	metrics  *metrics
 
 	// base is the parent of every request's context; cutAll cancels it
 	// when shutdown gives up waiting (Cut). inflight counts requests not yet
@@ -138,6 +143,9 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
 		kept: &keptBudget{limit: opts.KeptBodyBudget}}
 	s.base, s.cutAll = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s, opts.MetricsPerUser)
+	// A copy, so the caller's slice is not appended to.
+	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err

@@ -52,6 +52,8 @@ type serveFlags struct {
 	tailnet          bool
 	hostname         string
 	tls              bool
+	metricsListen    string
+	metricsPerUser   bool
 }
 
 func defaultStateDir() string {
@@ -90,6 +92,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "also serve /metrics, without authorization, on this loopback address (127.0.0.1:9464) for a local scraper")
+	fs.BoolVar(&f.metricsPerUser, "metrics-per-user", false, "add metrics series labelled by caller login (one set per user)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,6 +116,11 @@ func checkServeFlags(f *serveFlags, args []string) error {
 		}
 		if _, unix := identity.UnixSocketPath(f.listen); !unix {
 			return errors.New("--trusted-peer-uid needs --listen unix:PATH: over TCP the peer's uid is not known")
+		}
+	}
+	if f.metricsListen != "" {
+		if err := checkMetricsListen(f.metricsListen); err != nil {
+			return err
 		}
 	}
 	if len(args) > 0 {
@@ -190,9 +199,18 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		IdleStreamTimeout: f.idleTimeout,
 		Instance:          hostname,
 		Store:             st,
+		MetricsPerUser:    f.metricsPerUser,
 	})
 	if err != nil {
 		return err
+	}
+	if f.metricsListen != "" {
+		addr, stop, err := metricsServer(f.metricsListen, srv.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
