@@ -273,6 +273,7 @@ func (ex *exchange) finish() {
 		ex.afterResponse()
 	}
 	ex.s.metrics.request(ex, &rec)
+	ex.accessLog(&rec)
 	ex.s.opts.Sink.Write(rec)
 	ex.kept.release()
 	if p != nil {

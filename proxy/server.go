@@ -79,6 +79,9 @@ type Options struct {
 	// MetricsPerUser adds series labelled by caller login to /metrics:
 	// one set per user, so off by default.
 	MetricsPerUser bool
+	// AccessLog, when set, receives one line per request (see
+	// accessLog); nil writes none.
+	AccessLog *slog.Logger
 }
 
 // Server is the gateway's http.Handler.

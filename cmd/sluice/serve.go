@@ -54,6 +54,8 @@ type serveFlags struct {
 	tls              bool
 	metricsListen    string
 	metricsPerUser   bool
+	logFormat        string
+	accessLog        bool
 }
 
 func defaultStateDir() string {
@@ -94,6 +96,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
 	fs.StringVar(&f.metricsListen, "metrics-listen", "", "also serve /metrics, without authorization, on this loopback address (127.0.0.1:9464) for a local scraper")
 	fs.BoolVar(&f.metricsPerUser, "metrics-per-user", false, "add metrics series labelled by caller login (one set per user)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
+	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -118,6 +122,9 @@ func checkServeFlags(f *serveFlags, args []string) error {
 			return errors.New("--trusted-peer-uid needs --listen unix:PATH: over TCP the peer's uid is not known")
 		}
 	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
 	if f.metricsListen != "" {
 		if err := checkMetricsListen(f.metricsListen); err != nil {
 			return err
@@ -137,7 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case err != nil:
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(f.logFormat, stderr)
 	if err := serve(ctx, f, log, stdout, stderr); err != nil {
 		var errs policy.Errors
 		if errors.As(err, &errs) {
@@ -200,6 +207,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		Instance:          hostname,
 		Store:             st,
 		MetricsPerUser:    f.metricsPerUser,
+		AccessLog:         accessLogger(f, log),
 	})
 	if err != nil {
 		return err
@@ -227,6 +235,24 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		hookBudget: f.hookFlushTimeout,
 		log:        log,
 	})
+}
+
+// newLogger is the logger of `sluice serve`: slog's text or JSON handler
+// on stderr.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// accessLogger is where access lines go: the operational log, marked
+// log=access so they can be told apart; nil with --access-log=false.
+func accessLogger(f *serveFlags, log *slog.Logger) *slog.Logger {
+	if !f.accessLog {
+		return nil
+	}
+	return log.With("log", "access")
 }
 
 // newHTTPServer serves HTTP/1.1 and cleartext HTTP/2, which the AWS SDKs
