@@ -96,6 +96,7 @@ type Server struct {
 	api      http.Handler
 	hooks    *hooks.Dispatcher
 	metrics  *metrics
+	pprof    http.Handler
 
 	// base is the parent of every request's context; cutAll cancels it
 	// when shutdown gives up waiting (Cut). inflight counts requests not yet
@@ -147,6 +148,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		kept: &keptBudget{limit: opts.KeptBodyBudget}}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
+	s.pprof = PprofHandler()
 	// A copy, so the caller's slice is not appended to.
 	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/sluice-gateway/sluice/proxy"
 )
 
 // checkMetricsListen accepts only loopback addresses for --metrics-listen:
@@ -52,9 +54,11 @@ func metricsServer(addr string, metrics http.Handler, log *slog.Logger) (string,
 	return ln.Addr().String(), func() { hs.Close() }, nil
 }
 
-// metricsMux is what the metrics listener serves.
+// metricsMux is what the metrics listener serves: the metrics and the Go
+// profiler.
 func metricsMux(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/debug/pprof/", proxy.PprofHandler())
 	return mux
 }

@@ -28,7 +28,8 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // TestServeMetricsListen: --metrics-listen serves the metrics to a local
-// scraper without asking who it is, and nothing else of the gateway.
+// scraper and the Go profiler without asking who it is, and nothing else
+// of the gateway.
 func TestServeMetricsListen(t *testing.T) {
 	config := writeFile(t, `{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "sk-x", "models": ["gpt-5"]}}}`)
 	metrics := "http://" + freeLoopbackAddr(t)
@@ -36,6 +37,9 @@ func TestServeMetricsListen(t *testing.T) {
 	code, body := get(t, http.DefaultClient, metrics+"/metrics", nil)
 	if code != 200 || !strings.Contains(body, "# TYPE sluice_policy_decisions_total counter") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("metrics listener: %d %.300s", code, body)
+	}
+	if code, body := get(t, http.DefaultClient, metrics+"/debug/pprof/goroutine?debug=1", nil); code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("metrics listener pprof: %d %.200s", code, body)
 	}
 	if code, _ := get(t, http.DefaultClient, metrics+"/v1/models", nil); code != 404 {
 		t.Errorf("metrics listener served /v1/models: %d", code)
