@@ -70,12 +70,18 @@ type metrics struct {
 	userCost     *prometheus.CounterVec
 
 	handler http.Handler
+	// collectors are every registered collector, for tests that check
+	// which metric names exist.
+	collectors []prometheus.Collector
 }
 
 func newMetrics(s *Server, perUser bool) *metrics {
 	reg := prometheus.NewRegistry()
-	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &metrics{reg: reg}
+	f := func(c prometheus.Collector) {
+		reg.MustRegister(c)
+		m.collectors = append(m.collectors, c)
+	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sluice_requests_total",
 		Help: "Requests by provider, model (configured models; other for the rest), API format, status class and outcome (ok, denied, upstream_error, client_closed, error).",
