@@ -45,3 +45,23 @@ func TestServeMetricsListen(t *testing.T) {
 		t.Errorf("metrics listener served /v1/models: %d", code)
 	}
 }
+
+// FuzzCheckMetricsListen: whatever the address, one that is accepted
+// binds loopback only.
+func FuzzCheckMetricsListen(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9464", "[::1]:0", "localhost:1", "0.0.0.0:9464", ":9464", "[::ffff:127.0.0.1]:1", "127.1:2", "[fe80::1%lo]:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if checkMetricsListen(addr) != nil {
+			return
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("accepted %q, which has no host:port", addr)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			t.Errorf("accepted %q: host %q is not loopback", addr, host)
+		}
+	})
+}
