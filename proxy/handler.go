@@ -61,6 +61,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, untrack := s.track(r)
 	defer untrack()
+	r = s.startSpan(r)
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -193,7 +194,7 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		d, err := ex.snap.engine.Decide(ex.r.Context(), ex.input(p.ID))
+		d, err := ex.decide(ex.input(p.ID))
 		if err != nil {
 			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
@@ -274,6 +275,7 @@ func (ex *exchange) finish() {
 	}
 	ex.s.metrics.request(ex, &rec)
 	ex.accessLog(&rec)
+	ex.endSpan(&rec)
 	ex.s.opts.Sink.Write(rec)
 	ex.kept.release()
 	if p != nil {

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
@@ -82,6 +84,11 @@ type Options struct {
 	// AccessLog, when set, receives one line per request (see
 	// accessLog); nil writes none.
 	AccessLog *slog.Logger
+	// TracerProvider, when set, traces each request: a span for the
+	// request, a child for each policy decision and for the upstream
+	// call, whose trace context is passed on in the traceparent header.
+	// Nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the gateway's http.Handler.
@@ -97,6 +104,8 @@ type Server struct {
 	hooks    *hooks.Dispatcher
 	metrics  *metrics
 	pprof    http.Handler
+	tracer   trace.Tracer
+	tracing  bool
 
 	// base is the parent of every request's context; cutAll cancels it
 	// when shutdown gives up waiting (Cut). inflight counts requests not yet
@@ -141,6 +150,10 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Transport = newTransport(opts.ConnectTimeout)
 	}
 	opts.TailnetTransport = withConnectTimeout(opts.TailnetTransport, opts.ConnectTimeout)
+	if opts.TracerProvider != nil {
+		tracer := newTracer(opts.TracerProvider)
+		opts.Transport, opts.TailnetTransport = traced(opts.Transport, tracer), traced(opts.TailnetTransport, tracer)
+	}
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
@@ -149,6 +162,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	s.pprof = PprofHandler()
+	s.tracer, s.tracing = newTracer(opts.TracerProvider), opts.TracerProvider != nil
 	// A copy, so the caller's slice is not appended to.
 	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
@@ -190,6 +192,23 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer front.close()
+	tp, stopTracing, err := tracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The last spans get a few seconds to leave.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Error("flushing traces", "err", err)
+		}
+	}()
+	// A nil *TracerProvider in the interface would not read as off.
+	var tracing trace.TracerProvider
+	if tp != nil {
+		tracing = tp
+	}
 	hostname, _ := os.Hostname()
 	srv, err := proxy.New(ctx, cfg, proxy.Options{
 		Identity:          front.resolver,
@@ -208,6 +227,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		Store:             st,
 		MetricsPerUser:    f.metricsPerUser,
 		AccessLog:         accessLogger(f, log),
+		TracerProvider:    tracing,
 	})
 	if err != nil {
 		return err
