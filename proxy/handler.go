@@ -111,7 +111,7 @@ func (ex *exchange) logHealthy() bool {
 }
 
 func (ex *exchange) run() {
-	who, err := ex.s.opts.Identity.Identify(ex.r)
+	who, err := ex.identify()
 	switch {
 	case errors.Is(err, identity.ErrUnknownCaller), errors.Is(err, identity.ErrUntrustedHeaders):
 		ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
@@ -163,7 +163,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
-	if !ex.choose() || !ex.preRequest() {
+	if !ex.choose() || !ex.tracedPreRequest() {
 		return
 	}
 	if ex.req.Stream {

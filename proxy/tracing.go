@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -71,6 +73,12 @@ func (ex *exchange) endSpan(rec *store.Record) {
 		attrs = append(attrs, attribute.Bool("sluice.stream", true))
 	}
 	span.SetAttributes(attrs...)
+	if ex.upstream != nil && !ex.w.firstByte.IsZero() {
+		// The answer's way back, from its first byte to its end.
+		_, resp := ex.s.tracer.Start(ex.r.Context(), "sluice.response", trace.WithTimestamp(ex.w.firstByte),
+			trace.WithAttributes(attribute.Int64("sluice.response_bytes", rec.ResponseBytes)))
+		resp.End()
+	}
 	if rec.Error != "" {
 		kind := rec.ErrorKind
 		if kind == "" {
@@ -80,6 +88,35 @@ func (ex *exchange) endSpan(rec *store.Record) {
 		span.SetStatus(codes.Error, kind)
 	}
 	span.End()
+}
+
+// identify tells who is calling, under a child span of the request.
+func (ex *exchange) identify() (identity.Identity, error) {
+	if !ex.s.tracing {
+		return ex.s.opts.Identity.Identify(ex.r)
+	}
+	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.identify")
+	defer span.End()
+	who, err := ex.s.opts.Identity.Identify(ex.r)
+	if err != nil {
+		span.SetStatus(codes.Error, "caller not identified")
+	}
+	return who, err
+}
+
+// tracedPreRequest runs the pre_request hooks under a child span of the
+// request, when there are hooks to call.
+func (ex *exchange) tracedPreRequest() bool {
+	if !ex.s.tracing || len(ex.hookCalls(policy.EventPreRequest)) == 0 {
+		return ex.preRequest()
+	}
+	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.pre_request")
+	defer span.End()
+	ok := ex.preRequest()
+	if !ok {
+		span.SetStatus(codes.Error, "request not passed on")
+	}
+	return ok
 }
 
 // decide asks the policy engine under a child span of the request.

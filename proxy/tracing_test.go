@@ -97,9 +97,14 @@ func TestTracing(t *testing.T) {
 			if (tc.wantError != "") != (root.Status.Code == codes.Error) {
 				t.Errorf("span status %v, want error %q", root.Status, tc.wantError)
 			}
-			policy, ok := byName["sluice.policy"]
-			if !ok || policy.Parent.SpanID() != root.SpanContext.SpanID() {
-				t.Errorf("policy span missing or not the request's child: %+v", policy.Parent)
+			for _, name := range []string{"sluice.identify", "sluice.policy"} {
+				child, ok := byName[name]
+				if !ok || child.Parent.SpanID() != root.SpanContext.SpanID() {
+					t.Errorf("%s span missing or not the request's child: %+v", name, child.Parent)
+				}
+			}
+			if resp, ok := byName["sluice.response"]; ok != tc.upstream || (ok && (resp.Parent.SpanID() != root.SpanContext.SpanID() || resp.StartTime.Before(root.StartTime))) {
+				t.Errorf("response span present %v, want %v: %+v", ok, tc.upstream, resp)
 			}
 			up, ok := byName["sluice.upstream"]
 			if ok != tc.upstream {
@@ -116,6 +121,32 @@ func TestTracing(t *testing.T) {
 				t.Errorf("provider got traceparent %q, want the upstream span %s", got, up.SpanContext.SpanID())
 			}
 		})
+	}
+}
+
+// TestTracingPreRequestHooks: pre_request hooks run under their own
+// child span of the request.
+func TestTracingPreRequestHooks(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(t.Context()) })
+	gw, _ := newHookGateway(t, "fail_open", func(o *Options) { o.TracerProvider = tp })
+	gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	if resp, body := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	drain(t, gw)
+	var root, hook tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		switch s.Name {
+		case "sluice.request":
+			root = s
+		case "sluice.pre_request":
+			hook = s
+		}
+	}
+	if hook.Name == "" || hook.Parent.SpanID() != root.SpanContext.SpanID() {
+		t.Errorf("pre_request span %+v, request span %s", hook, root.SpanContext.SpanID())
 	}
 }
 
