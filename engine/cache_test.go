@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/sluice-gateway/sluice/policy"
@@ -224,5 +225,41 @@ func TestNextKeepsCacheAndLog(t *testing.T) {
 	}
 	if n := bytes.Count(log.Bytes(), []byte("\n")); n != 3 {
 		t.Errorf("decision log has %d lines, want 3 (one per decision, one writer)", n)
+	}
+}
+
+// TestObserver: every decision reaches the observer with its verdict and
+// whether the cache answered, also after Next built a new engine, so a
+// metrics counter fed by it neither misses decisions nor restarts at a
+// reload.
+func TestObserver(t *testing.T) {
+	var got []Observation
+	var mu sync.Mutex
+	observe := func(o Observation) { mu.Lock(); got = append(got, o); mu.Unlock() }
+	cfg := loadCase(t, "restrict-users")
+	e := newEngine(t, cfg, WithObserver(observe))
+	ctx := context.Background()
+	dev := in("developer@company.com", "openai", "gpt-5")
+	e.Decide(ctx, dev)
+	e.Decide(ctx, dev)
+	e.Decide(ctx, in("developer@company.com", "openai", "gpt-5-mini"))
+	next, err := e.Next(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Decide(ctx, dev)
+	off := newEngine(t, cfg, WithObserver(observe), WithCacheSize(0))
+	off.Decide(ctx, dev)
+	want := []struct {
+		allow bool
+		cache string
+	}{{true, "miss"}, {true, "hit"}, {false, "miss"}, {true, "hit"}, {true, ""}}
+	if len(got) != len(want) {
+		t.Fatalf("%d observations, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].Allow != w.allow || got[i].Cache != w.cache || got[i].Err != nil || got[i].Duration <= 0 {
+			t.Errorf("observation %d = %+v, want allow %v cache %q", i, got[i], w.allow, w.cache)
+		}
 	}
 }

@@ -133,11 +133,21 @@ func (e *Engine) Config() *policy.Config { return e.cur.Load().cfg }
 // that denies.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	start := time.Now()
+	d, cache, err := e.decide(ctx, in, start)
+	if e.opts.observe != nil {
+		e.opts.observe(Observation{Allow: d.Allow, Err: err, Cache: cache, Duration: time.Since(start)})
+	}
+	return d, err
+}
+
+// decide is Decide; cache says whether the cache answered ("hit"), was
+// filled ("miss") or is off ("").
+func (e *Engine) decide(ctx context.Context, in Input, start time.Time) (Decision, string, error) {
 	rev := e.cur.Load()
 	id := e.opts.newID()
 	in = in.canonical()
 
-	var key string
+	var key, cache string
 	if rev.cache != nil {
 		key = in.cacheKey(rev.key)
 		if d, ok := rev.cache.get(key); ok {
@@ -145,8 +155,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 			// meaning (see Next).
 			d.ID, d.Revision = id, rev.id
 			e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)
-			return d, nil
+			return d, "hit", nil
 		}
+		cache = "miss"
 	}
 	evalStart := time.Now()
 	d, err := rev.evalDecision(ctx, in, e.opts.now())
@@ -155,12 +166,12 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		d = denied(id, rev.id, "the policy could not be evaluated")
 		err = fmt.Errorf("decide for %q: %w", in.User.Login, err)
 		e.log.write(e.opts.now(), rev.id, in, d, err, start, evalNS, false)
-		return d, err
+		return d, cache, err
 	}
 	rev.cache.put(key, d)
 	d.ID = id
 	e.log.write(e.opts.now(), rev.id, in, d, nil, start, evalNS, false)
-	return d, nil
+	return d, cache, nil
 }
 
 func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (Decision, error) {

@@ -22,6 +22,7 @@ type options struct {
 	cacheSize   int
 	now         func() time.Time
 	newID       func() string
+	observe     func(Observation)
 }
 
 func defaultOptions() options {
@@ -63,4 +64,24 @@ func WithClock(now func() time.Time) Option {
 // default).
 func WithDecisionIDs(next func() string) Option {
 	return func(o *options) { o.newID = next }
+}
+
+// Observation describes one decision, for metrics.
+type Observation struct {
+	// Allow is the decision's verdict; Err is set when the policy could
+	// not be evaluated (the decision then denies).
+	Allow bool
+	Err   error
+	// Cache is "hit" when the decision came from the cache, "miss" when
+	// it was evaluated and stored, "" when the cache is off.
+	Cache string
+	// Duration is the time Decide took.
+	Duration time.Duration
+}
+
+// WithObserver calls observe after every decision, from the deciding
+// goroutine: it must be quick and safe for concurrent use. The observer
+// carries over to the engines Next builds, so counts survive reloads.
+func WithObserver(observe func(Observation)) Option {
+	return func(o *options) { o.observe = observe }
 }

@@ -20,11 +20,21 @@ import (
 func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 	metrics := r.URL.Path == "/metrics" && r.Method == http.MethodGet
 	apiPath := s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/"))
-	if !metrics && !apiPath {
+	profile := isPprofPath(r.URL.Path)
+	if !metrics && !apiPath && !profile {
 		return false
 	}
 	c, ok := s.localCaller(w, r)
 	if !ok {
+		return true
+	}
+	if profile {
+		// Profiles show the process's memory: admins only.
+		if !c.decision.Admin {
+			writeLocalError(w, http.StatusForbidden, c.login+" may not read "+pprofPrefix+": it is for admins")
+			return true
+		}
+		s.pprof.ServeHTTP(w, r)
 		return true
 	}
 	if metrics {
@@ -32,7 +42,7 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 			writeLocalError(w, http.StatusForbidden, c.login+" may not read /metrics: policy does not give them read_metrics (admins have it)")
 			return true
 		}
-		s.serveMetrics(w)
+		s.serveMetrics(w, r)
 		return true
 	}
 	s.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))

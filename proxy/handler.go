@@ -66,6 +66,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.servePreflight(w, r) {
 		return
 	}
+	r = s.startSpan(r)
 	ex := &exchange{
 		s:     s,
 		snap:  s.state.Load(),
@@ -115,7 +116,7 @@ func (ex *exchange) logHealthy() bool {
 }
 
 func (ex *exchange) run() {
-	who, err := ex.s.opts.Identity.Identify(ex.r)
+	who, err := ex.identify()
 	switch {
 	case errors.Is(err, identity.ErrUnknownCaller), errors.Is(err, identity.ErrUntrustedHeaders):
 		ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
@@ -167,8 +168,11 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
-	if !ex.choose() || !ex.preRequest() {
+	if !ex.choose() || !ex.tracedPreRequest() {
 		return
+	}
+	if ex.req.Stream {
+		defer ex.s.metrics.trackStream()()
 	}
 	ex.forward()
 }
@@ -195,7 +199,7 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		d, err := ex.snap.engine.Decide(ex.r.Context(), ex.input(p.ID))
+		d, err := ex.decide(ex.input(p.ID))
 		if err != nil {
 			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
@@ -276,6 +280,9 @@ func (ex *exchange) finish() {
 	if complete {
 		ex.afterResponse()
 	}
+	ex.s.metrics.request(ex, &rec)
+	ex.accessLog(&rec)
+	ex.endSpan(&rec)
 	ex.s.opts.Sink.Write(rec)
 	ex.kept.release()
 	if p != nil {

@@ -3,9 +3,13 @@ package proxy
 import (
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -15,66 +19,348 @@ type writerStats interface {
 	Stats() store.WriterStats
 }
 
-// serveMetrics answers GET /metrics in the Prometheus text format: hook
-// deliveries by hook and outcome, the hook queue, and the request log's
-// writes. It holds counts only, never a key or a request.
-func (s *Server) serveMetrics(w http.ResponseWriter) {
-	var b strings.Builder
-	b.WriteString("# HELP sluice_hook_deliveries_total Hook calls by hook and outcome.\n")
-	b.WriteString("# TYPE sluice_hook_deliveries_total counter\n")
-	stats := s.hooks.Stats()
-	names := make([]string, 0, len(stats))
-	for name := range stats {
-		names = append(names, name)
+// Request outcomes, the outcome label of sluice_requests_total.
+const (
+	outcomeOK            = "ok"
+	outcomeDenied        = "denied"
+	outcomeUpstreamError = "upstream_error"
+	outcomeClientClosed  = "client_closed"
+	outcomeError         = "error"
+)
+
+// labelNone stands for a label the request never learned (no provider was
+// chosen, no model read); labelOther for a model the configuration does
+// not list, so a client cannot grow the series by inventing names.
+const (
+	labelNone  = "none"
+	labelOther = "other"
+)
+
+// Histogram buckets, in seconds. Model answers take from a fraction of a
+// second to minutes; policy decisions take microseconds.
+var (
+	durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+	ttfbBuckets     = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+	decisionBuckets = prometheus.ExponentialBuckets(10e-6, 4, 9) // 10µs … 655ms
+)
+
+// metrics are the gateway's Prometheus metrics, in a registry of its own
+// so that two servers in one process (tests) do not share counts. Label
+// sets are bounded by the configuration: providers, configured models,
+// API formats, status classes, outcomes; per-user series only with
+// Options.MetricsPerUser.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests    *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
+	cost        *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	ttfb        *prometheus.HistogramVec
+	stream      *prometheus.HistogramVec
+	decisions   *prometheus.CounterVec
+	decisionDur prometheus.Histogram
+	cache       *prometheus.CounterVec
+	openStreams prometheus.Gauge
+	reloads     *prometheus.CounterVec
+
+	// Per-user series; nil unless Options.MetricsPerUser.
+	userRequests *prometheus.CounterVec
+	userTokens   *prometheus.CounterVec
+	userCost     *prometheus.CounterVec
+
+	handler http.Handler
+	// collectors are every registered collector, for tests that check
+	// which metric names exist.
+	collectors []prometheus.Collector
+}
+
+func newMetrics(s *Server, perUser bool) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{reg: reg}
+	f := func(c prometheus.Collector) {
+		reg.MustRegister(c)
+		m.collectors = append(m.collectors, c)
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		st := stats[name]
-		for _, o := range []struct {
-			outcome string
-			n       uint64
-		}{{"delivered", st.Delivered}, {"retried", st.Retried}, {"failed", st.Failed}, {"dropped", st.Dropped}} {
-			fmt.Fprintf(&b, "sluice_hook_deliveries_total{hook=%q,outcome=%q} %d\n", name, o.outcome, o.n)
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_requests_total",
+		Help: "Requests by provider, model (configured models; other for the rest), API format, status class and outcome (ok, denied, upstream_error, client_closed, error).",
+	}, []string{"provider", "model", "format", "code", "outcome"})
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_tokens_total",
+		Help: "Tokens the providers reported, by provider, model and kind (input, output, cache_read, cache_write, reasoning).",
+	}, []string{"provider", "model", "kind"})
+	m.cost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_cost_usd_total",
+		Help: "Cost of the requests in US dollars at the configured prices, by provider and model.",
+	}, []string{"provider", "model"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_request_duration_seconds",
+		Help:    "Time from a request's arrival to the end of its answer, by provider.",
+		Buckets: durationBuckets,
+	}, []string{"provider"})
+	m.ttfb = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_time_to_first_byte_seconds",
+		Help:    "Time from a forwarded request's arrival to the first byte of its answer, by provider.",
+		Buckets: ttfbBuckets,
+	}, []string{"provider"})
+	m.stream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluice_stream_duration_seconds",
+		Help:    "Duration of streamed answers, by provider.",
+		Buckets: durationBuckets,
+	}, []string{"provider"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_policy_decisions_total",
+		Help: "Policy decisions by result (allow, deny, error).",
+	}, []string{"result"})
+	m.decisionDur = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sluice_policy_decision_duration_seconds",
+		Help:    "Time a policy decision took, cached ones included.",
+		Buckets: decisionBuckets,
+	})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_policy_cache_lookups_total",
+		Help: "Decision cache lookups by result (hit, miss).",
+	}, []string{"result"})
+	m.openStreams = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sluice_open_streams",
+		Help: "Streamed requests being forwarded now.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_config_reloads_total",
+		Help: "Configuration reloads by result (applied, unchanged, refused, failed).",
+	}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.requests, m.tokens, m.cost, m.duration, m.ttfb, m.stream,
+		m.decisions, m.decisionDur, m.cache, m.openStreams, m.reloads} {
+		f(c)
+	}
+	// Series that exist from the start, so rates and ratios are defined
+	// before the first event.
+	for _, r := range []string{"allow", "deny", "error"} {
+		m.decisions.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.cache.WithLabelValues(r)
+	}
+	for _, r := range []string{"applied", "unchanged", "refused", "failed"} {
+		m.reloads.WithLabelValues(r)
+	}
+	if perUser {
+		m.userRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_user_requests_total",
+			Help: "Requests by caller login and outcome (--metrics-per-user).",
+		}, []string{"login", "outcome"})
+		m.userTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_user_tokens_total",
+			Help: "Tokens by caller login and kind (--metrics-per-user).",
+		}, []string{"login", "kind"})
+		m.userCost = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_user_cost_usd_total",
+			Help: "Cost in US dollars by caller login (--metrics-per-user).",
+		}, []string{"login"})
+		f(m.userRequests)
+		f(m.userTokens)
+		f(m.userCost)
+	}
+	f(&stateCollector{s: s})
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// observeDecision is the engine's observer (engine.WithObserver).
+func (m *metrics) observeDecision(o engine.Observation) {
+	result := "deny"
+	switch {
+	case o.Err != nil:
+		result = "error"
+	case o.Allow:
+		result = "allow"
+	}
+	m.decisions.WithLabelValues(result).Inc()
+	m.decisionDur.Observe(o.Duration.Seconds())
+	if o.Cache != "" {
+		m.cache.WithLabelValues(o.Cache).Inc()
+	}
+}
+
+// request counts a finished request from its record.
+func (m *metrics) request(ex *exchange, rec *store.Record) {
+	provider := rec.Provider
+	if provider == "" {
+		provider = labelNone
+	}
+	model := labelNone
+	switch {
+	case rec.Model == "":
+	case len(ex.snap.cfg.ProvidersFor(rec.Model)) > 0:
+		model = rec.Model
+	default:
+		model = labelOther
+	}
+	format := rec.Format
+	if format == "" {
+		format = labelNone
+	}
+	outcome := requestOutcome(ex, rec)
+	m.requests.WithLabelValues(provider, model, format, statusClass(rec.Status), outcome).Inc()
+	m.duration.WithLabelValues(provider).Observe(rec.Latency.Seconds())
+	if ex.upstream != nil {
+		if rec.TTFB > 0 {
+			m.ttfb.WithLabelValues(provider).Observe(rec.TTFB.Seconds())
+		}
+		if rec.Stream {
+			m.stream.WithLabelValues(provider).Observe(rec.Latency.Seconds())
 		}
 	}
-	b.WriteString("# HELP sluice_hook_queue_length Hook deliveries waiting to be sent.\n")
-	b.WriteString("# TYPE sluice_hook_queue_length gauge\n")
-	fmt.Fprintf(&b, "sluice_hook_queue_length %d\n", s.hooks.Queued())
+	kinds := tokenKinds(rec)
+	for _, k := range kinds {
+		if k.n > 0 {
+			m.tokens.WithLabelValues(provider, model, k.kind).Add(float64(k.n))
+		}
+	}
+	if rec.CostUSD > 0 {
+		m.cost.WithLabelValues(provider, model).Add(rec.CostUSD)
+	}
+	if m.userRequests == nil || rec.Login == "" {
+		return
+	}
+	m.userRequests.WithLabelValues(rec.Login, outcome).Inc()
+	for _, k := range kinds {
+		if k.n > 0 {
+			m.userTokens.WithLabelValues(rec.Login, k.kind).Add(float64(k.n))
+		}
+	}
+	if rec.CostUSD > 0 {
+		m.userCost.WithLabelValues(rec.Login).Add(rec.CostUSD)
+	}
+}
+
+type tokenKind struct {
+	kind string
+	n    int64
+}
+
+func tokenKinds(rec *store.Record) []tokenKind {
+	u := rec.Usage
+	return []tokenKind{
+		{"input", u.Input.Value()},
+		{"output", u.Output.Value()},
+		{"cache_read", u.CacheRead.Value()},
+		{"cache_write", u.CacheWrite.Value()},
+		{"reasoning", u.Reasoning.Value()},
+	}
+}
+
+// requestOutcome sorts a finished request into one of a few outcomes.
+func requestOutcome(ex *exchange, rec *store.Record) string {
+	switch {
+	case rec.Error == "":
+		return outcomeOK
+	case rec.Status == statusClientClosed:
+		return outcomeClientClosed
+	case ex.decision.ID != "" && !ex.decision.Allow,
+		rec.ErrorKind == string(compat.KindPermissionDenied), rec.ErrorKind == string(compat.KindGuardrailBlocked):
+		return outcomeDenied
+	case rec.ErrorKind == string(compat.KindUpstreamError), ex.upstream != nil:
+		return outcomeUpstreamError
+	}
+	return outcomeError
+}
+
+// statusClass is the code label: 2xx, 4xx, …; "none" when no status was
+// written.
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return labelNone
+	}
+	return fmt.Sprintf("%dxx", status/100)
+}
+
+// countReload counts a reload's result for sluice_config_reloads_total.
+func (m *metrics) countReload(result string) { m.reloads.WithLabelValues(result).Inc() }
+
+// stateCollector reads, at scrape time, what other parts already count:
+// hook deliveries, the request log writer, the kept-body budget and the
+// running configuration's revision.
+type stateCollector struct{ s *Server }
+
+var (
+	descHookDeliveries = prometheus.NewDesc("sluice_hook_deliveries_total", "Hook calls by hook and outcome.", []string{"hook", "outcome"}, nil)
+	descHookQueue      = prometheus.NewDesc("sluice_hook_queue_length", "Hook deliveries waiting to be sent.", nil, nil)
+	descLogRecords     = prometheus.NewDesc("sluice_log_records_total", "Request log records by outcome.", []string{"outcome"}, nil)
+	descLogQueue       = prometheus.NewDesc("sluice_log_queue_length", "Request log records waiting to be written.", nil, nil)
+	descSpoolRecords   = prometheus.NewDesc("sluice_log_spool_records", "Request log records waiting in the local spool.", nil, nil)
+	descSpoolBytes     = prometheus.NewDesc("sluice_log_spool_bytes", "Size of the request log's local spool files.", nil, nil)
+	descLogState       = prometheus.NewDesc("sluice_log_state", "Request log state: ok, spooling (the database lags, nothing lost) or failing (records cannot be kept).", []string{"state"}, nil)
+	descKeptBytes      = prometheus.NewDesc("sluice_kept_body_bytes", "Memory running requests hold for kept bodies (--kept-body-budget).", nil, nil)
+	descKeptBudget     = prometheus.NewDesc("sluice_kept_body_budget_bytes", "The limit of sluice_kept_body_bytes.", nil, nil)
+	descRevision       = prometheus.NewDesc("sluice_config_revision", "The policy revision being served, as a label; the value is always 1.", []string{"revision"}, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHookDeliveries, descHookQueue, descLogRecords, descLogQueue,
+		descSpoolRecords, descSpoolBytes, descLogState, descKeptBytes, descKeptBudget, descRevision} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for name, st := range s.hooks.Stats() {
+		counter(descHookDeliveries, float64(st.Delivered), name, "delivered")
+		counter(descHookDeliveries, float64(st.Retried), name, "retried")
+		counter(descHookDeliveries, float64(st.Failed), name, "failed")
+		counter(descHookDeliveries, float64(st.Dropped), name, "dropped")
+	}
+	gauge(descHookQueue, float64(s.hooks.Queued()))
 	if ws, ok := s.opts.Sink.(writerStats); ok {
 		st := ws.Stats()
-		b.WriteString("# HELP sluice_log_records_total Request log records by outcome.\n")
-		b.WriteString("# TYPE sluice_log_records_total counter\n")
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"written\"} %d\n", st.Written)
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"dropped\"} %d\n", st.Dropped)
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"failed\"} %d\n", st.Failed)
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"spooled\"} %d\n", st.Spooled)
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"replayed\"} %d\n", st.Replayed)
-		fmt.Fprintf(&b, "sluice_log_records_total{outcome=\"lost\"} %d\n", st.Lost)
-		b.WriteString("# HELP sluice_log_queue_length Request log records waiting to be written.\n")
-		b.WriteString("# TYPE sluice_log_queue_length gauge\n")
-		fmt.Fprintf(&b, "sluice_log_queue_length %d\n", st.Pending)
-		b.WriteString("# HELP sluice_log_spool_records Request log records waiting in the local spool.\n")
-		b.WriteString("# TYPE sluice_log_spool_records gauge\n")
-		fmt.Fprintf(&b, "sluice_log_spool_records %d\n", st.SpoolRecords)
-		b.WriteString("# HELP sluice_log_spool_bytes Size of the request log's local spool files.\n")
-		b.WriteString("# TYPE sluice_log_spool_bytes gauge\n")
-		fmt.Fprintf(&b, "sluice_log_spool_bytes %d\n", st.SpoolBytes)
-		b.WriteString("# HELP sluice_log_state Request log state: ok, spooling (the database lags, nothing lost) or failing (records cannot be kept).\n")
-		b.WriteString("# TYPE sluice_log_state gauge\n")
+		counter(descLogRecords, float64(st.Written), "written")
+		counter(descLogRecords, float64(st.Dropped), "dropped")
+		counter(descLogRecords, float64(st.Failed), "failed")
+		counter(descLogRecords, float64(st.Spooled), "spooled")
+		counter(descLogRecords, float64(st.Replayed), "replayed")
+		counter(descLogRecords, float64(st.Lost), "lost")
+		gauge(descLogQueue, float64(st.Pending))
+		gauge(descSpoolRecords, float64(st.SpoolRecords))
+		gauge(descSpoolBytes, float64(st.SpoolBytes))
 		for _, state := range store.LogStates {
-			v := 0
+			v := 0.0
 			if state == st.State {
 				v = 1
 			}
-			fmt.Fprintf(&b, "sluice_log_state{state=%q} %d\n", state, v)
+			gauge(descLogState, v, state.String())
 		}
 	}
-	b.WriteString("# HELP sluice_kept_body_bytes Memory running requests hold for kept bodies (--kept-body-budget).\n")
-	b.WriteString("# TYPE sluice_kept_body_bytes gauge\n")
-	fmt.Fprintf(&b, "sluice_kept_body_bytes %d\n", s.kept.used.Load())
-	b.WriteString("# HELP sluice_kept_body_budget_bytes The limit of sluice_kept_body_bytes.\n")
-	b.WriteString("# TYPE sluice_kept_body_budget_bytes gauge\n")
-	fmt.Fprintf(&b, "sluice_kept_body_budget_bytes %d\n", s.kept.limit)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Write([]byte(b.String()))
+	gauge(descKeptBytes, float64(s.kept.used.Load()))
+	gauge(descKeptBudget, float64(s.kept.limit))
+	if snap := s.state.Load(); snap != nil {
+		gauge(descRevision, 1, snap.engine.Revision())
+	}
+}
+
+// serveMetrics answers GET /metrics in the Prometheus exposition format.
+// It holds counts only, never a key or a request; per-user series name
+// logins, which is why they are off by default.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metrics.handler.ServeHTTP(w, r)
+}
+
+// MetricsHandler serves the metrics without asking who calls: for a
+// listener only the local machine reaches (--metrics-listen).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
+
+// trackStream counts a streamed request in sluice_open_streams until the
+// returned function is called.
+func (m *metrics) trackStream() func() {
+	m.openStreams.Inc()
+	return m.openStreams.Dec
 }

@@ -66,20 +66,32 @@ func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	prev := s.state.Load()
+	result, err := s.reload(ctx, cfg, prev)
+	if prev != nil {
+		// The first load is no reload; sluice_config_reloads_total counts
+		// the later ones.
+		s.metrics.countReload(result)
+	}
+	return err
+}
+
+// reload is Reload under reloadMu; result is its label in
+// sluice_config_reloads_total.
+func (s *Server) reload(ctx context.Context, cfg *policy.Config, prev *snapshot) (result string, err error) {
 	if prev != nil {
 		if err := needsRestart(prev.cfg, cfg); err != nil {
 			s.log.Error("configuration refused", "file", cfg.File, "err", err)
-			return err
+			return "refused", err
 		}
 	}
 	snap, err := newSnapshot(ctx, cfg, s.opts, prev)
 	if err != nil {
-		return err
+		return "failed", err
 	}
 	if prev != nil && prev.cfg.File == cfg.File && bytes.Equal(prev.cfg.Raw, cfg.Raw) &&
 		snap.engine.Revision() == prev.engine.Revision() {
-		return nil
+		return "unchanged", nil
 	}
 	s.state.Store(snap)
-	return nil
+	return "applied", nil
 }

@@ -13,9 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
@@ -75,6 +78,17 @@ type Options struct {
 	// Hooks delivers hook calls; a dispatcher with default options when
 	// nil. Shutdown drains it.
 	Hooks *hooks.Dispatcher
+	// MetricsPerUser adds series labelled by caller login to /metrics:
+	// one set per user, so off by default.
+	MetricsPerUser bool
+	// AccessLog, when set, receives one line per request (see
+	// accessLog); nil writes none.
+	AccessLog *slog.Logger
+	// TracerProvider, when set, traces each request: a span for the
+	// request, a child for each policy decision and for the upstream
+	// call, whose trace context is passed on in the traceparent header.
+	// Nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the gateway's http.Handler.
@@ -88,6 +102,10 @@ type Server struct {
 	reloadMu sync.Mutex
 	api      http.Handler
 	hooks    *hooks.Dispatcher
+	metrics  *metrics
+	pprof    http.Handler
+	tracer   trace.Tracer
+	tracing  bool
 
 	// base is the parent of every request's context; cutAll cancels it
 	// when shutdown gives up waiting (Cut). inflight counts requests not yet
@@ -132,12 +150,21 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Transport = newTransport(opts.ConnectTimeout)
 	}
 	opts.TailnetTransport = withConnectTimeout(opts.TailnetTransport, opts.ConnectTimeout)
+	if opts.TracerProvider != nil {
+		tracer := newTracer(opts.TracerProvider)
+		opts.Transport, opts.TailnetTransport = traced(opts.Transport, tracer), traced(opts.TailnetTransport, tracer)
+	}
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
 		kept: &keptBudget{limit: opts.KeptBodyBudget}}
 	s.base, s.cutAll = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s, opts.MetricsPerUser)
+	s.pprof = PprofHandler()
+	s.tracer, s.tracing = newTracer(opts.TracerProvider), opts.TracerProvider != nil
+	// A copy, so the caller's slice is not appended to.
+	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err

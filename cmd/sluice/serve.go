@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
@@ -52,6 +54,10 @@ type serveFlags struct {
 	tailnet          bool
 	hostname         string
 	tls              bool
+	metricsListen    string
+	metricsPerUser   bool
+	logFormat        string
+	accessLog        bool
 }
 
 func defaultStateDir() string {
@@ -90,6 +96,10 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "also serve /metrics, without authorization, on this loopback address (127.0.0.1:9464) for a local scraper")
+	fs.BoolVar(&f.metricsPerUser, "metrics-per-user", false, "add metrics series labelled by caller login (one set per user)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
+	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -114,6 +124,14 @@ func checkServeFlags(f *serveFlags, args []string) error {
 			return errors.New("--trusted-peer-uid needs --listen unix:PATH: over TCP the peer's uid is not known")
 		}
 	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	if f.metricsListen != "" {
+		if err := checkMetricsListen(f.metricsListen); err != nil {
+			return err
+		}
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
 	}
@@ -128,7 +146,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case err != nil:
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(f.logFormat, stderr)
 	if err := serve(ctx, f, log, stdout, stderr); err != nil {
 		var errs policy.Errors
 		if errors.As(err, &errs) {
@@ -174,6 +192,23 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer front.close()
+	tp, stopTracing, err := tracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The last spans get a few seconds to leave.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Error("flushing traces", "err", err)
+		}
+	}()
+	// A nil *TracerProvider in the interface would not read as off.
+	var tracing trace.TracerProvider
+	if tp != nil {
+		tracing = tp
+	}
 	hostname, _ := os.Hostname()
 	srv, err := proxy.New(ctx, cfg, proxy.Options{
 		Identity:          front.resolver,
@@ -190,9 +225,20 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		IdleStreamTimeout: f.idleTimeout,
 		Instance:          hostname,
 		Store:             st,
+		MetricsPerUser:    f.metricsPerUser,
+		AccessLog:         accessLogger(f, log),
+		TracerProvider:    tracing,
 	})
 	if err != nil {
 		return err
+	}
+	if f.metricsListen != "" {
+		addr, stop, err := metricsServer(f.metricsListen, srv.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
@@ -209,6 +255,24 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		hookBudget: f.hookFlushTimeout,
 		log:        log,
 	})
+}
+
+// newLogger is the logger of `sluice serve`: slog's text or JSON handler
+// on stderr.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// accessLogger is where access lines go: the operational log, marked
+// log=access so they can be told apart; nil with --access-log=false.
+func accessLogger(f *serveFlags, log *slog.Logger) *slog.Logger {
+	if !f.accessLog {
+		return nil
+	}
+	return log.With("log", "access")
 }
 
 // newHTTPServer serves HTTP/1.1 and cleartext HTTP/2, which the AWS SDKs

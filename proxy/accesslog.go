@@ -1,0 +1,46 @@
+package proxy
+
+import (
+	"log/slog"
+
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// accessLog writes one line per request to Options.AccessLog: who asked
+// for what, how it ended and how long it took. It names the request and
+// the decision so a line leads to the request log's row and the decision
+// log's entry. It never holds a key, a prompt or an answer, nor the error
+// text (an upstream's message may quote the prompt): the error kind says
+// what went wrong.
+func (ex *exchange) accessLog(rec *store.Record) {
+	log := ex.s.opts.AccessLog
+	if log == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.ID),
+		slog.String("decision_id", ex.decision.ID),
+		slog.String("login", rec.Login),
+		slog.String("method", rec.Method),
+		slog.String("path", rec.Path),
+		slog.String("format", rec.Format),
+		slog.String("model", rec.Model),
+		slog.String("provider", rec.Provider),
+		slog.Int("status", rec.Status),
+		slog.Bool("stream", rec.Stream),
+		slog.Int64("input_tokens", rec.Usage.Input.Value()),
+		slog.Int64("output_tokens", rec.Usage.Output.Value()),
+		slog.Float64("latency_ms", float64(rec.Latency.Microseconds())/1000),
+	}
+	if rec.TTFB > 0 {
+		attrs = append(attrs, slog.Float64("ttfb_ms", float64(rec.TTFB.Microseconds())/1000))
+	}
+	if rec.ErrorKind != "" || rec.Error != "" {
+		kind := rec.ErrorKind
+		if kind == "" {
+			kind = "error"
+		}
+		attrs = append(attrs, slog.String("error_kind", kind))
+	}
+	log.LogAttrs(ex.r.Context(), slog.LevelInfo, "access", attrs...)
+}
