@@ -78,7 +78,7 @@ func (a Amount) String() string {
 	sign := ""
 	u := uint64(a)
 	if a < 0 {
-		sign, u = "-", uint64(-(a + 1))+1
+		sign, u = "-", uint64(-(a+1))+1
 	}
 	whole, frac := u/uint64(Dollar), u%uint64(Dollar)
 	fs := fmt.Sprintf("%09d", frac)
