@@ -2,6 +2,7 @@ package quota
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -172,6 +173,36 @@ func TestExpand(t *testing.T) {
 		}
 		if b.PerUser() != (tt.want != tt.name) {
 			t.Errorf("PerUser(%q) = %v", tt.name, b.PerUser())
+		}
+	}
+}
+
+// TestFractionMatchesRefill: the integer fraction stores refill with gives
+// the exact refill over whole milliseconds, and never overflows for odd
+// rates.
+func TestFractionMatchesRefill(t *testing.T) {
+	rates := []string{"$5.00/day", "$500.00/month", "$0.000000001/month", "$9223372036.854775807/min", "$10.000000001/month", "$1/week"}
+	for _, s := range rates {
+		r, err := ParseRate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		num, den := r.Fraction()
+		if den <= 0 || num < 0 || (num > 0 && num > math.MaxInt64/den) {
+			t.Fatalf("%s: fraction %d/%d overflows", s, num, den)
+		}
+		b := &Bucket{Capacity: 100 * Dollar, Rate: r}
+		maxe := b.FillMillis()
+		for _, ms := range []int64{1, 999, 3_600_000, 86_400_000, 40 * 86_400_000} {
+			e := min(ms, maxe)
+			got := Amount((e/den)*num + ((e%den)*num)/den)
+			got = min(got, b.Capacity)
+			want := r.Refill(time.Duration(ms)*time.Millisecond, b.Capacity)
+			// Equal up to a nanodollar, or a billionth for a halved
+			// fraction.
+			if d := math.Abs(float64(got - want)); d > 1+float64(want)*1e-9 {
+				t.Errorf("%s over %dms: fraction refill %d, exact %d", s, ms, got, want)
+			}
 		}
 	}
 }
