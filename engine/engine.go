@@ -62,7 +62,8 @@ const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.auth
 	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks; ` +
 	`read_metrics := data.sluice.authz.read_metrics; ` +
 	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
-	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants`
+	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
+	`quotas := data.sluice.authz.quotas`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 

@@ -55,6 +55,8 @@ type exchange struct {
 	status int
 	kind   compat.ErrorKind
 	err    string
+	// quotas are the request's reservations, settled in finish.
+	quotas []quotaHold
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +164,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
-	if !ex.choose() || !ex.preRequest() {
+	if !ex.choose() || !ex.preRequest() || !ex.reserveQuotas() {
 		return
 	}
 	ex.forward()
@@ -264,6 +266,7 @@ func (ex *exchange) finish() {
 	if (p != nil || rec.Error != "") && ex.cutAtShutdown(complete) {
 		rec.Status, rec.Error = statusCutAtShutdown, errCutAtShutdown
 	}
+	ex.settleFromRecord(rec.CostUSD, rec.CostKnown)
 	// After-response hooks fire for every complete answer, also when the
 	// client hung up right after its end (the abort panic below).
 	if complete {

@@ -134,8 +134,7 @@ quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
 	some cap in capabilities
 	cap_applies(cap)
 	some q in object.get(cap, "quotas", [])
-	is_object(q)
-	is_string(q.bucket)
+	quota_entry(q)
 }
 
 # A bucket the configuration does not define (named by a grant of the
@@ -152,20 +151,25 @@ deny contains msg if {
 	some cap in capabilities
 	cap_applies(cap)
 	some q in object.get(cap, "quotas", [])
-	not is_string(object.get(q, "bucket", null))
+	not quota_entry(q)
 	msg := sprintf("%s has a quotas entry without a bucket name; the request is refused rather than let through uncharged", [cap.grant])
+}
+
+deny contains msg if {
+	some cap in capabilities
+	cap_applies(cap)
+	not is_array(object.get(cap, "quotas", []))
+	msg := sprintf("%s has quotas that are not a list of {\"bucket\": NAME}; the request is refused rather than let through uncharged", [cap.grant])
+}
+
+quota_entry(q) if {
+	is_object(q)
+	is_string(q.bucket)
 }
 
 # quota_defined is true for a bucket of the quotas section. The generated
 # package writes quota_buckets only when the section has buckets.
 quota_defined(bucket) if data.sluice.grants.quota_buckets[bucket]
-
-# sluice does not enforce quotas yet: a request a grant would charge is
-# refused rather than let through uncharged.
-deny contains msg if {
-	some q in quotas
-	msg := sprintf("%s charges quota bucket %v, but sluice does not enforce quotas yet; the request is refused rather than let through uncharged", [q.grant, q.bucket])
-}
 
 # metrics is true when the caller may read /metrics.
 default metrics := false

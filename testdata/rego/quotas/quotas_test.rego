@@ -41,3 +41,12 @@ test_malformed_policy_file_quota_refuses if {
 	r := object.union(req("alice@company.com", "openai", "gpt-5"), {"user": {"caps": [{"quotas": ["org"]}]}})
 	not authz.allow with input as r
 }
+
+test_policy_file_quotas_not_a_list_refuse if {
+	r := object.union(req("alice@company.com", "openai", "gpt-5"), {"user": {"caps": [{"quotas": "org"}]}})
+	not authz.allow with input as r
+}
+
+test_charged_requests_are_allowed if {
+	authz.allow with input as req("alice@company.com", "anthropic", "claude-sonnet-4-5")
+}

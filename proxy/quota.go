@@ -1,0 +1,202 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/quota"
+)
+
+// Quota enforcement is reserve-then-settle. Before a request goes upstream
+// its worst-case cost is reserved in every bucket the policy charges it
+// in, each reservation one atomic statement of the quota store; when any
+// bucket cannot cover it the request is refused with 429 and Retry-After.
+// When the answer ends (streams included) each bucket is settled to the
+// actual cost the record computes from the usage, giving back the rest; a
+// request that never reached a provider gets its reservation back whole.
+// Concurrent requests thus never spend more than a bucket holds, beyond
+// what one answer costs over its own reservation.
+
+// Defaults of the reservation estimate.
+const (
+	// DefaultQuotaOutputTokens is the output reserved for a request whose
+	// body sets no max_tokens (or its format's equivalent).
+	DefaultQuotaOutputTokens = 4096
+	// DefaultQuotaReservation is reserved for a request to a model without
+	// a price: its cost cannot be estimated, nor computed afterwards, so
+	// this amount is charged whole.
+	DefaultQuotaReservation = quota.Dollar / 10
+	// inputBytesPerToken is the counting rule for input: one token per 4
+	// bytes of the request body (JSON keys and markup included), rounded
+	// up. Real tokenizers give about 4 characters of English per token, so
+	// counting the whole body errs on the side of reserving more.
+	inputBytesPerToken = 4
+	// settleTimeout bounds settling after the client has gone.
+	settleTimeout = 5 * time.Second
+)
+
+// quotaHold is one bucket's reservation for the request.
+type quotaHold struct {
+	bucket   *quota.Bucket
+	name     string // expanded
+	reserved quota.Amount
+}
+
+// quotaStore is the store balances live in: Options.Quotas, else the
+// request log's store; nil when there is neither.
+func (s *Server) quotaStore() quota.Store {
+	if s.opts.Quotas != nil {
+		return s.opts.Quotas
+	}
+	if s.opts.Store != nil {
+		return s.opts.Store
+	}
+	return nil
+}
+
+// estimateCost is the request's worst case: its input counted by the rule
+// above at the higher of the input and cache-write prices, plus the most
+// output it allows (max_tokens or DefaultQuotaOutputTokens) at the output
+// price.
+func (ex *exchange) estimateCost() quota.Amount {
+	p, ok := ex.snap.cfg.PriceOn(ex.provider.ID, ex.req.Model)
+	if !ok {
+		return ex.s.quotaDefaultReservation()
+	}
+	in := float64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
+	out, ok := compat.MaxOutputTokens(ex.body)
+	if !ok {
+		out = ex.s.quotaOutputTokens()
+	}
+	// Prices are USD per million tokens: tokens × price × 1e3 nanodollars.
+	nanos := math.Ceil((in*max(p.Input, p.CacheWrite) + float64(out)*p.Output) * 1e3)
+	if nanos >= math.MaxInt64/4 {
+		return math.MaxInt64 / 4
+	}
+	return quota.Amount(nanos)
+}
+
+func (s *Server) quotaOutputTokens() int64 {
+	if s.opts.QuotaOutputTokens > 0 {
+		return s.opts.QuotaOutputTokens
+	}
+	return DefaultQuotaOutputTokens
+}
+
+func (s *Server) quotaDefaultReservation() quota.Amount {
+	if s.opts.QuotaReservation > 0 {
+		return s.opts.QuotaReservation
+	}
+	return DefaultQuotaReservation
+}
+
+// reserveQuotas reserves the request's worst-case cost in every bucket the
+// decision charges. It answers the client itself and returns false when a
+// bucket cannot cover it (429) or balances cannot be reached (503: a
+// request is never served uncharged).
+func (ex *exchange) reserveQuotas() bool {
+	names := ex.decision.Quotas
+	if len(names) == 0 {
+		return true
+	}
+	st := ex.s.quotaStore()
+	if st == nil {
+		ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
+			"this gateway has no database to keep quota balances in; requests charged to quotas are refused", "no quota store")
+		return false
+	}
+	amount := ex.estimateCost()
+	ctx := ex.r.Context()
+	now := time.Now()
+	for _, n := range names {
+		q := ex.snap.cfg.Quota(n)
+		if q == nil {
+			ex.releaseQuotas()
+			ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
+				fmt.Sprintf("the policy charges undefined quota bucket %q", n), "undefined quota bucket "+n)
+			return false
+		}
+		b := &q.Bucket
+		name := b.Expand(ex.who.Login)
+		bal, ok, err := st.Reserve(ctx, b, name, amount, now)
+		if err != nil {
+			ex.releaseQuotas()
+			ex.s.log.Error("quota reservation failed", "request_id", ex.id, "bucket", name, "err", err)
+			ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
+				"quota balances cannot be read; the request was not forwarded", err.Error())
+			return false
+		}
+		if !ok {
+			ex.releaseQuotas()
+			ex.refuseQuota(b, name, bal, amount)
+			return false
+		}
+		ex.quotas = append(ex.quotas, quotaHold{bucket: b, name: name, reserved: amount})
+	}
+	return true
+}
+
+// refuseQuota answers 429 in the caller's format, with Retry-After the
+// seconds until the bucket's refill covers the reservation (none when it
+// never will: the reservation exceeds the capacity, or nothing refills).
+func (ex *exchange) refuseQuota(b *quota.Bucket, name string, bal, amount quota.Amount) {
+	msg := fmt.Sprintf("quota %q has %s left; this request needs up to %s (its worst-case cost)", name, bal, amount)
+	if d, ok := b.RetryAfter(bal, amount); ok {
+		secs := int64(math.Ceil(d.Seconds()))
+		ex.w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		msg += fmt.Sprintf("; it refills enough in %s", time.Duration(max(secs, 1))*time.Second)
+	} else {
+		msg += "; it never refills that much (lower max_tokens, or ask an admin)"
+	}
+	ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
+}
+
+// releaseQuotas gives every reservation back whole.
+func (ex *exchange) releaseQuotas() { ex.settleQuotas(0, true) }
+
+// settleQuotas charges cost in every bucket the request reserved in,
+// giving back the rest of its reservation; with known false it keeps the
+// reservation charged whole (the provider answered, but the cost cannot be
+// computed). It runs once, also when the client has gone.
+func (ex *exchange) settleQuotas(cost quota.Amount, known bool) {
+	holds := ex.quotas
+	ex.quotas = nil
+	if len(holds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), settleTimeout)
+	defer cancel()
+	st := ex.s.quotaStore()
+	now := time.Now()
+	for _, h := range holds {
+		delta := h.reserved - cost
+		if !known {
+			delta = 0
+		}
+		if delta == 0 {
+			continue
+		}
+		if _, err := st.Adjust(ctx, h.bucket, h.name, delta, now); err != nil {
+			// The balance keeps the whole reservation: charged too much,
+			// never too little.
+			ex.s.log.Error("quota settlement failed", "request_id", ex.id, "bucket", h.name, "err", err)
+		}
+	}
+}
+
+// settleFromRecord settles to the cost the record computed.
+func (ex *exchange) settleFromRecord(costUSD float64, known bool) {
+	if len(ex.quotas) == 0 {
+		return
+	}
+	if !known {
+		ex.settleQuotas(0, false)
+		return
+	}
+	ex.settleQuotas(quota.Amount(math.Ceil(costUSD*1e9)), true)
+}

@@ -1,0 +1,218 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
+	"github.com/sluice-gateway/sluice/quota"
+	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/storetest"
+)
+
+// quotaConfig prices gpt-5 at $2,000 per million output tokens and nothing
+// for input, so a request's reservation is exactly its max_tokens × $0.002
+// and the fixtures' answers (10 output tokens) cost $0.02.
+const quotaConfig = `{
+	"providers": {
+		"openai": {"baseurl": "UPSTREAM", "apikey": "k", "models": ["gpt-5"]},
+		"streaming": {"baseurl": "UPSTREAM/s", "apikey": "k", "models": ["gpt-5-s"]},
+		"anthropic": {"baseurl": "UPSTREAM", "apikey": "k", "authorization": "x-api-key", "models": ["claude-sonnet-4-5"],
+			"compatibility": {"anthropic_messages": true}},
+	},
+	"pricing": {
+		"gpt-5": {"input": 0, "output": 2000},
+		"gpt-5-s": {"input": 0, "output": 2000},
+		"claude-sonnet-4-5": {"input": 0, "output": 2000},
+	},
+	"quotas": {"daily:<user>": {"capacity": "$1.00", "rate": "$1.00/week", "on_exceed": "reject"}},
+	"temp_grants": [{"src": ["*"], "grants": [
+		{"role": "user"},
+		{"providers": [{"provider": "*", "model": "*"}]},
+		{"quotas": [{"bucket": "daily:<user>"}]},
+	]}],
+}`
+
+func openStore(t *testing.T, dsn string) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestQuotaHoldsUnderConcurrency sends 200 parallel requests, half of them
+// streamed, against a $1.00 bucket. Each reserves $0.04 (max_tokens 20) and
+// costs $0.02: the bucket must end spent by no more than $1.00 plus one
+// reservation, every refused request must be a 429 with Retry-After, and
+// the stored balance must be exactly what the answers cost.
+func TestQuotaHoldsUnderConcurrency(t *testing.T) {
+	for _, db := range []struct {
+		name string
+		dsn  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "sluice.db") }},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			st := openStore(t, db.dsn(t))
+			gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st })
+			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json",
+				Body: proxytest.Fixture(t, "openai_chat/text.json"), Delay: 2 * time.Millisecond})
+			gw.upstream.Handle("/s/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+				Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: time.Millisecond})
+
+			const n = 200
+			var mu sync.Mutex
+			statuses := map[int]int{}
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					model, streamed := "gpt-5", i%2 == 1
+					if streamed {
+						model = "gpt-5-s"
+					}
+					body := fmt.Sprintf(`{"model":%q,"max_tokens":20,"stream":%v,"messages":[{"role":"user","content":"hi %d"}]}`, model, streamed, i)
+					req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions", strings.NewReader(body))
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+						t.Error("429 without Retry-After")
+					}
+					mu.Lock()
+					statuses[resp.StatusCode]++
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if statuses[200]+statuses[429] != n || statuses[429] == 0 {
+				t.Fatalf("statuses %v; want only 200 and 429, some of each", statuses)
+			}
+			var spent quota.Amount
+			for _, r := range gw.sink.all() {
+				if r.Status == 200 {
+					if !r.CostKnown {
+						t.Fatalf("record without a cost: %+v", r)
+					}
+					spent += quota.Amount(r.CostUSD*1e9 + 0.5)
+				}
+			}
+			reservation := 20 * 2000 * quota.Amount(1000) // 20 tokens × $2000/M
+			if spent > quota.Dollar+reservation {
+				t.Errorf("answers cost %v against a $1.00 bucket; overshoot beyond one reservation (%v)", spent, reservation)
+			}
+			bals, err := st.Balances(context.Background(), []string{"daily:alice@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The stored balance is what the answers cost (the weekly
+			// refill adds under $0.0001 in a test's time).
+			got := bals["daily:alice@example.com"].Amount
+			if want := quota.Dollar - spent; got < want || got > want+quota.Dollar/10_000 {
+				t.Errorf("balance %v, want %v (capacity minus the %d answers' cost)", got, want, statuses[200])
+			}
+			t.Logf("%s: %v; spent %v of $1.00, balance %v", db.name, statuses, spent, got)
+		})
+	}
+}
+
+// TestQuotaRefusal: a request whose reservation the bucket cannot cover is
+// refused with 429, Retry-After (seconds until the refill covers it) and
+// the caller's API format's rate-limit error; a request that can never fit
+// gets no Retry-After.
+func TestQuotaRefusal(t *testing.T) {
+	config := strings.Replace(quotaConfig, `"rate": "$1.00/week"`, `"rate": "$1.00/hour"`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+	post := func(path, body string, header map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, gw.URL+path, strings.NewReader(body))
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// $1.00 reserved, $0.02 charged: $0.98 left.
+	if resp, body := post("/v1/chat/completions", `{"model":"gpt-5","max_tokens":500,"messages":[]}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("first request: %d %s", resp.StatusCode, body)
+	}
+	tests := []struct {
+		name, path, body string
+		header           map[string]string
+		retryAfter       string
+		want             []string
+	}{
+		{"openai", "/v1/chat/completions", `{"model":"gpt-5","max_tokens":495,"messages":[]}`, nil, "36",
+			[]string{`"type":"rate_limit_error"`, `"code":"rate_limit_exceeded"`, `quota \"daily:alice@example.com\" has $0.98`}},
+		{"anthropic", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":495,"messages":[]}`, map[string]string{"anthropic-version": "2023-06-01"}, "36",
+			[]string{`"type":"error"`, `"type":"rate_limit_error"`, `needs up to $0.99`}},
+		{"never fits", "/v1/chat/completions", `{"model":"gpt-5","max_tokens":600,"messages":[]}`, nil, "",
+			[]string{`"type":"rate_limit_error"`, `it never refills that much`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(tt.path, tt.body, tt.header)
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != tt.retryAfter {
+				t.Fatalf("status %d Retry-After %q, want 429 %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), tt.retryAfter, body)
+			}
+			compact := strings.NewReplacer(`": "`, `":"`, `", "`, `","`).Replace(body)
+			for _, w := range tt.want {
+				if !strings.Contains(compact, w) {
+					t.Errorf("body lacks %s:\n%s", w, body)
+				}
+			}
+		})
+	}
+	if got := len(gw.upstream.Received()); got != 1 {
+		t.Errorf("upstream got %d requests; refused ones must not be forwarded", got)
+	}
+}
+
+// TestQuotaReleasedWhenNothingAnswered: a reservation comes back whole when
+// the provider fails, and per-user buckets keep users apart.
+func TestQuotaReleasedWhenNothingAnswered(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, quotaConfig, "bob@example.com", func(o *Options) { o.Store = st })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{Status: 500, ContentType: "application/json",
+		Body: []byte(`{"error":{"message":"upstream exploded","type":"server_error"}}`)})
+	for range 3 {
+		resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5","max_tokens":400,"messages":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 500 {
+			t.Fatalf("status %d, want the upstream's 500 (reservation $0.80 of $1.00 released each time)", resp.StatusCode)
+		}
+	}
+	bals, err := st.Balances(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bals) != 1 || bals["daily:bob@example.com"].Amount < quota.Dollar-quota.Dollar/10_000 {
+		t.Errorf("balances %v; want only bob's bucket, back at $1.00", bals)
+	}
+}
