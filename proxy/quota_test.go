@@ -2,14 +2,19 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/quota"
@@ -48,6 +53,27 @@ func openStore(t *testing.T, dsn string) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// waitSettled waits until bucket's stored balance is at least min: a
+// request settles when its record is written, just after the client has
+// the whole answer.
+func waitSettled(t *testing.T, st store.Store, bucket string, min quota.Amount) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bals, err := st.Balances(context.Background(), []string{bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bals[bucket].Amount >= min {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bucket %s at %v, want at least %v once settled", bucket, bals[bucket].Amount, min)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // TestQuotaHoldsUnderConcurrency sends 200 parallel requests, half of them
@@ -101,6 +127,12 @@ func TestQuotaHoldsUnderConcurrency(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			// Every record is written after its request settled.
+			for deadline := time.Now().Add(5 * time.Second); len(gw.sink.all()) < n; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d records of %d", len(gw.sink.all()), n)
+				}
+			}
 			if statuses[200]+statuses[429] != n || statuses[429] == 0 {
 				t.Fatalf("statuses %v; want only 200 and 429, some of each", statuses)
 			}
@@ -159,6 +191,7 @@ func TestQuotaRefusal(t *testing.T) {
 	if resp, body := post("/v1/chat/completions", `{"model":"gpt-5","max_tokens":500,"messages":[]}`, nil); resp.StatusCode != 200 {
 		t.Fatalf("first request: %d %s", resp.StatusCode, body)
 	}
+	waitSettled(t, st, "daily:alice@example.com", quota.Dollar*98/100)
 	tests := []struct {
 		name, path, body string
 		header           map[string]string
@@ -207,6 +240,7 @@ func TestQuotaReleasedWhenNothingAnswered(t *testing.T) {
 		if resp.StatusCode != 500 {
 			t.Fatalf("status %d, want the upstream's 500 (reservation $0.80 of $1.00 released each time)", resp.StatusCode)
 		}
+		waitSettled(t, st, "daily:bob@example.com", quota.Dollar)
 	}
 	bals, err := st.Balances(context.Background(), nil)
 	if err != nil {
@@ -214,5 +248,78 @@ func TestQuotaReleasedWhenNothingAnswered(t *testing.T) {
 	}
 	if len(bals) != 1 || bals["daily:bob@example.com"].Amount < quota.Dollar-quota.Dollar/10_000 {
 		t.Errorf("balances %v; want only bob's bucket, back at $1.00", bals)
+	}
+}
+
+// TestQuotaAPI: a user reads their own buckets, an admin every bucket;
+// only an admin refills, and never past capacity.
+func TestQuotaAPI(t *testing.T) {
+	config := strings.Replace(quotaConfig, `"temp_grants": [`, `"temp_grants": [{"src": ["root@example.com"], "grants": [{"role": "admin"}]},`, 1)
+	config = strings.Replace(config, `"quotas": {"daily:<user>"`, `"quotas": {"shared": {"capacity": "$50.00"}, "daily:<user>"`, 1)
+	config = strings.Replace(config, `{"quotas": [{"bucket": "daily:<user>"}]}`, `{"quotas": [{"bucket": "daily:<user>"}]}, {"quotas": [{"bucket": "shared"}]}`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	alice := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	bob := newGateway(t, config, "bob@example.com", func(o *Options) { o.Store = st })
+	root := newGateway(t, config, "root@example.com", func(o *Options) { o.Store = st })
+	for _, gw := range []*gateway{alice, bob} {
+		gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+		resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5","max_tokens":100,"messages":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	waitSettled(t, st, "daily:alice@example.com", quota.Dollar*98/100)
+	waitSettled(t, st, "daily:bob@example.com", quota.Dollar*98/100)
+	waitSettled(t, st, "shared", 50*quota.Dollar-4*quota.Dollar/100)
+	type status struct {
+		Bucket, Config, Rate, Balance string
+		Current, Capacity             int64
+	}
+	call := func(gw *gateway, method, path, body string) (int, []status) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Quotas []status }
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Quotas
+	}
+	code, got := call(alice, "GET", "/api/quotas", "")
+	want := []status{
+		{Bucket: "shared", Config: "shared", Rate: "", Balance: "$49.96", Current: 49_960_000_000, Capacity: 50_000_000_000},
+		{Bucket: "daily:alice@example.com", Config: "daily:<user>", Rate: "$1.00/week", Balance: "$0.98", Current: 980_000_000, Capacity: 1_000_000_000},
+	}
+	// The weekly refill may add a few nanodollars between the calls.
+	approx := cmp.Comparer(func(a, b int64) bool { return a-b < 10_000 && b-a < 10_000 })
+	ignoreBalance := cmpopts.IgnoreFields(status{}, "Balance")
+	if code != 200 || !cmp.Equal(want, got, approx, ignoreBalance) {
+		t.Errorf("alice GET /api/quotas: %d\n%s", code, cmp.Diff(want, got, approx, ignoreBalance))
+	}
+	code, got = call(root, "GET", "/api/quotas", "")
+	var names []string
+	for _, s := range got {
+		names = append(names, s.Bucket)
+	}
+	if code != 200 || !slices.Equal(names, []string{"shared", "daily:alice@example.com", "daily:bob@example.com"}) {
+		t.Errorf("admin GET /api/quotas: %d %v; want every bucket", code, names)
+	}
+	if code, _ := call(alice, "POST", "/api/quotas/refill", `{"bucket": "daily:alice@example.com", "amount": "$1.00"}`); code != http.StatusForbidden {
+		t.Errorf("alice refilled her own bucket: %d, want 403", code)
+	}
+	code, got = call(root, "POST", "/api/quotas/refill", `{"bucket": "daily:alice@example.com", "amount": "$5.00"}`)
+	if code != 200 || len(got) != 1 || got[0].Current != 1_000_000_000 {
+		t.Errorf("admin refill: %d %+v; want alice's bucket at its $1.00 capacity", code, got)
+	}
+	for _, body := range []string{`{"bucket": "nope", "amount": "$1"}`, `{"bucket": "shared", "amount": "5"}`, `{"bucket": "shared"`} {
+		if code, _ := call(root, "POST", "/api/quotas/refill", body); code != 400 && code != 404 {
+			t.Errorf("refill %s: %d, want 400 or 404", body, code)
+		}
 	}
 }
