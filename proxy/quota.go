@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/hooks"
 	"github.com/sluice-gateway/sluice/quota"
 )
 
@@ -199,4 +201,56 @@ func (ex *exchange) settleFromRecord(costUSD float64, known bool) {
 		return
 	}
 	ex.settleQuotas(quota.Amount(math.Ceil(costUSD*1e9)), true)
+}
+
+// quotaBalances are the balances hooks receive as metadata.quotas: read
+// only when a hook of the request asks for "quotas", and nil when no
+// bucket charges the request or the store cannot be read (the hook then
+// gets an empty object; the failure is logged).
+func (ex *exchange) quotaBalances() map[string]hooks.QuotaBalance {
+	if len(ex.decision.Quotas) == 0 || !ex.hooksWant(policy.FieldQuotas) {
+		return nil
+	}
+	st := ex.s.quotaStore()
+	if st == nil {
+		return nil
+	}
+	buckets := make(map[string]*quota.Bucket, len(ex.decision.Quotas))
+	names := make([]string, 0, len(ex.decision.Quotas))
+	for _, n := range ex.decision.Quotas {
+		if q := ex.snap.cfg.Quota(n); q != nil {
+			name := q.Expand(ex.who.Login)
+			buckets[name] = &q.Bucket
+			names = append(names, name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), settleTimeout)
+	defer cancel()
+	stored, err := st.Balances(ctx, names)
+	if err != nil {
+		ex.s.log.Error("reading quota balances for hooks failed", "request_id", ex.id, "err", err)
+		return nil
+	}
+	now := time.Now()
+	out := make(map[string]hooks.QuotaBalance, len(names))
+	for name, b := range buckets {
+		cur := b.Capacity
+		if s, ok := stored[name]; ok {
+			cur = b.At(s, now)
+		}
+		out[name] = hooks.QuotaBalance{Current: int64(cur), Capacity: int64(b.Capacity), Rate: b.Rate.String()}
+	}
+	return out
+}
+
+// hooksWant reports whether a hook grant of the request sends field.
+func (ex *exchange) hooksWant(field string) bool {
+	for _, h := range ex.decision.Hooks {
+		for _, f := range h.Fields {
+			if f == field {
+				return true
+			}
+		}
+	}
+	return false
 }

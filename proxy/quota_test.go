@@ -323,3 +323,36 @@ func TestQuotaAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaHookMetadata: a hook that asks for quotas gets the request's
+// buckets in metadata.quotas, nanodollar integers, after settlement in the
+// after-response event.
+func TestQuotaHookMetadata(t *testing.T) {
+	rc := newReceiver(t)
+	config := strings.Replace(quotaConfig, `"temp_grants": [{"src": ["*"], "grants": [`,
+		`"hooks": {"meter": {"url": "`+rc.URL+`/meter"}}, "temp_grants": [{"src": ["*"], "grants": [
+		{"hook": {"match": {"events": ["pre_request", "entire_request"]}, "hook": "meter", "fields": ["quotas"]}},`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+	resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5","max_tokens":100,"messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	drain(t, gw)
+	for event, want := range map[string]float64{"pre_request": 1e9, "entire_request": 0.98e9} {
+		got := rc.events(event)
+		if len(got) != 1 {
+			t.Fatalf("%d %s deliveries", len(got), event)
+		}
+		q, _ := got[0].Payload["metadata"].(map[string]any)["quotas"].(map[string]any)
+		b, _ := q["daily:alice@example.com"].(map[string]any)
+		if len(q) != 1 || b["capacity"] != 1e9 || b["rate"] != "$1.00/week" {
+			t.Fatalf("%s metadata.quotas = %v", event, q)
+		}
+		if cur, _ := b["current"].(float64); cur < want || cur > want+1e5 || cur != float64(int64(cur)) {
+			t.Errorf("%s current = %v, want the integer %v (plus a few nanodollars of refill)", event, b["current"], want)
+		}
+	}
+}
