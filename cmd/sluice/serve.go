@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/tailnet"
+	"github.com/sluice-gateway/sluice/quota"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -52,6 +53,8 @@ type serveFlags struct {
 	tailnet          bool
 	hostname         string
 	tls              bool
+	quotaTokens      int64
+	quotaReserve     string
 }
 
 func defaultStateDir() string {
@@ -87,6 +90,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, time given to running requests and streams to finish")
 	fs.DurationVar(&f.logFlushTimeout, "log-flush-timeout", 30*time.Second, "at shutdown, after requests ended, time given to write the buffered request log")
 	fs.DurationVar(&f.hookFlushTimeout, "hook-flush-timeout", 30*time.Second, "at shutdown, after the request log, time given to deliver queued hook calls")
+	fs.Int64Var(&f.quotaTokens, "quota-output-tokens", proxy.DefaultQuotaOutputTokens, "output tokens a quota reservation counts for a request that sets no max_tokens")
+	fs.StringVar(&f.quotaReserve, "quota-default-reservation", quota.Amount(proxy.DefaultQuotaReservation).String(), "what a quota reservation takes for a model without a price")
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
@@ -116,6 +121,12 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if f.quotaTokens <= 0 {
+		return errors.New("--quota-output-tokens must be positive")
+	}
+	if a, err := quota.ParseAmount(f.quotaReserve); err != nil || a <= 0 {
+		return fmt.Errorf("--quota-default-reservation %q: want a positive amount such as \"$0.10\"", f.quotaReserve)
 	}
 	return nil
 }
@@ -175,6 +186,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	}
 	defer front.close()
 	hostname, _ := os.Hostname()
+	reserve, _ := quota.ParseAmount(f.quotaReserve) // checked by checkServeFlags
 	srv, err := proxy.New(ctx, cfg, proxy.Options{
 		Identity:          front.resolver,
 		TailnetTransport:  front.tailnetTransport,
@@ -190,6 +202,8 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		IdleStreamTimeout: f.idleTimeout,
 		Instance:          hostname,
 		Store:             st,
+		QuotaOutputTokens: f.quotaTokens,
+		QuotaReservation:  reserve,
 	})
 	if err != nil {
 		return err
