@@ -12,6 +12,24 @@ import (
 type Quota struct {
 	quota.Bucket
 	Pos Pos
+
+	overdraftV    *hujson.Value
+	overdraftPath string
+}
+
+// Chain is the overdraft chain that starts at q: q, the bucket it
+// overdrafts into, and so on (validation ruled out cycles and undefined
+// names).
+func (c *Config) Chain(q *Quota) []*Quota {
+	chain := []*Quota{q}
+	for q.Overdraft != "" {
+		q = c.Quota(q.Overdraft)
+		if q == nil || len(chain) > len(c.Quotas) {
+			break
+		}
+		chain = append(chain, q)
+	}
+	return chain
 }
 
 // quotaRef is a bucket name a grant charges, checked against the quotas
@@ -64,8 +82,11 @@ func (d *decoder) quotas(c *Config, v *hujson.Value, path string) {
 				if q.OnExceed != quota.OnExceedReject {
 					d.errorAt(fv, fp, CodeBadQuota, errorf("quotas.%s.on_exceed: unknown action %q (want %q)", name, q.OnExceed, quota.OnExceedReject))
 				}
+			case "overdraft":
+				q.Overdraft = d.str(fv, fp)
+				q.overdraftV, q.overdraftPath = fv, fp
 			default:
-				d.errorAt(&f.Name, fp, CodeBadQuota, errorf("quotas.%s: unknown field %q (known: capacity, rate, on_exceed); sluice refuses a spend limit it cannot fully apply", name, key))
+				d.errorAt(&f.Name, fp, CodeBadQuota, errorf("quotas.%s: unknown field %q (known: capacity, rate, on_exceed, overdraft); sluice refuses a spend limit it cannot fully apply", name, key))
 			}
 		}
 		if !hasCap {
@@ -107,6 +128,26 @@ func (d *decoder) quotaList(grant string, v *hujson.Value, path string) []string
 // section does not define: charging nothing would serve past the limit the
 // grant meant to set.
 func validateQuotas(c *Config, d *decoder) {
+	for _, q := range c.Quotas {
+		if q.Overdraft == "" {
+			continue
+		}
+		if c.Quota(q.Overdraft) == nil {
+			d.errorAt(q.overdraftV, q.overdraftPath, CodeBadQuota, errorf("quotas.%s.overdraft: undefined quota bucket %q", q.Name, q.Overdraft))
+			continue
+		}
+		// Follow the chain: it must end.
+		seen := map[string]bool{q.Name: true}
+		for n := q.Overdraft; n != ""; n = c.Quota(n).Overdraft {
+			if seen[n] || c.Quota(n) == nil {
+				if seen[n] {
+					d.errorAt(q.overdraftV, q.overdraftPath, CodeBadQuota, errorf("quotas.%s.overdraft: the chain comes back to %q; an overdraft chain must end", q.Name, n))
+				}
+				break
+			}
+			seen[n] = true
+		}
+	}
 	for _, ref := range d.quotaRefs {
 		if !slices.ContainsFunc(c.Quotas, func(q *Quota) bool { return q.Name == ref.name }) {
 			d.errorAt(ref.v, ref.path, CodeUndefinedQuota, errorf("%s: grant charges undefined quota bucket %q (define it in the \"quotas\" section)", ref.grant, ref.name))

@@ -33,7 +33,11 @@ func TestFailClosedSections(t *testing.T) {
 		{name: "quota on_exceed unknown", config: `"quotas": {"b": {"capacity": "$1", "on_exceed": "warn"}}`,
 			wantErr: `t.hujson:3:49: quotas.b.on_exceed: unknown action "warn" (want "reject")`, code: CodeBadQuota},
 		{name: "quota unknown field", config: `"quotas": {"b": {"capacity": "$1", "max_request": "$0.10"}}`,
-			wantErr: `t.hujson:3:36: quotas.b: unknown field "max_request" (known: capacity, rate, on_exceed); sluice refuses a spend limit it cannot fully apply`, code: CodeBadQuota},
+			wantErr: `t.hujson:3:36: quotas.b: unknown field "max_request" (known: capacity, rate, on_exceed, overdraft); sluice refuses a spend limit it cannot fully apply`, code: CodeBadQuota},
+		{name: "quota overdraft undefined", config: `"quotas": {"a": {"capacity": "$1", "overdraft": "b"}}`,
+			wantErr: `t.hujson:3:49: quotas.a.overdraft: undefined quota bucket "b"`, code: CodeBadQuota},
+		{name: "quota overdraft cycle", config: `"quotas": {"a": {"capacity": "$1", "overdraft": "b"}, "b": {"capacity": "$1", "overdraft": "a"}}`,
+			wantErr: `t.hujson:3:49: quotas.a.overdraft: the chain comes back to "a"; an overdraft chain must end`, code: CodeBadQuota},
 		{name: "quota without capacity", config: `"quotas": {"b": {"rate": "$1/day"}}`,
 			wantErr: `t.hujson:3:17: quotas.b: no capacity (want e.g. "capacity": "$10.00")`, code: CodeBadQuota},
 		{name: "temp_grants quota bucket undefined", config: `"quotas": {"b": {"capacity": "$1"}},
@@ -197,10 +201,13 @@ func TestProviderExtras(t *testing.T) {
 					t.Errorf("formats = %v", got)
 				}
 			}},
-		{name: "quotas load", config: okProvider + `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day", "on_exceed": "reject"}, "fixed": {"capacity": "$0.50"}},
+		{name: "quotas load", config: okProvider + `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day", "on_exceed": "reject"}, "fixed": {"capacity": "$0.50"}, "personal": {"capacity": "$1", "overdraft": "daily:<user>"}},
 "temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"quotas": [{"bucket": "daily:<user>"}, {"bucket": "fixed"}]}]}]`,
 			check: func(t *testing.T, c *Config) {
-				if len(c.Quotas) != 2 || c.GrantsDefaulted {
+				if p := c.Quota("personal"); len(c.Chain(p)) != 2 || c.Chain(p)[1].Name != "daily:<user>" {
+					t.Errorf("personal chain = %v", c.Chain(p))
+				}
+				if len(c.Quotas) != 3 || c.GrantsDefaulted {
 					t.Fatalf("quotas %d, defaulted %v", len(c.Quotas), c.GrantsDefaulted)
 				}
 				d := c.Quota("daily:<user>")
@@ -209,6 +216,9 @@ func TestProviderExtras(t *testing.T) {
 				}
 				if f := c.Quota("fixed"); f.Capacity != 500_000_000 || f.Rate.Per != 0 || f.OnExceed != "reject" {
 					t.Errorf("fixed = %+v (want no refill, on_exceed defaulted to reject)", f.Bucket)
+				}
+				if f := c.Quota("fixed"); f.Overdraft != "" || len(c.Chain(f)) != 1 {
+					t.Errorf("fixed: overdraft %q, chain %d", f.Overdraft, len(c.Chain(f)))
 				}
 				if got := c.TempGrants[0].Grants[1].Quotas; !slices.Equal(got, []string{"daily:<user>", "fixed"}) {
 					t.Errorf("temp grant quotas = %v", got)

@@ -47,6 +47,9 @@ type quotaHold struct {
 	bucket   *quota.Bucket
 	name     string // expanded
 	reserved quota.Amount
+	// chain numbers the overdraft chain the hold belongs to (its holds
+	// are consecutive, in chain order); 0 for a bucket charged on its own.
+	chain int
 }
 
 // quotaStore is the store balances live in: Options.Quotas, else the
@@ -115,22 +118,39 @@ func (ex *exchange) reserveQuotas() bool {
 	amount := ex.estimateCost()
 	ctx := ex.r.Context()
 	now := time.Now()
+	cfg := ex.snap.cfg
+	// A bucket reached through another's overdraft is charged as part of
+	// that chain, not again on its own.
+	inChain := map[string]bool{}
 	for _, n := range names {
-		q := ex.snap.cfg.Quota(n)
+		if q := cfg.Quota(n); q != nil {
+			for _, c := range cfg.Chain(q)[1:] {
+				inChain[c.Name] = true
+			}
+		}
+	}
+	for _, n := range names {
+		q := cfg.Quota(n)
 		if q == nil {
 			ex.releaseQuotas()
 			ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
 				fmt.Sprintf("the policy charges undefined quota bucket %q", n), "undefined quota bucket "+n)
 			return false
 		}
+		if inChain[n] {
+			continue
+		}
+		if q.Overdraft != "" {
+			if !ex.reserveChain(st, cfg.Chain(q), amount, now) {
+				return false
+			}
+			continue
+		}
 		b := &q.Bucket
 		name := b.Expand(ex.who.Login)
 		bal, ok, err := st.Reserve(ctx, b, name, amount, now)
 		if err != nil {
-			ex.releaseQuotas()
-			ex.s.log.Error("quota reservation failed", "request_id", ex.id, "bucket", name, "err", err)
-			ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
-				"quota balances cannot be read; the request was not forwarded", err.Error())
+			ex.quotaStoreFailed(name, err)
 			return false
 		}
 		if !ok {
@@ -139,6 +159,52 @@ func (ex *exchange) reserveQuotas() bool {
 			return false
 		}
 		ex.quotas = append(ex.quotas, quotaHold{bucket: b, name: name, reserved: amount})
+	}
+	return true
+}
+
+// quotaStoreFailed gives back what was reserved and answers 503.
+func (ex *exchange) quotaStoreFailed(name string, err error) {
+	ex.releaseQuotas()
+	ex.s.log.Error("quota reservation failed", "request_id", ex.id, "bucket", name, "err", err)
+	ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
+		"quota balances cannot be read; the request was not forwarded", err.Error())
+}
+
+// reserveChain reserves amount along an overdraft chain: each bucket gives
+// what it holds until the rest is covered, and the last one covers what
+// remains, into debt if need be, as long as its balance is positive. When
+// it is not, the chain is blocked: 429, with Retry-After the time until
+// the last bucket's refill makes it positive again.
+func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount quota.Amount, now time.Time) bool {
+	id := 1
+	for _, h := range ex.quotas {
+		id = max(id, h.chain+1)
+	}
+	remaining := amount
+	for i, q := range chain {
+		b := &q.Bucket
+		name := b.Expand(ex.who.Login)
+		last := i == len(chain)-1
+		taken, bal, ok, err := st.Take(ex.r.Context(), b, name, remaining, last, now)
+		if err != nil {
+			ex.quotaStoreFailed(name, err)
+			return false
+		}
+		if !ok {
+			ex.releaseQuotas()
+			msg := fmt.Sprintf("quota %q and the buckets it overdrafts into are spent (the last, %q, holds %s)", chain[0].Expand(ex.who.Login), name, bal)
+			if d, ok := b.RetryAfter(bal, 1); ok {
+				secs := max(int64(math.Ceil(d.Seconds())), 1)
+				ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			}
+			ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
+			return false
+		}
+		ex.quotas = append(ex.quotas, quotaHold{bucket: b, name: name, reserved: taken, chain: id})
+		if remaining -= taken; remaining <= 0 {
+			break
+		}
 	}
 	return true
 }
@@ -164,30 +230,51 @@ func (ex *exchange) releaseQuotas() { ex.settleQuotas(0, true) }
 // settleQuotas charges cost in every bucket the request reserved in,
 // giving back the rest of its reservation; with known false it keeps the
 // reservation charged whole (the provider answered, but the cost cannot be
-// computed). It runs once, also when the client has gone.
+// computed). In an overdraft chain the rest goes back to the last buckets
+// first, and a cost beyond the reservation is charged to the deepest
+// bucket the chain reached. It runs once, also when the client has gone.
 func (ex *exchange) settleQuotas(cost quota.Amount, known bool) {
 	holds := ex.quotas
 	ex.quotas = nil
-	if len(holds) == 0 {
+	if len(holds) == 0 || !known {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ex.r.Context()), settleTimeout)
 	defer cancel()
 	st := ex.s.quotaStore()
 	now := time.Now()
-	for _, h := range holds {
-		delta := h.reserved - cost
-		if !known {
-			delta = 0
-		}
+	adjust := func(h quotaHold, delta quota.Amount) {
 		if delta == 0 {
-			continue
+			return
 		}
 		if _, err := st.Adjust(ctx, h.bucket, h.name, delta, now); err != nil {
-			// The balance keeps the whole reservation: charged too much,
+			// The balance keeps the reservation: charged too much,
 			// never too little.
 			ex.s.log.Error("quota settlement failed", "request_id", ex.id, "bucket", h.name, "err", err)
 		}
+	}
+	for i := 0; i < len(holds); {
+		if holds[i].chain == 0 {
+			adjust(holds[i], holds[i].reserved-cost)
+			i++
+			continue
+		}
+		end := i
+		var taken quota.Amount
+		for end < len(holds) && holds[end].chain == holds[i].chain {
+			taken += holds[end].reserved
+			end++
+		}
+		refund := taken - cost
+		if refund < 0 {
+			adjust(holds[end-1], refund)
+		}
+		for k := end - 1; k >= i && refund > 0; k-- {
+			give := min(refund, holds[k].reserved)
+			adjust(holds[k], give)
+			refund -= give
+		}
+		i = end
 	}
 }
 

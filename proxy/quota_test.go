@@ -356,3 +356,57 @@ func TestQuotaHookMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaOverdraftChain: a request spends the personal bucket, borrows
+// the rest from the team bucket it overdrafts into, and settles back to the
+// team first; a chain whose last bucket is in debt refuses.
+func TestQuotaOverdraftChain(t *testing.T) {
+	config := strings.Replace(quotaConfig, `"quotas": {"daily:<user>": {"capacity": "$1.00", "rate": "$1.00/week", "on_exceed": "reject"}}`,
+		`"quotas": {"daily:<user>": {"capacity": "$0.50", "overdraft": "team"}, "team": {"capacity": "$1.00", "rate": "$1.00/hour"}}`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+	send := func(maxTokens int) *http.Response {
+		t.Helper()
+		resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"model":"gpt-5","max_tokens":%d,"messages":[]}`, maxTokens)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	balance := func(name string) quota.Amount {
+		t.Helper()
+		bals, err := st.Balances(context.Background(), []string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bals[name].Amount
+	}
+	// $0.80 reserved: $0.50 from alice's bucket, $0.30 borrowed from the
+	// team's; $0.02 spent, and the $0.78 returned goes to the team first.
+	if resp := send(400); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitSettled(t, st, "daily:alice@example.com", 48*quota.Dollar/100)
+	if got := balance("team"); got < quota.Dollar-quota.Dollar/1000 {
+		t.Errorf("team %v, want its $1.00 back", got)
+	}
+	if got := balance("daily:alice@example.com"); got != 48*quota.Dollar/100 {
+		t.Errorf("alice %v, want $0.48", got)
+	}
+	// The team's bucket in debt blocks the chain, and alice's share of the
+	// reservation comes back.
+	if _, err := st.Adjust(context.Background(), &quota.Bucket{Name: "team", Capacity: quota.Dollar}, "team", -2*quota.Dollar, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp := send(400)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("blocked chain: status %d Retry-After %q, want 429 with the time until the team's bucket is positive", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if got := balance("daily:alice@example.com"); got != 48*quota.Dollar/100 {
+		t.Errorf("alice %v after the refusal, want her $0.48 back", got)
+	}
+}

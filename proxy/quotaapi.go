@@ -37,6 +37,8 @@ type quotaStatus struct {
 	Rate     string       `json:"rate"`
 	Balance  string       `json:"balance"`
 	Updated  *time.Time   `json:"updated,omitempty"`
+	// Overdraft is the bucket this one borrows from (configured name).
+	Overdraft string `json:"overdraft,omitempty"`
 }
 
 func isQuotaPath(p string) bool { return p == "/api/quotas" || p == "/api/quotas/refill" }
@@ -156,7 +158,7 @@ func expandedFrom(b *quota.Bucket, name string) bool {
 }
 
 func status(b *quota.Bucket, name string, stored map[string]quota.Balance, now time.Time) quotaStatus {
-	st := quotaStatus{Bucket: name, Config: b.Name, Capacity: b.Capacity, Rate: b.Rate.String(), Current: b.Capacity}
+	st := quotaStatus{Bucket: name, Config: b.Name, Capacity: b.Capacity, Rate: b.Rate.String(), Current: b.Capacity, Overdraft: b.Overdraft}
 	if bal, ok := stored[name]; ok {
 		st.Current = b.At(bal, now)
 		u := bal.Updated.UTC()

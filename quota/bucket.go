@@ -20,6 +20,10 @@ type Bucket struct {
 	Capacity Amount
 	Rate     Rate
 	OnExceed string
+	// Overdraft names the bucket this one borrows from when it cannot
+	// cover a request (an overdraft chain: spend this one, then the next;
+	// the chain's last bucket may go into debt). Empty for none.
+	Overdraft string
 }
 
 // Expand returns the name of the bucket a caller is charged in: Name with

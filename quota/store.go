@@ -16,6 +16,13 @@ type Store interface {
 	// balance and true; or, leaving it unchanged, the current balance and
 	// false. A bucket never charged starts at b.Capacity.
 	Reserve(ctx context.Context, b *Bucket, name string, amount Amount, now time.Time) (Amount, bool, error)
+	// Take serves overdraft chains: it takes what the bucket holds at now,
+	// up to amount, never taking it below zero, and returns what it took
+	// and the new balance (ok is true). With overdraw (the chain's last
+	// bucket) it takes the whole amount, into debt if need be, but only
+	// from a positive balance: ok is false (nothing taken, the current
+	// balance returned) when the balance is zero or less.
+	Take(ctx context.Context, b *Bucket, name string, amount Amount, overdraw bool, now time.Time) (taken, balance Amount, ok bool, err error)
 	// Adjust adds delta to the balance (negative charges), capped at
 	// b.Capacity and never floored, and returns the new balance. Settling
 	// returns reservation minus cost; releasing returns the reservation;

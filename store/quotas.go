@@ -35,11 +35,19 @@ var (
 	qRefill  = `((` + qElapsed + `) / :den) * :num + (((` + qElapsed + `) % :den) * :num) / :den`
 	qCurrent = `CASE WHEN (` + qStart + `) + (` + qRefill + `) > :cap THEN :cap ELSE (` + qStart + `) + (` + qRefill + `) END`
 	qUpdated = `CASE WHEN updated_ms > :now THEN updated_ms ELSE :now END`
+	qTake    = `CASE WHEN (` + qCurrent + `) <= 0 THEN 0 WHEN (` + qCurrent + `) < :amount THEN (` + qCurrent + `) ELSE :amount END`
 
 	reserveSQL = `UPDATE quota_balances SET balance = (` + qCurrent + `) - :amount, updated_ms = ` + qUpdated +
 		` WHERE bucket = :bucket AND (` + qCurrent + `) >= :amount RETURNING balance`
 	adjustSQL = `UPDATE quota_balances SET balance = CASE WHEN (` + qCurrent + `) + :amount > :cap THEN :cap ELSE (` + qCurrent + `) + :amount END, updated_ms = ` + qUpdated +
 		` WHERE bucket = :bucket RETURNING balance`
+	// takeSQL takes what the bucket has, up to :amount, never below zero.
+	takeSQL = `UPDATE quota_balances SET balance = (` + qCurrent + `) - (` + qTake + `), taken = ` + qTake + `, updated_ms = ` + qUpdated +
+		` WHERE bucket = :bucket RETURNING taken, balance`
+	// overdrawSQL takes :amount from a bucket with a positive balance,
+	// into debt if need be: the last bucket of an overdraft chain.
+	overdrawSQL = `UPDATE quota_balances SET balance = (` + qCurrent + `) - :amount, taken = :amount, updated_ms = ` + qUpdated +
+		` WHERE bucket = :bucket AND (` + qCurrent + `) > 0 RETURNING taken, balance`
 	insertBucketSQL = `INSERT INTO quota_balances (bucket, balance, updated_ms) VALUES (?, ?, ?) ON CONFLICT (bucket) DO NOTHING`
 )
 
@@ -109,6 +117,38 @@ func (s *sqlStore) Reserve(ctx context.Context, b *quota.Bucket, name string, am
 		}
 		if err := s.createBucket(ctx, b, name, now); err != nil {
 			return 0, false, err
+		}
+	}
+}
+
+// Take implements quota.Store.
+func (s *sqlStore) Take(ctx context.Context, b *quota.Bucket, name string, amount quota.Amount, overdraw bool, now time.Time) (quota.Amount, quota.Amount, bool, error) {
+	stmt := takeSQL
+	if overdraw {
+		stmt = overdrawSQL
+	}
+	q, args := s.d.bindQuota(stmt, quotaVals(b, name, amount, now))
+	for attempt := 0; ; attempt++ {
+		var taken, bal int64
+		err := s.db.QueryRowContext(ctx, q, args...).Scan(&taken, &bal)
+		if err == nil {
+			return quota.Amount(taken), quota.Amount(bal), true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, fmt.Errorf("take from quota bucket %q: %w", name, err)
+		}
+		bals, err := s.Balances(ctx, []string{name})
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if st, ok := bals[name]; ok {
+			return 0, b.At(st, now), false, nil
+		}
+		if attempt > 0 {
+			return 0, 0, false, fmt.Errorf("take from quota bucket %q: row vanished", name)
+		}
+		if err := s.createBucket(ctx, b, name, now); err != nil {
+			return 0, 0, false, err
 		}
 	}
 }

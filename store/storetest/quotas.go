@@ -153,3 +153,31 @@ func testQuotaSurvivesReopen(t *testing.T, dsn string) {
 		t.Errorf("after reopening: %v %v; want b at $0.75", all, err)
 	}
 }
+
+// testQuotaTake: the statements of overdraft chains take what a bucket
+// has, and the chain's last bucket goes into debt only from a positive
+// balance.
+func testQuotaTake(t *testing.T, dsn string) {
+	ctx := context.Background()
+	st := Open(t, dsn, store.Options{})
+	a := &quota.Bucket{Name: "a", Capacity: quota.Dollar}
+	steps := []struct {
+		b          *quota.Bucket
+		amount     quota.Amount
+		overdraw   bool
+		taken, bal quota.Amount
+		ok         bool
+	}{
+		{a, 60 * quota.Dollar / 100, false, 60 * quota.Dollar / 100, 40 * quota.Dollar / 100, true},
+		{a, 60 * quota.Dollar / 100, false, 40 * quota.Dollar / 100, 0, true},
+		{a, 60 * quota.Dollar / 100, false, 0, 0, true},
+		{&quota.Bucket{Name: "b", Capacity: quota.Dollar}, 3 * quota.Dollar / 2, true, 3 * quota.Dollar / 2, -quota.Dollar / 2, true},
+		{&quota.Bucket{Name: "b", Capacity: quota.Dollar}, quota.Dollar / 100, true, 0, -quota.Dollar / 2, false},
+	}
+	for i, s := range steps {
+		taken, bal, ok, err := st.Take(ctx, s.b, s.b.Name, s.amount, s.overdraw, T0)
+		if err != nil || taken != s.taken || bal != s.bal || ok != s.ok {
+			t.Errorf("step %d: Take(%s, %v, overdraw %v) = %v, %v, %v, %v; want %v, %v, %v", i, s.b.Name, s.amount, s.overdraw, taken, bal, ok, err, s.taken, s.bal, s.ok)
+		}
+	}
+}

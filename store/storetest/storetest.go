@@ -49,6 +49,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"QuotaCapacityLowered", testQuotaCapacityLowered},
 		{"QuotaConcurrentReserve", testQuotaConcurrentReserve},
 		{"QuotaSurvivesReopen", testQuotaSurvivesReopen},
+		{"QuotaTake", testQuotaTake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
