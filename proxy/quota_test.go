@@ -340,6 +340,13 @@ func TestQuotaHookMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// The after-response hook is queued once the request has settled and
+	// written its record, just after the client has the answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := gw.srv.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	drain(t, gw)
 	for event, want := range map[string]float64{"pre_request": 1e9, "entire_request": 0.98e9} {
 		got := rc.events(event)
