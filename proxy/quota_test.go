@@ -31,8 +31,14 @@ const quotaConfig = `{
 		"streaming": {"baseurl": "UPSTREAM/s", "apikey": "k", "models": ["gpt-5-s"]},
 		"anthropic": {"baseurl": "UPSTREAM", "apikey": "k", "authorization": "x-api-key", "models": ["claude-sonnet-4-5"],
 			"compatibility": {"anthropic_messages": true}},
+		"gemini": {"baseurl": "UPSTREAM", "apikey": "k", "authorization": "x-goog-api-key", "models": ["gemini-2.5-flash"],
+			"compatibility": {"openai_chat": false, "gemini_generate_content": true}},
+		"bedrock": {"baseurl": "UPSTREAM", "apikey": "k", "models": ["amazon.nova-lite-v1:0"],
+			"compatibility": {"openai_chat": false, "bedrock_converse": true}},
 	},
 	"pricing": {
+		"gemini-2.5-flash": {"input": 0, "output": 2000},
+		"amazon.nova-lite-v1:0": {"input": 0, "output": 2000},
 		"gpt-5": {"input": 0, "output": 2000},
 		"gpt-5-s": {"input": 0, "output": 2000},
 		"claude-sonnet-4-5": {"input": 0, "output": 2000},
@@ -202,6 +208,10 @@ func TestQuotaRefusal(t *testing.T) {
 			[]string{`"type":"rate_limit_error"`, `"code":"rate_limit_exceeded"`, `quota \"daily:alice@example.com\" has $0.98`}},
 		{"anthropic", "/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":495,"messages":[]}`, map[string]string{"anthropic-version": "2023-06-01"}, "36",
 			[]string{`"type":"error"`, `"type":"rate_limit_error"`, `needs up to $0.99`}},
+		{"gemini", "/v1beta/models/gemini-2.5-flash:generateContent", `{"contents":[],"generationConfig":{"maxOutputTokens":495}}`, nil, "36",
+			[]string{`"status":"RESOURCE_EXHAUSTED"`, `"code":429`}},
+		{"bedrock converse", "/bedrock/model/amazon.nova-lite-v1:0/converse", `{"messages":[],"inferenceConfig":{"maxTokens":495}}`, nil, "36",
+			[]string{`"message":"quota \"daily:alice@example.com\" has $0.98`}},
 		{"never fits", "/v1/chat/completions", `{"model":"gpt-5","max_tokens":600,"messages":[]}`, nil, "",
 			[]string{`"type":"rate_limit_error"`, `it never refills that much`}},
 	}
@@ -216,6 +226,9 @@ func TestQuotaRefusal(t *testing.T) {
 			}
 			if resp.StatusCode != http.StatusTooManyRequests || ra != tt.retryAfter {
 				t.Fatalf("status %d Retry-After %q, want 429 %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), tt.retryAfter, body)
+			}
+			if tt.name == "bedrock converse" && !strings.HasPrefix(resp.Header.Get("X-Amzn-Errortype"), "ThrottlingException") {
+				t.Errorf("x-amzn-ErrorType %q, want ThrottlingException", resp.Header.Get("X-Amzn-Errortype"))
 			}
 			compact := strings.NewReplacer(`": "`, `":"`, `", "`, `","`).Replace(body)
 			for _, w := range tt.want {
