@@ -89,19 +89,36 @@ func waitSettled(t *testing.T, st store.Store, bucket string, min quota.Amount) 
 // the stored balance must be exactly what the answers cost.
 func TestQuotaHoldsUnderConcurrency(t *testing.T) {
 	for _, db := range []struct {
-		name string
-		dsn  func(t *testing.T) string
+		name     string
+		dsn      func(t *testing.T) string
+		gateways int
 	}{
-		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "sluice.db") }},
-		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }},
+		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "sluice.db") }, 1},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }, 1},
+		// Three gateways, each with its own connection pool, as three
+		// replicas sharing one database.
+		{"postgres-3-gateways", func(t *testing.T) string { return storetest.PostgresDSN(t) }, 3},
 	} {
 		t.Run(db.name, func(t *testing.T) {
-			st := openStore(t, db.dsn(t))
-			gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st })
-			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json",
-				Body: proxytest.Fixture(t, "openai_chat/text.json"), Delay: 2 * time.Millisecond})
-			gw.upstream.Handle("/s/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
-				Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: time.Millisecond})
+			dsn := db.dsn(t)
+			var gws []*gateway
+			var st store.Store
+			for range db.gateways {
+				st = openStore(t, dsn)
+				gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st })
+				gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json",
+					Body: proxytest.Fixture(t, "openai_chat/text.json"), Delay: 2 * time.Millisecond})
+				gw.upstream.Handle("/s/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+					Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: time.Millisecond})
+				gws = append(gws, gw)
+			}
+			records := func() []store.Record {
+				var all []store.Record
+				for _, gw := range gws {
+					all = append(all, gw.sink.all()...)
+				}
+				return all
+			}
 
 			const n = 200
 			var mu sync.Mutex
@@ -116,7 +133,7 @@ func TestQuotaHoldsUnderConcurrency(t *testing.T) {
 						model = "gpt-5-s"
 					}
 					body := fmt.Sprintf(`{"model":%q,"max_tokens":20,"stream":%v,"messages":[{"role":"user","content":"hi %d"}]}`, model, streamed, i)
-					req, _ := http.NewRequest(http.MethodPost, gw.URL+"/v1/chat/completions", strings.NewReader(body))
+					req, _ := http.NewRequest(http.MethodPost, gws[i%len(gws)].URL+"/v1/chat/completions", strings.NewReader(body))
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						t.Error(err)
@@ -134,16 +151,16 @@ func TestQuotaHoldsUnderConcurrency(t *testing.T) {
 			}
 			wg.Wait()
 			// Every record is written after its request settled.
-			for deadline := time.Now().Add(5 * time.Second); len(gw.sink.all()) < n; time.Sleep(5 * time.Millisecond) {
+			for deadline := time.Now().Add(5 * time.Second); len(records()) < n; time.Sleep(5 * time.Millisecond) {
 				if time.Now().After(deadline) {
-					t.Fatalf("%d records of %d", len(gw.sink.all()), n)
+					t.Fatalf("%d records of %d", len(records()), n)
 				}
 			}
 			if statuses[200]+statuses[429] != n || statuses[429] == 0 {
 				t.Fatalf("statuses %v; want only 200 and 429, some of each", statuses)
 			}
 			var spent quota.Amount
-			for _, r := range gw.sink.all() {
+			for _, r := range records() {
 				if r.Status == 200 {
 					if !r.CostKnown {
 						t.Fatalf("record without a cost: %+v", r)
