@@ -32,7 +32,7 @@ const Dollar Amount = 1_000_000_000
 // number with at most nine decimals.
 var ErrAmount = errors.New(`want "$" followed by a decimal number such as "$10.00" (at most 9 decimals)`)
 
-// maxDigits bounds the integer part so that parsing cannot overflow:
+// maxDollars bounds the integer part so that parsing cannot overflow:
 // 9,223,372,036 dollars is the most an int64 of nanodollars holds.
 const maxDollars = math.MaxInt64 / int64(Dollar)
 
