@@ -93,32 +93,46 @@ func quotaVals(b *quota.Bucket, name string, amount quota.Amount, now time.Time)
 
 // Reserve implements quota.Store.
 func (s *sqlStore) Reserve(ctx context.Context, b *quota.Bucket, name string, amount quota.Amount, now time.Time) (quota.Amount, bool, error) {
-	q, args := s.d.bindQuota(reserveSQL, quotaVals(b, name, amount, now))
-	for attempt := 0; ; attempt++ {
-		var bal int64
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+	_, bal, ok, err := s.conditional(ctx, reserveSQL, b, name, amount, now, false)
+	return bal, ok, err
+}
+
+// conditional runs a conditional UPDATE of one bucket (RETURNING the
+// balance, and what was taken when taken is set). When it changes no row,
+// either the balance does not allow it or the bucket was never charged
+// (no row yet): the row is then created, full, and the statement runs once
+// more, so a refusal is always decided on a stored row.
+func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket, name string, amount quota.Amount, now time.Time, taken bool) (quota.Amount, quota.Amount, bool, error) {
+	q, args := s.d.bindQuota(stmt, quotaVals(b, name, amount, now))
+	for attempt := 0; attempt < 2; attempt++ {
+		var took, bal int64
+		var err error
+		if taken {
+			err = s.db.QueryRowContext(ctx, q, args...).Scan(&took, &bal)
+		} else {
+			err = s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+		}
 		if err == nil {
-			return quota.Amount(bal), true, nil
+			return quota.Amount(took), quota.Amount(bal), true, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, false, fmt.Errorf("reserve in quota bucket %q: %w", name, err)
+			return 0, 0, false, fmt.Errorf("quota bucket %q: %w", name, err)
 		}
-		// No row changed: the balance does not cover the amount, or the
-		// bucket was never charged (no row yet).
-		bals, err := s.Balances(ctx, []string{name})
-		if err != nil {
-			return 0, false, err
-		}
-		if st, ok := bals[name]; ok {
-			return b.At(st, now), false, nil
-		}
-		if attempt > 0 {
-			return 0, false, fmt.Errorf("reserve in quota bucket %q: row vanished", name)
-		}
-		if err := s.createBucket(ctx, b, name, now); err != nil {
-			return 0, false, err
+		if attempt == 0 {
+			if err := s.createBucket(ctx, b, name, now); err != nil {
+				return 0, 0, false, err
+			}
 		}
 	}
+	bals, err := s.Balances(ctx, []string{name})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	st, ok := bals[name]
+	if !ok {
+		return 0, 0, false, fmt.Errorf("quota bucket %q: row vanished", name)
+	}
+	return 0, b.At(st, now), false, nil
 }
 
 // Take implements quota.Store.
@@ -127,30 +141,7 @@ func (s *sqlStore) Take(ctx context.Context, b *quota.Bucket, name string, amoun
 	if overdraw {
 		stmt = overdrawSQL
 	}
-	q, args := s.d.bindQuota(stmt, quotaVals(b, name, amount, now))
-	for attempt := 0; ; attempt++ {
-		var taken, bal int64
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&taken, &bal)
-		if err == nil {
-			return quota.Amount(taken), quota.Amount(bal), true, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, 0, false, fmt.Errorf("take from quota bucket %q: %w", name, err)
-		}
-		bals, err := s.Balances(ctx, []string{name})
-		if err != nil {
-			return 0, 0, false, err
-		}
-		if st, ok := bals[name]; ok {
-			return 0, b.At(st, now), false, nil
-		}
-		if attempt > 0 {
-			return 0, 0, false, fmt.Errorf("take from quota bucket %q: row vanished", name)
-		}
-		if err := s.createBucket(ctx, b, name, now); err != nil {
-			return 0, 0, false, err
-		}
-	}
+	return s.conditional(ctx, stmt, b, name, amount, now, true)
 }
 
 // Adjust implements quota.Store.
