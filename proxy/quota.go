@@ -38,8 +38,11 @@ const (
 	// up. Real tokenizers give about 4 characters of English per token, so
 	// counting the whole body errs on the side of reserving more.
 	inputBytesPerToken = 4
-	// settleTimeout bounds settling after the client has gone.
-	settleTimeout = 5 * time.Second
+	// settleTimeout bounds settling, which runs after the client has
+	// its answer (or has gone). It is long: a settlement that gives up
+	// leaves the whole reservation charged, and a busy single-writer
+	// SQLite database can keep one waiting for seconds.
+	settleTimeout = 30 * time.Second
 )
 
 // quotaHold is one bucket's reservation for the request.

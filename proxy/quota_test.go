@@ -151,7 +151,7 @@ func TestQuotaHoldsUnderConcurrency(t *testing.T) {
 			}
 			wg.Wait()
 			// Every record is written after its request settled.
-			for deadline := time.Now().Add(5 * time.Second); len(records()) < n; time.Sleep(5 * time.Millisecond) {
+			for deadline := time.Now().Add(time.Minute); len(records()) < n; time.Sleep(5 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%d records of %d", len(records()), n)
 				}
