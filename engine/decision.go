@@ -55,6 +55,10 @@ type Decision struct {
 	// on the caller only, so one cached decision serves every path: the
 	// gateway matches their paths and origins per request.
 	CORS []CORSGrant `json:"cors,omitempty"`
+	// Quotas are the configured names of the quota buckets the request is
+	// charged in ("daily:<user>" as written; the gateway expands <user>),
+	// sorted, each once.
+	Quotas []string `json:"quotas,omitempty"`
 }
 
 // CORSGrant is one set_cors capability: the URL path globs it covers and
@@ -146,6 +150,23 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 			}
 		}
 	}
+	qs, ok := b["quotas"].([]any)
+	if !ok {
+		// Fail closed: a request whose buckets cannot be told is never
+		// served uncharged.
+		return Decision{}, fmt.Errorf("data.sluice.authz.quotas is %T, want a set", b["quotas"])
+	}
+	for _, q := range qs {
+		m, _ := q.(map[string]any)
+		name := str(m["bucket"])
+		if name == "" {
+			return Decision{}, fmt.Errorf("data.sluice.authz.quotas holds %v, want {\"bucket\": NAME, ...}", q)
+		}
+		if !slices.Contains(d.Quotas, name) {
+			d.Quotas = append(d.Quotas, name)
+		}
+	}
+	slices.Sort(d.Quotas)
 	hooks, ok := b["hooks"].([]any)
 	if !ok {
 		return Decision{}, fmt.Errorf("data.sluice.authz.hooks is %T, want a set", b["hooks"])

@@ -63,7 +63,8 @@ const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.auth
 	`read_metrics := data.sluice.authz.read_metrics; ` +
 	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
 	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
-	`cors := data.sluice.authz.cors`
+	`cors := data.sluice.authz.cors; ` +
+	`quotas := data.sluice.authz.quotas`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 

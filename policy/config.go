@@ -32,6 +32,9 @@ type Config struct {
 	Exporters Exporters
 	// Pricing overrides or extends the built-in price table, by model name.
 	Pricing map[string]Price
+	// Quotas are the buckets of the quotas section, in file order; nil
+	// when the file has none.
+	Quotas []*Quota
 	// Flags are the values of the flags section, by name. sluice has no
 	// flag of its own: they are kept for display and change nothing.
 	Flags map[string]bool
@@ -160,7 +163,7 @@ const (
 )
 
 // Grant is one element of a GrantSet's grants. Exactly one of Role,
-// Providers, Hook or MCP is set.
+// Providers, Hook, MCP or Quotas is set.
 type Grant struct {
 	Set       int // index of the GrantSet in temp_grants
 	Index     int // position in the set's grants
@@ -168,7 +171,11 @@ type Grant struct {
 	Providers []ProviderGrant
 	Hook      *HookGrant
 	MCP       []MCPGrant
-	Pos       Pos
+	// Quotas (`{"quotas": [{"bucket": NAME}, ...]}`, sluice's temp_grants
+	// form of the grants capability) are the buckets every request of the
+	// set's sources is charged in, whatever its provider and model.
+	Quotas []string
+	Pos    Pos
 }
 
 // Source names the grant the way diagnostics and generated Rego do:
@@ -214,8 +221,7 @@ const (
 	// FieldGrants asks for metadata.grants, the caller's custom
 	// capabilities by name; temp_grants has none, so it is empty.
 	FieldGrants = "grants"
-	// FieldQuotas asks for metadata.quotas, the caller's quota buckets;
-	// quotas are not enforced yet, so it is empty.
+	// FieldQuotas asks for metadata.quotas, the caller's quota buckets.
 	FieldQuotas = "quotas"
 )
 

@@ -22,7 +22,9 @@ type decoder struct {
 	seen     map[string]bool
 	macroAt  Pos
 	hookRefs []hookRef
-	lines    []int // offsets of line starts, built on first use by pos
+	// quotaRefs are the bucket names grants charge.
+	quotaRefs []quotaRef
+	lines     []int // offsets of line starts, built on first use by pos
 }
 
 func (d *decoder) pos(v *hujson.Value) Pos {

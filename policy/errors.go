@@ -82,7 +82,8 @@ const (
 	CodeBadOnLogFailure = "bad_on_log_failure"
 
 	CodeUnknownCapability = "unknown_capability"
-	CodeQuotasNotEnforced = "quotas_not_enforced"
+	CodeBadQuota          = "bad_quota"
+	CodeUndefinedQuota    = "undefined_quota"
 	CodeBadHeader         = "bad_header"
 )
 

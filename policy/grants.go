@@ -51,8 +51,8 @@ type Capability struct {
 	SendHooks   []SendHook
 	ReadMetrics bool
 	AddHeaders  []Header
-	// Quotas are bucket names. sluice does not enforce quotas yet, so a
-	// configuration that sets them is refused.
+	// Quotas are the names of the buckets (of the quotas section) that
+	// every request the capability applies to is charged in.
 	Quotas       []string
 	Connectors   []string
 	MCPTools     []string
@@ -212,18 +212,7 @@ func (d *decoder) capability(grant, idx int, v *hujson.Value, path string) *Capa
 				c.SendHooks = append(c.SendHooks, d.sendHook(c, hv, hp))
 			})
 		case "quotas":
-			d.array(fv, fp, func(_ int, qv *hujson.Value, qp string) {
-				d.object(qv, qp, func(k string, kv *hujson.Value, kp string) bool {
-					if k != "bucket" {
-						return false
-					}
-					c.Quotas = append(c.Quotas, d.str(kv, kp))
-					return true
-				})
-			})
-			if len(c.Quotas) > 0 {
-				d.errorAt(fv, fp, CodeQuotasNotEnforced, errorf("%s: quotas are not enforced yet by sluice; a grant that charges quota buckets is refused rather than let requests through uncharged", c.Source()))
-			}
+			c.Quotas = d.quotaList(c.Source(), fv, fp)
 		case "add_headers":
 			d.array(fv, fp, func(_ int, hv *hujson.Value, hp string) {
 				h, err := ParseHeader(d.str(hv, hp))

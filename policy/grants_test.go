@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sluice-gateway/sluice/quota"
 )
 
 const grantsProviders = `"providers": {"anthropic": {"baseurl": "https://a.example", "apikey": "k", "models": ["claude"]}},
@@ -98,8 +100,10 @@ func TestGrantsErrors(t *testing.T) {
 		{name: "dst", grants: `[{"src": ["*"], "dst": ["tag:aperture"], "app": {}}]`, code: CodeBadGrant, wantErr: `grants[0]: a config grant has no "dst"`, line: 4, col: 34},
 		{name: "unknown capability", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user", "max_tokens": 5}]}}]`,
 			code: CodeUnknownCapability, wantErr: `grants[0].app.tailscale.com/cap/aperture[0]: unknown capability "max_tokens"`, line: 4, col: 83},
-		{name: "quotas refused", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"models": "**", "quotas": [{"bucket": "daily"}]}]}}]`,
-			code: CodeQuotasNotEnforced, wantErr: "quotas are not enforced yet", line: 4, col: 93},
+		{name: "undefined quota bucket", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"models": "**", "quotas": [{"bucket": "daily"}]}]}}]`,
+			code: CodeUndefinedQuota, wantErr: `grants[0].app.tailscale.com/cap/aperture[0]: grant charges undefined quota bucket "daily"`, line: 4, col: 105},
+		{name: "quota entry without bucket", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"models": "**", "quotas": [{"name": "daily"}]}]}}]`,
+			code: CodeBadGrant, wantErr: `quotas entry names no bucket`, line: 4, col: 94},
 		{name: "unknown hook", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"send_hooks": [{"name": "nope", "events": ["pre_request"]}]}]}}]`,
 			code: CodeUndefinedHook, wantErr: `undefined hook "nope"`, line: 4, col: 91},
 		{name: "hook without name", grants: `[{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"send_hooks": [{"events": ["pre_request"]}]}]}}]`,
@@ -198,22 +202,22 @@ func FuzzParseHeader(f *testing.F) {
 	})
 }
 
-// TestGrantsTeamBudgets: the documented team budget example charges quota
-// buckets, which sluice does not enforce yet: the configuration is refused
-// at the quotas, not loaded without them.
+// TestGrantsTeamBudgets: the documented team budget example loads, each
+// team's capability charging both its team bucket and the per-user one.
 func TestGrantsTeamBudgets(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "configs", "grants-team-budgets.hujson"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Parse("grants-team-budgets.hujson", data, noEnv)
-	errs, ok := err.(Errors)
-	if !ok || !errs.Has(CodeQuotasNotEnforced) {
-		t.Fatalf("err = %v, want the quotas refused", err)
+	c, err := Parse("grants-team-budgets.hujson", data, noEnv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range errs {
-		if d.Code == CodeQuotasNotEnforced && (d.Pos.Line != 21 || !strings.Contains(d.Message, "quotas are not enforced yet")) {
-			t.Errorf("refusal %s, want it at line 21", d)
-		}
+	if diff := cmp.Diff([]string{"team-eng", "daily:<user>"}, c.Grants[1].Caps[0].Quotas); diff != "" {
+		t.Errorf("quotas (-want +got):\n%s", diff)
+	}
+	q := c.Quota("team-eng")
+	if q == nil || q.Capacity != 500*quota.Dollar || q.Rate != (quota.Rate{Amount: 500 * quota.Dollar, Per: 30 * 24 * time.Hour}) || q.OnExceed != "reject" {
+		t.Errorf("team-eng = %+v", q)
 	}
 }

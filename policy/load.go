@@ -244,13 +244,16 @@ func (d *decoder) grant(set, idx int, v *hujson.Value, path string) *Grant {
 		case "hook":
 			kinds++
 			g.Hook = d.hookGrant(g, fv, fp)
+		case "quotas":
+			kinds++
+			g.Quotas = d.quotaList(g.Source(), fv, fp)
 		default:
 			return false
 		}
 		return true
 	})
 	if kinds == 0 {
-		d.errorAt(v, path, CodeBadGrant, errorf("%s: grant has none of \"role\", \"providers\", \"hook\" or \"mcp\"", g.Source()))
+		d.errorAt(v, path, CodeBadGrant, errorf("%s: grant has none of \"role\", \"providers\", \"hook\", \"mcp\" or \"quotas\"", g.Source()))
 	}
 	return g
 }

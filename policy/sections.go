@@ -32,8 +32,7 @@ var sections = []section{
 	{name: "exporters", decode: (*decoder).exporters},
 	{name: "pricing", decode: (*decoder).pricing},
 	{name: "flags", decode: (*decoder).flags},
-	{name: "quotas", access: true, refused: `section "quotas" is not enforced yet by this version of sluice; ` +
-		`refusing the configuration rather than serving without its spending limits`},
+	{name: "quotas", decode: (*decoder).quotas, access: true},
 	{name: "connectors", access: true, refused: `section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "mcp", access: true, refused: `section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "sandboxes", access: true, refused: `section "sandboxes" is not supported yet by this version of sluice`},

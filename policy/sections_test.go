@@ -26,9 +26,23 @@ func TestFailClosedSections(t *testing.T) {
 		code    string
 		warn    string // a warning that must be there, "file:line:col: message"
 	}{
-		{name: "quotas is refused", config: `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day"}}`,
-			wantErr: `t.hujson:3:1: section "quotas" is not enforced yet by this version of sluice; refusing the configuration rather than serving without its spending limits`,
-			code:    CodeUnsupportedSection},
+		{name: "quota capacity not an amount", config: `"quotas": {"daily:<user>": {"capacity": "10 dollars", "rate": "$5.00/day"}}`,
+			wantErr: `t.hujson:3:41: quotas.daily:<user>.capacity: amount "10 dollars": want "$" followed by a decimal number such as "$10.00" (at most 9 decimals)`, code: CodeBadQuota},
+		{name: "quota rate unit unknown", config: `"quotas": {"b": {"capacity": "$1", "rate": "$5.00/year"}}`,
+			wantErr: `t.hujson:3:44: quotas.b.rate: rate "$5.00/year": unknown unit "year": want "<amount>/<unit>" such as "$5.00/day" (units: min, hour, day, week, month)`, code: CodeBadQuota},
+		{name: "quota on_exceed unknown", config: `"quotas": {"b": {"capacity": "$1", "on_exceed": "warn"}}`,
+			wantErr: `t.hujson:3:49: quotas.b.on_exceed: unknown action "warn" (want "reject")`, code: CodeBadQuota},
+		{name: "quota unknown field", config: `"quotas": {"b": {"capacity": "$1", "max_request": "$0.10"}}`,
+			wantErr: `t.hujson:3:36: quotas.b: unknown field "max_request" (known: capacity, rate, on_exceed, overdraft); sluice refuses a spend limit it cannot fully apply`, code: CodeBadQuota},
+		{name: "quota overdraft undefined", config: `"quotas": {"a": {"capacity": "$1", "overdraft": "b"}}`,
+			wantErr: `t.hujson:3:49: quotas.a.overdraft: undefined quota bucket "b"`, code: CodeBadQuota},
+		{name: "quota overdraft cycle", config: `"quotas": {"a": {"capacity": "$1", "overdraft": "b"}, "b": {"capacity": "$1", "overdraft": "a"}}`,
+			wantErr: `t.hujson:3:49: quotas.a.overdraft: the chain comes back to "a"; an overdraft chain must end`, code: CodeBadQuota},
+		{name: "quota without capacity", config: `"quotas": {"b": {"rate": "$1/day"}}`,
+			wantErr: `t.hujson:3:17: quotas.b: no capacity (want e.g. "capacity": "$10.00")`, code: CodeBadQuota},
+		{name: "temp_grants quota bucket undefined", config: `"quotas": {"b": {"capacity": "$1"}},
+"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"quotas": [{"bucket": "c"}]}]}]`,
+			wantErr: `t.hujson:4:84: temp_grants[0].grants[1]: grant charges undefined quota bucket "c" (define it in the "quotas" section)`, code: CodeUndefinedQuota},
 		{name: "connectors is refused", config: `"connectors": {"servers": {}}`,
 			wantErr: `t.hujson:3:1: section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`, code: CodeUnsupportedSection},
 		{name: "mcp is refused", config: `"mcp": {"servers": {}}`,
@@ -36,7 +50,7 @@ func TestFailClosedSections(t *testing.T) {
 		{name: "sandboxes is refused", config: `"sandboxes": {}`,
 			wantErr: `t.hujson:3:1: section "sandboxes" is not supported yet by this version of sluice`, code: CodeUnsupportedSection},
 		{name: "unknown section is an error", config: `"grant": []`,
-			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags)`, code: CodeUnknownSection},
+			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas)`, code: CodeUnknownSection},
 		{name: "unknown field below the top is a warning", config: `"database": {"vacuum": true}`,
 			warn: `t.hujson:3:14: unknown field database.vacuum (ignored)`},
 		{name: "flags load", config: `"flags": {"chat_ui": {"value": true}, "connectors": {"value": false}}`},
@@ -100,7 +114,7 @@ func TestAccessSectionsNeverDefault(t *testing.T) {
 	if err != nil || !c.GrantsDefaulted || len(c.TempGrants) == 0 {
 		t.Fatalf("no access section: err %v, defaulted %v; want the documented default grants", err, c != nil && c.GrantsDefaulted)
 	}
-	for _, sec := range []string{"quotas", "connectors", "mcp", "sandboxes"} {
+	for _, sec := range []string{"connectors", "mcp", "sandboxes"} {
 		c, err := Parse("t.hujson", []byte("{"+okProvider+`"`+sec+`": {}}`), noEnv)
 		if err == nil || c != nil {
 			t.Errorf("%s: loaded (defaulted %v); want refused", sec, c.GrantsDefaulted)
@@ -185,6 +199,29 @@ func TestProviderExtras(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				if got := c.Provider("v").Compatibility.Enabled(); !slices.Equal(got, []string{FormatOpenAIChat}) {
 					t.Errorf("formats = %v", got)
+				}
+			}},
+		{name: "quotas load", config: okProvider + `"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$5.00/day", "on_exceed": "reject"}, "fixed": {"capacity": "$0.50"}, "personal": {"capacity": "$1", "overdraft": "daily:<user>"}},
+"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"quotas": [{"bucket": "daily:<user>"}, {"bucket": "fixed"}]}]}]`,
+			check: func(t *testing.T, c *Config) {
+				if p := c.Quota("personal"); len(c.Chain(p)) != 2 || c.Chain(p)[1].Name != "daily:<user>" {
+					t.Errorf("personal chain = %v", c.Chain(p))
+				}
+				if len(c.Quotas) != 3 || c.GrantsDefaulted {
+					t.Fatalf("quotas %d, defaulted %v", len(c.Quotas), c.GrantsDefaulted)
+				}
+				d := c.Quota("daily:<user>")
+				if d.Capacity != 10_000_000_000 || d.Rate.Amount != 5_000_000_000 || d.Rate.Per != 24*time.Hour || d.OnExceed != "reject" {
+					t.Errorf("daily = %+v", d.Bucket)
+				}
+				if f := c.Quota("fixed"); f.Capacity != 500_000_000 || f.Rate.Per != 0 || f.OnExceed != "reject" {
+					t.Errorf("fixed = %+v (want no refill, on_exceed defaulted to reject)", f.Bucket)
+				}
+				if f := c.Quota("fixed"); f.Overdraft != "" || len(c.Chain(f)) != 1 {
+					t.Errorf("fixed: overdraft %q, chain %d", f.Overdraft, len(c.Chain(f)))
+				}
+				if got := c.TempGrants[0].Grants[1].Quotas; !slices.Equal(got, []string{"daily:<user>", "fixed"}) {
+					t.Errorf("temp grant quotas = %v", got)
 				}
 			}},
 		{name: "new hook fields", config: okProvider + `"hooks": {"h": {"url": "https://h.example"}},

@@ -38,6 +38,7 @@ func validate(c *Config, d *decoder) {
 			d.errorAt(ref.v, ref.path, CodeUndefinedHook, errorf("%s: hook grant names undefined hook %q (define it in the \"hooks\" section)", ref.grant, ref.name))
 		}
 	}
+	validateQuotas(c, d)
 }
 
 func with(d Diagnostic, code, msg string, warning bool) Diagnostic {

@@ -19,9 +19,10 @@ import (
 // see everyone's rows under /api/ and anyone else only their own.
 func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 	metrics := r.URL.Path == "/metrics" && r.Method == http.MethodGet
+	quotas := isQuotaPath(r.URL.Path)
 	apiPath := s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/"))
 	profile := isPprofPath(r.URL.Path)
-	if !metrics && !apiPath && !profile {
+	if !metrics && !apiPath && !profile && !quotas {
 		return false
 	}
 	c, ok := s.localCaller(w, r)
@@ -43,6 +44,10 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		s.serveMetrics(w, r)
+		return true
+	}
+	if quotas {
+		s.serveQuotas(w, r, c)
 		return true
 	}
 	s.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))

@@ -57,6 +57,8 @@ type exchange struct {
 	err    string
 	// corsDone is set once the CORS headers were considered.
 	corsDone bool
+	// quotas are the request's reservations, settled in finish.
+	quotas []quotaHold
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +170,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
-	if !ex.choose() || !ex.tracedPreRequest() {
+	if !ex.choose() || !ex.tracedPreRequest() || !ex.reserveQuotas() {
 		return
 	}
 	if ex.req.Stream {
@@ -275,6 +277,7 @@ func (ex *exchange) finish() {
 	if (p != nil || rec.Error != "") && ex.cutAtShutdown(complete) {
 		rec.Status, rec.Error = statusCutAtShutdown, errCutAtShutdown
 	}
+	ex.settleFromRecord(rec.CostUSD, rec.CostKnown)
 	// After-response hooks fire for every complete answer, also when the
 	// client hung up right after its end (the abort panic below).
 	if complete {

@@ -109,6 +109,7 @@ func (ex *exchange) metadata() hooks.Metadata {
 		m.Provider = ex.provider.ID
 	}
 	m.Grants = appGrants(ex.decision.AppGrants, ex.who.AppCaps)
+	m.Quotas = ex.quotaBalances()
 	return m
 }
 

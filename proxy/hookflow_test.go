@@ -343,7 +343,7 @@ func TestToolHookFiresWhenClientHangsUpAtTheEnd(t *testing.T) {
 // TestHookMetadataFields: a hook grant asking for estimated_cost, grants
 // and quotas gets the cost at the provider's cost_basis after the
 // response, and empty grants and quotas (no custom capabilities, no
-// quotas in this version); a pre_request call gets no cost.
+// quota bucket charges the request); a pre_request call gets no cost.
 func TestHookMetadataFields(t *testing.T) {
 	rc := newReceiver(t)
 	cfg := `{

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
 	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/quota"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -73,8 +74,17 @@ type Options struct {
 	TailnetTransport http.RoundTripper
 	// Instance names this replica in records.
 	Instance string
-	// Store, when set, serves the request log under /api/.
+	// Store, when set, serves the request log under /api/, and keeps
+	// quota balances unless Quotas is set.
 	Store store.Store
+	// Quotas keeps quota balances; Store when nil. With neither, requests
+	// the policy charges to quotas are refused.
+	Quotas quota.Store
+	// QuotaOutputTokens is the output reserved for a request that sets no
+	// max_tokens (DefaultQuotaOutputTokens when zero); QuotaReservation is
+	// reserved for a model without a price (DefaultQuotaReservation).
+	QuotaOutputTokens int64
+	QuotaReservation  quota.Amount
 	// Hooks delivers hook calls; a dispatcher with default options when
 	// nil. Shutdown drains it.
 	Hooks *hooks.Dispatcher

@@ -82,6 +82,7 @@ func Grants(cfg *policy.Config) (Module, error) {
 	}
 	idx.write(&b)
 	writeDisabled(&b, cfg)
+	writeQuotaBuckets(&b, cfg)
 	writeSections(&b, cfg)
 
 	out, err := format.SourceWithOpts(GrantsFile, b.Bytes(), format.Opts{RegoVersion: ast.RegoV1})
@@ -107,6 +108,23 @@ func writeDisabled(b *bytes.Buffer, cfg *policy.Config) {
 	b.WriteString("\n# disabled lists the providers whose \"disabled\" is true: every request\n")
 	b.WriteString("# to them is denied, whatever the grants above allow.\n")
 	b.WriteString("disabled := {" + strings.Trim(quoteList(ids), "[]") + "}\n")
+}
+
+// writeQuotaBuckets lists the buckets of the quotas section, for the
+// library's deny rule: a grant of the tailnet policy file that charges a
+// bucket the configuration does not define refuses the request. Written only
+// when there are some, so other policies read as before.
+func writeQuotaBuckets(b *bytes.Buffer, cfg *policy.Config) {
+	if len(cfg.Quotas) == 0 {
+		return
+	}
+	names := make([]string, len(cfg.Quotas))
+	for i, q := range cfg.Quotas {
+		names[i] = q.Name
+	}
+	b.WriteString("\n# quota_buckets lists the buckets of the quotas section; requests charged\n")
+	b.WriteString("# in any other bucket are denied.\n")
+	b.WriteString("quota_buckets := {" + strings.Trim(quoteList(names), "[]") + "}\n")
 }
 
 func writeGrant(b *bytes.Buffer, set *policy.GrantSet, g *policy.Grant) error {
@@ -149,8 +167,14 @@ func writeGrant(b *bytes.Buffer, set *policy.GrantSet, g *policy.Grant) error {
 			fmt.Fprintf(b, "\t\t{\"server\": %s, \"tool\": %s},\n", quote(m.Server), quote(m.Tool))
 		}
 		b.WriteString("\t],\n")
+	case g.Quotas != nil:
+		b.WriteString("\t\"quotas\": [\n")
+		for _, q := range g.Quotas {
+			fmt.Fprintf(b, "\t\t{\"bucket\": %s},\n", quote(q))
+		}
+		b.WriteString("\t],\n")
 	default:
-		return fmt.Errorf("%s: grant has none of role, providers, hook or mcp", src)
+		return fmt.Errorf("%s: grant has none of role, providers, hook, mcp or quotas", src)
 	}
 	b.WriteString("}\n")
 	return nil

@@ -95,6 +95,15 @@ func (x *index) add(src []string, g *policy.Grant) {
 			for _, m := range g.MCP {
 				e.mcp = append(e.mcp, fmt.Sprintf(`{"server": %s, "tool": %s, "grant": %s}`, quote(m.Server), quote(m.Tool), id))
 			}
+		case g.Quotas != nil:
+			// A temp_grants quotas grant is the grants capability
+			// {"quotas": [...]} without models: the library's quotas
+			// rule reads both alike.
+			qs := make([]string, len(g.Quotas))
+			for i, q := range g.Quotas {
+				qs[i] = `{"bucket": ` + quote(q) + `}`
+			}
+			e.caps = append(e.caps, fmt.Sprintf(`{"quotas": [%s], "grant": %s}`, strings.Join(qs, ", "), id))
 		}
 	}
 }

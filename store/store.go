@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-gateway/sluice/quota"
 	"github.com/sluice-gateway/sluice/store/postgres"
 	"github.com/sluice-gateway/sluice/store/sqlite"
 )
@@ -31,6 +32,9 @@ import (
 // the caller's login.
 type Store interface {
 	Inserter
+	// Quota balances: each change is one atomic statement, shared by
+	// every gateway on the database.
+	quota.Store
 
 	// Request returns the row with the given ID. With q.Login set, a row of
 	// another user is reported as ErrNotFound. With q.Raws, the raw bodies

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/tailnet"
+	"github.com/sluice-gateway/sluice/quota"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -58,6 +59,8 @@ type serveFlags struct {
 	metricsPerUser   bool
 	logFormat        string
 	accessLog        bool
+	quotaTokens      int64
+	quotaReserve     string
 }
 
 func defaultStateDir() string {
@@ -93,6 +96,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, time given to running requests and streams to finish")
 	fs.DurationVar(&f.logFlushTimeout, "log-flush-timeout", 30*time.Second, "at shutdown, after requests ended, time given to write the buffered request log")
 	fs.DurationVar(&f.hookFlushTimeout, "hook-flush-timeout", 30*time.Second, "at shutdown, after the request log, time given to deliver queued hook calls")
+	fs.Int64Var(&f.quotaTokens, "quota-output-tokens", proxy.DefaultQuotaOutputTokens, "output tokens a quota reservation counts for a request that sets no max_tokens")
+	fs.StringVar(&f.quotaReserve, "quota-default-reservation", proxy.DefaultQuotaReservation.String(), "what a quota reservation takes for a model without a price")
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
@@ -134,6 +139,12 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if f.quotaTokens <= 0 {
+		return errors.New("--quota-output-tokens must be positive")
+	}
+	if a, err := quota.ParseAmount(f.quotaReserve); err != nil || a <= 0 {
+		return fmt.Errorf("--quota-default-reservation %q: want a positive amount such as \"$0.10\"", f.quotaReserve)
 	}
 	return nil
 }
@@ -210,6 +221,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		tracing = tp
 	}
 	hostname, _ := os.Hostname()
+	reserve, _ := quota.ParseAmount(f.quotaReserve) // checked by checkServeFlags
 	srv, err := proxy.New(ctx, cfg, proxy.Options{
 		Identity:          front.resolver,
 		TailnetTransport:  front.tailnetTransport,
@@ -228,6 +240,8 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		MetricsPerUser:    f.metricsPerUser,
 		AccessLog:         accessLogger(f, log),
 		TracerProvider:    tracing,
+		QuotaOutputTokens: f.quotaTokens,
+		QuotaReservation:  reserve,
 	})
 	if err != nil {
 		return err

@@ -294,6 +294,25 @@ func TestServeTrustedPeerUIDFlag(t *testing.T) {
 	}
 }
 
+// TestServeQuotaFlags refuses reservation defaults that would let a
+// request through unreserved.
+func TestServeQuotaFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--quota-output-tokens", "0"}, "--quota-output-tokens must be positive"},
+		{[]string{"--quota-default-reservation", "0.10"}, `--quota-default-reservation "0.10": want a positive amount`},
+		{[]string{"--quota-default-reservation", "$0"}, `--quota-default-reservation "$0": want a positive amount`},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, append([]string{"serve", "--state-dir", t.TempDir()}, tt.args...)...)
+		if code == 0 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal with %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
 func FuzzUIDFlag(f *testing.F) {
 	for _, s := range []string{"0", "1000", "4294967295", "4294967296", "-1", "+5", " 1", "0x10", ""} {
 		f.Add(s)

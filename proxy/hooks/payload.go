@@ -28,6 +28,19 @@ type Metadata struct {
 	// the tailnet policy file), by capability name; sent only to hooks
 	// whose send lists "grants".
 	Grants map[string][]json.RawMessage `json:"grants,omitempty"`
+	// Quotas are the balances of the buckets the request is charged in,
+	// by bucket name (<user> expanded); sent only to hooks whose send
+	// lists "quotas", as metadata.quotas.
+	Quotas map[string]QuotaBalance `json:"-"`
+}
+
+// QuotaBalance is one bucket in metadata.quotas: current balance and
+// capacity in nanodollars, and the refill rate as configured ("$5.00/day",
+// "" for none).
+type QuotaBalance struct {
+	Current  int64  `json:"current"`
+	Capacity int64  `json:"capacity"`
+	Rate     string `json:"rate"`
 }
 
 // ToolCall is one tool invocation of a response. On the wire it is
@@ -155,8 +168,9 @@ func (p Payload) done() {
 // ignored). Response fields and estimated_cost are left out of pre_request
 // payloads, as no response exists yet. grants holds the caller's custom
 // app capabilities from the grants section and the tailnet policy file
-// (an empty object when there are none, as with temp_grants); quotas is an
-// empty object (quotas are not enforced by this version). Credentials in m.URL (user info, key= and
+// (an empty object when there are none, as with temp_grants); quotas holds
+// the balances of the request's quota buckets (an empty object when none
+// applies). Credentials in m.URL (user info, key= and
 // similar query parameters) are removed. The payload keeps references to
 // data's slices: the caller must not change them afterwards.
 func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
@@ -209,7 +223,7 @@ type wireMetadata struct {
 	Quotas        *json.RawMessage `json:"quotas,omitempty"`
 }
 
-// emptyObject is metadata.quotas (sluice enforces no quotas yet) and
+// emptyObject is metadata.quotas of a request no bucket charges and
 // metadata.grants of a caller without custom capabilities.
 var emptyObject = json.RawMessage(`{}`)
 
@@ -246,7 +260,15 @@ func (p Payload) MarshalJSON() ([]byte, error) {
 		w.Metadata.Grants = &grants
 	}
 	if p.fields&fieldQuotas != 0 {
-		w.Metadata.Quotas = &emptyObject
+		quotas := emptyObject
+		if len(p.Metadata.Quotas) > 0 {
+			b, err := json.Marshal(p.Metadata.Quotas)
+			if err != nil {
+				return nil, err
+			}
+			quotas = b
+		}
+		w.Metadata.Quotas = &quotas
 	}
 	if p.fields&fieldRequestBody != 0 {
 		b := jsonOrString(p.Data.RequestBody)

@@ -125,18 +125,51 @@ headers contains {"header": header, "grant": cap.grant} if {
 	some header in as_list(object.get(cap, "add_headers", []))
 }
 
+# quotas are the buckets the request is charged in, by their configured
+# names ("daily:<user>"; sluice expands <user> to the caller's login). Every
+# one must cover the request's reserved cost, or it is refused with 429.
+# A temp_grants {"quotas": [...]} grant is listed among the capabilities as
+# a capability without models, so it charges every request of its sources.
 quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
 	some cap in capabilities
 	cap_applies(cap)
 	some q in object.get(cap, "quotas", [])
+	quota_entry(q)
 }
 
-# sluice does not enforce quotas yet: a request a grant would charge is
-# refused rather than let through uncharged.
+# A bucket the configuration does not define (named by a grant of the
+# tailnet policy file) cannot be charged: the request is refused rather
+# than served past the limit the grant meant to set.
 deny contains msg if {
 	some q in quotas
-	msg := sprintf("%s charges quota bucket %v, but sluice does not enforce quotas yet; the request is refused rather than let through uncharged", [q.grant, q.bucket])
+	not quota_defined(q.bucket)
+	msg := sprintf("%s charges quota bucket %q, which the quotas section does not define; the request is refused rather than let through uncharged", [q.grant, q.bucket])
 }
+
+# A malformed quotas entry (not {"bucket": NAME}) refuses the request.
+deny contains msg if {
+	some cap in capabilities
+	cap_applies(cap)
+	some q in object.get(cap, "quotas", [])
+	not quota_entry(q)
+	msg := sprintf("%s has a quotas entry without a bucket name; the request is refused rather than let through uncharged", [cap.grant])
+}
+
+deny contains msg if {
+	some cap in capabilities
+	cap_applies(cap)
+	not is_array(object.get(cap, "quotas", []))
+	msg := sprintf("%s has quotas that are not a list of {\"bucket\": NAME}; the request is refused rather than let through uncharged", [cap.grant])
+}
+
+quota_entry(q) if {
+	is_object(q)
+	is_string(q.bucket)
+}
+
+# quota_defined is true for a bucket of the quotas section. The generated
+# package writes quota_buckets only when the section has buckets.
+quota_defined(bucket) if data.sluice.grants.quota_buckets[bucket]
 
 # metrics is true when the caller may read /metrics.
 default metrics := false

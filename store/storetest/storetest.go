@@ -46,6 +46,11 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"RawBodies", testRaws},
 		{"EncryptedRawBodiesAndKeyRotation", testEncryptedRaws},
 		{"ConcurrentOpenMigratesOnce", testConcurrentOpen},
+		{"QuotaLifecycle", testQuotaLifecycle},
+		{"QuotaCapacityLowered", testQuotaCapacityLowered},
+		{"QuotaConcurrentReserve", testQuotaConcurrentReserve},
+		{"QuotaSurvivesReopen", testQuotaSurvivesReopen},
+		{"QuotaTake", testQuotaTake},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/openai/openai-go/v3"
+
+	"github.com/sluice-gateway/sluice/quota"
+)
+
+// TestSDKQuotaRefusal: the official SDKs surface a spent quota as their
+// rate-limit error (HTTP 429) with the Retry-After sluice sets and the
+// message naming the bucket.
+func TestSDKQuotaRefusal(t *testing.T) {
+	config := strings.Replace(quotaConfig, `"rate": "$1.00/week"`, `"rate": "$1.00/hour"`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	// Spend the bucket: a $0.02 reservation then waits 72 s of refill.
+	b := &quota.Bucket{Name: "daily:<user>", Capacity: quota.Dollar, Rate: quota.Rate{Amount: quota.Dollar, Per: time.Hour}}
+	if _, err := st.Adjust(context.Background(), b, "daily:alice@example.com", -quota.Dollar, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	oc := openaiClient(gw)
+	_, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-5", MaxTokens: openai.Int(10),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	var oe *openai.Error
+	if !errors.As(err, &oe) || oe.StatusCode != 429 || oe.Type != "rate_limit_error" || !strings.Contains(oe.Message, `quota "daily:alice@example.com"`) {
+		t.Errorf("OpenAI SDK error %T %v; want *openai.Error 429 rate_limit_error naming the bucket", err, err)
+	} else if ra := oe.Response.Header.Get("Retry-After"); ra != "72" && ra != "71" {
+		t.Errorf("OpenAI SDK Retry-After %q, want 72 (71 after a slow second)", ra)
+	}
+
+	ac := anthropicClient(gw)
+	_, err = ac.Messages.New(ctx, anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 10,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
+	})
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) || ae.StatusCode != 429 || !strings.Contains(ae.RawJSON(), "rate_limit_error") {
+		t.Errorf("Anthropic SDK error %T %v; want *anthropic.Error 429 rate_limit_error", err, err)
+	} else if ra := ae.Response.Header.Get("Retry-After"); ra != "72" && ra != "71" {
+		t.Errorf("Anthropic SDK Retry-After %q, want 72 (71 after a slow second)", ra)
+	}
+	if n := len(gw.upstream.Received()); n != 0 {
+		t.Errorf("the provider received %d requests, want none", n)
+	}
+}

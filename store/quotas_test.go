@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sluice-gateway/sluice/quota"
+	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/storetest"
+)
+
+// BenchmarkQuotaReserveSettle measures what quotas add to a request: one
+// reservation and its settlement, on SQLite and, with SLUICE_TEST_POSTGRES,
+// on PostgreSQL.
+func BenchmarkQuotaReserveSettle(b *testing.B) {
+	for _, db := range []struct {
+		name string
+		dsn  func(b *testing.B) string
+	}{
+		{"sqlite", func(b *testing.B) string { return filepath.Join(b.TempDir(), "sluice.db") }},
+		{"postgres", func(b *testing.B) string { return storetest.PostgresDSN(b) }},
+	} {
+		b.Run(db.name, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := store.Open(ctx, db.dsn(b), store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			bucket := &quota.Bucket{Name: "daily:<user>", Capacity: 1000 * quota.Dollar, Rate: quota.Rate{Amount: 1000 * quota.Dollar, Per: time.Minute}}
+			name := bucket.Expand("alice@example.com")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				now := time.Now()
+				if _, ok, err := st.Reserve(ctx, bucket, name, quota.Dollar/100, now); err != nil || !ok {
+					b.Fatalf("reserve: %v %v", ok, err)
+				}
+				if _, err := st.Adjust(ctx, bucket, name, quota.Dollar/200, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
