@@ -52,17 +52,18 @@ var (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests    *prometheus.CounterVec
-	tokens      *prometheus.CounterVec
-	cost        *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	ttfb        *prometheus.HistogramVec
-	stream      *prometheus.HistogramVec
-	decisions   *prometheus.CounterVec
-	decisionDur prometheus.Histogram
-	cache       *prometheus.CounterVec
-	openStreams prometheus.Gauge
-	reloads     *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	tokens       *prometheus.CounterVec
+	cost         *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	ttfb         *prometheus.HistogramVec
+	stream       *prometheus.HistogramVec
+	decisions    *prometheus.CounterVec
+	decisionDur  prometheus.Histogram
+	cache        *prometheus.CounterVec
+	openStreams  prometheus.Gauge
+	reloads      *prometheus.CounterVec
+	quotaRefused *prometheus.CounterVec
 
 	// Per-user series; nil unless Options.MetricsPerUser.
 	userRequests *prometheus.CounterVec
@@ -130,8 +131,12 @@ func newMetrics(s *Server, perUser bool) *metrics {
 		Name: "sluice_config_reloads_total",
 		Help: "Configuration reloads by result (applied, unchanged, refused, failed).",
 	}, []string{"result"})
+	m.quotaRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_quota_rejections_total",
+		Help: "Requests refused with 429 because a quota bucket could not cover them, by bucket as configured (daily:<user>, not each user's).",
+	}, []string{"bucket"})
 	for _, c := range []prometheus.Collector{m.requests, m.tokens, m.cost, m.duration, m.ttfb, m.stream,
-		m.decisions, m.decisionDur, m.cache, m.openStreams, m.reloads} {
+		m.decisions, m.decisionDur, m.cache, m.openStreams, m.reloads, m.quotaRefused} {
 		f(c)
 	}
 	// Series that exist from the start, so rates and ratios are defined

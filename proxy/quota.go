@@ -201,6 +201,7 @@ func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount q
 				secs := max(int64(math.Ceil(d.Seconds())), 1)
 				ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 			}
+			ex.s.metrics.quotaRefused.WithLabelValues(chain[0].Name).Inc()
 			ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
 			return false
 		}
@@ -224,6 +225,7 @@ func (ex *exchange) refuseQuota(b *quota.Bucket, name string, bal, amount quota.
 	} else {
 		msg += "; it never refills that much (lower max_tokens, or ask an admin)"
 	}
+	ex.s.metrics.quotaRefused.WithLabelValues(b.Name).Inc()
 	ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
 }
 

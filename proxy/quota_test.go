@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/quota"
@@ -257,6 +258,10 @@ func TestQuotaRefusal(t *testing.T) {
 	}
 	if got := len(gw.upstream.Received()); got != 1 {
 		t.Errorf("upstream got %d requests; refused ones must not be forwarded", got)
+	}
+	// Counted by the bucket as configured, not by each user's bucket.
+	if got := testutil.ToFloat64(gw.srv.metrics.quotaRefused.WithLabelValues("daily:<user>")); got != float64(len(tests)) {
+		t.Errorf("sluice_quota_rejections_total{bucket=\"daily:<user>\"} = %v, want %d", got, len(tests))
 	}
 }
 
