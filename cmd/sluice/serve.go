@@ -190,6 +190,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		IdleStreamTimeout: f.idleTimeout,
 		Instance:          hostname,
 		Store:             st,
+		ReadyChecks:       front.ready,
 	})
 	if err != nil {
 		return err
@@ -303,6 +304,7 @@ type front struct {
 	url              string
 	resolver         identity.Resolver
 	tailnetTransport http.RoundTripper
+	ready            []proxy.ReadyCheck
 	close            func()
 }
 
@@ -320,7 +322,8 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writ
 	if err != nil {
 		return nil, err
 	}
-	fr := &front{resolver: node.Resolver(), tailnetTransport: node.Transport(), close: func() { node.Close() }, url: "http://" + f.hostname}
+	fr := &front{resolver: node.Resolver(), tailnetTransport: node.Transport(), close: func() { node.Close() }, url: "http://" + f.hostname,
+		ready: []proxy.ReadyCheck{{Name: "tailnet", Check: node.Ready}}}
 	ln, err := node.Listen("tcp", ":80")
 	if err != nil {
 		node.Close()

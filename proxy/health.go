@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// ReadyCheck is one condition /readyz waits for beyond the gateway's own
+// (configuration loaded, request log writable): in tailnet mode, that the
+// node is up. Check returns nil when ready, else why not, in words fit
+// for anyone who can reach the gateway (no addresses, no secrets).
+type ReadyCheck struct {
+	Name  string
+	Check func(context.Context) error
+}
+
+// readyCheckTimeout bounds one /readyz answer: an orchestrator's probe
+// must not hang on a slow check.
+const readyCheckTimeout = 2 * time.Second
+
+// routeHealth answers GET /healthz and GET /readyz, for orchestrators
+// that probe without an identity. They come before identification: they
+// are not recorded as requests, policy does not decide them, and they
+// say nothing an anonymous caller may not know.
+func (s *Server) routeHealth(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch r.URL.Path {
+	case "/healthz":
+		writeHealth(w, http.StatusOK, healthAnswer{Status: "ok"})
+		return true
+	case "/readyz":
+		s.serveReady(w, r)
+		return true
+	}
+	return false
+}
+
+// healthAnswer is the body of /healthz and /readyz.
+type healthAnswer struct {
+	Status string `json:"status"`
+	// NotReady lists, on a 503 from /readyz, each check that failed.
+	NotReady []notReady `json:"not_ready,omitempty"`
+}
+
+type notReady struct {
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+}
+
+// serveReady answers 200 when the gateway can serve: a configuration is
+// loaded, the request log can keep records, and every extra ReadyCheck
+// passes; 503 listing what is not ready otherwise.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	var failed []notReady
+	if st := s.state.Load(); st == nil || st.cfg == nil {
+		failed = append(failed, notReady{Check: "config", Reason: "no configuration loaded"})
+	}
+	if err := s.opts.Sink.Healthy(); err != nil {
+		failed = append(failed, notReady{Check: "request_log", Reason: err.Error()})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyCheckTimeout)
+	defer cancel()
+	for _, c := range s.opts.ReadyChecks {
+		if err := c.Check(ctx); err != nil {
+			failed = append(failed, notReady{Check: c.Name, Reason: err.Error()})
+		}
+	}
+	if len(failed) > 0 {
+		writeHealth(w, http.StatusServiceUnavailable, healthAnswer{Status: "not ready", NotReady: failed})
+		return
+	}
+	writeHealth(w, http.StatusOK, healthAnswer{Status: "ok"})
+}
+
+func writeHealth(w http.ResponseWriter, status int, a healthAnswer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(a)
+}
