@@ -26,14 +26,14 @@ Usage:
 Run "sluice COMMAND -h" for the flags of a command.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// commands are the top-level commands, for "did you mean".
+var commands = []string{"serve", "config", "policy", "version", "help"}
 
 // run dispatches a command line and returns the process exit code, so the
 // whole CLI can be tested in-process.
@@ -50,12 +50,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "sluice", version)
+		fmt.Fprintln(stdout, buildVersion())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+	unknownCommand(stderr, "sluice", args[0], commands, usage)
 	return 2
 }
