@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/sluice-gateway/sluice/engine"
 )
 
 // ReadyCheck is one condition /readyz waits for beyond the gateway's own
@@ -82,3 +84,14 @@ func writeHealth(w http.ResponseWriter, status int, a healthAnswer) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(a)
 }
+
+// Explain asks the running policy about in, as a request would, without
+// caching the answer or writing it to the decision log. The operator's
+// tools use it to say what the configuration means, such as the start-up
+// warning that every caller is admin.
+func (s *Server) Explain(ctx context.Context, in engine.Input) (engine.Explanation, error) {
+	return s.state.Load().engine.Explain(ctx, in)
+}
+
+// PolicyRevision identifies the running policy, as decisions name it.
+func (s *Server) PolicyRevision() string { return s.state.Load().engine.Revision() }

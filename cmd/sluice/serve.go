@@ -200,6 +200,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 
 	hs := newHTTPServer(srv, f.keepAlive)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
+	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv}.log(ctx, log)
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
@@ -306,6 +307,8 @@ type front struct {
 	tailnetTransport http.RoundTripper
 	ready            []proxy.ReadyCheck
 	close            func()
+	// identity says how callers are identified, as log attributes.
+	identity []any
 }
 
 // listen opens the gateway's listeners: the tailnet node's port 80 (and
@@ -324,6 +327,8 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writ
 	}
 	fr := &front{resolver: node.Resolver(), tailnetTransport: node.Transport(), close: func() { node.Close() }, url: "http://" + f.hostname,
 		ready: []proxy.ReadyCheck{{Name: "tailnet", Check: node.Ready}}}
+	ip4, ip6 := node.Addrs()
+	fr.identity = []any{"mode", "tailnet", "node", f.hostname, "addresses", fmt.Sprintf("%v %v", ip4, ip6)}
 	ln, err := node.Listen("tcp", ":80")
 	if err != nil {
 		node.Close()
@@ -353,7 +358,8 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 	// Without a node of its own, sluice reaches "tailnet": true providers
 	// through the machine's network, which reaches the tailnet when
 	// Tailscale runs on the machine.
-	fr := &front{resolver: identity.Local(login), tailnetTransport: http.DefaultTransport}
+	fr := &front{resolver: identity.Local(login), tailnetTransport: http.DefaultTransport,
+		identity: []any{"mode", "local user", "login", login}}
 	if path, unix := identity.UnixSocketPath(f.listen); unix {
 		ln, err := identity.ListenUnix(path)
 		if err != nil {
@@ -361,7 +367,9 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 		}
 		fr.listeners, fr.url, fr.close = []net.Listener{ln}, "unix:"+path, func() { ln.Close() }
 		if f.trustHeaders {
-			fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{PeerUID: trustedPeerUID(f, log), Logger: log})
+			uid := trustedPeerUID(f, log)
+			fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{PeerUID: uid, Logger: log})
+			fr.identity = []any{"mode", "trusted headers", "from_uid", uid}
 		}
 		return fr, nil
 	}
@@ -375,6 +383,7 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 			"Tailscale-User-Login and act as anyone, admins included; listen on a Unix socket instead "+
 			"(--listen unix:PATH, tailscale serve --bg unix:PATH), where only tailscaled's uid is trusted\n", ln.Addr())
 		fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{Logger: log})
+		fr.identity = []any{"mode", "trusted headers", "from", "any loopback peer"}
 	}
 	return fr, nil
 }
