@@ -220,7 +220,7 @@ func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 			fmt.Sprintf("provider %s did not answer in time", p.ID), detail)
 	default:
 		msg := fmt.Sprintf("provider %s could not be reached", p.ID)
-		if reason := unreachableReason(err); reason != "" {
+		if reason := UnreachableReason(err); reason != "" {
 			msg += ": " + reason
 		}
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError, msg, detail)
@@ -229,7 +229,7 @@ func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 		// The record keeps the detail too, but a database row is not where
 		// an operator looks first.
 		ex.s.log.Warn("provider request failed", "request_id", ex.id, "provider", p.ID,
-			"status", ex.status, "reason", unreachableReason(err), "err", detail)
+			"status", ex.status, "reason", UnreachableReason(err), "err", detail)
 	}
 }
 

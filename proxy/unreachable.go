@@ -9,12 +9,12 @@ import (
 	"syscall"
 )
 
-// unreachableReason says in a few words why a provider could not be
+// UnreachableReason says in a few words why a provider could not be
 // reached, for the caller and the operator: the DNS lookup failed, the
 // connection was refused or reset, the TLS handshake failed, the network
 // has no route. It names no host, URL or key: the caller sees it. Empty
 // when the error is none of these.
-func unreachableReason(err error) string {
+func UnreachableReason(err error) string {
 	var dnsErr *net.DNSError
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError

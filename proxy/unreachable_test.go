@@ -158,7 +158,7 @@ func TestUnreachableProvider(t *testing.T) {
 }
 
 func TestUnreachableReasonUnknown(t *testing.T) {
-	if r := unreachableReason(errors.New("something else")); r != "" {
+	if r := UnreachableReason(errors.New("something else")); r != "" {
 		t.Errorf("reason %q for an unclassified error, want none", r)
 	}
 }

@@ -17,6 +17,7 @@ const usage = `sluice: an LLM gateway for Tailscale tailnets
 Usage:
   sluice serve   [--config FILE] [--listen 127.0.0.1:8080] [--local-user LOGIN] ...
   sluice init     --provider openai,anthropic,... [--admin LOGIN] [--out FILE]
+  sluice doctor  [--config FILE] [--state-dir DIR] [--db DSN]
   sluice config validate FILE
   sluice config default
   sluice policy export --config FILE --out DIR
@@ -34,7 +35,7 @@ func main() {
 }
 
 // commands are the top-level commands, for "did you mean".
-var commands = []string{"serve", "init", "config", "policy", "version", "help"}
+var commands = []string{"serve", "init", "doctor", "config", "policy", "version", "help"}
 
 // run dispatches a command line and returns the process exit code, so the
 // whole CLI can be tested in-process.
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "init":
 		return runInit(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, buildVersion())
 		return 0
