@@ -18,6 +18,8 @@ Usage:
   sluice serve   [--config FILE] [--listen 127.0.0.1:8080] [--local-user LOGIN] ...
   sluice init     --provider openai,anthropic,... [--admin LOGIN] [--out FILE]
   sluice doctor  [--config FILE] [--state-dir DIR] [--db DSN]
+  sluice logs    [--user U] [--model M] [--since 1h] [--json] [--follow]
+  sluice usage   [--by user|model|provider|day] [--since 24h] [--json]
   sluice config validate FILE
   sluice config default
   sluice policy export --config FILE --out DIR
@@ -35,7 +37,7 @@ func main() {
 }
 
 // commands are the top-level commands, for "did you mean".
-var commands = []string{"serve", "init", "doctor", "config", "policy", "version", "help"}
+var commands = []string{"serve", "init", "doctor", "logs", "usage", "config", "policy", "version", "help"}
 
 // run dispatches a command line and returns the process exit code, so the
 // whole CLI can be tested in-process.
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runInit(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], stdout, stderr)
+	case "usage":
+		return runUsage(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, buildVersion())
 		return 0
