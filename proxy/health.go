@@ -95,3 +95,14 @@ func (s *Server) Explain(ctx context.Context, in engine.Input) (engine.Explanati
 
 // PolicyRevision identifies the running policy, as decisions name it.
 func (s *Server) PolicyRevision() string { return s.state.Load().engine.Revision() }
+
+// HealthHandler answers GET /healthz and /readyz only (404 otherwise),
+// for a listener of their own where an orchestrator that is not on the
+// tailnet can probe the gateway.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.routeHealth(w, r) {
+			http.NotFound(w, r)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -116,4 +117,25 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestHealthHandler: the probes' own listener answers them and nothing
+// else, so exposing it outside the tailnet exposes no model.
+func TestHealthHandler(t *testing.T) {
+	gw := newGateway(t, healthConfig, "alice@example.com")
+	hs := httptest.NewServer(gw.srv.HealthHandler())
+	defer hs.Close()
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/models": 404, "/api/requests": 404, "/metrics": 404} {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if n := len(gw.upstream.Received()); n != 0 {
+		t.Errorf("upstream received %d requests", n)
+	}
 }

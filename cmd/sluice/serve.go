@@ -52,6 +52,7 @@ type serveFlags struct {
 	tailnet          bool
 	hostname         string
 	tls              bool
+	healthListen     string
 }
 
 func defaultStateDir() string {
@@ -90,6 +91,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
+	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -198,6 +200,13 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
 
+	if f.healthListen != "" {
+		stopProbes, err := serveProbes(f.healthListen, srv, log)
+		if err != nil {
+			return err
+		}
+		defer stopProbes()
+	}
 	hs := newHTTPServer(srv, f.keepAlive)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
 	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv}.log(ctx, log)

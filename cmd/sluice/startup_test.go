@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -88,6 +90,31 @@ func TestRedactDSN(t *testing.T) {
 	} {
 		if got := redactDSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestHealthListen: --health-listen answers the probes on an address of
+// its own, and nothing else there.
+func TestHealthListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, stderr, _ := startServe(t, "--listen", "127.0.0.1:0", "--local-user", "ops@example.com", "--health-listen", addr)
+	if !strings.Contains(stderr.String(), `msg="health probes" address=http://`+addr) {
+		t.Errorf("no start-up line for the probes:\n%s", stderr.String())
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/models": 404} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }
