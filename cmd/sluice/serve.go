@@ -274,6 +274,7 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p 
 		return err
 	case <-ctx.Done():
 	}
+	p.log.Info("shutting down: no new connections; waiting for running requests and streams", "timeout", p.grace)
 	var result error
 	// hs.Shutdown closes the listeners at once, then waits for every
 	// connection to go idle: every handler has returned, so every request
@@ -298,11 +299,15 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p 
 	lctx, cancel := context.WithTimeout(context.Background(), p.logBudget)
 	if err := p.flushLog(lctx); err != nil {
 		p.log.Error("flushing the request log", "err", err, "timeout", p.logBudget)
+	} else {
+		p.log.Info("shutting down: request log written")
 	}
 	cancel()
 	hctx, cancel := context.WithTimeout(context.Background(), p.hookBudget)
 	if err := p.flushHooks(hctx); err != nil {
 		p.log.Error("delivering queued hook calls", "err", err, "timeout", p.hookBudget)
+	} else {
+		p.log.Info("shutting down: queued hook calls delivered; done")
 	}
 	cancel()
 	return result
