@@ -196,6 +196,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 // upstreamError answers a request whose provider could not be reached or
 // answered nothing usable.
 func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
+	detail := upstreamDetail(err)
 	var ne net.Error
 	switch {
 	case ex.r.Context().Err() != nil:
@@ -204,22 +205,31 @@ func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 		ex.w.status = statusClientClosed
 	case errors.Is(cause, errHeaderTimeout) || errors.Is(err, errHeaderTimeout):
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
-			fmt.Sprintf("provider %s did not answer in time (no response headers within %s)", p.ID, ex.s.opts.HeaderTimeout), errHeaderTimeout.Error()+": "+err.Error())
+			fmt.Sprintf("provider %s did not answer in time (no response headers within %s)", p.ID, ex.s.opts.HeaderTimeout), errHeaderTimeout.Error()+": "+detail)
 	case errors.Is(err, errConnectTimeout):
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
-			fmt.Sprintf("provider %s could not be connected to within %s", p.ID, ex.s.opts.ConnectTimeout), err.Error())
+			fmt.Sprintf("provider %s could not be connected to within %s", p.ID, ex.s.opts.ConnectTimeout), detail)
 	case errors.Is(cause, errIdleStream):
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
-			fmt.Sprintf("provider %s stopped sending for %s", p.ID, ex.s.opts.IdleStreamTimeout), err.Error())
+			fmt.Sprintf("provider %s stopped sending for %s", p.ID, ex.s.opts.IdleStreamTimeout), detail)
 	case errors.Is(err, errUpstreamNotJSON):
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s failed: %v", p.ID, err), err.Error())
 	case errors.As(err, &ne) && ne.Timeout():
 		ex.fail(http.StatusGatewayTimeout, compat.KindTimeout,
-			fmt.Sprintf("provider %s did not answer in time", p.ID), err.Error())
+			fmt.Sprintf("provider %s did not answer in time", p.ID), detail)
 	default:
-		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
-			fmt.Sprintf("provider %s could not be reached", p.ID), err.Error())
+		msg := fmt.Sprintf("provider %s could not be reached", p.ID)
+		if reason := UnreachableReason(err); reason != "" {
+			msg += ": " + reason
+		}
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError, msg, detail)
+	}
+	if ex.status >= 500 {
+		// The record keeps the detail too, but a database row is not where
+		// an operator looks first.
+		ex.s.log.Warn("provider request failed", "request_id", ex.id, "provider", p.ID,
+			"status", ex.status, "reason", UnreachableReason(err), "err", detail)
 	}
 }
 

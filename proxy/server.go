@@ -99,6 +99,9 @@ type Options struct {
 	// call, whose trace context is passed on in the traceparent header.
 	// Nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// ReadyChecks are what GET /readyz checks beyond the configuration
+	// and the request log (the tailnet node being up, in tailnet mode).
+	ReadyChecks []ReadyCheck
 }
 
 // Server is the gateway's http.Handler.
@@ -241,7 +244,7 @@ func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.routeLocal(w, r) {
+	if s.routeHealth(w, r) || s.routeLocal(w, r) {
 		return
 	}
 	s.serve(w, r)

@@ -32,7 +32,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.SetOutput(stderr)
 		fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
 		if err := fs.Parse(args[1:]); err != nil {
-			return 2
+			return flagExit(err)
 		}
 		if fs.NArg() != 1 {
 			fs.Usage()
@@ -49,7 +49,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(stdout, configUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice config: unknown command %q\n\n%s", args[0], configUsage)
+	unknownCommand(stderr, "sluice config", args[0], []string{"validate", "default", "migrate", "help"}, configUsage)
 	return 2
 }
 

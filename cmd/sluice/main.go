@@ -16,6 +16,10 @@ const usage = `sluice: an LLM gateway for Tailscale tailnets
 
 Usage:
   sluice serve   [--config FILE] [--listen 127.0.0.1:8080] [--local-user LOGIN] ...
+  sluice init     --provider openai,anthropic,... [--admin LOGIN] [--out FILE]
+  sluice doctor  [--config FILE] [--state-dir DIR] [--db DSN]
+  sluice logs    [--user U] [--model M] [--since 1h] [--json] [--follow]
+  sluice usage   [--by user|model|provider|day] [--since 24h] [--json]
   sluice config validate FILE
   sluice config default
   sluice policy export --config FILE --out DIR
@@ -26,14 +30,14 @@ Usage:
 Run "sluice COMMAND -h" for the flags of a command.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// commands are the top-level commands, for "did you mean".
+var commands = []string{"serve", "init", "doctor", "logs", "usage", "config", "policy", "version", "help"}
 
 // run dispatches a command line and returns the process exit code, so the
 // whole CLI can be tested in-process.
@@ -49,13 +53,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runConfig(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "init":
+		return runInit(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args[1:], stdout, stderr)
+	case "logs":
+		return runLogs(ctx, args[1:], stdout, stderr)
+	case "usage":
+		return runUsage(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "sluice", version)
+		fmt.Fprintln(stdout, buildVersion())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+	unknownCommand(stderr, "sluice", args[0], commands, usage)
 	return 2
 }

@@ -39,6 +39,13 @@ const policyUsage = `Usage:
 Without --config the embedded default configuration is used.
 `
 
+// policySynopsis is each policy subcommand's usage line, for its -h.
+var policySynopsis = map[string]string{
+	"export": "sluice policy export --config FILE --out DIR [--policy DIR]",
+	"test":   "sluice policy test [--config FILE] [--policy DIR] [-v] [--coverage] [--run RE] DIR...",
+	"eval":   "sluice policy eval [--config FILE] [--policy DIR] --user LOGIN --model M [--provider P] [--format F] [--tags tag:a,tag:b] [--caps FILE]",
+}
+
 // runPolicy runs `sluice policy ...` and returns the exit code.
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -56,7 +63,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(stdout, policyUsage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sluice policy: unknown command %q\n\n%s", args[0], policyUsage)
+	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "help"}, policyUsage)
 	return 2
 }
 
@@ -70,9 +77,13 @@ type policyFlags struct {
 func newPolicyFlags(name string, stderr io.Writer) *policyFlags {
 	f := &policyFlags{fs: flag.NewFlagSet("policy "+name, flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
-	f.fs.Usage = func() { fmt.Fprint(stderr, policyUsage) }
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  %s\n\nFlags:\n", policySynopsis[name])
+		f.fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nWithout --config the embedded default configuration is used.")
+	}
 	f.fs.StringVar(&f.config, "config", "", "configuration file (HuJSON); the embedded default when empty")
-	f.fs.StringVar(&f.policyDir, "policy", "", "directory of your own Rego modules (as `sluice serve --policy`)")
+	f.fs.StringVar(&f.policyDir, "policy", "", "directory of your own Rego modules, as for sluice serve --policy")
 	return f
 }
 
@@ -113,7 +124,7 @@ func policyExport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	out := f.fs.String("out", "", "directory to write the policy to (created if needed)")
 	pos, err := f.parse(args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *out == "" || len(pos) > 0 {
 		fmt.Fprintln(stderr, "sluice policy export: need --out DIR and no arguments")
@@ -152,7 +163,7 @@ func policyTest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	timeout := f.fs.Duration("timeout", 5*time.Second, "time allowed for each test")
 	dirs, err := f.parse(args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(dirs) == 0 {
 		fmt.Fprintln(stderr, "specify at least one file")
@@ -282,7 +293,7 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	capsFile := f.fs.String("caps", "", "a JSON file holding the caller's WhoIs CapMap (tailnet policy file grants)")
 	pos, err := f.parse(args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *user == "" && *tags == "" || *model == "" || len(pos) > 0 {
 		fmt.Fprintln(stderr, "sluice policy eval: need --user (or --tags) and --model, and no arguments")

@@ -61,6 +61,7 @@ type serveFlags struct {
 	accessLog        bool
 	quotaTokens      int64
 	quotaReserve     string
+	healthListen     string
 }
 
 func defaultStateDir() string {
@@ -105,6 +106,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.metricsPerUser, "metrics-per-user", false, "add metrics series labelled by caller login (one set per user)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
+	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -242,6 +244,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		TracerProvider:    tracing,
 		QuotaOutputTokens: f.quotaTokens,
 		QuotaReservation:  reserve,
+		ReadyChecks:       front.ready,
 	})
 	if err != nil {
 		return err
@@ -257,8 +260,16 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
 
+	if f.healthListen != "" {
+		stopProbes, err := serveProbes(f.healthListen, srv, log)
+		if err != nil {
+			return err
+		}
+		defer stopProbes()
+	}
 	hs := newHTTPServer(srv, f.keepAlive)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
+	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv}.log(ctx, log)
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
@@ -341,6 +352,7 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p 
 		return err
 	case <-ctx.Done():
 	}
+	p.log.Info("shutting down: no new connections; waiting for running requests and streams", "timeout", p.grace)
 	var result error
 	// hs.Shutdown closes the listeners at once, then waits for every
 	// connection to go idle: every handler has returned, so every request
@@ -365,11 +377,15 @@ func serveUntilDone(ctx context.Context, hs *http.Server, lns []net.Listener, p 
 	lctx, cancel := context.WithTimeout(context.Background(), p.logBudget)
 	if err := p.flushLog(lctx); err != nil {
 		p.log.Error("flushing the request log", "err", err, "timeout", p.logBudget)
+	} else {
+		p.log.Info("shutting down: request log written")
 	}
 	cancel()
 	hctx, cancel := context.WithTimeout(context.Background(), p.hookBudget)
 	if err := p.flushHooks(hctx); err != nil {
 		p.log.Error("delivering queued hook calls", "err", err, "timeout", p.hookBudget)
+	} else {
+		p.log.Info("shutting down: queued hook calls delivered; done")
 	}
 	cancel()
 	return result
@@ -381,7 +397,10 @@ type front struct {
 	url              string
 	resolver         identity.Resolver
 	tailnetTransport http.RoundTripper
+	ready            []proxy.ReadyCheck
 	close            func()
+	// identity says how callers are identified, as log attributes.
+	identity []any
 }
 
 // listen opens the gateway's listeners: the tailnet node's port 80 (and
@@ -398,7 +417,10 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writ
 	if err != nil {
 		return nil, err
 	}
-	fr := &front{resolver: node.Resolver(), tailnetTransport: node.Transport(), close: func() { node.Close() }, url: "http://" + f.hostname}
+	fr := &front{resolver: node.Resolver(), tailnetTransport: node.Transport(), close: func() { node.Close() }, url: "http://" + f.hostname,
+		ready: []proxy.ReadyCheck{{Name: "tailnet", Check: node.Ready}}}
+	ip4, ip6 := node.Addrs()
+	fr.identity = []any{"mode", "tailnet", "node", f.hostname, "addresses", fmt.Sprintf("%v %v", ip4, ip6)}
 	ln, err := node.Listen("tcp", ":80")
 	if err != nil {
 		node.Close()
@@ -428,7 +450,8 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 	// Without a node of its own, sluice reaches "tailnet": true providers
 	// through the machine's network, which reaches the tailnet when
 	// Tailscale runs on the machine.
-	fr := &front{resolver: identity.Local(login), tailnetTransport: http.DefaultTransport}
+	fr := &front{resolver: identity.Local(login), tailnetTransport: http.DefaultTransport,
+		identity: []any{"mode", "local user", "login", login}}
 	if path, unix := identity.UnixSocketPath(f.listen); unix {
 		ln, err := identity.ListenUnix(path)
 		if err != nil {
@@ -436,7 +459,9 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 		}
 		fr.listeners, fr.url, fr.close = []net.Listener{ln}, "unix:"+path, func() { ln.Close() }
 		if f.trustHeaders {
-			fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{PeerUID: trustedPeerUID(f, log), Logger: log})
+			uid := trustedPeerUID(f, log)
+			fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{PeerUID: uid, Logger: log})
+			fr.identity = []any{"mode", "trusted headers", "from_uid", uid}
 		}
 		return fr, nil
 	}
@@ -450,6 +475,7 @@ func listenLocal(f *serveFlags, log *slog.Logger, stderr io.Writer) (*front, err
 			"Tailscale-User-Login and act as anyone, admins included; listen on a Unix socket instead "+
 			"(--listen unix:PATH, tailscale serve --bg unix:PATH), where only tailscaled's uid is trusted\n", ln.Addr())
 		fr.resolver = identity.TrustedHeaders(identity.HeaderTrust{Logger: log})
+		fr.identity = []any{"mode", "trusted headers", "from", "any loopback peer"}
 	}
 	return fr, nil
 }

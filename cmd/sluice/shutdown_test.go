@@ -75,6 +75,11 @@ func TestServeShutdownStages(t *testing.T) {
 	if !strings.Contains(stderr.String(), "were cut") {
 		t.Errorf("stderr does not say streams were cut: %s", stderr.String())
 	}
+	for _, stage := range []string{"waiting for running requests and streams", "request log written", "queued hook calls delivered"} {
+		if !strings.Contains(stderr.String(), stage) {
+			t.Errorf("stderr does not say %q: %s", stage, stderr.String())
+		}
+	}
 	if n := delivered.Load(); n != 1 {
 		t.Errorf("%d hook deliveries after shutdown, want 1 (the complete answer's)", n)
 	}

@@ -261,6 +261,20 @@ func (n *Node) Self(ctx context.Context) (identity.Identity, error) {
 	return id, nil
 }
 
+// Ready reports whether the node is up on the tailnet: nil, or why not.
+// It is a local call to the node's own engine, cheap enough for an
+// orchestrator's readiness probe.
+func (n *Node) Ready(ctx context.Context) error {
+	st, err := n.lc.StatusWithoutPeers(ctx)
+	if err != nil {
+		return errors.New("tailnet node status unavailable")
+	}
+	if st.BackendState != "Running" {
+		return fmt.Errorf("tailnet node is %s, not Running", st.BackendState)
+	}
+	return nil
+}
+
 // Addrs returns the node's tailnet IPv4 and IPv6 addresses.
 func (n *Node) Addrs() (ip4, ip6 netip.Addr) { return n.srv.TailscaleIPs() }
 

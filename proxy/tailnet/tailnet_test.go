@@ -99,6 +99,10 @@ func TestTailnet(t *testing.T) {
 		if ip4, _ := gateway.Addrs(); !ip4.IsValid() {
 			t.Errorf("gateway has no tailnet IPv4 address")
 		}
+		// /readyz asks this in tailnet mode.
+		if err := gateway.Ready(ctx); err != nil {
+			t.Errorf("Ready() = %v for a node that is up", err)
+		}
 	})
 
 	t.Run("callers are identified by WhoIs", func(t *testing.T) {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// startup is what serve tells the operator once everything is open, one
+// log line each: which build, which configuration, who callers are, where
+// it listens and records, which policy runs; then a warning for each
+// setting that is likely a mistake.
+type startup struct {
+	configPath string
+	front      *front
+	// db is the request log's DSN or file, stateDir/sluice.db when empty.
+	db       string
+	stateDir string
+	spool    *store.Spool
+	cfg      *policy.Config
+	srv      *proxy.Server
+}
+
+func (s startup) log(ctx context.Context, log *slog.Logger) {
+	log.Info("sluice starting", "version", buildVersion())
+	if s.configPath == "" {
+		log.Info("config", "source", "embedded default")
+	} else {
+		log.Info("config", "source", "file", "path", s.configPath)
+	}
+	log.Info("identity", s.front.identity...)
+	log.Info("listening", "addresses", s.front.url)
+	db := s.db
+	if db == "" {
+		db = filepath.Join(s.stateDir, "sluice.db")
+	}
+	log.Info("request log", "database", redactDSN(db), "spool", s.spool.Dir())
+
+	// A caller no grant names: if policy makes them admin, every caller is.
+	x, err := s.srv.Explain(ctx, engine.Input{User: engine.User{Login: "sluice-startup-probe@unknown.invalid"}})
+	probe := x.Decision
+	log.Info("policy", "revision", s.srv.PolicyRevision(), "grants", len(s.cfg.TempGrants)+len(s.cfg.Grants),
+		"providers", len(s.cfg.Providers), "models", len(s.cfg.Models()), "hooks", len(s.cfg.Hooks))
+	for _, w := range startupWarnings(s.cfg, probe, err) {
+		log.Warn("warning: " + w)
+	}
+}
+
+// startupWarnings lists the settings of cfg likely to be mistakes: keys
+// still the default's placeholders (the loader already warns of empty
+// ones); a policy that makes an
+// unknown caller (probe) admin; raw bodies stored in clear.
+func startupWarnings(cfg *policy.Config, probe engine.Decision, probeErr error) []string {
+	var ws []string
+	for _, p := range cfg.Providers {
+		switch {
+		case p.Disabled:
+		case isPlaceholderKey(p.APIKey):
+			ws = append(ws, fmt.Sprintf("provider %s has the placeholder API key %q: put the real key in through an environment macro (\"apikey\": \"${%s_API_KEY}\")",
+				p.ID, p.APIKey, strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(p.ID))))
+		}
+	}
+	for _, h := range cfg.Hooks {
+		if !h.Disabled && isPlaceholderKey(h.APIKey) {
+			ws = append(ws, fmt.Sprintf("hook %s has the placeholder API key %q", h.Name, h.APIKey))
+		}
+	}
+	switch {
+	case probeErr != nil:
+		ws = append(ws, "could not ask the policy about an unknown caller: "+probeErr.Error())
+	case probe.Admin:
+		ws = append(ws, "everyone is admin: a caller no grant names gets the admin role (every user's request log, /metrics); restrict the grants")
+	}
+	if cfg.Database.SaveRaws && !cfg.Database.KeepEncryptedBlobs {
+		ws = append(ws, "database.save_raws is on without database.keep_encrypted_blobs: request and response bodies are stored in clear")
+	}
+	return ws
+}
+
+// isPlaceholderKey tells an API key that was never filled in, such as the
+// default configuration's "YOUR_OPENAI_API_KEY".
+func isPlaceholderKey(k string) bool {
+	u := strings.ToUpper(k)
+	return strings.HasPrefix(u, "YOUR_") || strings.HasPrefix(u, "YOUR-") ||
+		strings.Contains(u, "PLACEHOLDER") || strings.Contains(u, "CHANGEME") || strings.Contains(u, "CHANGE_ME")
+}
+
+// redactDSN shows a database address without its password, in URL or
+// key=value form.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return passwordField.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+var passwordField = regexp.MustCompile(`(password\s*=\s*)('[^']*'|\S+)`)
