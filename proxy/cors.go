@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -269,7 +271,7 @@ func allowsOrigin(value, origin string) int {
 func appendTokens(list []string, value string) []string {
 	for _, t := range strings.Split(value, ",") {
 		t = strings.TrimSpace(t)
-		if !isToken(t) || slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, t) }) {
+		if !httpguts.ValidHeaderFieldName(t) || slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, t) }) {
 			continue
 		}
 		list = append(list, t)
@@ -288,23 +290,6 @@ func printable(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// isToken reports whether s is an RFC 9110 token ("*" is one).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // matchPath reports whether a URL path matches a cors_paths pattern, with
