@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
 
 // nxdomainServer is a DNS server on loopback that answers every query
@@ -64,12 +65,7 @@ func TestUnreachableProvider(t *testing.T) {
 	}}
 	transport := &http.Transport{DialContext: (&net.Dialer{Resolver: resolver, Timeout: 5 * time.Second}).DialContext}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + proxytest.RefusingAddr(t)
 	untrusted := httptest.NewUnstartedServer(http.NotFoundHandler())
 	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
 	untrusted.StartTLS()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -29,12 +29,7 @@ func TestDoctor(t *testing.T) {
 		w.Write([]byte(`{"data":[]}`))
 	}))
 	defer provider.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
+	closed := "http://" + proxytest.RefusingAddr(t)
 	t.Setenv("SLUICE_TEST_DOCTOR_GOOD", "sk-good")
 	t.Setenv("SLUICE_TEST_DOCTOR_BAD", "sk-bad")
 	config := writeFile(t, `{"providers": {

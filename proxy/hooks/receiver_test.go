@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
 
 // received is one request a test receiver got.
@@ -116,13 +116,7 @@ func hang(_ int, w http.ResponseWriter, r *http.Request) {
 // deadURL returns a loopback URL on which nothing listens.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/hook"
+	return "http://" + proxytest.RefusingAddr(t) + "/hook"
 }
 
 // logBuffer collects log output safely across goroutines.
