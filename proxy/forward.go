@@ -92,6 +92,7 @@ func (ex *exchange) forward() {
 			out.Host = ""
 			prepareUpstreamHeaders(ex.route.Format, out.Header)
 			setGrantHeaders(out.Header, ex.decision.Headers)
+			out.Header.Set(headerLoop, ex.s.loopID)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
 				auth = policy.AuthBearer // minted OAuth access token

@@ -95,6 +95,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		ex.fail(status, kind, err.Error(), err.Error())
 		return
 	}
+	if ex.s.looped(r) {
+		ex.refuseLoop()
+		return
+	}
 	if !ex.logHealthy() {
 		return
 	}

@@ -126,6 +126,8 @@ type Server struct {
 	base     context.Context
 	cutAll   context.CancelFunc
 	inflight *inflight
+	// loopID marks the requests this gateway forwards (headerLoop).
+	loopID string
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -171,7 +173,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
-		kept: &keptBudget{limit: opts.KeptBodyBudget}}
+		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID()}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	s.pprof = PprofHandler()
