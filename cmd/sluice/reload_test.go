@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/store"
 )
 
 // TestReloadFile: SIGHUP's reload logs what happened: a change applied, an
@@ -24,7 +25,7 @@ func TestReloadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := proxy.New(context.Background(), cfg, proxy.Options{Identity: identity.Local("dev@example.com"), Sink: proxy.LogSink{Logger: log}, Logger: log})
+	srv, err := proxy.New(context.Background(), cfg, proxy.Options{Identity: identity.Local("dev@example.com"), Sink: sinkFunc(func(store.Record) bool { return true }), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
