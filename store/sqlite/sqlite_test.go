@@ -85,12 +85,10 @@ func BenchmarkWriter(b *testing.B) {
 	storetest.BenchmarkWriter(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
 }
 
-// TestNullableUsageMigrationKeepsRows: a database written before token
-// counts became nullable keeps its rows' numbers, and then stores "not
-// reported" as NULL.
-func TestNullableUsageMigrationKeepsRows(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sluice.db")
-	ctx := context.Background()
+// atMigration creates a database at path with only the first n
+// migrations applied: a database an older sluice wrote.
+func atMigration(t *testing.T, path string, n int) *sql.DB {
+	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +97,19 @@ func TestNullableUsageMigrationKeepsRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := migrate.Apply(ctx, db, ms[:1], migrate.Options{}); err != nil {
+	if _, err := migrate.Apply(context.Background(), db, ms[:n], migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// TestNullableUsageMigrationKeepsRows: a database written before token
+// counts became nullable keeps its rows' numbers, and then stores "not
+// reported" as NULL.
+func TestNullableUsageMigrationKeepsRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	db := atMigration(t, path, 1)
 	if _, err := db.ExecContext(ctx, `INSERT INTO requests (id, time_us, login, input_tokens, output_tokens, cache_read_tokens, cost_usd, cost_known)
 		VALUES ('old', 1, 'alice', 120, 4, 100, 0.5, 1)`); err != nil {
 		t.Fatal(err)
@@ -131,17 +139,7 @@ func TestNullableUsageMigrationKeepsRows(t *testing.T) {
 func TestGrantsMigrationKeepsRows(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := sqlite.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migrate.Apply(ctx, db, ms[:3], migrate.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	db := atMigration(t, path, 3)
 	if _, err := db.ExecContext(ctx, `INSERT INTO requests (id, time_us, login, status) VALUES ('old', 1, 'alice', 200)`); err != nil {
 		t.Fatal(err)
 	}
