@@ -170,6 +170,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		return fmt.Errorf("%w (status %d)", errUpstreamNotJSON, resp.StatusCode)
 	}
 	keepBody, keepRaw := ex.wantsResponse()
+	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
 	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,

@@ -39,10 +39,22 @@ func (s *Server) startSpan(r *http.Request) *http.Request {
 	return r.WithContext(ctx)
 }
 
+// capturedContentMax bounds each body a span carries with capture_content.
+const capturedContentMax = 16 << 10
+
+// captureContent reports whether this request's span is to carry the
+// request and response bodies: the admin turned tracing.capture_content
+// on and the span is sampled (an unsampled one goes nowhere).
+func (ex *exchange) captureContent() bool {
+	return ex.s.tracing && ex.snap.cfg.Tracing.CaptureContent && trace.SpanFromContext(ex.r.Context()).IsRecording()
+}
+
 // endSpan describes the finished request on its span, following the
 // OpenTelemetry GenAI conventions (gen_ai.*) plus sluice's own, and ends
 // it. Never a prompt, an answer, a key, or an error's text (an upstream's
-// message may quote the prompt).
+// message may quote the prompt), unless the admin turned
+// tracing.capture_content on: then the bodies (never a header, so never
+// a key) are added.
 func (ex *exchange) endSpan(rec *store.Record) {
 	if !ex.s.tracing {
 		return
@@ -72,6 +84,12 @@ func (ex *exchange) endSpan(rec *store.Record) {
 	if rec.Stream {
 		attrs = append(attrs, attribute.Bool("sluice.stream", true))
 	}
+	if ex.captureContent() {
+		attrs = append(attrs, attribute.String("sluice.request.body", truncated(ex.body)))
+		if ex.recorder != nil && len(ex.result().Body) > 0 {
+			attrs = append(attrs, attribute.String("sluice.response.body", truncated(ex.result().Body)))
+		}
+	}
 	span.SetAttributes(attrs...)
 	if ex.upstream != nil && !ex.w.firstByte.IsZero() {
 		// The answer's way back, from its first byte to its end.
@@ -88,6 +106,14 @@ func (ex *exchange) endSpan(rec *store.Record) {
 		span.SetStatus(codes.Error, kind)
 	}
 	span.End()
+}
+
+// truncated is b as a span attribute, cut at capturedContentMax.
+func truncated(b []byte) string {
+	if len(b) > capturedContentMax {
+		return string(b[:capturedContentMax]) + "…(truncated)"
+	}
+	return string(b)
 }
 
 // identify tells who is calling, under a child span of the request.

@@ -205,7 +205,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer front.close()
-	tp, stopTracing, err := tracerProvider(ctx)
+	tp, stopTracing, err := tracerProvider(ctx, cfg.Tracing)
 	if err != nil {
 		return err
 	}
