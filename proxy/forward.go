@@ -93,6 +93,7 @@ func (ex *exchange) forward() {
 			prepareUpstreamHeaders(ex.route.Format, out.Header)
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			out.Header.Set(headerLoop, ex.s.loopID)
+			ex.propagateTrace(out)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
 				auth = policy.AuthBearer // minted OAuth access token

@@ -28,6 +28,25 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 	return tp.Tracer(tracerName)
 }
 
+// traced reports whether this request's span records: tracing is on and
+// the sampler kept the request. An unsampled request gets no child spans
+// and no attributes, which costs nothing a trace could show: every
+// standard sampler (parent-based, ratio by trace ID, always on) decides a
+// child as it decided its root.
+func (ex *exchange) traced() bool {
+	return ex.s.tracing && trace.SpanFromContext(ex.r.Context()).IsRecording()
+}
+
+// propagateTrace passes the request's trace context on to the provider in
+// traceparent, sampled or not, so that a provider that traces follows
+// sluice's sampling decision. A sampled request's tracingTransport then
+// names its upstream span there instead.
+func (ex *exchange) propagateTrace(out *http.Request) {
+	if ex.s.tracing {
+		propagation.TraceContext{}.Inject(out.Context(), propagation.HeaderCarrier(out.Header))
+	}
+}
+
 // startSpan opens the request's span. Everything the request does later
 // (the decision, the upstream call) is a child of it through r's context.
 func (s *Server) startSpan(r *http.Request) *http.Request {
@@ -46,7 +65,7 @@ const capturedContentMax = 16 << 10
 // request and response bodies: the admin turned tracing.capture_content
 // on and the span is sampled (an unsampled one goes nowhere).
 func (ex *exchange) captureContent() bool {
-	return ex.s.tracing && ex.snap.cfg.Tracing.CaptureContent && trace.SpanFromContext(ex.r.Context()).IsRecording()
+	return ex.snap.cfg.Tracing.CaptureContent && ex.traced()
 }
 
 // endSpan describes the finished request on its span, following the
@@ -60,6 +79,10 @@ func (ex *exchange) endSpan(rec *store.Record) {
 		return
 	}
 	span := trace.SpanFromContext(ex.r.Context())
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	attrs := []attribute.KeyValue{
 		attribute.String("sluice.request_id", rec.ID),
 		attribute.String("sluice.login", rec.Login),
@@ -118,7 +141,7 @@ func truncated(b []byte) string {
 
 // identify tells who is calling, under a child span of the request.
 func (ex *exchange) identify() (identity.Identity, error) {
-	if !ex.s.tracing {
+	if !ex.traced() {
 		return ex.s.opts.Identity.Identify(ex.r)
 	}
 	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.identify")
@@ -133,7 +156,7 @@ func (ex *exchange) identify() (identity.Identity, error) {
 // tracedPreRequest runs the pre_request hooks under a child span of the
 // request, when there are hooks to call.
 func (ex *exchange) tracedPreRequest() bool {
-	if !ex.s.tracing || len(ex.hookCalls(policy.EventPreRequest)) == 0 {
+	if !ex.traced() || len(ex.hookCalls(policy.EventPreRequest)) == 0 {
 		return ex.preRequest()
 	}
 	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.pre_request")
@@ -148,7 +171,7 @@ func (ex *exchange) tracedPreRequest() bool {
 // decide asks the policy engine under a child span of the request.
 func (ex *exchange) decide(in engine.Input) (engine.Decision, error) {
 	ctx := ex.r.Context()
-	if !ex.s.tracing {
+	if !ex.traced() {
 		return ex.snap.engine.Decide(ctx, in)
 	}
 	ctx, span := ex.s.tracer.Start(ctx, "sluice.policy", trace.WithAttributes(attribute.String("gen_ai.provider.name", in.Request.Provider)))
@@ -164,13 +187,17 @@ func (ex *exchange) decide(in engine.Input) (engine.Decision, error) {
 // tracingTransport calls a provider under a client span and passes the
 // trace on in the W3C traceparent header, so a provider (or a proxy in
 // front of it) that traces joins the request's trace. The span ends when
-// the response headers arrive.
+// the response headers arrive. An unsampled request passes through
+// untouched: propagateTrace already set its traceparent.
 type tracingTransport struct {
 	next   http.RoundTripper
 	tracer trace.Tracer
 }
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !trace.SpanFromContext(req.Context()).IsRecording() {
+		return t.next.RoundTrip(req)
+	}
 	ctx, span := t.tracer.Start(req.Context(), "sluice.upstream", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("server.address", req.URL.Host)))
 	defer span.End()

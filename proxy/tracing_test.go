@@ -231,3 +231,24 @@ func TestTracingCaptureContent(t *testing.T) {
 		t.Errorf("reload changing tracing.endpoint: %v, want a restart-required error naming tracing", err)
 	}
 }
+
+// TestTracingUnsampled: a request the sampler drops exports no span, yet
+// the provider still gets a traceparent, marked not sampled, so that it
+// follows sluice's decision.
+func TestTracingUnsampled(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
+	t.Cleanup(func() { tp.Shutdown(t.Context()) })
+	gw := newMetricsGateway(t, func(o *Options) { o.TracerProvider = tp })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	if resp, body := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[]}`); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	drain(t, gw)
+	if spans := exp.GetSpans(); len(spans) > 0 {
+		t.Errorf("%d spans exported for an unsampled request", len(spans))
+	}
+	if got := gw.upstream.Last(t).Header.Get("Traceparent"); !strings.HasPrefix(got, "00-") || !strings.HasSuffix(got, "-00") {
+		t.Errorf("provider got traceparent %q, want one marked not sampled", got)
+	}
+}
