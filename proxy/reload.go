@@ -26,8 +26,7 @@ func (e *RestartRequiredError) Error() string {
 // and so cannot change by a reload. Everything else is read from the
 // configuration snapshot on each request (providers, grants, hooks,
 // pricing, database.save_raws, tracing.capture_content) or on each run
-// (database.retention), and
-// applies at once.
+// (database.retention), and applies at once.
 var restartOnly = []struct {
 	field   string
 	changed func(old, new *policy.Config) bool

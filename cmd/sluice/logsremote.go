@@ -45,7 +45,7 @@ func newRemoteLog(server string) (*remoteLog, error) {
 
 func (l *remoteLog) Close() error { return nil }
 
-// query turns a filter into /api/ query parameters.
+// filterQuery turns a filter into /api/ query parameters.
 func filterQuery(f store.Filter) url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
