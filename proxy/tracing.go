@@ -53,8 +53,12 @@ func (s *Server) startSpan(r *http.Request) *http.Request {
 	if !s.tracing {
 		return r
 	}
-	ctx, _ := s.tracer.Start(r.Context(), "sluice.request", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	ctx, span := s.tracer.Start(r.Context(), "sluice.request", trace.WithSpanKind(trace.SpanKindServer))
+	// Set after the sampler decided (by trace ID alone), so that the
+	// requests it drops do not build them.
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+	}
 	return r.WithContext(ctx)
 }
 
