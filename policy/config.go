@@ -38,6 +38,9 @@ type Config struct {
 	// Flags are the values of the flags section, by name. sluice has no
 	// flag of its own: they are kept for display and change nothing.
 	Flags map[string]bool
+	// Tracing is the tracing section (sluice's own); its zero value when
+	// the file has none.
+	Tracing Tracing
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors

@@ -85,6 +85,8 @@ const (
 	CodeBadQuota          = "bad_quota"
 	CodeUndefinedQuota    = "undefined_quota"
 	CodeBadHeader         = "bad_header"
+	// CodeBadTracing marks an invalid setting of the tracing section.
+	CodeBadTracing = "bad_tracing"
 )
 
 // String renders "file:line:col: message", the place omitted when unknown.

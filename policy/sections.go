@@ -33,6 +33,8 @@ var sections = []section{
 	{name: "pricing", decode: (*decoder).pricing},
 	{name: "flags", decode: (*decoder).flags},
 	{name: "quotas", decode: (*decoder).quotas, access: true},
+	// sluice's own: Aperture has no tracing section.
+	{name: "tracing", decode: (*decoder).tracing},
 	{name: "connectors", access: true, refused: `section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "mcp", access: true, refused: `section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "sandboxes", access: true, refused: `section "sandboxes" is not supported yet by this version of sluice`},

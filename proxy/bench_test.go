@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
@@ -44,6 +48,25 @@ func BenchmarkGateway(b *testing.B) {
 	for _, mode := range benchModes() {
 		b.Run(mode.name, func(b *testing.B) {
 			gw := newGateway(&testing.T{}, pipelineConfig, "alice@example.com")
+			defer gw.Close()
+			gw.upstream.Handle("/v1/chat/completions", mode.reply)
+			runLoad(b, gw.URL, mode.body)
+		})
+	}
+}
+
+// BenchmarkGatewayObserved is BenchmarkGateway with per-user metrics and
+// tracing sampled at 1% (spans batched to an exporter that drops them):
+// what an operator who watches the gateway pays per request.
+func BenchmarkGatewayObserved(b *testing.B) {
+	for _, mode := range benchModes() {
+		b.Run(mode.name, func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
+			defer tp.Shutdown(context.Background())
+			gw := newGateway(&testing.T{}, pipelineConfig, "alice@example.com", func(o *Options) {
+				o.TracerProvider, o.MetricsPerUser = tp, true
+			})
 			defer gw.Close()
 			gw.upstream.Handle("/v1/chat/completions", mode.reply)
 			runLoad(b, gw.URL, mode.body)

@@ -93,6 +93,7 @@ func (ex *exchange) forward() {
 			prepareUpstreamHeaders(ex.route.Format, out.Header)
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			out.Header.Set(headerLoop, ex.s.loopID)
+			ex.propagateTrace(out)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
 				auth = policy.AuthBearer // minted OAuth access token
@@ -170,6 +171,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		return fmt.Errorf("%w (status %d)", errUpstreamNotJSON, resp.StatusCode)
 	}
 	keepBody, keepRaw := ex.wantsResponse()
+	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
 	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,

@@ -25,8 +25,8 @@ func (e *RestartRequiredError) Error() string {
 // restartOnly lists the settings that are read once, when sluice starts,
 // and so cannot change by a reload. Everything else is read from the
 // configuration snapshot on each request (providers, grants, hooks,
-// pricing, database.save_raws) or on each run (database.retention), and
-// applies at once.
+// pricing, database.save_raws, tracing.capture_content) or on each run
+// (database.retention), and applies at once.
 var restartOnly = []struct {
 	field   string
 	changed func(old, new *policy.Config) bool
@@ -36,6 +36,13 @@ var restartOnly = []struct {
 	// clear, turning it off would keep sealing them.
 	{"database.keep_encrypted_blobs", func(old, new *policy.Config) bool {
 		return old.Database.KeepEncryptedBlobs != new.Database.KeepEncryptedBlobs
+	}},
+	// The trace exporter and sampler are built once, at start; whether
+	// spans carry content (capture_content) is read per request.
+	{"tracing", func(old, new *policy.Config) bool {
+		o, n := old.Tracing, new.Tracing
+		o.CaptureContent, n.CaptureContent = false, false
+		return !o.Equal(n)
 	}},
 }
 

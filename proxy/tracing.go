@@ -28,26 +28,65 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 	return tp.Tracer(tracerName)
 }
 
+// traced reports whether this request's span records: tracing is on and
+// the sampler kept the request. An unsampled request gets no child spans
+// and no attributes, which costs nothing a trace could show: every
+// standard sampler (parent-based, ratio by trace ID, always on) decides a
+// child as it decided its root.
+func (ex *exchange) traced() bool {
+	return ex.s.tracing && trace.SpanFromContext(ex.r.Context()).IsRecording()
+}
+
+// propagateTrace passes the request's trace context on to the provider in
+// traceparent, sampled or not, so that a provider that traces follows
+// sluice's sampling decision. A sampled request's tracingTransport then
+// names its upstream span there instead.
+func (ex *exchange) propagateTrace(out *http.Request) {
+	if ex.s.tracing {
+		propagation.TraceContext{}.Inject(out.Context(), propagation.HeaderCarrier(out.Header))
+	}
+}
+
 // startSpan opens the request's span. Everything the request does later
 // (the decision, the upstream call) is a child of it through r's context.
 func (s *Server) startSpan(r *http.Request) *http.Request {
 	if !s.tracing {
 		return r
 	}
-	ctx, _ := s.tracer.Start(r.Context(), "sluice.request", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	ctx, span := s.tracer.Start(r.Context(), "sluice.request", trace.WithSpanKind(trace.SpanKindServer))
+	// Set after the sampler decided (by trace ID alone), so that the
+	// requests it drops do not build them.
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))
+	}
 	return r.WithContext(ctx)
+}
+
+// capturedContentMax bounds each body a span carries with capture_content.
+const capturedContentMax = 16 << 10
+
+// captureContent reports whether this request's span is to carry the
+// request and response bodies: the admin turned tracing.capture_content
+// on and the span is sampled (an unsampled one goes nowhere).
+func (ex *exchange) captureContent() bool {
+	return ex.snap.cfg.Tracing.CaptureContent && ex.traced()
 }
 
 // endSpan describes the finished request on its span, following the
 // OpenTelemetry GenAI conventions (gen_ai.*) plus sluice's own, and ends
 // it. Never a prompt, an answer, a key, or an error's text (an upstream's
-// message may quote the prompt).
+// message may quote the prompt), unless the admin turned
+// tracing.capture_content on: then the bodies (never a header, so never
+// a key) are added.
 func (ex *exchange) endSpan(rec *store.Record) {
 	if !ex.s.tracing {
 		return
 	}
 	span := trace.SpanFromContext(ex.r.Context())
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	attrs := []attribute.KeyValue{
 		attribute.String("sluice.request_id", rec.ID),
 		attribute.String("sluice.login", rec.Login),
@@ -72,6 +111,12 @@ func (ex *exchange) endSpan(rec *store.Record) {
 	if rec.Stream {
 		attrs = append(attrs, attribute.Bool("sluice.stream", true))
 	}
+	if ex.captureContent() {
+		attrs = append(attrs, attribute.String("sluice.request.body", truncated(ex.body)))
+		if ex.recorder != nil && len(ex.result().Body) > 0 {
+			attrs = append(attrs, attribute.String("sluice.response.body", truncated(ex.result().Body)))
+		}
+	}
 	span.SetAttributes(attrs...)
 	if ex.upstream != nil && !ex.w.firstByte.IsZero() {
 		// The answer's way back, from its first byte to its end.
@@ -90,9 +135,17 @@ func (ex *exchange) endSpan(rec *store.Record) {
 	span.End()
 }
 
+// truncated is b as a span attribute, cut at capturedContentMax.
+func truncated(b []byte) string {
+	if len(b) > capturedContentMax {
+		return string(b[:capturedContentMax]) + "…(truncated)"
+	}
+	return string(b)
+}
+
 // identify tells who is calling, under a child span of the request.
 func (ex *exchange) identify() (identity.Identity, error) {
-	if !ex.s.tracing {
+	if !ex.traced() {
 		return ex.s.opts.Identity.Identify(ex.r)
 	}
 	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.identify")
@@ -107,7 +160,7 @@ func (ex *exchange) identify() (identity.Identity, error) {
 // tracedPreRequest runs the pre_request hooks under a child span of the
 // request, when there are hooks to call.
 func (ex *exchange) tracedPreRequest() bool {
-	if !ex.s.tracing || len(ex.hookCalls(policy.EventPreRequest)) == 0 {
+	if !ex.traced() || len(ex.hookCalls(policy.EventPreRequest)) == 0 {
 		return ex.preRequest()
 	}
 	_, span := ex.s.tracer.Start(ex.r.Context(), "sluice.pre_request")
@@ -122,7 +175,7 @@ func (ex *exchange) tracedPreRequest() bool {
 // decide asks the policy engine under a child span of the request.
 func (ex *exchange) decide(in engine.Input) (engine.Decision, error) {
 	ctx := ex.r.Context()
-	if !ex.s.tracing {
+	if !ex.traced() {
 		return ex.snap.engine.Decide(ctx, in)
 	}
 	ctx, span := ex.s.tracer.Start(ctx, "sluice.policy", trace.WithAttributes(attribute.String("gen_ai.provider.name", in.Request.Provider)))
@@ -138,13 +191,17 @@ func (ex *exchange) decide(in engine.Input) (engine.Decision, error) {
 // tracingTransport calls a provider under a client span and passes the
 // trace on in the W3C traceparent header, so a provider (or a proxy in
 // front of it) that traces joins the request's trace. The span ends when
-// the response headers arrive.
+// the response headers arrive. An unsampled request passes through
+// untouched: propagateTrace already set its traceparent.
 type tracingTransport struct {
 	next   http.RoundTripper
 	tracer trace.Tracer
 }
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !trace.SpanFromContext(req.Context()).IsRecording() {
+		return t.next.RoundTrip(req)
+	}
 	ctx, span := t.tracer.Start(req.Context(), "sluice.upstream", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("server.address", req.URL.Host)))
 	defer span.End()

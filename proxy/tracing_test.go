@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
@@ -158,5 +161,94 @@ func TestTracingOffByDefault(t *testing.T) {
 	post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[]}`)
 	if h := gw.upstream.Last(t).Header.Get("Traceparent"); h != "" {
 		t.Errorf("traceparent %q with tracing off", h)
+	}
+}
+
+// TestTracingCaptureContent: with tracing.capture_content on, a sampled
+// request's span carries the request and response bodies (never the
+// client's or the provider's key); a reload turns it off without a
+// restart, while a reload that changes where traces go is refused.
+func TestTracingCaptureContent(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(t.Context()) })
+	withTracing := func(section string) string {
+		return strings.Replace(metricsConfig, `"temp_grants": [`, `"tracing": `+section+`, "temp_grants": [`, 1)
+	}
+	gw := newGateway(t, withTracing(`{"capture_content": true}`), "alice@example.com", func(o *Options) { o.TracerProvider = tp })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	reload := func(section string) error {
+		t.Helper()
+		cfg, err := policy.Parse("test.hujson", []byte(strings.ReplaceAll(withTracing(section), "UPSTREAM", gw.upstream.URL)), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gw.srv.Reload(t.Context(), cfg)
+	}
+	body := `{"model":"gpt-5","messages":[{"role":"user","content":"my confidential prompt"}]}`
+	tests := []struct {
+		name        string
+		section     string
+		wantContent bool
+	}{
+		{"on", `{"capture_content": true}`, true},
+		{"off by reload", `{"capture_content": false}`, false},
+		{"absent", `{}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := reload(tc.section); err != nil {
+				t.Fatal(err)
+			}
+			exp.Reset()
+			if resp, got := post(t, gw.URL+"/v1/chat/completions", map[string]string{"Authorization": "Bearer sk-client-secret"}, body); resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, got)
+			}
+			drain(t, gw)
+			var attrs map[attribute.Key]attribute.Value
+			for _, s := range exp.GetSpans() {
+				for _, kv := range s.Attributes {
+					if v := kv.Value.String(); strings.Contains(v, "sk-") {
+						t.Errorf("span %s attribute %s holds a key: %q", s.Name, kv.Key, v)
+					}
+					if v := kv.Value.String(); !tc.wantContent && strings.Contains(v, "confidential") {
+						t.Errorf("span %s attribute %s holds the prompt with capture off", s.Name, kv.Key)
+					}
+				}
+				if s.Name == "sluice.request" {
+					attrs = spanAttrs(s)
+				}
+			}
+			req, resp := attrs["sluice.request.body"].AsString(), attrs["sluice.response.body"].AsString()
+			if got := strings.Contains(req, "my confidential prompt") && strings.Contains(resp, `"content":"hello"`); got != tc.wantContent {
+				t.Errorf("content on the span %v, want %v: request %q, response %q", got, tc.wantContent, req, resp)
+			}
+		})
+	}
+
+	var restart *RestartRequiredError
+	if err := reload(`{"endpoint": "http://127.0.0.1:4318"}`); !errors.As(err, &restart) || !slices.Equal(restart.Fields, []string{"tracing"}) {
+		t.Errorf("reload changing tracing.endpoint: %v, want a restart-required error naming tracing", err)
+	}
+}
+
+// TestTracingUnsampled: a request the sampler drops exports no span, yet
+// the provider still gets a traceparent, marked not sampled, so that it
+// follows sluice's decision.
+func TestTracingUnsampled(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))))
+	t.Cleanup(func() { tp.Shutdown(t.Context()) })
+	gw := newMetricsGateway(t, func(o *Options) { o.TracerProvider = tp })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+	if resp, body := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[]}`); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	drain(t, gw)
+	if spans := exp.GetSpans(); len(spans) > 0 {
+		t.Errorf("%d spans exported for an unsampled request", len(spans))
+	}
+	if got := gw.upstream.Last(t).Header.Get("Traceparent"); !strings.HasPrefix(got, "00-") || !strings.HasSuffix(got, "-00") {
+		t.Errorf("provider got traceparent %q, want one marked not sampled", got)
 	}
 }

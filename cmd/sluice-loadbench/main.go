@@ -6,6 +6,10 @@
 // their ratios, for plain and streamed chat completions.
 //
 //	go run ./cmd/sluice-loadbench -duration 5s -workers 32
+//
+// With -observe it compares sluice with itself instead: metrics scraped
+// and tracing on (1% sampled, exported over OTLP/HTTP to a receiver the
+// benchmark runs) against tracing off and nobody scraping.
 package main
 
 import (
@@ -42,6 +46,8 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&onlyMode, "mode", "", "run only this mode: plain or stream (default both)")
 	flag.StringVar(&logMode, "log", "sqlite", "sluice's request log: sqlite (as serve runs by default) or none (records discarded)")
+	flag.BoolVar(&observe, "observe", false, "compare sluice with metrics scraped (per-user series on) and tracing on (sampled at -sample, exported to a local OTLP receiver) against sluice with tracing off and no scraper")
+	flag.Float64Var(&sampleRatio, "sample", 0.01, "with -observe, the share of requests traced")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -67,9 +73,9 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 	}
 	defer upstream.Close()
 
-	target, _ := url.Parse(upstream.URL)
+	upstreamURL, _ := url.Parse(upstream.URL)
 	bare := &httputil.ReverseProxy{
-		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(upstreamURL) },
 		Transport: transport(),
 		// Requests cut off at the end of a run are expected.
 		ErrorLog: stdlog.New(io.Discard, "", 0),
@@ -80,12 +86,24 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 	}
 	defer bareSrv.Close()
 
-	sluiceSrv, closeSluice, err := startSluice(ctx, upstream.URL)
+	sluiceSrv, closeSluice, err := startSluice(ctx, upstream.URL, nil)
 	if err != nil {
 		return err
 	}
 	defer closeSluice()
 	defer sluiceSrv.Close()
+
+	// The two targets compared: the bare proxy and sluice, or with
+	// -observe sluice without and with its observability.
+	baseline, measured := target{"bare", bareSrv.URL}, target{"sluice", sluiceSrv.URL}
+	if observe {
+		obs, stop, err := startObserved(ctx, upstream.URL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		baseline, measured = target{"sluice", sluiceSrv.URL}, target{"sluice+obs", obs}
+	}
 
 	client := &http.Client{Transport: transport()}
 	modes := []struct{ name, body string }{
@@ -100,10 +118,10 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 		}
 		var results = map[string]result{}
 		// Warm both paths (connections, caches) before measuring.
-		load(ctx, client, bareSrv.URL+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
-		load(ctx, client, sluiceSrv.URL+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
+		load(ctx, client, baseline.url+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
+		load(ctx, client, measured.url+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
 		for range rounds {
-			for _, t := range []struct{ name, url string }{{"bare", bareSrv.URL}, {"sluice", sluiceSrv.URL}} {
+			for _, t := range []target{baseline, measured} {
 				r := load(ctx, client, t.url+"/v1/chat/completions", []byte(m.body), workers, d, max)
 				acc := results[t.name]
 				acc.requests += r.requests
@@ -114,11 +132,11 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 				results[t.name] = acc
 			}
 		}
-		for _, name := range []string{"bare", "sluice"} {
+		for _, name := range []string{baseline.name, measured.name} {
 			r := results[name]
 			sortDurations(r.lat)
 			ratio, cpuRatio := "", ""
-			if bare := results["bare"]; name == "sluice" {
+			if bare := results[baseline.name]; name == measured.name {
 				ratio = fmt.Sprintf("%.2fx", r.throughput()/bare.throughput())
 				cpuRatio = fmt.Sprintf("%.2fx", float64(bare.cpuPerRequest())/float64(r.cpuPerRequest()))
 			}
@@ -134,8 +152,18 @@ func transport() *http.Transport {
 	return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 }
 
+// target is one server the load is sent to.
+type target struct{ name, url string }
+
 // onlyMode, when set, names the one mode to run.
 var onlyMode string
+
+// observe compares sluice with and without its observability;
+// sampleRatio is the share of requests it traces then.
+var (
+	observe     bool
+	sampleRatio float64
+)
 
 // logMode says where sluice's records go during the benchmark.
 var logMode string
@@ -149,7 +177,7 @@ func (discardSink) Healthy() error { return nil }
 
 // startSluice runs the gateway as `sluice serve` does: the policy engine,
 // routing, recorders and (unless logMode is none) the SQLite request log.
-func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func(), error) {
+func startSluice(ctx context.Context, upstreamURL string, tune func(*proxy.Options)) (*loopbackServer, func(), error) {
 	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
 		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],
 			"compatibility": {"openai_chat": true}}},
@@ -171,15 +199,22 @@ func startSluice(ctx context.Context, upstreamURL string) (*loopbackServer, func
 	if logMode == "none" {
 		sink = discardSink{}
 	}
-	srv, err := proxy.New(ctx, cfg, proxy.Options{
+	opts := proxy.Options{
 		Identity:  identity.Local("bench@example.com"),
 		Sink:      sink,
 		Logger:    log,
 		Transport: transport(),
 		Store:     st,
-	})
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	srv, err := proxy.New(ctx, cfg, opts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if tune != nil {
+		metricsHandler = srv.MetricsHandler()
 	}
 	ls, err := serveLoopback(srv)
 	if err != nil {

@@ -73,6 +73,14 @@ func TestCLIErrors(t *testing.T) {
 			wantStderr: []string{"sluice policy test [--config FILE]", "-coverage"}, notStderr: []string{"-user"}},
 		{name: "config validate -h", args: []string{"config", "validate", "-h"}, wantCode: 0,
 			wantStderr: []string{"sluice config validate FILE"}},
+		{name: "init -h", args: []string{"init", "-h"}, wantCode: 0,
+			wantStderr: []string{"sluice init [--interactive]", "-interactive"}},
+		{name: "init with a stray argument", args: []string{"init", "--interactive", "openai"}, wantCode: 2,
+			wantStderr: []string{`takes no arguments, got ["openai"]`}},
+		{name: "logs --server without a value", args: []string{"logs", "--server"}, wantCode: 2,
+			wantStderr: []string{"flag needs an argument: -server"}},
+		{name: "logs -h", args: []string{"logs", "-h"}, wantCode: 0,
+			wantStderr: []string{"--server URL", "-follow"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

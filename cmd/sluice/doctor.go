@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/compat/gcpauth"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/store"
@@ -24,8 +25,9 @@ const doctorUsage = `Usage:
 
 Checks what serve would need and prints a table of what works: the
 configuration, each provider's base URL and key (one cheap authenticated
-call that lists its models), the request log database and the tailnet
-node's state. Exit 0 when nothing failed, 1 otherwise.
+call: listing models; Bedrock's ListFoundationModels; for Vertex, a token
+minted from the service-account key, then a listing with it), the request
+log database and the tailnet node's state. Exit 0 when nothing failed, 1 otherwise.
 
 Flags:
 `
@@ -93,13 +95,11 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // modelsPath is the cheap authenticated call that lists a provider's
-// models, by the API it speaks; "" for providers without one doctor can
-// make (Bedrock, Vertex).
+// models, by the API it speaks; "" for Vertex, which checkVertex checks.
 func modelsPath(p *policy.Provider) (path string, header http.Header) {
 	header = http.Header{}
 	switch {
-	case p.Compatibility.Supports("bedrock_model_invoke"), p.Compatibility.Supports("bedrock_converse"),
-		p.Compatibility.Supports("google_generate_content"), p.Compatibility.Supports("google_raw_predict"):
+	case p.Compatibility.Supports("google_generate_content"), p.Compatibility.Supports("google_raw_predict"):
 		return "", nil
 	case p.Authorization == policy.AuthXGoogAPIKey || p.Compatibility.Supports("gemini_generate_content"):
 		return "/v1beta/models", header
@@ -110,9 +110,12 @@ func modelsPath(p *policy.Provider) (path string, header http.Header) {
 	return "/v1/models", header
 }
 
-// checkProvider lists p's models with its key: ok, the key refused, or
-// the provider unreachable and why. Neither the key nor the URL's
-// credentials appear in the result.
+// checkProvider makes one cheap authenticated call with p's key, as serve
+// would send it: listing models (OpenAI, Anthropic, Gemini and the APIs
+// like them), Bedrock's ListFoundationModels, or for Vertex a token
+// minted from the service-account key and a listing with it. It says ok,
+// the key refused, or the provider unreachable and why. Neither the key
+// nor the URL's credentials appear in the result.
 func checkProvider(ctx context.Context, client *http.Client, p *policy.Provider) check {
 	what := "provider " + p.ID
 	switch {
@@ -122,45 +125,72 @@ func checkProvider(ctx context.Context, client *http.Client, p *policy.Provider)
 		return check{what, checkSkipped, "reached over the tailnet: check it from the running gateway"}
 	case isPlaceholderKey(p.APIKey):
 		return check{what, checkFail, fmt.Sprintf("placeholder API key %q", p.APIKey)}
-	case strings.HasPrefix(p.APIKey, "keyfile::"):
-		return check{what, checkSkipped, "service-account key: not checked"}
+	case gcpauth.IsKeyfile(p.APIKey):
+		return checkVertex(ctx, client, p)
 	}
-	path, header := modelsPath(p)
-	if path == "" {
-		return check{what, checkSkipped, "no model-list call for this API"}
+	header := http.Header{}
+	var target, path string
+	if isBedrock(p) {
+		u, err := bedrockModelsURL(p.BaseURL)
+		if err != nil {
+			return check{what, checkFail, err.Error()}
+		}
+		target, path = u, "ListFoundationModels"
+	} else {
+		path, header = modelsPath(p)
+		if path == "" {
+			return check{what, checkSkipped, "Vertex without a service-account key: no call to check it with"}
+		}
+		target = strings.TrimSuffix(p.BaseURL, "/") + path
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.BaseURL, "/")+path, nil)
+	if err := compat.SetAuth(header, p.Authorization, p.APIKey); err != nil {
+		return check{what, checkFail, err.Error()}
+	}
+	c := listCall(ctx, client, what, target, header, p.APIKey != "")
+	if c.status == checkOK {
+		c.detail = fmt.Sprintf("key accepted, models listed (%s)", path)
+	}
+	return c
+}
+
+// listCall GETs target with header and sorts the answer: 2xx ok, 401 and
+// 403 a refused (or missing) key, anything else a failure with its status.
+func listCall(ctx context.Context, client *http.Client, what, target string, header http.Header, hasKey bool) check {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return check{what, checkFail, "base URL is not usable"}
 	}
 	req.Header = header
-	if err := compat.SetAuth(req.Header, p.Authorization, p.APIKey); err != nil {
-		return check{what, checkFail, err.Error()}
-	}
 	resp, err := client.Do(req)
 	if err != nil {
-		reason := proxy.UnreachableReason(err)
-		var ne interface{ Timeout() bool }
-		if reason == "" && errors.As(err, &ne) && ne.Timeout() {
-			reason = "timeout"
-		}
-		if reason == "" {
-			reason = "could not be reached"
-		}
-		return check{what, checkFail, "unreachable: " + reason}
+		return check{what, checkFail, "unreachable: " + unreachableDetail(err)}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		if p.APIKey == "" {
+		if !hasKey {
 			return check{what, checkFail, fmt.Sprintf("no API key configured; the provider answered %d", resp.StatusCode)}
 		}
 		return check{what, checkFail, fmt.Sprintf("API key rejected (%d)", resp.StatusCode)}
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return check{what, checkOK, fmt.Sprintf("key accepted, models listed (%s)", path)}
+		return check{what, checkOK, "ok"}
 	}
-	return check{what, checkFail, fmt.Sprintf("listing models answered %d", resp.StatusCode)}
+	return check{what, checkFail, fmt.Sprintf("listing answered %d", resp.StatusCode)}
+}
+
+// unreachableDetail says why a call got no answer: DNS, refused, TLS,
+// timeout; never a URL's credentials.
+func unreachableDetail(err error) string {
+	reason := proxy.UnreachableReason(err)
+	var ne interface{ Timeout() bool }
+	if reason == "" && errors.As(err, &ne) && ne.Timeout() {
+		reason = "timeout"
+	}
+	if reason == "" {
+		reason = "could not be reached"
+	}
+	return reason
 }
 
 // checkDatabase opens the request log as serve would and reads one row,

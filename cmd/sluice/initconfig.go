@@ -58,10 +58,16 @@ func presetIDs() []string {
 
 const initUsage = `Usage:
   sluice init --provider openai,anthropic,... [--admin LOGIN] [--out FILE]
+  sluice init [--interactive]
 
 Writes a starter configuration: the providers named, their keys read from
 environment macros (${OPENAI_API_KEY}), LOGIN as admin, everyone else a
 user of every model. Without --out it is printed.
+
+Run without flags at a terminal (or with --interactive), it asks instead:
+which providers, the variable each key is read from, your own login as
+admin, and the file to write; flags given beside --interactive are the
+answers it proposes.
 
 Flags:
 `
@@ -73,6 +79,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	providers := fs.String("provider", "", "comma-separated providers: "+strings.Join(presetIDs(), ", "))
 	admin := fs.String("admin", "", "login of the administrator (your own tailnet login)")
 	out := fs.String("out", "", "file to write; refused if it exists (default: print)")
+	interactive := fs.Bool("interactive", false, "ask for the providers, key variables, admin and file on stdin (the default without flags when stdin is a terminal)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, initUsage)
 		fs.PrintDefaults()
@@ -88,10 +95,28 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sluice init: --admin is not valid UTF-8")
 		return 2
 	}
-	chosen, err := choosePresets(*providers)
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice init:", err)
-		return 2
+	var chosen []preset
+	if *interactive || (len(args) == 0 && stdinIsTerminal()) {
+		defaults := initAnswers{admin: *admin, out: *out}
+		if *providers != "" {
+			var err error
+			if defaults.providers, err = choosePresets(*providers); err != nil {
+				fmt.Fprintln(stderr, "sluice init:", err)
+				return 2
+			}
+		}
+		answers, err := promptInit(os.Stdin, stderr, defaults)
+		if err != nil {
+			fmt.Fprintln(stderr, "sluice init:", err)
+			return 1
+		}
+		chosen, *admin, *out = answers.providers, answers.admin, answers.out
+	} else {
+		var err error
+		if chosen, err = choosePresets(*providers); err != nil {
+			fmt.Fprintln(stderr, "sluice init:", err)
+			return 2
+		}
 	}
 	text := starterConfig(chosen, *admin)
 	if err := checkStarter(ctx, text); err != nil {

@@ -26,6 +26,7 @@ type logFlags struct {
 	model    string
 	since    time.Duration
 	json     bool
+	server   string
 }
 
 func newLogFlags(name, synopsis string, stderr io.Writer) *logFlags {
@@ -41,6 +42,7 @@ func newLogFlags(name, synopsis string, stderr io.Writer) *logFlags {
 	f.fs.StringVar(&f.model, "model", "", "only requests for this model")
 	f.fs.DurationVar(&f.since, "since", 0, "only requests of this last while (1h, 30m); all when 0")
 	f.fs.BoolVar(&f.json, "json", false, "print JSON lines instead of a table")
+	f.fs.StringVar(&f.server, "server", "", "read a running gateway's request log through its /api/ (http://ai, http://127.0.0.1:8080) instead of the local database; you see what the gateway lets you see (admins: everyone's requests)")
 	return f
 }
 
@@ -52,9 +54,16 @@ func (f *logFlags) filter(now time.Time) store.Filter {
 	return flt
 }
 
-// open opens the request log read-only in spirit: a SQLite file that does
-// not exist is an error here, not created.
-func (f *logFlags) open(ctx context.Context) (store.Store, error) {
+// open opens the request log read-only in spirit: a running gateway's
+// with --server, else the database, where a SQLite file that does not
+// exist is an error here, not created.
+func (f *logFlags) open(ctx context.Context) (logSource, error) {
+	if f.server != "" {
+		if f.db != "" {
+			return nil, errors.New("--server and --db name two request logs; give one")
+		}
+		return newRemoteLog(f.server)
+	}
 	dsn := f.db
 	if dsn == "" {
 		dsn = filepath.Join(f.stateDir, "sluice.db")
@@ -104,7 +113,7 @@ func orDash[T any](p *T, format string) string {
 	return fmt.Sprintf(format, *p)
 }
 
-const logsSynopsis = "sluice logs [--state-dir DIR | --db DSN] [--user U] [--model M] [--since 1h] [--limit N] [--json] [--follow]"
+const logsSynopsis = "sluice logs [--state-dir DIR | --db DSN | --server URL] [--user U] [--model M] [--since 1h] [--limit N] [--json] [--follow]"
 
 // runLogs prints the request log, newest last, as a table or JSON lines;
 // with --follow it then prints new requests as they are recorded.
@@ -212,7 +221,7 @@ func (p *logPrinter) print(recs []store.Record) {
 	tw.Flush()
 }
 
-const usageSynopsis = "sluice usage [--state-dir DIR | --db DSN] [--user U] [--model M] [--since 24h] [--by user,model] [--json]"
+const usageSynopsis = "sluice usage [--state-dir DIR | --db DSN | --server URL] [--user U] [--model M] [--since 24h] [--by user,model] [--json]"
 
 // runUsage prints requests, errors, tokens and cost grouped by user and
 // model (or --by), from the request log.

@@ -205,7 +205,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer front.close()
-	tp, stopTracing, err := tracerProvider(ctx)
+	tp, stopTracing, err := tracerProvider(ctx, cfg.Tracing)
 	if err != nil {
 		return err
 	}
@@ -269,7 +269,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	}
 	hs := newHTTPServer(srv, f.keepAlive)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
-	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv}.log(ctx, log)
+	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv, tracing: tp != nil}.log(ctx, log)
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,

@@ -28,6 +28,9 @@ type startup struct {
 	spool    *store.Spool
 	cfg      *policy.Config
 	srv      *proxy.Server
+	// tracing says whether spans are exported (the tracing section or
+	// OTEL_TRACES_EXPORTER turned it on).
+	tracing bool
 }
 
 func (s startup) log(ctx context.Context, log *slog.Logger) {
@@ -44,6 +47,16 @@ func (s startup) log(ctx context.Context, log *slog.Logger) {
 		db = filepath.Join(s.stateDir, "sluice.db")
 	}
 	log.Info("request log", "database", redactDSN(db), "spool", s.spool.Dir())
+	if s.tracing {
+		t := s.cfg.Tracing
+		sampling := "OTEL_TRACES_SAMPLER (default: every request)"
+		if t.SampleRatio != nil {
+			sampling = fmt.Sprint(*t.SampleRatio)
+		}
+		log.Info("tracing", "exporter", "otlp", "protocol", orDefault(t.Protocol, "from OTEL_EXPORTER_OTLP_PROTOCOL"),
+			"endpoint", orDefault(redactDSN(t.Endpoint), "from OTEL_EXPORTER_OTLP_ENDPOINT"), "sample_ratio", sampling,
+			"capture_content", t.CaptureContent)
+	}
 
 	// A caller no grant names: if policy makes them admin, every caller is.
 	x, err := s.srv.Explain(ctx, engine.Input{User: engine.User{Login: "sluice-startup-probe@unknown.invalid"}})
@@ -79,6 +92,9 @@ func startupWarnings(cfg *policy.Config, probe engine.Decision, probeErr error) 
 		ws = append(ws, "could not ask the policy about an unknown caller: "+probeErr.Error())
 	case probe.Admin:
 		ws = append(ws, "everyone is admin: a caller no grant names gets the admin role (every user's request log, /metrics); restrict the grants")
+	}
+	if cfg.Tracing.CaptureContent {
+		ws = append(ws, "tracing.capture_content is on: sampled spans carry prompts and answers to the trace backend")
 	}
 	if cfg.Database.SaveRaws && !cfg.Database.KeepEncryptedBlobs {
 		ws = append(ws, "database.save_raws is on without database.keep_encrypted_blobs: request and response bodies are stored in clear")

@@ -28,12 +28,20 @@ func TestStartupLines(t *testing.T) {
 		"providers": {"local": {"baseurl": "http://127.0.0.1:1", "models": ["llama"]}},
 		"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}]}],
 	}`)
+	traced := writeFile(t, `{
+		"providers": {"local": {"baseurl": "http://127.0.0.1:1", "apikey": "k", "models": ["llama"]}},
+		"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}]}],
+		"tracing": {"enabled": true, "endpoint": "http://127.0.0.1:1", "sample_ratio": 0.25, "capture_content": true},
+	}`)
 	tests := []struct {
 		name string
 		args []string
 		want []string
 		not  []string
 	}{
+		{name: "tracing with content capture", args: []string{"--config", traced},
+			want: []string{"msg=tracing exporter=otlp", "endpoint=http://127.0.0.1:1", "sample_ratio=0.25", "capture_content=true",
+				"warning: tracing.capture_content is on"}},
 		{name: "embedded default", args: nil,
 			want: []string{
 				`msg="sluice starting" version="sluice `,
@@ -47,7 +55,7 @@ func TestStartupLines(t *testing.T) {
 				`warning: hook oso has the placeholder API key`,
 				`warning: everyone is admin`,
 			},
-			not: []string{"save_raws"}},
+			not: []string{"save_raws", "msg=tracing"}},
 		{name: "restricted file with save_raws in clear", args: []string{"--config", restricted},
 			want: []string{
 				`msg=config source=file path=` + restricted,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -11,33 +12,61 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
+	"github.com/sluice-gateway/sluice/policy"
 )
 
-// tracerProvider turns tracing on when the standard OTEL_TRACES_EXPORTER
-// says otlp; it is off otherwise (unset or "none"), and any other
-// exporter name is refused rather than ignored. The exporter and sampler
-// read the standard OTEL_EXPORTER_OTLP_* and OTEL_TRACES_SAMPLER*
-// variables; OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL picks grpc or
-// http/protobuf (the default). The returned function flushes and stops.
-func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, func(context.Context) error, error) {
-	switch exp := strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER")); exp {
-	case "", "none":
-		return nil, func(context.Context) error { return nil }, nil
-	case "otlp":
-	default:
-		return nil, nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: sluice exports traces with otlp only (or none)", exp)
+// tracerProvider builds the trace exporter from the configuration's
+// tracing section and the standard OTEL_* variables; a setting the
+// section has wins over its variable. Tracing is on when the section says
+// "enabled": true, or, when it does not say, when OTEL_TRACES_EXPORTER is
+// otlp; off when unset or "none"; any other exporter name is refused
+// rather than ignored. The exporter reads OTEL_EXPORTER_OTLP_* (endpoint,
+// headers, TLS, timeout) for what the section leaves out, and the sampler
+// OTEL_TRACES_SAMPLER(_ARG) unless the section has sample_ratio. The
+// returned function flushes and stops.
+func tracerProvider(ctx context.Context, cfg policy.Tracing) (*sdktrace.TracerProvider, func(context.Context) error, error) {
+	off := func(context.Context) error { return nil }
+	if cfg.Enabled != nil && !*cfg.Enabled {
+		return nil, off, nil
 	}
-	protocol := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if cfg.Enabled == nil {
+		switch exp := strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER")); exp {
+		case "", "none":
+			return nil, off, nil
+		case "otlp":
+		default:
+			return nil, nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: sluice exports traces with otlp only (or none)", exp)
+		}
+	}
+	protocol := cfg.Protocol
+	if protocol == "" {
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	}
 	if protocol == "" {
 		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
 	var exporter sdktrace.SpanExporter
 	var err error
 	switch protocol {
-	case "", "http/protobuf":
-		exporter, err = otlptracehttp.New(ctx)
-	case "grpc":
-		exporter, err = otlptracegrpc.New(ctx)
+	case "", policy.TracingHTTP:
+		var opts []otlptracehttp.Option
+		if cfg.Endpoint != "" {
+			opts = append(opts, otlptracehttp.WithEndpointURL(otlpHTTPTracesURL(cfg.Endpoint)))
+		}
+		if len(cfg.Headers) > 0 {
+			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
+		}
+		exporter, err = otlptracehttp.New(ctx, opts...)
+	case policy.TracingGRPC:
+		var opts []otlptracegrpc.Option
+		if cfg.Endpoint != "" {
+			opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
+		}
+		if len(cfg.Headers) > 0 {
+			opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
+		}
+		exporter, err = otlptracegrpc.New(ctx, opts...)
 	default:
 		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want grpc or http/protobuf", protocol)
 	}
@@ -49,6 +78,23 @@ func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, func(context
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)}
+	if cfg.SampleRatio != nil {
+		// A trace the caller started keeps the caller's decision.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*cfg.SampleRatio))))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
 	return tp, tp.Shutdown, nil
+}
+
+// otlpHTTPTracesURL adds OTLP/HTTP's /v1/traces to an endpoint without a
+// path, as OTEL_EXPORTER_OTLP_ENDPOINT is read; a URL with a path is
+// taken as the full traces URL, as OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is.
+func otlpHTTPTracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint
+	}
+	u.Path = "/v1/traces"
+	return u.String()
 }
