@@ -174,41 +174,43 @@ func (ex *exchange) quotaStoreFailed(name string, err error) {
 		"quota balances cannot be read; the request was not forwarded", err.Error())
 }
 
-// reserveChain reserves amount along an overdraft chain: each bucket gives
-// what it holds until the rest is covered, and the last one covers what
-// remains, into debt if need be, as long as its balance is positive. When
-// it is not, the chain is blocked: 429, with Retry-After the time until
-// the last bucket's refill makes it positive again.
+// reserveChain reserves amount along an overdraft chain, all or nothing
+// (quota.Store.ReserveChain): each bucket gives what it holds until the
+// rest is covered, and the last one covers what remains, into debt if need
+// be, as long as its balance is positive. When it is not, the chain is
+// blocked: 429, with Retry-After the time until the last bucket's refill
+// makes it positive again.
 func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount quota.Amount, now time.Time) bool {
 	id := 1
 	for _, h := range ex.quotas {
 		id = max(id, h.chain+1)
 	}
-	remaining := amount
+	links := make([]quota.Link, len(chain))
 	for i, q := range chain {
-		b := &q.Bucket
-		name := b.Expand(ex.who.Login)
-		last := i == len(chain)-1
-		taken, bal, ok, err := st.Take(ex.r.Context(), b, name, remaining, last, now)
-		if err != nil {
-			ex.quotaStoreFailed(name, err)
-			return false
+		links[i] = quota.Link{Bucket: &q.Bucket, Name: q.Expand(ex.who.Login)}
+	}
+	taken, bal, ok, err := st.ReserveChain(ex.r.Context(), links, amount, now)
+	if err != nil {
+		ex.quotaStoreFailed(links[0].Name, err)
+		return false
+	}
+	if !ok {
+		ex.releaseQuotas()
+		last := links[len(links)-1]
+		msg := fmt.Sprintf("quota %q and the buckets it overdrafts into are spent (the last, %q, holds %s)", links[0].Name, last.Name, bal)
+		if d, ok := last.Bucket.RetryAfter(bal, 1); ok {
+			secs := max(int64(math.Ceil(d.Seconds())), 1)
+			ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		}
-		if !ok {
-			ex.releaseQuotas()
-			msg := fmt.Sprintf("quota %q and the buckets it overdrafts into are spent (the last, %q, holds %s)", chain[0].Expand(ex.who.Login), name, bal)
-			if d, ok := b.RetryAfter(bal, 1); ok {
-				secs := max(int64(math.Ceil(d.Seconds())), 1)
-				ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			}
-			ex.s.metrics.quotaRefused.WithLabelValues(chain[0].Name).Inc()
-			ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
-			return false
-		}
-		ex.quotas = append(ex.quotas, quotaHold{bucket: b, name: name, reserved: taken, chain: id})
-		if remaining -= taken; remaining <= 0 {
+		ex.s.metrics.quotaRefused.WithLabelValues(chain[0].Name).Inc()
+		ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+last.Name)
+		return false
+	}
+	for i, l := range links {
+		if i > 0 && taken[i] == 0 {
 			break
 		}
+		ex.quotas = append(ex.quotas, quotaHold{bucket: l.Bucket, name: l.Name, reserved: taken[i], chain: id})
 	}
 	return true
 }

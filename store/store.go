@@ -154,6 +154,9 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	default:
 		s.d = sqliteDialect
 		s.db, s.closeDB, err = sqlite.Open(ctx, target)
+		if err == nil {
+			s.mem = attachLedger(target, s.db)
+		}
 	}
 	if err != nil {
 		codec.close()
