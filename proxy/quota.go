@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
 	"github.com/sluice-gateway/sluice/quota"
+	"github.com/sluice-gateway/sluice/store"
 )
 
 // Quota enforcement is reserve-then-settle. Before a request goes upstream
@@ -67,22 +68,38 @@ func (s *Server) quotaStore() quota.Store {
 	return nil
 }
 
+// quotaEstimate is a request's worst case and what it was computed from.
+type quotaEstimate struct {
+	amount quota.Amount
+	// priced is false for a model without a price: amount is then the
+	// default reservation.
+	priced  bool
+	price   policy.Price
+	in, out int64 // tokens
+}
+
 // estimateCost is the request's worst case: its input counted by the rule
 // above at the higher of the input and cache-write prices, plus the most
 // output it allows (max_tokens or DefaultQuotaOutputTokens) at the output
 // price.
-func (ex *exchange) estimateCost() quota.Amount {
+func (ex *exchange) estimateCost() quotaEstimate {
 	p, ok := ex.snap.cfg.PriceOn(ex.provider.ID, ex.req.Model)
 	if !ok {
-		return ex.s.quotaDefaultReservation()
+		return quotaEstimate{amount: ex.s.quotaDefaultReservation()}
 	}
-	in := float64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
+	in := int64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
 	out, ok := compat.MaxOutputTokens(ex.body)
 	if !ok {
 		out = ex.s.quotaOutputTokens()
 	}
+	return quotaEstimate{amount: cost(in, max(p.Input, p.CacheWrite), out, p.Output), priced: true, price: p, in: in, out: out}
+}
+
+// cost is in input and out output tokens at per-million prices, in
+// nanodollars rounded up.
+func cost(in int64, inPrice float64, out int64, outPrice float64) quota.Amount {
 	// Prices are USD per million tokens: tokens × price × 1e3 nanodollars.
-	nanos := math.Ceil((in*max(p.Input, p.CacheWrite) + float64(out)*p.Output) * 1e3)
+	nanos := math.Ceil((float64(in)*inPrice + float64(out)*outPrice) * 1e3)
 	if nanos >= math.MaxInt64/4 {
 		return math.MaxInt64 / 4
 	}
@@ -118,7 +135,8 @@ func (ex *exchange) reserveQuotas() bool {
 			"this gateway has no database to keep quota balances in; requests charged to quotas are refused", "no quota store")
 		return false
 	}
-	amount := ex.estimateCost()
+	ex.estimate = ex.estimateCost()
+	amount := ex.estimate.amount
 	ctx := ex.r.Context()
 	now := time.Now()
 	cfg := ex.snap.cfg
@@ -285,16 +303,53 @@ func (ex *exchange) settleQuotas(cost quota.Amount, known bool) {
 	}
 }
 
-// settleFromRecord settles to the cost the record computed.
-func (ex *exchange) settleFromRecord(costUSD float64, known bool) {
+// settleFromRecord settles to the cost the record computed. An answer
+// without a cost, or cut short (a stream aborted by the client or the
+// provider before its usage came, or by the quota cut-off), settles to an
+// estimate instead (see abortedCost).
+func (ex *exchange) settleFromRecord(rec *store.Record) {
 	if len(ex.quotas) == 0 {
 		return
 	}
-	if !known {
-		ex.settleQuotas(0, false)
+	// An answer cut short may have reported part of its usage (an
+	// Anthropic stream reports its input and a first output count at the
+	// start): its cost is estimated, with the reported counts as floors.
+	cut := ex.upstream != nil && ex.w.status < 400 && !ex.upstream.done && !ex.result().Complete
+	if rec.CostKnown && !cut {
+		ex.settleQuotas(quota.Amount(math.Ceil(rec.CostUSD*1e9)), true)
 		return
 	}
-	ex.settleQuotas(quota.Amount(math.Ceil(costUSD*1e9)), true)
+	ex.settleQuotas(ex.abortedCost(rec))
+}
+
+// abortedCost estimates what an answer without a computed cost cost, by
+// this rule: nothing when no output text came (the request failed before
+// any output: the whole reservation comes back); else the input tokens
+// reported, or those the reservation counted at the higher of the input
+// and cache-write prices, plus the output tokens estimated from the text
+// streamed so far (one token per 4 bytes of text, at most the output the
+// reservation counted, but never fewer than the text pieces streamed, each
+// at least one token, nor than the output tokens reported so far) at the
+// output price. A model without a price stays charged its reservation
+// (known is false).
+func (ex *exchange) abortedCost(rec *store.Record) (c quota.Amount, known bool) {
+	est := ex.estimate
+	if !est.priced {
+		return 0, false
+	}
+	if ex.upstream == nil || ex.upstream.meter == nil || ex.upstream.meter.TextBytes() == 0 {
+		return 0, true
+	}
+	m := ex.upstream.meter
+	in, inPrice := est.in, max(est.price.Input, est.price.CacheWrite)
+	if n, ok := rec.Usage.Input.Get(); ok {
+		in, inPrice = n, est.price.Input
+	}
+	out := max(min(m.Tokens(), est.out), m.Pieces())
+	if n, ok := rec.Usage.Output.Get(); ok {
+		out = max(out, n)
+	}
+	return cost(in, inPrice, out, est.price.Output), true
 }
 
 // quotaBalances are the balances hooks receive as metadata.quotas: read
