@@ -113,9 +113,9 @@ func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket
 		var took, bal int64
 		var err error
 		if taken {
-			err = s.db.QueryRowContext(ctx, q, args...).Scan(&took, &bal)
+			err = s.qdb().QueryRowContext(ctx, q, args...).Scan(&took, &bal)
 		} else {
-			err = s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+			err = s.qdb().QueryRowContext(ctx, q, args...).Scan(&bal)
 		}
 		if err == nil {
 			return quota.Amount(took), quota.Amount(bal), true, nil
@@ -129,7 +129,7 @@ func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket
 			}
 		}
 	}
-	bals, err := s.storedBalances(ctx, s.db, []string{name})
+	bals, err := s.storedBalances(ctx, s.qdb(), []string{name})
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -157,7 +157,7 @@ func (s *sqlStore) ReserveChain(ctx context.Context, chain []quota.Link, amount 
 			return nil, 0, false, err
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.qdb().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("quota chain: %w", err)
 	}
@@ -217,7 +217,7 @@ func (s *sqlStore) Adjust(ctx context.Context, b *quota.Bucket, name string, del
 	q, args := s.d.bindQuota(adjustSQL, quotaVals(b, name, delta, now))
 	for attempt := 0; ; attempt++ {
 		var bal int64
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+		err := s.qdb().QueryRowContext(ctx, q, args...).Scan(&bal)
 		if err == nil {
 			return quota.Amount(bal), nil
 		}
@@ -233,7 +233,7 @@ func (s *sqlStore) Adjust(ctx context.Context, b *quota.Bucket, name string, del
 // createBucket stores a bucket never charged, full. Two gateways doing it
 // at once keep the first row.
 func (s *sqlStore) createBucket(ctx context.Context, b *quota.Bucket, name string, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, s.d.rebind(insertBucketSQL), name, int64(b.Capacity), now.UnixMilli()); err != nil {
+	if _, err := s.qdb().ExecContext(ctx, s.d.rebind(insertBucketSQL), name, int64(b.Capacity), now.UnixMilli()); err != nil {
 		return fmt.Errorf("create quota bucket %q: %w", name, err)
 	}
 	return nil
@@ -244,7 +244,7 @@ func (s *sqlStore) Balances(ctx context.Context, names []string) (map[string]quo
 	if s.mem != nil {
 		return s.mem.balances(ctx, names)
 	}
-	return s.storedBalances(ctx, s.db, names)
+	return s.storedBalances(ctx, s.qdb(), names)
 }
 
 // storedBalances reads rows of quota_balances.
@@ -278,4 +278,12 @@ func (s *sqlStore) storedBalances(ctx context.Context, db *sql.DB, names []strin
 		return nil, fmt.Errorf("read quota balances: %w", err)
 	}
 	return out, nil
+}
+
+// qdb is the handle quota statements run on.
+func (s *sqlStore) qdb() *sql.DB {
+	if s.quotaDB != nil {
+		return s.quotaDB
+	}
+	return s.db
 }

@@ -23,6 +23,9 @@ type sqlStore struct {
 	// stmts caches the prepared INSERT statements of full chunks, by
 	// query text: preparing them is a large part of a batch's cost.
 	stmts sync.Map // string -> *sql.Stmt
+	// quotaDB, on PostgreSQL, is the pool quota statements run on (see
+	// postgres.OpenAsyncCommit).
+	quotaDB *sql.DB
 	// mem keeps the quota balances of a SQLite database in the process
 	// (see quotamem.go); nil on PostgreSQL.
 	mem *memQuotas
