@@ -35,6 +35,8 @@ const QuotaFlushInterval = 100 * time.Millisecond
 // sluice process keeps.
 var ErrQuotaLocked = errors.New("quota balances of this SQLite database are kept by another sluice process (several gateways must share a PostgreSQL database)")
 
+var errQuotaClosed = errors.New("quota balances: the store is closed")
+
 // memQuotas holds the balances of one SQLite database file. Stores of the
 // same file opened in one process share it (see ledgers).
 type memQuotas struct {
@@ -44,6 +46,7 @@ type memQuotas struct {
 	mu      sync.Mutex
 	dbs     []*sql.DB // of the stores sharing it; the first one writes
 	loaded  bool
+	closed  bool // the last store closed: changes would be lost
 	bal     map[string]quota.Balance
 	dirty   map[string]bool
 	unlock  func()
@@ -108,6 +111,7 @@ func (m *memQuotas) detach(db *sql.DB) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if last {
+		m.closed = true
 		err = errors.Join(err, m.flushErr)
 		if m.unlock != nil {
 			m.unlock()
@@ -120,6 +124,9 @@ func (m *memQuotas) detach(db *sql.DB) error {
 // ready loads the balances on first use and takes the database's quota
 // lock; the caller holds m.mu.
 func (m *memQuotas) ready(ctx context.Context) error {
+	if m.closed {
+		return errQuotaClosed
+	}
 	if m.loaded {
 		return nil
 	}

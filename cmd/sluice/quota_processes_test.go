@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -204,5 +205,65 @@ func startProcess(t *testing.T, cmd *exec.Cmd) string {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("sluice serve did not start: %s", stderr.String())
 		return ""
+	}
+}
+
+// TestQuotaBalanceSurvivesRestart: on SQLite the balances live in the
+// process; a clean stop writes them back, so the next start charges on.
+func TestQuotaBalanceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	up := proxytest.NewUpstream(t)
+	up.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+	config := filepath.Join(dir, "sluice.hujson")
+	if err := os.WriteFile(config, []byte(strings.ReplaceAll(processQuotaConfig, "UPSTREAM", up.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	args := []string{"--config", config, "--listen", "127.0.0.1:0", "--state-dir", state, "--local-user", "alice@example.com", "--access-log=false"}
+	balance := func(base string) int64 {
+		t.Helper()
+		resp, err := http.Get(base + "/api/quotas")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Quotas []struct {
+				Bucket  string
+				Current int64
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Quotas) != 1 {
+			t.Fatalf("GET /api/quotas: %v %+v", err, out)
+		}
+		return out.Quotas[0].Current
+	}
+
+	base, _, stop := startServe(t, args...)
+	for range 3 {
+		resp, err := http.Post(base+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"gpt-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	// A request settles just after its client has the answer.
+	before := balance(base)
+	for deadline := time.Now().Add(10 * time.Second); before < 940_000_000 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		before = balance(base)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	base, _, _ = startServe(t, args...)
+	after := balance(base)
+	// Three answers at $0.02; the weekly refill adds a few nanodollars.
+	if before < 940_000_000 || before > 940_100_000 || after < before || after > before+100_000 {
+		t.Errorf("balance %d before the restart, %d after; want $0.94 both times", before, after)
 	}
 }
