@@ -17,6 +17,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"google.golang.org/genai"
 
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/quota"
 )
 
@@ -90,5 +91,47 @@ func TestSDKQuotaRefusal(t *testing.T) {
 	}
 	if n := len(gw.upstream.Received()); n != 0 {
 		t.Errorf("the provider received %d requests, want none", n)
+	}
+}
+
+// TestSDKQuotaCutoff: a stream cut off for passing its reservation ends,
+// for the official SDKs, with their stream error carrying the reason,
+// after the text streamed so far.
+func TestSDKQuotaCutoff(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st; o.QuotaCutoff = true })
+	gw.upstream.Handle("/s/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream", Body: chatStream(100, true), Gap: time.Millisecond})
+	gw.upstream.Handle("/v1/messages", proxytest.Reply{ContentType: "text/event-stream", Body: anthropicStream(100), Gap: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	oc := openaiClient(gw)
+	ostream := oc.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-5-s", MaxTokens: openai.Int(10),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	var text strings.Builder
+	for ostream.Next() {
+		for _, c := range ostream.Current().Choices {
+			text.WriteString(c.Delta.Content)
+		}
+	}
+	if err := ostream.Err(); err == nil || !strings.Contains(err.Error(), "quota cut-off") || text.Len() < 11*4 || text.Len() >= 100*4 {
+		t.Errorf("OpenAI SDK stream: %d bytes of text, error %v; want the text so far, then an error naming the cut-off", text.Len(), err)
+	}
+
+	ac := anthropicClient(gw)
+	as := ac.Messages.NewStreaming(ctx, anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 10,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
+	})
+	text.Reset()
+	for as.Next() {
+		if d, ok := as.Current().AsAny().(anthropic.ContentBlockDeltaEvent); ok {
+			text.WriteString(d.Delta.Text)
+		}
+	}
+	if err := as.Err(); err == nil || !strings.Contains(err.Error(), "quota cut-off") || text.Len() < 11*4 || text.Len() >= 100*4 {
+		t.Errorf("Anthropic SDK stream: %d bytes of text, error %v; want the text so far, then an error naming the cut-off", text.Len(), err)
 	}
 }
