@@ -41,7 +41,6 @@ var errQuotaClosed = errors.New("quota balances: the store is closed")
 // same file opened in one process share it (see ledgers).
 type memQuotas struct {
 	path string
-	d    dialect
 
 	mu      sync.Mutex
 	dbs     []*sql.DB // of the stores sharing it; the first one writes
@@ -52,7 +51,7 @@ type memQuotas struct {
 	unlock  func()
 	stop    chan struct{}
 	stopped chan struct{}
-	// flushErr is the last write-back failure, returned by Close.
+	// flushErr is the failure of the last write-back, returned by Close.
 	flushErr error
 	// flushMu serializes write-backs.
 	flushMu sync.Mutex
@@ -76,7 +75,7 @@ func attachLedger(path string, db *sql.DB) *memQuotas {
 	defer ledgers.Unlock()
 	m := ledgers.m[path]
 	if m == nil {
-		m = &memQuotas{path: path, d: sqliteDialect, bal: map[string]quota.Balance{}, dirty: map[string]bool{}}
+		m = &memQuotas{path: path, bal: map[string]quota.Balance{}, dirty: map[string]bool{}}
 		ledgers.m[path] = m
 	}
 	m.mu.Lock()
@@ -169,15 +168,18 @@ func (m *memQuotas) flushLoop(stop, stopped chan struct{}) {
 			return
 		case <-t.C:
 			m.mu.Lock()
+			if len(m.dbs) == 0 { // the last store is closing
+				m.mu.Unlock()
+				continue
+			}
 			db := m.dbs[0]
 			m.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := m.flush(ctx, db); err != nil {
-				m.mu.Lock()
-				m.flushErr = err
-				m.mu.Unlock()
-			}
+			err := m.flush(ctx, db)
 			cancel()
+			m.mu.Lock()
+			m.flushErr = err
+			m.mu.Unlock()
 		}
 	}
 }
