@@ -224,10 +224,15 @@ func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount q
 		ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+last.Name)
 		return false
 	}
-	for i, l := range links {
-		if i > 0 && taken[i] == 0 {
-			break
+	// The holds run to the deepest bucket the chain reached (the last
+	// that gave something), empty buckets on the way included.
+	reached := 0
+	for i, a := range taken {
+		if a > 0 {
+			reached = i
 		}
+	}
+	for i, l := range links[:reached+1] {
 		ex.quotas = append(ex.quotas, quotaHold{bucket: l.Bucket, name: l.Name, reserved: taken[i], chain: id})
 	}
 	return true
