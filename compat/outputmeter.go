@@ -7,12 +7,13 @@ package compat
 //
 // It counts the bytes of the JSON string values of the fields that carry
 // generated text in the formats' streams (content, text, delta, thinking,
-// reasoning, refusal, partial_json, arguments) and the number of such
+// reasoning, refusal, partial_json, arguments, input) and the number of such
 // values that are not empty (pieces). Every piece a provider streams holds
 // at least one token, so Pieces is a lower bound on the output tokens;
 // TextBytes / 4 is the usual estimate. An OpenAI Responses stream repeats
 // the whole text in its closing events, so for it only the "delta" field
-// counts. Text inside base64 (Bedrock InvokeModel streams) is not seen.
+// counts. Text inside base64 (Bedrock InvokeModel streams) is not seen;
+// the binary framing of AWS event streams is skipped.
 type OutputMeter struct {
 	keys map[string]bool
 
@@ -29,6 +30,7 @@ type OutputMeter struct {
 var meterKeys = map[string]bool{
 	"content": true, "text": true, "delta": true, "thinking": true, "reasoning": true,
 	"reasoning_content": true, "refusal": true, "partial_json": true, "arguments": true,
+	"input": true, // Bedrock Converse tool-use deltas
 }
 
 // NewOutputMeter returns the meter for a response in format.
@@ -47,6 +49,17 @@ const maxKeyLen = 32
 // Write scans p; it never fails.
 func (m *OutputMeter) Write(p []byte) (int, error) {
 	for _, c := range p {
+		if c < 0x20 {
+			// A raw control byte is never inside a JSON string: it is
+			// framing (SSE line ends, the binary prelude and headers
+			// of an AWS event stream). It ends any string a stray
+			// quote in that framing began.
+			m.inString, m.escape, m.counting = false, false, false
+			if c != '\t' && c != '\r' && c != '\n' {
+				m.afterColon = false
+			}
+			continue
+		}
 		if m.inString {
 			switch {
 			case m.escape:

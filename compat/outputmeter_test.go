@@ -16,6 +16,8 @@ func TestOutputMeter(t *testing.T) {
 		{AnthropicMessages, "anthropic_messages/tool_use.sse"},
 		{OpenAIResponses, "openai_responses/text.sse"},
 		{GeminiGenerateContent, "gemini_generate_content/function_call.sse"},
+		{BedrockConverse, "bedrock_converse/throttled.eventstream"},
+		{BedrockConverse, "bedrock_converse/tool_use.eventstream"},
 	}
 	inline := []struct {
 		name, format, body string
@@ -32,6 +34,9 @@ func TestOutputMeter(t *testing.T) {
 		{"responses counts deltas only", OpenAIResponses,
 			"data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi there\"}\n\n" +
 				"data: {\"type\":\"response.output_text.done\",\"text\":\"Hi there\"}\n\n", 8, 1},
+		{"binary framing with a stray quote", BedrockConverse,
+			"\x00\x00\x00\x8a\x22\x00\x10:event-type\x07\x00\x11contentBlockDelta{\"delta\":{\"text\":\"abcd\"},\"p\":\"xy\"}\x9c\x22\x01\x02" +
+				"\x00\x00\x00\x8a\x22\x00{\"delta\":{\"text\":\"efgh\"}}\x22\x03", 8, 2},
 		{"names and other strings are not text", OpenAIChat,
 			"data: {\"model\":\"content\",\"id\":\"text\",\"content\":null,\"x\":{\"text\":5}}\n\n", 0, 0},
 	}
