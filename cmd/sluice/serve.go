@@ -195,6 +195,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer st.Close()
+	if len(cfg.Quotas) > 0 {
+		// Load the balances now: on SQLite this takes the database's
+		// quota lock, so a second gateway on the same file fails here
+		// rather than at its first charged request.
+		if _, err := st.Balances(ctx, []string{}); err != nil {
+			return fmt.Errorf("quota balances: %w", err)
+		}
+	}
 	spool, err := openSpool(f, log)
 	if err != nil {
 		return err
