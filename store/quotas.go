@@ -148,22 +148,38 @@ func (s *sqlStore) ReserveChain(ctx context.Context, chain []quota.Link, amount 
 	if s.mem != nil {
 		return s.mem.reserveChain(ctx, chain, amount, now)
 	}
-	names := make([]string, len(chain))
-	for i, l := range chain {
-		names[i] = l.Name
-	}
-	for _, l := range chain {
-		if err := s.createBucket(ctx, l.Bucket, l.Name, now); err != nil {
-			return nil, 0, false, err
+	// Buckets never charged have no row to lock: they are created, full,
+	// and the transaction runs once more.
+	for attempt := 0; ; attempt++ {
+		taken, last, ok, missing, err := s.reserveChainTx(ctx, chain, amount, now)
+		if !missing || err != nil {
+			return taken, last, ok, err
+		}
+		if attempt > 0 {
+			return nil, 0, false, fmt.Errorf("quota chain %q: rows vanished", chain[0].Name)
+		}
+		for _, l := range chain {
+			if err := s.createBucket(ctx, l.Bucket, l.Name, now); err != nil {
+				return nil, 0, false, err
+			}
 		}
 	}
+}
+
+// reserveChainTx is one attempt of ReserveChain; missing reports that a
+// bucket of the chain has no row yet (nothing was changed).
+func (s *sqlStore) reserveChainTx(ctx context.Context, chain []quota.Link, amount quota.Amount, now time.Time) (taken []quota.Amount, last quota.Amount, ok, missing bool, err error) {
 	tx, err := s.qdb().BeginTx(ctx, nil)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("quota chain: %w", err)
+		return nil, 0, false, false, fmt.Errorf("quota chain: %w", err)
 	}
 	defer tx.Rollback()
-	sorted := slices.Clone(names)
+	sorted := make([]string, len(chain))
+	for i, l := range chain {
+		sorted[i] = l.Name
+	}
 	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
 	lock := "SELECT bucket FROM quota_balances WHERE bucket IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(sorted)), ", ") + ") ORDER BY bucket"
 	if s.d.name == BackendPostgres {
 		lock += " FOR UPDATE"
@@ -174,29 +190,39 @@ func (s *sqlStore) ReserveChain(ctx context.Context, chain []quota.Link, amount 
 	}
 	rows, err := tx.QueryContext(ctx, s.d.rebind(lock), args...)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("quota chain %q: lock: %w", names[0], err)
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: lock: %w", chain[0].Name, err)
+	}
+	found := 0
+	for rows.Next() {
+		found++
 	}
 	rows.Close()
-	taken := make([]quota.Amount, len(chain))
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: lock: %w", chain[0].Name, err)
+	}
+	if found < len(sorted) {
+		return nil, 0, false, true, nil
+	}
+	taken = make([]quota.Amount, len(chain))
 	remaining := amount
 	for i, l := range chain {
-		stmt, last := takeSQL, i == len(chain)-1
-		if last {
+		stmt, isLast := takeSQL, i == len(chain)-1
+		if isLast {
 			stmt = overdrawSQL
 		}
 		q, qargs := s.d.bindQuota(stmt, quotaVals(l.Bucket, l.Name, remaining, now))
 		var took, bal int64
 		err := tx.QueryRowContext(ctx, q, qargs...).Scan(&took, &bal)
-		if last && errors.Is(err, sql.ErrNoRows) {
+		if isLast && errors.Is(err, sql.ErrNoRows) {
 			// The last bucket is not positive: the chain is blocked.
 			var st, ms int64
 			if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT balance, updated_ms FROM quota_balances WHERE bucket = ?"), l.Name).Scan(&st, &ms); err != nil {
-				return nil, 0, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
+				return nil, 0, false, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
 			}
-			return make([]quota.Amount, len(chain)), l.Bucket.At(quota.Balance{Amount: quota.Amount(st), Updated: time.UnixMilli(ms)}, now), false, nil
+			return make([]quota.Amount, len(chain)), l.Bucket.At(quota.Balance{Amount: quota.Amount(st), Updated: time.UnixMilli(ms)}, now), false, false, nil
 		}
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
+			return nil, 0, false, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
 		}
 		taken[i] = quota.Amount(took)
 		if remaining -= quota.Amount(took); remaining <= 0 {
@@ -204,9 +230,9 @@ func (s *sqlStore) ReserveChain(ctx context.Context, chain []quota.Link, amount 
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, 0, false, fmt.Errorf("quota chain %q: %w", names[0], err)
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: %w", chain[0].Name, err)
 	}
-	return taken, 0, true, nil
+	return taken, 0, true, false, nil
 }
 
 // Adjust implements quota.Store.
