@@ -192,6 +192,10 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	if ex.snap.cfg.Database.SaveRaws {
 		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
 	}
+	if len(ex.quotas) > 0 {
+		ex.upstream.meter = compat.NewOutputMeter(ex.route.Format)
+		ex.armQuotaCutoff(resp)
+	}
 	resp.Body = ex.upstream
 	return nil
 }
@@ -255,11 +259,26 @@ type upstreamBody struct {
 	raw *limitedBuffer
 	// cause tells why the upstream call's context ended, if it did.
 	cause func() error
+	// meter estimates the output streamed, for quotas; nil when no
+	// quota charges the request.
+	meter *compat.OutputMeter
+	// cutoff, when set, ends the stream once it passes its reservation.
+	cutoff *quotaCutoff
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.cutoff != nil && b.cutoff.cut {
+		return b.cutoff.read(p)
+	}
 	n, err := b.src.Read(p)
 	if n > 0 {
+		if b.meter != nil {
+			b.meter.Write(p[:n])
+			if b.cutoff != nil && b.cutoff.check(b.meter, p[:n]) {
+				n, err = b.cutoff.boundary, nil
+				b.src.Close()
+			}
+		}
 		b.rec.Write(p[:n])
 		b.raw.Write(p[:n])
 		b.timer.Reset(b.idle)
@@ -282,6 +301,8 @@ func (b *upstreamBody) Close() error {
 // annotate notes on rec how the upstream body ended.
 func (b *upstreamBody) annotate(rec *store.Record) {
 	switch {
+	case b.cutoff != nil && b.cutoff.cut && rec.Error == "":
+		rec.Error, rec.ErrorKind = b.cutoff.reason, string(compat.KindRateLimited)
 	case b.readErr == nil || rec.Error != "":
 	case errors.Is(b.cause(), errIdleStream):
 		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)

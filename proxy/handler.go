@@ -57,8 +57,10 @@ type exchange struct {
 	err    string
 	// corsDone is set once the CORS headers were considered.
 	corsDone bool
-	// quotas are the request's reservations, settled in finish.
-	quotas []quotaHold
+	// quotas are the request's reservations, settled in finish; estimate
+	// is what they were computed from.
+	quotas   []quotaHold
+	estimate quotaEstimate
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +283,7 @@ func (ex *exchange) finish() {
 	if (p != nil || rec.Error != "") && ex.cutAtShutdown(complete) {
 		rec.Status, rec.Error = statusCutAtShutdown, errCutAtShutdown
 	}
-	ex.settleFromRecord(rec.CostUSD, rec.CostKnown)
+	ex.settleFromRecord(&rec)
 	// After-response hooks fire for every complete answer, also when the
 	// client hung up right after its end (the abort panic below).
 	if complete {

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
 	"github.com/sluice-gateway/sluice/quota"
+	"github.com/sluice-gateway/sluice/store"
 )
 
 // Quota enforcement is reserve-then-settle. Before a request goes upstream
@@ -67,22 +68,38 @@ func (s *Server) quotaStore() quota.Store {
 	return nil
 }
 
+// quotaEstimate is a request's worst case and what it was computed from.
+type quotaEstimate struct {
+	amount quota.Amount
+	// priced is false for a model without a price: amount is then the
+	// default reservation.
+	priced  bool
+	price   policy.Price
+	in, out int64 // tokens
+}
+
 // estimateCost is the request's worst case: its input counted by the rule
 // above at the higher of the input and cache-write prices, plus the most
 // output it allows (max_tokens or DefaultQuotaOutputTokens) at the output
 // price.
-func (ex *exchange) estimateCost() quota.Amount {
+func (ex *exchange) estimateCost() quotaEstimate {
 	p, ok := ex.snap.cfg.PriceOn(ex.provider.ID, ex.req.Model)
 	if !ok {
-		return ex.s.quotaDefaultReservation()
+		return quotaEstimate{amount: ex.s.quotaDefaultReservation()}
 	}
-	in := float64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
+	in := int64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
 	out, ok := compat.MaxOutputTokens(ex.body)
 	if !ok {
 		out = ex.s.quotaOutputTokens()
 	}
+	return quotaEstimate{amount: cost(in, max(p.Input, p.CacheWrite), out, p.Output), priced: true, price: p, in: in, out: out}
+}
+
+// cost is in input and out output tokens at per-million prices, in
+// nanodollars rounded up.
+func cost(in int64, inPrice float64, out int64, outPrice float64) quota.Amount {
 	// Prices are USD per million tokens: tokens × price × 1e3 nanodollars.
-	nanos := math.Ceil((in*max(p.Input, p.CacheWrite) + float64(out)*p.Output) * 1e3)
+	nanos := math.Ceil((float64(in)*inPrice + float64(out)*outPrice) * 1e3)
 	if nanos >= math.MaxInt64/4 {
 		return math.MaxInt64 / 4
 	}
@@ -118,7 +135,8 @@ func (ex *exchange) reserveQuotas() bool {
 			"this gateway has no database to keep quota balances in; requests charged to quotas are refused", "no quota store")
 		return false
 	}
-	amount := ex.estimateCost()
+	ex.estimate = ex.estimateCost()
+	amount := ex.estimate.amount
 	ctx := ex.r.Context()
 	now := time.Now()
 	cfg := ex.snap.cfg
@@ -174,41 +192,48 @@ func (ex *exchange) quotaStoreFailed(name string, err error) {
 		"quota balances cannot be read; the request was not forwarded", err.Error())
 }
 
-// reserveChain reserves amount along an overdraft chain: each bucket gives
-// what it holds until the rest is covered, and the last one covers what
-// remains, into debt if need be, as long as its balance is positive. When
-// it is not, the chain is blocked: 429, with Retry-After the time until
-// the last bucket's refill makes it positive again.
+// reserveChain reserves amount along an overdraft chain, all or nothing
+// (quota.Store.ReserveChain): each bucket gives what it holds until the
+// rest is covered, and the last one covers what remains, into debt if need
+// be, as long as its balance is positive. When it is not, the chain is
+// blocked: 429, with Retry-After the time until the last bucket's refill
+// makes it positive again.
 func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount quota.Amount, now time.Time) bool {
 	id := 1
 	for _, h := range ex.quotas {
 		id = max(id, h.chain+1)
 	}
-	remaining := amount
+	links := make([]quota.Link, len(chain))
 	for i, q := range chain {
-		b := &q.Bucket
-		name := b.Expand(ex.who.Login)
-		last := i == len(chain)-1
-		taken, bal, ok, err := st.Take(ex.r.Context(), b, name, remaining, last, now)
-		if err != nil {
-			ex.quotaStoreFailed(name, err)
-			return false
+		links[i] = quota.Link{Bucket: &q.Bucket, Name: q.Expand(ex.who.Login)}
+	}
+	taken, bal, ok, err := st.ReserveChain(ex.r.Context(), links, amount, now)
+	if err != nil {
+		ex.quotaStoreFailed(links[0].Name, err)
+		return false
+	}
+	if !ok {
+		ex.releaseQuotas()
+		last := links[len(links)-1]
+		msg := fmt.Sprintf("quota %q and the buckets it overdrafts into are spent (the last, %q, holds %s)", links[0].Name, last.Name, bal)
+		if d, ok := last.Bucket.RetryAfter(bal, 1); ok {
+			secs := max(int64(math.Ceil(d.Seconds())), 1)
+			ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		}
-		if !ok {
-			ex.releaseQuotas()
-			msg := fmt.Sprintf("quota %q and the buckets it overdrafts into are spent (the last, %q, holds %s)", chain[0].Expand(ex.who.Login), name, bal)
-			if d, ok := b.RetryAfter(bal, 1); ok {
-				secs := max(int64(math.Ceil(d.Seconds())), 1)
-				ex.w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			}
-			ex.s.metrics.quotaRefused.WithLabelValues(chain[0].Name).Inc()
-			ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+name)
-			return false
+		ex.s.metrics.quotaRefused.WithLabelValues(chain[0].Name).Inc()
+		ex.fail(http.StatusTooManyRequests, compat.KindRateLimited, msg, "quota exceeded: "+last.Name)
+		return false
+	}
+	// The holds run to the deepest bucket the chain reached (the last
+	// that gave something), empty buckets on the way included.
+	reached := 0
+	for i, a := range taken {
+		if a > 0 {
+			reached = i
 		}
-		ex.quotas = append(ex.quotas, quotaHold{bucket: b, name: name, reserved: taken, chain: id})
-		if remaining -= taken; remaining <= 0 {
-			break
-		}
+	}
+	for i, l := range links[:reached+1] {
+		ex.quotas = append(ex.quotas, quotaHold{bucket: l.Bucket, name: l.Name, reserved: taken[i], chain: id})
 	}
 	return true
 }
@@ -283,16 +308,53 @@ func (ex *exchange) settleQuotas(cost quota.Amount, known bool) {
 	}
 }
 
-// settleFromRecord settles to the cost the record computed.
-func (ex *exchange) settleFromRecord(costUSD float64, known bool) {
+// settleFromRecord settles to the cost the record computed. An answer
+// without a cost, or cut short (a stream aborted by the client or the
+// provider before its usage came, or by the quota cut-off), settles to an
+// estimate instead (see abortedCost).
+func (ex *exchange) settleFromRecord(rec *store.Record) {
 	if len(ex.quotas) == 0 {
 		return
 	}
-	if !known {
-		ex.settleQuotas(0, false)
+	// An answer cut short may have reported part of its usage (an
+	// Anthropic stream reports its input and a first output count at the
+	// start): its cost is estimated, with the reported counts as floors.
+	cut := ex.upstream != nil && ex.w.status < 400 && !ex.upstream.done && !ex.result().Complete
+	if rec.CostKnown && !cut {
+		ex.settleQuotas(quota.Amount(math.Ceil(rec.CostUSD*1e9)), true)
 		return
 	}
-	ex.settleQuotas(quota.Amount(math.Ceil(costUSD*1e9)), true)
+	ex.settleQuotas(ex.abortedCost(rec))
+}
+
+// abortedCost estimates what an answer without a computed cost cost, by
+// this rule: nothing when no output text came (the request failed before
+// any output: the whole reservation comes back); else the input tokens
+// reported, or those the reservation counted at the higher of the input
+// and cache-write prices, plus the output tokens estimated from the text
+// streamed so far (one token per 4 bytes of text, at most the output the
+// reservation counted, but never fewer than the text pieces streamed, each
+// at least one token, nor than the output tokens reported so far) at the
+// output price. A model without a price stays charged its reservation
+// (known is false).
+func (ex *exchange) abortedCost(rec *store.Record) (c quota.Amount, known bool) {
+	est := ex.estimate
+	if !est.priced {
+		return 0, false
+	}
+	if ex.upstream == nil || ex.upstream.meter == nil || ex.upstream.meter.TextBytes() == 0 {
+		return 0, true
+	}
+	m := ex.upstream.meter
+	in, inPrice := est.in, max(est.price.Input, est.price.CacheWrite)
+	if n, ok := rec.Usage.Input.Get(); ok {
+		in, inPrice = n, est.price.Input
+	}
+	out := max(min(m.Tokens(), est.out), m.Pieces())
+	if n, ok := rec.Usage.Output.Get(); ok {
+		out = max(out, n)
+	}
+	return cost(in, inPrice, out, est.price.Output), true
 }
 
 // quotaBalances are the balances hooks receive as metadata.quotas: read

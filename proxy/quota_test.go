@@ -458,3 +458,35 @@ func TestQuotaOverdraftChain(t *testing.T) {
 		t.Errorf("alice %v after the refusal, want her $0.48 back", got)
 	}
 }
+
+// TestQuotaChainThroughEmptyBucket: a chain whose middle bucket is empty
+// still settles back into the bucket beyond it.
+func TestQuotaChainThroughEmptyBucket(t *testing.T) {
+	config := strings.Replace(quotaConfig, `"quotas": {"daily:<user>": {"capacity": "$1.00", "rate": "$1.00/week", "on_exceed": "reject"}}`,
+		`"quotas": {"daily:<user>": {"capacity": "$0.50", "overdraft": "team"}, "team": {"capacity": "$0.10", "overdraft": "org"}, "org": {"capacity": "$1.00"}}`, 1)
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
+	gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+	if _, err := st.Adjust(context.Background(), &quota.Bucket{Name: "team", Capacity: quota.Dollar / 10}, "team", -quota.Dollar/10, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// $0.80 reserved: $0.50 from alice, nothing from the empty team
+	// bucket, $0.30 from org; $0.02 spent, the rest back to org first.
+	resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5","max_tokens":400,"messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitSettled(t, st, "org", quota.Dollar)
+	bals, err := st.Balances(context.Background(), []string{"daily:alice@example.com", "team", "org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bals["daily:alice@example.com"].Amount != 48*quota.Dollar/100 || bals["team"].Amount != 0 || bals["org"].Amount != quota.Dollar {
+		t.Errorf("balances %v; want alice $0.48, team $0.00, org back at $1.00", bals)
+	}
+}

@@ -9,16 +9,24 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
+	"google.golang.org/genai"
 
+	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/quota"
 )
 
-// TestSDKQuotaRefusal: the official SDKs surface a spent quota as their
-// rate-limit error (HTTP 429) with the Retry-After sluice sets and the
-// message naming the bucket.
+// TestSDKQuotaRefusal: the official SDKs of every API format surface a
+// spent quota as their rate-limit error (HTTP 429) with the Retry-After
+// sluice sets and the message naming the bucket.
 func TestSDKQuotaRefusal(t *testing.T) {
 	config := strings.Replace(quotaConfig, `"rate": "$1.00/week"`, `"rate": "$1.00/hour"`, 1)
+	config = strings.Replace(config, `"models": ["gpt-5"]}`, `"models": ["gpt-5"], "compatibility": {"openai_chat": true, "openai_responses": true}}`, 1)
 	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
 	gw := newGateway(t, config, "alice@example.com", func(o *Options) { o.Store = st })
 	// Spend the bucket: a $0.02 reservation then waits 72 s of refill.
@@ -52,7 +60,78 @@ func TestSDKQuotaRefusal(t *testing.T) {
 	} else if ra := ae.Response.Header.Get("Retry-After"); ra != "72" && ra != "71" {
 		t.Errorf("Anthropic SDK Retry-After %q, want 72 (71 after a slow second)", ra)
 	}
+	_, err = oc.Responses.New(ctx, responses.ResponseNewParams{
+		Model: "gpt-5", MaxOutputTokens: openai.Int(10),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")},
+	})
+	if !errors.As(err, &oe) || oe.StatusCode != 429 || oe.Type != "rate_limit_error" || !strings.Contains(oe.Message, `quota "daily:alice@example.com"`) {
+		t.Errorf("OpenAI SDK (Responses) error %T %v; want *openai.Error 429 rate_limit_error naming the bucket", err, err)
+	} else if ra := oe.Response.Header.Get("Retry-After"); ra != "72" && ra != "71" {
+		t.Errorf("OpenAI SDK (Responses) Retry-After %q, want 72", ra)
+	}
+
+	// The Gen AI SDK keeps no response headers in its error; the raw
+	// answer's Retry-After is checked in TestQuotaRefusal.
+	_, err = geminiClient(t, ctx, gw).Models.GenerateContent(ctx, "gemini-2.5-flash", genai.Text("hi"),
+		&genai.GenerateContentConfig{MaxOutputTokens: 10})
+	if status, msg, ok := genaiTyped(t, err); !ok || status != 429 || !strings.HasPrefix(msg, "RESOURCE_EXHAUSTED") || !strings.Contains(msg, `quota "daily:alice@example.com"`) {
+		t.Errorf("Gen AI SDK error %T %v; want genai.APIError 429 RESOURCE_EXHAUSTED naming the bucket", err, err)
+	}
+
+	in := converseInput("amazon.nova-lite-v1:0")
+	in.ToolConfig = nil
+	in.InferenceConfig = &types.InferenceConfiguration{MaxTokens: aws.Int32(10)}
+	_, err = bedrockClient(t, gw, "/bedrock").Converse(ctx, in, func(o *bedrockruntime.Options) { o.RetryMaxAttempts = 1 })
+	var throttled *types.ThrottlingException
+	var respErr *awshttp.ResponseError
+	if !errors.As(err, &throttled) || !errors.As(err, &respErr) || respErr.HTTPStatusCode() != 429 || !strings.Contains(throttled.ErrorMessage(), `quota "daily:alice@example.com"`) {
+		t.Errorf("Bedrock SDK error %T %v; want a 429 *types.ThrottlingException naming the bucket", err, err)
+	} else if ra := respErr.Response.Header.Get("Retry-After"); ra != "72" && ra != "71" {
+		t.Errorf("Bedrock SDK Retry-After %q, want 72", ra)
+	}
 	if n := len(gw.upstream.Received()); n != 0 {
 		t.Errorf("the provider received %d requests, want none", n)
+	}
+}
+
+// TestSDKQuotaCutoff: a stream cut off for passing its reservation ends,
+// for the official SDKs, with their stream error carrying the reason,
+// after the text streamed so far.
+func TestSDKQuotaCutoff(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+	gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st; o.QuotaCutoff = true })
+	gw.upstream.Handle("/s/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream", Body: chatStream(100, true), Gap: time.Millisecond})
+	gw.upstream.Handle("/v1/messages", proxytest.Reply{ContentType: "text/event-stream", Body: anthropicStream(100), Gap: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	oc := openaiClient(gw)
+	ostream := oc.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model: "gpt-5-s", MaxTokens: openai.Int(10),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")},
+	})
+	var text strings.Builder
+	for ostream.Next() {
+		for _, c := range ostream.Current().Choices {
+			text.WriteString(c.Delta.Content)
+		}
+	}
+	if err := ostream.Err(); err == nil || !strings.Contains(err.Error(), "quota cut-off") || text.Len() < 11*4 || text.Len() >= 100*4 {
+		t.Errorf("OpenAI SDK stream: %d bytes of text, error %v; want the text so far, then an error naming the cut-off", text.Len(), err)
+	}
+
+	ac := anthropicClient(gw)
+	as := ac.Messages.NewStreaming(ctx, anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 10,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
+	})
+	text.Reset()
+	for as.Next() {
+		if d, ok := as.Current().AsAny().(anthropic.ContentBlockDeltaEvent); ok {
+			text.WriteString(d.Delta.Text)
+		}
+	}
+	if err := as.Err(); err == nil || !strings.Contains(err.Error(), "quota cut-off") || text.Len() < 11*4 || text.Len() >= 100*4 {
+		t.Errorf("Anthropic SDK stream: %d bytes of text, error %v; want the text so far, then an error naming the cut-off", text.Len(), err)
 	}
 }

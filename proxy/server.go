@@ -85,6 +85,10 @@ type Options struct {
 	// reserved for a model without a price (DefaultQuotaReservation).
 	QuotaOutputTokens int64
 	QuotaReservation  quota.Amount
+	// QuotaCutoff stops a stream charged to quotas once it has carried
+	// more output than its reservation counted (a model that ignored
+	// max_tokens), with an error event in the caller's stream format.
+	QuotaCutoff bool
 	// Hooks delivers hook calls; a dispatcher with default options when
 	// nil. Shutdown drains it.
 	Hooks *hooks.Dispatcher

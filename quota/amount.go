@@ -10,7 +10,9 @@
 // correct for every replica that reads it.
 //
 // The package knows nothing of HTTP or API formats; balances live behind a
-// [Store] whose every change is one atomic statement.
+// [Store] whose every change is atomic: one statement (or, for an
+// overdraft chain, one transaction) in a shared database, one critical
+// section in a gateway that keeps them in memory.
 package quota
 
 import (

@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -83,4 +84,41 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// Link is one bucket of an overdraft chain, its name expanded.
+type Link struct {
+	Bucket *Bucket
+	Name   string
+}
+
+// ReserveChain applies the rule of an overdraft chain to the balances of
+// its links (in chain order) at now: each bucket but the last gives what
+// it holds, never going below zero, until amount is covered; the last
+// covers what remains, into debt if need be, but only from a positive
+// balance. It returns the new balances and what each link gave (zero for
+// links the chain did not reach). When the last bucket is reached with a
+// balance of zero or less, ok is false, nothing is taken and last is that
+// balance. This is the rule every Store applies all or nothing.
+func ReserveChain(chain []Link, bals []Balance, amount Amount, now time.Time) (out []Balance, taken []Amount, last Amount, ok bool) {
+	out = slices.Clone(bals)
+	taken = make([]Amount, len(chain))
+	remaining := amount
+	for i, l := range chain {
+		b := l.Bucket
+		cur := b.At(bals[i], now)
+		take := min(max(cur, 0), remaining)
+		if i == len(chain)-1 {
+			if cur <= 0 {
+				return bals, make([]Amount, len(chain)), cur, false
+			}
+			take = remaining
+		}
+		taken[i] = take
+		out[i] = Balance{Amount: cur - take, Updated: later(bals[i].Updated, now)}
+		if remaining -= take; remaining <= 0 {
+			break
+		}
+	}
+	return out, taken, 0, true
 }

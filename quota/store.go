@@ -8,21 +8,21 @@ import (
 )
 
 // Store keeps bucket balances. Each method is one atomic change (one
-// conditional UPDATE in SQL), so any number of gateways sharing a database
-// never lose or double a reservation.
+// conditional UPDATE in SQL, one transaction for a chain, one critical
+// section in memory), so any number of gateways sharing a database never
+// lose or double a reservation.
 type Store interface {
 	// Reserve takes amount from the bucket named name (b's configuration,
 	// name expanded) when its balance at now covers it, returning the new
 	// balance and true; or, leaving it unchanged, the current balance and
 	// false. A bucket never charged starts at b.Capacity.
 	Reserve(ctx context.Context, b *Bucket, name string, amount Amount, now time.Time) (Amount, bool, error)
-	// Take serves overdraft chains: it takes what the bucket holds at now,
-	// up to amount, never taking it below zero, and returns what it took
-	// and the new balance (ok is true). With overdraw (the chain's last
-	// bucket) it takes the whole amount, into debt if need be, but only
-	// from a positive balance: ok is false (nothing taken, the current
-	// balance returned) when the balance is zero or less.
-	Take(ctx context.Context, b *Bucket, name string, amount Amount, overdraw bool, now time.Time) (taken, balance Amount, ok bool, err error)
+	// ReserveChain reserves amount along an overdraft chain by the rule
+	// of the package function ReserveChain, all or nothing: when the
+	// chain cannot cover it, no bucket of the chain keeps anything
+	// reserved (ok is false, last is the last bucket's balance). Buckets
+	// never charged start at their capacity.
+	ReserveChain(ctx context.Context, chain []Link, amount Amount, now time.Time) (taken []Amount, last Amount, ok bool, err error)
 	// Adjust adds delta to the balance (negative charges), capped at
 	// b.Capacity and never floored, and returns the new balance. Settling
 	// returns reservation minus cost; releasing returns the reservation;

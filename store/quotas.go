@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 
 var _ quota.Store = (*sqlStore)(nil)
 
-// Quota balances are changed by one UPDATE each: the refill since the row
+// On PostgreSQL, quota balances are changed by one UPDATE each (SQLite
+// keeps them in the process, see quotamem.go): the refill since the row
 // last changed, the cap at capacity, the check and the change are all in
 // the statement, so concurrent requests on one replica or many serialize
 // on the row and none reads a balance another is about to change.
@@ -93,6 +95,9 @@ func quotaVals(b *quota.Bucket, name string, amount quota.Amount, now time.Time)
 
 // Reserve implements quota.Store.
 func (s *sqlStore) Reserve(ctx context.Context, b *quota.Bucket, name string, amount quota.Amount, now time.Time) (quota.Amount, bool, error) {
+	if s.mem != nil {
+		return s.mem.reserve(ctx, b, name, amount, now)
+	}
 	_, bal, ok, err := s.conditional(ctx, reserveSQL, b, name, amount, now, false)
 	return bal, ok, err
 }
@@ -108,9 +113,9 @@ func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket
 		var took, bal int64
 		var err error
 		if taken {
-			err = s.db.QueryRowContext(ctx, q, args...).Scan(&took, &bal)
+			err = s.qdb().QueryRowContext(ctx, q, args...).Scan(&took, &bal)
 		} else {
-			err = s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+			err = s.qdb().QueryRowContext(ctx, q, args...).Scan(&bal)
 		}
 		if err == nil {
 			return quota.Amount(took), quota.Amount(bal), true, nil
@@ -124,7 +129,7 @@ func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket
 			}
 		}
 	}
-	bals, err := s.Balances(ctx, []string{name})
+	bals, err := s.storedBalances(ctx, s.qdb(), []string{name})
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -135,21 +140,110 @@ func (s *sqlStore) conditional(ctx context.Context, stmt string, b *quota.Bucket
 	return 0, b.At(st, now), false, nil
 }
 
-// Take implements quota.Store.
-func (s *sqlStore) Take(ctx context.Context, b *quota.Bucket, name string, amount quota.Amount, overdraw bool, now time.Time) (quota.Amount, quota.Amount, bool, error) {
-	stmt := takeSQL
-	if overdraw {
-		stmt = overdrawSQL
+// ReserveChain implements quota.Store in one transaction: the chain's
+// rows are locked in name order (so two chains sharing buckets never
+// deadlock), then each link runs its own conditional UPDATE; a chain that
+// cannot cover the amount rolls back whole.
+func (s *sqlStore) ReserveChain(ctx context.Context, chain []quota.Link, amount quota.Amount, now time.Time) ([]quota.Amount, quota.Amount, bool, error) {
+	if s.mem != nil {
+		return s.mem.reserveChain(ctx, chain, amount, now)
 	}
-	return s.conditional(ctx, stmt, b, name, amount, now, true)
+	// Buckets never charged have no row to lock: they are created, full,
+	// and the transaction runs once more.
+	for attempt := 0; ; attempt++ {
+		taken, last, ok, missing, err := s.reserveChainTx(ctx, chain, amount, now)
+		if !missing || err != nil {
+			return taken, last, ok, err
+		}
+		if attempt > 0 {
+			return nil, 0, false, fmt.Errorf("quota chain %q: rows vanished", chain[0].Name)
+		}
+		for _, l := range chain {
+			if err := s.createBucket(ctx, l.Bucket, l.Name, now); err != nil {
+				return nil, 0, false, err
+			}
+		}
+	}
+}
+
+// reserveChainTx is one attempt of ReserveChain; missing reports that a
+// bucket of the chain has no row yet (nothing was changed).
+func (s *sqlStore) reserveChainTx(ctx context.Context, chain []quota.Link, amount quota.Amount, now time.Time) (taken []quota.Amount, last quota.Amount, ok, missing bool, err error) {
+	tx, err := s.qdb().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, false, false, fmt.Errorf("quota chain: %w", err)
+	}
+	defer tx.Rollback()
+	sorted := make([]string, len(chain))
+	for i, l := range chain {
+		sorted[i] = l.Name
+	}
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	lock := "SELECT bucket FROM quota_balances WHERE bucket IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(sorted)), ", ") + ") ORDER BY bucket"
+	if s.d.name == BackendPostgres {
+		lock += " FOR UPDATE"
+	}
+	args := make([]any, len(sorted))
+	for i, n := range sorted {
+		args[i] = n
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(lock), args...)
+	if err != nil {
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: lock: %w", chain[0].Name, err)
+	}
+	found := 0
+	for rows.Next() {
+		found++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: lock: %w", chain[0].Name, err)
+	}
+	if found < len(sorted) {
+		return nil, 0, false, true, nil
+	}
+	taken = make([]quota.Amount, len(chain))
+	remaining := amount
+	for i, l := range chain {
+		stmt, isLast := takeSQL, i == len(chain)-1
+		if isLast {
+			stmt = overdrawSQL
+		}
+		q, qargs := s.d.bindQuota(stmt, quotaVals(l.Bucket, l.Name, remaining, now))
+		var took, bal int64
+		err := tx.QueryRowContext(ctx, q, qargs...).Scan(&took, &bal)
+		if isLast && errors.Is(err, sql.ErrNoRows) {
+			// The last bucket is not positive: the chain is blocked.
+			var st, ms int64
+			if err := tx.QueryRowContext(ctx, s.d.rebind("SELECT balance, updated_ms FROM quota_balances WHERE bucket = ?"), l.Name).Scan(&st, &ms); err != nil {
+				return nil, 0, false, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
+			}
+			return make([]quota.Amount, len(chain)), l.Bucket.At(quota.Balance{Amount: quota.Amount(st), Updated: time.UnixMilli(ms)}, now), false, false, nil
+		}
+		if err != nil {
+			return nil, 0, false, false, fmt.Errorf("quota bucket %q: %w", l.Name, err)
+		}
+		taken[i] = quota.Amount(took)
+		if remaining -= quota.Amount(took); remaining <= 0 {
+			break
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, 0, false, false, fmt.Errorf("quota chain %q: %w", chain[0].Name, err)
+	}
+	return taken, 0, true, false, nil
 }
 
 // Adjust implements quota.Store.
 func (s *sqlStore) Adjust(ctx context.Context, b *quota.Bucket, name string, delta quota.Amount, now time.Time) (quota.Amount, error) {
+	if s.mem != nil {
+		return s.mem.adjust(ctx, b, name, delta, now)
+	}
 	q, args := s.d.bindQuota(adjustSQL, quotaVals(b, name, delta, now))
 	for attempt := 0; ; attempt++ {
 		var bal int64
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&bal)
+		err := s.qdb().QueryRowContext(ctx, q, args...).Scan(&bal)
 		if err == nil {
 			return quota.Amount(bal), nil
 		}
@@ -165,7 +259,7 @@ func (s *sqlStore) Adjust(ctx context.Context, b *quota.Bucket, name string, del
 // createBucket stores a bucket never charged, full. Two gateways doing it
 // at once keep the first row.
 func (s *sqlStore) createBucket(ctx context.Context, b *quota.Bucket, name string, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, s.d.rebind(insertBucketSQL), name, int64(b.Capacity), now.UnixMilli()); err != nil {
+	if _, err := s.qdb().ExecContext(ctx, s.d.rebind(insertBucketSQL), name, int64(b.Capacity), now.UnixMilli()); err != nil {
 		return fmt.Errorf("create quota bucket %q: %w", name, err)
 	}
 	return nil
@@ -173,6 +267,14 @@ func (s *sqlStore) createBucket(ctx context.Context, b *quota.Bucket, name strin
 
 // Balances implements quota.Store.
 func (s *sqlStore) Balances(ctx context.Context, names []string) (map[string]quota.Balance, error) {
+	if s.mem != nil {
+		return s.mem.balances(ctx, names)
+	}
+	return s.storedBalances(ctx, s.qdb(), names)
+}
+
+// storedBalances reads rows of quota_balances.
+func (s *sqlStore) storedBalances(ctx context.Context, db *sql.DB, names []string) (map[string]quota.Balance, error) {
 	q := "SELECT bucket, balance, updated_ms FROM quota_balances"
 	var args []any
 	if names != nil {
@@ -184,7 +286,7 @@ func (s *sqlStore) Balances(ctx context.Context, names []string) (map[string]quo
 			args = append(args, n)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read quota balances: %w", err)
 	}
@@ -202,4 +304,12 @@ func (s *sqlStore) Balances(ctx context.Context, names []string) (map[string]quo
 		return nil, fmt.Errorf("read quota balances: %w", err)
 	}
 	return out, nil
+}
+
+// qdb is the handle quota statements run on.
+func (s *sqlStore) qdb() *sql.DB {
+	if s.quotaDB != nil {
+		return s.quotaDB
+	}
+	return s.db
 }

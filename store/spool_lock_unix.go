@@ -13,8 +13,12 @@ import (
 // lockDir takes an exclusive lock on dir's lock file, so a second gateway
 // pointed at the same state directory fails at start instead of
 // interleaving its appends with ours.
-func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+func lockDir(dir string) (func(), error) { return lockFile(filepath.Join(dir, "lock")) }
+
+// lockFile takes an exclusive lock on the file at path (created if
+// absent), held until the returned function runs.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,12 @@ type sqlStore struct {
 	// stmts caches the prepared INSERT statements of full chunks, by
 	// query text: preparing them is a large part of a batch's cost.
 	stmts sync.Map // string -> *sql.Stmt
+	// quotaDB, on PostgreSQL, is the pool quota statements run on (see
+	// postgres.OpenAsyncCommit).
+	quotaDB *sql.DB
+	// mem keeps the quota balances of a SQLite database in the process
+	// (see quotamem.go); nil on PostgreSQL.
+	mem *memQuotas
 }
 
 // inserter runs the INSERTs of one transaction. Full-size chunks (the
@@ -330,11 +336,15 @@ func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, err
 }
 
 func (s *sqlStore) Close() error {
+	var err error
+	if s.mem != nil {
+		err = s.mem.detach(s.db)
+	}
 	s.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	err := s.db.Close()
+	err = errors.Join(err, s.db.Close())
 	if s.closeDB != nil {
 		err = errors.Join(err, s.closeDB())
 	}

@@ -151,9 +151,22 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	case BackendPostgres:
 		s.d = postgresDialect
 		s.db, s.closeDB, err = postgres.Open(ctx, target)
+		if err == nil {
+			var closeQuota func() error
+			if s.quotaDB, closeQuota, err = postgres.OpenAsyncCommit(ctx, target); err == nil {
+				closeLog := s.closeDB
+				s.closeDB = func() error { return errors.Join(closeQuota(), closeLog()) }
+			} else {
+				s.db.Close()
+				s.closeDB()
+			}
+		}
 	default:
 		s.d = sqliteDialect
 		s.db, s.closeDB, err = sqlite.Open(ctx, target)
+		if err == nil {
+			s.mem = attachLedger(target, s.db)
+		}
 	}
 	if err != nil {
 		codec.close()

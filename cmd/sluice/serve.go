@@ -61,6 +61,7 @@ type serveFlags struct {
 	accessLog        bool
 	quotaTokens      int64
 	quotaReserve     string
+	quotaCutoff      bool
 	healthListen     string
 }
 
@@ -99,6 +100,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.hookFlushTimeout, "hook-flush-timeout", 30*time.Second, "at shutdown, after the request log, time given to deliver queued hook calls")
 	fs.Int64Var(&f.quotaTokens, "quota-output-tokens", proxy.DefaultQuotaOutputTokens, "output tokens a quota reservation counts for a request that sets no max_tokens")
 	fs.StringVar(&f.quotaReserve, "quota-default-reservation", proxy.DefaultQuotaReservation.String(), "what a quota reservation takes for a model without a price")
+	fs.BoolVar(&f.quotaCutoff, "quota-cutoff", false, "stop a stream charged to quotas once its output passes what its reservation counted (a model that ignored max_tokens)")
 	fs.BoolVar(&f.tailnet, "tailnet", false, "join the tailnet as its own node (auth key from TS_AUTHKEY) and serve http://HOSTNAME on port 80")
 	fs.StringVar(&f.hostname, "hostname", tailnet.DefaultHostname, "the node's name on the tailnet, with --tailnet")
 	fs.BoolVar(&f.tls, "tls", false, "with --tailnet, also serve HTTPS on port 443 with the tailnet's certificate")
@@ -193,6 +195,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer st.Close()
+	if len(cfg.Quotas) > 0 {
+		// Load the balances now: on SQLite this takes the database's
+		// quota lock, so a second gateway on the same file fails here
+		// rather than at its first charged request.
+		if _, err := st.Balances(ctx, []string{}); err != nil {
+			return fmt.Errorf("quota balances: %w", err)
+		}
+	}
 	spool, err := openSpool(f, log)
 	if err != nil {
 		return err
@@ -244,6 +254,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		TracerProvider:    tracing,
 		QuotaOutputTokens: f.quotaTokens,
 		QuotaReservation:  reserve,
+		QuotaCutoff:       f.quotaCutoff,
 		ReadyChecks:       front.ready,
 	})
 	if err != nil {

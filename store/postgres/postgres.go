@@ -63,3 +63,26 @@ func Open(ctx context.Context, dsn string) (*sql.DB, func() error, error) {
 	}
 	return db, closeAll, nil
 }
+
+// OpenAsyncCommit connects a second pool with the DSN whose transactions
+// commit without waiting for the write-ahead log to reach disk
+// (synchronous_commit off). Quota balances use it: a reservation holds its
+// bucket's row until it commits, so waiting for a disk flush per request
+// would cost every request, and every other request on the same bucket,
+// milliseconds. Isolation and atomicity are unchanged (replicas still
+// serialize on the row); only a crash of the PostgreSQL server may lose
+// its last fraction of a second of commits (at most three times
+// wal_writer_delay). It applies no migrations: call Open first.
+func OpenAsyncCommit(ctx context.Context, dsn string) (*sql.DB, func() error, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres DSN: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return db, func() error { err := db.Close(); pool.Close(); return err }, nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -154,30 +155,89 @@ func testQuotaSurvivesReopen(t *testing.T, dsn string) {
 	}
 }
 
-// testQuotaTake: the statements of overdraft chains take what a bucket
-// has, and the chain's last bucket goes into debt only from a positive
-// balance.
-func testQuotaTake(t *testing.T, dsn string) {
+// testQuotaChain: an overdraft chain spends its first bucket, then the
+// next; the last may go into debt from a positive balance; a blocked chain
+// reserves nothing anywhere.
+func testQuotaChain(t *testing.T, dsn string) {
 	ctx := context.Background()
 	st := Open(t, dsn, store.Options{})
-	a := &quota.Bucket{Name: "a", Capacity: quota.Dollar}
+	chain := []quota.Link{
+		{Bucket: &quota.Bucket{Name: "a", Capacity: quota.Dollar}, Name: "a"},
+		{Bucket: &quota.Bucket{Name: "b", Capacity: quota.Dollar}, Name: "b"},
+	}
+	cents := func(n int64) quota.Amount { return quota.Amount(n) * quota.Dollar / 100 }
 	steps := []struct {
-		b          *quota.Bucket
-		amount     quota.Amount
-		overdraw   bool
-		taken, bal quota.Amount
-		ok         bool
+		amount quota.Amount
+		taken  []quota.Amount
+		ok     bool
+		last   quota.Amount
+		a, b   quota.Amount
 	}{
-		{a, 60 * quota.Dollar / 100, false, 60 * quota.Dollar / 100, 40 * quota.Dollar / 100, true},
-		{a, 60 * quota.Dollar / 100, false, 40 * quota.Dollar / 100, 0, true},
-		{a, 60 * quota.Dollar / 100, false, 0, 0, true},
-		{&quota.Bucket{Name: "b", Capacity: quota.Dollar}, 3 * quota.Dollar / 2, true, 3 * quota.Dollar / 2, -quota.Dollar / 2, true},
-		{&quota.Bucket{Name: "b", Capacity: quota.Dollar}, quota.Dollar / 100, true, 0, -quota.Dollar / 2, false},
+		{cents(60), []quota.Amount{cents(60), 0}, true, 0, cents(40), cents(100)},
+		{cents(60), []quota.Amount{cents(40), cents(20)}, true, 0, 0, cents(80)},
+		{cents(150), []quota.Amount{0, cents(150)}, true, 0, 0, -cents(70)},
+		{cents(1), []quota.Amount{0, 0}, false, -cents(70), 0, -cents(70)},
 	}
 	for i, s := range steps {
-		taken, bal, ok, err := st.Take(ctx, s.b, s.b.Name, s.amount, s.overdraw, T0)
-		if err != nil || taken != s.taken || bal != s.bal || ok != s.ok {
-			t.Errorf("step %d: Take(%s, %v, overdraw %v) = %v, %v, %v, %v; want %v, %v, %v", i, s.b.Name, s.amount, s.overdraw, taken, bal, ok, err, s.taken, s.bal, s.ok)
+		taken, last, ok, err := st.ReserveChain(ctx, chain, s.amount, T0)
+		if err != nil || ok != s.ok || last != s.last || !slices.Equal(taken, s.taken) {
+			t.Errorf("step %d: ReserveChain(%v) = %v, %v, %v, %v; want %v, %v, %v", i, s.amount, taken, last, ok, err, s.taken, s.last, s.ok)
 		}
+		bals, err := st.Balances(ctx, []string{"a", "b"})
+		if err != nil || bals["a"].Amount != s.a || bals["b"].Amount != s.b {
+			t.Errorf("step %d: balances %v (%v), want a %v, b %v", i, bals, err, s.a, s.b)
+		}
+	}
+}
+
+// testQuotaChainConcurrent: parallel chain reservations from two stores
+// (two gateways) are each all or nothing. The first bucket holds $1.00,
+// the last $0.10: $0.05 at a time, exactly 20 fit in the first, 2 in the
+// last, and both end at zero, in any order.
+func testQuotaChainConcurrent(t *testing.T, dsn string) {
+	ctx := context.Background()
+	stores := []store.Store{Open(t, dsn, store.Options{}), Open(t, dsn, store.Options{})}
+	mine := &quota.Bucket{Name: "mine", Capacity: quota.Dollar}
+	team := &quota.Bucket{Name: "team", Capacity: quota.Dollar}
+	if _, err := stores[0].Adjust(ctx, team, "team", -90*quota.Dollar/100, T0); err != nil {
+		t.Fatal(err)
+	}
+	chain := []quota.Link{{Bucket: mine, Name: "mine"}, {Bucket: team, Name: "team"}}
+	const n, each = 60, quota.Dollar / 20
+	var mu sync.Mutex
+	granted := 0
+	var took quota.Amount
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			taken, _, ok, err := stores[i%2].ReserveChain(ctx, chain, each, T0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var sum quota.Amount
+			for _, a := range taken {
+				sum += a
+			}
+			if ok != (sum == each) || (!ok && sum != 0) {
+				t.Errorf("ReserveChain ok=%v took %v of %v", ok, taken, each)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				granted++
+			}
+			took += sum
+		}()
+	}
+	wg.Wait()
+	if granted != 22 || took != 22*each {
+		t.Errorf("%d chain reservations granted (%v taken); want exactly 22 ($1.10)", granted, took)
+	}
+	bals, err := stores[1].Balances(ctx, []string{"mine", "team"})
+	if err != nil || bals["mine"].Amount != 0 || bals["team"].Amount != 0 {
+		t.Errorf("balances %v (%v), want both at $0.00", bals, err)
 	}
 }

@@ -50,7 +50,8 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"QuotaCapacityLowered", testQuotaCapacityLowered},
 		{"QuotaConcurrentReserve", testQuotaConcurrentReserve},
 		{"QuotaSurvivesReopen", testQuotaSurvivesReopen},
-		{"QuotaTake", testQuotaTake},
+		{"QuotaChain", testQuotaChain},
+		{"QuotaChainConcurrent", testQuotaChainConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
