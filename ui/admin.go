@@ -69,7 +69,7 @@ func (h *Handler) adoption(w http.ResponseWriter, r *http.Request, c Caller) {
 		return
 	}
 	q := r.URL.Query()
-	fl := h.parseFilters(q, c)
+	fl := h.parseFilters(q, c, usageDays)
 	rs, err := h.opts.Log.Rollup(r.Context(), fl.f, store.DimDay, store.DimUser)
 	if err != nil {
 		h.failErr(w, r, c, err)
@@ -186,7 +186,7 @@ func (h *Handler) adoptionCSV(w http.ResponseWriter, r *http.Request, c Caller) 
 		h.failErr(w, r, c, errNoLog)
 		return
 	}
-	fl := h.parseFilters(r.URL.Query(), c)
+	fl := h.parseFilters(r.URL.Query(), c, usageDays)
 	rs, err := h.opts.Log.Rollup(r.Context(), fl.f, store.DimDay, store.DimUser)
 	if err != nil {
 		h.failErr(w, r, c, err)
@@ -234,7 +234,7 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request, c Caller) {
 		return
 	}
 	q := r.URL.Query()
-	fl := h.parseFilters(q, c)
+	fl := h.parseFilters(q, c, usageDays)
 	ctx := r.Context()
 	byUser, err := h.opts.Log.Rollup(ctx, fl.f, store.DimDay, store.DimUser)
 	if err != nil {

@@ -9,8 +9,12 @@ import (
 	"github.com/sluice-gateway/sluice/store"
 )
 
-// defaultDays is the date range a page shows when none is asked for.
-const defaultDays = 30
+// The date range a page shows when none is asked for: a month of usage,
+// a week of logs (their sessions are computed from the rows).
+const (
+	usageDays = 30
+	logsDays  = 7
+)
 
 // filters is the filter form of a page: what the viewer typed, and the
 // store filter it means. A non-admin's filter always carries their own
@@ -25,7 +29,7 @@ type filters struct {
 	f     store.Filter
 }
 
-func (h *Handler) parseFilters(q url.Values, c Caller) filters {
+func (h *Handler) parseFilters(q url.Values, c Caller, defaultDays int) filters {
 	fl := filters{
 		User:  strings.TrimSpace(q.Get("user")),
 		Model: strings.TrimSpace(q.Get("model")),

@@ -31,7 +31,7 @@ func (h *Handler) myLogs(w http.ResponseWriter, r *http.Request, c Caller) {
 		h.failErr(w, r, c, errNoLog)
 		return
 	}
-	fl := h.parseFilters(r.URL.Query(), c)
+	fl := h.parseFilters(r.URL.Query(), c, logsDays)
 	fl.f.Login, fl.Admin, fl.User = c.Login, false, ""
 	d := logsData{Filters: fl, Action: "/ui/logs"}
 	if sid := r.URL.Query().Get("session"); sid != "" {
@@ -95,7 +95,7 @@ func (h *Handler) allLogs(w http.ResponseWriter, r *http.Request, c Caller) {
 		h.failErr(w, r, c, errNoLog)
 		return
 	}
-	fl := h.parseFilters(r.URL.Query(), c)
+	fl := h.parseFilters(r.URL.Query(), c, logsDays)
 	page, err := h.opts.Log.Requests(r.Context(), fl.f, store.Page{Limit: 50, Cursor: r.URL.Query().Get("cursor")})
 	if errors.Is(err, store.ErrBadCursor) {
 		h.fail(w, r, c, http.StatusBadRequest, "That page link is not valid any more; start from the first page.")

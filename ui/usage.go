@@ -155,7 +155,7 @@ func (h *Handler) usagePage(w http.ResponseWriter, r *http.Request, c Caller, lo
 		h.failErr(w, r, c, errNoLog)
 		return
 	}
-	fl := h.parseFilters(r.URL.Query(), c)
+	fl := h.parseFilters(r.URL.Query(), c, usageDays)
 	fl.User, fl.Admin = "", false // the page is one user's
 	fl.f.Login = login
 	ctx := r.Context()
