@@ -2,6 +2,7 @@ package ui
 
 // Formatting as the pages show figures, for the tests to compare with.
 var (
-	FormatUSD = formatUSD
-	FormatInt = formatInt
+	FormatUSD    = formatUSD
+	FormatInt    = formatInt
+	FormatTokens = formatTokens
 )

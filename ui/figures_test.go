@@ -106,7 +106,7 @@ func TestBrowserFigures(t *testing.T) {
 		}
 		rows := count(t, ctx, `details.session[open] .session-requests tr[data-id]`)
 		first := text(t, ctx, `details.session[open] summary [data-col="requests"]`)
-		if first != ui.FormatInt(int64(rows))+" requests" {
+		if want := map[int]string{1: "1 request", 3: "3 requests"}[rows]; first != want {
 			t.Errorf("opened session says %q and lists %d requests", first, rows)
 		}
 		screenshot(t, ctx, dir, "figures_logs_open")
@@ -150,6 +150,7 @@ func TestBrowserFigures(t *testing.T) {
 			`[data-card="users"] .v`:    "2",
 			`[data-card="requests"] .v`: ui.FormatInt(req),
 			`[data-card="cost"] .v`:     ui.FormatUSD(cost),
+			`[data-card="tokens"] .v`:   ui.FormatTokens(tok),
 			`#users tr[data-name="alice@example.com"] [data-col="requests"]`: "4",
 			`#users tr[data-name="boss@example.com"] [data-col="tokens"]`:    "1,100",
 		} {
@@ -157,7 +158,6 @@ func TestBrowserFigures(t *testing.T) {
 				t.Errorf("%s = %q, want %q", sel, got, want)
 			}
 		}
-		_ = tok
 		// Sort by requests, fewest first: boss comes first.
 		if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`#users th a[data-sort="requests"]`))); err != nil {
 			t.Fatal(err)

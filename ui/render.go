@@ -41,9 +41,20 @@ var funcs = template.FuncMap{
 	"pct":      func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
 	"agent":    store.AgentName,
 	"int64":    func(n int) int64 { return int64(n) },
-	"price":    func(f float64) string { return "$" + strconv.FormatFloat(f, 'f', -1, 64) },
-	"add":      func(a, b int64) int64 { return a + b },
-	"sub":      func(a, b time.Time) time.Duration { return a.Sub(b) },
+	"price": func(f float64) string {
+		if f == 0 {
+			return "—"
+		}
+		return "$" + strconv.FormatFloat(f, 'f', -1, 64)
+	},
+	"plural": func(n int64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return formatInt(n) + " " + many
+	},
+	"add": func(a, b int64) int64 { return a + b },
+	"sub": func(a, b time.Time) time.Duration { return a.Sub(b) },
 	"count": func(c usage.Count) string {
 		if !c.Reported() {
 			return "—"
@@ -172,6 +183,8 @@ func formatUSD(f float64) string {
 	switch {
 	case f == 0:
 		return "$0.00"
+	case math.Abs(f) < 0.0001:
+		return "<$0.0001"
 	case math.Abs(f) < 0.01:
 		return "$" + strconv.FormatFloat(f, 'f', 4, 64)
 	}
