@@ -134,6 +134,15 @@ func TestBrowserFigures(t *testing.T) {
 		if got := text(t, ctx, `tr[data-model="gpt-5"]`); !strings.Contains(got, "$1.25") || !strings.Contains(got, "$10") || !strings.Contains(got, "400,000") {
 			t.Errorf("gpt-5 row %q lacks its prices or context window", got)
 		}
+		// The user's own bucket, charged by their requests; nobody else's.
+		bucket := `#quotas tr[data-bucket="daily:alice@example.com"]`
+		if n := count(t, ctx, "#quotas tr[data-bucket]"); n != 1 || count(t, ctx, bucket) != 1 {
+			t.Errorf("%d quota rows, want alice's daily bucket alone", n)
+		}
+		if bal, capacity := text(t, ctx, bucket+` [data-col="balance"]`), text(t, ctx, bucket+` [data-col="capacity"]`); bal == "" || bal == capacity || capacity != "$10.00" {
+			t.Errorf("bucket balance %q of %q: want less than the $10.00 capacity after alice's requests", bal, capacity)
+		}
+		screenshot(t, ctx, dir, "figures_models")
 		visit(t, ctx, d.user.URL+"/ui/connect")
 		if got := text(t, ctx, "#base"); got != d.user.URL {
 			t.Errorf("connect page names %q, want %q", got, d.user.URL)

@@ -35,8 +35,9 @@ const dashboardConfig = `{
 	},
 	"temp_grants": [
 		{"src": ["boss@example.com"], "grants": [{"role": "admin"}]},
-		{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "openai", "model": "*"}]}]},
+		{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "openai", "model": "*"}]}, {"quotas": [{"bucket": "daily:<user>"}]}]},
 	],
+	"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$10.00/day"}},
 }`
 
 // dashboard is a gateway recording into a real SQLite log, reachable as
