@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -323,5 +324,44 @@ func TestNonAdminRefused(t *testing.T) {
 		if strings.Contains(string(body), "sk-secret") {
 			t.Errorf("admin %s shows the provider key", p)
 		}
+	}
+}
+
+// TestBrowserRefusedRequest: a request policy refused shows, to its
+// sender, that no grant allowed it and why.
+func TestBrowserRefusedRequest(t *testing.T) {
+	d := newDashboard(t)
+	resp, err := http.Post(d.user.URL+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"claude-opus-4-1","messages":[{"role":"user","content":"hello"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("a model no grant gives was answered %d", resp.StatusCode)
+	}
+	d.flush(t)
+	page, err := d.store.Requests(context.Background(), store.Filter{}, store.Page{})
+	if err != nil || len(page.Records) != 1 {
+		t.Fatalf("%d rows, %v", len(page.Records), err)
+	}
+	rec := page.Records[0]
+	ctx := newBrowser(t)
+	visit(t, ctx, d.user.URL+"/ui/requests/"+rec.ID)
+	if got := text(t, ctx, "#status"); !strings.HasPrefix(got, fmt.Sprint(resp.StatusCode)) {
+		t.Errorf("status %q, want %d", got, resp.StatusCode)
+	}
+	if got := text(t, ctx, "#decision"); !strings.Contains(got, "No grant allowed this request") || !strings.Contains(got, rec.Error) || rec.Error == "" {
+		t.Errorf("decision %q does not say why (%q)", got, rec.Error)
+	}
+	screenshot(t, ctx, screenshotDir(t), "figures_request_refused")
+	// It counts on My usage as a failed request, not as tokens.
+	visit(t, ctx, d.user.URL+"/ui/")
+	if got := text(t, ctx, `[data-card="requests"] .v`); got != "1" {
+		t.Errorf("requests card %q", got)
+	}
+	if got := text(t, ctx, `#recent tr.failed .status`); got != fmt.Sprint(resp.StatusCode) {
+		t.Errorf("recent activity does not mark the refusal: %q", got)
 	}
 }

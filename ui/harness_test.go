@@ -32,6 +32,7 @@ const dashboardConfig = `{
 	"database": {"save_raws": true},
 	"providers": {
 		"openai": {"baseurl": "UPSTREAM", "apikey": "sk-secret-never-shown", "models": ["gpt-5", "gpt-5-mini"]},
+		"anthropic": {"baseurl": "UPSTREAM", "apikey": "sk-secret-never-shown", "models": ["claude-opus-4-1"]},
 	},
 	"temp_grants": [
 		{"src": ["boss@example.com"], "grants": [{"role": "admin"}]},
