@@ -1,7 +1,9 @@
 // Package store persists what the gateway records about each request: one
 // row per request (identity, route, status, timings, tokens, cost), its raw
 // bodies when the configuration asks for them, and the queries the dashboard
-// runs over those rows (requests, sessions, usage by user, model or day).
+// runs over those rows (requests, sessions, usage by user, model or day),
+// with hourly and daily usage rollups that database triggers keep in step
+// with the rows, so usage pages never scan the whole log.
 //
 // Two backends sit behind one interface, chosen by the DSN given to Open: an
 // embedded SQLite file (the default, a pure-Go driver so the binary
@@ -48,6 +50,10 @@ type Store interface {
 	Sessions(ctx context.Context, f Filter, p Page) (SessionPage, error)
 	// Usage aggregates rows matching f by user, model, provider or day.
 	Usage(ctx context.Context, by GroupBy, f Filter) ([]Aggregate, error)
+	// Rollup sums usage by the given dimensions from hourly rollups kept
+	// with every insert, so it reads a few rows per hour rather than every
+	// request; f's times round to whole hours and Session is refused.
+	Rollup(ctx context.Context, f Filter, by ...Dimension) ([]Rollup, error)
 	// DeleteOlderThan deletes rows and raw bodies recorded before t and
 	// returns how many rows it deleted.
 	DeleteOlderThan(ctx context.Context, t time.Time) (int64, error)
