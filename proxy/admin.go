@@ -10,10 +10,11 @@ import (
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/store/api"
+	"github.com/sluice-gateway/sluice/ui"
 )
 
 // routeLocal sends the gateway's own endpoints (metrics, the request-log
-// API) to their handlers; it reports false for everything else. Their
+// API, the dashboard) to their handlers; it reports false for everything else. Their
 // callers are identified like every other request's, and policy decides
 // what they may read: only callers with read_metrics get /metrics, admins
 // see everyone's rows under /api/ and anyone else only their own.
@@ -22,8 +23,11 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 	quotas := isQuotaPath(r.URL.Path)
 	apiPath := s.api != nil && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/"))
 	profile := isPprofPath(r.URL.Path)
+	// The dashboard: a GET / goes there too (redirected to /ui/); other
+	// methods on / are left to the LLM routes, which refuse them.
+	dashboard := ui.Owns(r.URL.Path) && (r.URL.Path != "/" || r.Method == http.MethodGet || r.Method == http.MethodHead)
 	adminAPI := isAdminAPIPath(r.URL.Path)
-	if !metrics && !apiPath && !profile && !quotas && !adminAPI {
+	if !metrics && !apiPath && !profile && !quotas && !dashboard && !adminAPI {
 		return false
 	}
 	c, ok := s.localCaller(w, r)
@@ -58,6 +62,10 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if quotas {
 		s.serveQuotas(w, r, c)
+		return true
+	}
+	if dashboard {
+		s.serveUI(w, r, c)
 		return true
 	}
 	s.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))

@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 )
 
@@ -15,28 +17,38 @@ import (
 // per-token prices (by that provider's cost_basis) and context window
 // where known. Disabled providers are left out.
 func (ex *exchange) allowedModels() ([]compat.Model, error) {
-	cfg := ex.snap.cfg
+	return modelsAllowed(ex.r.Context(), ex.snap, func(provider, model string) engine.Input {
+		in := ex.input(provider)
+		in.Request.Model = model
+		return in
+	}, ex.applyCORS)
+}
+
+// modelsAllowed asks policy about each served model with the input in
+// builds; seen, when set, is shown every decision (the exchange's CORS).
+func modelsAllowed(ctx context.Context, snap *snapshot, in func(provider, model string) engine.Input, seen func(*engine.Decision)) ([]compat.Model, error) {
+	cfg := snap.cfg
 	var out []compat.Model
-	seen := make(map[string]bool)
+	done := make(map[string]bool)
 	for _, p := range cfg.Providers {
 		if p.Disabled {
 			continue // configured for display, never served
 		}
 		for _, m := range p.Models {
-			if seen[m] {
+			if done[m] {
 				continue
 			}
-			in := ex.input(p.ID)
-			in.Request.Model = m
-			d, err := ex.snap.engine.Decide(ex.r.Context(), in)
+			d, err := snap.engine.Decide(ctx, in(p.ID, m))
 			if err != nil {
 				return nil, err
 			}
-			ex.applyCORS(&d)
+			if seen != nil {
+				seen(&d)
+			}
 			if !d.Allow {
 				continue
 			}
-			seen[m] = true
+			done[m] = true
 			e := compat.Model{ID: m, Provider: p.ID}
 			if price, ok := cfg.PriceOn(p.ID, m); ok {
 				e.Pricing = perToken(price)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -64,6 +65,23 @@ func (s *Server) serveQuotas(w http.ResponseWriter, r *http.Request, c localCall
 		writeLocalError(w, http.StatusMethodNotAllowed, "use GET /api/quotas or POST /api/quotas/refill")
 		return
 	}
+	out, err := s.quotaStatuses(r, c)
+	if err != nil {
+		s.log.Error("reading quota balances failed", "err", err)
+		writeLocalError(w, http.StatusServiceUnavailable, "quota balances cannot be read")
+		return
+	}
+	writeQuotaJSON(w, out)
+}
+
+// quotaStatuses are the buckets the caller sees, with their balances now:
+// their own, or every charged bucket for an admin.
+func (s *Server) quotaStatuses(r *http.Request, c localCaller) ([]quotaStatus, error) {
+	st := s.quotaStore()
+	if st == nil {
+		return nil, errNoQuotaStore
+	}
+	cfg := s.state.Load().cfg
 	var names []string // nil: every stored bucket, for an admin
 	var buckets []*policy.Quota
 	if c.decision.Admin {
@@ -79,9 +97,7 @@ func (s *Server) serveQuotas(w http.ResponseWriter, r *http.Request, c localCall
 	}
 	stored, err := st.Balances(r.Context(), names)
 	if err != nil {
-		s.log.Error("reading quota balances failed", "err", err)
-		writeLocalError(w, http.StatusServiceUnavailable, "quota balances cannot be read")
-		return
+		return nil, err
 	}
 	now := time.Now()
 	out := []quotaStatus{}
@@ -103,8 +119,11 @@ func (s *Server) serveQuotas(w http.ResponseWriter, r *http.Request, c localCall
 		name := q.Expand(c.login)
 		out = append(out, status(&q.Bucket, name, stored, now))
 	}
-	writeQuotaJSON(w, out)
+	return out, nil
 }
+
+// errNoQuotaStore reports a gateway without a database for balances.
+var errNoQuotaStore = errors.New("this gateway has no database to keep quota balances in")
 
 // callerQuotas are the buckets the policy charges the caller's requests
 // in, for any provider and model the configuration serves.

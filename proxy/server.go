@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/quota"
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/ui"
 )
 
 // Options configures a Server. Identity and Sink are required.
@@ -120,6 +121,7 @@ type Server struct {
 	reloadMu sync.Mutex
 	api      http.Handler
 	adminAPI http.Handler
+	ui       *ui.Handler
 	hooks    *hooks.Dispatcher
 	metrics  *metrics
 	pprof    http.Handler
@@ -187,6 +189,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	// A copy, so the caller's slice is not appended to.
 	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()
+	s.buildUI()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
 	}

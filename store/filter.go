@@ -26,6 +26,9 @@ type Filter struct {
 	Until time.Time
 	// Session keeps the requests of one session, by Session.ID.
 	Session string
+	// Agent keeps the requests of one client program, by AgentName of
+	// their User-Agent.
+	Agent string
 }
 
 // Page asks for one page of a listing.

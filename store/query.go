@@ -38,6 +38,10 @@ func (s *sqlStore) filterWhere(ctx context.Context, f Filter) (where, error) {
 	if f.Provider != "" {
 		w.add("provider = ?", f.Provider)
 	}
+	if f.Agent != "" {
+		cond, args := agentCond(f.Agent)
+		w.add(cond, args...)
+	}
 	if f.Status != 0 {
 		w.add("status = ?", f.Status)
 	}

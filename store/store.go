@@ -48,6 +48,10 @@ type Store interface {
 	Sessions(ctx context.Context, f Filter, p Page) (SessionPage, error)
 	// Usage aggregates rows matching f by user, model, provider or day.
 	Usage(ctx context.Context, by GroupBy, f Filter) ([]Aggregate, error)
+	// Rollup sums usage by the given dimensions from hourly rollups kept
+	// with every insert, so it reads a few rows per hour rather than every
+	// request; f's times round to whole hours and Session is refused.
+	Rollup(ctx context.Context, f Filter, by ...Dimension) ([]Rollup, error)
 	// DeleteOlderThan deletes rows and raw bodies recorded before t and
 	// returns how many rows it deleted.
 	DeleteOlderThan(ctx context.Context, t time.Time) (int64, error)

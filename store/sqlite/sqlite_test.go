@@ -159,3 +159,30 @@ func TestGrantsMigrationKeepsRows(t *testing.T) {
 		t.Errorf("new row grants %q, %v; want %q", fresh.Grants, err, grants)
 	}
 }
+
+// TestRollupMigrationBackfills: the usage rollup of a database written
+// before it existed holds the rows already logged, and grows from there.
+func TestRollupMigrationBackfills(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	db := atMigration(t, path, 5)
+	if _, err := db.ExecContext(ctx, `INSERT INTO requests (id, time_us, login, model, status, input_tokens, output_tokens, cost_usd, cost_known)
+		VALUES ('old1', 7200000000, 'alice', 'gpt-5', 200, 120, 4, 0.5, 1), ('old2', 7300000000, 'alice', 'gpt-5', 200, 30, 6, 0.25, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	st := storetest.Open(t, path, store.Options{})
+	rec := store.Record{ID: "new", Time: time.UnixMicro(7400000000), Login: "alice", Model: "gpt-5", Status: 200,
+		Usage: usage.Tokens{Input: usage.Of(50), Output: usage.Of(10)}, CostUSD: 1, CostKnown: true}
+	if err := st.Insert(ctx, []store.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Rollup(ctx, store.Filter{Login: "alice"}, store.DimHour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Requests != 3 || got[0].InputTokens != 200 || got[0].OutputTokens != 20 || got[0].CostUSD != 1.75 {
+		t.Fatalf("rollup after migration = %+v, want one hour of 3 requests, 200 in, 20 out, $1.75", got)
+	}
+}

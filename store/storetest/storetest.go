@@ -42,6 +42,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"WriterStoresEveryRecord", testWriterN},
 		{"Sessions", testSessions},
 		{"Usage", testUsage},
+		{"Rollup", testRollup},
 		{"Retention", testRetention},
 		{"RawBodies", testRaws},
 		{"EncryptedRawBodiesAndKeyRotation", testEncryptedRaws},
