@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,43 +50,16 @@ func (s *Server) tryPolicy(w http.ResponseWriter, r *http.Request) {
 		writeLocalError(w, http.StatusBadRequest, "the body must be JSON {user, tags, provider, model, format}: "+err.Error())
 		return
 	}
-	req.User = strings.TrimSpace(req.User)
-	req.Model = strings.TrimSpace(req.Model)
-	var tags []string
-	for _, t := range req.Tags {
-		if t = strings.TrimSpace(t); t == "" {
-			continue
-		}
-		if !strings.HasPrefix(t, "tag:") {
-			writeLocalError(w, http.StatusBadRequest, fmt.Sprintf("tag %q: tags start with \"tag:\"", t))
-			return
-		}
-		tags = append(tags, t)
-	}
-	switch {
-	case req.User == "" && len(tags) == 0:
-		writeLocalError(w, http.StatusBadRequest, "name the caller: a user login, or the tags of a tagged device")
-		return
-	case req.Model == "":
-		writeLocalError(w, http.StatusBadRequest, "name the model asked for")
-		return
-	case req.Format != "" && !slices.Contains(policy.Formats, req.Format):
-		writeLocalError(w, http.StatusBadRequest, fmt.Sprintf("unknown format %q (known: %s)", req.Format, strings.Join(policy.Formats, ", ")))
+	in, err := tryInput(req)
+	if err != nil {
+		writeLocalError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	login := req.User
-	if login == "" {
-		login = identity.TagsLogin(tags)
-	}
-	in := engine.Input{
-		User:    engine.User{Login: login, Tags: tags},
-		Request: engine.Request{Provider: req.Provider, Model: req.Model, Format: req.Format},
-	}
-	out, err := s.explain(r, in)
+	login := in.User.Login
+	out, err := s.explain(r.Context(), in)
 	switch {
 	case errors.Is(err, engine.ErrNoProvider):
-		writeLocalError(w, http.StatusUnprocessableEntity, fmt.Sprintf("no provider serves model %q%s: routing refuses such a request before policy is asked",
-			req.Model, formatNote(req.Format)))
+		writeLocalError(w, http.StatusUnprocessableEntity, noProviderMessage(in))
 		return
 	case err != nil:
 		s.log.Error("explaining a tried request", "login", login, "err", err)
@@ -95,10 +69,50 @@ func (s *Server) tryPolicy(w http.ResponseWriter, r *http.Request) {
 	writeLocalJSON(w, http.StatusOK, out)
 }
 
+// tryInput checks a request to try and makes it a policy input: the
+// caller is a login, or a tagged device whose login is its tags.
+func tryInput(req tryRequest) (engine.Input, error) {
+	req.User = strings.TrimSpace(req.User)
+	req.Model = strings.TrimSpace(req.Model)
+	var tags []string
+	for _, t := range req.Tags {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !strings.HasPrefix(t, "tag:") {
+			return engine.Input{}, fmt.Errorf("tag %q: tags start with \"tag:\"", t)
+		}
+		tags = append(tags, t)
+	}
+	switch {
+	case req.User == "" && len(tags) == 0:
+		return engine.Input{}, errors.New("name the caller: a user login, or the tags of a tagged device")
+	case req.Model == "":
+		return engine.Input{}, errors.New("name the model asked for")
+	case req.Format != "" && !slices.Contains(policy.Formats, req.Format):
+		return engine.Input{}, fmt.Errorf("unknown format %q (known: %s)", req.Format, strings.Join(policy.Formats, ", "))
+	}
+	login := req.User
+	if login == "" {
+		login = identity.TagsLogin(tags)
+	}
+	return engine.Input{
+		User:    engine.User{Login: login, Tags: tags},
+		Request: engine.Request{Provider: strings.TrimSpace(req.Provider), Model: req.Model, Format: req.Format},
+	}, nil
+}
+
+// noProviderMessage says why a request for a model no provider serves is
+// not decided.
+func noProviderMessage(in engine.Input) string {
+	return fmt.Sprintf("no provider serves model %q%s: routing refuses such a request before policy is asked",
+		in.Request.Model, formatNote(in.Request.Format))
+}
+
 // explain explains in under the running policy, choosing the provider as
 // routing does when in names none.
-func (s *Server) explain(r *http.Request, in engine.Input) (explained, error) {
-	x, candidates, err := s.state.Load().engine.ExplainRoute(r.Context(), in)
+func (s *Server) explain(ctx context.Context, in engine.Input) (explained, error) {
+	x, candidates, err := s.state.Load().engine.ExplainRoute(ctx, in)
 	return explained{Explanation: x, Candidates: candidates}, err
 }
 
@@ -112,40 +126,63 @@ func (s *Server) explain(r *http.Request, in engine.Input) (explained, error) {
 // seen: the caller's groups and their capabilities from the tailnet policy
 // file.
 func (s *Server) explainRequest(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Store == nil {
-		writeLocalError(w, http.StatusNotFound, "this gateway keeps no request log")
-		return
-	}
-	rec, err := s.opts.Store.Request(r.Context(), r.PathValue("id"), store.Lookup{})
+	ld, err := s.explainLogged(r.Context(), r.PathValue("id"))
 	switch {
+	case errors.Is(err, errNoLog):
+		writeLocalError(w, http.StatusNotFound, err.Error())
+		return
 	case errors.Is(err, store.ErrNotFound):
 		writeLocalError(w, http.StatusNotFound, "no logged request has ID "+r.PathValue("id"))
 		return
 	case err != nil:
-		s.log.Error("reading a logged request", "id", r.PathValue("id"), "err", err)
-		writeLocalError(w, http.StatusInternalServerError, "the request log could not be read")
+		s.log.Error("explaining a logged request", "id", r.PathValue("id"), "err", err)
+		writeLocalError(w, http.StatusInternalServerError, "the request could not be explained; see the gateway's log")
 		return
+	}
+	out := explainJSON{Request: toLoggedRequest(ld.rec), Explanation: ld.x, Error: ld.noRoute, Note: explainNote}
+	out.Revision.Logged, out.Revision.Current = ld.rec.Revision, ld.current
+	out.Revision.Same = ld.rec.Revision == ld.current
+	writeLocalJSON(w, http.StatusOK, out)
+}
+
+// errNoLog reports a gateway that keeps no request log.
+var errNoLog = errors.New("this gateway keeps no request log")
+
+// loggedDecision is a logged request and its decision made again.
+type loggedDecision struct {
+	rec store.Record
+	// x is nil when no provider serves the model any more; noRoute says so.
+	x       *explained
+	noRoute string
+	// current is the revision that decided again.
+	current string
+}
+
+// explainLogged decides the logged request id again (see explainRequest).
+func (s *Server) explainLogged(ctx context.Context, id string) (loggedDecision, error) {
+	if s.opts.Store == nil {
+		return loggedDecision{}, errNoLog
+	}
+	rec, err := s.opts.Store.Request(ctx, id, store.Lookup{})
+	if err != nil {
+		return loggedDecision{}, err
 	}
 	in := engine.Input{
 		User:    engine.User{Login: rec.Login, NodeID: rec.NodeID, Tailnet: rec.Tailnet, Tags: loginTags(rec.Login)},
 		Request: engine.Request{Provider: rec.Provider, Model: rec.Model, Format: rec.Format, Path: rec.Path},
 	}
-	out := explainJSON{Request: toLoggedRequest(rec), Note: explainNote}
-	eng := s.state.Load().engine
-	out.Revision.Logged, out.Revision.Current = rec.Revision, eng.Revision()
-	out.Revision.Same = rec.Revision == eng.Revision()
-	x, err := s.explain(r, in)
+	ld := loggedDecision{rec: rec, current: s.state.Load().engine.Revision()}
+	x, err := s.explain(ctx, in)
 	switch {
 	case errors.Is(err, engine.ErrNoProvider):
-		out.Error = fmt.Sprintf("no provider of the running configuration serves model %q, so routing refuses the request before policy is asked", rec.Model)
+		ld.noRoute = fmt.Sprintf("no provider of the running configuration serves model %q, so routing refuses the request before policy is asked", rec.Model)
 	case err != nil:
-		s.log.Error("explaining a logged request", "id", rec.ID, "err", err)
-		writeLocalError(w, http.StatusInternalServerError, "the policy engine failed to explain the request")
-		return
+		return loggedDecision{}, err
 	default:
-		out.Explanation = &x
+		ld.x = &x
+		ld.current = x.Decision.Revision
 	}
-	writeLocalJSON(w, http.StatusOK, out)
+	return ld, nil
 }
 
 const explainNote = "decided again under the running policy with the caller and request the log kept " +
