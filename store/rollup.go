@@ -45,9 +45,19 @@ var ErrRollupFilter = errors.New("usage rollups cannot be filtered by session")
 
 const hourUS = int64(time.Hour / time.Microsecond)
 
+// rollupTable is one of the rollup tables: its name and time column, and
+// the span of one of its rows.
+type rollupTable struct {
+	name, time string
+	span       int64
+}
+
+var (
+	hourly = rollupTable{"usage_hourly", "hour_us", hourUS}
+	daily  = rollupTable{"usage_daily", "day_us", dayUS}
+)
+
 var rollupKeys = map[Dimension]string{
-	DimHour:     "hour_us",
-	DimDay:      fmt.Sprintf("hour_us - hour_us %% %d", dayUS),
 	DimUser:     "login",
 	DimModel:    "model",
 	DimProvider: "provider",
@@ -55,13 +65,24 @@ var rollupKeys = map[Dimension]string{
 	DimStatus:   "status",
 }
 
-// Rollup sums the hourly rollup table, which the writer keeps up to date
-// in the transaction of every insert, grouped by the given dimensions and
+// Rollup sums the rollup tables, which triggers keep up to date in the
+// transaction of every insert, grouped by the given dimensions and
 // filtered by f (Since rounds down and Until up to whole hours; Session is
-// refused). Groups come in the order of their keys.
+// refused). It reads the daily table when the range is whole UTC days and
+// no hours are asked for, else the hourly one. Groups come in the order of
+// their keys.
 func (s *sqlStore) Rollup(ctx context.Context, f Filter, by ...Dimension) ([]Rollup, error) {
 	if f.Session != "" {
 		return nil, ErrRollupFilter
+	}
+	tbl := daily
+	if f.Since.UnixMicro()%dayUS != 0 || f.Until.UnixMicro()%dayUS != 0 {
+		tbl = hourly
+	}
+	for _, d := range by {
+		if d == DimHour {
+			tbl = hourly
+		}
 	}
 	var w where
 	if f.Login != "" {
@@ -85,18 +106,25 @@ func (s *sqlStore) Rollup(ctx context.Context, f Filter, by ...Dimension) ([]Rol
 	}
 	if !f.Since.IsZero() {
 		us := f.Since.UnixMicro()
-		w.add("hour_us >= ?", us-us%hourUS)
+		w.add(tbl.time+" >= ?", us-us%tbl.span)
 	}
 	if !f.Until.IsZero() {
-		w.add("hour_us < ?", f.Until.UnixMicro())
+		w.add(tbl.time+" < ?", f.Until.UnixMicro())
 	}
 	keys := make([]string, len(by))
 	for i, d := range by {
-		k, ok := rollupKeys[d]
-		if !ok {
-			return nil, fmt.Errorf("rollup by %q: unknown dimension", d)
+		switch d {
+		case DimHour:
+			keys[i] = "hour_us"
+		case DimDay:
+			keys[i] = fmt.Sprintf("%s - %s %% %d", tbl.time, tbl.time, dayUS)
+		default:
+			k, ok := rollupKeys[d]
+			if !ok {
+				return nil, fmt.Errorf("rollup by %q: unknown dimension", d)
+			}
+			keys[i] = k
 		}
-		keys[i] = k
 	}
 	sums := `CAST(SUM(requests) AS BIGINT), CAST(SUM(failed * requests) AS BIGINT),
 		CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT),
@@ -106,7 +134,7 @@ func (s *sqlStore) Rollup(ctx context.Context, f Filter, by ...Dimension) ([]Rol
 	if len(keys) > 0 {
 		q += ", " + strings.Join(keys, ", ")
 	}
-	q += " FROM usage_hourly WHERE " + w.String()
+	q += " FROM " + tbl.name + " WHERE " + w.String()
 	if len(keys) > 0 {
 		var pos []string
 		for i := range keys {

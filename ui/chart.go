@@ -55,7 +55,15 @@ func (c chart) SVG() template.HTML {
 	if top <= 0 {
 		top = 1
 	}
-	top = niceCeil(top)
+	if c.Format == nil {
+		// Counts: an axis of whole numbers.
+		top = math.Max(4, math.Ceil(top/4)*4)
+		if top > 20 {
+			top = niceCeil(top)
+		}
+	} else {
+		top = niceCeil(top)
+	}
 	plotW, plotH := chartW-padL-padR, chartH-padT-padB
 	y := func(v float64) float64 { return padT + plotH - v/top*plotH }
 	// Grid and axis labels at quarters.

@@ -47,6 +47,7 @@ type dashboard struct {
 	upstream    *proxytest.Upstream
 	store       store.Store
 	writer      *store.Writer
+	cfg         *policy.Config
 }
 
 func newDashboard(t *testing.T) *dashboard {
@@ -63,7 +64,7 @@ func newDashboard(t *testing.T) *dashboard {
 	t.Cleanup(func() { st.Close() })
 	w := store.NewWriter(st, store.WriterOptions{FlushInterval: 10 * time.Millisecond})
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
-	d := &dashboard{upstream: up, store: st, writer: w}
+	d := &dashboard{upstream: up, store: st, writer: w, cfg: cfg}
 	serve := func(login string) *httptest.Server {
 		srv, err := proxy.New(context.Background(), cfg, proxy.Options{Identity: identity.Local(login), Sink: w, Store: st})
 		if err != nil {
@@ -213,4 +214,14 @@ func location(t *testing.T, ctx context.Context) string {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// attr returns attribute name of the first element matching sel.
+func attr(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`((document.querySelector(%q) || {getAttribute: () => ""}).getAttribute(%q)) || ""`, sel, name)))
+	if err != nil {
+		t.Fatalf("attribute %s of %s: %v", name, sel, err)
+	}
+	return out
 }

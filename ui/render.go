@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 //go:embed templates/*.html
@@ -36,6 +39,40 @@ var funcs = template.FuncMap{
 	"duration": formatDuration,
 	"when":     formatTime,
 	"pct":      func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" },
+	"agent":    store.AgentName,
+	"int64":    func(n int) int64 { return int64(n) },
+	"price": func(f float64) string {
+		if f == 0 {
+			return "—"
+		}
+		return "$" + strconv.FormatFloat(f, 'f', -1, 64)
+	},
+	"plural": func(n int64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return formatInt(n) + " " + many
+	},
+	"add": func(a, b int64) int64 { return a + b },
+	"sub": func(a, b time.Time) time.Duration { return a.Sub(b) },
+	"count": func(c usage.Count) string {
+		if !c.Reported() {
+			return "—"
+		}
+		return formatInt(c.Value())
+	},
+	"table": func(label string, rows []row) any {
+		return struct {
+			Label string
+			Rows  []row
+		}{label, rows}
+	},
+	"requests": func(recs []store.Record, showUser bool) any {
+		return struct {
+			Records  []store.Record
+			ShowUser bool
+		}{recs, showUser}
+	},
 }
 
 func loadPages() *pages {
@@ -146,6 +183,8 @@ func formatUSD(f float64) string {
 	switch {
 	case f == 0:
 		return "$0.00"
+	case math.Abs(f) < 0.0001:
+		return "<$0.0001"
 	case math.Abs(f) < 0.01:
 		return "$" + strconv.FormatFloat(f, 'f', 4, 64)
 	}

@@ -17,6 +17,7 @@ var routes = []route{
 	{"GET /ui/{$}", false, (*Handler).myUsage},
 	{"GET /ui/users/{login}", false, (*Handler).userUsage},
 	{"GET /ui/logs", false, (*Handler).myLogs},
+	{"GET /ui/sessions/{id}", false, (*Handler).sessionRequests},
 	{"GET /ui/requests/{id}", false, (*Handler).requestDetail},
 	{"GET /ui/models", false, (*Handler).models},
 	{"GET /ui/connect", false, (*Handler).connect},

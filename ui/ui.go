@@ -34,6 +34,7 @@ type Log interface {
 	Request(ctx context.Context, id string, q store.Lookup) (store.Record, error)
 	Requests(ctx context.Context, f store.Filter, p store.Page) (store.RequestPage, error)
 	Sessions(ctx context.Context, f store.Filter, p store.Page) (store.SessionPage, error)
+	Rollup(ctx context.Context, f store.Filter, by ...store.Dimension) ([]store.Rollup, error)
 }
 
 var _ Log = store.Store(nil)
@@ -117,9 +118,10 @@ func New(opts Options) *Handler {
 }
 
 // Owns reports whether path is one of the dashboard's: the root (which
-// redirects to /ui/), /ui/... and /admin/....
+// redirects to /ui/), /ui/..., /admin/... and the icon browsers ask for
+// (which would otherwise be logged as a failed LLM request).
 func Owns(path string) bool {
-	return path == "/" || path == "/ui" || strings.HasPrefix(path, "/ui/") || isAdminPath(path)
+	return path == "/" || path == "/favicon.ico" || path == "/ui" || strings.HasPrefix(path, "/ui/") || isAdminPath(path)
 }
 
 func isAdminPath(path string) bool {
@@ -130,6 +132,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/", "/ui":
 		http.Redirect(w, r, "/ui/", http.StatusFound)
+		return
+	case "/favicon.ico":
+		http.Redirect(w, r, "/ui/static/icon.svg", http.StatusMovedPermanently)
 		return
 	case "/admin", "/admin/":
 		if c, ok := h.caller(w, r); ok {

@@ -42,7 +42,7 @@ func rollupRecords() []store.Record {
 	return recs
 }
 
-// testRollup: the rollup the writer keeps answers every filter and
+// testRollup: the rollups the writer keeps (hourly and daily) answer every filter and
 // grouping exactly as a scan of the rows does, a batch inserted twice
 // counts once, and retention takes deleted rows out of it.
 func testRollup(t *testing.T, dsn string) {
@@ -62,7 +62,10 @@ func testRollup(t *testing.T, dsn string) {
 			{Agent: "curl", Login: "bob"},
 			{Status: 429},
 			{Errors: true},
+			// Hours: the hourly table.
 			{Since: T0.Add(24 * time.Hour), Until: T0.Add(48 * time.Hour)},
+			// Whole days: the daily table.
+			{Since: T0.Truncate(24*time.Hour).AddDate(0, 0, 1), Until: T0.Truncate(24*time.Hour).AddDate(0, 0, 2), Login: "bob"},
 		}
 		dims := []struct {
 			by  store.GroupBy

@@ -15,3 +15,14 @@ document.addEventListener("change", (ev) => {
   const sel = ev.target.closest("form.filters select");
   if (sel) sel.form.requestSubmit();
 });
+document.addEventListener("toggle", (ev) => {
+  // A session loads its requests the first time it is opened.
+  const d = ev.target;
+  if (!(d instanceof HTMLDetailsElement) || !d.open || !d.dataset.src || d.dataset.loaded) return;
+  d.dataset.loaded = "1";
+  const box = d.querySelector(".session-requests");
+  fetch(d.dataset.src, { credentials: "same-origin" })
+    .then((r) => r.ok ? r.text() : Promise.reject(new Error(r.status)))
+    .then((html) => { box.innerHTML = html; })
+    .catch((e) => { box.textContent = "Could not load the requests (" + e.message + ")."; });
+}, true);
