@@ -226,6 +226,7 @@
     banner.className = "banner";
     root.dataset.problems = "";
     status.textContent = "Edited";
+    list.replaceChildren(el("li", "muted", "Checking…"));
     clearTimeout(timer);
     timer = setTimeout(validate, 400);
   });
