@@ -592,3 +592,32 @@ func TestProviders(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigSaveRacesReload: saves and SIGHUP reloads running at once
+// never leave the running configuration different from the file.
+func TestConfigSaveRacesReload(t *testing.T) {
+	cg := newConfigGateway(t)
+	texts := []string{
+		cg.text(func(s string) string { return strings.Replace(s, "// Admins.", "// Admins, one.", 1) }),
+		cg.text(func(s string) string { return strings.Replace(s, "// Admins.", "// Admins, two.", 1) }),
+	}
+	for i := range 20 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := cg.srv.ReloadFile(context.Background()); err != nil {
+				t.Errorf("reload: %v", err)
+			}
+		}()
+		disk, _ := os.ReadFile(cg.file)
+		code, body := call(t, cg.srv, "boss@example.com", "PUT", "/api/config", map[string]string{"config": texts[i%2], "hash": sha(string(disk))})
+		<-done
+		if code != 200 {
+			t.Fatalf("save %d: %d %s", i, code, body)
+		}
+		disk, _ = os.ReadFile(cg.file)
+		if running := cg.srv.Config().Raw; string(running) != string(disk) {
+			t.Fatalf("after save %d and a reload, the running configuration differs from the file:\n%s\n---\n%s", i, running, disk)
+		}
+	}
+}
