@@ -77,20 +77,14 @@ type configJSON struct {
 }
 
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	cur, err := s.readConfig()
+	cf, err := s.configFile()
 	if err != nil {
 		s.log.Error("reading the configuration file", "file", s.opts.ConfigFile, "err", err)
 		writeLocalError(w, http.StatusInternalServerError, "sluice could not read its configuration file: "+err.Error())
 		return
 	}
-	writeLocalJSON(w, http.StatusOK, configJSON{
-		Config:   string(cur.text),
-		Exists:   cur.exists,
-		Hash:     cur.hash,
-		File:     s.opts.ConfigFile,
-		Editable: s.opts.ConfigFile != "",
-		Running:  string(cur.text) == string(s.state.Load().cfg.Raw),
-	})
+	writeLocalJSON(w, http.StatusOK, configJSON{Config: cf.Text, Exists: cf.Exists, Hash: cf.Hash, File: cf.File,
+		Editable: cf.Editable, Running: cf.Running})
 }
 
 // Problem is one problem of a configuration, located in the file.

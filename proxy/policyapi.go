@@ -185,7 +185,7 @@ func (s *Server) explainLogged(ctx context.Context, id string) (loggedDecision, 
 	return ld, nil
 }
 
-const explainNote = "decided again under the running policy with the caller and request the log kept " +
+const explainNote = "Decided again under the running policy with the caller and request the log kept " +
 	"(login, node, tailnet, tags, provider, model, format); the caller's groups and tailnet policy file " +
 	"capabilities are not logged, so grants that depend on them do not show here"
 

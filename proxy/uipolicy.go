@@ -55,17 +55,21 @@ func (p uiPolicy) Explain(ctx context.Context, id string) (ui.LoggedDecision, er
 	return out, nil
 }
 
-func (p uiPolicy) Config() (ui.ConfigFile, error) {
-	cur, err := p.s.readConfig()
+func (p uiPolicy) Config() (ui.ConfigFile, error) { return p.s.configFile() }
+
+// configFile is the configuration as the config API and the Settings page
+// show it.
+func (s *Server) configFile() (ui.ConfigFile, error) {
+	cur, err := s.readConfig()
 	if err != nil {
 		return ui.ConfigFile{}, err
 	}
 	return ui.ConfigFile{
 		Text:     string(cur.text),
 		Hash:     cur.hash,
-		File:     p.s.opts.ConfigFile,
+		File:     s.opts.ConfigFile,
 		Exists:   cur.exists,
-		Editable: p.s.opts.ConfigFile != "",
-		Running:  string(cur.text) == string(p.s.state.Load().cfg.Raw),
+		Editable: s.opts.ConfigFile != "",
+		Running:  string(cur.text) == string(s.state.Load().cfg.Raw),
 	}, nil
 }

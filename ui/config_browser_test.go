@@ -226,6 +226,11 @@ func TestBrowserSettingsSave(t *testing.T) {
 		if got := text(t, ctx, "#banner"); !strings.Contains(got, "changed since you opened it") {
 			t.Errorf("banner %q, want the conflict explained", got)
 		}
+		run(t, ctx, "the conflict's diff", waitFor(`document.getElementById("conflict-diff") !== null`))
+		diff := text(t, ctx, "#conflict-diff")
+		if !strings.Contains(diff, "- // Admins.") || !strings.Contains(diff, "+ // Admins, edited in the page.") {
+			t.Errorf("the conflict's diff reads %q, want the file's line removed and mine added", diff)
+		}
 		screenshot(t, ctx, dir, "admin_settings_conflict")
 		if site.fileText(t) != behind {
 			t.Error("the change made on disk was overwritten")

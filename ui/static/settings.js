@@ -179,6 +179,9 @@
         return;
       }
       status.textContent = `Not saved (${r.status})`;
+      // A save cancels the pending check: run it, unless the refusal
+      // lists the problems itself.
+      if (!(j.problems && j.problems.length)) validate().then(() => { status.textContent = `Not saved (${r.status})`; });
       if (j.code === "stale_hash") {
         showBanner("conflict",
           "Not saved: the configuration changed since you opened it (another admin saved it, or the file was edited). " +
@@ -186,6 +189,7 @@
             ["Load the current version (discard my edits)", loadCurrent, "load-current"],
             ["Save mine over it", () => { hash = j.hash; save(); }, "overwrite"],
           ]);
+        showConflictDiff();
         return;
       }
       if (j.problems && j.problems.length) {
@@ -198,6 +202,52 @@
     } finally {
       saveBtn.disabled = !editable;
     }
+  }
+
+  // lineDiff compares two texts line by line (longest common subsequence)
+  // and returns [op, line] pairs: " " both, "-" only in a, "+" only in b;
+  // null when they are too long to compare here.
+  function lineDiff(a, b) {
+    const n = a.length, m = b.length;
+    if (n > 3000 || m > 3000) return null;
+    const dp = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) {
+      for (let j = m - 1; j >= 0; j--) {
+        dp[i][j] = a[i] === b[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
+      }
+    }
+    const out = [];
+    let i = 0, j = 0;
+    while (i < n && j < m) {
+      if (a[i] === b[j]) { out.push([" ", a[i]]); i++; j++; }
+      else if (dp[i + 1][j] >= dp[i][j + 1]) out.push(["-", a[i++]]);
+      else out.push(["+", b[j++]]);
+    }
+    while (i < n) out.push(["-", a[i++]]);
+    while (j < m) out.push(["+", b[j++]]);
+    return out;
+  }
+
+  // showConflictDiff adds to the banner what differs between the file as
+  // it is now and the text in the editor, with a line of context.
+  async function showConflictDiff() {
+    const r = await fetch("/api/config", { credentials: "same-origin" });
+    if (!r.ok) return;
+    const j = await r.json();
+    const d = lineDiff(j.config.split("\n"), ta.value.split("\n"));
+    if (!d) return;
+    const pre = el("pre", "diff");
+    pre.id = "conflict-diff";
+    let last = -2;
+    d.forEach(([op, line], k) => {
+      const near = op !== " " || (d[k - 1] && d[k - 1][0] !== " ") || (d[k + 1] && d[k + 1][0] !== " ");
+      if (!near) return;
+      if (last >= 0 && k > last + 1) pre.appendChild(el("span", "gap", "…\n"));
+      last = k;
+      pre.appendChild(el("span", op === "-" ? "del" : op === "+" ? "add" : "", `${op} ${line}\n`));
+    });
+    banner.appendChild(el("p", "", "What differs: lines marked − are in the file now, lines marked + are yours."));
+    banner.appendChild(pre);
   }
 
   async function loadCurrent() {
