@@ -1,7 +1,9 @@
 // Package store persists what the gateway records about each request: one
 // row per request (identity, route, status, timings, tokens, cost), its raw
 // bodies when the configuration asks for them, and the queries the dashboard
-// runs over those rows (requests, sessions, usage by user, model or day).
+// runs over those rows (requests, sessions, usage by user, model or day),
+// with hourly and daily usage rollups that database triggers keep in step
+// with the rows, so usage pages never scan the whole log.
 //
 // Two backends sit behind one interface, chosen by the DSN given to Open: an
 // embedded SQLite file (the default, a pure-Go driver so the binary

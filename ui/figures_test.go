@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -86,8 +87,12 @@ func TestBrowserFigures(t *testing.T) {
 		if n := count(t, ctx, "#recent tr[data-id]"); n != 4 {
 			t.Errorf("recent activity shows %d requests, want alice's 4", n)
 		}
-		if n := count(t, ctx, "#tokens-by-day rect.bar"); n != 2 {
-			t.Errorf("tokens chart has %d bars, want 2 (today: gpt-5 and gpt-5-mini)", n)
+		sum, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`[...document.querySelectorAll("#tokens-by-day rect.bar")].reduce((s, b) => s + Number(b.dataset.value), 0)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(sum) != tok {
+			t.Errorf("the tokens chart's bars add up to %g, want %d", sum, tok)
 		}
 		screenshot(t, ctx, dir, "figures_my_usage")
 	})
@@ -134,6 +139,15 @@ func TestBrowserFigures(t *testing.T) {
 		if got := text(t, ctx, `tr[data-model="gpt-5"]`); !strings.Contains(got, "$1.25") || !strings.Contains(got, "$10") || !strings.Contains(got, "400,000") {
 			t.Errorf("gpt-5 row %q lacks its prices or context window", got)
 		}
+		// The user's own bucket, charged by their requests; nobody else's.
+		bucket := `#quotas tr[data-bucket="daily:alice@example.com"]`
+		if n := count(t, ctx, "#quotas tr[data-bucket]"); n != 1 || count(t, ctx, bucket) != 1 {
+			t.Errorf("%d quota rows, want alice's daily bucket alone", n)
+		}
+		if bal, capacity := text(t, ctx, bucket+` [data-col="balance"]`), text(t, ctx, bucket+` [data-col="capacity"]`); bal == "" || bal == capacity || capacity != "$10.00" {
+			t.Errorf("bucket balance %q of %q: want less than the $10.00 capacity after alice's requests", bal, capacity)
+		}
+		screenshot(t, ctx, dir, "figures_models")
 		visit(t, ctx, d.user.URL+"/ui/connect")
 		if got := text(t, ctx, "#base"); got != d.user.URL {
 			t.Errorf("connect page names %q, want %q", got, d.user.URL)
@@ -314,5 +328,44 @@ func TestNonAdminRefused(t *testing.T) {
 		if strings.Contains(string(body), "sk-secret") {
 			t.Errorf("admin %s shows the provider key", p)
 		}
+	}
+}
+
+// TestBrowserRefusedRequest: a request policy refused shows, to its
+// sender, that no grant allowed it and why.
+func TestBrowserRefusedRequest(t *testing.T) {
+	d := newDashboard(t)
+	resp, err := http.Post(d.user.URL+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"claude-opus-4-1","messages":[{"role":"user","content":"hello"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("a model no grant gives was answered %d", resp.StatusCode)
+	}
+	d.flush(t)
+	page, err := d.store.Requests(context.Background(), store.Filter{}, store.Page{})
+	if err != nil || len(page.Records) != 1 {
+		t.Fatalf("%d rows, %v", len(page.Records), err)
+	}
+	rec := page.Records[0]
+	ctx := newBrowser(t)
+	visit(t, ctx, d.user.URL+"/ui/requests/"+rec.ID)
+	if got := text(t, ctx, "#status"); !strings.HasPrefix(got, fmt.Sprint(resp.StatusCode)) {
+		t.Errorf("status %q, want %d", got, resp.StatusCode)
+	}
+	if got := text(t, ctx, "#decision"); !strings.Contains(got, "No grant allowed this request") || !strings.Contains(got, rec.Error) || rec.Error == "" {
+		t.Errorf("decision %q does not say why (%q)", got, rec.Error)
+	}
+	screenshot(t, ctx, screenshotDir(t), "figures_request_refused")
+	// It counts on My usage as a failed request, not as tokens.
+	visit(t, ctx, d.user.URL+"/ui/")
+	if got := text(t, ctx, `[data-card="requests"] .v`); got != "1" {
+		t.Errorf("requests card %q", got)
+	}
+	if got := text(t, ctx, `#recent tr.failed .status`); got != fmt.Sprint(resp.StatusCode) {
+		t.Errorf("recent activity does not mark the refusal: %q", got)
 	}
 }

@@ -32,11 +32,13 @@ const dashboardConfig = `{
 	"database": {"save_raws": true},
 	"providers": {
 		"openai": {"baseurl": "UPSTREAM", "apikey": "sk-secret-never-shown", "models": ["gpt-5", "gpt-5-mini"]},
+		"anthropic": {"baseurl": "UPSTREAM", "apikey": "sk-secret-never-shown", "models": ["claude-opus-4-1"]},
 	},
 	"temp_grants": [
 		{"src": ["boss@example.com"], "grants": [{"role": "admin"}]},
-		{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "openai", "model": "*"}]}]},
+		{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "openai", "model": "*"}]}, {"quotas": [{"bucket": "daily:<user>"}]}]},
 	],
+	"quotas": {"daily:<user>": {"capacity": "$10.00", "rate": "$10.00/day"}},
 }`
 
 // dashboard is a gateway recording into a real SQLite log, reachable as
