@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"github.com/sluice-gateway/sluice/engine"
-	"github.com/sluice-gateway/sluice/rego"
+	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/ui"
 )
 
@@ -15,18 +15,23 @@ type uiPolicy struct{ s *Server }
 
 var _ ui.Policy = uiPolicy{}
 
-func (p uiPolicy) Modules() (string, []rego.Module) {
+func (p uiPolicy) Modules() (string, []ui.Module) {
 	eng := p.s.state.Load().engine
-	return eng.Revision(), eng.Modules()
+	mods := eng.Modules()
+	out := make([]ui.Module, len(mods))
+	for i, m := range mods {
+		out[i] = ui.Module{Name: m.Name, Text: string(m.Text)}
+	}
+	return eng.Revision(), out
 }
 
-func (p uiPolicy) Providers() []ui.ProviderModels {
+func (p uiPolicy) Choices() ui.Choices {
 	cfg := p.s.state.Load().cfg
-	out := make([]ui.ProviderModels, 0, len(cfg.Providers))
+	c := ui.Choices{Formats: policy.Formats}
 	for _, pr := range cfg.Providers {
-		out = append(out, ui.ProviderModels{ID: pr.ID, Models: pr.Models})
+		c.Providers = append(c.Providers, ui.ProviderModels{ID: pr.ID, Models: pr.Models})
 	}
-	return out
+	return c
 }
 
 func (p uiPolicy) Try(ctx context.Context, q ui.TryQuery) (ui.Decision, error) {
@@ -38,7 +43,10 @@ func (p uiPolicy) Try(ctx context.Context, q ui.TryQuery) (ui.Decision, error) {
 	if errors.Is(err, engine.ErrNoProvider) {
 		return ui.Decision{}, &ui.QueryError{Msg: noProviderMessage(in)}
 	}
-	return ui.Decision{Explanation: x.Explanation, Candidates: x.Candidates}, err
+	if err != nil {
+		return ui.Decision{}, err
+	}
+	return uiDecision(x), nil
 }
 
 func (p uiPolicy) Explain(ctx context.Context, id string) (ui.LoggedDecision, error) {
@@ -48,11 +56,52 @@ func (p uiPolicy) Explain(ctx context.Context, id string) (ui.LoggedDecision, er
 	}
 	out := ui.LoggedDecision{Request: ld.rec, NoRoute: ld.noRoute, Revision: ld.current, Note: explainNote}
 	if ld.x != nil {
-		out.Decision = &ui.Decision{Explanation: ld.x.Explanation, Candidates: ld.x.Candidates}
+		d := uiDecision(*ld.x)
+		out.Decision = &d
 	}
 	// The page shows metadata only: raw bodies are never read here.
 	out.Request.RawRequest, out.Request.RawResponse = nil, nil
 	return out, nil
+}
+
+// uiDecision is an explanation as the dashboard shows it.
+func uiDecision(x explained) ui.Decision {
+	d := x.Decision
+	out := ui.Decision{
+		Allow: d.Allow, Role: d.Role, Admin: d.Admin, Refusal: refusalText(d.Code), Revision: d.Revision,
+		Quotas: d.Quotas, Login: x.Input.User.Login, Tags: x.Input.User.Tags, Provider: x.Input.Request.Provider,
+		Model: x.Input.Request.Model, Format: x.Input.Request.Format, Candidates: x.Candidates,
+	}
+	for _, h := range d.Hooks {
+		out.Hooks = append(out.Hooks, ui.HookUse{Hook: h.Hook, Events: h.Events})
+	}
+	for _, dn := range x.Denials {
+		out.Denials = append(out.Denials, ui.Denial{Reason: dn.Reason, Rule: dn.Rule})
+	}
+	for _, a := range x.AllowedBy {
+		out.AllowedBy = append(out.AllowedBy, ui.Allowance{Grant: a.Grant, Pos: a.Pos, Tailnet: a.Source == "tailnet"})
+	}
+	for _, g := range x.Grants {
+		gm := ui.GrantMatch{Grant: g.Grant, Pos: g.Pos, Kind: g.Kind, Src: g.Src, Applies: g.Applies, Role: g.Role, Hook: g.Hook}
+		for _, pp := range g.Providers {
+			gm.Providers = append(gm.Providers, pp.Provider+"/"+pp.Model)
+		}
+		out.Grants = append(out.Grants, gm)
+	}
+	return out
+}
+
+// refusalText says what a decision's refusal code means, for people.
+func refusalText(code string) string {
+	switch code {
+	case engine.CodeNoRole:
+		return "no role: no grant makes this caller a user or an admin"
+	case engine.CodeNoModel:
+		return "no grant lets this caller use this provider and model"
+	case engine.CodeDenied:
+		return "a deny rule fired"
+	}
+	return code
 }
 
 func (p uiPolicy) Config() (ui.ConfigFile, error) { return p.s.configFile() }

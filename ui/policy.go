@@ -7,32 +7,42 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sluice-gateway/sluice/engine"
-	"github.com/sluice-gateway/sluice/policy"
-	"github.com/sluice-gateway/sluice/rego"
 	"github.com/sluice-gateway/sluice/store"
 )
 
 // Policy is what the Policy and Settings pages read from the gateway: the
 // running policy, decisions explained, and the configuration file. The
-// gateway implements it over its running state; the pages' changes go
-// through the admin API (/api/config, /api/policy/...), never through it.
+// gateway implements it over its running state (the dashboard imports
+// none of the policy packages); the pages' changes go through the admin
+// API (/api/config, /api/policy/...), never through it.
 type Policy interface {
 	// Modules returns the running policy's revision and its Rego modules,
 	// as an export lays them out.
-	Modules() (revision string, mods []rego.Module)
-	// Providers lists the configured providers and their models, in
-	// declaration order.
-	Providers() []ProviderModels
-	// Try explains what the running policy decides for q. A model no
-	// provider serves is engine.ErrNoProvider; a query that names no
-	// caller or model is a *QueryError.
+	Modules() (revision string, mods []Module)
+	// Choices lists what the try form offers: providers with their
+	// models, in declaration order, and the API formats.
+	Choices() Choices
+	// Try explains what the running policy decides for q. A query that
+	// cannot be decided as asked (no caller, no model, a model no
+	// provider serves) is a *QueryError.
 	Try(ctx context.Context, q TryQuery) (Decision, error)
 	// Explain decides the logged request id again and explains it;
 	// store.ErrNotFound when there is no such request.
 	Explain(ctx context.Context, id string) (LoggedDecision, error)
 	// Config returns the configuration file as the editor shows it.
 	Config() (ConfigFile, error)
+}
+
+// Module is one Rego module of the compiled policy.
+type Module struct {
+	Name string
+	Text string
+}
+
+// Choices are what the try form offers.
+type Choices struct {
+	Providers []ProviderModels
+	Formats   []string
 }
 
 // ProviderModels is one provider and its models, for the try form.
@@ -55,11 +65,70 @@ type QueryError struct{ Msg string }
 
 func (e *QueryError) Error() string { return e.Msg }
 
-// Decision is a decision and why, with the providers routing tried when
-// the request named none.
+// Decision is a policy decision and why, as the pages show it.
 type Decision struct {
-	engine.Explanation
+	Allow bool
+	// Role is "admin", "user" or "none".
+	Role  string
+	Admin bool
+	// Refusal says why a denied request was refused, for people.
+	Refusal string
+	// Revision is the policy revision that decided.
+	Revision string
+	Quotas   []string
+	Hooks    []HookUse
+
+	// Who asked for what.
+	Login    string
+	Tags     []string
+	Provider string
+	Model    string
+	Format   string
+	// Candidates are the providers routing tried, in order, when the
+	// request named none.
 	Candidates []string
+
+	// Denials are the deny rules that fired; AllowedBy the grants that
+	// allowed the request; Grants every grant whose src names the caller.
+	Denials   []Denial
+	AllowedBy []Allowance
+	Grants    []GrantMatch
+}
+
+// HookUse is one hook the request would call, with its events.
+type HookUse struct {
+	Hook   string
+	Events []string
+}
+
+// Denial is one deny rule that fired: its message and where the rule is.
+type Denial struct {
+	Reason string
+	Rule   string
+}
+
+// Allowance is one grant that allowed the request.
+type Allowance struct {
+	Grant string
+	// Pos is where the grant is in the configuration ("file:line:col").
+	Pos string
+	// Tailnet is true for a grant of the tailnet policy file.
+	Tailnet bool
+}
+
+// GrantMatch is one grant that names the caller.
+type GrantMatch struct {
+	Grant string
+	Pos   string
+	Kind  string
+	// Src are the grant's src patterns that name the caller.
+	Src []string
+	// Applies is true when the grant bears on this request.
+	Applies bool
+	// What the grant gives: a role, provider/model patterns, a hook.
+	Role      string
+	Providers []string
+	Hook      string
 }
 
 // LoggedDecision is a logged request and its decision made again under
@@ -100,7 +169,7 @@ var errNoPolicy = errors.New("this dashboard was built without access to the gat
 // policyView is the Policy page's data.
 type policyView struct {
 	Revision  string
-	Modules   []rego.Module
+	Modules   []Module
 	Providers []ProviderModels
 	Models    []string
 	Formats   []string
@@ -121,7 +190,8 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, c Caller) {
 		h.fail(w, r, c, http.StatusServiceUnavailable, errNoPolicy.Error())
 		return
 	}
-	v := policyView{Providers: p.Providers(), Formats: policy.Formats}
+	choices := p.Choices()
+	v := policyView{Providers: choices.Providers, Formats: choices.Formats}
 	v.Revision, v.Modules = p.Modules()
 	seen := map[string]bool{}
 	for _, pm := range v.Providers {
@@ -143,7 +213,7 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, c Caller) {
 		d, err := p.Try(r.Context(), v.Query)
 		var qe *QueryError
 		switch {
-		case errors.As(err, &qe), errors.Is(err, engine.ErrNoProvider):
+		case errors.As(err, &qe):
 			v.Error = err.Error()
 		case err != nil:
 			h.opts.Logger.Error("ui: trying a request", "err", err)

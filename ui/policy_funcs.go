@@ -4,27 +4,11 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
-
-	"github.com/sluice-gateway/sluice/engine"
 )
 
 func init() {
 	funcs["join"] = strings.Join
-	funcs["refusal"] = refusalText
 	funcs["poslink"] = posLink
-}
-
-// refusalText says what a decision's refusal code means.
-func refusalText(code string) string {
-	switch code {
-	case engine.CodeNoRole:
-		return "no role: no grant makes this caller a user or an admin"
-	case engine.CodeNoModel:
-		return "no grant lets this caller use this provider and model"
-	case engine.CodeDenied:
-		return "a deny rule fired"
-	}
-	return code
 }
 
 // posLink shows a place in the configuration ("file:12:5") as "line 12,
