@@ -298,6 +298,25 @@ func TestBrowserPolicyTry(t *testing.T) {
 		})
 	}
 
+	t.Run("a grant's place opens the editor at its line", func(t *testing.T) {
+		visit(t, ctx, site.admin.URL+"/admin/policy?user=bob@example.com&model=claude-sonnet-4-5")
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#why a.pos").getAttribute("href")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _ := lineCol(t, site.fileText(t), `{"providers": [{"provider": "anthropic"`)
+		if want := fmt.Sprintf("/admin/settings#L%d", line); href != want {
+			t.Fatalf("the allowing grant links to %q, want %q", href, want)
+		}
+		visit(t, ctx, site.admin.URL+href)
+		run(t, ctx, "the editor is ready", waitFor(`document.getElementById("settings").dataset.problems === "0"`))
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+			`(() => { const ta = document.getElementById("config"); return ta.value.slice(0, ta.selectionStart).split("\n").length; })()`))
+		if err != nil || at != line {
+			t.Errorf("the caret is on line %d (%v), want %d", at, err, line)
+		}
+	})
+
 	t.Run("explain a logged request", func(t *testing.T) {
 		ctxW, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
