@@ -43,6 +43,10 @@ type Engine struct {
 // is immutable once built, except for its cache.
 type revision struct {
 	id string
+	// modules are the policy's modules as an export lays them out: the
+	// generated grants, the library, then the user's own under
+	// rego.UserDir.
+	modules []rego.Module
 	// meaning hashes the compiled modules without their comments: two
 	// revisions with the same meaning decide alike, so a reload that only
 	// moved grants to other lines or renamed the file keeps the cache.
@@ -127,6 +131,12 @@ func (e *Engine) Next(ctx context.Context, cfg *policy.Config) (*Engine, error) 
 // the library and the user's modules.
 func (e *Engine) Revision() string { return e.cur.Load().id }
 
+// Modules returns the running revision's modules as `sluice policy export`
+// lays them out: the generated grants, the library, and the user's own
+// modules under rego.UserDir. Together they are the whole policy, ready for
+// `opa test`. The caller must not modify them.
+func (e *Engine) Modules() []rego.Module { return e.cur.Load().modules }
+
 // Config returns the configuration of the running revision.
 func (e *Engine) Config() *policy.Config { return e.cur.Load().cfg }
 
@@ -199,12 +209,14 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		return nil, fmt.Errorf("compile grants: %w", err)
 	}
 	own := append([]rego.Module(nil), o.modules...)
+	exported := append(slices.Clip(generated), rego.Exported("", o.modules)...)
 	for _, dir := range o.modulesDirs {
 		mods, err := rego.ReadDir(dir)
 		if err != nil {
 			return nil, err
 		}
 		own = append(own, mods...)
+		exported = append(exported, rego.Exported(dir, mods)...)
 	}
 	hooks, err := compileHooks(cfg)
 	if err != nil {
@@ -238,6 +250,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 
 	rev := &revision{
 		id:      revisionID(all),
+		modules: exported,
 		meaning: meaningID(compiler),
 		cfg:     cfg,
 		decide:  decide,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -244,4 +245,44 @@ func (t *denyTracer) TraceEvent(evt topdown.Event) {
 		}
 	}
 	t.denials = append(t.denials, d)
+}
+
+// ErrNoProvider reports a request whose model no enabled provider serves
+// (in its API format, when one is given): routing would refuse it before
+// asking policy.
+var ErrNoProvider = errors.New("no provider serves this model")
+
+// ExplainRoute explains in as the gateway would decide it. With
+// in.Request.Provider set it is Explain. Without, it tries the providers
+// serving the model in declaration order (those supporting the format, when
+// one is given), as routing does, and explains the first that allows, or
+// the first when none does; candidates are the providers it tried, in
+// order. A model no provider serves is ErrNoProvider.
+func (e *Engine) ExplainRoute(ctx context.Context, in Input) (x Explanation, candidates []string, err error) {
+	if in.Request.Provider != "" {
+		x, err = e.Explain(ctx, in)
+		return x, nil, err
+	}
+	for _, p := range e.Config().ProvidersFor(in.Request.Model) {
+		if in.Request.Format == "" || p.Compatibility.Supports(in.Request.Format) {
+			candidates = append(candidates, p.ID)
+		}
+	}
+	if len(candidates) == 0 {
+		return Explanation{}, nil, fmt.Errorf("model %q: %w", in.Request.Model, ErrNoProvider)
+	}
+	for i, p := range candidates {
+		in.Request.Provider = p
+		got, err := e.Explain(ctx, in)
+		if err != nil {
+			return Explanation{}, nil, err
+		}
+		if i == 0 || got.Decision.Allow {
+			x = got
+		}
+		if got.Decision.Allow {
+			break
+		}
+	}
+	return x, candidates, nil
 }

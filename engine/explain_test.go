@@ -5,11 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/sluice-gateway/sluice/rego"
 )
@@ -185,5 +190,69 @@ func TestDecisionIDs(t *testing.T) {
 			t.Fatalf("%q repeated", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestModules: the running revision's modules are laid out as an export
+// lays them out (generated grants, library, the user's modules under
+// rego.UserDir), and follow updates.
+func TestModules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "team"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeModule(t, dir, "team/block.rego", denyModule)
+	e := newEngine(t, loadCase(t, "restrict-users"), WithModulesDir(dir))
+	var names []string
+	for _, m := range e.Modules() {
+		names = append(names, m.Name)
+	}
+	want := []string{"sluice/grants.rego"}
+	for _, m := range rego.Library() {
+		want = append(want, m.Name)
+	}
+	want = append(want, rego.UserDir+"/team/block.rego")
+	if d := cmp.Diff(want, names); d != "" {
+		t.Errorf("module names (-want +got):\n%s", d)
+	}
+	if got := e.Modules()[len(names)-1].Text; string(got) != denyModule {
+		t.Errorf("user module text %q", got)
+	}
+	first := string(e.Modules()[0].Text)
+	if err := e.Update(context.Background(), loadCase(t, "allow-all")); err != nil {
+		t.Fatal(err)
+	}
+	if string(e.Modules()[0].Text) == first {
+		t.Error("the generated grants did not follow the update")
+	}
+}
+
+// TestExplainRoute: without a provider, the providers serving the model
+// are tried in order, as routing does; a model nobody serves is
+// ErrNoProvider.
+func TestExplainRoute(t *testing.T) {
+	e := newEngine(t, loadCase(t, "restrict-users"))
+	for _, tt := range []struct {
+		name  string
+		in    Input
+		err   error
+		cands bool
+	}{
+		{"named provider", in("admin@company.com", "openai", "gpt-5"), nil, false},
+		{"routed", in("admin@company.com", "", "gpt-5"), nil, true},
+		{"unknown model", in("admin@company.com", "", "no-such-model"), ErrNoProvider, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			x, cands, err := e.ExplainRoute(context.Background(), tt.in)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			if (len(cands) > 0) != tt.cands {
+				t.Errorf("candidates %q", cands)
+			}
+			if err == nil && x.Input.Request.Provider == "" {
+				t.Error("the explanation names no provider")
+			}
+		})
 	}
 }

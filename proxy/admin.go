@@ -26,7 +26,8 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 	// The dashboard: a GET / goes there too (redirected to /ui/); other
 	// methods on / are left to the LLM routes, which refuse them.
 	dashboard := ui.Owns(r.URL.Path) && (r.URL.Path != "/" || r.Method == http.MethodGet || r.Method == http.MethodHead)
-	if !metrics && !apiPath && !profile && !quotas && !dashboard {
+	adminAPI := isAdminAPIPath(r.URL.Path)
+	if !metrics && !apiPath && !profile && !quotas && !dashboard && !adminAPI {
 		return false
 	}
 	c, ok := s.localCaller(w, r)
@@ -40,6 +41,15 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		s.pprof.ServeHTTP(w, r)
+		return true
+	}
+	if adminAPI {
+		// The configuration, its keys included, and the policy: admins only.
+		if !c.decision.Admin {
+			writeLocalError(w, http.StatusForbidden, c.login+" may not use "+r.URL.Path+": it is for admins")
+			return true
+		}
+		s.adminAPI.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localCallerKey{}, c)))
 		return true
 	}
 	if metrics {
@@ -66,6 +76,7 @@ func (s *Server) routeLocal(w http.ResponseWriter, r *http.Request) bool {
 // what policy says about them.
 type localCaller struct {
 	login    string
+	who      identity.Identity
 	decision engine.Decision
 }
 
@@ -97,7 +108,7 @@ func (s *Server) localCaller(w http.ResponseWriter, r *http.Request) (localCalle
 		writeLocalError(w, http.StatusInternalServerError, "the policy engine failed to decide")
 		return localCaller{}, false
 	}
-	return localCaller{login: id.Login, decision: d}, true
+	return localCaller{login: id.Login, who: id, decision: d}, true
 }
 
 // who tells the request-log API who is calling: routeLocal identified the
@@ -121,6 +132,7 @@ func writeLocalError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) buildAPI() {
+	s.adminAPI = s.buildAdminAPI()
 	if s.opts.Store != nil {
 		s.api = api.New(s.opts.Store, s.who)
 	}

@@ -72,6 +72,29 @@ func needsRestart(old, new *policy.Config) error {
 func (s *Server) Reload(ctx context.Context, cfg *policy.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	return s.reloadLocked(ctx, cfg)
+}
+
+// ReloadFile reads Options.ConfigFile and applies it as Reload does,
+// returning the configuration it read (whose Warnings the caller reports).
+// The file is read under the same lock that PUT /api/config holds while it
+// writes the file and swaps the configuration, so a SIGHUP can never apply
+// a file older than the running configuration.
+func (s *Server) ReloadFile(ctx context.Context) (*policy.Config, error) {
+	if s.opts.ConfigFile == "" {
+		return nil, ErrNoConfigFile
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cfg, err := policy.Load(s.opts.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, s.reloadLocked(ctx, cfg)
+}
+
+// reloadLocked is Reload under reloadMu.
+func (s *Server) reloadLocked(ctx context.Context, cfg *policy.Config) error {
 	prev := s.state.Load()
 	result, err := s.reload(ctx, cfg, prev)
 	if prev != nil {

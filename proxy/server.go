@@ -104,6 +104,11 @@ type Options struct {
 	// call, whose trace context is passed on in the traceparent header.
 	// Nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// ConfigFile is the file the configuration was loaded from: SIGHUP
+	// (ReloadFile) rereads it and PUT /api/config rewrites it. Empty when
+	// sluice serves its embedded default, which the config API shows but
+	// refuses to save (there is no file to write).
+	ConfigFile string
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
@@ -119,6 +124,7 @@ type Server struct {
 	// configuration it replaces.
 	reloadMu sync.Mutex
 	api      http.Handler
+	adminAPI http.Handler
 	ui       *ui.Handler
 	hooks    *hooks.Dispatcher
 	metrics  *metrics

@@ -17,6 +17,7 @@ func (s *Server) buildUI() {
 		Who:    s.uiCaller,
 		Models: s.uiModels,
 		Quotas: s.uiQuotas,
+		Policy: uiPolicy{s},
 		Logger: s.log,
 	}
 	if s.opts.Store != nil {

@@ -20,5 +20,7 @@ var (
 		{"Usage overview", "/admin/adoption", "adoption"},
 		{"Activity", "/admin/activity", "activity"},
 		{"Logs (all)", "/admin/logs", "all-logs"},
+		{"Policy", "/admin/policy", "policy"},
+		{"Settings", "/admin/settings", "settings"},
 	}
 )

@@ -26,4 +26,8 @@ var routes = []route{
 	{"GET /admin/adoption.csv", true, (*Handler).adoptionCSV},
 	{"GET /admin/activity", true, (*Handler).activity},
 	{"GET /admin/logs", true, (*Handler).allLogs},
+	{"GET /admin/policy", true, (*Handler).policyPage},
+	{"GET /admin/policy/explain", true, (*Handler).explainRedirect},
+	{"GET /admin/policy/explain/{id}", true, (*Handler).explainPage},
+	{"GET /admin/settings", true, (*Handler).settingsPage},
 }

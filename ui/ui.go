@@ -74,6 +74,9 @@ type Options struct {
 	Models func(r *http.Request) ([]Model, error)
 	// Quotas lists the quota buckets the caller of r is charged in.
 	Quotas func(r *http.Request) ([]Quota, error)
+	// Policy serves the Policy and Settings pages; nil shows them as
+	// unavailable.
+	Policy Policy
 	// Logger receives failures the pages could not show in detail.
 	Logger *slog.Logger
 	// Now is the clock (tests fix it); time.Now when nil.

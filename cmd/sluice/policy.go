@@ -316,38 +316,19 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	in := engine.Input{
 		User:    engine.User{Login: *user, NodeID: *nodeID, Tags: splitList(*tags)},
-		Request: engine.Request{Model: *model, Format: *format},
+		Request: engine.Request{Provider: *provider, Model: *model, Format: *format},
 		Caps:    caps,
 	}
-	out := evalOutput{}
-	candidates := []string{*provider}
-	if *provider == "" {
-		candidates = nil
-		for _, p := range cfg.ProvidersFor(*model) {
-			if *format == "" || p.Compatibility.Supports(*format) {
-				candidates = append(candidates, p.ID)
-			}
-		}
-		if len(candidates) == 0 {
-			fmt.Fprintf(stderr, "sluice policy eval: no provider serves model %q%s; name one with --provider\n", *model, formatNote(*format))
-			return 1
-		}
-		out.Candidates = candidates
+	x, candidates, err := eng.ExplainRoute(ctx, in)
+	switch {
+	case errors.Is(err, engine.ErrNoProvider):
+		fmt.Fprintf(stderr, "sluice policy eval: no provider serves model %q%s; name one with --provider\n", *model, formatNote(*format))
+		return 1
+	case err != nil:
+		fmt.Fprintln(stderr, "sluice policy eval:", err)
+		return 1
 	}
-	for i, p := range candidates {
-		in.Request.Provider = p
-		x, err := eng.Explain(ctx, in)
-		if err != nil {
-			fmt.Fprintln(stderr, "sluice policy eval:", err)
-			return 1
-		}
-		if i == 0 || x.Decision.Allow {
-			out.Explanation = x
-		}
-		if x.Decision.Allow {
-			break
-		}
-	}
+	out := evalOutput{Explanation: x, Candidates: candidates}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")

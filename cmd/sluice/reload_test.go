@@ -25,7 +25,7 @@ func TestReloadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := proxy.New(context.Background(), cfg, proxy.Options{Identity: identity.Local("dev@example.com"), Sink: sinkFunc(func(store.Record) bool { return true }), Logger: log})
+	srv, err := proxy.New(context.Background(), cfg, proxy.Options{Identity: identity.Local("dev@example.com"), Sink: sinkFunc(func(store.Record) bool { return true }), Logger: log, ConfigFile: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -256,6 +256,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		QuotaReservation:  reserve,
 		QuotaCutoff:       f.quotaCutoff,
 		ReadyChecks:       front.ready,
+		ConfigFile:        f.config,
 	})
 	if err != nil {
 		return err
@@ -604,9 +605,13 @@ func reloadFile(ctx context.Context, srv *proxy.Server, path string, log *slog.L
 		log.Info("SIGHUP: serving the embedded default configuration; nothing to reload")
 		return nil
 	}
-	cfg, err := loadConfig(ctx, path, stderr)
-	if err == nil {
-		err = srv.Reload(ctx, cfg)
+	// The server reads the file itself, under the lock the config API
+	// holds while it writes the file and swaps the configuration.
+	cfg, err := srv.ReloadFile(ctx)
+	if cfg != nil {
+		for _, d := range cfg.Warnings {
+			fmt.Fprintln(stderr, "warning:", d)
+		}
 	}
 	var restart *proxy.RestartRequiredError
 	switch {
