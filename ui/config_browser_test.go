@@ -328,6 +328,13 @@ func TestBrowserPolicyTry(t *testing.T) {
 			t.Fatalf("bob's request is not logged: %v %d", err, len(page.Records))
 		}
 		id := page.Records[0].ID
+		// The request's own page links an admin to the explanation.
+		if st := visit(t, ctx, site.admin.URL+"/ui/requests/"+id); st != http.StatusOK {
+			t.Fatalf("request page %s: %d", id, st)
+		}
+		if href := attr(t, ctx, "#explain-link", "href"); !strings.HasSuffix(href, "/admin/policy/explain/"+id) {
+			t.Errorf("explain link %q, want the request's explanation", href)
+		}
 		if st := visit(t, ctx, site.admin.URL+"/admin/policy/explain?id="+id); st != http.StatusOK {
 			t.Fatalf("explain %s: %d", id, st)
 		}

@@ -117,6 +117,9 @@ type requestData struct {
 	// Bodies are shown to admins, when the gateway saved them.
 	Request, Response string
 	BodyNote          string
+	// Explain links an admin to the Policy page's account of this
+	// request's decision; empty for everyone else.
+	Explain string
 }
 
 // requestDetail shows one request: a user's own, or anyone's for an
@@ -140,6 +143,9 @@ func (h *Handler) requestDetail(w http.ResponseWriter, r *http.Request, c Caller
 		return
 	}
 	d := requestData{Rec: rec}
+	if c.Admin && h.opts.Policy != nil {
+		d.Explain = ExplainPath(rec.ID)
+	}
 	switch {
 	case rec.RawError != "":
 		d.BodyNote = "The bodies were saved but cannot be read: " + rec.RawError
