@@ -26,7 +26,7 @@ func (ex *exchange) allowedModels() ([]compat.Model, error) {
 			if seen[m] {
 				continue
 			}
-			in := ex.input(p.ID)
+			in := ex.input(p.ID, "")
 			in.Request.Model = m
 			d, err := ex.snap.engine.Decide(ex.r.Context(), in)
 			if err != nil {
