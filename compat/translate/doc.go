@@ -33,6 +33,10 @@
 // reasoning content are not carried between these two formats: OpenAI chat
 // completions has no field for either that every server accepts.
 //
+// Errors need no translator: compat.ReadError reads an error answer of any
+// format (status, kind, message) and compat.WriteError answers it in the
+// caller's, as it does sluice's own errors.
+//
 // The first pair is OpenAI chat completions and Anthropic messages,
 // without streaming: [Request] and [Response] translate whole bodies.
 package translate
