@@ -37,6 +37,10 @@
 // format (status, kind, message) and compat.WriteError answers it in the
 // caller's, as it does sluice's own errors.
 //
-// The first pair is OpenAI chat completions and Anthropic messages,
-// without streaming: [Request] and [Response] translate whole bodies.
+// The first pair is OpenAI chat completions and Anthropic messages:
+// [RequestBody] and [ResponseBody] translate whole bodies both ways, and
+// [NewStream] translates a chat completion stream into Anthropic's events
+// as its bytes arrive (tool call arguments stream as input_json_delta;
+// the closing message_delta carries the stop reason and usage, which chat
+// streams report last).
 package translate

@@ -1,10 +1,14 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/compat/sse"
 )
 
 // fuzzTranslation checks one direction on arbitrary bodies: no panic, and
@@ -62,4 +66,47 @@ func FuzzResponseOpenAIChatToAnthropic(f *testing.F) {
 
 func FuzzResponseAnthropicToOpenAIChat(f *testing.F) {
 	fuzzTranslation(f, "anthropic_messages", "openai_chat", false)
+}
+
+// FuzzStreamOpenAIChatToAnthropic: on any upstream bytes, however split,
+// the translator does not panic, gives the same output for every split,
+// and writes only complete events whose data is JSON.
+func FuzzStreamOpenAIChatToAnthropic(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join(fixtureDir, "openai_chat-anthropic_messages", "stream-*.sse"))
+	for _, p := range seeds {
+		if b, err := os.ReadFile(p); err == nil && !strings.HasSuffix(p, ".golden.sse") {
+			f.Add(b, uint16(len(b)/2))
+		}
+	}
+	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3}]}}]}\n\n"), uint16(5))
+	f.Fuzz(func(t *testing.T, body []byte, at uint16) {
+		run := func(parts ...[]byte) []byte {
+			var out bytes.Buffer
+			s, err := NewStream("openai_chat", "anthropic_messages", &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range parts {
+				s.Write(p)
+			}
+			s.Close()
+			return out.Bytes()
+		}
+		i := int(at) % (len(body) + 1)
+		whole, split := run(body), run(body[:i], body[i:])
+		if !bytes.Equal(whole, split) {
+			t.Fatalf("split at %d changes the output:\n%s\n---\n%s", i, whole, split)
+		}
+		var p sse.Parser
+		if err := p.Feed(whole, func(ev sse.Event) {
+			if !json.Valid(ev.Data) {
+				t.Fatalf("event %s carries invalid JSON %s", ev.Name, ev.Data)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(whole) > 0 && !bytes.HasSuffix(whole, []byte("\n\n")) {
+			t.Fatalf("output ends mid-event: %q", whole)
+		}
+	})
 }
