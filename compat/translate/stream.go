@@ -44,8 +44,8 @@ type chatToAnthropic struct {
 	// blocks counts the blocks started; tool is the chat index of the
 	// open tool call block, -1 when the open block is text.
 	block, blocks, tool int
-	stop             StopReason
-	usage            usage.Tokens
+	stop                StopReason
+	usage               usage.Tokens
 }
 
 type chatChunk struct {
