@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-gateway/sluice/apiformat"
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
 	"github.com/sluice-gateway/sluice/usage"
 )
@@ -48,27 +49,27 @@ type chatToAnthropic struct {
 	usage               usage.Tokens
 }
 
-type chatChunk struct {
-	ID      string `json:"id"`
-	Model   string `json:"model"`
-	Choices []struct {
-		Delta struct {
-			Content   *string `json:"content"`
-			Refusal   *string `json:"refusal"`
-			ToolCalls []struct {
-				Index    int    `json:"index"`
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *chatUsage      `json:"usage"`
-	Error json.RawMessage `json:"error"`
+// chatChoice is the part of a chunk's choice the translation reads.
+type chatStreamChoice struct {
+	Delta struct {
+		Content   *string `json:"content"`
+		Refusal   *string `json:"refusal"`
+		ToolCalls []struct {
+			Index    int    `json:"index"`
+			ID       string `json:"id"`
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
 }
+
+// chunkNames are the top-level members of a chunk the translation reads,
+// matched as encoding/json matches them, like the recorder does; the
+// others (service tier, fingerprint, obfuscation) are skipped undecoded.
+var chunkNames = []string{"choices", "usage", "error", "id", "model"}
 
 // errInterleaved reports tool call deltas that come back to an earlier
 // call: Anthropic's blocks cannot interleave.
@@ -125,26 +126,48 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 		}
 		return
 	}
-	var c chatChunk
-	if err := json.Unmarshal(ev.Data, &c); err != nil {
+	var members [5]json.RawMessage
+	_, err := jsonbytes.Members(ev.Data, func(m jsonbytes.Member) bool {
+		if i := m.Key.FoldIndex(chunkNames); i >= 0 {
+			members[i] = ev.Data[m.ValStart:m.ValEnd]
+		}
+		return true
+	})
+	if err != nil {
 		s.fail("the upstream sent a chunk that is not JSON")
 		return
 	}
-	if len(c.Error) > 0 && string(c.Error) != "null" {
+	rawChoices, rawUsage, rawError := members[0], members[1], members[2]
+	if len(rawError) > 0 && !isNull(rawError) {
 		s.fail(chatErrorMessage(ev.Data))
 		return
 	}
 	if !s.started {
-		s.start(c.ID, c.Model)
+		var id, model string
+		_ = json.Unmarshal(members[3], &id)
+		_ = json.Unmarshal(members[4], &model)
+		s.start(id, model)
 	}
-	if c.Usage != nil {
-		u := usage.Tokens{Input: usage.Optional(c.Usage.PromptTokens), Output: usage.Optional(c.Usage.CompletionTokens)}
-		if d := c.Usage.PromptTokensDetails; d != nil {
+	if len(rawUsage) > 0 && !isNull(rawUsage) {
+		var cu chatUsage
+		if json.Unmarshal(rawUsage, &cu) != nil {
+			s.fail("the upstream sent usage that is not JSON")
+			return
+		}
+		u := usage.Tokens{Input: usage.Optional(cu.PromptTokens), Output: usage.Optional(cu.CompletionTokens)}
+		if d := cu.PromptTokensDetails; d != nil {
 			u.CacheRead = usage.Optional(d.CachedTokens)
 		}
 		s.usage = s.usage.Merge(u)
 	}
-	for _, ch := range c.Choices {
+	var choices []chatStreamChoice
+	if len(rawChoices) > 0 && !jsonbytes.EmptyArray(rawChoices) && !isNull(rawChoices) {
+		if json.Unmarshal(rawChoices, &choices) != nil {
+			s.fail("the upstream sent choices that are not JSON")
+			return
+		}
+	}
+	for _, ch := range choices {
 		d := ch.Delta
 		for _, text := range []*string{d.Content, d.Refusal} {
 			if text != nil && *text != "" {
