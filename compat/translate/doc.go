@@ -39,8 +39,7 @@
 //
 // The first pair is OpenAI chat completions and Anthropic messages:
 // [RequestBody] and [ResponseBody] translate whole bodies both ways, and
-// [NewStream] translates a chat completion stream into Anthropic's events
-// as its bytes arrive (tool call arguments stream as input_json_delta;
-// the closing message_delta carries the stop reason and usage, which chat
-// streams report last).
+// [NewStream] translates a stream either way as its bytes arrive (tool call
+// arguments stream as argument deltas on both sides; stop reason and usage
+// close the stream in the shape the client's SDK expects).
 package translate

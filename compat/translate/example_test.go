@@ -33,7 +33,7 @@ func ExampleRequestBody_unsupported() {
 // A chat completion stream, translated into Anthropic events as it
 // arrives.
 func ExampleNewStream() {
-	s, _ := translate.NewStream("openai_chat", "anthropic_messages", os.Stdout)
+	s, _ := translate.NewStream("openai_chat", "anthropic_messages", os.Stdout, translate.Options{})
 	s.Write([]byte(`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}` + "\n\n"))
 	s.Write([]byte(`data: {"id":"c1","model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}` + "\n\ndata: [DONE]\n\n"))
 	s.Close()

@@ -68,21 +68,22 @@ func FuzzResponseAnthropicToOpenAIChat(f *testing.F) {
 	fuzzTranslation(f, "anthropic_messages", "openai_chat", false)
 }
 
-// FuzzStreamOpenAIChatToAnthropic: on any upstream bytes, however split,
-// the translator does not panic, gives the same output for every split,
-// and writes only complete events whose data is JSON.
-func FuzzStreamOpenAIChatToAnthropic(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join(fixtureDir, "openai_chat-anthropic_messages", "stream-*.sse"))
+// fuzzStream: on any upstream bytes, however split, a stream translator
+// does not panic, gives the same output for every split, and writes only
+// complete events whose data is JSON (or chat's [DONE]).
+func fuzzStream(f *testing.F, from, to string) {
+	seeds, _ := filepath.Glob(filepath.Join(fixtureDir, from+"-"+to, "stream-*.sse"))
 	for _, p := range seeds {
 		if b, err := os.ReadFile(p); err == nil && !strings.HasSuffix(p, ".golden.sse") {
 			f.Add(b, uint16(len(b)/2))
 		}
 	}
 	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":3}]}}]}\n\n"), uint16(5))
+	f.Add([]byte("data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\"}}\n\n"), uint16(9))
 	f.Fuzz(func(t *testing.T, body []byte, at uint16) {
 		run := func(parts ...[]byte) []byte {
 			var out bytes.Buffer
-			s, err := NewStream("openai_chat", "anthropic_messages", &out)
+			s, err := NewStream(from, to, &out, Options{Now: fixedNow.Now, StreamUsage: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +100,7 @@ func FuzzStreamOpenAIChatToAnthropic(f *testing.F) {
 		}
 		var p sse.Parser
 		if err := p.Feed(whole, func(ev sse.Event) {
-			if !json.Valid(ev.Data) {
+			if !json.Valid(ev.Data) && string(ev.Data) != "[DONE]" {
 				t.Fatalf("event %s carries invalid JSON %s", ev.Name, ev.Data)
 			}
 		}); err != nil {
@@ -109,4 +110,12 @@ func FuzzStreamOpenAIChatToAnthropic(f *testing.F) {
 			t.Fatalf("output ends mid-event: %q", whole)
 		}
 	})
+}
+
+func FuzzStreamOpenAIChatToAnthropic(f *testing.F) {
+	fuzzStream(f, "openai_chat", "anthropic_messages")
+}
+
+func FuzzStreamAnthropicToOpenAIChat(f *testing.F) {
+	fuzzStream(f, "anthropic_messages", "openai_chat")
 }

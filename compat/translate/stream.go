@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/sluice-gateway/sluice/apiformat"
 	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
@@ -17,11 +18,18 @@ import (
 // upstream format from into the client's format to as its bytes arrive,
 // writing each translated event to w as soon as its source is complete.
 // Close ends the stream (writing the closing events an upstream that
-// stopped without its end marker left out). So far only OpenAI chat
-// streams into Anthropic messages events translate.
-func NewStream(from, to string, w io.Writer) (io.WriteCloser, error) {
-	if from == apiformat.OpenAIChat && to == apiformat.AnthropicMessages {
+// stopped without its end marker left out). OpenAI chat and Anthropic
+// messages streams translate into each other.
+func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, error) {
+	switch {
+	case from == apiformat.OpenAIChat && to == apiformat.AnthropicMessages:
 		return &chatToAnthropic{w: w}, nil
+	case from == apiformat.AnthropicMessages && to == apiformat.OpenAIChat:
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		return &anthropicToChat{w: w, usageChunk: opts.StreamUsage, created: now().Unix()}, nil
 	}
 	return nil, fmt.Errorf("%w: streams from %s to %s", ErrUnsupported, from, to)
 }

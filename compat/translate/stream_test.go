@@ -3,6 +3,7 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/google/go-cmp/cmp"
+	"github.com/openai/openai-go/v3"
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/compat/sse"
 )
@@ -18,7 +20,7 @@ import (
 func translateStream(t testing.TB, from, to string, parts ...[]byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	s, err := NewStream(from, to, &out)
+	s, err := NewStream(from, to, &out, Options{Now: fixedNow.Now, StreamUsage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,32 +35,39 @@ func translateStream(t testing.TB, from, to string, parts ...[]byte) []byte {
 	return out.Bytes()
 }
 
-func streamFixtures(t *testing.T) []string {
+// streamFixture is a recorded upstream stream in from, for a client in to.
+type streamFixture struct{ from, to, path string }
+
+func streamFixtures(t *testing.T) []streamFixture {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "openai_chat-anthropic_messages", "stream-*.sse"))
-	var out []string
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".golden.sse") {
-			out = append(out, p)
+	var out []streamFixture
+	for _, dir := range []string{"openai_chat-anthropic_messages", "anthropic_messages-openai_chat"} {
+		from, to, _ := strings.Cut(dir, "-")
+		paths, _ := filepath.Glob(filepath.Join(fixtureDir, dir, "stream-*.sse"))
+		for _, p := range paths {
+			if !strings.HasSuffix(p, ".golden.sse") {
+				out = append(out, streamFixture{from, to, p})
+			}
 		}
 	}
-	if len(out) < 2 {
+	if len(out) < 4 {
 		t.Fatalf("found %d stream fixtures", len(out))
 	}
 	return out
 }
 
-// TestStreamGolden translates each recorded chat stream into Anthropic
-// events, compares with the golden file, and replays it split at every
-// byte: the output never depends on how the upstream's bytes arrive.
+// TestStreamGolden translates each recorded stream, compares with the
+// golden file, and replays it split at every byte: the output never
+// depends on how the upstream's bytes arrive.
 func TestStreamGolden(t *testing.T) {
-	for _, path := range streamFixtures(t) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
+	for _, fx := range streamFixtures(t) {
+		t.Run(fx.from+"-"+fx.to+"/"+filepath.Base(fx.path), func(t *testing.T) {
+			path := fx.path
 			in, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			whole := translateStream(t, "openai_chat", "anthropic_messages", in)
+			whole := translateStream(t, fx.from, fx.to, in)
 			golden := strings.TrimSuffix(path, ".sse") + ".golden.sse"
 			if *update {
 				if err := os.WriteFile(golden, whole, 0o644); err != nil {
@@ -73,7 +82,7 @@ func TestStreamGolden(t *testing.T) {
 				t.Errorf("translation differs from %s (-want +got):\n%s", golden, diff)
 			}
 			for i := 1; i < len(in); i++ {
-				if got := translateStream(t, "openai_chat", "anthropic_messages", in[:i], in[i:]); !bytes.Equal(got, whole) {
+				if got := translateStream(t, fx.from, fx.to, in[:i], in[i:]); !bytes.Equal(got, whole) {
 					t.Fatalf("split at %d changes the output:\n%s", i, got)
 				}
 			}
@@ -82,18 +91,22 @@ func TestStreamGolden(t *testing.T) {
 }
 
 // TestStreamKeepsMeaning: the translated stream records the same usage and
-// tool calls in compat's Anthropic recorder as the upstream's stream in its
-// chat recorder, and the Anthropic SDK's accumulator builds from it the
-// message the upstream meant.
+// tool calls in compat's recorder of the client's format as the upstream's
+// stream in its own (but for counts the client's format has no field
+// for), and the client's SDK accumulates from it the message the upstream
+// meant.
 func TestStreamKeepsMeaning(t *testing.T) {
-	for _, path := range streamFixtures(t) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			in, err := os.ReadFile(path)
+	for _, fx := range streamFixtures(t) {
+		t.Run(fx.from+"-"+fx.to+"/"+filepath.Base(fx.path), func(t *testing.T) {
+			in, err := os.ReadFile(fx.path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := translateStream(t, "openai_chat", "anthropic_messages", in)
-			src, dst := recordStream(t, "openai_chat", in), recordStream(t, "anthropic_messages", out)
+			out := translateStream(t, fx.from, fx.to, in)
+			src, dst := recordStream(t, fx.from, in), recordStream(t, fx.to, out)
+			if fx.to == "openai_chat" {
+				src.Usage.CacheWrite = dst.Usage.CacheWrite // no chat field for it
+			}
 			if diff := cmp.Diff(src.Usage, dst.Usage, cmp.AllowUnexported(src.Usage.Input)); diff != "" {
 				t.Errorf("usage (-upstream +client):\n%s", diff)
 			}
@@ -103,40 +116,74 @@ func TestStreamKeepsMeaning(t *testing.T) {
 			if !dst.Complete {
 				t.Error("the translated stream is not complete")
 			}
-
-			var msg anthropic.Message
-			var p sse.Parser
-			feed := func(ev sse.Event) {
-				var e anthropic.MessageStreamEventUnion
-				if err := json.Unmarshal(ev.Data, &e); err != nil {
-					t.Fatal(err)
-				}
-				if err := msg.Accumulate(e); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := p.Feed(out, feed); err != nil {
-				t.Fatal(err)
-			}
-			var calls []compat.ToolCall
-			for _, b := range msg.Content {
-				if b.Type == "tool_use" {
-					var buf bytes.Buffer
-					if err := json.Compact(&buf, b.Input); err != nil {
-						t.Fatalf("tool input %s: %v", b.Input, err)
-					}
-					calls = append(calls, compat.ToolCall{ID: b.ID, Name: b.Name, Arguments: buf.Bytes()})
-				}
-			}
+			calls, input, output := sdkAccumulate(t, fx.to, out)
 			if diff := cmp.Diff(src.ToolCalls, calls); diff != "" {
 				t.Errorf("SDK tool calls (-upstream +SDK):\n%s", diff)
 			}
-			in64, _ := src.Usage.UncachedInput().Get()
-			out64, _ := src.Usage.Output.Get()
-			if msg.Usage.InputTokens != in64 || msg.Usage.OutputTokens != out64 {
-				t.Errorf("SDK usage %d/%d, want %d/%d", msg.Usage.InputTokens, msg.Usage.OutputTokens, in64, out64)
+			wantIn, _ := src.Usage.Input.Get()
+			if fx.to == "anthropic_messages" {
+				wantIn, _ = src.Usage.UncachedInput().Get()
+			}
+			wantOut, _ := src.Usage.Output.Get()
+			if input != wantIn || output != wantOut {
+				t.Errorf("SDK usage %d/%d, want %d/%d", input, output, wantIn, wantOut)
 			}
 		})
+	}
+}
+
+// sdkAccumulate runs a translated stream through the client SDK's own
+// accumulator and returns the tool calls and usage it ends with.
+func sdkAccumulate(t *testing.T, format string, stream []byte) (calls []compat.ToolCall, input, output int64) {
+	t.Helper()
+	var p sse.Parser
+	compact := func(s string) json.RawMessage {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(s)); err != nil {
+			t.Fatalf("tool input %s: %v", s, err)
+		}
+		return buf.Bytes()
+	}
+	switch format {
+	case "anthropic_messages":
+		var msg anthropic.Message
+		err := p.Feed(stream, func(ev sse.Event) {
+			var e anthropic.MessageStreamEventUnion
+			if err := json.Unmarshal(ev.Data, &e); err != nil {
+				t.Fatal(err)
+			}
+			if err := msg.Accumulate(e); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range msg.Content {
+			if b.Type == "tool_use" {
+				calls = append(calls, compat.ToolCall{ID: b.ID, Name: b.Name, Arguments: compact(string(b.Input))})
+			}
+		}
+		return calls, msg.Usage.InputTokens, msg.Usage.OutputTokens
+	default:
+		var acc openai.ChatCompletionAccumulator
+		err := p.Feed(stream, func(ev sse.Event) {
+			if string(ev.Data) == "[DONE]" {
+				return
+			}
+			var c openai.ChatCompletionChunk
+			if err := json.Unmarshal(ev.Data, &c); err != nil {
+				t.Fatal(err)
+			}
+			acc.AddChunk(c)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range acc.Choices[0].Message.ToolCalls {
+			calls = append(calls, compat.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: compact(tc.Function.Arguments)})
+		}
+		return calls, acc.Usage.PromptTokens, acc.Usage.CompletionTokens
 	}
 }
 
@@ -169,7 +216,8 @@ func TestStreamFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			s, _ := NewStream("openai_chat", "anthropic_messages", &out)
+			s, _ := NewStream("openai_chat", "anthropic_messages", &out, Options{})
+			defer s.Close()
 			_, werr := s.Write([]byte(tt.in))
 			cerr := s.Close()
 			if werr == nil && cerr == nil {
@@ -179,6 +227,29 @@ func TestStreamFailures(t *testing.T) {
 				t.Errorf("output %s lacks an error event with %s", out.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestStreamErrorToChat: an Anthropic stream that fails midway (the
+// recorded overloaded error) ends the chat client's stream with an OpenAI
+// error chunk after the text it got, and no [DONE].
+func TestStreamErrorToChat(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("..", "..", "testdata", "upstream", "anthropic_messages", "overloaded.sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= len(in); i++ {
+		var out bytes.Buffer
+		s, _ := NewStream("anthropic_messages", "openai_chat", &out, fixedNow)
+		s.Write(in[:i])
+		s.Write(in[i:])
+		if err := s.Close(); !errors.Is(err, ErrStream) {
+			t.Fatalf("split at %d: Close = %v, want ErrStream", i, err)
+		}
+		got := out.String()
+		if !strings.Contains(got, `"content":"! I'm Claude."`) || !strings.HasSuffix(got, `data: {"error":{"code":null,"message":"Overloaded","param":null,"type":"server_error"}}`+"\n\n") {
+			t.Fatalf("split at %d: stream %s", i, got)
+		}
 	}
 }
 
@@ -194,7 +265,7 @@ func BenchmarkStream(b *testing.B) {
 	b.Run("translate", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			s, _ := NewStream("openai_chat", "anthropic_messages", discard{})
+			s, _ := NewStream("openai_chat", "anthropic_messages", discard{}, Options{})
 			s.Write(in)
 			s.Close()
 		}

@@ -66,6 +66,9 @@ type Options struct {
 	// Now gives the time an answer is stamped with when its source format
 	// carries none; nil means time.Now.
 	Now func() time.Time
+	// StreamUsage ends a stream translated for an OpenAI chat client with
+	// the usage chunk its stream_options.include_usage asks for.
+	StreamUsage bool
 }
 
 // RequestBody translates a request body in the client's format from into
