@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sluice-gateway/sluice/apiformat"
 )
 
-// Authorization types of a provider credential, as in the configuration.
+// Authorization types of a provider credential, from the registry in
+// package apiformat.
 const (
-	AuthBearer      = "bearer"
-	AuthXAPIKey     = "x-api-key"
-	AuthXGoogAPIKey = "x-goog-api-key"
+	AuthBearer      = apiformat.AuthBearer
+	AuthXAPIKey     = apiformat.AuthXAPIKey
+	AuthXGoogAPIKey = apiformat.AuthXGoogAPIKey
 )
 
 // ErrAuthType reports an authorization type compat does not know.

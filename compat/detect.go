@@ -33,9 +33,15 @@ const (
 // Route is what a client path says about a request.
 type Route struct {
 	Kind RouteKind
-	// Format is the API format; set for RouteAPI, and also on errors when
-	// the path tells the format, so the error can be written in it.
+	// Format is the client's API format: the request arrives in it, and
+	// the answer and errors go back in it. Set for RouteAPI, and also on
+	// errors when the path tells the format, so the error can be written
+	// in it.
 	Format string
+	// UpstreamFormat is the API format the provider is called in: the
+	// upstream URL, the headers forwarded, the stream usage request, and
+	// the recorder follow it. Detect sets it to Format; To changes it.
+	UpstreamFormat string
 	// Model is the model the path names (Gemini, Vertex and Bedrock),
 	// unescaped once; "" when the body names it. For RouteModels it is the
 	// model of /v1/models/{id}.
@@ -71,6 +77,21 @@ type Route struct {
 	sub         string
 	modelSeg    string
 	queryModels []string
+}
+
+// ErrNoTranslation reports a provider that does not speak the client's
+// format: sluice does not translate between formats yet.
+var ErrNoTranslation = errors.New("no translation between these API formats")
+
+// To returns the route for calling a provider in the upstream API format.
+// Only the client's own format is possible today; any other is
+// ErrNoTranslation.
+func (r Route) To(format string) (Route, error) {
+	if format != r.Format {
+		return r, fmt.Errorf("%w: %s to %s", ErrNoTranslation, r.Format, format)
+	}
+	r.UpstreamFormat = format
+	return r, nil
 }
 
 // Path returns the client's escaped path.
@@ -156,7 +177,7 @@ func Detect(method, escapedPath string, query url.Values) (Route, error) {
 			continue
 		}
 		r.Kind = RouteAPI
-		r.Format = name
+		r.Format, r.UpstreamFormat = name, name
 		r.path = escapedPath
 		if r.Operation == "" {
 			r.Operation = OpGenerate

@@ -185,3 +185,39 @@ func TestStreamingResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamFormat: a detected route calls the provider in the client's
+// own format, and a route to another format is refused until translation
+// exists, by To and by UpstreamURL alike.
+func TestUpstreamFormat(t *testing.T) {
+	tests := []struct {
+		path, format string
+	}{
+		{"/v1/chat/completions", OpenAIChat},
+		{"/v1/messages", AnthropicMessages},
+		{"/model/amazon.nova-lite-v1:0/converse", BedrockConverse},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			r, err := Detect(http.MethodPost, tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Format != tt.format || r.UpstreamFormat != tt.format {
+				t.Fatalf("format %q, upstream %q; want both %q", r.Format, r.UpstreamFormat, tt.format)
+			}
+			same, err := r.To(tt.format)
+			if err != nil || same.UpstreamFormat != tt.format {
+				t.Errorf("To(own format) = %q, %v", same.UpstreamFormat, err)
+			}
+			other := OpenAIResponses
+			if _, err := r.To(other); !errors.Is(err, ErrNoTranslation) {
+				t.Errorf("To(%s) = %v, want ErrNoTranslation", other, err)
+			}
+			r.UpstreamFormat = other
+			if _, err := UpstreamURL("https://p.example", r, nil, Vertex{}); !errors.Is(err, ErrNoTranslation) {
+				t.Errorf("UpstreamURL to %s = %v, want ErrNoTranslation", other, err)
+			}
+		})
+	}
+}

@@ -175,3 +175,40 @@ func (b *writeBuffer) Write(p []byte) (int, error) {
 	*b = append(*b, p...)
 	return len(p), nil
 }
+
+// ReadError reads an upstream's error answer in any format, so that it can
+// be answered again in another (a translated request's client speaks a
+// format the provider does not): the status to answer with, its kind, and
+// the provider's message. Statuses pass as they are, but Anthropic's 529
+// (overloaded), which other formats' clients do not know, becomes 503.
+func ReadError(status int, body []byte) (int, ErrorKind, string) {
+	msg := errorMessage(body)
+	if msg == "" {
+		msg = fmt.Sprintf("the provider answered HTTP %d", status)
+	}
+	kind := KindInvalidRequest
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		kind = KindPermissionDenied
+	case status == http.StatusNotFound:
+		kind = KindNotFound
+	case status == http.StatusMethodNotAllowed:
+		kind = KindMethodNotAllowed
+	case status == http.StatusRequestEntityTooLarge:
+		kind = KindTooLarge
+	case status == http.StatusTooManyRequests:
+		kind = KindRateLimited
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		kind = KindTimeout
+	case status == statusOverloaded:
+		status, kind = http.StatusServiceUnavailable, KindUnavailable
+	case status == http.StatusServiceUnavailable:
+		kind = KindUnavailable
+	case status >= 500:
+		kind = KindUpstreamError
+	}
+	return status, kind, msg
+}
+
+// statusOverloaded is Anthropic's status for an overloaded API.
+const statusOverloaded = 529

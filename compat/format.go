@@ -7,26 +7,29 @@
 // Each format lives in its own file and implements the same small
 // interface; everything else dispatches through one table, so the proxy
 // never parses provider payloads itself. compat makes no policy decisions
-// and imports no other sluice package: format names are plain strings equal
-// to the configuration's compatibility flags.
+// and imports no sluice package but leaves: format names are plain strings
+// from the registry in package apiformat, equal to the configuration's
+// compatibility flags.
 package compat
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/sluice-gateway/sluice/apiformat"
 )
 
-// Format names, equal to the configuration's compatibility flags.
+// Format names, from the registry in package apiformat.
 const (
-	OpenAIChat            = "openai_chat"
-	OpenAIResponses       = "openai_responses"
-	AnthropicMessages     = "anthropic_messages"
-	GeminiGenerateContent = "gemini_generate_content"
-	BedrockModelInvoke    = "bedrock_model_invoke"
-	BedrockConverse       = "bedrock_converse"
-	GoogleGenerateContent = "google_generate_content"
-	GoogleRawPredict      = "google_raw_predict"
+	OpenAIChat            = apiformat.OpenAIChat
+	OpenAIResponses       = apiformat.OpenAIResponses
+	AnthropicMessages     = apiformat.AnthropicMessages
+	GeminiGenerateContent = apiformat.GeminiGenerateContent
+	BedrockModelInvoke    = apiformat.BedrockModelInvoke
+	BedrockConverse       = apiformat.BedrockConverse
+	GoogleGenerateContent = apiformat.GoogleGenerateContent
+	GoogleRawPredict      = apiformat.GoogleRawPredict
 )
 
 // ErrUnknownFormat reports a format name compat does not know.
@@ -65,12 +68,10 @@ var specs = map[string]spec{
 	GoogleRawPredict:      vertexAnthropic{},
 }
 
-// detectOrder fixes the order Detect tries formats in; paths of different
-// formats never overlap, but a fixed order keeps detection deterministic.
-var detectOrder = []string{
-	OpenAIChat, OpenAIResponses, AnthropicMessages, GeminiGenerateContent,
-	BedrockModelInvoke, BedrockConverse, GoogleGenerateContent, GoogleRawPredict,
-}
+// detectOrder fixes the order Detect tries formats in: the registry's.
+// Paths of different formats never overlap, but a fixed order keeps
+// detection deterministic.
+var detectOrder = apiformat.Formats()
 
 // Formats lists the format names compat knows, in documentation order.
 func Formats() []string { return append([]string(nil), detectOrder...) }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -161,32 +162,8 @@ func FuzzUsageFilter(f *testing.F) {
 		if !bytes.Equal(whole, split) {
 			t.Fatalf("split at %d changes the output", at)
 		}
-		if !bytes.Contains(in, []byte(`"usage"`)) && !bytes.Equal(whole, in) {
+		if !bytes.Contains(in, []byte(`"usage"`)) && !bytes.Contains(in, []byte(`\u`)) && !bytes.Equal(whole, in) {
 			t.Fatalf("a stream without usage was changed")
-		}
-	})
-}
-
-func FuzzObjectMembers(f *testing.F) {
-	f.Add([]byte(`{"a":1,"b":[{"c":"}"}],"d\"e":null}`))
-	f.Add([]byte(` { } `))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		members, _, err := objectMembers(data)
-		var v map[string]json.RawMessage
-		if json.Unmarshal(data, &v) != nil || v == nil {
-			return // objectMembers may accept some invalid input; it is not a validator
-		}
-		if err != nil {
-			t.Fatalf("valid object rejected: %v", err)
-		}
-		for _, m := range members {
-			val, ok := v[m.key]
-			if !ok {
-				t.Fatalf("member %q not in the object", m.key)
-			}
-			if len(members) == len(v) && !jsonEqual(val, data[m.valStart:m.valEnd]) {
-				t.Fatalf("member %q spans %q, want %q", m.key, data[m.valStart:m.valEnd], val)
-			}
 		}
 	})
 }
@@ -220,35 +197,51 @@ func FuzzCutNullUsage(f *testing.F) {
 }
 
 // FuzzPlainChunk checks the recorder's shortcut: a chunk it calls plain
-// must hold none of the members the recorder reads besides content. (Keys
-// are compared exactly, as providers write them; encoding/json would also
-// take "Usage" or "tool_cAlls".)
+// must hold none of the members the recorder reads besides content, under
+// any spelling encoding/json takes for them (escaped, another case).
 func FuzzPlainChunk(f *testing.F) {
 	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":"a: \"usage\": 1"},"finish_reason":null}],"usage":null}`))
 	f.Add([]byte(`{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}`))
 	f.Add([]byte(`{"usage" : {"prompt_tokens":1}, "error": null}`))
+	f.Add([]byte(`{"\u0075sage":{"prompt_tokens":1}}`))
+	f.Add([]byte(`{"choices":[{"delta":{"Tool_Calls":[{"index":0}]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var v map[string]any
 		if !plainChunk(data) || json.Unmarshal(data, &v) != nil {
 			return
 		}
 		set := func(m map[string]any, key string) bool {
-			x, ok := m[key]
-			return ok && x != nil && x != ""
+			for k, x := range m {
+				if strings.EqualFold(k, key) && x != nil && x != "" {
+					return true
+				}
+			}
+			return false
 		}
 		if set(v, "usage") || set(v, "error") {
 			t.Fatalf("plain chunk %s has usage or an error", data)
 		}
-		choices, _ := v["choices"].([]any)
+		var choices []any
+		for k, x := range v {
+			if strings.EqualFold(k, "choices") {
+				c, _ := x.([]any)
+				choices = append(choices, c...)
+			}
+		}
 		for _, c := range choices {
 			ch, _ := c.(map[string]any)
 			if set(ch, "finish_reason") {
 				t.Fatalf("plain chunk %s has a finish reason", data)
 			}
-			for _, k := range []string{"delta", "message"} {
-				if m, ok := ch[k].(map[string]any); ok {
-					if _, has := m["tool_calls"]; has {
-						t.Fatalf("plain chunk %s has tool calls", data)
+			for k, x := range ch {
+				if !strings.EqualFold(k, "delta") && !strings.EqualFold(k, "message") {
+					continue
+				}
+				if m, ok := x.(map[string]any); ok {
+					for mk := range m {
+						if strings.EqualFold(mk, "tool_calls") {
+							t.Fatalf("plain chunk %s has tool calls", data)
+						}
 					}
 				}
 			}

@@ -3,9 +3,11 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/sluice-gateway/sluice/usage"
 	"sort"
 	"strings"
+
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/usage"
 )
 
 // openAIChat is the OpenAI Chat Completions API:
@@ -229,7 +231,7 @@ func (c *chatCollector) event(data []byte) error {
 	if !c.st.keep() {
 		if plainChunk(data) {
 			if c.model == "" {
-				c.model = topString(data, "model")
+				c.model = jsonbytes.String(data, "model")
 			}
 			return nil
 		}
@@ -411,12 +413,22 @@ func builderText(b *strings.Builder) *string {
 // error, such as the usage chunk or the one with the finish reason, by
 // decoding only the members the result needs (choices' index and finish
 // reason, usage), and reports whether it could. Not for chunks of a stream
-// whose body is rebuilt.
+// whose body is rebuilt. Keys match as encoding/json matches them, so the
+// skim reads what a full decode would.
 func (c *chatCollector) skimChunk(data []byte) bool {
-	if bytes.Contains(data, []byte(`"tool_calls"`)) || !nullOrAbsent(data, `"error"`) {
+	if !skimmable(data) {
 		return false
 	}
-	v, err := topValues(data, "choices", "usage")
+	var choicesV, usageV json.RawMessage
+	_, err := jsonbytes.Members(data, func(m jsonbytes.Member) bool {
+		switch m.Key.FoldIndex(skimNames) {
+		case 0:
+			choicesV = data[m.ValStart:m.ValEnd]
+		case 1:
+			usageV = data[m.ValStart:m.ValEnd]
+		}
+		return true
+	})
 	if err != nil {
 		return false
 	}
@@ -424,11 +436,11 @@ func (c *chatCollector) skimChunk(data []byte) bool {
 		Index        int     `json:"index"`
 		FinishReason *string `json:"finish_reason"`
 	}
-	if v[0] != nil && !emptyArray(v[0]) && json.Unmarshal(v[0], &choices) != nil {
+	if choicesV != nil && !jsonbytes.EmptyArray(choicesV) && json.Unmarshal(choicesV, &choices) != nil {
 		return false
 	}
 	var u chatUsage
-	if v[1] != nil && string(v[1]) != "null" && json.Unmarshal(v[1], &u) != nil {
+	if usageV != nil && string(usageV) != "null" && json.Unmarshal(usageV, &u) != nil {
 		return false
 	}
 	for _, ch := range choices {
@@ -439,74 +451,54 @@ func (c *chatCollector) skimChunk(data []byte) bool {
 	}
 	c.usage = c.usage.Merge(u.usage())
 	if c.model == "" {
-		c.model = topString(data, "model")
+		c.model = jsonbytes.String(data, "model")
 	}
 	return true
 }
 
-// emptyArray reports whether v is the JSON array [].
-func emptyArray(v []byte) bool {
-	return len(v) >= 2 && v[0] == '[' && skipWS(v, 1) == len(v)-1
+// skimNames are the top-level members skimChunk reads.
+var skimNames = []string{"choices", "usage"}
+
+// skimmable reports whether a chunk has no tool calls and no error, which
+// skimChunk does not read.
+func skimmable(data []byte) bool {
+	ok := true
+	jsonbytes.EachKey(data, func(k jsonbytes.Key, colon int) bool {
+		switch k.FoldIndex(plainNames) {
+		case 0: // tool_calls
+			ok = false
+		case 1: // error
+			ok = nullAfter(data, colon)
+		}
+		return ok
+	})
+	return ok
 }
+
+// plainNames are the members a chunk must not carry (tool_calls), or
+// carry only as null, to hold nothing but content.
+var plainNames = []string{"tool_calls", "error", "finish_reason", "usage"}
 
 // plainChunk reports whether a chunk carries nothing but content: no tool
 // calls, finish reason, usage or error. The recorder skips decoding such
-// chunks unless it rebuilds the body. It visits every colon, since each
-// member's key ends just before one, and looks at the key; colons inside
-// strings cannot fake a key the scan would miss, only make it answer false,
-// which costs a decode and nothing else.
+// chunks unless it rebuilds the body. A key found inside a string value
+// can only make it answer false, which costs a decode and nothing else.
 func plainChunk(data []byte) bool {
-	for i := 0; ; {
-		j := bytes.IndexByte(data[i:], ':')
-		if j < 0 {
-			return true
-		}
-		colon := i + j
-		i = colon + 1
-		k := colon
-		for k > 0 && isSpace(data[k-1]) {
-			k--
-		}
-		key := data[:k]
-		if len(key) < len(`"usage"`) || key[len(key)-1] != '"' {
-			continue
-		}
-		var name string
-		switch key[len(key)-2] { // a cheap look before comparing
-		case 's':
-			name = `"tool_calls"`
-		case 'r':
-			name = `"error"`
-		case 'n':
-			name = `"finish_reason"`
-		case 'e':
-			name = `"usage"`
+	plain := true
+	jsonbytes.EachKey(data, func(k jsonbytes.Key, colon int) bool {
+		switch k.FoldIndex(plainNames) {
+		case -1:
+		case 0:
+			plain = false
 		default:
-			continue
+			plain = nullAfter(data, colon)
 		}
-		if !bytes.HasSuffix(key, []byte(name)) {
-			continue
-		}
-		if name == `"tool_calls"` || !bytes.HasPrefix(data[skipWS(data, i):], []byte("null")) {
-			return false
-		}
-	}
+		return plain
+	})
+	return plain
 }
 
-// nullOrAbsent reports whether every member named key in data is null.
-func nullOrAbsent(data []byte, key string) bool {
-	for {
-		i := bytes.Index(data, []byte(key))
-		if i < 0 {
-			return true
-		}
-		data = data[i+len(key):]
-		j := skipWS(data, 0)
-		if j < len(data) && data[j] == ':' {
-			j = skipWS(data, j+1)
-			if !bytes.HasPrefix(data[j:], []byte("null")) {
-				return false
-			}
-		}
-	}
+// nullAfter reports whether the value after the ':' at colon is null.
+func nullAfter(data []byte, colon int) bool {
+	return bytes.HasPrefix(data[jsonbytes.SkipSpace(data, colon+1):], []byte("null"))
 }

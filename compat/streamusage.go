@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
 )
 
@@ -25,49 +26,49 @@ func EnsureStreamUsage(format string, body []byte) (out []byte, added bool, err 
 	if format != OpenAIChat {
 		return body, false, nil
 	}
-	members, open, err := objectMembers(body)
+	members, open, err := jsonbytes.List(body)
 	if err != nil {
 		return body, false, fmt.Errorf("%w: %w", ErrInvalidBody, err)
 	}
-	var stream, opts *member
+	var stream, opts *jsonbytes.Member
 	for i := range members {
-		switch members[i].key {
-		case "stream":
+		switch k := members[i].Key; {
+		case k.Is("stream"):
 			stream = &members[i]
-		case "stream_options":
+		case k.Is("stream_options"):
 			opts = &members[i]
 		}
 	}
-	if stream == nil || string(body[stream.valStart:stream.valEnd]) != "true" {
+	if stream == nil || string(body[stream.ValStart:stream.ValEnd]) != "true" {
 		return body, false, nil
 	}
 	const option = `{"include_usage":true}`
 	if opts == nil {
-		return splice(body, open+1, open+1, `"stream_options":`+option+","), true, nil
+		return jsonbytes.Splice(body, open+1, open+1, `"stream_options":`+option+","), true, nil
 	}
-	val := body[opts.valStart:opts.valEnd]
+	val := body[opts.ValStart:opts.ValEnd]
 	if string(val) == "null" {
-		return splice(body, opts.valStart, opts.valEnd, option), true, nil
+		return jsonbytes.Splice(body, opts.ValStart, opts.ValEnd, option), true, nil
 	}
-	inner, innerOpen, err := objectMembers(val)
+	inner, innerOpen, err := jsonbytes.List(val)
 	if err != nil {
 		return body, false, fmt.Errorf("%w: stream_options must be an object", ErrInvalidBody)
 	}
 	for _, m := range inner {
-		if m.key != "include_usage" {
+		if !m.Key.Is("include_usage") {
 			continue
 		}
-		if string(val[m.valStart:m.valEnd]) == "true" {
+		if string(val[m.ValStart:m.ValEnd]) == "true" {
 			return body, false, nil
 		}
-		return splice(body, opts.valStart+m.valStart, opts.valStart+m.valEnd, "true"), true, nil
+		return jsonbytes.Splice(body, opts.ValStart+m.ValStart, opts.ValStart+m.ValEnd, "true"), true, nil
 	}
 	ins := `"include_usage":true`
 	if len(inner) > 0 {
 		ins += ","
 	}
-	at := opts.valStart + innerOpen + 1
-	return splice(body, at, at, ins), true, nil
+	at := opts.ValStart + innerOpen + 1
+	return jsonbytes.Splice(body, at, at, ins), true, nil
 }
 
 // UsageFilter removes from an OpenAI chat stream what
@@ -109,7 +110,7 @@ func (f *UsageFilter) Write(b []byte) (int, error) {
 		return 0, f.err
 	}
 	if f.mode == modeUnknown {
-		i := skipWS(b, 0)
+		i := jsonbytes.SkipSpace(b, 0)
 		switch {
 		case i == len(b):
 		case b[i] == '{' || b[i] == '[':
@@ -234,7 +235,8 @@ func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 // filterChunk decides the fate of one chunk: dropped (keep false),
 // unchanged (data nil) or rewritten.
 func filterChunk(chunk []byte) (data []byte, keep bool) {
-	if !bytes.Contains(chunk, []byte(`"usage"`)) {
+	// Without the name, plain or escaped, there is no usage member.
+	if !bytes.Contains(chunk, []byte(`"usage"`)) && !bytes.Contains(chunk, []byte(`\u`)) {
 		return nil, true
 	}
 	var (
@@ -244,20 +246,19 @@ func filterChunk(chunk []byte) (data []byte, keep bool) {
 		prevEnd              = -1
 		choicesEmpty, gotAny bool
 	)
-	_, err := scanMembers(chunk, func(key []byte, ks, vs, ve int) bool {
+	_, err := jsonbytes.Members(chunk, func(m jsonbytes.Member) bool {
 		gotAny = true
 		if found && next < 0 {
-			next = ks
+			next = m.KeyStart
 		}
-		switch string(key) {
-		case "usage":
+		switch {
+		case m.Key.Is("usage"):
 			found, before, next = true, prevEnd, -1
-			uStart, uVal, uEnd = ks, vs, ve
-		case "choices":
-			v := chunk[vs:ve]
-			choicesEmpty = len(v) >= 2 && v[0] == '[' && skipWS(v, 1) == len(v)-1
+			uStart, uVal, uEnd = m.KeyStart, m.ValStart, m.ValEnd
+		case m.Key.Is("choices"):
+			choicesEmpty = jsonbytes.EmptyArray(chunk[m.ValStart:m.ValEnd])
 		}
-		prevEnd = ve
+		prevEnd = m.ValEnd
 		return true
 	})
 	if err != nil || !found || !gotAny {

@@ -175,6 +175,10 @@ func TestUsageFilterCases(t *testing.T) {
 			want: "data: {\"a\":{\"b\":1,\"usage\":null}}\n\n"},
 		{name: "nested usage null before a member kept", in: "data: {\"a\":{\"usage\":1,\"usage\":null,\"x\":2},\"y\":3}\n\n",
 			want: "data: {\"a\":{\"usage\":1,\"usage\":null,\"x\":2},\"y\":3}\n\n"},
+		{name: "escaped usage key null removed", in: "data: {\"a\":1,\"\\u0075sage\":null}\n\n",
+			want: "data: {\"a\":1}\n\n"},
+		{name: "escaped usage-only chunk dropped", in: "data: {\"ch\\u006fices\":[],\"\\u0075sage\":{\"prompt_tokens\":1}}\n\n",
+			want: ""},
 		{name: "done kept", in: "data: [DONE]\n\n", want: "data: [DONE]\n\n"},
 		{name: "not JSON kept", in: "data: {\"usage\": oops\n\n", want: "data: {\"usage\": oops\n\n"},
 	}

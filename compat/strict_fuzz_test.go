@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 )
 
 // requestDir holds request bodies per format, as the SDKs send them.
@@ -210,7 +212,7 @@ func mutateKeys(body, ops []byte) []byte {
 }
 
 func mutateOnce(body []byte, op byte, target, arg int) []byte {
-	members, open, err := objectMembers(body)
+	members, open, err := jsonbytes.List(body)
 	if err != nil {
 		return body
 	}
@@ -221,29 +223,29 @@ func mutateOnce(body []byte, op byte, target, arg int) []byte {
 	if op == mutOtherValue {
 		name := routingNames[arg%len(routingNames)]
 		values := []string{`"other-model"`, `true`, `false`, `{"include_usage":false}`, `"` + pathModel + `"`}
-		return splice(body, open+1, open+1, `"`+name+`":`+values[target%len(values)]+",")
+		return jsonbytes.Splice(body, open+1, open+1, `"`+name+`":`+values[target%len(values)]+",")
 	}
 	if len(members) == 0 {
 		return body
 	}
 	m := members[target%len(members)]
-	rawKey := body[m.keyStart+1 : bytes.IndexByte(body[m.keyStart+1:], '"')+m.keyStart+1]
+	rawKey := body[m.KeyStart+1 : bytes.IndexByte(body[m.KeyStart+1:], '"')+m.KeyStart+1]
 	if bytes.IndexByte(rawKey, '\\') >= 0 {
 		return body // keep it simple: leave escaped keys alone
 	}
 	key := string(rawKey)
-	val := string(body[m.valStart:m.valEnd])
+	val := string(body[m.ValStart:m.ValEnd])
 	switch op {
 	case mutNested:
-		if m.key != "stream_options" || val == "" || val[0] != '{' {
+		if !m.Key.Is("stream_options") || val == "" || val[0] != '{' {
 			return body
 		}
 		inner := mutateOnce([]byte(val), byte(arg%int(mutTrailing)), arg/7, arg/3)
-		return splice(body, m.valStart, m.valEnd, string(inner))
+		return jsonbytes.Splice(body, m.ValStart, m.ValEnd, string(inner))
 	case mutDuplicate:
-		return splice(body, m.valEnd, m.valEnd, `,"`+key+`":`+val)
+		return jsonbytes.Splice(body, m.ValEnd, m.ValEnd, `,"`+key+`":`+val)
 	case mutRename:
-		return splice(body, m.valEnd, m.valEnd, `,"`+routingNames[arg%len(routingNames)]+`":`+val)
+		return jsonbytes.Splice(body, m.ValEnd, m.ValEnd, `,"`+routingNames[arg%len(routingNames)]+`":`+val)
 	}
 	if key == "" {
 		return body
@@ -265,7 +267,7 @@ func mutateOnce(body []byte, op byte, target, arg int) []byte {
 	case mutLongS:
 		k = strings.Replace(key, "s", "ſ", 1)
 	}
-	return splice(body, m.keyStart, m.valStart, `"`+k+`":`)
+	return jsonbytes.Splice(body, m.KeyStart, m.ValStart, `"`+k+`":`)
 }
 
 // TestMutationsReachInspect: each mutation kind, applied to a chat body,

@@ -86,7 +86,7 @@ func pinVertex(r Route, vx Vertex, host string) (Route, error) {
 	return r, nil
 }
 
-// UpstreamURL joins a provider's base URL with the format's upstream path
+// UpstreamURL joins a provider's base URL with the upstream format's path
 // for the route and the client's query. A Vertex path always names the
 // provider's project and region (a *VertexPathError when the client's
 // path names others). Base URLs may carry a path prefix
@@ -96,9 +96,12 @@ func pinVertex(r Route, vx Vertex, host string) (Route, error) {
 // presigned AWS parameters); the base URL's own query parameters win over
 // the client's.
 func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL, error) {
-	s, err := lookup(r.Format)
+	s, err := lookup(r.UpstreamFormat)
 	if err != nil {
 		return nil, err
+	}
+	if r.UpstreamFormat != r.Format {
+		return nil, fmt.Errorf("%w: %s to %s", ErrNoTranslation, r.Format, r.UpstreamFormat)
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil {
@@ -107,7 +110,7 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w %q: want http(s)://host[/prefix]", ErrBaseURL, baseURL)
 	}
-	if r.Format == GoogleGenerateContent || r.Format == GoogleRawPredict {
+	if r.UpstreamFormat == GoogleGenerateContent || r.UpstreamFormat == GoogleRawPredict {
 		if r, err = pinVertex(r, vx, u.Hostname()); err != nil {
 			return nil, err
 		}

@@ -36,8 +36,11 @@ type HookVars struct {
 type HookRequest struct {
 	Provider string `cel:"provider"`
 	Model    string `cel:"model"`
-	Format   string `cel:"format"`
-	Path     string `cel:"path"`
+	// Format is the caller's API format, UpstreamFormat the provider's;
+	// they differ only for a translated request.
+	Format         string `cel:"format"`
+	UpstreamFormat string `cel:"upstream_format"`
+	Path           string `cel:"path"`
 	// Body is the request body parsed as JSON (maps, lists, strings,
 	// float64 numbers, booleans), or nil.
 	Body any `cel:"body"`
@@ -182,7 +185,7 @@ func newCELEnv() (*cel.Env, error) {
 var syntheticVars = HookVars{
 	User:  User{Login: "user@example.com", NodeID: "n1", Tailnet: "example.com", Tags: []string{"tag:ci"}},
 	Event: policy.EventToolCallEntireRequest,
-	Request: HookRequest{Provider: "provider", Model: "model", Format: policy.FormatOpenAIChat, Path: "/v1/chat/completions",
+	Request: HookRequest{Provider: "provider", Model: "model", Format: policy.FormatOpenAIChat, UpstreamFormat: policy.FormatOpenAIChat, Path: "/v1/chat/completions",
 		Body: map[string]any{"model": "model", "stream": true, "messages": []any{map[string]any{"role": "user", "content": "hello"}}}},
 	Response: HookResponse{Status: 200, Tools: []ToolCall{{ID: "call_1", Name: "tool", Arguments: map[string]any{}}},
 		Usage: Usage{Reported: true, InputTokens: 1, OutputTokens: 1, TotalTokens: 2}},

@@ -64,6 +64,8 @@ func TestHookFires(t *testing.T) {
 		{"condition on body", `{}`, `request.body.stream == true && request.body.messages.size() == 1`, vars("openai", "gpt-5", tool), true},
 		{"condition on tools", `{}`, `response.tools.exists(t, t.name == "tool")`, vars("openai", "gpt-5", tool), true},
 		{"condition on usage", `{}`, `response.usage.input_tokens + response.usage.output_tokens > 100`, vars("openai", "gpt-5", tool), false},
+		{"condition on formats", `{}`, `request.upstream_format == request.format && request.format == "openai_chat"`, vars("openai", "gpt-5", tool), true},
+		{"condition on a translated request", `{}`, `request.upstream_format != request.format`, translated(vars("openai", "gpt-5", tool)), true},
 		{"condition on event", `{"events": ["entire_request", "tool_call_entire_request"]}`, `event == "entire_request"`, vars("openai", "gpt-5", entire), true},
 	}
 	for _, tt := range tests {
@@ -93,6 +95,11 @@ func TestHookFires(t *testing.T) {
 }
 
 func withStatus(v HookVars, s int) HookVars { v.Response.Status = s; return v }
+
+func translated(v HookVars) HookVars {
+	v.Request.UpstreamFormat = policy.FormatAnthropicMessages
+	return v
+}
 
 func TestHookFiresRuntimeError(t *testing.T) {
 	e := newEngine(t, hookConfig(t, `{}`, `request.body.missing == "x"`))

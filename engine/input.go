@@ -38,8 +38,13 @@ type User struct {
 type Request struct {
 	Provider string `json:"provider"`
 	Model    string `json:"model"`
-	Format   string `json:"format"`
-	Path     string `json:"path"`
+	// Format is the caller's API format; UpstreamFormat the one the
+	// provider is called in. They differ only when sluice translates; an
+	// empty UpstreamFormat means Format, so a policy can always compare
+	// the two (and forbid translation).
+	Format         string `json:"format"`
+	UpstreamFormat string `json:"upstream_format"`
+	Path           string `json:"path"`
 }
 
 var (
@@ -52,14 +57,19 @@ var (
 	keyProvider = ast.StringTerm("provider")
 	keyModel    = ast.StringTerm("model")
 	keyFormat   = ast.StringTerm("format")
+	keyUpFormat = ast.StringTerm("upstream_format")
 	keyPath     = ast.StringTerm("path")
 	keyCaps     = ast.StringTerm("caps")
 	keyGroups   = ast.StringTerm("groups")
 )
 
-// canonical returns in with its tags sorted and deduplicated: tag order
-// means nothing, and decisions are memoized on the sorted set.
+// canonical returns in with its tags sorted and deduplicated (tag order
+// means nothing, and decisions are memoized on the sorted set) and its
+// upstream format set.
 func (in Input) canonical() Input {
+	if in.Request.UpstreamFormat == "" {
+		in.Request.UpstreamFormat = in.Request.Format
+	}
 	tags := in.User.Tags
 	if len(tags) < 2 {
 		return in
@@ -112,6 +122,7 @@ func (in Input) value() ast.Value {
 		[2]*ast.Term{keyProvider, ast.StringTerm(in.Request.Provider)},
 		[2]*ast.Term{keyModel, ast.StringTerm(in.Request.Model)},
 		[2]*ast.Term{keyFormat, ast.StringTerm(in.Request.Format)},
+		[2]*ast.Term{keyUpFormat, ast.StringTerm(in.Request.UpstreamFormat)},
 		[2]*ast.Term{keyPath, ast.StringTerm(in.Request.Path)},
 	)
 	return ast.NewObject([2]*ast.Term{keyUser, ast.NewTerm(user)}, [2]*ast.Term{keyRequest, ast.NewTerm(req)})
@@ -127,7 +138,7 @@ type keyFields struct {
 // canonical. Every field is length-prefixed, so no value a client controls
 // (a model name, a path) can make two inputs share a key.
 func (in Input) cacheKey(k keyFields) string {
-	n := len(in.User.Login) + len(in.Request.Provider) + len(in.Request.Model) + len(in.Request.Format) + 16
+	n := len(in.User.Login) + len(in.Request.Provider) + len(in.Request.Model) + len(in.Request.Format) + len(in.Request.UpstreamFormat) + 16
 	for _, t := range in.User.Tags {
 		n += len(t) + 2
 	}
@@ -144,6 +155,7 @@ func (in Input) cacheKey(k keyFields) string {
 	field(in.Request.Provider)
 	field(in.Request.Model)
 	field(in.Request.Format)
+	field(in.Request.UpstreamFormat)
 	b = binary.AppendUvarint(b, uint64(len(in.User.Groups)))
 	for _, g := range in.User.Groups {
 		field(g)

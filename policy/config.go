@@ -4,7 +4,11 @@
 // texts, and the index from model name to the providers that serve it.
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-gateway/sluice/apiformat"
+)
 
 // Config is one loaded, validated configuration. It is immutable once Parse
 // returns it: everything derived from it is built per revision by callers.
@@ -84,39 +88,32 @@ func (p *Provider) Basis() string {
 	return p.ID
 }
 
-// Authorization types of a provider (or hook) credential.
+// Authorization types of a provider (or hook) credential, from the one
+// registry in package apiformat.
 const (
-	AuthBearer      = "bearer"
-	AuthXAPIKey     = "x-api-key"
-	AuthXGoogAPIKey = "x-goog-api-key"
+	AuthBearer      = apiformat.AuthBearer
+	AuthXAPIKey     = apiformat.AuthXAPIKey
+	AuthXGoogAPIKey = apiformat.AuthXGoogAPIKey
 )
 
 // AuthTypes lists the valid authorization types.
-var AuthTypes = []string{AuthBearer, AuthXAPIKey, AuthXGoogAPIKey}
+var AuthTypes = apiformat.AuthTypes()
 
-// API format names, as used by compatibility flags and the Rego input.
+// API format names, as used by compatibility flags and the Rego input,
+// from the one registry in package apiformat.
 const (
-	FormatOpenAIChat            = "openai_chat"
-	FormatOpenAIResponses       = "openai_responses"
-	FormatAnthropicMessages     = "anthropic_messages"
-	FormatGeminiGenerateContent = "gemini_generate_content"
-	FormatBedrockModelInvoke    = "bedrock_model_invoke"
-	FormatBedrockConverse       = "bedrock_converse"
-	FormatGoogleGenerateContent = "google_generate_content"
-	FormatGoogleRawPredict      = "google_raw_predict"
+	FormatOpenAIChat            = apiformat.OpenAIChat
+	FormatOpenAIResponses       = apiformat.OpenAIResponses
+	FormatAnthropicMessages     = apiformat.AnthropicMessages
+	FormatGeminiGenerateContent = apiformat.GeminiGenerateContent
+	FormatBedrockModelInvoke    = apiformat.BedrockModelInvoke
+	FormatBedrockConverse       = apiformat.BedrockConverse
+	FormatGoogleGenerateContent = apiformat.GoogleGenerateContent
+	FormatGoogleRawPredict      = apiformat.GoogleRawPredict
 )
 
 // Formats lists every compatibility flag in documentation order.
-var Formats = []string{
-	FormatOpenAIChat,
-	FormatOpenAIResponses,
-	FormatAnthropicMessages,
-	FormatGeminiGenerateContent,
-	FormatBedrockModelInvoke,
-	FormatBedrockConverse,
-	FormatGoogleGenerateContent,
-	FormatGoogleRawPredict,
-}
+var Formats = apiformat.Formats()
 
 // FlagGeminiCLIVertexCompat is the compatibility flag Gemini CLI in Vertex
 // mode needs. It is not a format of its own: Gemini CLI sends Vertex-style

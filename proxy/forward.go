@@ -31,7 +31,7 @@ var (
 )
 
 // forward sends the request to the chosen provider and streams the answer
-// back, teeing it into the format's recorder.
+// back, teeing it into the upstream format's recorder.
 func (ex *exchange) forward() {
 	p := ex.provider
 	key, keyProject, err := ex.snap.providerKey(ex.r.Context(), p)
@@ -73,7 +73,7 @@ func (ex *exchange) forward() {
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
 	// sees it.
-	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.Format, ex.body)
+	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.UpstreamFormat, ex.body)
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
@@ -90,7 +90,7 @@ func (ex *exchange) forward() {
 			out := pr.Out
 			out.URL = target
 			out.Host = ""
-			prepareUpstreamHeaders(ex.route.Format, out.Header)
+			prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			out.Header.Set(headerLoop, ex.s.loopID)
 			ex.propagateTrace(out)
@@ -173,7 +173,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	keepBody, keepRaw := ex.wantsResponse()
 	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
-	ex.recorder = compat.NewRecorder(ex.route.Format, stream, compat.RecorderOptions{
+	ex.recorder = compat.NewRecorder(ex.route.UpstreamFormat, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,
 		KeepRaw:   keepRaw,
 		MaxBytes:  int(ex.s.opts.KeptBodyMax),

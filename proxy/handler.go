@@ -199,7 +199,8 @@ func (ex *exchange) choose() bool {
 	var supported []string
 	var first *engine.Decision
 	for _, p := range offers {
-		if !p.Compatibility.Supports(format) {
+		upstream, ok := upstreamFormat(p, format)
+		if !ok {
 			for _, f := range p.Compatibility.Enabled() {
 				if !slices.Contains(supported, f) {
 					supported = append(supported, f)
@@ -207,7 +208,7 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		d, err := ex.decide(ex.input(p.ID))
+		d, err := ex.decide(ex.input(p.ID, upstream))
 		if err != nil {
 			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
@@ -215,6 +216,12 @@ func (ex *exchange) choose() bool {
 		}
 		ex.applyCORS(&d)
 		if d.Allow {
+			route, err := ex.route.To(upstream)
+			if err != nil {
+				ex.fail(http.StatusInternalServerError, compat.KindInternal, "the gateway cannot call this provider in its format", err.Error())
+				return false
+			}
+			ex.route = route
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
 			return true
@@ -244,15 +251,25 @@ func (ex *exchange) choose() bool {
 	return false
 }
 
-func (ex *exchange) input(provider string) engine.Input {
+// upstreamFormat is the API format p is called in for a client speaking
+// format: the client's own, when p speaks it. ok is false when p cannot
+// serve the client (sluice does not translate yet).
+func upstreamFormat(p *policy.Provider, format string) (upstream string, ok bool) {
+	return format, p.Compatibility.Supports(format)
+}
+
+// input is what policy decides on for calling provider in the upstream
+// format.
+func (ex *exchange) input(provider, upstream string) engine.Input {
 	return engine.Input{
 		User: policyUser(ex.who),
 		Caps: ex.who.Caps,
 		Request: engine.Request{
-			Provider: provider,
-			Model:    ex.req.Model,
-			Format:   ex.route.Format,
-			Path:     ex.r.URL.Path,
+			Provider:       provider,
+			Model:          ex.req.Model,
+			Format:         ex.route.Format,
+			UpstreamFormat: upstream,
+			Path:           ex.r.URL.Path,
 		},
 	}
 }

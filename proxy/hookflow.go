@@ -19,9 +19,10 @@ func (ex *exchange) hookVars(event string) engine.HookVars {
 		User:  policyUser(ex.who),
 		Event: event,
 		Request: engine.HookRequest{
-			Format: ex.route.Format,
-			Model:  ex.req.Model,
-			Path:   ex.r.URL.Path,
+			Format:         ex.route.Format,
+			UpstreamFormat: ex.route.UpstreamFormat,
+			Model:          ex.req.Model,
+			Path:           ex.r.URL.Path,
 		},
 	}
 	if ex.provider != nil {

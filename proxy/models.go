@@ -18,7 +18,7 @@ import (
 // where known. Disabled providers are left out.
 func (ex *exchange) allowedModels() ([]compat.Model, error) {
 	return modelsAllowed(ex.r.Context(), ex.snap, func(provider, model string) engine.Input {
-		in := ex.input(provider)
+		in := ex.input(provider, "")
 		in.Request.Model = model
 		return in
 	}, ex.applyCORS)

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/policy"
 )
 
@@ -78,20 +79,12 @@ func (e *StatusError) Error() string { return "hook answered HTTP " + strconv.It
 // names no known action.
 var ErrAnswer = errors.New("invalid hook answer")
 
-// setAuth sets the hook's credential the way its authorization type says;
-// an empty key sets nothing.
+// setAuth sets the hook's credential the way its authorization type says,
+// through the same writer as provider credentials; an empty key sets
+// nothing. Validation admits only the registry's types, so the error of an
+// unknown one cannot happen.
 func setAuth(h http.Header, hook *policy.Hook) {
-	if hook.APIKey == "" {
-		return
-	}
-	switch hook.Authorization {
-	case policy.AuthXAPIKey:
-		h.Set("X-Api-Key", hook.APIKey)
-	case policy.AuthXGoogAPIKey:
-		h.Set("X-Goog-Api-Key", hook.APIKey)
-	default: // bearer, the documented default
-		h.Set("Authorization", "Bearer "+hook.APIKey)
-	}
+	compat.SetAuth(h, hook.Authorization, hook.APIKey)
 }
 
 // attempt is one HTTP call of a delivery.

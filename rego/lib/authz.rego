@@ -14,7 +14,10 @@
 # Input:
 #
 #   {"user":    {"login": "...", "node_id": "...", "tailnet": "...", "tags": ["tag:ci"]},
-#    "request": {"provider": "...", "model": "...", "format": "...", "path": "..."}}
+#    "request": {"provider": "...", "model": "...", "format": "...", "upstream_format": "...", "path": "..."}}
+#
+# format is the caller's API format, upstream_format the one the provider
+# is called in; they differ only when sluice translates between them.
 #
 # Your own modules may add rules to this package. Any
 # `deny contains msg if {...}` refuses the request with msg.

@@ -58,7 +58,7 @@ domain_glob(src) if {
 
 req(login, provider, model) := {
 	"user": {"login": login, "node_id": "n1", "tailnet": "example.com", "tags": []},
-	"request": {"provider": provider, "model": model, "format": "openai_chat", "path": "/v1/chat/completions"},
+	"request": {"provider": provider, "model": model, "format": "openai_chat", "upstream_format": "openai_chat", "path": "/v1/chat/completions"},
 }
 
 two_users := {

@@ -1,0 +1,328 @@
+package translate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/sluice-gateway/sluice/apiformat"
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/usage"
+)
+
+// NewStream returns a writer that translates a streamed answer in the
+// upstream format from into the client's format to as its bytes arrive,
+// writing each translated event to w as soon as its source is complete.
+// Close ends the stream (writing the closing events an upstream that
+// stopped without its end marker left out). OpenAI chat and Anthropic
+// messages streams translate into each other.
+func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, error) {
+	switch {
+	case from == apiformat.OpenAIChat && to == apiformat.AnthropicMessages:
+		return &chatToAnthropic{w: w}, nil
+	case from == apiformat.AnthropicMessages && to == apiformat.OpenAIChat:
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		return &anthropicToChat{w: w, usageChunk: opts.StreamUsage, created: now().Unix()}, nil
+	}
+	return nil, fmt.Errorf("%w: streams from %s to %s", ErrUnsupported, from, to)
+}
+
+// chatToAnthropic turns chat completion chunks into Anthropic's events:
+// message_start, then per content block (text, each tool call)
+// content_block_start, deltas and content_block_stop, then message_delta
+// with the stop reason and usage, and message_stop. Chat streams report
+// usage after the finish reason, so the closing events wait for [DONE].
+type chatToAnthropic struct {
+	w      io.Writer
+	p      sse.Parser
+	out    []byte
+	err    error
+	closed bool
+
+	started bool
+	id      string
+	model   string
+	// block is the index of the open content block, -1 when none;
+	// blocks counts the blocks started; tool is the chat index of the
+	// open tool call block, -1 when the open block is text.
+	block, blocks, tool int
+	stop                StopReason
+	usage               usage.Tokens
+}
+
+// chatChoice is the part of a chunk's choice the translation reads.
+type chatStreamChoice struct {
+	Delta struct {
+		Content   *string `json:"content"`
+		Refusal   *string `json:"refusal"`
+		ToolCalls []struct {
+			Index    int    `json:"index"`
+			ID       string `json:"id"`
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		} `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+// chunkNames are the top-level members of a chunk the translation reads,
+// matched as encoding/json matches them, like the recorder does; the
+// others (service tier, fingerprint, obfuscation) are skipped undecoded.
+var chunkNames = []string{"choices", "usage", "error", "id", "model"}
+
+// errInterleaved reports tool call deltas that come back to an earlier
+// call: Anthropic's blocks cannot interleave.
+var errInterleaved = errors.New("the upstream interleaved tool call arguments")
+
+func (s *chatToAnthropic) Write(b []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.out = s.out[:0]
+	if err := s.p.Feed(b, s.event); err != nil && s.err == nil {
+		s.err = err
+	}
+	if err := s.flush(); err != nil {
+		return 0, err
+	}
+	return len(b), s.err
+}
+
+func (s *chatToAnthropic) Close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	s.out = s.out[:0]
+	_ = s.p.End(s.event)
+	if s.err == nil && s.started {
+		s.finish()
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.err
+}
+
+func (s *chatToAnthropic) flush() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.out)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return err
+}
+
+func (s *chatToAnthropic) event(ev sse.Event) {
+	if s.err != nil || !ev.HasData || s.closed && !s.started {
+		return
+	}
+	if string(ev.Data) == "[DONE]" {
+		if s.started {
+			s.finish()
+		}
+		return
+	}
+	var members [5]json.RawMessage
+	_, err := jsonbytes.Members(ev.Data, func(m jsonbytes.Member) bool {
+		if i := m.Key.FoldIndex(chunkNames); i >= 0 {
+			members[i] = ev.Data[m.ValStart:m.ValEnd]
+		}
+		return true
+	})
+	if err != nil {
+		s.fail("the upstream sent a chunk that is not JSON")
+		return
+	}
+	rawChoices, rawUsage, rawError := members[0], members[1], members[2]
+	if len(rawError) > 0 && !isNull(rawError) {
+		s.fail(chatErrorMessage(ev.Data))
+		return
+	}
+	if !s.started {
+		var id, model string
+		_ = json.Unmarshal(members[3], &id)
+		_ = json.Unmarshal(members[4], &model)
+		s.start(id, model)
+	}
+	if len(rawUsage) > 0 && !isNull(rawUsage) {
+		var cu chatUsage
+		if json.Unmarshal(rawUsage, &cu) != nil {
+			s.fail("the upstream sent usage that is not JSON")
+			return
+		}
+		u := usage.Tokens{Input: usage.Optional(cu.PromptTokens), Output: usage.Optional(cu.CompletionTokens)}
+		if d := cu.PromptTokensDetails; d != nil {
+			u.CacheRead = usage.Optional(d.CachedTokens)
+		}
+		s.usage = s.usage.Merge(u)
+	}
+	var choices []chatStreamChoice
+	if len(rawChoices) > 0 && !jsonbytes.EmptyArray(rawChoices) && !isNull(rawChoices) {
+		if json.Unmarshal(rawChoices, &choices) != nil {
+			s.fail("the upstream sent choices that are not JSON")
+			return
+		}
+	}
+	for _, ch := range choices {
+		d := ch.Delta
+		for _, text := range []*string{d.Content, d.Refusal} {
+			if text != nil && *text != "" {
+				if s.block < 0 || s.tool >= 0 {
+					s.open(-1, `{"type":"text","text":""}`)
+				}
+				s.delta(`{"type":"text_delta","text":`, *text)
+			}
+		}
+		for _, tc := range d.ToolCalls {
+			switch {
+			case tc.ID != "" || tc.Function.Name != "":
+				block, _ := json.Marshal(map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Function.Name, "input": map[string]any{}})
+				s.open(tc.Index, string(block))
+			case s.block < 0 || s.tool != tc.Index:
+				s.fail(errInterleaved.Error())
+				return
+			}
+			if tc.Function.Arguments != "" {
+				s.delta(`{"type":"input_json_delta","partial_json":`, tc.Function.Arguments)
+			}
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			s.stop = chatStops[*ch.FinishReason]
+		}
+	}
+}
+
+func (s *chatToAnthropic) start(id, model string) {
+	s.started, s.id, s.model, s.block, s.tool = true, id, model, -1, -1
+	type startUsage struct {
+		InputTokens  int64 `json:"input_tokens"`
+		OutputTokens int64 `json:"output_tokens"`
+	}
+	msg, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		Message struct {
+			ID           string     `json:"id"`
+			Type         string     `json:"type"`
+			Role         string     `json:"role"`
+			Model        string     `json:"model"`
+			Content      []any      `json:"content"`
+			StopReason   *string    `json:"stop_reason"`
+			StopSequence *string    `json:"stop_sequence"`
+			Usage        startUsage `json:"usage"`
+		} `json:"message"`
+	}{Type: "message_start", Message: struct {
+		ID           string     `json:"id"`
+		Type         string     `json:"type"`
+		Role         string     `json:"role"`
+		Model        string     `json:"model"`
+		Content      []any      `json:"content"`
+		StopReason   *string    `json:"stop_reason"`
+		StopSequence *string    `json:"stop_sequence"`
+		Usage        startUsage `json:"usage"`
+	}{ID: id, Type: "message", Role: "assistant", Model: model, Content: []any{}}})
+	s.emit("message_start", msg)
+}
+
+// open closes the open block and starts the next; tool is the chat tool
+// call index, -1 for text.
+func (s *chatToAnthropic) open(tool int, block string) {
+	s.closeBlock()
+	s.block, s.tool = s.blocks, tool
+	s.blocks++
+	s.emit("content_block_start", []byte(`{"type":"content_block_start","index":`+strconv.Itoa(s.block)+`,"content_block":`+block+`}`))
+}
+
+func (s *chatToAnthropic) closeBlock() {
+	if s.block < 0 {
+		return
+	}
+	s.emit("content_block_stop", []byte(`{"type":"content_block_stop","index":`+strconv.Itoa(s.block)+`}`))
+	s.block, s.tool = -1, -1
+}
+
+// delta writes a delta of the open block: head is its JSON up to the
+// string value.
+func (s *chatToAnthropic) delta(head, text string) {
+	q, _ := json.Marshal(text)
+	s.emit("content_block_delta", []byte(`{"type":"content_block_delta","index":`+strconv.Itoa(s.block)+`,"delta":`+head+string(q)+`}}`))
+}
+
+func (s *chatToAnthropic) finish() {
+	s.closeBlock()
+	reason := "end_turn"
+	switch s.stop {
+	case StopMaxTokens:
+		reason = "max_tokens"
+	case StopToolUse:
+		reason = "tool_use"
+	case StopRefusal:
+		reason = "refusal"
+	}
+	out := s.usage.Output.Value() // 0 when not reported: Anthropic's clients require the count
+	d, _ := json.Marshal(struct {
+		Type  string `json:"type"`
+		Delta struct {
+			StopReason   string  `json:"stop_reason"`
+			StopSequence *string `json:"stop_sequence"`
+		} `json:"delta"`
+		Usage anthUsage `json:"usage"`
+	}{Type: "message_delta", Delta: struct {
+		StopReason   string  `json:"stop_reason"`
+		StopSequence *string `json:"stop_sequence"`
+	}{StopReason: reason}, Usage: anthUsage{
+		InputTokens:          s.usage.UncachedInput().Ptr(),
+		OutputTokens:         &out,
+		CacheReadInputTokens: s.usage.CacheRead.Ptr(),
+	}})
+	s.emit("message_delta", d)
+	s.emit("message_stop", []byte(`{"type":"message_stop"}`))
+	s.started = false
+	s.closed = true
+}
+
+// fail ends the stream with an Anthropic error event, as Anthropic ends a
+// stream that fails midway.
+func (s *chatToAnthropic) fail(msg string) {
+	e, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": "api_error", "message": msg}})
+	s.emit("error", e)
+	s.started = false
+	s.closed = true
+	s.err = fmt.Errorf("%w: %s", ErrStream, msg)
+}
+
+// ErrStream reports an upstream stream that could not be translated to
+// its end; the client was sent an error event.
+var ErrStream = errors.New("stream translation failed")
+
+func (s *chatToAnthropic) emit(name string, data []byte) {
+	s.out = append(s.out, "event: "...)
+	s.out = append(s.out, name...)
+	s.out = append(s.out, "\ndata: "...)
+	s.out = append(s.out, data...)
+	s.out = append(s.out, "\n\n"...)
+}
+
+// chatErrorMessage reads the message of a chat error chunk.
+func chatErrorMessage(data []byte) string {
+	var v struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &v) != nil || v.Error.Message == "" {
+		return "the upstream stream failed"
+	}
+	return v.Error.Message
+}
