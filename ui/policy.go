@@ -205,9 +205,7 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, c Caller) {
 	q := r.URL.Query()
 	v.Query = TryQuery{User: q.Get("user"), Provider: q.Get("provider"), Model: q.Get("model"), Format: q.Get("format")}
 	v.TagsText = q.Get("tags")
-	for _, t := range strings.FieldsFunc(v.TagsText, func(r rune) bool { return r == ',' || r == ' ' }) {
-		v.Query.Tags = append(v.Query.Tags, t)
-	}
+	v.Query.Tags = strings.FieldsFunc(v.TagsText, func(r rune) bool { return r == ',' || r == ' ' })
 	if q.Has("model") || q.Has("user") {
 		v.Tried = true
 		d, err := p.Try(r.Context(), v.Query)
