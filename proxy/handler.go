@@ -335,6 +335,11 @@ func (ex *exchange) record() store.Record {
 	if ex.provider != nil {
 		rec.Provider = ex.provider.ID
 	}
+	if ex.decision.ID != "" {
+		// Kept so that `sluice policy replay` can decide this request
+		// again under a candidate policy.
+		rec.Decision = &store.DecisionInput{Tags: ex.who.Tags, Groups: ex.who.Groups, Caps: ex.who.Caps, Allow: ex.decision.Allow}
+	}
 	if !ex.w.firstByte.IsZero() {
 		rec.TTFB = ex.w.firstByte.Sub(ex.start)
 	}
