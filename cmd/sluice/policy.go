@@ -61,6 +61,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return policyEval(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return policyReplay(ctx, args[1:], stdout, stderr)
+	case "bundle":
+		return policyBundle(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, policyUsage)
 		return 0

@@ -39,6 +39,7 @@ type serveFlags struct {
 	stateDir         string
 	db               string
 	policyDir        string
+	policyBundle     string
 	decisionLog      string
 	maxBody          int64
 	keptBudget       int64
@@ -85,6 +86,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
+	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	fs.Int64Var(&f.keptBudget, "kept-body-budget", proxy.DefaultKeptBodyBudget, "memory, across all requests, for the bodies kept for save_raws and hooks while requests run (beyond: truncated, marked in the record)")
@@ -189,6 +191,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer closeLog()
+	if f.policyBundle != "" {
+		mods, rev, err := loadPolicyBundle(ctx, f.policyBundle)
+		if err != nil {
+			return err
+		}
+		engineOpts = append(engineOpts, engine.WithModules(mods...))
+		log.Info("policy bundle", "source", redactURL(f.policyBundle), "revision", rev, "modules", len(mods))
+	}
 
 	st, err := openStore(ctx, f, cfg)
 	if err != nil {
