@@ -30,40 +30,41 @@ import (
 
 // serveFlags are the flags of `sluice serve`.
 type serveFlags struct {
-	config           string
-	listen           string
-	localUser        string
-	trustHeaders     bool
-	trustedPeerUID   uidFlag
-	insecureListen   bool
-	stateDir         string
-	db               string
-	policyDir        string
-	policyBundle     string
-	decisionLog      string
-	maxBody          int64
-	keptBudget       int64
-	keptMax          int64
-	bodyTimeout      time.Duration
-	keepAlive        time.Duration
-	maxConns         int
-	connectTimeout   time.Duration
-	headerTimeout    time.Duration
-	idleTimeout      time.Duration
-	shutdownTimeout  time.Duration
-	logFlushTimeout  time.Duration
-	hookFlushTimeout time.Duration
-	tailnet          bool
-	hostname         string
-	tls              bool
-	metricsListen    string
-	metricsPerUser   bool
-	logFormat        string
-	accessLog        bool
-	quotaTokens      int64
-	quotaReserve     string
-	quotaCutoff      bool
-	healthListen     string
+	config             string
+	listen             string
+	localUser          string
+	trustHeaders       bool
+	trustedPeerUID     uidFlag
+	insecureListen     bool
+	stateDir           string
+	db                 string
+	policyDir          string
+	policyBundle       string
+	decisionLogService string
+	decisionLog        string
+	maxBody            int64
+	keptBudget         int64
+	keptMax            int64
+	bodyTimeout        time.Duration
+	keepAlive          time.Duration
+	maxConns           int
+	connectTimeout     time.Duration
+	headerTimeout      time.Duration
+	idleTimeout        time.Duration
+	shutdownTimeout    time.Duration
+	logFlushTimeout    time.Duration
+	hookFlushTimeout   time.Duration
+	tailnet            bool
+	hostname           string
+	tls                bool
+	metricsListen      string
+	metricsPerUser     bool
+	logFormat          string
+	accessLog          bool
+	quotaTokens        int64
+	quotaReserve       string
+	quotaCutoff        bool
+	healthListen       string
 }
 
 func defaultStateDir() string {
@@ -87,6 +88,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
+	fs.StringVar(&f.decisionLogService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	fs.Int64Var(&f.keptBudget, "kept-body-budget", proxy.DefaultKeptBodyBudget, "memory, across all requests, for the bodies kept for save_raws and hooks while requests run (beyond: truncated, marked in the record)")
@@ -186,7 +188,16 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 			return err
 		}
 	}
-	engineOpts, closeLog, err := engineOptions(f.policyDir, f.decisionLog, stdout)
+	var ship io.Writer
+	if f.decisionLogService != "" {
+		sh, err := startDecisionLogService(f.decisionLogService, log)
+		if err != nil {
+			return err
+		}
+		defer stopDecisionLogService(sh, f.logFlushTimeout, log)
+		ship = sh
+	}
+	engineOpts, closeLog, err := engineOptions(f.policyDir, f.decisionLog, ship, stdout)
 	if err != nil {
 		return err
 	}
@@ -539,23 +550,34 @@ func (u *uidFlag) Set(s string) error {
 	return nil
 }
 
-func engineOptions(policyDir, decisionLog string, stdout io.Writer) ([]engine.Option, func(), error) {
+func engineOptions(policyDir, decisionLog string, ship io.Writer, stdout io.Writer) ([]engine.Option, func(), error) {
 	var opts []engine.Option
 	closeLog := func() {}
 	if policyDir != "" {
 		opts = append(opts, engine.WithModulesDir(policyDir))
 	}
+	var w io.Writer
 	switch decisionLog {
 	case "":
 	case "-":
-		opts = append(opts, engine.WithDecisionLog(stdout))
+		w = stdout
 	default:
-		w, err := engine.OpenDecisionLog(decisionLog)
+		f, err := engine.OpenDecisionLog(decisionLog)
 		if err != nil {
 			return nil, nil, err
 		}
+		w = f
+		closeLog = func() { f.Close() }
+	}
+	switch {
+	case ship != nil && w != nil:
+		// The shipper first: it never fails, so a failing file cannot
+		// stop shipping.
+		opts = append(opts, engine.WithDecisionLog(io.MultiWriter(ship, w)))
+	case ship != nil:
+		opts = append(opts, engine.WithDecisionLog(ship))
+	case w != nil:
 		opts = append(opts, engine.WithDecisionLog(w))
-		closeLog = func() { w.Close() }
 	}
 	return opts, closeLog, nil
 }
