@@ -207,12 +207,14 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		d, err := ex.decide(ex.input(p.ID))
+		in := ex.input(p.ID)
+		d, err := ex.decide(in)
 		if err != nil {
 			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
+		ex.s.shadow.compare(ex.r.Context(), ex.id, in, d)
 		ex.applyCORS(&d)
 		if d.Allow {
 			ex.provider, ex.decision = p, d

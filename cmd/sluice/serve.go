@@ -41,6 +41,7 @@ type serveFlags struct {
 	policyDir          string
 	policyBundle       string
 	decisionLogService string
+	shadowConfig       string
 	decisionLog        string
 	maxBody            int64
 	keptBudget         int64
@@ -89,6 +90,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
 	fs.StringVar(&f.decisionLogService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
+	fs.StringVar(&f.shadowConfig, "shadow-config", "", "candidate configuration decided next to --config on every request, never enforced: differences are counted in sluice_policy_shadow_differences_total and logged with both answers")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	fs.Int64Var(&f.keptBudget, "kept-body-budget", proxy.DefaultKeptBodyBudget, "memory, across all requests, for the bodies kept for save_raws and hooks while requests run (beyond: truncated, marked in the record)")
@@ -202,13 +204,22 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 	defer closeLog()
+	var ownModules []engine.Option // the user's modules, which a shadow policy shares
+	if f.policyDir != "" {
+		ownModules = append(ownModules, engine.WithModulesDir(f.policyDir))
+	}
 	if f.policyBundle != "" {
 		mods, rev, err := loadPolicyBundle(ctx, f.policyBundle)
 		if err != nil {
 			return err
 		}
 		engineOpts = append(engineOpts, engine.WithModules(mods...))
+		ownModules = append(ownModules, engine.WithModules(mods...))
 		log.Info("policy bundle", "source", redactURL(f.policyBundle), "revision", rev, "modules", len(mods))
+	}
+	shadow, err := shadowEngine(ctx, f.shadowConfig, ownModules, stderr, log)
+	if err != nil {
+		return err
 	}
 
 	st, err := openStore(ctx, f, cfg)
@@ -277,6 +288,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		QuotaReservation:  reserve,
 		QuotaCutoff:       f.quotaCutoff,
 		ReadyChecks:       front.ready,
+		Shadow:            shadow,
 	})
 	if err != nil {
 		return err
