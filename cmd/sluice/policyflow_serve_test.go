@@ -97,3 +97,34 @@ func TestServeRefusesBadDecisionLogService(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestServeShadowConfig: the live policy answers; the shadow's different
+// answer is logged with both.
+func TestServeShadowConfig(t *testing.T) {
+	addr, stderr, stop := startServe(t, "--config", replayLive, "--listen", "127.0.0.1:0", "--local-user", "developer@company.com",
+		"--shadow-config", "testdata/replay/widened.hujson")
+	resp, err := http.Post(addr+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5-mini","messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status %d, want the live policy's 403", resp.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "policy shadow") || !strings.Contains(log, "policy shadow difference") ||
+		!strings.Contains(log, "live_allow=false") || !strings.Contains(log, "shadow_allow=true") {
+		t.Errorf("log lacks the shadow difference:\n%s", log)
+	}
+}
+
+func TestServeRefusesBadShadowConfig(t *testing.T) {
+	path := writeFile(t, `{"providers": {"p": {"models": ["m"]}}}`)
+	code, _, stderr := runCLI(t, "serve", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--shadow-config", path)
+	if code != 1 || !strings.Contains(stderr, path) || !strings.Contains(stderr, "no base URL") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
