@@ -22,6 +22,7 @@ type Shipper struct {
 	endpoint    string
 	headers     map[string]string
 	labels      map[string]any
+	labelsJSON  []byte
 	mask        []MaskRule
 	lo, hi      time.Duration
 	uploadLimit int64
@@ -88,6 +89,7 @@ func New(c *Config, o Options) *Shipper {
 			s.labels[k] = v
 		}
 	}
+	s.labelsJSON, _ = json.Marshal(s.labels) // strings only
 	go s.loop()
 	return s
 }
@@ -110,6 +112,24 @@ func (s *Shipper) Write(line []byte) (int, error) {
 
 // event turns a decision-log line into the event shipped.
 func (s *Shipper) event(line []byte) ([]byte, error) {
+	if len(s.mask) == 0 {
+		// Nothing to take out: splice the labels in rather than decode
+		// and encode the event, which would double a cached decision's
+		// cost. The engine writes each event with encoding/json, never with
+		// labels of its own.
+		obj := bytes.TrimSpace(line)
+		if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+			return nil, fmt.Errorf("decision log event is not a JSON object")
+		}
+		out := make([]byte, 0, len(obj)+len(s.labelsJSON)+12)
+		out = append(out, obj[:len(obj)-1]...)
+		if len(bytes.TrimSpace(obj[1:len(obj)-1])) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `"labels":`...)
+		out = append(out, s.labelsJSON...)
+		return append(out, '}'), nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var ev map[string]any

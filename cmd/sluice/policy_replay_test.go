@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,4 +151,48 @@ func TestPolicyReplayErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkReplay measures replaying a request log of 10,000 rows (100
+// callers, 4 models) under a candidate policy, per row.
+func BenchmarkReplay(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "sluice.db")
+	st, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	models := []struct{ model, format string }{{"gpt-5", "openai_chat"}, {"gpt-5-mini", "openai_chat"}, {"claude-sonnet-4-5", "anthropic_messages"}, {"gpt-4.1", "openai_chat"}}
+	const rows = 10000
+	recs := make([]store.Record, 0, rows)
+	t0 := time.Now().Add(-time.Hour)
+	for i := range rows {
+		m := models[i%len(models)]
+		login := fmt.Sprintf("user%d@company.com", i%100)
+		if i%100 == 0 {
+			login = "developer@company.com"
+		}
+		recs = append(recs, store.Record{Time: t0.Add(time.Duration(i) * time.Millisecond), Login: login, Model: m.model, Format: m.format,
+			Path: "/v1/x", Status: 200, Decision: &store.DecisionInput{Allow: i%2 == 0}})
+	}
+	if err := st.Insert(ctx, recs); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := policy.Load("testdata/replay/narrowed.hujson")
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.New(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := replay(ctx, st, eng, store.Filter{})
+		if err != nil || rep.Replayed != rows {
+			b.Fatalf("%+v %v", rep.Replayed, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }
