@@ -14,13 +14,20 @@ import (
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/storetest"
 )
 
 const replayLive = "testdata/replay/live.hujson"
 
 // seedReplayLog writes a request log decided under the live policy, as
-// the gateway records it, and returns its path.
+// the gateway records it, in a SQLite file, and returns its path.
 func seedReplayLog(t *testing.T) string {
+	t.Helper()
+	return seedReplayDB(t, filepath.Join(t.TempDir(), "sluice.db"))
+}
+
+// seedReplayDB seeds the request log at dsn and returns dsn.
+func seedReplayDB(t *testing.T, dsn string) string {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := policy.Load(replayLive)
@@ -31,8 +38,7 @@ func seedReplayLog(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "sluice.db")
-	st, err := store.Open(ctx, path, store.Options{})
+	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +74,15 @@ func seedReplayLog(t *testing.T) string {
 	if err := st.Insert(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return dsn
 }
 
 func TestPolicyReplay(t *testing.T) {
-	db := seedReplayLog(t)
+	t.Run("sqlite", func(t *testing.T) { testPolicyReplay(t, seedReplayLog(t)) })
+	t.Run("postgres", func(t *testing.T) { testPolicyReplay(t, seedReplayDB(t, storetest.PostgresDSN(t))) })
+}
+
+func testPolicyReplay(t *testing.T, db string) {
 	tests := []struct {
 		name     string
 		config   string
