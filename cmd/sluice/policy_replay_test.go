@@ -46,12 +46,16 @@ func seedReplayDB(t *testing.T, dsn string) string {
 	reqs := []struct {
 		login, model, format string
 		n                    int
+		caps                 string // the caller's tailnet capability, if any
 	}{
-		{"developer@company.com", "gpt-5", "openai_chat", 3},
-		{"developer@company.com", "claude-sonnet-4-5", "anthropic_messages", 2},
-		{"developer@company.com", "gpt-5-mini", "openai_chat", 1},
-		{"admin@company.com", "gpt-4.1", "openai_chat", 1},
-		{"eve@company.com", "gpt-5", "openai_chat", 2},
+		{"developer@company.com", "gpt-5", "openai_chat", 3, ""},
+		{"developer@company.com", "claude-sonnet-4-5", "anthropic_messages", 2, ""},
+		{"developer@company.com", "gpt-5-mini", "openai_chat", 1, ""},
+		{"admin@company.com", "gpt-4.1", "openai_chat", 1, ""},
+		{"eve@company.com", "gpt-5", "openai_chat", 2, ""},
+		// Allowed by the tailnet policy file alone: replay must use the
+		// recorded capability, or it reports a loss.
+		{"capuser@company.com", "gpt-4.1", "openai_chat", 1, `{"role": "user", "models": "openai/gpt-4.1"}`},
 	}
 	now := time.Now().Add(-time.Hour)
 	var recs []store.Record
@@ -60,6 +64,9 @@ func seedReplayDB(t *testing.T, dsn string) string {
 			r := store.Record{Time: now, Login: q.login, Tailnet: "company.com", Model: q.model, Format: q.format, Path: "/v1/x", Status: 200}
 			rec := r
 			rec.Decision = &store.DecisionInput{}
+			if q.caps != "" {
+				rec.Decision.Caps = []json.RawMessage{json.RawMessage(q.caps)}
+			}
 			rec.Decision.Allow, err = replayAllow(ctx, eng, &rec)
 			if err != nil {
 				t.Fatal(err)
@@ -111,8 +118,8 @@ func testPolicyReplay(t *testing.T, db string) {
 			if diff := cmp.Diff(tt.want, rep.Changes); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
 			}
-			if rep.Replayed != 9 || rep.Skipped != 1 {
-				t.Errorf("replayed %d, skipped %d; want 9 and 1", rep.Replayed, rep.Skipped)
+			if rep.Replayed != 10 || rep.Skipped != 1 {
+				t.Errorf("replayed %d, skipped %d; want 10 and 1", rep.Replayed, rep.Skipped)
 			}
 		})
 	}
@@ -130,7 +137,7 @@ func TestPolicyReplayTable(t *testing.T) {
 		t.Errorf("table:\n%s", stdout)
 	}
 	code, stdout, _ = runPolicyCLI(t, "replay", "--config", replayLive, "--db", db, "--since", "7d")
-	if code != 0 || !strings.Contains(stdout, "no access changes (9 requests replayed") {
+	if code != 0 || !strings.Contains(stdout, "no access changes (10 requests replayed") {
 		t.Errorf("exit %d:\n%s", code, stdout)
 	}
 	// Requests older than --since are not replayed.
