@@ -67,10 +67,17 @@ func seedReplayDB(t *testing.T, dsn string) string {
 			if q.caps != "" {
 				rec.Decision.Caps = []json.RawMessage{json.RawMessage(q.caps)}
 			}
-			rec.Decision.Allow, err = replayAllow(ctx, eng, &rec)
+			// Decided as the gateway does, on its own input (not
+			// replay's), by the model's one provider.
+			provider := cfg.ProvidersFor(q.model)[0].ID
+			d, err := eng.Decide(ctx, engine.Input{
+				User: engine.User{Login: q.login, Tailnet: "company.com"}, Caps: rec.Decision.Caps,
+				Request: engine.Request{Provider: provider, Model: q.model, Format: q.format, Path: "/v1/x"},
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
+			rec.Decision.Allow = d.Allow
 			recs = append(recs, rec)
 			now = now.Add(time.Second)
 		}
