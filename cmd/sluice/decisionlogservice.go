@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -33,4 +34,23 @@ func stopDecisionLogService(sh *decisionlog.Shipper, budget time.Duration, log *
 	}
 	st := sh.Stats()
 	log.Info("decision log service stopped", "sent", st.Sent, "dropped", st.Dropped, "failed_uploads", st.FailedUploads)
+}
+
+// shipAndWrite writes each decision-log event to the shipper and to the
+// --decision-log file. A file that fails is skipped from then on, as the
+// engine skips a failing decision log, while shipping goes on. The engine
+// serializes writes.
+type shipAndWrite struct {
+	ship, w io.Writer
+	failed  bool
+}
+
+func (t *shipAndWrite) Write(p []byte) (int, error) {
+	t.ship.Write(p) //nolint:errcheck // a Shipper never fails
+	if !t.failed {
+		if _, err := t.w.Write(p); err != nil {
+			t.failed = true
+		}
+	}
+	return len(p), nil
 }

@@ -128,3 +128,26 @@ func TestServeRefusesBadShadowConfig(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+type failingWriter struct{ writes int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	f.writes++
+	return 0, io.ErrShortWrite
+}
+
+// TestShipAndWrite: with both --decision-log and the service, a failing
+// file stops being written while every event is still shipped.
+func TestShipAndWrite(t *testing.T) {
+	var shipped bytes.Buffer
+	file := &failingWriter{}
+	w := &shipAndWrite{ship: &shipped, w: file}
+	for range 3 {
+		if n, err := w.Write([]byte("{}\n")); n != 3 || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if shipped.String() != "{}\n{}\n{}\n" || file.writes != 1 {
+		t.Errorf("shipped %q, file written %d times; want 3 events shipped, the file tried once", shipped.String(), file.writes)
+	}
+}

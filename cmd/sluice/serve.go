@@ -30,42 +30,42 @@ import (
 
 // serveFlags are the flags of `sluice serve`.
 type serveFlags struct {
-	config             string
-	listen             string
-	localUser          string
-	trustHeaders       bool
-	trustedPeerUID     uidFlag
-	insecureListen     bool
-	stateDir           string
-	db                 string
-	policyDir          string
-	policyBundle       string
-	decisionLogService string
-	shadowConfig       string
-	decisionLog        string
-	maxBody            int64
-	keptBudget         int64
-	keptMax            int64
-	bodyTimeout        time.Duration
-	keepAlive          time.Duration
-	maxConns           int
-	connectTimeout     time.Duration
-	headerTimeout      time.Duration
-	idleTimeout        time.Duration
-	shutdownTimeout    time.Duration
-	logFlushTimeout    time.Duration
-	hookFlushTimeout   time.Duration
-	tailnet            bool
-	hostname           string
-	tls                bool
-	metricsListen      string
-	metricsPerUser     bool
-	logFormat          string
-	accessLog          bool
-	quotaTokens        int64
-	quotaReserve       string
-	quotaCutoff        bool
-	healthListen       string
+	config           string
+	listen           string
+	localUser        string
+	trustHeaders     bool
+	trustedPeerUID   uidFlag
+	insecureListen   bool
+	stateDir         string
+	db               string
+	policyDir        string
+	policyBundle     string
+	logService       string
+	shadowConfig     string
+	decisionLog      string
+	maxBody          int64
+	keptBudget       int64
+	keptMax          int64
+	bodyTimeout      time.Duration
+	keepAlive        time.Duration
+	maxConns         int
+	connectTimeout   time.Duration
+	headerTimeout    time.Duration
+	idleTimeout      time.Duration
+	shutdownTimeout  time.Duration
+	logFlushTimeout  time.Duration
+	hookFlushTimeout time.Duration
+	tailnet          bool
+	hostname         string
+	tls              bool
+	metricsListen    string
+	metricsPerUser   bool
+	logFormat        string
+	accessLog        bool
+	quotaTokens      int64
+	quotaReserve     string
+	quotaCutoff      bool
+	healthListen     string
 }
 
 func defaultStateDir() string {
@@ -89,7 +89,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
-	fs.StringVar(&f.decisionLogService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
+	fs.StringVar(&f.logService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
 	fs.StringVar(&f.shadowConfig, "shadow-config", "", "candidate configuration decided next to --config on every request, never enforced: differences are counted in sluice_policy_shadow_differences_total and logged with both answers")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
@@ -191,8 +191,8 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		}
 	}
 	var ship io.Writer
-	if f.decisionLogService != "" {
-		sh, err := startDecisionLogService(f.decisionLogService, log)
+	if f.logService != "" {
+		sh, err := startDecisionLogService(f.logService, log)
 		if err != nil {
 			return err
 		}
@@ -583,9 +583,7 @@ func engineOptions(policyDir, decisionLog string, ship io.Writer, stdout io.Writ
 	}
 	switch {
 	case ship != nil && w != nil:
-		// The shipper first: it never fails, so a failing file cannot
-		// stop shipping.
-		opts = append(opts, engine.WithDecisionLog(io.MultiWriter(ship, w)))
+		opts = append(opts, engine.WithDecisionLog(&shipAndWrite{ship: ship, w: w}))
 	case ship != nil:
 		opts = append(opts, engine.WithDecisionLog(ship))
 	case w != nil:
