@@ -263,13 +263,15 @@ func TestBufferLimit(t *testing.T) {
 	svc.setDown(true)
 	// Room for exactly the last three events as shipped (with labels).
 	var room int
+	measure := New(testConfig(svc.URL, ""), Options{})
 	for i := 7; i < 10; i++ {
-		ev, err := New(testConfig(svc.URL, ""), Options{}).event(eventLine(i))
+		ev, err := measure.event(eventLine(i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		room += len(ev)
 	}
+	closeShipper(t, measure) // holds nothing
 	sh := New(testConfig(svc.URL, fmt.Sprintf(`, "buffer_size_limit_bytes": %d`, room)), Options{})
 	for i := range 10 {
 		sh.Write(eventLine(i))
