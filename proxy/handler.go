@@ -208,12 +208,14 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		d, err := ex.decide(ex.input(p.ID, upstream))
+		in := ex.input(p.ID, upstream)
+		d, err := ex.decide(in)
 		if err != nil {
 			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
+		ex.s.shadow.compare(ex.r.Context(), ex.id, in, d)
 		ex.applyCORS(&d)
 		if d.Allow {
 			route, err := ex.route.To(upstream)
@@ -351,6 +353,11 @@ func (ex *exchange) record() store.Record {
 	}
 	if ex.provider != nil {
 		rec.Provider = ex.provider.ID
+	}
+	if ex.decision.ID != "" {
+		// Kept so that `sluice policy replay` can decide this request
+		// again under a candidate policy.
+		rec.Decision = &store.DecisionInput{Tags: ex.who.Tags, Groups: ex.who.Groups, Caps: ex.who.Caps, Allow: ex.decision.Allow}
 	}
 	if !ex.w.firstByte.IsZero() {
 		rec.TTFB = ex.w.firstByte.Sub(ex.start)

@@ -51,6 +51,7 @@ func post(t *testing.T, url string, header map[string]string, body string) (*htt
 }
 
 func TestPipeline(t *testing.T) {
+	yes, no := true, false
 	tests := []struct {
 		name       string
 		login      string
@@ -61,15 +62,18 @@ func TestPipeline(t *testing.T) {
 		wantBody   []string // substrings of the client's answer
 		upstream   string   // path the upstream must have received; "" = none
 		recStatus  int
+		// recAllow is the policy answer the record keeps for replay;
+		// nil when no decision was made.
+		recAllow *bool
 	}{
 		{name: "openai chat routed with provider key", login: "alice@example.com", path: "/v1/chat/completions",
 			header:     map[string]string{"Authorization": "Bearer client-key"},
 			body:       `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`,
-			wantStatus: 200, wantBody: []string{`"content":"hello"`}, upstream: "/v1/chat/completions", recStatus: 200},
+			wantStatus: 200, wantBody: []string{`"content":"hello"`}, upstream: "/v1/chat/completions", recStatus: 200, recAllow: &yes},
 		{name: "anthropic with base path", login: "alice@example.com", path: "/v1/messages",
 			header:     map[string]string{"X-Api-Key": "client-key", "Anthropic-Version": "2023-06-01"},
 			body:       `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`,
-			wantStatus: 200, wantBody: []string{`"stop_reason":"end_turn"`}, upstream: "/anth/v1/messages", recStatus: 200},
+			wantStatus: 200, wantBody: []string{`"stop_reason":"end_turn"`}, upstream: "/anth/v1/messages", recStatus: 200, recAllow: &yes},
 		{name: "unknown model is 404 in OpenAI shape", login: "alice@example.com", path: "/v1/chat/completions",
 			body:       `{"model":"gpt-9","messages":[]}`,
 			wantStatus: 404, wantBody: []string{`"error":{`, `model \"gpt-9\" is not configured`}, recStatus: 404},
@@ -78,19 +82,19 @@ func TestPipeline(t *testing.T) {
 			wantStatus: 400, wantBody: []string{`anthropic_messages`}, recStatus: 400},
 		{name: "denied model is 403 in Anthropic shape", login: "bob@example.com", path: "/v1/messages",
 			body:       `{"model":"shared","max_tokens":10,"messages":[]}`,
-			wantStatus: 403, wantBody: []string{`"type":"error"`, `permission_error`, `not allowed to use model \"shared\"`}, recStatus: 403},
+			wantStatus: 403, wantBody: []string{`"type":"error"`, `permission_error`, `not allowed to use model \"shared\"`}, recStatus: 403, recAllow: &no},
 		{name: "bob allowed on his grant", login: "bob@example.com", path: "/v1/messages",
 			body:       `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}`,
-			wantStatus: 200, upstream: "/anth/v1/messages", recStatus: 200},
+			wantStatus: 200, upstream: "/anth/v1/messages", recStatus: 200, recAllow: &yes},
 		{name: "shared model goes to the first provider in declaration order", login: "alice@example.com", path: "/v1/chat/completions",
 			body:       `{"model":"shared","messages":[]}`,
-			wantStatus: 200, upstream: "/v1/chat/completions", recStatus: 200},
+			wantStatus: 200, upstream: "/v1/chat/completions", recStatus: 200, recAllow: &yes},
 		{name: "malformed JSON is 400", login: "alice@example.com", path: "/v1/chat/completions",
 			body:       `{"model":`,
 			wantStatus: 400, wantBody: []string{`invalid_request_error`}, recStatus: 400},
 		{name: "caller without a provider grant is 403", login: "carol@example.com", path: "/v1/chat/completions",
 			body:       `{"model":"gpt-5","messages":[]}`,
-			wantStatus: 403, recStatus: 403},
+			wantStatus: 403, recStatus: 403, recAllow: &no},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +145,12 @@ func TestPipeline(t *testing.T) {
 			recs := waitRecords(t, gw, 1)
 			if len(recs) != 1 || recs[0].Status != tt.recStatus {
 				t.Fatalf("records %+v, want one with status %d", recs, tt.recStatus)
+			}
+			switch d := recs[0].Decision; {
+			case tt.recAllow == nil && d != nil:
+				t.Errorf("record keeps a decision input %+v where no decision was made", d)
+			case tt.recAllow != nil && (d == nil || d.Allow != *tt.recAllow):
+				t.Errorf("record's decision input %+v, want allow %v", d, *tt.recAllow)
 			}
 		})
 	}

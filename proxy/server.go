@@ -112,6 +112,10 @@ type Options struct {
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
+	// Shadow, when set, is a candidate policy every request is decided
+	// by too, never enforced: differences from the live decision are
+	// counted (sluice_policy_shadow_differences_total) and logged.
+	Shadow *engine.Engine
 }
 
 // Server is the gateway's http.Handler.
@@ -128,6 +132,7 @@ type Server struct {
 	ui       *ui.Handler
 	hooks    *hooks.Dispatcher
 	metrics  *metrics
+	shadow   *shadowPolicy
 	pprof    http.Handler
 	tracer   trace.Tracer
 	tracing  bool
@@ -188,6 +193,9 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID()}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
+	if opts.Shadow != nil {
+		s.shadow = newShadowPolicy(opts.Shadow, s.metrics, s.log)
+	}
 	s.pprof = PprofHandler()
 	s.tracer, s.tracing = newTracer(opts.TracerProvider), opts.TracerProvider != nil
 	// A copy, so the caller's slice is not appended to.

@@ -77,6 +77,9 @@ type Record struct {
 	SessionID string
 	// Instance names the gateway replica that served the request.
 	Instance string
+	// Decision is what the access decision was made on and its answer;
+	// nil when no decision was made.
+	Decision *DecisionInput
 
 	// RawRequest and RawResponse are the bodies as received and as sent,
 	// present only with database.save_raws. They are stored compressed, and

@@ -149,19 +149,20 @@ type spoolEntry struct {
 	ReasoningTokens  *int64 `json:"reasoning,omitempty"`
 	// CostBits is CostUSD's IEEE 754 bits, so every float64 (also NaN,
 	// which JSON cannot hold) survives the round trip.
-	CostBits      uint64   `json:"cost_bits,omitempty"`
-	CostKnown     bool     `json:"cost_known,omitempty"`
-	ToolCalls     int      `json:"tool_calls,omitempty"`
-	RequestBytes  int64    `json:"request_bytes,omitempty"`
-	ResponseBytes int64    `json:"response_bytes,omitempty"`
-	UserAgent     string   `json:"user_agent,omitempty"`
-	Revision      string   `json:"revision,omitempty"`
-	Grants        []string `json:"grants,omitempty"`
-	SessionID     string   `json:"session_id,omitempty"`
-	Instance      string   `json:"instance,omitempty"`
-	RawRequest    []byte   `json:"raw_request,omitempty"`
-	RawResponse   []byte   `json:"raw_response,omitempty"`
-	Truncated     bool     `json:"truncated,omitempty"`
+	CostBits      uint64         `json:"cost_bits,omitempty"`
+	CostKnown     bool           `json:"cost_known,omitempty"`
+	ToolCalls     int            `json:"tool_calls,omitempty"`
+	RequestBytes  int64          `json:"request_bytes,omitempty"`
+	ResponseBytes int64          `json:"response_bytes,omitempty"`
+	UserAgent     string         `json:"user_agent,omitempty"`
+	Revision      string         `json:"revision,omitempty"`
+	Grants        []string       `json:"grants,omitempty"`
+	SessionID     string         `json:"session_id,omitempty"`
+	Instance      string         `json:"instance,omitempty"`
+	RawRequest    []byte         `json:"raw_request,omitempty"`
+	RawResponse   []byte         `json:"raw_response,omitempty"`
+	Truncated     bool           `json:"truncated,omitempty"`
+	Decision      *DecisionInput `json:"decision,omitempty"`
 }
 
 func toSpoolEntry(r *Record) spoolEntry {
@@ -175,7 +176,7 @@ func toSpoolEntry(r *Record) spoolEntry {
 		CostBits: math.Float64bits(r.CostUSD), CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes,
 		UserAgent: r.UserAgent, Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance,
-		RawRequest: r.RawRequest, RawResponse: r.RawResponse, Truncated: r.Truncated,
+		RawRequest: r.RawRequest, RawResponse: r.RawResponse, Truncated: r.Truncated, Decision: r.Decision,
 	}
 }
 
@@ -194,6 +195,6 @@ func (e *spoolEntry) record() Record {
 		CostUSD: math.Float64frombits(e.CostBits), CostKnown: e.CostKnown, ToolCalls: e.ToolCalls,
 		RequestBytes: e.RequestBytes, ResponseBytes: e.ResponseBytes,
 		UserAgent: e.UserAgent, Revision: e.Revision, Grants: e.Grants, SessionID: e.SessionID, Instance: e.Instance,
-		RawRequest: e.RawRequest, RawResponse: e.RawResponse, Truncated: e.Truncated,
+		RawRequest: e.RawRequest, RawResponse: e.RawResponse, Truncated: e.Truncated, Decision: e.Decision,
 	}
 }

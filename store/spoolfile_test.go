@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestSpoolKeepsEveryRecordField(t *testing.T) {
 			f.Set(reflect.ValueOf([]string{name, "second"}))
 		case usage.Tokens:
 			f.Set(reflect.ValueOf(usage.Tokens{Input: usage.Of(0), Output: usage.Of(7), CacheRead: usage.Of(3)}))
+		case *DecisionInput:
+			f.Set(reflect.ValueOf(&DecisionInput{Tags: []string{"tag:a"}, Groups: []string{"group:g"},
+				Caps: []json.RawMessage{json.RawMessage(`{"x":1}`)}, Allow: true}))
 		default:
 			t.Fatalf("Record.%s has type %s, which this test does not fill: teach it, and the spool", name, f.Type())
 		}

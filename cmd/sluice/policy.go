@@ -35,6 +35,11 @@ const policyUsage = `Usage:
         print the decision for one request and why, as JSON; --caps names
         a WhoIs CapMap (JSON) whose "tailscale.com/cap/aperture" grants
         from the tailnet policy file are unioned with the config's
+  sluice policy replay --config NEW [--policy DIR] [--since 7d] [--db DSN|PATH] [--json]
+        decide the recorded requests again under a candidate policy and
+        list who gains or loses which model (exit 0: no change, 1: changes)
+  sluice policy bundle [--config FILE] [--policy DIR] --out bundle.tar.gz
+        write the compiled policy as an OPA bundle with its revision
 
 Without --config the embedded default configuration is used.
 `
@@ -59,11 +64,15 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return policyTest(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return policyEval(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return policyReplay(ctx, args[1:], stdout, stderr)
+	case "bundle":
+		return policyBundle(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, policyUsage)
 		return 0
 	}
-	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "help"}, policyUsage)
+	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "replay", "bundle", "help"}, policyUsage)
 	return 2
 }
 

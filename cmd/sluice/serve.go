@@ -39,6 +39,9 @@ type serveFlags struct {
 	stateDir         string
 	db               string
 	policyDir        string
+	policyBundle     string
+	logService       string
+	shadowConfig     string
 	decisionLog      string
 	maxBody          int64
 	keptBudget       int64
@@ -85,6 +88,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
+	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
+	fs.StringVar(&f.logService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
+	fs.StringVar(&f.shadowConfig, "shadow-config", "", "candidate configuration decided next to --config on every request, never enforced: differences are counted in sluice_policy_shadow_differences_total and logged with both answers")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
 	fs.Int64Var(&f.keptBudget, "kept-body-budget", proxy.DefaultKeptBodyBudget, "memory, across all requests, for the bodies kept for save_raws and hooks while requests run (beyond: truncated, marked in the record)")
@@ -184,11 +190,37 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 			return err
 		}
 	}
-	engineOpts, closeLog, err := engineOptions(f.policyDir, f.decisionLog, stdout)
+	var ship io.Writer
+	if f.logService != "" {
+		sh, err := startDecisionLogService(f.logService, log)
+		if err != nil {
+			return err
+		}
+		defer stopDecisionLogService(sh, f.logFlushTimeout, log)
+		ship = sh
+	}
+	engineOpts, closeLog, err := engineOptions(f.policyDir, f.decisionLog, ship, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
+	var ownModules []engine.Option // the user's modules, which a shadow policy shares
+	if f.policyDir != "" {
+		ownModules = append(ownModules, engine.WithModulesDir(f.policyDir))
+	}
+	if f.policyBundle != "" {
+		mods, rev, err := loadPolicyBundle(ctx, f.policyBundle)
+		if err != nil {
+			return err
+		}
+		engineOpts = append(engineOpts, engine.WithModules(mods...))
+		ownModules = append(ownModules, engine.WithModules(mods...))
+		log.Info("policy bundle", "source", redactURL(f.policyBundle), "revision", rev, "modules", len(mods))
+	}
+	shadow, err := shadowEngine(ctx, f.shadowConfig, ownModules, stderr, log)
+	if err != nil {
+		return err
+	}
 
 	st, err := openStore(ctx, f, cfg)
 	if err != nil {
@@ -257,6 +289,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		QuotaCutoff:       f.quotaCutoff,
 		ReadyChecks:       front.ready,
 		ConfigFile:        f.config,
+		Shadow:            shadow,
 	})
 	if err != nil {
 		return err
@@ -530,23 +563,32 @@ func (u *uidFlag) Set(s string) error {
 	return nil
 }
 
-func engineOptions(policyDir, decisionLog string, stdout io.Writer) ([]engine.Option, func(), error) {
+func engineOptions(policyDir, decisionLog string, ship io.Writer, stdout io.Writer) ([]engine.Option, func(), error) {
 	var opts []engine.Option
 	closeLog := func() {}
 	if policyDir != "" {
 		opts = append(opts, engine.WithModulesDir(policyDir))
 	}
+	var w io.Writer
 	switch decisionLog {
 	case "":
 	case "-":
-		opts = append(opts, engine.WithDecisionLog(stdout))
+		w = stdout
 	default:
-		w, err := engine.OpenDecisionLog(decisionLog)
+		f, err := engine.OpenDecisionLog(decisionLog)
 		if err != nil {
 			return nil, nil, err
 		}
+		w = f
+		closeLog = func() { f.Close() }
+	}
+	switch {
+	case ship != nil && w != nil:
+		opts = append(opts, engine.WithDecisionLog(&shipAndWrite{ship: ship, w: w}))
+	case ship != nil:
+		opts = append(opts, engine.WithDecisionLog(ship))
+	case w != nil:
 		opts = append(opts, engine.WithDecisionLog(w))
-		closeLog = func() { w.Close() }
 	}
 	return opts, closeLog, nil
 }

@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"sync"
@@ -133,6 +134,10 @@ func testRoundTrip(t *testing.T, dsn string) {
 		CostUSD: 0.0123, CostKnown: true, ToolCalls: 2, RequestBytes: 4096, ResponseBytes: 2048,
 		UserAgent: "claude-cli/2.1", Revision: "rev-7", SessionID: "s-abc", Instance: "ai-1",
 		Grants: []string{"grants[2].app.tailscale.com/cap/aperture[0]", "tailnet:caps[0]"},
+		Decision: &store.DecisionInput{
+			Tags: []string{"tag:ci"}, Groups: []string{"group:eng"},
+			Caps: []json.RawMessage{json.RawMessage(`{"models":["gpt-5"]}`)}, Allow: true,
+		},
 	}
 	insert(t, st, want)
 	got, err := st.Request(context.Background(), "req-1", store.Lookup{})
