@@ -108,7 +108,7 @@ func TestOutputMeter(t *testing.T) {
 
 // invokeStream encodes events as an InvokeModelWithResponseStream answer:
 // one chunk event each, the event base64-encoded in its bytes field.
-func invokeStream(t *testing.T, events ...string) []byte {
+func invokeStream(t testing.TB, events ...string) []byte {
 	t.Helper()
 	var out []byte
 	for _, ev := range events {
@@ -121,11 +121,43 @@ func invokeStream(t *testing.T, events ...string) []byte {
 	return out
 }
 
-func frame(t *testing.T, m eventstream.Message) []byte {
+func frame(t testing.TB, m eventstream.Message) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := eventstream.Encode(&buf, m); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// BenchmarkOutputMeter meters a stream of 100 text deltas, as
+// server-sent events and as InvokeModel chunks.
+func BenchmarkOutputMeter(b *testing.B) {
+	delta := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"abcd"}}`
+	var sse []byte
+	events := make([]string, 100)
+	for i := range events {
+		events[i] = delta
+		sse = append(sse, "event: content_block_delta\ndata: "+delta+"\n\n"...)
+	}
+	streams := []struct {
+		name, format string
+		body         []byte
+	}{
+		{"sse", AnthropicMessages, sse},
+		{"invoke chunks", BedrockModelInvoke, invokeStream(b, events...)},
+	}
+	for _, s := range streams {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(s.body)))
+			for b.Loop() {
+				m := NewOutputMeter(s.format)
+				m.Write(s.body)
+				if m.Pieces() != 100 {
+					b.Fatalf("pieces %d", m.Pieces())
+				}
+			}
+		})
+	}
 }
