@@ -234,3 +234,40 @@ func (r *splitReader) Read(p []byte) (int, error) {
 	r.parts[0] = r.parts[0][n:]
 	return n, nil
 }
+
+// TestFrameEnds: frame ends are found from the lengths alone, across
+// reads, and a length no frame can have stops the tracking.
+func TestFrameEnds(t *testing.T) {
+	frame := func(total int) []byte {
+		b := make([]byte, total)
+		b[0], b[1], b[2], b[3] = byte(total>>24), byte(total>>16), byte(total>>8), byte(total)
+		return b
+	}
+	two := append(frame(20), frame(30)...)
+	tests := []struct {
+		name        string
+		reads       [][]byte
+		first, last []int // per read
+		corrupt     bool
+	}{
+		{"whole frames in one read", [][]byte{two}, []int{20}, []int{50}, false},
+		{"length split across reads", [][]byte{two[:22], two[22:]}, []int{20, 28}, []int{20, 28}, false},
+		{"frame spanning three reads", [][]byte{two[:10], two[10:15], two[15:]}, []int{-1, -1, 5}, []int{-1, -1, 35}, false},
+		{"length under a frame's minimum", [][]byte{append(frame(20), 0, 0, 0, 5, 1, 2)}, []int{20}, []int{20}, true},
+		{"length over the largest frame", [][]byte{append(frame(16), 0x7f, 0, 0, 0)}, []int{16}, []int{16}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f frameEnds
+			for i, r := range tt.reads {
+				first, last := f.scan(r)
+				if first != tt.first[i] || last != tt.last[i] {
+					t.Errorf("read %d: frame ends first %d last %d, want %d and %d", i, first, last, tt.first[i], tt.last[i])
+				}
+			}
+			if f.corrupt != tt.corrupt {
+				t.Errorf("corrupt %v, want %v", f.corrupt, tt.corrupt)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/compat/eventstream"
 )
 
 // The quota cut-off (Options.QuotaCutoff, serve's --quota-cutoff) stops a
@@ -51,7 +52,8 @@ type frameEnds struct {
 	corrupt bool
 }
 
-// minFrame is the smallest event-stream frame: its prelude and checksum.
+// minFrame is the smallest event-stream frame: its prelude and checksum;
+// a length below it, or above the largest frame, is corruption.
 const minFrame = 16
 
 // scan reads chunk and returns the offsets just past the first and the
@@ -68,7 +70,7 @@ func (f *frameEnds) scan(chunk []byte) (first, last int) {
 			}
 			f.have = 0
 			total := int(binary.BigEndian.Uint32(f.length[:]))
-			if total < minFrame {
+			if total < minFrame || total > eventstream.DefaultMaxMessageSize {
 				f.corrupt = true
 				break
 			}
