@@ -94,7 +94,8 @@ func (f *frameEnds) scan(chunk []byte) (first, last int) {
 func (f *frameEnds) inFrame() bool { return f.left > 0 || f.have > 0 }
 
 // armQuotaCutoff sets the cut-off on the upstream body of a successful
-// SSE stream, when the gateway is configured to cut.
+// stream (server-sent events or an AWS event stream), when the gateway is
+// configured to cut.
 func (ex *exchange) armQuotaCutoff(resp *http.Response) {
 	if !ex.s.opts.QuotaCutoff || resp.StatusCode != http.StatusOK || !ex.estimate.priced {
 		return
