@@ -1,5 +1,7 @@
 package compat
 
+import "github.com/sluice-gateway/sluice/compat/eventstream"
+
 // OutputMeter estimates the output of a response while it streams, from
 // the text its JSON carries, without parsing events: the gateway uses it to
 // charge an answer that ended without reporting its usage, and to stop a
@@ -12,10 +14,16 @@ package compat
 // at least one token, so Pieces is a lower bound on the output tokens;
 // TextBytes / 4 is the usual estimate. An OpenAI Responses stream repeats
 // the whole text in its closing events, so for it only the "delta" field
-// counts. Text inside base64 (Bedrock InvokeModel streams) is not seen;
-// the binary framing of AWS event streams is skipped.
+// counts. The binary framing of AWS event streams is skipped; Bedrock
+// InvokeModel streams, whose chunk events carry the vendor's JSON in
+// base64, are split into frames and the decoded JSON is scanned.
 type OutputMeter struct {
 	keys map[string]bool
+
+	// chunks is set for a format whose streams carry base64 chunks; the
+	// first bytes tell a stream (frames) from a JSON body.
+	chunks, sniffed bool
+	frames          *eventstream.Decoder
 
 	inString, escape, isValue, afterColon bool
 	counting                              bool
@@ -39,8 +47,14 @@ func NewOutputMeter(format string) *OutputMeter {
 	if format == OpenAIResponses {
 		keys = map[string]bool{"delta": true}
 	}
-	return &OutputMeter{keys: keys}
+	s, err := lookup(format)
+	return &OutputMeter{keys: keys, chunks: err == nil && s.streamFraming() == framingEventStreamChunks}
 }
+
+// meterMaxFrame bounds the frame the meter holds to decode a base64 chunk;
+// chunk events carry a delta each, far below it. A stream with a larger
+// frame is metered no further.
+const meterMaxFrame = 1 << 20
 
 // maxKeyLen bounds the field names the meter remembers; longer ones are
 // never counted fields.
@@ -48,6 +62,57 @@ const maxKeyLen = 32
 
 // Write scans p; it never fails.
 func (m *OutputMeter) Write(p []byte) (int, error) {
+	if m.chunks {
+		m.writeChunks(p)
+		return len(p), nil
+	}
+	m.scan(p)
+	return len(p), nil
+}
+
+// writeChunks meters an InvokeModel answer: the JSON inside the chunk
+// events of a stream, or a plain JSON body.
+func (m *OutputMeter) writeChunks(p []byte) {
+	if !m.sniffed {
+		i := 0
+		for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+			i++
+		}
+		if i == len(p) {
+			return
+		}
+		m.sniffed = true
+		if p[i] == '{' || p[i] == '[' {
+			m.chunks = false
+			m.scan(p[i:])
+			return
+		}
+		m.frames = &eventstream.Decoder{MaxMessageSize: meterMaxFrame}
+	}
+	if m.frames == nil {
+		return
+	}
+	err := m.frames.Feed(p, func(msg eventstream.Message) {
+		if eventstream.Header(msg, eventstream.HeaderMessageType) != eventstream.MessageTypeEvent ||
+			eventstream.Header(msg, eventstream.HeaderEventType) != "chunk" {
+			return
+		}
+		inner, err := chunkBytes(msg.Payload)
+		if err != nil {
+			return
+		}
+		// Each chunk is a whole JSON document: nothing carries over from
+		// a previous one that was cut short.
+		m.inString, m.escape, m.counting, m.afterColon = false, false, false, false
+		m.scan(inner)
+	})
+	if err != nil {
+		m.frames = nil
+	}
+}
+
+// scan meters JSON text, skipping control bytes as framing.
+func (m *OutputMeter) scan(p []byte) {
 	for _, c := range p {
 		if c < 0x20 {
 			// A raw control byte is never inside a JSON string: it is
@@ -100,7 +165,6 @@ func (m *OutputMeter) Write(p []byte) (int, error) {
 			m.afterColon = false
 		}
 	}
-	return len(p), nil
 }
 
 // TextBytes is the number of text bytes seen (JSON escapes counted as

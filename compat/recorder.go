@@ -407,17 +407,27 @@ func (r *recorder) onFrame(m eventstream.Message) {
 		if typ != "chunk" {
 			return
 		}
-		var chunk struct {
-			Bytes []byte `json:"bytes"`
-		}
-		if err := json.Unmarshal(m.Payload, &chunk); err != nil {
+		inner, err := chunkBytes(m.Payload)
+		if err != nil {
 			r.st.malformed("bedrock chunk: %v", err)
 			return
 		}
-		r.onMessage(chunk.Bytes)
+		r.onMessage(inner)
 		return
 	}
 	r.onMessage(wrapEvent(typ, m.Payload))
+}
+
+// chunkBytes returns the vendor JSON an InvokeModelWithResponseStream chunk
+// event carries base64-encoded in its {"bytes": ...} payload.
+func chunkBytes(payload []byte) ([]byte, error) {
+	var chunk struct {
+		Bytes []byte `json:"bytes"`
+	}
+	if err := json.Unmarshal(payload, &chunk); err != nil {
+		return nil, err
+	}
+	return chunk.Bytes, nil
 }
 
 // wrapEvent writes a typed event as {"type": payload}, the union shape the

@@ -36,6 +36,8 @@ const quotaConfig = `{
 			"compatibility": {"openai_chat": false, "gemini_generate_content": true}},
 		"bedrock": {"baseurl": "UPSTREAM", "apikey": "k", "models": ["amazon.nova-lite-v1:0"],
 			"compatibility": {"openai_chat": false, "bedrock_converse": true}},
+		"bedrock-invoke": {"baseurl": "UPSTREAM", "apikey": "k", "models": ["anthropic.claude-sonnet-4-5-20250929-v1:0"],
+			"compatibility": {"openai_chat": false, "bedrock_model_invoke": true}},
 	},
 	"pricing": {
 		"gemini-2.5-flash": {"input": 0, "output": 2000},
@@ -43,6 +45,7 @@ const quotaConfig = `{
 		"gpt-5": {"input": 0, "output": 2000},
 		"gpt-5-s": {"input": 0, "output": 2000},
 		"claude-sonnet-4-5": {"input": 0, "output": 2000},
+		"anthropic.claude-sonnet-4-5-20250929-v1:0": {"input": 0, "output": 2000},
 	},
 	"quotas": {"daily:<user>": {"capacity": "$1.00", "rate": "$1.00/week", "on_exceed": "reject"}},
 	"temp_grants": [{"src": ["*"], "grants": [

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -134,4 +135,107 @@ func TestSDKQuotaCutoff(t *testing.T) {
 	if err := as.Err(); err == nil || !strings.Contains(err.Error(), "quota cut-off") || text.Len() < 11*4 || text.Len() >= 100*4 {
 		t.Errorf("Anthropic SDK stream: %d bytes of text, error %v; want the text so far, then an error naming the cut-off", text.Len(), err)
 	}
+}
+
+// TestSDKQuotaCutoffBedrock: the AWS SDK reads a Bedrock stream cut off for
+// passing its reservation as the text so far, then a ThrottlingException
+// naming the cut-off; a model that keeps to max_tokens streams to its end.
+func TestSDKQuotaCutoffBedrock(t *testing.T) {
+	tests := []struct {
+		name   string
+		invoke bool
+		n      int // text deltas of "abcd" the model streams
+		cut    bool
+	}{
+		{name: "converse-stream past max_tokens", n: 100, cut: true},
+		{name: "invoke-with-response-stream past max_tokens", invoke: true, n: 100, cut: true},
+		{name: "converse-stream within max_tokens", n: 10},
+		{name: "invoke-with-response-stream within max_tokens", invoke: true, n: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t, filepath.Join(t.TempDir(), "sluice.db"))
+			gw := newGateway(t, quotaConfig, "alice@example.com", func(o *Options) { o.Store = st; o.QuotaCutoff = true })
+			gw.upstream.Handle("/model/amazon.nova-lite-v1%3A0/converse-stream",
+				proxytest.Reply{ContentType: "application/vnd.amazon.eventstream", Body: bedrockConverseFrames(t, tt.n), Gap: time.Millisecond})
+			gw.upstream.Handle("/model/"+claudeBedrockID+"/invoke-with-response-stream",
+				proxytest.Reply{ContentType: "application/vnd.amazon.eventstream", Body: bedrockInvokeFrames(t, tt.n), Gap: time.Millisecond})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c := bedrockClient(t, gw, "/bedrock")
+			var text strings.Builder
+			var err error
+			if tt.invoke {
+				err = invokeStreamText(ctx, c, &text)
+			} else {
+				err = converseStreamText(ctx, c, &text)
+			}
+			if !tt.cut {
+				if err != nil || text.Len() != tt.n*4 {
+					t.Errorf("%d bytes of text, error %v; want the whole answer (%d bytes)", text.Len(), err, tt.n*4)
+				}
+				return
+			}
+			var throttled *types.ThrottlingException
+			if !errors.As(err, &throttled) || !strings.Contains(throttled.ErrorMessage(), "quota cut-off") {
+				t.Errorf("error %T %v; want a ThrottlingException naming the cut-off", err, err)
+			}
+			if text.Len() < 11*4 || text.Len() >= tt.n*4 {
+				t.Errorf("%d bytes of text before the error; want the text so far (past the 10 tokens reserved, short of %d)", text.Len(), tt.n*4)
+			}
+		})
+	}
+}
+
+// converseStreamText reads a ConverseStream answer's text into text and
+// returns the stream's error.
+func converseStreamText(ctx context.Context, c *bedrockruntime.Client, text *strings.Builder) error {
+	out, err := c.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{
+		ModelId:         aws.String("amazon.nova-lite-v1:0"),
+		Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "hi"}}}},
+		InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(10)},
+	})
+	if err != nil {
+		return err
+	}
+	s := out.GetStream()
+	defer s.Close()
+	for ev := range s.Events() {
+		if d, ok := ev.(*types.ConverseStreamOutputMemberContentBlockDelta); ok {
+			if t, ok := d.Value.Delta.(*types.ContentBlockDeltaMemberText); ok {
+				text.WriteString(t.Value)
+			}
+		}
+	}
+	return s.Err()
+}
+
+// invokeStreamText reads the text of Claude's events in an
+// InvokeModelWithResponseStream answer into text and returns the stream's
+// error.
+func invokeStreamText(ctx context.Context, c *bedrockruntime.Client, text *strings.Builder) error {
+	out, err := c.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{
+		ModelId:     aws.String(claudeBedrock),
+		ContentType: aws.String("application/json"),
+		Body:        []byte(`{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`),
+	})
+	if err != nil {
+		return err
+	}
+	s := out.GetStream()
+	defer s.Close()
+	for ev := range s.Events() {
+		chunk, ok := ev.(*types.ResponseStreamMemberChunk)
+		if !ok {
+			continue
+		}
+		var e anthropic.MessageStreamEventUnion
+		if err := json.Unmarshal(chunk.Value.Bytes, &e); err != nil {
+			return err
+		}
+		if d, ok := e.AsAny().(anthropic.ContentBlockDeltaEvent); ok {
+			text.WriteString(d.Delta.Text)
+		}
+	}
+	return s.Err()
 }
