@@ -337,13 +337,13 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 				return false
 			}
 			if len(r) < 3 {
-				k = keyFields{nodeID: true, tailnet: true, path: true}
+				k = keyFields{nodeID: true, tailnet: true, path: true, requested: true}
 				return false
 			}
 			a, aok := r[1].Value.(ast.String)
 			b, bok := r[2].Value.(ast.String)
 			if !aok || !bok {
-				k = keyFields{nodeID: true, tailnet: true, path: true}
+				k = keyFields{nodeID: true, tailnet: true, path: true, requested: true}
 				return false
 			}
 			switch string(a) + "." + string(b) {
@@ -353,6 +353,8 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 				k.tailnet = true
 			case "request.path":
 				k.path = true
+			case "request.requested_model":
+				k.requested = true
 			}
 			return false
 		})

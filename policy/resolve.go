@@ -29,15 +29,18 @@ func (t Target) Rewritten() bool { return t.Model != t.Requested || t.Params != 
 // malformed.
 var ErrBadModel = errors.New("malformed model name")
 
-// Resolve applies force_model, then the first model_aliases rule that
+// Resolve applies the forced model (force, else force_model), then the first model_aliases rule that
 // matches, then splits "provider:model?params". A prefix before ':' counts
 // as a provider only when a provider of that ID is configured, so model
 // names with colons ("llama3:8b") stay whole.
-func (c *Config) Resolve(requested string) (Target, error) {
+func (c *Config) Resolve(requested, force string) (Target, error) {
 	t := Target{Requested: requested}
 	model := requested
-	if c.ForceModel != "" {
-		model = c.ForceModel
+	if force == "" {
+		force = c.ForceModel
+	}
+	if force != "" {
+		model = force
 	}
 	for _, a := range c.ModelAliases {
 		if m := a.Pattern.FindStringSubmatchIndex(model); m != nil {

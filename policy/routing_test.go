@@ -126,6 +126,7 @@ func TestResolve(t *testing.T) {
 		name     string
 		settings string
 		model    string
+		force    string // as serve --force-model gives it
 		want     Target
 		wantErr  error
 	}{
@@ -146,6 +147,8 @@ func TestResolve(t *testing.T) {
 			model: "claude-opus", want: Target{Model: "openai/gpt-4o"}},
 		{name: "aliases apply to the forced model", settings: `"force_model": "gpt-4o", "model_aliases": [{"pattern": "^gpt-(.*)", "replacement": "openrouter:openai/gpt-$1"}]`,
 			model: "anything", want: Target{Model: "openai/gpt-4o", Provider: "openrouter"}},
+		{name: "command line force wins over the file's", settings: `"force_model": "a"`, force: "b",
+			model: "c", want: Target{Model: "b"}},
 		{name: "explicit provider with params", model: "openrouter:openai/gpt-4o?temperature=0.7&top_p=0.9",
 			want: Target{Model: "openai/gpt-4o", Provider: "openrouter", Params: "temperature=0.7&top_p=0.9"}},
 		{name: "colon of a model name is no provider", model: "llama3:8b", want: Target{Model: "llama3:8b"}},
@@ -157,7 +160,7 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := c.Resolve(tt.model)
+			got, err := c.Resolve(tt.model, tt.force)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}

@@ -104,6 +104,9 @@ type Options struct {
 	// call, whose trace context is passed on in the traceparent header.
 	// Nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// ForceModel, when set, replaces the model of every request (serve
+	// --force-model); it wins over the configuration's force_model.
+	ForceModel string
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
@@ -134,6 +137,8 @@ type Server struct {
 	inflight *inflight
 	// loopID marks the requests this gateway forwards (headerLoop).
 	loopID string
+	// routes keeps load-balancing and circuit-breaker state.
+	routes *routeState
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -179,7 +184,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
-		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID()}
+		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState()}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	s.pprof = PprofHandler()

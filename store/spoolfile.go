@@ -162,6 +162,9 @@ type spoolEntry struct {
 	RawRequest    []byte   `json:"raw_request,omitempty"`
 	RawResponse   []byte   `json:"raw_response,omitempty"`
 	Truncated     bool     `json:"truncated,omitempty"`
+	// RequestedModel and Attempts are routing's (absent before it).
+	RequestedModel string    `json:"requested_model,omitempty"`
+	Attempts       []Attempt `json:"attempts,omitempty"`
 }
 
 func toSpoolEntry(r *Record) spoolEntry {
@@ -176,6 +179,7 @@ func toSpoolEntry(r *Record) spoolEntry {
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes,
 		UserAgent: r.UserAgent, Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance,
 		RawRequest: r.RawRequest, RawResponse: r.RawResponse, Truncated: r.Truncated,
+		RequestedModel: r.RequestedModel, Attempts: r.Attempts,
 	}
 }
 
@@ -195,5 +199,6 @@ func (e *spoolEntry) record() Record {
 		RequestBytes: e.RequestBytes, ResponseBytes: e.ResponseBytes,
 		UserAgent: e.UserAgent, Revision: e.Revision, Grants: e.Grants, SessionID: e.SessionID, Instance: e.Instance,
 		RawRequest: e.RawRequest, RawResponse: e.RawResponse, Truncated: e.Truncated,
+		RequestedModel: e.RequestedModel, Attempts: e.Attempts,
 	}
 }

@@ -14,7 +14,11 @@
 # Input:
 #
 #   {"user":    {"login": "...", "node_id": "...", "tailnet": "...", "tags": ["tag:ci"]},
-#    "request": {"provider": "...", "model": "...", "format": "...", "path": "..."}}
+#    "request": {"provider": "...", "model": "...", "format": "...", "path": "...",
+#                "requested_model": "..."}}
+#
+#   model is what the provider is asked for, after force_model and
+#   model_aliases; requested_model is what the client asked for.
 #
 # Your own modules may add rules to this package. Any
 # `deny contains msg if {...}` refuses the request with msg.

@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/store"
+)
+
+// routePlan is how one request is routed: what the client asked for,
+// where it goes, and the attempts made so far.
+type routePlan struct {
+	target policy.Target
+	// fallbacks are the eligible providers still to try, each allowed by
+	// policy, in the order they would be tried.
+	fallbacks []candidate
+	// attempts are the upstream calls made, the last one included.
+	attempts []store.Attempt
+	// retry is set by an attempt that failed before the first byte
+	// reached the client and may move on to the next provider.
+	retry bool
+	// release ends the current attempt's count of outstanding requests.
+	release func()
+}
+
+// candidate is a provider policy allowed for the request, with the
+// decision that allowed it (its grant headers, hooks and quotas).
+type candidate struct {
+	p *policy.Provider
+	d engine.Decision
+}
+
+// resolve applies force_model, model_aliases and inline parameters before
+// policy sees the request: the body is rewritten and inspected again, so
+// what policy judges is exactly what the upstream receives.
+func (ex *exchange) resolve() bool {
+	t, err := ex.snap.cfg.Resolve(ex.req.Model, ex.s.opts.ForceModel)
+	ex.plan.target = t
+	if err != nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
+		return false
+	}
+	if !t.Rewritten() {
+		return true
+	}
+	params, err := compat.ParseParams(t.Params)
+	if err != nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest,
+			fmt.Sprintf("model %q: %v", t.Requested, err), err.Error())
+		return false
+	}
+	route := ex.route.WithModel(t.Model)
+	body, err := compat.Rewrite(ex.route.Format, ex.body, t.Model, params)
+	if err != nil {
+		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest,
+			fmt.Sprintf("model %q: %v", t.Requested, err), err.Error())
+		return false
+	}
+	req, err := compat.Inspect(route, body)
+	if err == nil && req.Model != t.Model {
+		err = fmt.Errorf("the rewritten request names %q, not %q", req.Model, t.Model)
+	}
+	if err != nil {
+		// A rewrite policy could not judge as sent must not be sent.
+		ex.fail(http.StatusInternalServerError, compat.KindInternal,
+			"sluice could not rewrite the request for the routed model; it was not forwarded", "rewrite: "+err.Error())
+		return false
+	}
+	ex.route, ex.body, ex.req = route, body, req
+	ex.keepRawRequest()
+	return true
+}
+
+// candidates are the providers that may serve the routed model, in the
+// order to try them: the one the model names, else those that list it
+// (else the default provider), ordered by the load-balancing strategy with
+// providers whose circuit is open put out of rotation.
+func (ex *exchange) candidates() ([]*policy.Provider, error) {
+	cfg, t := ex.snap.cfg, ex.plan.target
+	model := ex.req.Model
+	if t.Provider != "" {
+		p := cfg.Provider(t.Provider)
+		if p.Disabled || (!slices.Contains(p.Models, model) && p.ID != cfg.Routing.DefaultProvider) {
+			return nil, fmt.Errorf("provider %s does not serve model %q", p.ID, model)
+		}
+		return []*policy.Provider{p}, nil
+	}
+	offers := cfg.ProvidersFor(model)
+	if len(offers) == 0 && cfg.Routing.DefaultProvider != "" {
+		offers = []*policy.Provider{cfg.Provider(cfg.Routing.DefaultProvider)}
+	}
+	if len(offers) == 0 {
+		return nil, fmt.Errorf("model %q is not configured on this gateway; GET /v1/models lists the models you may use", model)
+	}
+	return ex.s.routes.order(cfg.Routing, offers), nil
+}
+
+// planFailover keeps the providers after the chosen one that speak the
+// format and that policy allows, as the ones to fail over to. Each is
+// judged now, so no attempt goes where policy would not let the first go.
+func (ex *exchange) planFailover(rest []*policy.Provider) error {
+	r := ex.snap.cfg.Routing
+	if !r.Failover || r.MaxAttempts < 2 {
+		return nil
+	}
+	for _, p := range rest {
+		if !p.Compatibility.Supports(ex.route.Format) {
+			continue
+		}
+		d, err := ex.decide(ex.input(p.ID))
+		if err != nil {
+			return err
+		}
+		if d.Allow {
+			ex.plan.fallbacks = append(ex.plan.fallbacks, candidate{p: p, d: d})
+		}
+	}
+	return nil
+}
