@@ -19,6 +19,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
@@ -63,6 +64,7 @@ type serveFlags struct {
 	quotaReserve     string
 	quotaCutoff      bool
 	healthListen     string
+	forceModel       string
 }
 
 func defaultStateDir() string {
@@ -84,6 +86,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.insecureListen, "insecure-listen", false, "allow a non-loopback --listen address in local mode (anyone who reaches it acts as the local user)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
+	fs.StringVar(&f.forceModel, "force-model", "", "send every request to this model (provider:model?params allowed), whatever the client asks for; wins over the configuration's force_model")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted (413 beyond)")
@@ -143,6 +146,11 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if _, params, ok := strings.Cut(f.forceModel, "?"); ok {
+		if _, err := compat.ParseParams(params); err != nil {
+			return fmt.Errorf("--force-model %q: %w", f.forceModel, err)
+		}
 	}
 	if f.quotaTokens <= 0 {
 		return errors.New("--quota-output-tokens must be positive")
@@ -255,6 +263,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		QuotaOutputTokens: f.quotaTokens,
 		QuotaReservation:  reserve,
 		QuotaCutoff:       f.quotaCutoff,
+		ForceModel:        f.forceModel,
 		ReadyChecks:       front.ready,
 	})
 	if err != nil {
