@@ -14,8 +14,8 @@ import (
 )
 
 // failoverConfig has two providers serving gpt-5 on one mock upstream,
-// told apart by path prefix; "dead" is never listening. Bob may use the
-// primary only.
+// told apart by path prefix. Bob may use the primary only; Carol's
+// requests to the backup go through a pre_request hook first.
 const failoverConfig = `{
 	"providers": {
 		"primary": {"baseurl": "PRIMARY", "apikey": "sk-primary", "models": ["gpt-5"]},
@@ -26,7 +26,10 @@ const failoverConfig = `{
 		{"src": ["*"], "grants": [{"role": "user"}]},
 		{"src": ["alice@example.com"], "grants": [{"providers": [{"provider": "*", "model": "*"}]}]},
 		{"src": ["bob@example.com"], "grants": [{"providers": [{"provider": "primary", "model": "*"}]}]},
+		{"src": ["carol@example.com"], "grants": [{"providers": [{"provider": "*", "model": "*"}]},
+			{"hook": {"match": {"providers": ["backup"], "events": ["pre_request"]}, "hook": "guard", "fields": ["request_body"]}}]},
 	],
+	"hooks": {"guard": {"url": "http://127.0.0.1:1/guard"}},
 }`
 
 const chatReq = `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`
@@ -72,6 +75,9 @@ func TestFailover(t *testing.T) {
 		{name: "deadline passed", routing: `"routing": {"deadline": "1ns"},`, primary: deadPort,
 			wantStatus: 502, wantProvider: "primary", wantBody: "could not be reached", attempts: []attempt{{"primary", "unreachable"}}},
 		{name: "backup not allowed by policy", login: "bob@example.com",
+			reply:      proxytest.Reply{Status: 503, ContentType: "application/json", Body: []byte(`{"error":{"message":"overloaded"}}`)},
+			wantStatus: 503, wantProvider: "primary", wantBody: "overloaded", attempts: []attempt{{"primary", "server_error"}}},
+		{name: "backup with other hook obligations", login: "carol@example.com",
 			reply:      proxytest.Reply{Status: 503, ContentType: "application/json", Body: []byte(`{"error":{"message":"overloaded"}}`)},
 			wantStatus: 503, wantProvider: "primary", wantBody: "overloaded", attempts: []attempt{{"primary", "server_error"}}},
 		{name: "fails after the first byte", stream: true,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 
 	"github.com/sluice-gateway/sluice/compat"
@@ -101,7 +102,7 @@ func (ex *exchange) candidates() ([]*policy.Provider, error) {
 
 // planFailover keeps the providers after the chosen one that speak the
 // format and that policy allows, as the ones to fail over to. Each is
-// judged now, so no attempt goes where policy would not let the first go.
+// judged now, so no attempt goes where policy would not let it go.
 func (ex *exchange) planFailover(rest []*policy.Provider) error {
 	r := ex.snap.cfg.Routing
 	if !r.Failover || r.MaxAttempts < 2 {
@@ -115,9 +116,18 @@ func (ex *exchange) planFailover(rest []*policy.Provider) error {
 		if err != nil {
 			return err
 		}
-		if d.Allow {
+		if d.Allow && sameObligations(d, ex.decision) {
 			ex.plan.fallbacks = append(ex.plan.fallbacks, candidate{p: p, d: d})
 		}
 	}
 	return nil
+}
+
+// sameObligations reports whether a fallback's decision binds the request
+// as the first one did: the same hook grants (its pre_request hooks have
+// run, for the first provider) and the same quota buckets (reserved
+// already). A provider that policy would hook or charge differently is
+// not a silent substitute.
+func sameObligations(a, b engine.Decision) bool {
+	return slices.Equal(a.Quotas, b.Quotas) && reflect.DeepEqual(a.Hooks, b.Hooks)
 }
