@@ -3,6 +3,7 @@ package compat
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -130,5 +131,21 @@ func TestRouteWithModel(t *testing.T) {
 	c, _ := Detect("POST", "/v1/chat/completions", nil)
 	if got := c.WithModel("x"); got.Model != "" {
 		t.Errorf("chat route got a path model %q", got.Model)
+	}
+}
+
+// BenchmarkRewrite measures the body rewrite of an aliased request with
+// inline parameters, on a chat body of a few kilobytes.
+func BenchmarkRewrite(b *testing.B) {
+	msg := `{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 40) + `"},`
+	body := []byte(`{"model":"cheap","stream":true,"messages":[` + strings.Repeat(msg, 10) + `{"role":"user","content":"hi"}]}`)
+	temp, max := 0.2, int64(512)
+	p := Params{Temperature: &temp, MaxTokens: &max}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Rewrite(OpenAIChat, body, "gpt-5-mini", p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

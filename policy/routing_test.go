@@ -174,3 +174,29 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkResolve measures what every request pays for routing: no rule
+// (the common case), and a file of aliases with the last one matching.
+func BenchmarkResolve(b *testing.B) {
+	for _, bc := range []struct {
+		name, settings, model string
+	}{
+		{name: "no rules", model: "gpt-5"},
+		{name: "tenth alias", settings: strings.Repeat(`{"pattern": "^nomatch-[0-9]+$", "replacement": "x"},`, 9) +
+			`{"pattern": "^gpt-(.*)", "replacement": "p:openai/gpt-$1?temperature=0.2"}`, model: "gpt-4o"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			src := "{" + okProvider + `"model_aliases": [` + bc.settings + "]}"
+			c, err := Parse("b.hujson", []byte(src), noEnv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Resolve(bc.model, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
