@@ -43,7 +43,7 @@ type Request struct {
 	// RequestedModel is the model the client asked for, before
 	// force_model and model_aliases made it Model; equal to Model when
 	// nothing rewrote it ("" is read as Model).
-	RequestedModel string `json:"requested_model"`
+	RequestedModel string `json:"requested_model,omitempty"`
 }
 
 var (
