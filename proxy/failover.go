@@ -42,8 +42,8 @@ func (ex *exchange) forward() {
 		if !ex.plan.retry {
 			return
 		}
-		next := ex.plan.fallbacks[0]
-		ex.plan.fallbacks = ex.plan.fallbacks[1:]
+		next := ex.plan.next
+		ex.plan.next = nil
 		ex.s.metrics.failover(ex.provider.ID, next.p.ID)
 		ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
 			"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
@@ -56,10 +56,15 @@ func (ex *exchange) forward() {
 // request on to another provider.
 func (ex *exchange) canFailover() bool {
 	r := ex.snap.cfg.Routing
-	return r.Failover && len(ex.plan.fallbacks) > 0 &&
-		len(ex.plan.attempts) < r.MaxAttempts &&
-		(r.Deadline <= 0 || time.Since(ex.start) < r.Deadline) &&
-		ex.r.Context().Err() == nil && ex.w.status == 0 && ex.w.bytes == 0
+	if !r.Failover || len(ex.plan.attempts) >= r.MaxAttempts ||
+		(r.Deadline > 0 && time.Since(ex.start) >= r.Deadline) ||
+		ex.r.Context().Err() != nil || ex.w.status != 0 || ex.w.bytes != 0 {
+		return false
+	}
+	if ex.plan.next == nil {
+		ex.plan.next = ex.nextProvider()
+	}
+	return ex.plan.next != nil
 }
 
 // attemptAnswered runs when a provider's response headers arrive, before

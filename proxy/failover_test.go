@@ -149,3 +149,25 @@ func TestFailover(t *testing.T) {
 		})
 	}
 }
+
+// TestFailoverJudgesWhenNeeded: a request the first provider answers costs
+// one policy decision; the backup is judged only when the request fails
+// over to it.
+func TestFailoverJudgesWhenNeeded(t *testing.T) {
+	for _, tt := range []struct {
+		status    int
+		decisions float64
+	}{{200, 1}, {503, 2}} {
+		config := strings.NewReplacer("PRIMARY", "UPSTREAM/primary", "ROUTING", "").Replace(failoverConfig)
+		gw := newGateway(t, config, "alice@example.com")
+		gw.upstream.Handle("/primary/v1/chat/completions", proxytest.Reply{Status: tt.status, ContentType: "application/json", Body: []byte(chatJSON)})
+		gw.upstream.Handle("/backup/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+		if resp, body := post(t, gw.URL+"/v1/chat/completions", nil, chatReq); resp.StatusCode != 200 {
+			t.Fatalf("primary %d: client got %d %s", tt.status, resp.StatusCode, body)
+		}
+		waitRecords(t, gw, 1)
+		if n := testutil.ToFloat64(gw.srv.metrics.decisions.WithLabelValues("allow")); n != tt.decisions {
+			t.Errorf("primary %d: %v decisions, want %v", tt.status, n, tt.decisions)
+		}
+	}
+}

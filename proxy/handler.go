@@ -61,7 +61,7 @@ type exchange struct {
 	// is what they were computed from.
 	quotas   []quotaHold
 	estimate quotaEstimate
-	// plan is the request's routing: aliases, fallbacks, attempts.
+	// plan is the request's routing: target, providers left, attempts.
 	plan routePlan
 }
 
@@ -218,11 +218,7 @@ func (ex *exchange) choose() bool {
 		if d.Allow {
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
-			if err := ex.planFailover(offers[i+1:]); err != nil {
-				ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "model", model, "err", err)
-				ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
-				return false
-			}
+			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
 			return true
 		}
 		if first == nil {

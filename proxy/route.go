@@ -16,9 +16,10 @@ import (
 // where it goes, and the attempts made so far.
 type routePlan struct {
 	target policy.Target
-	// fallbacks are the eligible providers still to try, each allowed by
-	// policy, in the order they would be tried.
-	fallbacks []candidate
+	// rest are the providers after the current one, in the order to try
+	// them; next is the one to fail over to, once nextProvider found it.
+	rest []*policy.Provider
+	next *candidate
 	// attempts are the upstream calls made, the last one included.
 	attempts []store.Attempt
 	// retry is set by an attempt that failed before the first byte
@@ -100,24 +101,26 @@ func (ex *exchange) candidates() ([]*policy.Provider, error) {
 	return ex.s.routes.order(cfg.Routing, offers), nil
 }
 
-// planFailover keeps the providers after the chosen one that speak the
-// format and that policy allows, as the ones to fail over to. Each is
-// judged now, so no attempt goes where policy would not let it go.
-func (ex *exchange) planFailover(rest []*policy.Provider) error {
-	r := ex.snap.cfg.Routing
-	if !r.Failover || r.MaxAttempts < 2 {
-		return nil
-	}
-	for _, p := range rest {
+// nextProvider finds the provider to fail over to: the next one that
+// speaks the format, that policy allows, and whose decision binds the
+// request as the first one's did. Providers are judged only when a
+// failover needs them, so a request that succeeds at once costs one
+// decision; a policy error ends the search (no failover, fail closed).
+func (ex *exchange) nextProvider() *candidate {
+	for len(ex.plan.rest) > 0 {
+		p := ex.plan.rest[0]
+		ex.plan.rest = ex.plan.rest[1:]
 		if !p.Compatibility.Supports(ex.route.Format) {
 			continue
 		}
 		d, err := ex.decide(ex.input(p.ID))
 		if err != nil {
-			return err
+			ex.s.log.Error("policy evaluation failed; no failover", "request_id", ex.id, "provider", p.ID, "err", err)
+			ex.plan.rest = nil
+			return nil
 		}
 		if d.Allow && sameObligations(d, ex.decision) {
-			ex.plan.fallbacks = append(ex.plan.fallbacks, candidate{p: p, d: d})
+			return &candidate{p: p, d: d}
 		}
 	}
 	return nil
