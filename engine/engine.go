@@ -64,7 +64,7 @@ const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.auth
 	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
 	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
 	`cors := data.sluice.authz.cors; ` +
-	`quotas := data.sluice.authz.quotas`
+	`quotas := data.sluice.authz.quotas; force_models := data.sluice.authz.force_models`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 

@@ -55,6 +55,7 @@ type Config struct {
 	hookByName   map[string]*Hook
 	index        map[string][]*Provider
 	prices       map[priceKey]knownPrice
+	grantsForce  bool
 }
 
 // Provider is one upstream LLM API.

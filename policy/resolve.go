@@ -59,3 +59,18 @@ func (c *Config) Resolve(requested, force string) (Target, error) {
 	t.Model = model
 	return t, nil
 }
+
+// GrantsForceModels reports whether a capability of the grants section
+// forces a model, so the gateway asks policy for it before routing.
+func (c *Config) GrantsForceModels() bool { return c.grantsForce }
+
+func (c *Config) findForcingGrants() bool {
+	for _, g := range c.Grants {
+		for _, cap := range g.Caps {
+			if cap.ForceModel != "" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -34,6 +34,8 @@ func TestRoutingConfigErrors(t *testing.T) {
 			wantErr: `t.hujson:3:31: routing.load_balancing: unknown strategy "random" (known: order, weighted, least_outstanding)`, code: CodeBadRouting},
 		{name: "negative breaker", config: `"routing": {"circuit_breaker": {"failures": -1}}`,
 			wantErr: "t.hujson:3:45: routing.circuit_breaker.failures: -1 is negative", code: CodeBadRouting},
+		{name: "grant force_model empty", config: `"grants": [{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"force_model": ""}]}}]`,
+			wantErr: "grants[0].app.tailscale.com/cap/aperture[0]: force_model: want a model name", code: CodeBadGrant},
 		{name: "default provider unknown", config: `"routing": {"default_provider": "nope"}`,
 			wantErr: `t.hujson:3:33: routing.default_provider: no provider "nope" is configured`, code: CodeBadRouting},
 	}
@@ -45,7 +47,7 @@ func TestRoutingConfigErrors(t *testing.T) {
 			if !errors.As(err, &errs) {
 				t.Fatalf("err = %v, want Errors", err)
 			}
-			if !strings.HasPrefix(errs[0].String(), tt.wantErr) || errs[0].Code != tt.code {
+			if !strings.Contains(errs[0].String(), tt.wantErr) || errs[0].Code != tt.code {
 				t.Errorf("first error = %s (%s)\nwant %s (%s)", errs[0], errs[0].Code, tt.wantErr, tt.code)
 			}
 		})

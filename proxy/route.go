@@ -40,7 +40,11 @@ type candidate struct {
 // policy sees the request: the body is rewritten and inspected again, so
 // what policy judges is exactly what the upstream receives.
 func (ex *exchange) resolve() bool {
-	t, err := ex.snap.cfg.Resolve(ex.req.Model, ex.s.opts.ForceModel)
+	force, ok := ex.forcedModel()
+	if !ok {
+		return false
+	}
+	t, err := ex.snap.cfg.Resolve(ex.req.Model, force)
 	ex.plan.target = t
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
@@ -75,6 +79,26 @@ func (ex *exchange) resolve() bool {
 	ex.route, ex.body, ex.req = route, body, req
 	ex.keepRawRequest()
 	return true
+}
+
+// forcedModel is the model the request is forced to: serve --force-model,
+// else one a force_model capability of the caller names (asked of policy
+// only when the configuration has such a capability or the caller brings
+// capabilities of the tailnet), else "" and force_model applies.
+func (ex *exchange) forcedModel() (string, bool) {
+	if f := ex.s.opts.ForceModel; f != "" {
+		return f, true
+	}
+	if !ex.snap.cfg.GrantsForceModels() && len(ex.who.Caps) == 0 {
+		return "", true
+	}
+	d, err := ex.decide(ex.input(""))
+	if err != nil {
+		ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "err", err)
+		ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
+		return "", false
+	}
+	return d.ForceModel, true
 }
 
 // candidates are the providers that may serve the routed model, in the

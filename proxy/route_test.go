@@ -155,3 +155,44 @@ func TestProviderHeaders(t *testing.T) {
 		t.Errorf("openai got User-Agent %q X-Title %q; want the client's and none", ua, openai.Get("X-Title"))
 	}
 }
+
+// TestGrantForceModel: a force_model capability sends its sources'
+// requests to its model, policy judging that model; others keep theirs;
+// two capabilities forcing different models refuse the request.
+func TestGrantForceModel(t *testing.T) {
+	const config = `{
+	"providers": {"openai": {"baseurl": "UPSTREAM", "apikey": "sk-openai", "models": ["gpt-5", "gpt-5-mini"]}},
+	"grants": [
+		{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user", "models": "openai/*"}]}},
+		{"src": ["intern@example.com", "twice@example.com"], "app": {"tailscale.com/cap/aperture": [{"force_model": "gpt-5-mini"}]}},
+		{"src": ["twice@example.com"], "app": {"tailscale.com/cap/aperture": [{"force_model": "gpt-5"}]}},
+	],
+}`
+	tests := []struct {
+		login      string
+		wantStatus int
+		wantModel  string
+		wantError  string
+	}{
+		{login: "intern@example.com", wantStatus: 200, wantModel: "gpt-5-mini"},
+		{login: "staff@example.com", wantStatus: 200, wantModel: "gpt-5"},
+		{login: "twice@example.com", wantStatus: 403, wantError: "capabilities force different models (gpt-5, gpt-5-mini)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.login, func(t *testing.T) {
+			gw := newGateway(t, config, tt.login)
+			gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+			resp, got := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[]}`)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(got, tt.wantError) {
+				t.Fatalf("client got %d %s, want %d with %q", resp.StatusCode, got, tt.wantStatus, tt.wantError)
+			}
+			if tt.wantModel == "" {
+				return
+			}
+			var sent struct{ Model string }
+			if err := json.Unmarshal(gw.upstream.Last(t).Body, &sent); err != nil || sent.Model != tt.wantModel {
+				t.Errorf("the provider was asked for %q (%v), want %q", sent.Model, err, tt.wantModel)
+			}
+		})
+	}
+}
