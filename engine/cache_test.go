@@ -94,6 +94,12 @@ func TestCacheFollowsModules(t *testing.T) {
 			b:      withPath(in("developer@company.com", "openai", "gpt-5"), "/v1/embeddings"),
 		},
 		{
+			name:   "requested model",
+			module: "package sluice.authz\n\ndeny contains \"ask for gpt-5 by name\" if input.request.requested_model == \"fast\"\n",
+			a:      in("developer@company.com", "openai", "gpt-5"),
+			b:      withRequested(in("developer@company.com", "openai", "gpt-5"), "fast"),
+		},
+		{
 			name:   "whole input",
 			module: "package sluice.authz\n\ndeny contains \"no\" if object.get(input, [\"user\", \"tailnet\"], \"\") == \"other.example\"\n",
 			a:      in("developer@company.com", "openai", "gpt-5"),
@@ -133,9 +139,13 @@ func TestCacheFollowsModules(t *testing.T) {
 func withNode(i Input, n string) Input    { i.User.NodeID = n; return i }
 func withPath(i Input, p string) Input    { i.Request.Path = p; return i }
 func withTailnet(i Input, n string) Input { i.User.Tailnet = n; return i }
+func withRequested(i Input, m string) Input {
+	i.Request.RequestedModel = m
+	return i
+}
 
 func TestCacheKeyUnambiguous(t *testing.T) {
-	all := keyFields{nodeID: true, tailnet: true, path: true}
+	all := keyFields{nodeID: true, tailnet: true, path: true, requested: true}
 	inputs := []Input{
 		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c"}},
 		{User: User{Login: "a\x00b"}, Request: Request{Provider: "", Model: "c"}},
@@ -147,6 +157,7 @@ func TestCacheKeyUnambiguous(t *testing.T) {
 		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c", Path: "/p"}},
 		{User: User{Login: "a", NodeID: "n"}, Request: Request{Provider: "b", Model: "c"}},
 		{User: User{Login: "a", Tailnet: "t"}, Request: Request{Provider: "b", Model: "c"}},
+		{User: User{Login: "a"}, Request: Request{Provider: "b", Model: "c", RequestedModel: "d"}},
 	}
 	seen := make(map[string]int)
 	for i, x := range inputs {

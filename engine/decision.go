@@ -59,6 +59,10 @@ type Decision struct {
 	// charged in ("daily:<user>" as written; the gateway expands <user>),
 	// sorted, each once.
 	Quotas []string `json:"quotas,omitempty"`
+	// ForceModel is the model a force_model capability sends the caller's
+	// requests to; "" when none does (or when several disagree, which
+	// denies the request).
+	ForceModel string `json:"force_model,omitempty"`
 }
 
 // CORSGrant is one set_cors capability: the URL path globs it covers and
@@ -139,6 +143,9 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 		slices.Sort(d.Grants)
 	}
 	d.Metrics, _ = b["metrics"].(bool)
+	if forced := strs(b["force_models"]); len(forced) == 1 {
+		d.ForceModel = forced[0]
+	}
 	d.Headers = r.headers(b["headers"])
 	d.CORS = r.cors(b["cors"])
 	if apps, _ := b["app_grants"].([]any); len(apps) > 0 {

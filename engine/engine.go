@@ -68,7 +68,7 @@ const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.auth
 	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
 	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
 	`cors := data.sluice.authz.cors; ` +
-	`quotas := data.sluice.authz.quotas`
+	`quotas := data.sluice.authz.quotas; force_models := data.sluice.authz.force_models`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 
@@ -350,13 +350,13 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 				return false
 			}
 			if len(r) < 3 {
-				k = keyFields{nodeID: true, tailnet: true, path: true}
+				k = keyFields{nodeID: true, tailnet: true, path: true, requested: true}
 				return false
 			}
 			a, aok := r[1].Value.(ast.String)
 			b, bok := r[2].Value.(ast.String)
 			if !aok || !bok {
-				k = keyFields{nodeID: true, tailnet: true, path: true}
+				k = keyFields{nodeID: true, tailnet: true, path: true, requested: true}
 				return false
 			}
 			switch string(a) + "." + string(b) {
@@ -366,6 +366,8 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 				k.tailnet = true
 			case "request.path":
 				k.path = true
+			case "request.requested_model":
+				k.requested = true
 			}
 			return false
 		})

@@ -12,7 +12,7 @@ import (
 // Input is what a decision is about: who asks, and for what. It becomes the
 // Rego input document
 //
-//	{"user": {"login", "node_id", "tailnet", "tags"}, "request": {"provider", "model", "format", "path"}}
+//	{"user": {"login", "node_id", "tailnet", "tags"}, "request": {"provider", "model", "format", "path", "requested_model"}}
 type Input struct {
 	User    User    `json:"user"`
 	Request Request `json:"request"`
@@ -45,6 +45,10 @@ type Request struct {
 	Format         string `json:"format"`
 	UpstreamFormat string `json:"upstream_format"`
 	Path           string `json:"path"`
+	// RequestedModel is the model the client asked for, before
+	// force_model and model_aliases made it Model; equal to Model when
+	// nothing rewrote it ("" is read as Model).
+	RequestedModel string `json:"requested_model,omitempty"`
 }
 
 var (
@@ -59,6 +63,7 @@ var (
 	keyFormat   = ast.StringTerm("format")
 	keyUpFormat = ast.StringTerm("upstream_format")
 	keyPath     = ast.StringTerm("path")
+	keyReqModel = ast.StringTerm("requested_model")
 	keyCaps     = ast.StringTerm("caps")
 	keyGroups   = ast.StringTerm("groups")
 )
@@ -124,14 +129,23 @@ func (in Input) value() ast.Value {
 		[2]*ast.Term{keyFormat, ast.StringTerm(in.Request.Format)},
 		[2]*ast.Term{keyUpFormat, ast.StringTerm(in.Request.UpstreamFormat)},
 		[2]*ast.Term{keyPath, ast.StringTerm(in.Request.Path)},
+		[2]*ast.Term{keyReqModel, ast.StringTerm(in.Request.requested())},
 	)
 	return ast.NewObject([2]*ast.Term{keyUser, ast.NewTerm(user)}, [2]*ast.Term{keyRequest, ast.NewTerm(req)})
+}
+
+// requested is the model the client asked for.
+func (r Request) requested() string {
+	if r.RequestedModel == "" {
+		return r.Model
+	}
+	return r.RequestedModel
 }
 
 // keyFields says which input fields beyond the default key a revision's
 // policy reads, so that memoized decisions stay exact.
 type keyFields struct {
-	nodeID, tailnet, path bool
+	nodeID, tailnet, path, requested bool
 }
 
 // cacheKey identifies in's decision within one revision. in must be
@@ -172,6 +186,9 @@ func (in Input) cacheKey(k keyFields) string {
 	}
 	if k.path {
 		field(in.Request.Path)
+	}
+	if k.requested {
+		field(in.Request.requested())
 	}
 	return string(b)
 }

@@ -45,6 +45,12 @@ type Config struct {
 	// Tracing is the tracing section (sluice's own); its zero value when
 	// the file has none.
 	Tracing Tracing
+	// ModelAliases rewrite the requested model, first match wins;
+	// ForceModel, when set, replaces every requested model before them.
+	ModelAliases []AliasRule
+	ForceModel   string
+	// Routing says how requests fail over and spread among providers.
+	Routing Routing
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors
@@ -53,6 +59,7 @@ type Config struct {
 	hookByName   map[string]*Hook
 	index        map[string][]*Provider
 	prices       map[priceKey]knownPrice
+	grantsForce  bool
 }
 
 // Provider is one upstream LLM API.
@@ -76,7 +83,13 @@ type Provider struct {
 	// CostBasis names the vendor price list the provider's models are
 	// priced by (one of CostBases); empty means the default prices.
 	CostBasis string
-	Pos       Pos
+	// Headers are set on every request to the provider, replacing the
+	// client's (a client identity such as User-Agent); never credentials.
+	Headers []Header
+	// Weight is the provider's share under weighted load balancing;
+	// zero counts as 1.
+	Weight int
+	Pos    Pos
 }
 
 // Basis is the cost basis hooks report for the provider: its cost_basis,

@@ -25,6 +25,8 @@ type decoder struct {
 	// quotaRefs are the bucket names grants charge.
 	quotaRefs []quotaRef
 	lines     []int // offsets of line starts, built on first use by pos
+	// defaultProviderAt is where routing.default_provider is set.
+	defaultProviderAt *hujson.Value
 }
 
 func (d *decoder) pos(v *hujson.Value) Pos {

@@ -61,7 +61,10 @@ type Capability struct {
 	CORS         *CORS
 	// EnableChatUI is kept for compatibility; sluice has no chat UI.
 	EnableChatUI *bool
-	Pos          Pos
+	// ForceModel sends every request of the grant's sources to this model
+	// (sluice's own key), as force_model does for everyone.
+	ForceModel string
+	Pos        Pos
 }
 
 // Source names the capability the way diagnostics write its path:
@@ -106,6 +109,7 @@ var CapabilityKeys = []string{
 	"role", "models", "send_hooks", "quotas", "add_headers", "read_metrics",
 	"connectors", "mcp_tools", "mcp_resources", "mcp_templates", "enable_chat_ui",
 	"set_cors", "cors_paths", "Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+	"force_model",
 }
 
 // appGrants decodes the grants section. It is the one place that reads it;
@@ -224,6 +228,11 @@ func (d *decoder) capability(grant, idx int, v *hujson.Value, path string) *Capa
 			})
 		case "read_metrics":
 			c.ReadMetrics = d.boolean(fv, fp)
+		case "force_model":
+			c.ForceModel = d.str(fv, fp)
+			if strings.TrimSpace(c.ForceModel) == "" {
+				d.errorAt(fv, fp, CodeBadGrant, errorf("%s: force_model: want a model name", c.Source()))
+			}
 		case "enable_chat_ui":
 			b := d.boolean(fv, fp)
 			c.EnableChatUI = &b

@@ -17,6 +17,7 @@ func (c *Config) buildIndex() {
 		c.hookByName[h.Name] = h
 	}
 	c.buildPrices()
+	c.grantsForce = c.findForcingGrants()
 }
 
 // ProvidersFor returns the enabled providers that list model, in

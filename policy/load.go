@@ -40,7 +40,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, Errors{syntaxDiagnostic(name, err)}
 	}
 	d := &decoder{file: name, data: data, lookup: lookupEnv}
-	c := &Config{File: name, Raw: data, Database: Database{OnLogFailure: LogFailureRefuse}}
+	c := &Config{File: name, Raw: data, Database: Database{OnLogFailure: LogFailureRefuse}, Routing: DefaultRouting()}
 	access := d.topLevel(c, &root)
 	if isNull(&root) {
 		d.typeError(&root, "", "object")
@@ -117,6 +117,13 @@ func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
 				d.compatibility(prov, fv, fp)
 			case "disabled":
 				prov.Disabled = d.boolean(fv, fp)
+			case "headers":
+				d.providerHeaders(prov, fv, fp)
+			case "weight":
+				prov.Weight = d.integer(fv, fp)
+				if prov.Weight < 0 {
+					d.errorAt(fv, fp, CodeBadRouting, errorf("provider %s: weight %d is negative", id, prov.Weight))
+				}
 			case "cost_basis":
 				prov.CostBasis = d.str(fv, fp)
 				if !slices.Contains(CostBases, prov.CostBasis) {

@@ -30,9 +30,9 @@ var (
 	errUpstreamNotJSON = errors.New("upstream answered an error that is not JSON")
 )
 
-// forward sends the request to the chosen provider and streams the answer
-// back, teeing it into the upstream format's recorder.
-func (ex *exchange) forward() {
+// forwardTo sends the request to the chosen provider and streams the
+// answer back, teeing it into the format's recorder.
+func (ex *exchange) forwardTo() {
 	p := ex.provider
 	key, keyProject, err := ex.snap.providerKey(ex.r.Context(), p)
 	if err != nil {
@@ -91,6 +91,7 @@ func (ex *exchange) forward() {
 			out.URL = target
 			out.Host = ""
 			prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
+			setGrantHeaders(out.Header, p.Headers) // the provider's client identity
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			out.Header.Set(headerLoop, ex.s.loopID)
 			ex.propagateTrace(out)
@@ -113,9 +114,15 @@ func (ex *exchange) forward() {
 				resp.Body.Close()
 				return errHeaderTimeout
 			}
+			if err := ex.attemptAnswered(resp); err != nil {
+				return err
+			}
 			return ex.upstreamResponse(resp, cancel)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if ex.attemptFailed(err, context.Cause(ctx)) {
+				return
+			}
 			ex.upstreamError(p, err, context.Cause(ctx))
 		},
 		ErrorLog: nil,

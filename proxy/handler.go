@@ -61,6 +61,8 @@ type exchange struct {
 	// is what they were computed from.
 	quotas   []quotaHold
 	estimate quotaEstimate
+	// plan is the request's routing: target, providers left, attempts.
+	plan routePlan
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +178,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
-	if !ex.choose() || !ex.tracedPreRequest() || !ex.reserveQuotas() {
+	if !ex.resolve() || !ex.choose() || !ex.tracedPreRequest() || !ex.reserveQuotas() {
 		return
 	}
 	if ex.req.Stream {
@@ -190,15 +192,14 @@ func (ex *exchange) run() {
 func (ex *exchange) choose() bool {
 	cfg := ex.snap.cfg
 	model, format := ex.req.Model, ex.route.Format
-	offers := cfg.ProvidersFor(model)
-	if len(offers) == 0 {
-		ex.fail(http.StatusNotFound, compat.KindNotFound,
-			fmt.Sprintf("model %q is not configured on this gateway; GET /v1/models lists the models you may use", model), "unknown model")
+	offers, err := ex.candidates()
+	if err != nil {
+		ex.fail(http.StatusNotFound, compat.KindNotFound, err.Error(), "unknown model")
 		return false
 	}
 	var supported []string
 	var first *engine.Decision
-	for _, p := range offers {
+	for i, p := range offers {
 		upstream, ok := upstreamFormat(p, format)
 		if !ok {
 			for _, f := range p.Compatibility.Enabled() {
@@ -226,6 +227,7 @@ func (ex *exchange) choose() bool {
 			ex.route = route
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
+			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
 			return true
 		}
 		if first == nil {
@@ -272,6 +274,9 @@ func (ex *exchange) input(provider, upstream string) engine.Input {
 			Format:         ex.route.Format,
 			UpstreamFormat: upstream,
 			Path:           ex.r.URL.Path,
+			// The model the client asked for, before force_model and
+			// model_aliases.
+			RequestedModel: ex.plan.target.Requested,
 		},
 	}
 }
@@ -359,6 +364,10 @@ func (ex *exchange) record() store.Record {
 		// again under a candidate policy.
 		rec.Decision = &store.DecisionInput{Tags: ex.who.Tags, Groups: ex.who.Groups, Caps: ex.who.Caps, Allow: ex.decision.Allow}
 	}
+	if t := ex.plan.target; t.Requested != "" && t.Requested != rec.Model {
+		rec.RequestedModel = t.Requested
+	}
+	rec.Attempts = ex.plan.attempts
 	if !ex.w.firstByte.IsZero() {
 		rec.TTFB = ex.w.firstByte.Sub(ex.start)
 	}

@@ -64,6 +64,8 @@ type metrics struct {
 	openStreams  prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	quotaRefused *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	failovers    *prometheus.CounterVec
 
 	// Per-user series; nil unless Options.MetricsPerUser.
 	userRequests *prometheus.CounterVec
@@ -135,8 +137,16 @@ func newMetrics(s *Server, perUser bool) *metrics {
 		Name: "sluice_quota_rejections_total",
 		Help: "Requests refused with 429 because a quota bucket could not cover them, by bucket as configured (daily:<user>, not each user's).",
 	}, []string{"bucket"})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_upstream_attempts_total",
+		Help: "Calls to providers by provider and outcome (ok, rate_limited, server_error, timeout, unreachable, client_closed); a request that failed over counts one per provider tried.",
+	}, []string{"provider", "outcome"})
+	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_failovers_total",
+		Help: "Requests moved from one provider to the next after a failure before the first byte, by provider pair.",
+	}, []string{"from", "to"})
 	for _, c := range []prometheus.Collector{m.requests, m.tokens, m.cost, m.duration, m.ttfb, m.stream,
-		m.decisions, m.decisionDur, m.cache, m.openStreams, m.reloads, m.quotaRefused} {
+		m.decisions, m.decisionDur, m.cache, m.openStreams, m.reloads, m.quotaRefused, m.attempts, m.failovers} {
 		f(c)
 	}
 	// Series that exist from the start, so rates and ratios are defined
@@ -369,3 +379,12 @@ func (m *metrics) trackStream() func() {
 	m.openStreams.Inc()
 	return m.openStreams.Dec
 }
+
+// attempt counts one call to a provider; provider IDs come from the
+// configuration, so the series stay bounded.
+func (m *metrics) attempt(provider, outcome string) {
+	m.attempts.WithLabelValues(provider, outcome).Inc()
+}
+
+// failover counts a request moved from one provider to another.
+func (m *metrics) failover(from, to string) { m.failovers.WithLabelValues(from, to).Inc() }

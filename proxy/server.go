@@ -109,6 +109,9 @@ type Options struct {
 	// sluice serves its embedded default, which the config API shows but
 	// refuses to save (there is no file to write).
 	ConfigFile string
+	// ForceModel, when set, replaces the model of every request (serve
+	// --force-model); it wins over the configuration's force_model.
+	ForceModel string
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
@@ -145,6 +148,8 @@ type Server struct {
 	inflight *inflight
 	// loopID marks the requests this gateway forwards (headerLoop).
 	loopID string
+	// routes keeps load-balancing and circuit-breaker state.
+	routes *routeState
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -190,7 +195,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
-		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID()}
+		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState()}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	if opts.Shadow != nil {

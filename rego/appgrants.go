@@ -34,6 +34,9 @@ func capTerm(c *policy.Capability) string {
 	if c.ReadMetrics {
 		m["read_metrics"] = true
 	}
+	if c.ForceModel != "" {
+		m["force_model"] = c.ForceModel
+	}
 	if c.AddHeaders != nil {
 		hs := make([]string, len(c.AddHeaders))
 		for i, h := range c.AddHeaders {

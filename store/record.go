@@ -25,6 +25,12 @@ type Record struct {
 	// What: where the request went.
 	Provider string
 	Model    string
+	// RequestedModel is the model the client asked for when force_model,
+	// model_aliases or inline parameters made it Model; "" otherwise.
+	RequestedModel string
+	// Attempts are the calls made to providers, in order; the last one
+	// answered (or failed) the client. Nil when no provider was called.
+	Attempts []Attempt
 	Format   string // policy.Format* name
 	Method   string
 	Path     string
@@ -140,4 +146,16 @@ func (r *Record) SetCost(c *policy.Config) {
 		return
 	}
 	r.CostUSD, r.CostKnown = Cost(p, r), true
+}
+
+// Attempt is one call to a provider on a request's way: a request that
+// failed over has several, the last being the one that answered.
+type Attempt struct {
+	Provider string `json:"provider"`
+	// Status is the provider's HTTP status; 0 when none arrived.
+	Status int `json:"status,omitempty"`
+	// Outcome is ok, rate_limited, server_error, timeout, unreachable or
+	// client_closed.
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
 }

@@ -163,6 +163,9 @@ type spoolEntry struct {
 	RawResponse   []byte         `json:"raw_response,omitempty"`
 	Truncated     bool           `json:"truncated,omitempty"`
 	Decision      *DecisionInput `json:"decision,omitempty"`
+	// RequestedModel and Attempts are routing's (absent before it).
+	RequestedModel string    `json:"requested_model,omitempty"`
+	Attempts       []Attempt `json:"attempts,omitempty"`
 }
 
 func toSpoolEntry(r *Record) spoolEntry {
@@ -177,6 +180,7 @@ func toSpoolEntry(r *Record) spoolEntry {
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes,
 		UserAgent: r.UserAgent, Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance,
 		RawRequest: r.RawRequest, RawResponse: r.RawResponse, Truncated: r.Truncated, Decision: r.Decision,
+		RequestedModel: r.RequestedModel, Attempts: r.Attempts,
 	}
 }
 
@@ -196,5 +200,6 @@ func (e *spoolEntry) record() Record {
 		RequestBytes: e.RequestBytes, ResponseBytes: e.ResponseBytes,
 		UserAgent: e.UserAgent, Revision: e.Revision, Grants: e.Grants, SessionID: e.SessionID, Instance: e.Instance,
 		RawRequest: e.RawRequest, RawResponse: e.RawResponse, Truncated: e.Truncated, Decision: e.Decision,
+		RequestedModel: e.RequestedModel, Attempts: e.Attempts,
 	}
 }

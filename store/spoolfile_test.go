@@ -41,6 +41,8 @@ func TestSpoolKeepsEveryRecordField(t *testing.T) {
 			f.SetBytes([]byte(name))
 		case []string:
 			f.Set(reflect.ValueOf([]string{name, "second"}))
+		case []Attempt:
+			f.Set(reflect.ValueOf([]Attempt{{Provider: "a", Status: 503, Outcome: "server_error", Error: "down"}, {Provider: "b", Outcome: "ok"}}))
 		case usage.Tokens:
 			f.Set(reflect.ValueOf(usage.Tokens{Input: usage.Of(0), Output: usage.Of(7), CacheRead: usage.Of(3)}))
 		case *DecisionInput:

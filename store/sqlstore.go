@@ -77,7 +77,7 @@ var requestColumns = []string{
 	"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
 	"cost_usd", "cost_known", "tool_calls", "request_bytes", "response_bytes",
 	"user_agent", "revision", "session_id", "instance", "has_raws",
-	"truncated", "error_kind", "grants", "decision",
+	"truncated", "error_kind", "grants", "decision", "requested_model", "attempts",
 }
 
 var requestColumnList = strings.Join(requestColumns, ", ")
@@ -119,7 +119,7 @@ func recordArgs(r *Record, hasRaws bool) []any {
 		r.Usage.Input.Ptr(), r.Usage.Output.Ptr(), r.Usage.CacheRead.Ptr(), r.Usage.CacheWrite.Ptr(), r.Usage.Reasoning.Ptr(),
 		costArg(r), r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
-		r.Truncated, short(r.ErrorKind), encodeGrants(r.Grants), encodeDecision(r.Decision),
+		r.Truncated, short(r.ErrorKind), encodeGrants(r.Grants), encodeDecision(r.Decision), short(r.RequestedModel), encodeAttempts(r.Attempts),
 	}
 }
 
@@ -147,7 +147,7 @@ func scanRecord(s scanner) (Record, error) {
 	var timeUS, latencyUS, ttfbUS int64
 	var in, out, cr, cw, reasoning sql.Null[int64]
 	var cost sql.Null[float64]
-	var grants, decision string
+	var grants, decision, attempts string
 	err := s.Scan(
 		&r.ID, &timeUS, &r.Login, &r.NodeID, &r.NodeName, &r.Tailnet,
 		&r.Provider, &r.Model, &r.Format, &r.Method, &r.Path, &r.Stream,
@@ -155,7 +155,7 @@ func scanRecord(s scanner) (Record, error) {
 		&in, &out, &cr, &cw, &reasoning,
 		&cost, &r.CostKnown, &r.ToolCalls, &r.RequestBytes, &r.ResponseBytes,
 		&r.UserAgent, &r.Revision, &r.SessionID, &r.Instance, &r.HasRaws,
-		&r.Truncated, &r.ErrorKind, &grants, &decision,
+		&r.Truncated, &r.ErrorKind, &grants, &decision, &r.RequestedModel, &attempts,
 	)
 	if err != nil {
 		return r, err
@@ -170,6 +170,10 @@ func scanRecord(s scanner) (Record, error) {
 		return r, fmt.Errorf("request %q: %w", r.ID, err)
 	}
 	r.Decision, err = decodeDecision(decision)
+	if err != nil {
+		return r, fmt.Errorf("request %q: %w", r.ID, err)
+	}
+	r.Attempts, err = decodeAttempts(attempts)
 	if err != nil {
 		return r, fmt.Errorf("request %q: %w", r.ID, err)
 	}

@@ -323,9 +323,20 @@ func policyEval(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		printLoadError(stderr, err)
 		return 1
 	}
+	// The model is routed as serve routes it: force_model, then
+	// model_aliases, then provider:model.
+	target, err := cfg.Resolve(*model, "")
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice policy eval:", err)
+		return 1
+	}
+	if *provider == "" {
+		*provider = target.Provider
+	}
+	*model = target.Model
 	in := engine.Input{
 		User:    engine.User{Login: *user, NodeID: *nodeID, Tags: splitList(*tags)},
-		Request: engine.Request{Provider: *provider, Model: *model, Format: *format},
+		Request: engine.Request{Provider: *provider, Model: *model, Format: *format, RequestedModel: target.Requested},
 		Caps:    caps,
 	}
 	x, candidates, err := eng.ExplainRoute(ctx, in)

@@ -242,3 +242,43 @@ func TestPolicyUsage(t *testing.T) {
 		t.Errorf("test without DIR: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestPolicyEvalRoutesAliases: eval judges the model and provider an
+// alias routes to, as serve does, and shows what was asked for.
+func TestPolicyEvalRoutesAliases(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "c.hujson")
+	if err := os.WriteFile(config, []byte(`{
+		"providers": {
+			"openai": {"baseurl": "https://api.openai.com/", "apikey": "k", "models": ["gpt-5"]},
+			"openrouter": {"baseurl": "https://openrouter.ai/api/", "apikey": "k", "models": ["gpt-5", "openai/gpt-4o"]},
+		},
+		"model_aliases": [{"pattern": "^gpt-4(.*)$", "replacement": "openrouter:openai/gpt-4$1"}],
+		"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "openrouter", "model": "*"}]}]}],
+	}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runPolicyCLI(t, "eval", "--config", config, "--user", "a@example.com", "--model", "gpt-4o")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var out struct {
+		Decision struct {
+			Allow bool `json:"allow"`
+		} `json:"decision"`
+		Input struct {
+			Request struct {
+				Provider       string `json:"provider"`
+				Model          string `json:"model"`
+				RequestedModel string `json:"requested_model"`
+			} `json:"request"`
+		} `json:"input"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	r := out.Input.Request
+	if !out.Decision.Allow || r.Provider != "openrouter" || r.Model != "openai/gpt-4o" || r.RequestedModel != "gpt-4o" {
+		t.Errorf("allow %v for %s on %s (requested %q); want allowed openai/gpt-4o on openrouter, requested gpt-4o",
+			out.Decision.Allow, r.Model, r.Provider, r.RequestedModel)
+	}
+}

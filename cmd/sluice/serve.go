@@ -19,6 +19,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
@@ -66,6 +67,7 @@ type serveFlags struct {
 	quotaReserve     string
 	quotaCutoff      bool
 	healthListen     string
+	forceModel       string
 }
 
 func defaultStateDir() string {
@@ -87,6 +89,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.insecureListen, "insecure-listen", false, "allow a non-loopback --listen address in local mode (anyone who reaches it acts as the local user)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
+	fs.StringVar(&f.forceModel, "force-model", "", "send every request to this model (provider:model?params allowed), whatever the client asks for; wins over the configuration's force_model")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
 	fs.StringVar(&f.logService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
@@ -149,6 +152,11 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if _, params, ok := strings.Cut(f.forceModel, "?"); ok {
+		if _, err := compat.ParseParams(params); err != nil {
+			return fmt.Errorf("--force-model %q: %w", f.forceModel, err)
+		}
 	}
 	if f.quotaTokens <= 0 {
 		return errors.New("--quota-output-tokens must be positive")
@@ -287,6 +295,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		QuotaOutputTokens: f.quotaTokens,
 		QuotaReservation:  reserve,
 		QuotaCutoff:       f.quotaCutoff,
+		ForceModel:        f.forceModel,
 		ReadyChecks:       front.ready,
 		ConfigFile:        f.config,
 		Shadow:            shadow,

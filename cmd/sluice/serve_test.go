@@ -313,6 +313,24 @@ func TestServeQuotaFlags(t *testing.T) {
 	}
 }
 
+// TestServeForceModelFlag refuses a forced model whose inline parameters
+// every request would fail on.
+func TestServeForceModelFlag(t *testing.T) {
+	tests := []struct {
+		model string
+		want  string
+	}{
+		{"gpt-5?temperature=hot", `--force-model "gpt-5?temperature=hot": bad model parameter: temperature="hot"`},
+		{"gpt-5?seed=1", `unknown parameter "seed"`},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, "serve", "--state-dir", t.TempDir(), "--force-model", tt.model)
+		if code == 0 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a refusal with %q", tt.model, code, stderr, tt.want)
+		}
+	}
+}
+
 func FuzzUIDFlag(f *testing.F) {
 	for _, s := range []string{"0", "1000", "4294967295", "4294967296", "-1", "+5", " 1", "0x10", ""} {
 		f.Add(s)

@@ -14,10 +14,13 @@
 # Input:
 #
 #   {"user":    {"login": "...", "node_id": "...", "tailnet": "...", "tags": ["tag:ci"]},
-#    "request": {"provider": "...", "model": "...", "format": "...", "upstream_format": "...", "path": "..."}}
+#    "request": {"provider": "...", "model": "...", "format": "...", "upstream_format": "...", "path": "...",
+#                "requested_model": "..."}}
 #
 # format is the caller's API format, upstream_format the one the provider
 # is called in; they differ only when sluice translates between them.
+# model is what the provider is asked for, after force_model and
+# model_aliases; requested_model is what the client asked for.
 #
 # Your own modules may add rules to this package. Any
 # `deny contains msg if {...}` refuses the request with msg.

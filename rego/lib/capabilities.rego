@@ -8,6 +8,8 @@
 #   quotas   {"bucket": ..., "grant": ...} the request would charge
 #   metrics  true when the caller may read /metrics (read_metrics or admin)
 #   cors     {"paths", "origin", "methods", "headers", "grant"} for set_cors
+#   force_models  the models the caller's force_model capabilities send
+#                 every request to (at most one, or the request is refused)
 #
 # role, allow, hooks and mcp take their capabilities into account too.
 package sluice.authz
@@ -31,6 +33,20 @@ capability_keys := {
 	"connectors", "mcp_tools", "mcp_resources", "mcp_templates", "enable_chat_ui",
 	"set_cors", "cors_paths", "Access-Control-Allow-Origin",
 	"Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+	"force_model",
+}
+
+# force_models are the models the caller's capabilities force, whatever
+# model a request asks for; they concern the caller, not the request.
+force_models contains m if {
+	some cap in capabilities
+	m := object.get(cap, "force_model", null)
+	is_string(m)
+}
+
+deny contains msg if {
+	count(force_models) > 1
+	msg := sprintf("capabilities force different models (%s); the request is refused rather than pick one", [concat(", ", sort(force_models))])
 }
 
 # A capability sluice cannot fully apply refuses the request: its unknown

@@ -47,6 +47,10 @@ type requestJSON struct {
 	Instance         string   `json:"instance,omitempty"`
 	HasRaws          bool     `json:"has_raws"`
 	Truncated        bool     `json:"truncated"`
+	// RequestedModel is the model the client asked for when routing sent
+	// it to model instead; Attempts the providers tried, in order.
+	RequestedModel string          `json:"requested_model,omitempty"`
+	Attempts       []store.Attempt `json:"attempts,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -66,7 +70,7 @@ func toRequestJSON(r *store.Record) requestJSON {
 		CostUSD: cost, CostKnown: r.CostKnown, ToolCalls: r.ToolCalls,
 		RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes, UserAgent: r.UserAgent,
 		Revision: r.Revision, Grants: r.Grants, SessionID: r.SessionID, Instance: r.Instance, HasRaws: r.HasRaws,
-		Truncated: r.Truncated,
+		Truncated: r.Truncated, RequestedModel: r.RequestedModel, Attempts: r.Attempts,
 	}
 }
 

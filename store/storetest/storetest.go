@@ -33,6 +33,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"RoundTrip", testRoundTrip},
 		{"UsageNotReported", testUsageNotReported},
 		{"Grants", testGrants},
+		{"Routing", testRouting},
 		{"DuplicateIDStoredOnce", testDuplicateID},
 		{"ReplayedRecordWithBodiesStoredOnce", testReplayedWithRaws},
 		{"MissingIDGenerated", testGeneratedID},
