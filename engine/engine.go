@@ -70,7 +70,8 @@ const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; so
 
 // New compiles cfg's policy (grants, library and modules given by options)
 // and prepares its queries. A module that does not compile is reported as a
-// *CompileError; a bad hook condition as policy.Errors.
+// *CompileError; a bad hook condition, or an assertion of the tests section
+// the policy does not satisfy, as policy.Errors.
 func New(ctx context.Context, cfg *policy.Config, opts ...Option) (*Engine, error) {
 	e := &Engine{opts: defaultOptions()}
 	for _, o := range opts {
@@ -260,6 +261,11 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 			rev.order[c.Source()] = len(rev.order)
 			rev.caps[c.Source()] = c
 		}
+	}
+	// Assertions of the tests section hold or the policy is refused, on
+	// every path that builds one: validate, start, reload, config API.
+	if err := rev.checkTests(ctx, o.now()); err != nil {
+		return nil, err
 	}
 	if cacheable {
 		rev.cache = newLRU(o.cacheSize)

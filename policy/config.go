@@ -41,6 +41,9 @@ type Config struct {
 	// Tracing is the tracing section (sluice's own); its zero value when
 	// the file has none.
 	Tracing Tracing
+	// Tests are the assertions of the tests section, in file order; nil
+	// when the file has none. The engine refuses a policy that fails one.
+	Tests []*Assertion
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors

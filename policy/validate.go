@@ -39,6 +39,7 @@ func validate(c *Config, d *decoder) {
 		}
 	}
 	validateQuotas(c, d)
+	validateTests(c, d)
 }
 
 func with(d Diagnostic, code, msg string, warning bool) Diagnostic {
