@@ -18,9 +18,9 @@ import (
 func assertionCaller(a *policy.Assertion) User {
 	switch {
 	case len(a.Tags) > 0:
-		return TaggedUser(a.Tags...)
+		return taggedCaller(a.Tags...).user()
 	case strings.HasPrefix(a.Src, "tag:"):
-		return TaggedUser(a.Src)
+		return taggedCaller(a.Src).user()
 	case a.IsGroup():
 		return User{Login: anonymousLogin, Groups: []string{a.Src}}
 	}

@@ -19,9 +19,8 @@ import (
 // the compiled policy (the user's own modules included), so it shows what
 // sluice enforces, not what the grants seem to say.
 type Matrix struct {
-	Revision string        `json:"revision"`
-	Models   []string      `json:"models"` // every configured "provider/model", in declaration order
-	Classes  []MatrixClass `json:"classes"`
+	Models  []string      `json:"models"` // every configured "provider/model", in declaration order
+	Classes []MatrixClass `json:"classes"`
 }
 
 // MatrixClass is one class of callers and what the policy gives it.
@@ -33,12 +32,23 @@ type MatrixClass struct {
 	// Kind is "login", "domain", "pattern", "group", "tag" or "other".
 	Kind string `json:"kind"`
 	// Caller is the representative caller the policy was asked about.
-	Caller User `json:"caller"`
+	Caller Caller `json:"caller"`
 	// Role is "admin", "user" or "none".
 	Role string `json:"role"`
 	// Allowed are the pairs the class may use, in declaration order.
 	Allowed []MatrixCell `json:"allowed"`
 }
+
+// Caller is who a class of callers is represented by: a login, a device's
+// tags (its login then is the tags, as the gateway identifies it) and the
+// groups the caller is in.
+type Caller struct {
+	Login  string   `json:"login"`
+	Tags   []string `json:"tags,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+}
+
+func (c Caller) user() User { return User{Login: c.Login, Tags: c.Tags, Groups: c.Groups} }
 
 // MatrixCell is one allowed provider/model pair, with the grants that
 // allow it ("temp_grants[i].grants[j]", "grants[i].app...[j]", or none
@@ -59,21 +69,23 @@ const anonymousLogin = "someone@anyone-else.invalid"
 // kinds orders the classes of a matrix.
 var kinds = []string{"login", "domain", "pattern", "group", "tag", "other"}
 
-// Classes returns the classes of callers cfg's grants distinguish: each
+// Classes returns the classes of callers the grants of cfgs distinguish: each
 // login, domain, wildcard pattern, group and tag named in a src, and anyone
 // else, each with a representative caller. A domain's representative is a
 // login of that domain that no src names; a group's, a member of the group
 // named by nothing else; a tag's, a device with only that tag.
-func Classes(cfg *policy.Config) []MatrixClass {
+func Classes(cfgs ...*policy.Config) []MatrixClass {
 	srcs := map[string]bool{}
-	for _, set := range cfg.TempGrants {
-		for _, s := range set.Src {
-			srcs[s] = true
+	for _, cfg := range cfgs {
+		for _, set := range cfg.TempGrants {
+			for _, s := range set.Src {
+				srcs[s] = true
+			}
 		}
-	}
-	for _, g := range cfg.Grants {
-		for _, s := range g.Src {
-			srcs[s] = true
+		for _, g := range cfg.Grants {
+			for _, s := range g.Src {
+				srcs[s] = true
+			}
 		}
 	}
 	logins := map[string]bool{anonymousLogin: true}
@@ -98,43 +110,54 @@ func Classes(cfg *policy.Config) []MatrixClass {
 			continue // anyone else
 		case strings.HasPrefix(s, "tag:") && strings.Contains(s, "*"):
 			tag := strings.ReplaceAll(s, "*", "x")
-			c.Kind, c.Caller = "pattern", TaggedUser(tag)
+			c.Kind, c.Caller = "pattern", taggedCaller(tag)
 		case strings.HasPrefix(s, "tag:"):
-			c.Kind, c.Caller = "tag", TaggedUser(s)
+			c.Kind, c.Caller = "tag", taggedCaller(s)
 		case strings.HasPrefix(s, "group:"):
-			c.Kind, c.Caller = "group", User{Login: anonymousLogin, Groups: []string{s}}
+			c.Kind, c.Caller = "group", Caller{Login: anonymousLogin, Groups: []string{s}}
 		case strings.HasPrefix(s, "*@") && !strings.ContainsAny(s[2:], "*@"):
-			c.Kind, c.Caller = "domain", User{Login: unnamed("someone" + s[1:])}
+			c.Kind, c.Caller = "domain", Caller{Login: unnamed("someone" + s[1:])}
 		case strings.Contains(s, "*"):
-			c.Kind, c.Caller = "pattern", User{Login: strings.ReplaceAll(s, "*", "x")}
+			c.Kind, c.Caller = "pattern", Caller{Login: strings.ReplaceAll(s, "*", "x")}
 		default:
-			c.Kind, c.Caller = "login", User{Login: s}
+			c.Kind, c.Caller = "login", Caller{Login: s}
 		}
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b MatrixClass) int {
 		return cmp.Or(cmp.Compare(slices.Index(kinds, a.Kind), slices.Index(kinds, b.Kind)), strings.Compare(a.Class, b.Class))
 	})
-	return append(out, MatrixClass{Class: AnyoneElse, Kind: "other", Caller: User{Login: anonymousLogin}})
+	return append(out, MatrixClass{Class: AnyoneElse, Kind: "other", Caller: Caller{Login: anonymousLogin}})
 }
 
-// TaggedUser is the caller a device with these tags is: as the gateway
+// taggedCaller is the caller a device with these tags is: as the gateway
 // identifies it, its login is its sorted tags.
-func TaggedUser(tags ...string) User {
+func taggedCaller(tags ...string) Caller {
 	t := slices.Clone(tags)
 	slices.Sort(t)
 	t = slices.Compact(t)
-	return User{Login: strings.Join(t, ","), Tags: t}
+	return Caller{Login: strings.Join(t, ","), Tags: t}
 }
 
-// Matrix computes the access matrix of the running policy.
+// Matrix computes the access matrix of the running policy over the classes
+// its configuration's grants distinguish.
 func (e *Engine) Matrix(ctx context.Context) (*Matrix, error) {
-	return e.cur.Load().matrix(ctx, e.opts.now)
+	return e.MatrixOf(ctx, Classes(e.Config()))
 }
 
-func (r *revision) matrix(ctx context.Context, now func() time.Time) (*Matrix, error) {
+// MatrixOf computes the access matrix of the running policy over the given
+// classes (as Classes returns them; their Role and Allowed are ignored),
+// so that two policies can be compared class by class.
+func (e *Engine) MatrixOf(ctx context.Context, classes []MatrixClass) (*Matrix, error) {
+	return e.cur.Load().matrix(ctx, classes, e.opts.now)
+}
+
+func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func() time.Time) (*Matrix, error) {
 	pairs := r.cfg.ModelPairs()
-	m := &Matrix{Revision: r.id, Models: make([]string, len(pairs)), Classes: Classes(r.cfg)}
+	m := &Matrix{Models: make([]string, len(pairs)), Classes: make([]MatrixClass, len(classes))}
+	for i, c := range classes {
+		m.Classes[i] = MatrixClass{Class: c.Class, Kind: c.Kind, Caller: c.Caller}
+	}
 	for i, p := range pairs {
 		m.Models[i] = p.String()
 	}
@@ -172,7 +195,7 @@ func (r *revision) matrix(ctx context.Context, now func() time.Time) (*Matrix, e
 // fillClass decides c's caller against every pair.
 func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, now time.Time) error {
 	c.Allowed = []MatrixCell{}
-	in := Input{User: c.Caller}
+	in := Input{User: c.Caller.user()}
 	if len(pairs) == 0 {
 		d, err := r.evalDecision(ctx, in, now)
 		if err != nil {

@@ -35,6 +35,14 @@ const policyUsage = `Usage:
         print the decision for one request and why, as JSON; --caps names
         a WhoIs CapMap (JSON) whose "tailscale.com/cap/aperture" grants
         from the tailnet policy file are unioned with the config's
+  sluice policy matrix [--config FILE] [--policy DIR] [--json]
+        print every class of callers the grants tell apart (each login,
+        domain, tag and group named in src, and anyone else), its role and
+        the provider/model pairs the compiled policy allows it, with the
+        grants that do
+  sluice policy diff [--policy DIR] [--json] OLD.hujson NEW.hujson
+        print who gains and who loses which roles and models from OLD to
+        NEW; exit 0 when equal, 1 when different, 2 on errors
 
 Without --config the embedded default configuration is used.
 `
@@ -59,11 +67,15 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return policyTest(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return policyEval(ctx, args[1:], stdout, stderr)
+	case "matrix":
+		return policyMatrix(ctx, args[1:], stdout, stderr)
+	case "diff":
+		return policyDiff(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, policyUsage)
 		return 0
 	}
-	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "help"}, policyUsage)
+	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "matrix", "diff", "help"}, policyUsage)
 	return 2
 }
 
