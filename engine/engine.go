@@ -56,6 +56,9 @@ type revision struct {
 	order   map[string]int                // grant ID -> configuration order
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
+	// matrixQuery is prepared on first use: serving never needs it.
+	matrixQuery func() (oparego.PreparedEvalQuery, error)
+	prepare     func(query string) (oparego.PreparedEvalQuery, error)
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
@@ -238,6 +241,17 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 
 	rev := &revision{
+		matrixQuery: sync.OnceValues(func() (oparego.PreparedEvalQuery, error) {
+			// Prepared lazily, maybe long after the build's context ended.
+			return oparego.New(
+				oparego.Query(matrixQuery),
+				oparego.Compiler(compiler),
+				oparego.Store(store),
+				oparego.StoreReadAST(true),
+				oparego.SetRegoVersion(ast.RegoV1),
+			).PrepareForEval(context.Background())
+		}),
+		prepare: prepare,
 		id:      revisionID(all),
 		meaning: meaningID(compiler),
 		cfg:     cfg,

@@ -3,12 +3,16 @@ package engine
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	oparego "github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/sluice-gateway/sluice/policy"
 )
@@ -192,10 +196,17 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 	return m, nil
 }
 
-// fillClass decides c's caller against every pair.
+// matrixQuery asks only for what Decide's verdict reads: the rest of a
+// full decision (hooks, headers, quotas, CORS) is most of its cost, times
+// every model of every class of callers.
+const matrixQuery = `role := data.sluice.authz.role; allow := data.sluice.authz.allow; ` +
+	`denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+
+// fillClass decides c's caller against every pair, as Decide would with
+// an input naming only the caller, the provider and the model.
 func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, now time.Time) error {
 	c.Allowed = []MatrixCell{}
-	in := Input{User: c.Caller.user()}
+	in := Input{User: c.Caller.user()}.canonical()
 	if len(pairs) == 0 {
 		d, err := r.evalDecision(ctx, in, now)
 		if err != nil {
@@ -204,22 +215,36 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		c.Role = d.Role
 		return nil
 	}
+	q, err := r.matrixQuery()
+	if err != nil {
+		return fmt.Errorf("prepare matrix query: %w", err)
+	}
 	for i, p := range pairs {
 		in.Request = Request{Provider: p.Provider, Model: p.Model}
-		d, err := r.evalDecision(ctx, in.canonical(), now)
+		rs, err := q.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now))
 		if err != nil {
-			return err
+			return fmt.Errorf("matrix for %q: %w", c.Class, err)
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("matrix for %q: %w", c.Class, ErrUndefined)
+		}
+		b := rs[0].Bindings
+		role, _ := b["role"].(string)
+		allow, _ := b["allow"].(bool)
+		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
+		if err != nil || role == "" {
+			return fmt.Errorf("matrix for %q: malformed decision %v", c.Class, b)
 		}
 		if i == 0 {
-			c.Role = d.Role
-			if d.Role == RoleNone {
-				// Without a role nothing is allowed, whatever a module
-				// says (see decisionFromBindings).
-				return nil
+			c.Role = role
+			if role == RoleNone {
+				return nil // without a role nothing is allowed (see verdict)
 			}
 		}
-		if d.Allow {
-			c.Allowed = append(c.Allowed, MatrixCell{Provider: p.Provider, Model: p.Model, Grants: append([]string{}, d.Grants...)})
+		if verdict(role, allow, int(denials)) {
+			grants := strs(b["grants"])
+			slices.Sort(grants)
+			c.Allowed = append(c.Allowed, MatrixCell{Provider: p.Provider, Model: p.Model, Grants: grants})
 		}
 	}
 	return nil
