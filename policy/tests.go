@@ -154,6 +154,7 @@ func (d *decoder) tests(c *Config, v *hujson.Value, path string) {
 			return out
 		}
 		var allowV, denyV *hujson.Value
+		hasTags := false
 		var allowP, denyP string
 		if !d.members(tv, p, func(m *hujson.ObjectMember, key, fp string) {
 			fv := &m.Value
@@ -164,6 +165,7 @@ func (d *decoder) tests(c *Config, v *hujson.Value, path string) {
 					d.errorAt(fv, fp, CodeBadTest, errorf("%s: %s", a.Source(), msg))
 				}
 			case "tags":
+				hasTags = true
 				d.array(fv, fp, func(_ int, ev *hujson.Value, ep string) {
 					t := d.str(ev, ep)
 					if !strings.HasPrefix(t, "tag:") || len(t) == len("tag:") || strings.ContainsAny(t, "* ") {
@@ -188,7 +190,7 @@ func (d *decoder) tests(c *Config, v *hujson.Value, path string) {
 			return
 		}
 		switch {
-		case a.Src == "" && len(a.Tags) == 0:
+		case a.Src == "" && !hasTags:
 			d.errorAt(tv, p, CodeBadTest, errorf("%s names no caller (want \"src\": a login, \"tag:name\" or \"group:name\", or \"tags\")", a.Source()))
 		case a.Src != "" && len(a.Tags) > 0 && !strings.HasPrefix(a.Src, "tag:"):
 			d.errorAt(tv, p, CodeBadTest, errorf("%s has both \"src\" %q and \"tags\": a tagged device has no login; give one or the other", a.Source(), a.Src))
