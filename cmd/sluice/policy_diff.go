@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 
@@ -26,13 +27,20 @@ const (
 // OLD to NEW: both access matrices, computed over the classes of callers
 // either configuration distinguishes, compared class by class.
 func policyDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f := newPolicyFlags("diff", stderr)
+	f := &policyFlags{fs: flag.NewFlagSet("policy diff", flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  %s\n\nFlags:\n", policySynopsis["diff"])
+		f.fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nExit status: 0 when access is the same, 1 when it differs, 2 on errors.")
+	}
+	f.fs.StringVar(&f.policyDir, "policy", "", "directory of your own Rego modules, applied to both files")
 	asJSON := f.fs.Bool("json", false, "print the difference as JSON")
 	files, err := f.parse(args)
 	if err != nil {
 		return flagExit(err)
 	}
-	if len(files) != 2 || f.config != "" {
+	if len(files) != 2 {
 		fmt.Fprintln(stderr, "sluice policy diff: need two configuration files, OLD and NEW")
 		return diffTrouble
 	}
