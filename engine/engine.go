@@ -56,9 +56,9 @@ type revision struct {
 	order   map[string]int                // grant ID -> configuration order
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
-	// matrixQuery is prepared on first use: serving never needs it.
-	matrixQuery func() (oparego.PreparedEvalQuery, error)
-	prepare     func(query string) (oparego.PreparedEvalQuery, error)
+	// matrixQueries are prepared on first use: serving never needs them.
+	matrixQueries func() ([2]oparego.PreparedEvalQuery, error)
+	prepare       func(query string) (oparego.PreparedEvalQuery, error)
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
@@ -241,15 +241,23 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 
 	rev := &revision{
-		matrixQuery: sync.OnceValues(func() (oparego.PreparedEvalQuery, error) {
+		matrixQueries: sync.OnceValues(func() ([2]oparego.PreparedEvalQuery, error) {
 			// Prepared lazily, maybe long after the build's context ended.
-			return oparego.New(
-				oparego.Query(matrixQuery),
-				oparego.Compiler(compiler),
-				oparego.Store(store),
-				oparego.StoreReadAST(true),
-				oparego.SetRegoVersion(ast.RegoV1),
-			).PrepareForEval(context.Background())
+			var qs [2]oparego.PreparedEvalQuery
+			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery} {
+				var err error
+				qs[i], err = oparego.New(
+					oparego.Query(q),
+					oparego.Compiler(compiler),
+					oparego.Store(store),
+					oparego.StoreReadAST(true),
+					oparego.SetRegoVersion(ast.RegoV1),
+				).PrepareForEval(context.Background())
+				if err != nil {
+					return qs, err
+				}
+			}
+			return qs, nil
 		}),
 		prepare: prepare,
 		id:      revisionID(all),

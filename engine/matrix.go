@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/sluice-gateway/sluice/policy"
@@ -196,11 +197,16 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 	return m, nil
 }
 
-// matrixQuery asks only for what Decide's verdict reads: the rest of a
+// The matrix asks only for what Decide's verdict reads: the rest of a
 // full decision (hooks, headers, quotas, CORS) is most of its cost, times
-// every model of every class of callers.
-const matrixQuery = `role := data.sluice.authz.role; allow := data.sluice.authz.allow; ` +
-	`denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+// every model of every class of callers. matrixAllowQuery comes first: the
+// library's allow is false for most pairs, and then the verdict is too
+// (see verdict) without evaluating every deny rule; matrixVerdictQuery
+// completes the verdict of the pairs it allows.
+const (
+	matrixAllowQuery   = `role := data.sluice.authz.role; allow := data.sluice.authz.allow`
+	matrixVerdictQuery = `denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+)
 
 // fillClass decides c's caller against every pair, as Decide would with
 // an input naming only the caller, the provider and the model.
@@ -215,24 +221,30 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		c.Role = d.Role
 		return nil
 	}
-	q, err := r.matrixQuery()
+	qs, err := r.matrixQueries()
 	if err != nil {
-		return fmt.Errorf("prepare matrix query: %w", err)
+		return fmt.Errorf("prepare matrix queries: %w", err)
+	}
+	eval := func(q oparego.PreparedEvalQuery, input ast.Value) (map[string]any, error) {
+		rs, err := q.Eval(ctx, oparego.EvalParsedInput(input), oparego.EvalTime(now))
+		if err != nil {
+			return nil, fmt.Errorf("matrix for %q: %w", c.Class, err)
+		}
+		if len(rs) == 0 {
+			return nil, fmt.Errorf("matrix for %q: %w", c.Class, ErrUndefined)
+		}
+		return rs[0].Bindings, nil
 	}
 	for i, p := range pairs {
 		in.Request = Request{Provider: p.Provider, Model: p.Model}
-		rs, err := q.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now))
+		input := in.value()
+		b, err := eval(qs[0], input)
 		if err != nil {
-			return fmt.Errorf("matrix for %q: %w", c.Class, err)
+			return err
 		}
-		if len(rs) == 0 {
-			return fmt.Errorf("matrix for %q: %w", c.Class, ErrUndefined)
-		}
-		b := rs[0].Bindings
 		role, _ := b["role"].(string)
-		allow, _ := b["allow"].(bool)
-		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
-		if err != nil || role == "" {
+		allow, ok := b["allow"].(bool)
+		if !ok || role == "" {
 			return fmt.Errorf("matrix for %q: malformed decision %v", c.Class, b)
 		}
 		if i == 0 {
@@ -240,6 +252,16 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 			if role == RoleNone {
 				return nil // without a role nothing is allowed (see verdict)
 			}
+		}
+		if !verdict(role, allow, 0) {
+			continue
+		}
+		if b, err = eval(qs[1], input); err != nil {
+			return err
+		}
+		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
+		if err != nil {
+			return fmt.Errorf("matrix for %q: malformed decision %v", c.Class, b)
 		}
 		if verdict(role, allow, int(denials)) {
 			grants := strs(b["grants"])
