@@ -12,10 +12,9 @@ import (
 )
 
 const configUsage = `Usage:
-  sluice config validate [--policy DIR] FILE
-                                check FILE (and the assertions of its tests section,
-                                with your Rego modules of DIR); exit 0, or exit 1
-                                printing every problem
+  sluice config validate FILE   check FILE; exit 0, or exit 1 printing every problem
+                                (--policy DIR: check the tests section with your
+                                Rego modules of DIR too)
   sluice config default         print the default configuration
   sluice config migrate FILE    print FILE with temp_grants rewritten as grants,
                                 comments kept; notes on what stayed go to stderr
