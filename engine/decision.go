@@ -123,11 +123,7 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 	for _, m := range deny {
 		d.Reasons = append(d.Reasons, fmt.Sprint(m))
 	}
-	if len(d.Reasons) > 0 || d.Role == RoleNone {
-		// Any deny blocks, and no role means no access, whatever a
-		// module made of allow: modules narrow access, never widen it.
-		d.Allow = false
-	}
+	d.Allow = verdict(d.Role, d.Allow, len(d.Reasons))
 	granted, _ := b["granted"].(bool)
 	switch {
 	case d.Allow:
@@ -189,6 +185,13 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 	slices.SortStableFunc(d.Hooks, func(a, b HookGrant) int { return r.grantOrder(a.Grant) - r.grantOrder(b.Grant) })
 	d.Hooks = mergeCapHooks(d.Hooks)
 	return d, nil
+}
+
+// verdict is whether a request goes upstream, from the rules role, allow
+// and deny: any deny blocks, and no role means no access, whatever a
+// module made of allow: modules narrow access, never widen it.
+func verdict(role string, allow bool, denials int) bool {
+	return allow && denials == 0 && role != RoleNone
 }
 
 // mergeCapHooks merges the send_hooks of capabilities (grants section and

@@ -60,6 +60,9 @@ type revision struct {
 	order   map[string]int                // grant ID -> configuration order
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
+	// matrixQueries are prepared on first use: serving never needs them.
+	matrixQueries func() ([2]oparego.PreparedEvalQuery, error)
+	prepare       func(query string) (oparego.PreparedEvalQuery, error)
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
@@ -74,7 +77,8 @@ const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; so
 
 // New compiles cfg's policy (grants, library and modules given by options)
 // and prepares its queries. A module that does not compile is reported as a
-// *CompileError; a bad hook condition as policy.Errors.
+// *CompileError; a bad hook condition, or an assertion of the tests section
+// the policy does not satisfy, as policy.Errors.
 func New(ctx context.Context, cfg *policy.Config, opts ...Option) (*Engine, error) {
 	e := &Engine{opts: defaultOptions()}
 	for _, o := range opts {
@@ -249,6 +253,25 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 
 	rev := &revision{
+		matrixQueries: sync.OnceValues(func() ([2]oparego.PreparedEvalQuery, error) {
+			// Prepared lazily, maybe long after the build's context ended.
+			var qs [2]oparego.PreparedEvalQuery
+			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery} {
+				var err error
+				qs[i], err = oparego.New(
+					oparego.Query(q),
+					oparego.Compiler(compiler),
+					oparego.Store(store),
+					oparego.StoreReadAST(true),
+					oparego.SetRegoVersion(ast.RegoV1),
+				).PrepareForEval(context.Background())
+				if err != nil {
+					return qs, err
+				}
+			}
+			return qs, nil
+		}),
+		prepare: prepare,
 		id:      revisionID(all),
 		modules: exported,
 		meaning: meaningID(compiler),
@@ -272,6 +295,13 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		for _, c := range g.Caps {
 			rev.order[c.Source()] = len(rev.order)
 			rev.caps[c.Source()] = c
+		}
+	}
+	// Assertions of the tests section hold or the policy is refused, on
+	// every path that builds one: validate, start, reload, config API.
+	if !o.skipTests {
+		if err := rev.checkTests(ctx, o.now()); err != nil {
+			return nil, err
 		}
 	}
 	if cacheable {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
@@ -81,10 +82,19 @@ type Denial struct {
 // the decision log, and reports which grants named the caller and which deny
 // rules fired.
 func (e *Engine) Explain(ctx context.Context, in Input) (Explanation, error) {
-	rev := e.cur.Load()
+	x, err := e.cur.Load().explainInput(ctx, in, e.opts.now())
+	if err != nil {
+		return Explanation{}, err
+	}
+	x.Decision.ID = e.opts.newID()
+	return x, nil
+}
+
+// explainInput is Explain on one revision; the decision has no ID.
+func (rev *revision) explainInput(ctx context.Context, in Input, now time.Time) (Explanation, error) {
 	in = in.canonical()
 	tr := &denyTracer{}
-	rs, err := rev.explain.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(e.opts.now()), oparego.EvalQueryTracer(tr))
+	rs, err := rev.explain.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now), oparego.EvalQueryTracer(tr))
 	if err != nil {
 		return Explanation{}, fmt.Errorf("explain for %q: %w", in.User.Login, err)
 	}
@@ -96,7 +106,6 @@ func (e *Engine) Explain(ctx context.Context, in Input) (Explanation, error) {
 	if err != nil {
 		return Explanation{}, fmt.Errorf("explain for %q: %w", in.User.Login, err)
 	}
-	d.ID = e.opts.newID()
 	x := Explanation{Decision: d, Input: in, Sources: strs(b["sources"]), Denials: tr.denials}
 	if x.Input.User.Tags == nil {
 		x.Input.User.Tags = []string{}

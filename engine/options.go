@@ -23,6 +23,7 @@ type options struct {
 	now         func() time.Time
 	newID       func() string
 	observe     func(Observation)
+	skipTests   bool
 }
 
 func defaultOptions() options {
@@ -84,4 +85,12 @@ type Observation struct {
 // carries over to the engines Next builds, so counts survive reloads.
 func WithObserver(observe func(Observation)) Option {
 	return func(o *options) { o.observe = observe }
+}
+
+// WithoutTests builds the policy without checking the assertions of the
+// configuration's tests section, for tools that show a policy rather than
+// accept it (the access matrix and its diff of a draft). Serving and
+// validating always check them.
+func WithoutTests() Option {
+	return func(o *options) { o.skipTests = true }
 }

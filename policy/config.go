@@ -51,6 +51,9 @@ type Config struct {
 	ForceModel   string
 	// Routing says how requests fail over and spread among providers.
 	Routing Routing
+	// Tests are the assertions of the tests section, in file order; nil
+	// when the file has none. The engine refuses a policy that fails one.
+	Tests []*Assertion
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors

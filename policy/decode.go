@@ -24,6 +24,8 @@ type decoder struct {
 	hookRefs []hookRef
 	// quotaRefs are the bucket names grants charge.
 	quotaRefs []quotaRef
+	// testGlobs are the allow and deny globs of the tests section.
+	testGlobs []testGlob
 	lines     []int // offsets of line starts, built on first use by pos
 	// defaultProviderAt is where routing.default_provider is set.
 	defaultProviderAt *hujson.Value

@@ -39,6 +39,8 @@ var sections = []section{
 	{name: "model_aliases", decode: (*decoder).modelAliases},
 	{name: "force_model", decode: (*decoder).forceModel},
 	{name: "routing", decode: (*decoder).routing},
+	// sluice's own: assertions the policy must satisfy.
+	{name: "tests", decode: (*decoder).tests},
 	{name: "connectors", access: true, refused: `section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "mcp", access: true, refused: `section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`},
 	{name: "sandboxes", access: true, refused: `section "sandboxes" is not supported yet by this version of sluice`},

@@ -50,7 +50,7 @@ func TestFailClosedSections(t *testing.T) {
 		{name: "sandboxes is refused", config: `"sandboxes": {}`,
 			wantErr: `t.hujson:3:1: section "sandboxes" is not supported yet by this version of sluice`, code: CodeUnsupportedSection},
 		{name: "unknown section is an error", config: `"grant": []`,
-			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing)`, code: CodeUnknownSection},
+			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing, tests)`, code: CodeUnknownSection},
 		{name: "unknown field below the top is a warning", config: `"database": {"vacuum": true}`,
 			warn: `t.hujson:3:14: unknown field database.vacuum (ignored)`},
 		{name: "flags load", config: `"flags": {"chat_ui": {"value": true}, "connectors": {"value": false}}`},

@@ -40,6 +40,7 @@ func validate(c *Config, d *decoder) {
 	}
 	validateQuotas(c, d)
 	validateRouting(c, d)
+	validateTests(c, d)
 }
 
 func with(d Diagnostic, code, msg string, warning bool) Diagnostic {

@@ -13,6 +13,8 @@ import (
 
 const configUsage = `Usage:
   sluice config validate FILE   check FILE; exit 0, or exit 1 printing every problem
+                                (--policy DIR: check the tests section with your
+                                Rego modules of DIR too)
   sluice config default         print the default configuration
   sluice config migrate FILE    print FILE with temp_grants rewritten as grants,
                                 comments kept; notes on what stayed go to stderr
@@ -31,6 +33,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
+		policyDir := fs.String("policy", "", "directory of your own Rego modules, as for sluice serve --policy")
 		if err := fs.Parse(args[1:]); err != nil {
 			return flagExit(err)
 		}
@@ -38,7 +41,11 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fs.Usage()
 			return 2
 		}
-		return validateConfig(ctx, fs.Arg(0), stdout, stderr)
+		var opts []engine.Option
+		if *policyDir != "" {
+			opts = append(opts, engine.WithModulesDir(*policyDir))
+		}
+		return validateConfig(ctx, fs.Arg(0), stdout, stderr, opts...)
 	case "migrate":
 		if len(args) != 2 {
 			fmt.Fprint(stderr, configUsage)
@@ -56,10 +63,10 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // validateConfig runs the same loading pipeline as serve (load, compile
 // the Rego policy, compile and test-run the CEL conditions), stopping short
 // of serving, and prints warnings and errors one per line.
-func validateConfig(ctx context.Context, path string, stdout, stderr io.Writer) int {
+func validateConfig(ctx context.Context, path string, stdout, stderr io.Writer, opts ...engine.Option) int {
 	cfg, err := loadConfig(ctx, path, stderr)
 	if err == nil {
-		_, err = engine.New(ctx, cfg)
+		_, err = engine.New(ctx, cfg, opts...)
 	}
 	if err != nil {
 		printLoadError(stderr, err)

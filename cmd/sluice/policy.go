@@ -40,6 +40,14 @@ const policyUsage = `Usage:
         list who gains or loses which model (exit 0: no change, 1: changes)
   sluice policy bundle [--config FILE] [--policy DIR] --out bundle.tar.gz
         write the compiled policy as an OPA bundle with its revision
+  sluice policy matrix [--config FILE] [--policy DIR] [--json]
+        print every class of callers the grants tell apart (each login,
+        domain, tag and group named in src, and anyone else), its role and
+        the provider/model pairs the compiled policy allows it, with the
+        grants that do
+  sluice policy diff [--policy DIR] [--json] OLD.hujson NEW.hujson
+        print who gains and who loses which roles and models from OLD to
+        NEW; exit 0 when equal, 1 when different, 2 on errors
 
 Without --config the embedded default configuration is used.
 `
@@ -68,11 +76,15 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return policyReplay(ctx, args[1:], stdout, stderr)
 	case "bundle":
 		return policyBundle(ctx, args[1:], stdout, stderr)
+	case "matrix":
+		return policyMatrix(ctx, args[1:], stdout, stderr)
+	case "diff":
+		return policyDiff(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, policyUsage)
 		return 0
 	}
-	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "replay", "bundle", "help"}, policyUsage)
+	unknownCommand(stderr, "sluice policy", args[0], []string{"export", "test", "eval", "replay", "bundle", "matrix", "diff", "help"}, policyUsage)
 	return 2
 }
 

@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	oparego "github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/sluice-gateway/sluice/policy"
+)
+
+// Matrix is the whole access policy as data: for every class of caller the
+// grants tell apart, its role and the provider/model pairs it may use. It
+// is computed by deciding every class against every configured pair with
+// the compiled policy (the user's own modules included), so it shows what
+// sluice enforces, not what the grants seem to say.
+type Matrix struct {
+	Models  []string      `json:"models"` // every configured "provider/model", in declaration order
+	Classes []MatrixClass `json:"classes"`
+}
+
+// MatrixClass is one class of callers and what the policy gives it.
+type MatrixClass struct {
+	// Class is the src that defines it ("alice@example.com",
+	// "*@example.com", "tag:ci", "group:eng", a wildcard pattern) or
+	// "anyone else".
+	Class string `json:"class"`
+	// Kind is "login", "domain", "pattern", "group", "tag" or "other".
+	Kind string `json:"kind"`
+	// Caller is the representative caller the policy was asked about.
+	Caller Caller `json:"caller"`
+	// Role is "admin", "user" or "none".
+	Role string `json:"role"`
+	// Allowed are the pairs the class may use, in declaration order.
+	Allowed []MatrixCell `json:"allowed"`
+}
+
+// Caller is who a class of callers is represented by: a login, a device's
+// tags (its login then is the tags, as the gateway identifies it) and the
+// groups the caller is in.
+type Caller struct {
+	Login  string   `json:"login"`
+	Tags   []string `json:"tags,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+}
+
+func (c Caller) user() User { return User{Login: c.Login, Tags: c.Tags, Groups: c.Groups} }
+
+// MatrixCell is one allowed provider/model pair, with the grants that
+// allow it ("temp_grants[i].grants[j]", "grants[i].app...[j]", or none
+// named when a module of the user's own allowed it).
+type MatrixCell struct {
+	Provider string   `json:"provider"`
+	Model    string   `json:"model"`
+	Grants   []string `json:"grants"`
+}
+
+// AnyoneElse names the class of callers no src names specifically.
+const AnyoneElse = "anyone else"
+
+// anonymousLogin is the login of the representative callers that no grant
+// names by login or domain (".invalid" is reserved, RFC 2606).
+const anonymousLogin = "someone@anyone-else.invalid"
+
+// kinds orders the classes of a matrix.
+var kinds = []string{"login", "domain", "pattern", "group", "tag", "other"}
+
+// Classes returns the classes of callers the grants of cfgs distinguish: each
+// login, domain, wildcard pattern, group and tag named in a src, and anyone
+// else, each with a representative caller. A domain's representative is a
+// login of that domain that no src names; a group's, a member of the group
+// named by nothing else; a tag's, a device with only that tag.
+func Classes(cfgs ...*policy.Config) []MatrixClass {
+	srcs := map[string]bool{}
+	for _, cfg := range cfgs {
+		for _, set := range cfg.TempGrants {
+			for _, s := range set.Src {
+				srcs[s] = true
+			}
+		}
+		for _, g := range cfg.Grants {
+			for _, s := range g.Src {
+				srcs[s] = true
+			}
+		}
+	}
+	logins := map[string]bool{anonymousLogin: true}
+	for s := range srcs {
+		if !strings.Contains(s, "*") && !strings.HasPrefix(s, "tag:") && !strings.HasPrefix(s, "group:") {
+			logins[s] = true
+		}
+	}
+	unnamed := func(login string) string {
+		for i := 2; logins[login]; i++ {
+			name, domain, _ := strings.Cut(login, "@")
+			login = strings.TrimRight(name, "0123456789") + strconv.Itoa(i) + "@" + domain
+		}
+		logins[login] = true
+		return login
+	}
+	var out []MatrixClass
+	for s := range srcs {
+		c := MatrixClass{Class: s}
+		switch {
+		case s == "*":
+			continue // anyone else
+		case strings.HasPrefix(s, "tag:") && strings.Contains(s, "*"):
+			tag := strings.ReplaceAll(s, "*", "x")
+			c.Kind, c.Caller = "pattern", taggedCaller(tag)
+		case strings.HasPrefix(s, "tag:"):
+			c.Kind, c.Caller = "tag", taggedCaller(s)
+		case strings.HasPrefix(s, "group:"):
+			c.Kind, c.Caller = "group", Caller{Login: anonymousLogin, Groups: []string{s}}
+		case strings.HasPrefix(s, "*@") && !strings.ContainsAny(s[2:], "*@"):
+			c.Kind, c.Caller = "domain", Caller{Login: unnamed("someone" + s[1:])}
+		case strings.Contains(s, "*"):
+			c.Kind, c.Caller = "pattern", Caller{Login: strings.ReplaceAll(s, "*", "x")}
+		default:
+			c.Kind, c.Caller = "login", Caller{Login: s}
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b MatrixClass) int {
+		return cmp.Or(cmp.Compare(slices.Index(kinds, a.Kind), slices.Index(kinds, b.Kind)), strings.Compare(a.Class, b.Class))
+	})
+	return append(out, MatrixClass{Class: AnyoneElse, Kind: "other", Caller: Caller{Login: anonymousLogin}})
+}
+
+// taggedCaller is the caller a device with these tags is: as the gateway
+// identifies it, its login is its sorted tags.
+func taggedCaller(tags ...string) Caller {
+	t := slices.Clone(tags)
+	slices.Sort(t)
+	t = slices.Compact(t)
+	return Caller{Login: strings.Join(t, ","), Tags: t}
+}
+
+// Matrix computes the access matrix of the running policy over the classes
+// its configuration's grants distinguish.
+func (e *Engine) Matrix(ctx context.Context) (*Matrix, error) {
+	return e.MatrixOf(ctx, Classes(e.Config()))
+}
+
+// MatrixOf computes the access matrix of the running policy over the given
+// classes (as Classes returns them; their Role and Allowed are ignored),
+// so that two policies can be compared class by class.
+func (e *Engine) MatrixOf(ctx context.Context, classes []MatrixClass) (*Matrix, error) {
+	return e.cur.Load().matrix(ctx, classes, e.opts.now)
+}
+
+func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func() time.Time) (*Matrix, error) {
+	pairs := r.cfg.ModelPairs()
+	m := &Matrix{Models: make([]string, len(pairs)), Classes: make([]MatrixClass, len(classes))}
+	for i, c := range classes {
+		m.Classes[i] = MatrixClass{Class: c.Class, Kind: c.Kind, Caller: c.Caller}
+	}
+	for i, p := range pairs {
+		m.Models[i] = p.String()
+	}
+	// Classes are independent: decide them on every core.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan int)
+	)
+	for range max(1, min(runtime.GOMAXPROCS(0), len(m.Classes))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := r.fillClass(ctx, &m.Classes[i], pairs, now()); err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range m.Classes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return m, nil
+}
+
+// The matrix asks only for what Decide's verdict reads: the rest of a
+// full decision (hooks, headers, quotas, CORS) is most of its cost, times
+// every model of every class of callers. matrixAllowQuery comes first: the
+// library's allow is false for most pairs, and then the verdict is too
+// (see verdict) without evaluating every deny rule; matrixVerdictQuery
+// completes the verdict of the pairs it allows.
+const (
+	matrixAllowQuery   = `role := data.sluice.authz.role; allow := data.sluice.authz.allow`
+	matrixVerdictQuery = `denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+)
+
+// fillClass decides c's caller against every pair, as Decide would with
+// an input naming only the caller, the provider and the model.
+func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, now time.Time) error {
+	c.Allowed = []MatrixCell{}
+	in := Input{User: c.Caller.user()}.canonical()
+	if len(pairs) == 0 {
+		d, err := r.evalDecision(ctx, in, now)
+		if err != nil {
+			return err
+		}
+		c.Role = d.Role
+		return nil
+	}
+	qs, err := r.matrixQueries()
+	if err != nil {
+		return fmt.Errorf("prepare matrix queries: %w", err)
+	}
+	eval := func(q oparego.PreparedEvalQuery, input ast.Value) (map[string]any, error) {
+		rs, err := q.Eval(ctx, oparego.EvalParsedInput(input), oparego.EvalTime(now))
+		if err != nil {
+			return nil, fmt.Errorf("matrix for %q: %w", c.Class, err)
+		}
+		if len(rs) == 0 {
+			return nil, fmt.Errorf("matrix for %q: %w", c.Class, ErrUndefined)
+		}
+		return rs[0].Bindings, nil
+	}
+	for i, p := range pairs {
+		in.Request = Request{Provider: p.Provider, Model: p.Model}
+		input := in.value()
+		b, err := eval(qs[0], input)
+		if err != nil {
+			return err
+		}
+		role, _ := b["role"].(string)
+		allow, ok := b["allow"].(bool)
+		if !ok || role == "" {
+			return fmt.Errorf("matrix for %q: malformed decision %v", c.Class, b)
+		}
+		if i == 0 {
+			c.Role = role
+			if role == RoleNone {
+				return nil // without a role nothing is allowed (see verdict)
+			}
+		}
+		if !verdict(role, allow, 0) {
+			continue
+		}
+		if b, err = eval(qs[1], input); err != nil {
+			return err
+		}
+		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
+		if err != nil {
+			return fmt.Errorf("matrix for %q: malformed decision %v", c.Class, b)
+		}
+		if verdict(role, allow, int(denials)) {
+			grants := strs(b["grants"])
+			slices.Sort(grants)
+			c.Allowed = append(c.Allowed, MatrixCell{Provider: p.Provider, Model: p.Model, Grants: grants})
+		}
+	}
+	return nil
+}
