@@ -35,6 +35,8 @@ func isAdminAPIPath(path string) bool {
 //	GET  /api/policy/explain/{id}     the decision of a logged request, re-evaluated, and why
 //	GET  /api/policy/modules          {revision, modules: [{name, text}]}: the compiled Rego
 //	GET  /api/policy/bundle           the compiled Rego as a tar.gz bundle, for opa test
+//	GET  /api/policy/matrix           {revision, models, classes}: who may use what
+//	POST /api/policy/diff             {config} -> {ok, equal, diff, problems, text}: what a draft changes
 func (s *Server) buildAdminAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/config", s.getConfig)
@@ -45,6 +47,8 @@ func (s *Server) buildAdminAPI() http.Handler {
 	mux.HandleFunc("GET /api/policy/explain/{id}", s.explainRequest)
 	mux.HandleFunc("GET /api/policy/modules", s.policyModules)
 	mux.HandleFunc("GET /api/policy/bundle", s.policyBundle)
+	mux.HandleFunc("GET /api/policy/matrix", s.policyMatrix)
+	mux.HandleFunc("POST /api/policy/diff", s.policyDiff)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeLocalError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

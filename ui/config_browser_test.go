@@ -365,3 +365,65 @@ func TestBrowserPolicyTry(t *testing.T) {
 		}
 	})
 }
+
+// TestBrowserAccessMatrix: the matrix page shows who may use what, and a
+// draft pasted there shows who would gain and lose, saving nothing.
+func TestBrowserAccessMatrix(t *testing.T) {
+	site := newConfigSite(t)
+	ctx := newBrowser(t)
+	dir := screenshotDir(t)
+
+	if st := visit(t, ctx, site.admin.URL+"/admin/policy"); st != http.StatusOK {
+		t.Fatalf("/admin/policy: %d", st)
+	}
+	if href := attr(t, ctx, "#matrix-page-link", "href"); href != "/admin/policy/matrix" {
+		t.Errorf("the Policy page links the matrix as %q", href)
+	}
+	if st := visit(t, ctx, site.admin.URL+"/admin/policy/matrix"); st != http.StatusOK {
+		t.Fatalf("/admin/policy/matrix: %d", st)
+	}
+	row := func(class, cell string) string {
+		return text(t, ctx, fmt.Sprintf(`tr.matrix-class[data-class=%q] td.%s`, class, cell))
+	}
+	if got := row("bob@example.com", "matrix-allowed"); got != "anthropic/claude-sonnet-4-5" {
+		t.Errorf("bob may use %q, want only claude", got)
+	}
+	if got := row("boss@example.com", "matrix-role"); got != "admin" {
+		t.Errorf("boss's role %q", got)
+	}
+	if got := row("anyone else", "matrix-allowed"); got != "nothing" {
+		t.Errorf("anyone else may use %q", got)
+	}
+	screenshot(t, ctx, dir, "admin_policy_matrix")
+
+	before, err := os.ReadFile(site.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	draft := strings.Replace(string(before), `{"provider": "anthropic", "model": "claude-*"}`, `{"provider": "*", "model": "*"}`, 1)
+	js, _ := json.Marshal(draft)
+	run(t, ctx, "compare a draft",
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById("draft").value = %s`, js)),
+		chromedp.Click("#compare"),
+		waitFor(`document.querySelector("#diff-result tr.diff-class") !== null || document.querySelector("#diff-result .error, #diff-result .ok") !== null`))
+	if n := count(t, ctx, "#diff-result tr.diff-class"); n == 0 {
+		t.Fatalf("no change listed: %s", text(t, ctx, "#diff-result"))
+	}
+	if got := text(t, ctx, `#diff-result tr.diff-class[data-class="bob@example.com"] td.diff-gains`); got != "openai/gpt-5" {
+		t.Errorf("bob would gain %q, want openai/gpt-5", got)
+	}
+	screenshot(t, ctx, dir, "admin_policy_matrix_diff")
+	after, _ := os.ReadFile(site.file)
+	if string(after) != string(before) {
+		t.Error("comparing a draft changed the configuration file")
+	}
+	if got := site.bobChat(t, "gpt-5"); got != http.StatusForbidden {
+		t.Errorf("bob got %d for gpt-5 after a comparison, want 403 still", got)
+	}
+
+	for _, p := range []string{"/admin/policy/matrix", "/api/policy/matrix"} {
+		if st := visit(t, ctx, site.user.URL+p); st != http.StatusForbidden {
+			t.Errorf("a user got %d for %s, want 403", st, p)
+		}
+	}
+}

@@ -31,6 +31,29 @@ type Policy interface {
 	Explain(ctx context.Context, id string) (LoggedDecision, error)
 	// Config returns the configuration file as the editor shows it.
 	Config() (ConfigFile, error)
+	// Matrix is who may use what under the running policy.
+	Matrix(ctx context.Context) (AccessMatrix, error)
+}
+
+// AccessMatrix is the running policy's access matrix: every class of
+// callers the grants tell apart, its role and the provider/model pairs it
+// may use (`sluice policy matrix`).
+type AccessMatrix struct {
+	Revision string
+	Models   int // configured provider/model pairs
+	Classes  []AccessClass
+}
+
+// AccessClass is one class of callers and what the policy gives it.
+type AccessClass struct {
+	Class, Kind, Role string
+	Allowed           []AccessCell
+}
+
+// AccessCell is one pair a class may use and the grants that allow it.
+type AccessCell struct {
+	Pair   string
+	Grants []string
 }
 
 // Module is one Rego module of the compiled policy.
@@ -268,4 +291,20 @@ func (h *Handler) settingsPage(w http.ResponseWriter, r *http.Request, c Caller)
 		return
 	}
 	h.render(w, r, c, http.StatusOK, "settings", "Settings", "settings", cf)
+}
+
+// matrixPage shows who may use what under the running policy, and what a
+// draft configuration would change (matrix.js asks POST /api/policy/diff).
+func (h *Handler) matrixPage(w http.ResponseWriter, r *http.Request, c Caller) {
+	p := h.opts.Policy
+	if p == nil {
+		h.fail(w, r, c, http.StatusServiceUnavailable, errNoPolicy.Error())
+		return
+	}
+	m, err := p.Matrix(r.Context())
+	if err != nil {
+		h.failErr(w, r, c, err)
+		return
+	}
+	h.render(w, r, c, http.StatusOK, "matrix", "Access matrix", "policy", m)
 }

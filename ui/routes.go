@@ -27,6 +27,7 @@ var routes = []route{
 	{"GET /admin/activity", true, (*Handler).activity},
 	{"GET /admin/logs", true, (*Handler).allLogs},
 	{"GET /admin/policy", true, (*Handler).policyPage},
+	{"GET /admin/policy/matrix", true, (*Handler).matrixPage},
 	{"GET /admin/policy/explain", true, (*Handler).explainRedirect},
 	{"GET /admin/policy/explain/{id}", true, (*Handler).explainPage},
 	{"GET /admin/settings", true, (*Handler).settingsPage},
