@@ -206,7 +206,44 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 const (
 	matrixAllowQuery   = `role := data.sluice.authz.role; allow := data.sluice.authz.allow`
 	matrixVerdictQuery = `denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+	// matrixCandidatesQuery asks once per class which pairs (input.pairs)
+	// its grants match at all: granted, and so allow, is false for every
+	// other pair, so only these need deciding.
+	matrixCandidatesQuery = `candidates := data.sluice.authz.matrix_candidates`
 )
+
+// grantedRules are the rules of the library that decide whether granted
+// holds, which matrix_candidates mirrors.
+var grantedRules = []ast.Ref{
+	ast.MustParseRef("data.sluice.authz.allow"),
+	ast.MustParseRef("data.sluice.authz.granted"),
+	ast.MustParseRef("data.sluice.authz.model_grants"),
+	ast.MustParseRef("data.sluice.authz.named"),
+	ast.MustParseRef("data.sluice.authz.capabilities"),
+	ast.MustParseRef("data.sluice.authz.cap_models"),
+	ast.MustParseRef("data.sluice.authz.as_list"),
+	ast.MustParseRef("data.sluice.authz.star_match"),
+	ast.MustParseRef("data.sluice.authz.path_match"),
+	ast.MustParseRef("data.sluice.authz.fqn"),
+	ast.MustParseRef("data.sluice.authz.matrix_candidates"),
+}
+
+// extendsGranted reports whether the user's modules add a rule to those
+// grantedRules names: then granted may hold for a pair matrix_candidates
+// does not name, and the matrix decides every pair.
+func extendsGranted(own []*ast.Module) bool {
+	for _, m := range own {
+		for _, rule := range m.Rules {
+			ref := m.Package.Path.Extend(rule.Head.Ref())
+			for _, g := range grantedRules {
+				if ref.HasPrefix(g) || g.HasPrefix(ref) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // fillClass decides c's caller against every pair, as Decide would with
 // an input naming only the caller, the provider and the model.
@@ -235,7 +272,37 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		}
 		return rs[0].Bindings, nil
 	}
-	for i, p := range pairs {
+	// The role (asked with the first pair) comes first: without one
+	// nothing is allowed (see verdict).
+	candidates := []int{0}
+	if r.matrixNarrows {
+		in.Request = Request{}
+		input := in.value().(ast.Object)
+		input.Insert(ast.StringTerm("pairs"), pairsTerm(pairs))
+		b, err := eval(qs[2], input)
+		if err != nil {
+			return err
+		}
+		list, ok := b["candidates"].([]any)
+		if !ok {
+			return fmt.Errorf("matrix for %q: malformed candidates %v", c.Class, b)
+		}
+		for _, n := range list {
+			i, err := strconv.Atoi(fmt.Sprint(n))
+			if err != nil || i < 0 || i >= len(pairs) {
+				return fmt.Errorf("matrix for %q: malformed candidates %v", c.Class, b)
+			}
+			candidates = append(candidates, i)
+		}
+		slices.Sort(candidates)
+		candidates = slices.Compact(candidates)
+	} else {
+		for i := range pairs[1:] {
+			candidates = append(candidates, i+1)
+		}
+	}
+	for _, i := range candidates {
+		p := pairs[i]
 		in.Request = Request{Provider: p.Provider, Model: p.Model}
 		input := in.value()
 		b, err := eval(qs[0], input)
@@ -250,7 +317,7 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		if i == 0 {
 			c.Role = role
 			if role == RoleNone {
-				return nil // without a role nothing is allowed (see verdict)
+				return nil
 			}
 		}
 		if !verdict(role, allow, 0) {
@@ -270,4 +337,16 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		}
 	}
 	return nil
+}
+
+// pairsTerm is pairs as matrix_candidates reads input.pairs.
+func pairsTerm(pairs []policy.ModelPair) *ast.Term {
+	terms := make([]*ast.Term, len(pairs))
+	for i, p := range pairs {
+		terms[i] = ast.ObjectTerm(
+			[2]*ast.Term{keyProvider, ast.StringTerm(p.Provider)},
+			[2]*ast.Term{keyModel, ast.StringTerm(p.Model)},
+		)
+	}
+	return ast.ArrayTerm(terms...)
 }
