@@ -61,7 +61,7 @@ type revision struct {
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
 	// matrixQueries are prepared on first use: serving never needs them.
-	matrixQueries func() ([3]oparego.PreparedEvalQuery, error)
+	matrixQueries func() ([4]oparego.PreparedEvalQuery, error)
 	// matrixNarrows is false when the user's modules add to the rules
 	// matrix_candidates mirrors, so that it may miss a pair they allow.
 	matrixNarrows bool
@@ -256,10 +256,10 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 
 	rev := &revision{
-		matrixQueries: sync.OnceValues(func() ([3]oparego.PreparedEvalQuery, error) {
+		matrixQueries: sync.OnceValues(func() ([4]oparego.PreparedEvalQuery, error) {
 			// Prepared lazily, maybe long after the build's context ended.
-			var qs [3]oparego.PreparedEvalQuery
-			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery, matrixCandidatesQuery} {
+			var qs [4]oparego.PreparedEvalQuery
+			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery, matrixCandidatesQuery, matrixDecideQuery} {
 				var err error
 				qs[i], err = oparego.New(
 					oparego.Query(q),

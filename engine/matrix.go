@@ -166,6 +166,7 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 	for i, p := range pairs {
 		m.Models[i] = p.String()
 	}
+	index := pairIndex(pairs)
 	// Classes are independent: decide them on every core.
 	var (
 		wg       sync.WaitGroup
@@ -178,7 +179,7 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := r.fillClass(ctx, &m.Classes[i], pairs, now()); err != nil {
+				if err := r.fillClass(ctx, &m.Classes[i], pairs, index, now()); err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
@@ -210,6 +211,7 @@ const (
 	// its grants match at all: granted, and so allow, is false for every
 	// other pair, so only these need deciding.
 	matrixCandidatesQuery = `candidates := data.sluice.authz.matrix_candidates`
+	matrixDecideQuery     = matrixAllowQuery + "; " + matrixVerdictQuery
 )
 
 // grantedRules are the rules of the library that decide whether granted
@@ -247,7 +249,7 @@ func extendsGranted(own []*ast.Module) bool {
 
 // fillClass decides c's caller against every pair, as Decide would with
 // an input naming only the caller, the provider and the model.
-func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, now time.Time) error {
+func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, index map[policy.ModelPair][]int, now time.Time) error {
 	c.Allowed = []MatrixCell{}
 	in := Input{User: c.Caller.user()}.canonical()
 	if len(pairs) == 0 {
@@ -278,7 +280,7 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 	if r.matrixNarrows {
 		in.Request = Request{}
 		input := in.value().(ast.Object)
-		input.Insert(ast.StringTerm("pairs"), pairsTerm(pairs))
+		input.Insert(ast.StringTerm("models"), modelsTerm(pairs))
 		b, err := eval(qs[2], input)
 		if err != nil {
 			return err
@@ -287,12 +289,12 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		if !ok {
 			return fmt.Errorf("matrix for %q: malformed candidates %v", c.Class, b)
 		}
-		for _, n := range list {
-			i, err := strconv.Atoi(fmt.Sprint(n))
-			if err != nil || i < 0 || i >= len(pairs) {
-				return fmt.Errorf("matrix for %q: malformed candidates %v", c.Class, b)
+		for _, x := range list {
+			pair := strs(x)
+			if len(pair) != 2 {
+				return fmt.Errorf("matrix for %q: malformed candidate %v", c.Class, x)
 			}
-			candidates = append(candidates, i)
+			candidates = append(candidates, index[policy.ModelPair{Provider: pair[0], Model: pair[1]}]...)
 		}
 		slices.Sort(candidates)
 		candidates = slices.Compact(candidates)
@@ -305,7 +307,13 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		p := pairs[i]
 		in.Request = Request{Provider: p.Provider, Model: p.Model}
 		input := in.value()
-		b, err := eval(qs[0], input)
+		// A candidate is usually allowed: then one query that also asks
+		// for the deny rules costs less than two.
+		q := qs[0]
+		if r.matrixNarrows {
+			q = qs[3]
+		}
+		b, err := eval(q, input)
 		if err != nil {
 			return err
 		}
@@ -323,8 +331,10 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		if !verdict(role, allow, 0) {
 			continue
 		}
-		if b, err = eval(qs[1], input); err != nil {
-			return err
+		if !r.matrixNarrows {
+			if b, err = eval(qs[1], input); err != nil {
+				return err
+			}
 		}
 		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
 		if err != nil {
@@ -339,14 +349,25 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 	return nil
 }
 
-// pairsTerm is pairs as matrix_candidates reads input.pairs.
-func pairsTerm(pairs []policy.ModelPair) *ast.Term {
-	terms := make([]*ast.Term, len(pairs))
-	for i, p := range pairs {
-		terms[i] = ast.ObjectTerm(
-			[2]*ast.Term{keyProvider, ast.StringTerm(p.Provider)},
-			[2]*ast.Term{keyModel, ast.StringTerm(p.Model)},
-		)
+// modelsTerm is pairs as matrix_candidates reads input.models:
+// {"provider": ["model", ...]}.
+func modelsTerm(pairs []policy.ModelPair) *ast.Term {
+	models := map[string][]*ast.Term{}
+	for _, p := range pairs {
+		models[p.Provider] = append(models[p.Provider], ast.StringTerm(p.Model))
 	}
-	return ast.ArrayTerm(terms...)
+	obj := ast.NewObject()
+	for provider, ms := range models {
+		obj.Insert(ast.StringTerm(provider), ast.ArrayTerm(ms...))
+	}
+	return ast.NewTerm(obj)
+}
+
+// pairIndex maps each pair to its places in pairs.
+func pairIndex(pairs []policy.ModelPair) map[policy.ModelPair][]int {
+	index := make(map[policy.ModelPair][]int, len(pairs))
+	for i, p := range pairs {
+		index[p] = append(index[p], i)
+	}
+	return index
 }

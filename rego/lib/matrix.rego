@@ -4,20 +4,23 @@
 # those pairs with the full policy.
 package sluice.authz
 
-# matrix_candidates are the indices of input.pairs ([{"provider", "model"}])
-# the caller's provider grants or models capabilities match, matched as
-# granted matches input.request.
-matrix_candidates contains i if {
+# matrix_candidates are the [provider, model] pairs of input.models
+# ({"provider": ["model", ...]}) the caller's provider grants or models
+# capabilities match, matched as granted matches input.request. Provider
+# patterns are matched first: most rule out every model of a provider.
+matrix_candidates contains [provider, model] if {
 	some entry in named
 	some p in entry.providers
-	some i, pair in input.pairs
-	star_match(p.provider, pair.provider)
-	star_match(p.model, pair.model)
+	some provider, models in input.models
+	star_match(p.provider, provider)
+	some model in models
+	star_match(p.model, model)
 }
 
-matrix_candidates contains i if {
+matrix_candidates contains [provider, model] if {
 	some cap in capabilities
 	some pattern in cap_models(cap)
-	some i, pair in input.pairs
-	path_match(pattern, concat("/", [pair.provider, pair.model]))
+	some provider, models in input.models
+	some model in models
+	path_match(pattern, concat("/", [provider, model]))
 }
