@@ -61,7 +61,10 @@ type revision struct {
 	key     keyFields
 	cache   *lru // nil when disabled or when the policy is not cacheable
 	// matrixQueries are prepared on first use: serving never needs them.
-	matrixQueries func() ([2]oparego.PreparedEvalQuery, error)
+	matrixQueries func() ([4]oparego.PreparedEvalQuery, error)
+	// matrixNarrows is false when the user's modules add to the rules
+	// matrix_candidates mirrors, so that it may miss a pair they allow.
+	matrixNarrows bool
 	prepare       func(query string) (oparego.PreparedEvalQuery, error)
 }
 
@@ -253,10 +256,10 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 
 	rev := &revision{
-		matrixQueries: sync.OnceValues(func() ([2]oparego.PreparedEvalQuery, error) {
+		matrixQueries: sync.OnceValues(func() ([4]oparego.PreparedEvalQuery, error) {
 			// Prepared lazily, maybe long after the build's context ended.
-			var qs [2]oparego.PreparedEvalQuery
-			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery} {
+			var qs [4]oparego.PreparedEvalQuery
+			for i, q := range []string{matrixAllowQuery, matrixVerdictQuery, matrixCandidatesQuery, matrixDecideQuery} {
 				var err error
 				qs[i], err = oparego.New(
 					oparego.Query(q),
@@ -271,18 +274,19 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 			}
 			return qs, nil
 		}),
-		prepare: prepare,
-		id:      revisionID(all),
-		modules: exported,
-		meaning: meaningID(compiler),
-		cfg:     cfg,
-		decide:  decide,
-		explain: explain,
-		hooks:   hooks,
-		grants:  make(map[string]*policy.Grant),
-		caps:    make(map[string]*policy.Capability),
-		order:   make(map[string]int),
-		key:     key,
+		matrixNarrows: !extendsGranted(parsedOwn),
+		prepare:       prepare,
+		id:            revisionID(all),
+		modules:       exported,
+		meaning:       meaningID(compiler),
+		cfg:           cfg,
+		decide:        decide,
+		explain:       explain,
+		hooks:         hooks,
+		grants:        make(map[string]*policy.Grant),
+		caps:          make(map[string]*policy.Capability),
+		order:         make(map[string]int),
+		key:           key,
 	}
 	for _, set := range cfg.TempGrants {
 		for _, g := range set.Grants {

@@ -166,6 +166,7 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 	for i, p := range pairs {
 		m.Models[i] = p.String()
 	}
+	index := pairIndex(pairs)
 	// Classes are independent: decide them on every core.
 	var (
 		wg       sync.WaitGroup
@@ -178,7 +179,7 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := r.fillClass(ctx, &m.Classes[i], pairs, now()); err != nil {
+				if err := r.fillClass(ctx, &m.Classes[i], pairs, index, now()); err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
@@ -206,11 +207,49 @@ func (r *revision) matrix(ctx context.Context, classes []MatrixClass, now func()
 const (
 	matrixAllowQuery   = `role := data.sluice.authz.role; allow := data.sluice.authz.allow`
 	matrixVerdictQuery = `denials := count(data.sluice.authz.deny); grants := data.sluice.authz.provider_grants`
+	// matrixCandidatesQuery asks once per class which pairs (input.pairs)
+	// its grants match at all: granted, and so allow, is false for every
+	// other pair, so only these need deciding.
+	matrixCandidatesQuery = `candidates := data.sluice.authz.matrix_candidates`
+	matrixDecideQuery     = matrixAllowQuery + "; " + matrixVerdictQuery
 )
+
+// grantedRules are the rules of the library that decide whether granted
+// holds, which matrix_candidates mirrors.
+var grantedRules = []ast.Ref{
+	ast.MustParseRef("data.sluice.authz.allow"),
+	ast.MustParseRef("data.sluice.authz.granted"),
+	ast.MustParseRef("data.sluice.authz.model_grants"),
+	ast.MustParseRef("data.sluice.authz.named"),
+	ast.MustParseRef("data.sluice.authz.capabilities"),
+	ast.MustParseRef("data.sluice.authz.cap_models"),
+	ast.MustParseRef("data.sluice.authz.as_list"),
+	ast.MustParseRef("data.sluice.authz.star_match"),
+	ast.MustParseRef("data.sluice.authz.path_match"),
+	ast.MustParseRef("data.sluice.authz.fqn"),
+	ast.MustParseRef("data.sluice.authz.matrix_candidates"),
+}
+
+// extendsGranted reports whether the user's modules add a rule to those
+// grantedRules names: then granted may hold for a pair matrix_candidates
+// does not name, and the matrix decides every pair.
+func extendsGranted(own []*ast.Module) bool {
+	for _, m := range own {
+		for _, rule := range m.Rules {
+			ref := m.Package.Path.Extend(rule.Head.Ref())
+			for _, g := range grantedRules {
+				if ref.HasPrefix(g) || g.HasPrefix(ref) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // fillClass decides c's caller against every pair, as Decide would with
 // an input naming only the caller, the provider and the model.
-func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, now time.Time) error {
+func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy.ModelPair, index map[policy.ModelPair][]int, now time.Time) error {
 	c.Allowed = []MatrixCell{}
 	in := Input{User: c.Caller.user()}.canonical()
 	if len(pairs) == 0 {
@@ -235,10 +274,46 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		}
 		return rs[0].Bindings, nil
 	}
-	for i, p := range pairs {
+	// The role (asked with the first pair) comes first: without one
+	// nothing is allowed (see verdict).
+	candidates := []int{0}
+	if r.matrixNarrows {
+		in.Request = Request{}
+		input := in.value().(ast.Object)
+		input.Insert(ast.StringTerm("models"), modelsTerm(pairs))
+		b, err := eval(qs[2], input)
+		if err != nil {
+			return err
+		}
+		list, ok := b["candidates"].([]any)
+		if !ok {
+			return fmt.Errorf("matrix for %q: malformed candidates %v", c.Class, b)
+		}
+		for _, x := range list {
+			pair := strs(x)
+			if len(pair) != 2 {
+				return fmt.Errorf("matrix for %q: malformed candidate %v", c.Class, x)
+			}
+			candidates = append(candidates, index[policy.ModelPair{Provider: pair[0], Model: pair[1]}]...)
+		}
+		slices.Sort(candidates)
+		candidates = slices.Compact(candidates)
+	} else {
+		for i := range pairs[1:] {
+			candidates = append(candidates, i+1)
+		}
+	}
+	for _, i := range candidates {
+		p := pairs[i]
 		in.Request = Request{Provider: p.Provider, Model: p.Model}
 		input := in.value()
-		b, err := eval(qs[0], input)
+		// A candidate is usually allowed: then one query that also asks
+		// for the deny rules costs less than two.
+		q := qs[0]
+		if r.matrixNarrows {
+			q = qs[3]
+		}
+		b, err := eval(q, input)
 		if err != nil {
 			return err
 		}
@@ -250,14 +325,16 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		if i == 0 {
 			c.Role = role
 			if role == RoleNone {
-				return nil // without a role nothing is allowed (see verdict)
+				return nil
 			}
 		}
 		if !verdict(role, allow, 0) {
 			continue
 		}
-		if b, err = eval(qs[1], input); err != nil {
-			return err
+		if !r.matrixNarrows {
+			if b, err = eval(qs[1], input); err != nil {
+				return err
+			}
 		}
 		denials, err := json.Number(fmt.Sprint(b["denials"])).Int64()
 		if err != nil {
@@ -270,4 +347,27 @@ func (r *revision) fillClass(ctx context.Context, c *MatrixClass, pairs []policy
 		}
 	}
 	return nil
+}
+
+// modelsTerm is pairs as matrix_candidates reads input.models:
+// {"provider": ["model", ...]}.
+func modelsTerm(pairs []policy.ModelPair) *ast.Term {
+	models := map[string][]*ast.Term{}
+	for _, p := range pairs {
+		models[p.Provider] = append(models[p.Provider], ast.StringTerm(p.Model))
+	}
+	obj := ast.NewObject()
+	for provider, ms := range models {
+		obj.Insert(ast.StringTerm(provider), ast.ArrayTerm(ms...))
+	}
+	return ast.NewTerm(obj)
+}
+
+// pairIndex maps each pair to its places in pairs.
+func pairIndex(pairs []policy.ModelPair) map[policy.ModelPair][]int {
+	index := make(map[policy.ModelPair][]int, len(pairs))
+	for i, p := range pairs {
+		index[p] = append(index[p], i)
+	}
+	return index
 }

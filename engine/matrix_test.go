@@ -67,4 +67,17 @@ func TestMatrixHonoursOwnModules(t *testing.T) {
 	if diff := cmp.Diff(plain, allowed(WithModules(rego.Module{Name: "block.rego", Text: []byte(blockMini)}))); diff != "" {
 		t.Errorf("matrix with a deny module (-want +got):\n%s", diff)
 	}
+	// A module that grants more than the grants name: the matrix cannot
+	// narrow its pairs to those the grants match, and decides them all.
+	widen := rego.Module{Name: "widen.rego", Text: []byte("package sluice.authz\n\ngranted if input.request.model == \"gpt-5-mini\"\n")}
+	wide := map[string][]string{
+		"alice@example.com": {"openai/gpt-5", "openai/gpt-5-mini", "anthropic/claude-sonnet-4-5"},
+		"*@example.com":     {"openai/gpt-5-mini", "anthropic/claude-sonnet-4-5"},
+		"root@example.com":  {"openai/gpt-5-mini", "anthropic/claude-sonnet-4-5"},
+		"group:eng":         {"openai/gpt-5-mini", "anthropic/claude-sonnet-4-5"},
+		"tag:ci":            {"openai/gpt-5-mini"},
+	}
+	if diff := cmp.Diff(wide, allowed(WithModules(widen))); diff != "" {
+		t.Errorf("matrix with a module granting more (-want +got):\n%s", diff)
+	}
 }
