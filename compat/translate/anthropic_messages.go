@@ -139,15 +139,8 @@ func (anthropicMessages) decodeRequest(body []byte) (*Request, error) {
 // anthParts reads content: a string or a list of blocks. Thinking blocks
 // of earlier turns are left out: the hub carries no reasoning.
 func anthParts(content json.RawMessage) ([]Part, error) {
-	if len(content) == 0 || isNull(content) {
-		return nil, nil
-	}
-	var s string
-	if json.Unmarshal(content, &s) == nil {
-		if s == "" {
-			return nil, nil
-		}
-		return []Part{{Kind: PartText, Text: s}}, nil
+	if parts, ok := stringContent(content); ok {
+		return parts, nil
 	}
 	var blocks []anthBlock
 	if err := json.Unmarshal(content, &blocks); err != nil {

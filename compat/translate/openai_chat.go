@@ -185,17 +185,27 @@ func (r *Request) appendParts(role Role, parts []Part) {
 	r.Messages = append(r.Messages, Message{Role: role, Parts: parts})
 }
 
-// chatParts reads a chat message's content: a string or a list of parts.
-func chatParts(content json.RawMessage) ([]Part, error) {
+// stringContent reads content that is absent, null or a plain string, as
+// both chat and Anthropic messages allow; ok is false for anything else
+// (a list of parts or blocks, which each format reads its own way).
+func stringContent(content json.RawMessage) (parts []Part, ok bool) {
 	if len(content) == 0 || isNull(content) {
-		return nil, nil
+		return nil, true
 	}
 	var s string
-	if json.Unmarshal(content, &s) == nil {
-		if s == "" {
-			return nil, nil
-		}
-		return []Part{{Kind: PartText, Text: s}}, nil
+	if json.Unmarshal(content, &s) != nil {
+		return nil, false
+	}
+	if s == "" {
+		return nil, true
+	}
+	return []Part{{Kind: PartText, Text: s}}, true
+}
+
+// chatParts reads a chat message's content: a string or a list of parts.
+func chatParts(content json.RawMessage) ([]Part, error) {
+	if parts, ok := stringContent(content); ok {
+		return parts, nil
 	}
 	var list []chatContentPart
 	if err := json.Unmarshal(content, &list); err != nil {
