@@ -23,13 +23,13 @@ import (
 func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, error) {
 	switch {
 	case from == apiformat.OpenAIChat && to == apiformat.AnthropicMessages:
-		return &chatToAnthropic{w: w}, nil
+		return &chatToAnthropic{streamOut: streamOut{w: w}}, nil
 	case from == apiformat.AnthropicMessages && to == apiformat.OpenAIChat:
 		now := time.Now
 		if opts.Now != nil {
 			now = opts.Now
 		}
-		return &anthropicToChat{w: w, usageChunk: opts.StreamUsage, created: now().Unix()}, nil
+		return &anthropicToChat{streamOut: streamOut{w: w}, usageChunk: opts.StreamUsage, created: now().Unix()}, nil
 	}
 	return nil, fmt.Errorf("%w: streams from %s to %s", ErrUnsupported, from, to)
 }
@@ -40,10 +40,8 @@ func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, erro
 // with the stop reason and usage, and message_stop. Chat streams report
 // usage after the finish reason, so the closing events wait for [DONE].
 type chatToAnthropic struct {
-	w      io.Writer
+	streamOut
 	p      sse.Parser
-	out    []byte
-	err    error
 	closed bool
 
 	started bool
@@ -113,7 +111,17 @@ func (s *chatToAnthropic) Close() error {
 	return s.err
 }
 
-func (s *chatToAnthropic) flush() error {
+// streamOut is the writing end of a stream translator: the events
+// translated but not yet written, and the first error, which ends the
+// translation.
+type streamOut struct {
+	w   io.Writer
+	out []byte
+	err error
+}
+
+// flush writes the pending events; a write error is kept as the stream's.
+func (s *streamOut) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}

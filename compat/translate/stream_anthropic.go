@@ -3,7 +3,6 @@ package translate
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/sluice-gateway/sluice/compat/sse"
@@ -16,10 +15,8 @@ import (
 // finish reason, the usage chunk when asked for, and [DONE]. Thinking
 // deltas have no chat field and are left out.
 type anthropicToChat struct {
-	w          io.Writer
+	streamOut
 	p          sse.Parser
-	out        []byte
-	err        error
 	closed     bool
 	usageChunk bool
 	created    int64
@@ -88,17 +85,6 @@ func (s *anthropicToChat) Close() error {
 		return err
 	}
 	return s.err
-}
-
-func (s *anthropicToChat) flush() error {
-	if len(s.out) == 0 {
-		return nil
-	}
-	_, err := s.w.Write(s.out)
-	if err != nil && s.err == nil {
-		s.err = err
-	}
-	return err
 }
 
 func (s *anthropicToChat) event(ev sse.Event) {
