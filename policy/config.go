@@ -54,6 +54,9 @@ type Config struct {
 	// Tests are the assertions of the tests section, in file order; nil
 	// when the file has none. The engine refuses a policy that fails one.
 	Tests []*Assertion
+	// Connectors are the entries of connectors.servers, in file order;
+	// nil when the file has none.
+	Connectors []*Connector
 
 	// Warnings found while loading (unknown fields, missing API keys).
 	Warnings Errors

@@ -87,6 +87,8 @@ const (
 	CodeBadHeader         = "bad_header"
 	// CodeBadTracing marks an invalid setting of the tracing section.
 	CodeBadTracing = "bad_tracing"
+	// CodeBadConnector marks an invalid entry of connectors.servers.
+	CodeBadConnector = "bad_connector"
 )
 
 // String renders "file:line:col: message", the place omitted when unknown.

@@ -207,7 +207,7 @@ func TestValidation(t *testing.T) {
 		{name: "missing apikey is a warning", config: `{"providers": {"openai": {"baseurl": "https://x.example", "models": ["m"]}}}`,
 			warn: CodeNoAPIKey},
 		{name: "unknown top-level section is an error", config: `{"providers": {` + okProv + `}, "future_section": {"x": 1}}`,
-			wantErr: `unknown top-level section "future_section" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing, tests)`, code: CodeUnknownSection},
+			wantErr: `unknown top-level section "future_section" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing, tests, connectors)`, code: CodeUnknownSection},
 		{name: "unknown provider field is a warning", config: `{"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"], "priority": 3}}}`,
 			warn: CodeUnknownField},
 		{name: "unknown compatibility flag", config: `{"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"], "compatibility": {"openai_chatt": true}}}}`,

@@ -41,8 +41,10 @@ var sections = []section{
 	{name: "routing", decode: (*decoder).routing},
 	// sluice's own: assertions the policy must satisfy.
 	{name: "tests", decode: (*decoder).tests},
-	{name: "connectors", access: true, refused: `section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`},
-	{name: "mcp", access: true, refused: `section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`},
+	// connectors configures MCP servers and HTTP APIs; grants (connectors,
+	// mcp_tools...) say who may use them, so it grants nothing itself.
+	{name: "connectors", decode: (*decoder).connectors},
+	{name: "mcp", access: true, refused: `section "mcp" is not supported by this version of sluice (configure MCP servers under connectors.servers)`},
 	{name: "sandboxes", access: true, refused: `section "sandboxes" is not supported yet by this version of sluice`},
 }
 

@@ -43,14 +43,13 @@ func TestFailClosedSections(t *testing.T) {
 		{name: "temp_grants quota bucket undefined", config: `"quotas": {"b": {"capacity": "$1"}},
 "temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"quotas": [{"bucket": "c"}]}]}]`,
 			wantErr: `t.hujson:4:84: temp_grants[0].grants[1]: grant charges undefined quota bucket "c" (define it in the "quotas" section)`, code: CodeUndefinedQuota},
-		{name: "connectors is refused", config: `"connectors": {"servers": {}}`,
-			wantErr: `t.hujson:3:1: section "connectors" is not supported yet by this version of sluice (connectors and MCP are not served)`, code: CodeUnsupportedSection},
+		{name: "connectors load", config: `"connectors": {"servers": {}}`},
 		{name: "mcp is refused", config: `"mcp": {"servers": {}}`,
-			wantErr: `t.hujson:3:1: section "mcp" is not supported yet by this version of sluice (connectors and MCP are not served)`, code: CodeUnsupportedSection},
+			wantErr: `t.hujson:3:1: section "mcp" is not supported by this version of sluice (configure MCP servers under connectors.servers)`, code: CodeUnsupportedSection},
 		{name: "sandboxes is refused", config: `"sandboxes": {}`,
 			wantErr: `t.hujson:3:1: section "sandboxes" is not supported yet by this version of sluice`, code: CodeUnsupportedSection},
 		{name: "unknown section is an error", config: `"grant": []`,
-			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing, tests)`, code: CodeUnknownSection},
+			wantErr: `t.hujson:3:1: unknown top-level section "grant" (known: providers, grants, temp_grants, hooks, database, exporters, pricing, flags, quotas, tracing, model_aliases, force_model, routing, tests, connectors)`, code: CodeUnknownSection},
 		{name: "unknown field below the top is a warning", config: `"database": {"vacuum": true}`,
 			warn: `t.hujson:3:14: unknown field database.vacuum (ignored)`},
 		{name: "flags load", config: `"flags": {"chat_ui": {"value": true}, "connectors": {"value": false}}`},
@@ -114,7 +113,7 @@ func TestAccessSectionsNeverDefault(t *testing.T) {
 	if err != nil || !c.GrantsDefaulted || len(c.TempGrants) == 0 {
 		t.Fatalf("no access section: err %v, defaulted %v; want the documented default grants", err, c != nil && c.GrantsDefaulted)
 	}
-	for _, sec := range []string{"connectors", "mcp", "sandboxes"} {
+	for _, sec := range []string{"mcp", "sandboxes"} {
 		c, err := Parse("t.hujson", []byte("{"+okProvider+`"`+sec+`": {}}`), noEnv)
 		if err == nil || c != nil {
 			t.Errorf("%s: loaded (defaulted %v); want refused", sec, c.GrantsDefaulted)
