@@ -42,8 +42,13 @@ type HookRequest struct {
 	UpstreamFormat string `cel:"upstream_format"`
 	Path           string `cel:"path"`
 	// Body is the request body parsed as JSON (maps, lists, strings,
-	// float64 numbers, booleans), or nil.
+	// float64 numbers, booleans), or nil. For a tool_call event it is
+	// the call's arguments.
 	Body any `cel:"body"`
+	// Connector and Tool name the connector and the tool (as the
+	// connector names it) of a tool_call event; empty otherwise.
+	Connector string `cel:"connector"`
+	Tool      string `cel:"tool"`
 }
 
 // HookResponse is the upstream's answer as a hook condition sees it.

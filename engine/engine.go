@@ -66,6 +66,9 @@ type revision struct {
 	// matrix_candidates mirrors, so that it may miss a pair they allow.
 	matrixNarrows bool
 	prepare       func(query string) (oparego.PreparedEvalQuery, error)
+	// connectorQuery is prepared on first use: a gateway without
+	// connectors never needs it.
+	connectorQuery func() (oparego.PreparedEvalQuery, error)
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
@@ -275,18 +278,27 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 			return qs, nil
 		}),
 		matrixNarrows: !extendsGranted(parsedOwn),
-		prepare:       prepare,
-		id:            revisionID(all),
-		modules:       exported,
-		meaning:       meaningID(compiler),
-		cfg:           cfg,
-		decide:        decide,
-		explain:       explain,
-		hooks:         hooks,
-		grants:        make(map[string]*policy.Grant),
-		caps:          make(map[string]*policy.Capability),
-		order:         make(map[string]int),
-		key:           key,
+		connectorQuery: sync.OnceValues(func() (oparego.PreparedEvalQuery, error) {
+			return oparego.New(
+				oparego.Query(connectorQuery),
+				oparego.Compiler(compiler),
+				oparego.Store(store),
+				oparego.StoreReadAST(true),
+				oparego.SetRegoVersion(ast.RegoV1),
+			).PrepareForEval(context.Background())
+		}),
+		prepare: prepare,
+		id:      revisionID(all),
+		modules: exported,
+		meaning: meaningID(compiler),
+		cfg:     cfg,
+		decide:  decide,
+		explain: explain,
+		hooks:   hooks,
+		grants:  make(map[string]*policy.Grant),
+		caps:    make(map[string]*policy.Capability),
+		order:   make(map[string]int),
+		key:     key,
 	}
 	for _, set := range cfg.TempGrants {
 		for _, g := range set.Grants {

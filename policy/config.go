@@ -222,10 +222,13 @@ const (
 	EventToolCallEntireRequest = "tool_call_entire_request"
 	EventEntireRequest         = "entire_request"
 	EventPreRequest            = "pre_request"
+	// EventToolCall fires before a tool call through /v1/mcp reaches its
+	// connector; like pre_request it may block the call.
+	EventToolCall = "tool_call"
 )
 
 // Events lists the hook events sluice knows.
-var Events = []string{EventToolCallEntireRequest, EventEntireRequest, EventPreRequest}
+var Events = []string{EventToolCallEntireRequest, EventEntireRequest, EventPreRequest, EventToolCall}
 
 // Hook payload fields.
 const (

@@ -322,6 +322,7 @@ func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, err
 	for _, q := range []struct{ name, sql string }{
 		{"requests", "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
 		{"request bodies", "DELETE FROM request_blobs WHERE request_id IN (SELECT request_id FROM request_blobs WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
+		{"tool calls", "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
 	} {
 		for range maxDeleteBatches {
 			res, err := s.db.ExecContext(ctx, s.d.rebind(q.sql), cutoff)

@@ -175,8 +175,12 @@ func (p Payload) done() {
 // data's slices: the caller must not change them afterwards.
 func NewPayload(event string, fields []string, m Metadata, data Data) Payload {
 	set := parseFields(fields)
-	if event == policy.EventPreRequest {
+	switch event {
+	case policy.EventPreRequest:
 		set &^= responseFields
+	case policy.EventToolCall:
+		// Before the call: its tool_calls, no response yet.
+		set &^= responseFields &^ fieldTools
 	}
 	m.URL = RedactURL(m.URL)
 	if !slices.Contains(fields, policy.FieldGrants) {

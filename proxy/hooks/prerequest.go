@@ -62,7 +62,12 @@ func ParseAnswer(b []byte) (Answer, error) {
 
 // PreRequest is what pre_request hooks may see of a request.
 type PreRequest struct {
+	// Event is the event the hooks are called for: policy.EventPreRequest
+	// when empty, or policy.EventToolCall before an MCP tool call (whose
+	// RequestBody is the call and ToolCalls the one tool called).
+	Event       string
 	Metadata    Metadata
+	ToolCalls   []ToolCall
 	RequestBody json.RawMessage
 	UserMessage string
 	// UserMessageOf extracts the user message from a body a hook
@@ -127,11 +132,12 @@ func Order(calls []Call) []Call {
 // then is to be ignored.
 func (d *Dispatcher) CallPreRequest(ctx context.Context, calls []Call, in PreRequest) (Verdict, error) {
 	v := Verdict{RequestBody: in.RequestBody}
-	data := Data{RequestBody: in.RequestBody, UserMessage: in.UserMessage}
+	data := Data{RequestBody: in.RequestBody, UserMessage: in.UserMessage, ToolCalls: in.ToolCalls}
+	event := cmp.Or(in.Event, policy.EventPreRequest)
 	for _, call := range Order(calls) {
 		h := call.Hook
 		start := time.Now()
-		answer, err := d.askPreRequest(ctx, call, in.Metadata, data)
+		answer, err := d.askPreRequest(ctx, call, event, in.Metadata, data)
 		step := Step{Hook: h.Name, Action: answer.Action, Err: err, Duration: time.Since(start)}
 		if err != nil && ctx.Err() != nil {
 			return Verdict{}, fmt.Errorf("pre_request hook %q: %w", h.Name, context.Cause(ctx))
@@ -139,7 +145,7 @@ func (d *Dispatcher) CallPreRequest(ctx context.Context, calls []Call, in PreReq
 		if err != nil {
 			step.FailPolicy = cmp.Or(h.FailPolicy, policy.FailOpen)
 			v.Steps = append(v.Steps, step)
-			d.log.Warn("pre_request hook failed",
+			d.log.Warn(event+" hook failed",
 				slog.String("hook", h.Name),
 				slog.String("request_id", in.Metadata.RequestID),
 				slog.String("fail_policy", step.FailPolicy),
@@ -173,9 +179,9 @@ func (d *Dispatcher) CallPreRequest(ctx context.Context, calls []Call, in PreReq
 }
 
 // askPreRequest makes one pre_request call and parses its answer.
-func (d *Dispatcher) askPreRequest(ctx context.Context, call Call, m Metadata, data Data) (Answer, error) {
+func (d *Dispatcher) askPreRequest(ctx context.Context, call Call, event string, m Metadata, data Data) (Answer, error) {
 	c := d.counters(call.Hook.Name)
-	p := NewPayload(policy.EventPreRequest, call.Fields, m, data)
+	p := NewPayload(event, call.Fields, m, data)
 	body, err := p.MarshalJSON()
 	if err != nil {
 		c.failed.Add(1)

@@ -8,14 +8,19 @@
 #          provider and model, and no deny rule fired
 #   deny   reasons the request is refused; empty when it is allowed
 #   hooks  the hook grants that apply to this caller, provider and model
-#   mcp    true when an mcp grant allows input.request.mcp.server and .tool
+#   mcp    true when a connector grant allows input.request.mcp (server,
+#          kind, tool; see mcp.rego)
 #   read_metrics  true when the caller may read GET /metrics (admins)
 #
 # Input:
 #
 #   {"user":    {"login": "...", "node_id": "...", "tailnet": "...", "tags": ["tag:ci"]},
 #    "request": {"provider": "...", "model": "...", "format": "...", "upstream_format": "...", "path": "...",
-#                "requested_model": "..."}}
+#                "requested_model": "...",
+#                "mcp": {"server": "...", "kind": "tools", "tool": "...", "labels": [...]}}}
+#
+# request.mcp is set only for connector requests (/v1/mcp and
+# /v1/connectors/), whose provider and model are empty.
 #
 # format is the caller's API format, upstream_format the one the provider
 # is called in; they differ only when sluice translates between them.

@@ -215,21 +215,3 @@ app_grants contains app if {
 	some entry in named
 	some app in entry.app
 }
-
-# mcp from mcp_tools ("server/tool" globs) and connectors
-# ("connector/tools/tool" globs; "label:" selectors need connector labels,
-# which sluice does not have, so they grant nothing).
-mcp if {
-	role != "none"
-	some cap in capabilities
-	some pattern in as_list(object.get(cap, "mcp_tools", []))
-	path_match(pattern, concat("/", [input.request.mcp.server, input.request.mcp.tool]))
-}
-
-mcp if {
-	role != "none"
-	some cap in capabilities
-	some pattern in as_list(object.get(cap, "connectors", []))
-	not startswith(pattern, "label:")
-	path_match(pattern, concat("/", [input.request.mcp.server, "tools", input.request.mcp.tool]))
-}
