@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluice-gateway/sluice/engine"
+	"github.com/sluice-gateway/sluice/mcpgw"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/hooks"
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -150,6 +151,8 @@ type Server struct {
 	loopID string
 	// routes keeps load-balancing and circuit-breaker state.
 	routes *routeState
+	// connectors serves /v1/mcp and /v1/connectors/.
+	connectors *mcpgw.Gateway
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -207,6 +210,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	s.opts.EngineOptions = append(slices.Clip(opts.EngineOptions), engine.WithObserver(s.metrics.observeDecision))
 	s.buildAPI()
 	s.buildUI()
+	s.buildConnectors()
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -216,7 +220,10 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 // Shutdown drains what the gateway still has to deliver after responses
 // (hook calls) within ctx. Call it after Wait and Cut, so the hook calls of the
 // last complete answers are queued, and give it its own deadline.
-func (s *Server) Shutdown(ctx context.Context) error { return s.shutdownHooks(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.connectors.Close()
+	return s.shutdownHooks(ctx)
+}
 
 // HookStats reports hook deliveries by hook name.
 func (s *Server) HookStats() map[string]hooks.Stats { return s.hooks.Stats() }
@@ -273,6 +280,10 @@ func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.routeHealth(w, r) || s.routeLocal(w, r) {
+		return
+	}
+	if mcpgw.Owns(r.URL.Path) {
+		s.connectors.ServeHTTP(w, r)
 		return
 	}
 	s.serve(w, r)
