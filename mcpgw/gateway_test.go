@@ -450,6 +450,16 @@ func TestMCPThroughSluice(t *testing.T) {
 				t.Errorf("records lack %+v; have %+v", want, got)
 			}
 		}
+		// The dashboard's logs show alice her own tool calls, not bob's.
+		res, err := as("alice@example.com").Get(tb.url + "/ui/logs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(page), `id="tool-calls"`) || !strings.Contains(string(page), "close_issue") || strings.Contains(string(page), "get_issue") {
+			t.Errorf("alice's logs page (%d) does not list her tool calls alone", res.StatusCode)
+		}
 	})
 
 	t.Run("a connector that dies mid-session", func(t *testing.T) {

@@ -22,6 +22,26 @@ type logsData struct {
 	Next string
 	// Session, when set, is the one session shown.
 	Session string
+	// ToolCalls are the most recent MCP tool calls (the caller's, or
+	// everyone's on the admin page), when the log keeps them.
+	ToolCalls []store.ToolCall
+}
+
+// toolCallsShown bounds the tool calls listed under the logs.
+const toolCallsShown = 25
+
+// recentToolCalls lists the latest tool calls of login ("" for all); a log
+// that keeps none, or fails, shows none (the failure is logged).
+func (h *Handler) recentToolCalls(r *http.Request, login string) []store.ToolCall {
+	tl, ok := h.opts.Log.(store.ToolCallLog)
+	if !ok {
+		return nil
+	}
+	calls, err := tl.ToolCalls(r.Context(), login, toolCallsShown)
+	if err != nil {
+		h.opts.Logger.Error("listing tool calls failed", "err", err)
+	}
+	return calls
 }
 
 // myLogs lists the caller's sessions, most recently active first; each
@@ -52,6 +72,7 @@ func (h *Handler) myLogs(w http.ResponseWriter, r *http.Request, c Caller) {
 		return
 	}
 	d.Sessions = page.Sessions
+	d.ToolCalls = h.recentToolCalls(r, c.Login)
 	if page.Next != "" {
 		d.Next = fl.with("cursor", page.Next)
 	}
@@ -105,7 +126,7 @@ func (h *Handler) allLogs(w http.ResponseWriter, r *http.Request, c Caller) {
 		h.failErr(w, r, c, err)
 		return
 	}
-	d := logsData{Filters: fl, Action: "/admin/logs", Records: page.Records, ShowUser: true}
+	d := logsData{Filters: fl, Action: "/admin/logs", Records: page.Records, ShowUser: true, ToolCalls: h.recentToolCalls(r, "")}
 	if page.Next != "" {
 		d.Next = fl.with("cursor", page.Next)
 	}
