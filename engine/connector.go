@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -47,16 +48,29 @@ var (
 
 // DecideConnector reports whether the caller of in (its User and Caps; its
 // Request is ignored) may use req, by the policy's data.sluice.authz.mcp.
-// An error never allows. Connector decisions are not cached: each is one
-// short evaluation, and a tool list asks once per tool.
+// An error never allows. Decisions are memoized per policy revision like
+// model decisions (a tool list asks once per tool).
 func (e *Engine) DecideConnector(ctx context.Context, in Input, req ConnectorRequest) (bool, error) {
 	rev := e.cur.Load()
+	in.Request = Request{}
+	in = in.canonical()
+	var key string
+	if rev.connectorCache != nil {
+		b := []byte(in.cacheKey(rev.key))
+		for _, s := range append([]string{req.Server, req.Kind, req.Tool}, req.Labels...) {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+		key = string(b)
+		if d, ok := rev.connectorCache.get(key); ok {
+			return d.Allow, nil
+		}
+	}
 	q, err := rev.connectorQuery()
 	if err != nil {
 		return false, fmt.Errorf("prepare connector query: %w", err)
 	}
-	in.Request = Request{}
-	doc := in.canonical().value().(ast.Object)
+	doc := in.value().(ast.Object)
 	labels := make([]*ast.Term, len(req.Labels))
 	for i, l := range req.Labels {
 		labels[i] = ast.StringTerm(l)
@@ -78,6 +92,9 @@ func (e *Engine) DecideConnector(ctx context.Context, in Input, req ConnectorReq
 	allow, ok := rs[0].Bindings["allow"].(bool)
 	if !ok {
 		return false, fmt.Errorf("data.sluice.authz.mcp is %T, want a boolean", rs[0].Bindings["allow"])
+	}
+	if key != "" {
+		rev.connectorCache.put(key, Decision{Allow: allow})
 	}
 	return allow, nil
 }

@@ -69,6 +69,9 @@ type revision struct {
 	// connectorQuery is prepared on first use: a gateway without
 	// connectors never needs it.
 	connectorQuery func() (oparego.PreparedEvalQuery, error)
+	// connectorCache memoizes connector decisions apart from model
+	// decisions; nil when cache is.
+	connectorCache *lru
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
@@ -322,6 +325,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 	}
 	if cacheable {
 		rev.cache = newLRU(o.cacheSize)
+		rev.connectorCache = newLRU(o.cacheSize)
 	}
 	return rev, nil
 }
