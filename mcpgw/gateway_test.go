@@ -40,12 +40,13 @@ const testConfig = `{
 	"github":  {"protocol": "http", "url": "GITHUBURL/api", "auth": {"type": "bearer_token", "token": "gh-secret"}},
 	"crm":     {"protocol": "http", "url": "CRMURL", "auth": {"type": "oauth2_client_credentials", "client_id": "sluice", "client_secret": "cc-secret", "token_url": "TOKENSURL/token"}},
 	"remote":  {"protocol": "mcp", "url": "http://127.0.0.1:9/mcp", "tailnet": true},
+	"intranet": {"protocol": "http", "url": "GITHUBURL/internal", "tailnet": true, "auth": {"type": "basic", "username": "svc", "password": "intranet-pw"}},
 }},
 "hooks": {"guard": {"url": "HOOKURL/guard", "fail_policy": "fail_closed"}},
 "grants": [
 	{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}]}},
 	{"src": ["alice@example.com"], "app": {"tailscale.com/cap/aperture": [
-		{"connectors": ["docs/**", "label:eng", "github/proxy/**", "crm/proxy/*", "remote/**"]},
+		{"connectors": ["docs/**", "label:eng", "github/proxy/**", "crm/proxy/*", "remote/**", "intranet/**"]},
 	]}},
 	{"src": ["bob@example.com"], "app": {"tailscale.com/cap/aperture": [
 		{"connectors": ["docs/tools/search"], "mcp_tools": "tracker/get_*"},
@@ -145,6 +146,8 @@ type testbed struct {
 	github  chan http.Header
 	tokens  *atomic.Int32
 	logs    lockedBuffer
+	// tailnetDials counts requests sent through the tailnet transport.
+	tailnetDials *atomic.Int32
 }
 
 // lockedBuffer collects the gateway's log.
@@ -169,7 +172,7 @@ func (l *lockedBuffer) String() string {
 func (tb *testbed) checkNoSecrets(t *testing.T) {
 	t.Helper()
 	logs := tb.logs.String()
-	for _, secret := range []string{"docs-token", "tracker-key", "gh-secret", "cc-secret", "crm-token"} {
+	for _, secret := range []string{"docs-token", "tracker-key", "gh-secret", "cc-secret", "crm-token", "intranet-pw"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds the credential %q", secret)
 		}
@@ -178,7 +181,7 @@ func (tb *testbed) checkNoSecrets(t *testing.T) {
 
 func newTestbed(t *testing.T) *testbed {
 	t.Helper()
-	tb := &testbed{github: make(chan http.Header, 4), tokens: new(atomic.Int32)}
+	tb := &testbed{github: make(chan http.Header, 4), tokens: new(atomic.Int32), tailnetDials: new(atomic.Int32)}
 	docs := docsServer(t)
 	tb.tracker = trackerServer(t)
 	tb.hook = newHookReceiver(t)
@@ -238,6 +241,12 @@ func newTestbed(t *testing.T) *testbed {
 			return identity.Identity{Login: login}, nil
 		}),
 		ConnectTimeout: 2 * time.Second,
+		// The tailnet node's transport, as `sluice serve --tailnet` gives
+		// it: here loopback, counted.
+		TailnetTransport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			tb.tailnetDials.Add(1)
+			return http.DefaultTransport.RoundTrip(r)
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -531,6 +540,24 @@ func TestHTTPConnector(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a tailnet connector is dialled through the tailnet", func(t *testing.T) {
+		before := tb.tailnetDials.Load()
+		status, _ := get("alice@example.com", "/v1/connectors/intranet/wiki")
+		if status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		h := <-tb.github
+		if user, pw, ok := (&http.Request{Header: h}).BasicAuth(); !ok || user != "svc" || pw != "intranet-pw" {
+			t.Errorf("connector saw basic auth %q %q %v", user, pw, ok)
+		}
+		if h.Get("X-Seen-Path") != "/internal/wiki" {
+			t.Errorf("connector saw %q", h.Get("X-Seen-Path"))
+		}
+		if tb.tailnetDials.Load() != before+1 {
+			t.Error("the request did not go through the tailnet transport")
+		}
+	})
 
 	t.Run("oauth2 client credentials fetched once and reused", func(t *testing.T) {
 		for range 3 {
