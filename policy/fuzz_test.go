@@ -36,6 +36,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("// c\n{\"providers\": {/* p */ \"p\": {\"baseurl\": \"https://p\", \"models\": [\"m\",],},},}"))
 	f.Add([]byte(`{"providers": {"p": {"baseurl": "${X}", "models": ["$${"]}}}`))
 	f.Add([]byte(`{"grants": [], "quotas": {}, "flags": {"f": {"value": true}}, "x": 1}`))
+	f.Add([]byte(`{"connectors": {"servers": {"a": {"protocol": "mcp", "url": "https://a", "labels": ["x"], "auth": {"type": "oauth2_client_credentials", "client_id": "i", "client_secret": "s", "token_url": "https://t"}}, "b_c": {"protocol": "http"}}}}`))
 	f.Add([]byte(`{"database": {"retention": {"duration": "0", "purge": ["a"], "require_export": true}, "on_log_failure": "serve"}}`))
 	f.Add([]byte(`{"model_aliases": [{"pattern": "^g(.*)", "replacement": "p:\\1"}], "force_model": "m", "routing": {"failover": false, "default_provider": "p", "circuit_breaker": {"failures": 1}}, "providers": {"p": {"baseurl": "https://p", "models": ["m"], "headers": {"X-Title": "t"}, "weight": 2}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -17,8 +17,12 @@ test_alice_uses_github_by_connector if {
 	not authz.mcp with input as tool("bob@company.com", "github", "create_issue")
 }
 
-test_label_selectors_grant_nothing if {
+test_label_selectors_match_labels_not_ids if {
 	not authz.mcp with input as tool("alice@company.com", "noCustomerData", "x")
+	authz.mcp with input as {
+		"user": {"login": "alice@company.com", "tags": []},
+		"request": {"mcp": {"server": "wiki", "kind": "tools", "tool": "x", "labels": ["noCustomerData"]}},
+	}
 }
 
 test_no_role_no_tools if {
