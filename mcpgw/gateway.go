@@ -92,7 +92,12 @@ type Gateway struct {
 	// owners maps an MCP session ID to the login that opened it, so that
 	// nobody else can use the session.
 	mu     sync.Mutex
-	owners map[string]string
+	owners map[string]owner
+}
+
+type owner struct {
+	login string
+	seen  time.Time
 }
 
 // New returns a Gateway. Close it to drop its connector sessions.
@@ -112,7 +117,7 @@ func New(opts Options) *Gateway {
 	if opts.SessionTimeout <= 0 {
 		opts.SessionTimeout = 30 * time.Minute
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, owners: make(map[string]string)}
+	g := &Gateway{opts: opts, log: opts.Logger, owners: make(map[string]owner)}
 	g.tokens = newTokenCache()
 	g.pool = newPool(g)
 	// The gateway identifies every caller itself (tailnet identity), so
@@ -214,19 +219,31 @@ func (g *Gateway) serveSSE(w http.ResponseWriter, r *http.Request, c Caller) {
 // gateway does not know is left to the SDK, which answers 404.
 func (g *Gateway) checkOwner(w http.ResponseWriter, id string, c Caller) bool {
 	g.mu.Lock()
-	owner, ok := g.owners[id]
+	o, ok := g.owners[id]
+	if ok && o.login == c.User.Login {
+		o.seen = time.Now()
+		g.owners[id] = o
+	}
 	g.mu.Unlock()
-	if ok && owner != c.User.Login {
+	if ok && o.login != c.User.Login {
 		http.Error(w, "this MCP session belongs to another caller", http.StatusForbidden)
 		return false
 	}
 	return true
 }
 
+// own notes that login opened session id, and forgets sessions unused
+// for twice the idle timeout (the SDK has closed them by then).
 func (g *Gateway) own(id, login string) {
+	now := time.Now()
 	g.mu.Lock()
-	g.owners[id] = login
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	for sid, o := range g.owners {
+		if now.Sub(o.seen) > 2*g.opts.SessionTimeout {
+			delete(g.owners, sid)
+		}
+	}
+	g.owners[id] = owner{login: login, seen: now}
 }
 
 func (g *Gateway) forget(id string) {

@@ -126,8 +126,14 @@ type upstream struct {
 	ready  chan struct{} // closed once connected or failed
 	sess   *mcp.ClientSession
 	err    error
+	failed time.Time // when err was set
 	cancel context.CancelFunc
 }
+
+// retryFailed is how long a connector that could not be connected to is
+// reported as down before the next attempt, so that one that does not
+// answer does not hold every list for ConnectTimeout.
+const retryFailed = 5 * time.Second
 
 func newPool(g *Gateway) *pool { return &pool{g: g, m: make(map[poolKey]*upstream)} }
 
@@ -138,7 +144,7 @@ func (p *pool) session(ctx context.Context, login string, k *policy.Connector) (
 	fp := fingerprint(k)
 	p.mu.Lock()
 	u := p.m[key]
-	if u != nil && u.fp != fp {
+	if u != nil && (u.fp != fp || u.stale()) {
 		delete(p.m, key)
 		go u.close()
 		u = nil
@@ -155,10 +161,20 @@ func (p *pool) session(ctx context.Context, login string, k *policy.Connector) (
 		return nil, context.Cause(ctx)
 	}
 	if u.err != nil {
-		p.drop(key, u)
 		return nil, u.err
 	}
 	return u.sess, nil
+}
+
+// stale reports a failed connection whose failure is old enough to try
+// again.
+func (u *upstream) stale() bool {
+	select {
+	case <-u.ready:
+		return u.err != nil && time.Since(u.failed) >= retryFailed
+	default:
+		return false
+	}
 }
 
 // connect opens u's session. The session outlives the request that asked
@@ -193,11 +209,15 @@ func (p *pool) connect(u *upstream, k *policy.Connector) {
 	case <-time.After(p.g.opts.ConnectTimeout):
 		cancel()
 		<-done
+		if u.sess != nil {
+			_ = u.sess.Close()
+		}
 		u.sess, u.err = nil, fmt.Errorf("not connected within %s", p.g.opts.ConnectTimeout)
 	}
 	if u.err != nil {
 		cancel()
 		u.err = fmt.Errorf("connector %s: %w", k.ID, u.err)
+		u.failed = time.Now()
 	}
 }
 
