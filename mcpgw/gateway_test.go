@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -102,7 +103,7 @@ func trackerServer(t *testing.T) *httptest.Server {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "issue open"}}}, nil, nil
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "close_issue"}, func(_ context.Context, _ *mcp.CallToolRequest, in issueIn) (*mcp.CallToolResult, any, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "closed"}}}, nil, nil
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("closed %d", in.ID)}}}, nil, nil
 	})
 	h := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +117,8 @@ func trackerServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// hookReceiver answers tool_call hooks with block and keeps what it got.
+// hookReceiver answers tool_call hooks and keeps what it got: it rewrites
+// a call for issue 8 to issue 9 and blocks every other.
 type hookReceiver struct {
 	*httptest.Server
 	mu  sync.Mutex
@@ -131,6 +133,15 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		rc.mu.Lock()
 		rc.got = append(rc.got, p)
 		rc.mu.Unlock()
+		var body struct {
+			Arguments issueIn `json:"arguments"`
+		}
+		raw, _ := json.Marshal(p["request_body"])
+		json.Unmarshal(raw, &body)
+		if body.Arguments.ID == 8 {
+			io.WriteString(w, `{"action": "modify", "request_body": {"arguments": {"id": 9}}}`)
+			return
+		}
 		io.WriteString(w, `{"action": "block", "message": "closing issues needs a person"}`)
 	}))
 	t.Cleanup(rc.Close)
@@ -361,6 +372,7 @@ func TestMCPThroughSluice(t *testing.T) {
 			{"no such connector", alice, "wiki_search", map[string]any{}, "", true, false},
 			{"no separator", alice, "search", map[string]any{}, "", true, false},
 			{"the hook blocks alice closing", alice, "tracker_close_issue", map[string]any{"id": 7}, "closing issues needs a person", false, true},
+			{"the hook rewrites alice's arguments", alice, "tracker_close_issue", map[string]any{"id": 8}, "closed 9", false, false},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -382,8 +394,8 @@ func TestMCPThroughSluice(t *testing.T) {
 		}
 		tb.hook.mu.Lock()
 		defer tb.hook.mu.Unlock()
-		if len(tb.hook.got) != 1 {
-			t.Fatalf("hook got %d calls, want 1 (only tracker's close_issue is selected)", len(tb.hook.got))
+		if len(tb.hook.got) != 2 {
+			t.Fatalf("hook got %d calls, want 2 (only tracker's close_issue is selected)", len(tb.hook.got))
 		}
 		p := tb.hook.got[0]
 		calls, _ := p["tool_calls"].([]any)
