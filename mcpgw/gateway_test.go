@@ -69,7 +69,7 @@ type issueIn struct {
 
 // docsServer is an MCP server over Streamable HTTP that wants a bearer
 // token.
-func docsServer(t *testing.T) *httptest.Server {
+func docsServer(t testing.TB) *httptest.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "docs"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "search", Description: "search the docs"}, func(_ context.Context, _ *mcp.CallToolRequest, in queryIn) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "found: " + in.Query}}}, nil, nil
@@ -97,7 +97,7 @@ func docsServer(t *testing.T) *httptest.Server {
 
 // trackerServer is an MCP server over the legacy SSE transport that wants
 // an API key.
-func trackerServer(t *testing.T) *httptest.Server {
+func trackerServer(t testing.TB) *httptest.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "tracker"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "get_issue"}, func(_ context.Context, _ *mcp.CallToolRequest, in issueIn) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "issue open"}}}, nil, nil
@@ -125,7 +125,7 @@ type hookReceiver struct {
 	got []map[string]any
 }
 
-func newHookReceiver(t *testing.T) *hookReceiver {
+func newHookReceiver(t testing.TB) *hookReceiver {
 	rc := &hookReceiver{}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p map[string]any
@@ -190,7 +190,7 @@ func (tb *testbed) checkNoSecrets(t *testing.T) {
 	}
 }
 
-func newTestbed(t *testing.T) *testbed {
+func newTestbed(t testing.TB) *testbed {
 	t.Helper()
 	tb := &testbed{github: make(chan http.Header, 4), tokens: new(atomic.Int32), tailnetDials: new(atomic.Int32)}
 	docs := docsServer(t)
@@ -288,7 +288,7 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // connect opens an MCP session with sluice through the SDK's client.
-func (tb *testbed) connect(t *testing.T, login string, sse bool) *mcp.ClientSession {
+func (tb *testbed) connect(t testing.TB, login string, sse bool) *mcp.ClientSession {
 	t.Helper()
 	var tr mcp.Transport = &mcp.StreamableClientTransport{Endpoint: tb.url + "/v1/mcp", HTTPClient: as(login)}
 	if sse {
@@ -303,7 +303,7 @@ func (tb *testbed) connect(t *testing.T, login string, sse bool) *mcp.ClientSess
 	return cs
 }
 
-func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
+func toolNames(t testing.TB, cs *mcp.ClientSession) []string {
 	t.Helper()
 	res, err := cs.ListTools(context.Background(), nil)
 	if err != nil {
@@ -582,4 +582,30 @@ func TestHTTPConnector(t *testing.T) {
 			t.Errorf("token endpoint asked %d times, want 1", n)
 		}
 	})
+}
+
+// BenchmarkToolCall is one tool call through sluice over Streamable HTTP:
+// identity, policy, the connector call and the tool call record.
+func BenchmarkToolCall(b *testing.B) {
+	tb := newTestbed(b)
+	cs := tb.connect(b, "alice@example.com", false)
+	params := &mcp.CallToolParams{Name: "docs_search", Arguments: map[string]any{"query": "q"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := cs.CallTool(context.Background(), params); err != nil || res.IsError {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+// BenchmarkListTools is tools/list through sluice with two connectors.
+func BenchmarkListTools(b *testing.B) {
+	tb := newTestbed(b)
+	cs := tb.connect(b, "alice@example.com", false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cs.ListTools(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
