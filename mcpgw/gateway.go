@@ -120,14 +120,13 @@ func New(opts Options) *Gateway {
 	g := &Gateway{opts: opts, log: opts.Logger, owners: make(map[string]owner)}
 	g.tokens = newTokenCache()
 	g.pool = newPool(g)
-	// The gateway identifies every caller itself (tailnet identity), so
-	// the SDK's localhost Host check would only refuse callers that come
-	// through `tailscale serve` on the same machine.
+	// The SDK's DNS-rebinding guard stays on: a request that reaches a
+	// loopback listener must name a loopback host. Tailnet listeners and
+	// the Unix socket `tailscale serve` uses are not loopback.
 	g.streamable = mcp.NewStreamableHTTPHandler(g.serverFor, &mcp.StreamableHTTPOptions{
-		SessionTimeout:             opts.SessionTimeout,
-		DisableLocalhostProtection: true,
+		SessionTimeout: opts.SessionTimeout,
 	})
-	g.sse = mcp.NewSSEHandler(g.serverFor, &mcp.SSEOptions{DisableLocalhostProtection: true})
+	g.sse = mcp.NewSSEHandler(g.serverFor, nil)
 	return g
 }
 

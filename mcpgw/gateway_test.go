@@ -448,6 +448,21 @@ func TestMCPThroughSluice(t *testing.T) {
 		}
 	})
 
+	t.Run("a loopback request naming another host is refused", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, tb.url+"/v1/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		req.Host = "ai.attacker.example"
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		res, err := as("alice@example.com").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("status %d, want 403 (DNS rebinding guard)", res.StatusCode)
+		}
+	})
+
 	t.Run("records", func(t *testing.T) {
 		calls, err := tb.store.(store.ToolCallLog).ToolCalls(ctx, "", 100)
 		if err != nil {
