@@ -281,28 +281,24 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 			return qs, nil
 		}),
 		matrixNarrows: !extendsGranted(parsedOwn),
-		connectorQuery: sync.OnceValues(func() (oparego.PreparedEvalQuery, error) {
-			return oparego.New(
-				oparego.Query(connectorQuery),
-				oparego.Compiler(compiler),
-				oparego.Store(store),
-				oparego.StoreReadAST(true),
-				oparego.SetRegoVersion(ast.RegoV1),
-			).PrepareForEval(context.Background())
-		}),
-		prepare: prepare,
-		id:      revisionID(all),
-		modules: exported,
-		meaning: meaningID(compiler),
-		cfg:     cfg,
-		decide:  decide,
-		explain: explain,
-		hooks:   hooks,
-		grants:  make(map[string]*policy.Grant),
-		caps:    make(map[string]*policy.Capability),
-		order:   make(map[string]int),
-		key:     key,
+		prepare:       prepare,
+		id:            revisionID(all),
+		modules:       exported,
+		meaning:       meaningID(compiler),
+		cfg:           cfg,
+		decide:        decide,
+		explain:       explain,
+		hooks:         hooks,
+		grants:        make(map[string]*policy.Grant),
+		caps:          make(map[string]*policy.Capability),
+		order:         make(map[string]int),
+		key:           key,
 	}
+	rev.connectorQuery = sync.OnceValues(func() (oparego.PreparedEvalQuery, error) {
+		// Prepared lazily, maybe long after the build's context ended.
+		return oparego.New(oparego.Query(connectorQuery), oparego.Compiler(compiler), oparego.Store(store),
+			oparego.StoreReadAST(true), oparego.SetRegoVersion(ast.RegoV1)).PrepareForEval(context.Background())
+	})
 	for _, set := range cfg.TempGrants {
 		for _, g := range set.Grants {
 			rev.order[g.Source()] = len(rev.order)
