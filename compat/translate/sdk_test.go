@@ -36,7 +36,7 @@ func TestSDKsReadTranslatedAnswers(t *testing.T) {
 		{file: "anthropic_messages-openai_chat/response-tool-use.json", wantCalls: []call{
 			{"toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", map[string]any{"location": "San Francisco, CA", "unit": "fahrenheit"}},
 		}, wantText: "Okay, let's check the weather for San Francisco, CA:", wantInput: 472 + 2048, wantOut: 89, wantStop: "tool_calls"},
-		{file: "anthropic_messages-openai_chat/response-text.json", wantText: "Hello! I'm Claude. How can I help you today?",
+		{file: "from/anthropic_messages/response-text.json", wantText: "Hello! I'm Claude. How can I help you today?",
 			wantInput: 21 + 1536, wantOut: 15, wantStop: "stop"},
 	}
 	for _, tt := range tests {
@@ -46,6 +46,9 @@ func TestSDKsReadTranslatedAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := filepath.Base(filepath.Dir(tt.file))
+			if dir == "anthropic_messages" { // from/anthropic_messages: an input for every format
+				dir = "anthropic_messages-openai_chat"
+			}
 			var out []byte
 			var calls []call
 			var text, stop string

@@ -41,19 +41,20 @@ type streamFixture struct{ from, to, path string }
 func streamFixtures(t *testing.T) []streamFixture {
 	t.Helper()
 	var out []streamFixture
-	for _, dir := range []string{"openai_chat-anthropic_messages", "anthropic_messages-openai_chat"} {
-		from, to, _ := strings.Cut(dir, "-")
-		paths, _ := filepath.Glob(filepath.Join(fixtureDir, dir, "stream-*.sse"))
-		for _, p := range paths {
-			if !strings.HasSuffix(p, ".golden.sse") {
-				out = append(out, streamFixture{from, to, p})
-			}
+	for _, fx := range inputs(t, "stream-*") {
+		if streamSupported(fx.from, fx.to) {
+			out = append(out, streamFixture{fx.from, fx.to, fx.path})
 		}
 	}
 	if len(out) < 4 {
 		t.Fatalf("found %d stream fixtures", len(out))
 	}
 	return out
+}
+
+func streamSupported(from, to string) bool {
+	_, err := NewStream(from, to, discard{}, Options{})
+	return err == nil
 }
 
 // TestStreamGolden translates each recorded stream, compares with the
@@ -68,7 +69,7 @@ func TestStreamGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			whole := translateStream(t, fx.from, fx.to, in)
-			golden := strings.TrimSuffix(path, ".sse") + ".golden.sse"
+			golden := fixture{from: fx.from, to: fx.to, name: inputName(path)}.golden(".sse")
 			if *update {
 				if err := os.WriteFile(golden, whole, 0o644); err != nil {
 					t.Fatal(err)
@@ -257,7 +258,7 @@ func TestStreamErrorToChat(t *testing.T) {
 // with two parallel tool calls into Anthropic events, per event, beside
 // what compat's recorder costs on the same stream.
 func BenchmarkStream(b *testing.B) {
-	in, err := os.ReadFile(filepath.Join(fixtureDir, "openai_chat-anthropic_messages", "stream-tool-calls.sse"))
+	in, err := os.ReadFile(filepath.Join(fixtureDir, "from", "openai_chat", "stream-tool-calls.sse"))
 	if err != nil {
 		b.Fatal(err)
 	}
