@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/compat/eventstream"
 	"github.com/sluice-gateway/sluice/compat/sse"
 )
 
@@ -52,6 +54,15 @@ func streamFixtures(t *testing.T) []streamFixture {
 	return out
 }
 
+// splitTarget is the client format a source stream is replayed into at
+// every byte.
+func splitTarget(from string) string {
+	if from == "anthropic_messages" {
+		return "openai_chat"
+	}
+	return "anthropic_messages"
+}
+
 func streamSupported(from, to string) bool {
 	_, err := NewStream(from, to, discard{}, Options{})
 	return err == nil
@@ -64,14 +75,15 @@ func TestStreamGolden(t *testing.T) {
 	for _, fx := range streamFixtures(t) {
 		t.Run(fx.from+"-"+fx.to+"/"+filepath.Base(fx.path), func(t *testing.T) {
 			path := fx.path
-			in, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := readStream(t, path)
 			whole := translateStream(t, fx.from, fx.to, in)
-			golden := fixture{from: fx.from, to: fx.to, name: inputName(path)}.golden(".sse")
+			ext, shown := ".sse", whole
+			if fx.to == "bedrock_converse" {
+				ext, shown = ".events", showFrames(t, whole)
+			}
+			golden := fixture{from: fx.from, to: fx.to, name: inputName(path)}.golden(ext)
 			if *update {
-				if err := os.WriteFile(golden, whole, 0o644); err != nil {
+				if err := os.WriteFile(golden, shown, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -79,10 +91,16 @@ func TestStreamGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run go test -update)", err)
 			}
-			if diff := cmp.Diff(string(want), string(whole)); diff != "" {
+			if diff := cmp.Diff(string(want), string(shown)); diff != "" {
 				t.Errorf("translation differs from %s (-want +got):\n%s", golden, diff)
 			}
-			for i := 1; i < len(in); i++ {
+			// Splits test the upstream format's reader: every byte for one
+			// client format, every 61st for the others.
+			step := 61
+			if fx.to == splitTarget(fx.from) {
+				step = 1
+			}
+			for i := 1; i < len(in); i += step {
 				if got := translateStream(t, fx.from, fx.to, in[:i], in[i:]); !bytes.Equal(got, whole) {
 					t.Fatalf("split at %d changes the output:\n%s", i, got)
 				}
@@ -99,15 +117,10 @@ func TestStreamGolden(t *testing.T) {
 func TestStreamKeepsMeaning(t *testing.T) {
 	for _, fx := range streamFixtures(t) {
 		t.Run(fx.from+"-"+fx.to+"/"+filepath.Base(fx.path), func(t *testing.T) {
-			in, err := os.ReadFile(fx.path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := readStream(t, fx.path)
 			out := translateStream(t, fx.from, fx.to, in)
 			src, dst := recordStream(t, fx.from, in), recordStream(t, fx.to, out)
-			if fx.to == "openai_chat" {
-				src.Usage.CacheWrite = dst.Usage.CacheWrite // no chat field for it
-			}
+			alignUsage(fx.to, &src, dst)
 			if diff := cmp.Diff(src.Usage, dst.Usage, cmp.AllowUnexported(src.Usage.Input)); diff != "" {
 				t.Errorf("usage (-upstream +client):\n%s", diff)
 			}
@@ -116,6 +129,9 @@ func TestStreamKeepsMeaning(t *testing.T) {
 			}
 			if !dst.Complete {
 				t.Error("the translated stream is not complete")
+			}
+			if fx.to != "openai_chat" && fx.to != "anthropic_messages" {
+				return
 			}
 			calls, input, output := sdkAccumulate(t, fx.to, out)
 			if diff := cmp.Diff(src.ToolCalls, calls); diff != "" {
@@ -281,6 +297,63 @@ func BenchmarkStream(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
 	})
+}
+
+// readStream reads a stream fixture: SSE as it is, Bedrock's
+// *.events.json encoded into event-stream frames as Bedrock sends them.
+func readStream(t testing.TB, path string) []byte {
+	t.Helper()
+	in, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(path, ".events.json") {
+		return in
+	}
+	var frames []struct {
+		Event, Exception string
+		Payload          json.RawMessage
+	}
+	if err := json.Unmarshal(in, &frames); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, f := range frames {
+		var p bytes.Buffer
+		if err := json.Compact(&p, f.Payload); err != nil {
+			t.Fatal(err)
+		}
+		m := eventstream.Event(f.Event, p.Bytes())
+		if f.Exception != "" {
+			m = eventstream.Exception(f.Exception, p.Bytes())
+		}
+		if err := eventstream.Encode(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// showFrames writes event-stream frames one a line, "TYPE PAYLOAD", for
+// goldens a person can review.
+func showFrames(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var d eventstream.Decoder
+	var out bytes.Buffer
+	err := d.Feed(b, func(m eventstream.Message) {
+		typ := eventstream.Header(m, eventstream.HeaderEventType)
+		if typ == "" {
+			typ = eventstream.Header(m, eventstream.HeaderMessageType) + ":" + eventstream.Header(m, eventstream.HeaderExceptionType)
+		}
+		fmt.Fprintf(&out, "%s %s\n", typ, m.Payload)
+	})
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		t.Fatalf("translated event stream: %v", err)
+	}
+	return out.Bytes()
 }
 
 type discard struct{}

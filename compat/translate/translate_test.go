@@ -224,6 +224,9 @@ func alignUsage(to string, src *compat.Result, dst compat.Result) {
 	case "openai_chat", "openai_responses", "gemini_generate_content":
 		src.Usage.CacheWrite = dst.Usage.CacheWrite // no field
 	}
+	if !src.Usage.CacheRead.Reported() && dst.Usage.CacheRead.Value() == 0 {
+		src.Usage.CacheRead = dst.Usage.CacheRead // "none" said as 0
+	}
 	if !src.Usage.Reasoning.Reported() || !dst.Usage.Reasoning.Reported() {
 		src.Usage.Reasoning = dst.Usage.Reasoning
 	}
