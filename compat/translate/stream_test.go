@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,33 +271,86 @@ func TestStreamErrorToChat(t *testing.T) {
 	}
 }
 
-// BenchmarkStream measures translating the recorded 24-event chat stream
-// with two parallel tool calls into Anthropic events, per event, beside
-// what compat's recorder costs on the same stream.
+// BenchmarkStream measures translating recorded streams, per upstream
+// event, beside what compat's recorder costs on the same stream (the
+// gateway records every stream; a translated one is also translated). The
+// chat stream is the recorded 22-chunk answer with two parallel tool
+// calls (24 events with its usage chunk and [DONE]); "hub" runs the
+// chat-to-Anthropic translation through the hub's blocks rather than the
+// pair's own translator, to show what the generic path costs.
 func BenchmarkStream(b *testing.B) {
-	in, err := os.ReadFile(filepath.Join(fixtureDir, "from", "openai_chat", "stream-tool-calls.sse"))
-	if err != nil {
-		b.Fatal(err)
+	cases := []struct {
+		name, from, to, fixture string
+		hub                     bool
+	}{
+		{"chat-anthropic", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", false},
+		{"chat-anthropic/hub", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", true},
+		{"chat-responses", "openai_chat", "openai_responses", "openai_chat/stream-tool-calls.sse", false},
+		{"chat-gemini", "openai_chat", "gemini_generate_content", "openai_chat/stream-tool-calls.sse", false},
+		{"chat-bedrock", "openai_chat", "bedrock_converse", "openai_chat/stream-tool-calls.sse", false},
+		{"anthropic-chat", "anthropic_messages", "openai_chat", "anthropic_messages/stream-tool-use.sse", false},
+		{"responses-anthropic", "openai_responses", "anthropic_messages", "openai_responses/stream-tool-call.sse", false},
+		{"gemini-anthropic", "gemini_generate_content", "anthropic_messages", "gemini_generate_content/stream-function-call.sse", false},
+		{"bedrock-anthropic", "bedrock_converse", "anthropic_messages", "bedrock_converse/stream-tool-use.events.json", false},
 	}
-	events := bytes.Count(in, []byte("data:"))
-	b.Run("translate", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			s, _ := NewStream("openai_chat", "anthropic_messages", discard{}, Options{})
-			s.Write(in)
-			s.Close()
+	for _, c := range cases {
+		in := readStream(b, filepath.Join(fixtureDir, "from", c.fixture))
+		events := countEvents(b, c.from, in)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				var s io.WriteCloser
+				if c.hub {
+					s, _ = newHubStream(c.from, c.to, discard{}, Options{})
+				} else {
+					s, _ = NewStream(c.from, c.to, discard{}, Options{})
+				}
+				s.Write(in)
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
+		})
+	}
+	for _, c := range cases {
+		if c.hub || c.to != "anthropic_messages" && c.from != "anthropic_messages" {
+			continue
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
-	})
-	b.Run("record", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			r := compat.NewRecorder("openai_chat", true, compat.RecorderOptions{})
-			r.Write(in)
-			_ = r.Result()
+		in := readStream(b, filepath.Join(fixtureDir, "from", c.fixture))
+		events := countEvents(b, c.from, in)
+		b.Run("record/"+c.from, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				r := compat.NewRecorder(c.from, true, compat.RecorderOptions{})
+				r.Write(in)
+				_ = r.Result()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
+		})
+	}
+}
+
+// countEvents counts a stream's events: SSE events with data, or frames.
+func countEvents(t testing.TB, format string, in []byte) int {
+	t.Helper()
+	n := 0
+	if format == "bedrock_converse" {
+		var d eventstream.Decoder
+		if err := d.Feed(in, func(eventstream.Message) { n++ }); err != nil {
+			t.Fatal(err)
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
-	})
+		return n
+	}
+	var p sse.Parser
+	if err := p.Feed(in, func(ev sse.Event) {
+		if ev.HasData {
+			n++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // readStream reads a stream fixture: SSE as it is, Bedrock's
