@@ -319,7 +319,7 @@ func anthBlocks(parts []Part, answer bool) []anthBlock {
 		case PartReasoning:
 			// Anthropic takes back only the thinking it signed.
 			rs := p.Reasoning
-			own := rs.Origin == apiformat.AnthropicMessages
+			own := signedBy(rs.Origin, apiformat.AnthropicMessages)
 			switch {
 			case own && rs.Redacted != "":
 				rest = append(rest, anthBlock{Type: "redacted_thinking", Data: rs.Redacted})

@@ -362,7 +362,7 @@ func convBlocks(parts []Part, answer bool) ([]convBlock, error) {
 			out = append(out, convBlock{ToolResult: res})
 		case PartReasoning:
 			rs := p.Reasoning
-			own := rs.Origin == apiformat.BedrockConverse
+			own := signedBy(rs.Origin, apiformat.BedrockConverse)
 			switch {
 			case own && rs.Redacted != "":
 				out = append(out, convBlock{ReasoningContent: &convReasoning{RedactedContent: rs.Redacted}})

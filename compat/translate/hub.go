@@ -3,6 +3,8 @@ package translate
 import (
 	"encoding/json"
 
+	"github.com/sluice-gateway/sluice/apiformat"
+
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -219,4 +221,12 @@ type Response struct {
 	Parts []Part
 	Stop  StopReason
 	Usage usage.Tokens
+}
+
+// signedBy reports whether reasoning written in origin can go back, signed,
+// to a provider of format: its own, and Claude's signatures, which
+// Anthropic's API and Claude on Bedrock both verify.
+func signedBy(origin, format string) bool {
+	claude := func(f string) bool { return f == apiformat.AnthropicMessages || f == apiformat.BedrockConverse }
+	return origin == format || claude(origin) && claude(format)
 }

@@ -375,7 +375,9 @@ func (e *gemEncoder) delta(s string) {
 	}
 }
 
-func (e *gemEncoder) signature(sig string) { e.sig = sig }
+// signature drops the source's signature: Gemini clients send thought
+// signatures back to Gemini only, which cannot read another provider's.
+func (e *gemEncoder) signature(string) {}
 
 func (e *gemEncoder) close() {
 	if e.kind == PartToolCall {

@@ -14,9 +14,11 @@ import (
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/compat/eventstream"
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"google.golang.org/genai"
 )
 
 // translateStream feeds parts, one Write each, and closes.
@@ -131,15 +133,20 @@ func TestStreamKeepsMeaning(t *testing.T) {
 			if !dst.Complete {
 				t.Error("the translated stream is not complete")
 			}
-			if fx.to != "openai_chat" && fx.to != "anthropic_messages" {
-				return
+			if fx.to == "bedrock_converse" {
+				return // the AWS SDK's stream reader needs a live connection
 			}
 			calls, input, output := sdkAccumulate(t, fx.to, out)
-			if diff := cmp.Diff(src.ToolCalls, calls); diff != "" {
+			want := src.ToolCalls
+			if fx.to == "gemini_generate_content" {
+				// The Gemini SDK holds arguments as a map: compare as JSON.
+				want, calls = normalArgs(t, want), normalArgs(t, calls)
+			}
+			if diff := cmp.Diff(want, calls); diff != "" {
 				t.Errorf("SDK tool calls (-upstream +SDK):\n%s", diff)
 			}
 			wantIn, _ := src.Usage.Input.Get()
-			if fx.to == "anthropic_messages" {
+			if fx.to == "anthropic_messages" || fx.to == "bedrock_converse" {
 				wantIn, _ = src.Usage.UncachedInput().Get()
 			}
 			wantOut, _ := src.Usage.Output.Get()
@@ -163,6 +170,45 @@ func sdkAccumulate(t *testing.T, format string, stream []byte) (calls []compat.T
 		return buf.Bytes()
 	}
 	switch format {
+	case "openai_responses":
+		var final *responses.Response
+		err := p.Feed(stream, func(ev sse.Event) {
+			var e responses.ResponseStreamEventUnion
+			if err := json.Unmarshal(ev.Data, &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Type == "response.completed" || e.Type == "response.incomplete" {
+				r := e.AsResponseCompleted().Response
+				final = &r
+			}
+		})
+		if err != nil || final == nil {
+			t.Fatalf("no final response (%v)", err)
+		}
+		for _, it := range final.Output {
+			if it.Type == "function_call" {
+				calls = append(calls, compat.ToolCall{ID: it.CallID, Name: it.Name, Arguments: compact(it.Arguments.OfString)})
+			}
+		}
+		return calls, final.Usage.InputTokens, final.Usage.OutputTokens
+	case "gemini_generate_content":
+		err := p.Feed(stream, func(ev sse.Event) {
+			var c genai.GenerateContentResponse
+			if err := json.Unmarshal(ev.Data, &c); err != nil {
+				t.Fatal(err)
+			}
+			for _, fc := range c.FunctionCalls() {
+				args, _ := json.Marshal(fc.Args)
+				calls = append(calls, compat.ToolCall{ID: fc.ID, Name: fc.Name, Arguments: args})
+			}
+			if u := c.UsageMetadata; u != nil {
+				input, output = int64(u.PromptTokenCount), int64(u.CandidatesTokenCount+u.ThoughtsTokenCount)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return calls, input, output
 	case "anthropic_messages":
 		var msg anthropic.Message
 		err := p.Feed(stream, func(ev sse.Event) {
@@ -351,6 +397,21 @@ func countEvents(t testing.TB, format string, in []byte) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// normalArgs rewrites tool call arguments as encoding/json writes a map.
+func normalArgs(t *testing.T, calls []compat.ToolCall) []compat.ToolCall {
+	t.Helper()
+	out := make([]compat.ToolCall, len(calls))
+	for i, c := range calls {
+		var m map[string]any
+		if err := json.Unmarshal(c.Arguments, &m); err != nil {
+			t.Fatal(err)
+		}
+		c.Arguments, _ = json.Marshal(m)
+		out[i] = c
+	}
+	return out
 }
 
 // readStream reads a stream fixture: SSE as it is, Bedrock's
