@@ -474,3 +474,58 @@ func showFrames(t testing.TB, b []byte) []byte {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestStreamFailuresEveryFormat: an upstream stream of any format that
+// fails midway (Bedrock's recorded throttling exception, a Responses
+// response.failed, a Gemini error chunk) ends the client's stream, in
+// every other format, with that format's error event carrying the
+// upstream's message, after the text the client already got.
+func TestStreamFailuresEveryFormat(t *testing.T) {
+	throttled, err := os.ReadFile(filepath.Join("..", "..", "testdata", "upstream", "bedrock_converse", "throttled.eventstream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from, msg, text string
+		in              []byte
+	}{
+		{"bedrock_converse", "Too many tokens, please wait before trying again.", "Sure", throttled},
+		{"openai_responses", "The server had an error while processing your request.", "Hel", []byte(
+			`data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress","model":"gpt-5","output":[]}}` + "\n\n" +
+				`data: {"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[]}}` + "\n\n" +
+				`data: {"type":"response.output_text.delta","sequence_number":2,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hel"}` + "\n\n" +
+				`data: {"type":"response.failed","sequence_number":3,"response":{"id":"resp_1","object":"response","status":"failed","model":"gpt-5","output":[],"error":{"code":"server_error","message":"The server had an error while processing your request."}}}` + "\n\n")},
+		{"gemini_generate_content", "Resource has been exhausted (e.g. check quota).", "Hel", []byte(
+			`data: {"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"r1"}` + "\n\n" +
+				`data: {"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}` + "\n\n")},
+	}
+	for _, tt := range tests {
+		for _, to := range allFormats {
+			if to == tt.from {
+				continue
+			}
+			t.Run(tt.from+"-"+to, func(t *testing.T) {
+				var out bytes.Buffer
+				s, err := NewStream(tt.from, to, &out, fixedNow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Write(tt.in)
+				if err := s.Close(); !errors.Is(err, ErrStream) {
+					t.Fatalf("Close = %v, want ErrStream", err)
+				}
+				got := out.String()
+				if to == "bedrock_converse" {
+					got = string(showFrames(t, out.Bytes()))
+				}
+				if !strings.Contains(got, tt.msg) || !strings.Contains(got, tt.text) {
+					t.Fatalf("stream lacks the text %q or the message %q:\n%s", tt.text, tt.msg, got)
+				}
+				last := got[strings.LastIndex(strings.TrimSuffix(got, "\n\n"), "\n")+1:]
+				if to != "bedrock_converse" && !strings.Contains(last, tt.msg) {
+					t.Errorf("the error is not the last event: %s", last)
+				}
+			})
+		}
+	}
+}

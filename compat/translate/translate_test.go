@@ -313,3 +313,34 @@ func TestUnsupported(t *testing.T) {
 		t.Errorf("a format to itself: %v", err)
 	}
 }
+
+// TestRequestBodyFor: the model and stream flag of a Gemini or Bedrock
+// request come from its URL; the translation names them where the target
+// format keeps them in the body, and a body's own model gives way.
+func TestRequestBodyFor(t *testing.T) {
+	tests := []struct {
+		from, to, body, model string
+		stream                bool
+		want                  string
+	}{
+		{"gemini_generate_content", "openai_chat", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "gemini-2.5-pro", true,
+			`{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"hi"}],"stream":true}`},
+		{"bedrock_converse", "anthropic_messages", `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`, "claude-sonnet-4-5", false,
+			`{"model":"claude-sonnet-4-5","max_tokens":8192,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}`},
+		{"openai_chat", "openai_responses", `{"model":"alias","messages":[{"role":"user","content":"hi"}]}`, "gpt-5", false,
+			`{"model":"gpt-5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}`},
+		{"openai_chat", "gemini_generate_content", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "", false,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from+"-"+tt.to, func(t *testing.T) {
+			out, err := RequestBodyFor(tt.from, tt.to, []byte(tt.body), tt.model, tt.stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.want {
+				t.Errorf("got  %s\nwant %s", out, tt.want)
+			}
+		})
+	}
+}
