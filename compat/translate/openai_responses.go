@@ -287,8 +287,11 @@ func (openAIResponses) encodeRequest(r *Request) ([]byte, error) {
 	if len(r.Stop) > 0 {
 		return nil, unsupported("stop sequences")
 	}
+	// Stateless, as the hub is: OpenAI keeps no copy of a translated
+	// conversation (chat completions and the other formats keep none).
+	noStore := false
 	out := respRequest{Model: r.Model, Instructions: joinText(r.System), MaxOutputTokens: r.MaxTokens, Temperature: r.Temperature,
-		TopP: r.TopP, Stream: r.Stream, User: r.User}
+		TopP: r.TopP, Stream: r.Stream, User: r.User, Store: &noStore}
 	if rc := r.Reasoning; rc != nil {
 		effort := openAIEffort(rc)
 		if !rc.Enabled {
@@ -299,10 +302,8 @@ func (openAIResponses) encodeRequest(r *Request) ([]byte, error) {
 			auto := "auto"
 			out.Reasoning.Summary = &auto
 		}
-		// Stateless: reasoning comes back encrypted, to be sent back in
-		// the next turn.
-		f := false
-		out.Store = &f
+		// Unstored reasoning comes back encrypted, to be sent back in the
+		// next turn.
 		out.Include = []string{"reasoning.encrypted_content"}
 	}
 	if f := r.Format; f != nil {

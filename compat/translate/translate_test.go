@@ -328,7 +328,7 @@ func TestRequestBodyFor(t *testing.T) {
 		{"bedrock_converse", "anthropic_messages", `{"messages":[{"role":"user","content":[{"text":"hi"}]}]}`, "claude-sonnet-4-5", false,
 			`{"model":"claude-sonnet-4-5","max_tokens":8192,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}`},
 		{"openai_chat", "openai_responses", `{"model":"alias","messages":[{"role":"user","content":"hi"}]}`, "gpt-5", false,
-			`{"model":"gpt-5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}`},
+			`{"model":"gpt-5","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}],"store":false}`},
 		{"openai_chat", "gemini_generate_content", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "", false,
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`},
 	}
