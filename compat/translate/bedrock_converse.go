@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -218,7 +219,11 @@ func convParts(blocks []convBlock) ([]Part, error) {
 			var inner []Part
 			for _, c := range b.ToolResult.Content {
 				if len(c.JSON) > 0 {
-					inner = append(inner, Part{Kind: PartText, Text: string(c.JSON)})
+					var buf bytes.Buffer
+					if err := json.Compact(&buf, c.JSON); err != nil {
+						return nil, fmt.Errorf("a tool result's json: %w", err)
+					}
+					inner = append(inner, Part{Kind: PartText, Text: buf.String()})
 					continue
 				}
 				ps, err := convParts([]convBlock{c})
