@@ -344,13 +344,41 @@ type gemEncoder struct {
 	args  []byte
 	// sig is a thought signature waiting for the next part.
 	sig string
+	// array writes the chunks as one JSON array; n counts them.
+	array bool
+	n     int
 }
 
 func (e *gemEncoder) chunk(parts []gemPart, finish string, u *gemUsage) {
 	c := gemResponse{Candidates: []gemCandidate{{Content: &gemContent{Role: "model", Parts: parts}, FinishReason: finish}},
 		UsageMetadata: u, ModelVersion: e.model, ResponseID: e.id}
 	b, _ := json.Marshal(c)
-	e.o.sseEvent("", b)
+	e.write(b)
+}
+
+// write writes one chunk: an SSE event, or the array's next element.
+func (e *gemEncoder) write(b []byte) {
+	if !e.array {
+		e.o.sseEvent("", b)
+		return
+	}
+	if e.n == 0 {
+		e.o.out = append(e.o.out, '[')
+	} else {
+		e.o.out = append(e.o.out, ",\r\n"...)
+	}
+	e.n++
+	e.o.out = append(e.o.out, b...)
+}
+
+// endArray closes the array.
+func (e *gemEncoder) endArray() {
+	if e.array {
+		if e.n == 0 {
+			e.o.out = append(e.o.out, '[')
+		}
+		e.o.out = append(e.o.out, ']')
+	}
 }
 
 func (e *gemEncoder) part(p gemPart) {
@@ -394,11 +422,13 @@ func (e *gemEncoder) finish(stop StopReason, u usage.Tokens) {
 	empty := ""
 	parts := []gemPart{{Text: &empty, ThoughtSignature: e.sig}}
 	e.chunk(parts, gemFinish(stop), gemUsageOf(u))
+	e.endArray()
 }
 
 func (e *gemEncoder) fail(msg string) {
 	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": 500, "message": msg, "status": "INTERNAL"}})
-	e.o.sseEvent("", b)
+	e.write(b)
+	e.endArray()
 }
 
 // convEncoder writes Bedrock's converse-stream event frames.

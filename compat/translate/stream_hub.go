@@ -63,7 +63,7 @@ var streamFormats = map[string]streamFormat{
 	},
 	apiformat.GeminiGenerateContent: {
 		func(Options) streamDecoder { return &gemDecoder{} },
-		func(o *streamOut, _ Options) streamEncoder { return &gemEncoder{o: o} },
+		func(o *streamOut, opts Options) streamEncoder { return &gemEncoder{o: o, array: opts.GeminiJSONArray} },
 	},
 	apiformat.BedrockConverse: {
 		func(opts Options) streamDecoder { return &convDecoder{model: opts.Model} },

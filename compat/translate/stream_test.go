@@ -529,3 +529,40 @@ func TestStreamFailuresEveryFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamGeminiJSONArray: for a Gemini client that asked without
+// ?alt=sse, the translated stream is the one JSON array Gemini sends
+// then, each element a chunk the SSE form would carry, also when the
+// upstream fails midway.
+func TestStreamGeminiJSONArray(t *testing.T) {
+	in := readStream(t, filepath.Join(fixtureDir, "from", "openai_chat", "stream-tool-calls.sse"))
+	var sseOut, arrayOut bytes.Buffer
+	for _, run := range []struct {
+		w     *bytes.Buffer
+		array bool
+	}{{&sseOut, false}, {&arrayOut, true}} {
+		s, _ := NewStream("openai_chat", "gemini_generate_content", run.w, Options{Now: fixedNow.Now, GeminiJSONArray: run.array})
+		s.Write(in)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(arrayOut.Bytes(), &elems); err != nil {
+		t.Fatalf("not one JSON array: %v\n%s", err, arrayOut.Bytes())
+	}
+	var events []json.RawMessage
+	var p sse.Parser
+	_ = p.Feed(sseOut.Bytes(), func(ev sse.Event) { events = append(events, append(json.RawMessage(nil), ev.Data...)) })
+	if diff := cmp.Diff(events, elems); diff != "" {
+		t.Errorf("array elements differ from the SSE events (-sse +array):\n%s", diff)
+	}
+
+	var failed bytes.Buffer
+	s, _ := NewStream("openai_chat", "gemini_generate_content", &failed, Options{GeminiJSONArray: true})
+	s.Write([]byte(`data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\n" + `data: {"error":{"message":"overloaded"}}` + "\n\n"))
+	s.Close()
+	if err := json.Unmarshal(failed.Bytes(), &elems); err != nil || len(elems) != 2 || !strings.Contains(string(elems[1]), "overloaded") {
+		t.Errorf("failed stream %s (%v)", failed.Bytes(), err)
+	}
+}

@@ -72,6 +72,10 @@ type Options struct {
 	// StreamUsage ends a stream translated for an OpenAI chat client with
 	// the usage chunk its stream_options.include_usage asks for.
 	StreamUsage bool
+	// GeminiJSONArray writes a stream for a Gemini client as the one JSON
+	// array streamGenerateContent answers without ?alt=sse, instead of
+	// SSE events.
+	GeminiJSONArray bool
 	// Model is the model the request named, written in answers whose
 	// source format carries none (Bedrock's); "" leaves it empty.
 	Model string
