@@ -85,7 +85,9 @@
 // Gemini and Bedrock requests name the model and whether the answer
 // streams in the URL: [RequestBodyFor] takes both from the caller, and the
 // caller builds the upstream URL of such a format from them. Gemini
-// streams are translated in their alt=sse form. Gemini's function calls
+// streams are read in their alt=sse form (the caller asks the upstream
+// for it) and written in it, or as the JSON array a client that did not
+// ask for SSE expects ([Options].GeminiJSONArray). Gemini's function calls
 // carry no IDs; the translator names them call_NAME_N and pairs results
 // with calls by name and order, as Gemini does.
 //

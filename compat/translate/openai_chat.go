@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sluice-gateway/sluice/apiformat"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -44,6 +45,9 @@ type chatMessage struct {
 	ToolCalls  []chatToolCall  `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 	Refusal    *string         `json:"refusal,omitempty"`
+	// ReasoningContent is the reasoning some OpenAI-compatible servers
+	// (DeepSeek, vLLM) answer beside the content; read, never written.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 type chatContentPart struct {
@@ -503,7 +507,10 @@ func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Parts = parts
+	if rc := ch.Message.ReasoningContent; rc != "" {
+		r.Parts = append(r.Parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Text: rc, Origin: apiformat.OpenAIChat}})
+	}
+	r.Parts = append(r.Parts, parts...)
 	if ch.Message.Refusal != nil && *ch.Message.Refusal != "" {
 		r.Parts = append(r.Parts, Part{Kind: PartText, Text: *ch.Message.Refusal})
 		r.Stop = StopRefusal

@@ -344,3 +344,29 @@ func TestRequestBodyFor(t *testing.T) {
 		})
 	}
 }
+
+// TestChatReasoningContent: the reasoning_content an OpenAI-compatible
+// server (DeepSeek, vLLM) answers beside the content reaches clients whose
+// format shows reasoning, before the text.
+func TestChatReasoningContent(t *testing.T) {
+	body := []byte(`{"id":"c1","object":"chat.completion","created":1,"model":"deepseek-reasoner","choices":[{"index":0,` +
+		`"message":{"role":"assistant","content":"42","reasoning_content":"6 times 7."},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29,"completion_tokens_details":{"reasoning_tokens":15}}}`)
+	tests := []struct{ to, want string }{
+		{"anthropic_messages", `"content":[{"type":"thinking","thinking":"6 times 7.","signature":""},{"type":"text","text":"42"}]`},
+		{"openai_responses", `"summary":[{"type":"summary_text","text":"6 times 7."}]`},
+		{"gemini_generate_content", `"parts":[{"text":"6 times 7.","thought":true},{"text":"42"}]`},
+		{"bedrock_converse", `"content":[{"reasoningContent":{"reasoningText":{"text":"6 times 7."}}},{"text":"42"}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.to, func(t *testing.T) {
+			out, err := ResponseBody("openai_chat", tt.to, body, fixedNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("%s lacks %s", out, tt.want)
+			}
+		})
+	}
+}
