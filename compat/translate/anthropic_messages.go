@@ -234,6 +234,11 @@ func (anthropicMessages) encodeRequest(r *Request) ([]byte, error) {
 	if r.Format != nil {
 		return nil, unsupported("a JSON response format")
 	}
+	if r.Temperature != nil && *r.Temperature > 1 {
+		// OpenAI's and Gemini's scale goes to 2, Anthropic's to 1: the
+		// same number means something else, and no clamp is faithful.
+		return nil, unsupported("a temperature above 1")
+	}
 	if rc := r.Reasoning; rc != nil {
 		if !rc.Enabled {
 			out.Thinking = &anthThinking{Type: "disabled"}

@@ -280,6 +280,7 @@ func TestUnsupported(t *testing.T) {
 		{"bedrock guardrail", "bedrock_converse", "openai_chat", `{"messages":[],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1"}}`, `"guardrailConfig"`},
 		{"bedrock document", "bedrock_converse", "openai_chat",
 			`{"messages":[{"role":"user","content":[{"document":{"format":"pdf","name":"d","source":{"bytes":"JVBERi0="}}}]}]}`, "a document block"},
+		{"temperature above Anthropic's scale", "openai_chat", "anthropic_messages", `{"model":"m","messages":[],"temperature":1.5}`, "a temperature above 1"},
 		{"thinking budget above the cap", "openai_chat", "anthropic_messages", `{"model":"m","messages":[],"reasoning_effort":"high","max_completion_tokens":1000}`, "reasoning with a maximum answer length of 1024 tokens or less"},
 		{"penalties", "openai_chat", "anthropic_messages", `{"model":"m","messages":[],"presence_penalty":0.5}`, "frequency and presence penalties"},
 		{"audio input", "openai_chat", "anthropic_messages",
