@@ -63,7 +63,8 @@
 // gateway. Anthropic and Bedrock have no JSON answer mode every model
 // honours, so a response_format is refused for them instead of being
 // ignored. Gemini and Converse cannot forbid several tool calls in one
-// turn.
+// turn. A temperature above 1 is refused for Anthropic, whose scale ends
+// at 1 where OpenAI's and Gemini's go to 2.
 //
 // Reasoning settings are an effort (OpenAI) or a token budget (Anthropic,
 // Gemini, Claude on Bedrock); each side's is mapped to the other's by

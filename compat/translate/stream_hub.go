@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -246,8 +245,6 @@ func (h *hubStream) failf(msg string) {
 	h.done = true
 	h.err = fmt.Errorf("%w: %s", ErrStream, msg)
 }
-
-var errNotJSON = errors.New("an event that is not JSON")
 
 func now(opts Options) time.Time {
 	if opts.Now != nil {
