@@ -522,6 +522,15 @@ func (nopCollector) finish(*Result, bool) {}
 // {"error":{"message"}}, {"type":"error","error":{"message"}},
 // {"message"} or {"Message"}. It returns "" for other bodies.
 func errorMessage(data []byte) string {
+	// Gemini's streamGenerateContent without alt=sse answers an error as
+	// the one element of a JSON array.
+	var list []json.RawMessage
+	if json.Unmarshal(data, &list) == nil {
+		if len(list) == 0 {
+			return ""
+		}
+		data = list[0]
+	}
 	var v struct {
 		Error   json.RawMessage `json:"error"`
 		Message string          `json:"message"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sluice-gateway/sluice/apiformat"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -31,8 +32,16 @@ type anthRequest struct {
 		UserID string `json:"user_id,omitempty"`
 	} `json:"metadata,omitempty"`
 
+	Thinking *anthThinking `json:"thinking,omitempty"`
+
 	// Read only to refuse what the hub cannot carry.
-	TopK *int64 `json:"top_k,omitempty"`
+	TopK         *int64          `json:"top_k,omitempty"`
+	OutputFormat json.RawMessage `json:"output_format,omitempty"`
+}
+
+type anthThinking struct {
+	Type         string `json:"type"`
+	BudgetTokens int64  `json:"budget_tokens,omitempty"`
 }
 
 type anthMessage struct {
@@ -53,6 +62,10 @@ type anthBlock struct {
 	ToolUseID string          `json:"tool_use_id,omitempty"`
 	Content   json.RawMessage `json:"content,omitempty"`
 	IsError   bool            `json:"is_error,omitempty"`
+	// thinking and redacted_thinking
+	Thinking  *string `json:"thinking,omitempty"`
+	Signature *string `json:"signature,omitempty"`
+	Data      string  `json:"data,omitempty"`
 }
 
 type anthSource struct {
@@ -83,7 +96,20 @@ func (anthropicMessages) decodeRequest(body []byte) (*Request, error) {
 	if in.TopK != nil {
 		return nil, unsupported(`"top_k"`)
 	}
+	if len(in.OutputFormat) > 0 && !isNull(in.OutputFormat) {
+		return nil, unsupported(`"output_format"`)
+	}
 	r := &Request{Model: in.Model, MaxTokens: in.MaxTokens, Temperature: in.Temperature, TopP: in.TopP, Stop: in.StopSequences, Stream: in.Stream}
+	if th := in.Thinking; th != nil {
+		switch th.Type {
+		case "enabled":
+			r.Reasoning = &ReasoningConfig{Enabled: true, Budget: th.BudgetTokens, Effort: effortFor(th.BudgetTokens), Summary: true}
+		case "disabled":
+			r.Reasoning = &ReasoningConfig{}
+		default:
+			return nil, unsupported(fmt.Sprintf("thinking of type %q", th.Type))
+		}
+	}
 	if in.Metadata != nil {
 		r.User = in.Metadata.UserID
 	}
@@ -136,8 +162,7 @@ func (anthropicMessages) decodeRequest(body []byte) (*Request, error) {
 	return r, nil
 }
 
-// anthParts reads content: a string or a list of blocks. Thinking blocks
-// of earlier turns are left out: the hub carries no reasoning.
+// anthParts reads content: a string or a list of blocks.
 func anthParts(content json.RawMessage) ([]Part, error) {
 	if parts, ok := stringContent(content); ok {
 		return parts, nil
@@ -182,7 +207,17 @@ func anthParts(content json.RawMessage) ([]Part, error) {
 				return nil, err
 			}
 			parts = append(parts, Part{Kind: PartToolResult, ToolResult: &ToolResult{CallID: b.ToolUseID, Parts: inner, IsError: b.IsError}})
-		case "thinking", "redacted_thinking":
+		case "thinking":
+			var text, sig string
+			if b.Thinking != nil {
+				text = *b.Thinking
+			}
+			if b.Signature != nil {
+				sig = *b.Signature
+			}
+			parts = append(parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Text: text, Signature: sig, Origin: apiformat.AnthropicMessages}})
+		case "redacted_thinking":
+			parts = append(parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Redacted: b.Data, Origin: apiformat.AnthropicMessages}})
 		default:
 			return nil, unsupported(fmt.Sprintf("a content block of type %q", b.Type))
 		}
@@ -196,6 +231,30 @@ func (anthropicMessages) encodeRequest(r *Request) ([]byte, error) {
 		n := int64(defaultMaxTokens)
 		out.MaxTokens = &n
 	}
+	if r.Format != nil {
+		return nil, unsupported("a JSON response format")
+	}
+	if r.Temperature != nil && *r.Temperature > 1 {
+		// OpenAI's and Gemini's scale goes to 2, Anthropic's to 1: the
+		// same number means something else, and no clamp is faithful.
+		return nil, unsupported("a temperature above 1")
+	}
+	if rc := r.Reasoning; rc != nil {
+		if !rc.Enabled {
+			out.Thinking = &anthThinking{Type: "disabled"}
+		} else {
+			budget := rc.Budget
+			if budget == 0 {
+				budget = budgetFor(rc.Effort)
+			}
+			// Anthropic wants a budget of at least 1024 tokens, below max_tokens.
+			budget = min(max(budget, 1024), *out.MaxTokens-1)
+			if budget < 1024 {
+				return nil, unsupported("reasoning with a maximum answer length of 1024 tokens or less")
+			}
+			out.Thinking = &anthThinking{Type: "enabled", BudgetTokens: budget}
+		}
+	}
 	if r.User != "" {
 		out.Metadata = &struct {
 			UserID string `json:"user_id,omitempty"`
@@ -206,7 +265,7 @@ func (anthropicMessages) encodeRequest(r *Request) ([]byte, error) {
 	}
 	out.Messages = []anthMessage{}
 	for _, m := range r.Messages {
-		blocks := anthBlocks(m.Parts)
+		blocks := anthBlocks(m.Parts, false)
 		if len(blocks) == 0 {
 			continue // Anthropic refuses empty turns; an empty one says nothing
 		}
@@ -248,8 +307,9 @@ func (anthropicMessages) encodeRequest(r *Request) ([]byte, error) {
 }
 
 // anthBlocks writes parts as content blocks; tool results come first in
-// their turn, as Anthropic requires.
-func anthBlocks(parts []Part) []anthBlock {
+// their turn, as Anthropic requires. An answer shows all reasoning; a
+// request sends back only the thinking Anthropic signed.
+func anthBlocks(parts []Part, answer bool) []anthBlock {
 	var results, rest []anthBlock
 	for _, p := range parts {
 		switch p.Kind {
@@ -261,8 +321,21 @@ func anthBlocks(parts []Part) []anthBlock {
 			rest = append(rest, anthImage(p.Image))
 		case PartToolCall:
 			rest = append(rest, anthBlock{Type: "tool_use", ID: p.ToolCall.ID, Name: p.ToolCall.Name, Input: p.ToolCall.Arguments})
+		case PartReasoning:
+			// Anthropic takes back only the thinking it signed.
+			rs := p.Reasoning
+			own := signedBy(rs.Origin, apiformat.AnthropicMessages)
+			switch {
+			case own && rs.Redacted != "":
+				rest = append(rest, anthBlock{Type: "redacted_thinking", Data: rs.Redacted})
+			case own:
+				rest = append(rest, anthBlock{Type: "thinking", Thinking: &rs.Text, Signature: &rs.Signature})
+			case answer && rs.Text != "":
+				sig := ""
+				rest = append(rest, anthBlock{Type: "thinking", Thinking: &rs.Text, Signature: &sig})
+			}
 		case PartToolResult:
-			inner := anthBlocks(p.ToolResult.Parts)
+			inner := anthBlocks(p.ToolResult.Parts, answer)
 			var c json.RawMessage
 			if len(inner) == 1 && inner[0].Type == "text" {
 				c, _ = json.Marshal(inner[0].Text)
@@ -339,7 +412,7 @@ func (anthropicMessages) decodeResponse(body []byte) (*Response, error) {
 }
 
 func (anthropicMessages) encodeResponse(r *Response) ([]byte, error) {
-	out := anthResponse{ID: r.ID, Type: "message", Role: "assistant", Model: r.Model, Content: anthBlocks(r.Parts)}
+	out := anthResponse{ID: r.ID, Type: "message", Role: "assistant", Model: r.Model, Content: anthBlocks(r.Parts, true)}
 	if out.Content == nil {
 		out.Content = []anthBlock{}
 	}

@@ -56,3 +56,21 @@ func ExampleNewStream() {
 	// event: message_stop
 	// data: {"type":"message_stop"}
 }
+
+// A Gemini request reaching a provider that speaks OpenAI Responses: the
+// model and the stream flag come from Gemini's URL
+// (/v1beta/models/gpt-5-mini:streamGenerateContent?alt=sse), the thinking
+// budget becomes an effort, and the JSON schema the answer's format.
+func ExampleRequestBodyFor() {
+	body := []byte(`{"contents":[{"role":"user","parts":[{"text":"Name a cookie."}]}],
+		"generationConfig":{"responseMimeType":"application/json","responseJsonSchema":{"type":"object"},
+		"thinkingConfig":{"thinkingBudget":2048}}}`)
+	out, err := translate.RequestBodyFor("gemini_generate_content", "openai_responses", body, "gpt-5-mini", true)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(out))
+	// Output:
+	// {"model":"gpt-5-mini","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Name a cookie."}]}],"stream":true,"reasoning":{"effort":"low"},"text":{"format":{"type":"json_schema","name":"response","schema":{"type":"object"},"strict":false}},"store":false,"include":["reasoning.encrypted_content"]}
+}

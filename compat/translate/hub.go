@@ -3,6 +3,8 @@ package translate
 import (
 	"encoding/json"
 
+	"github.com/sluice-gateway/sluice/apiformat"
+
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -24,6 +26,64 @@ type Request struct {
 	Stream      bool
 	// User identifies the end user to the provider, when the client says.
 	User string
+	// Reasoning asks for reasoning (thinking) before the answer; nil
+	// leaves it to the provider.
+	Reasoning *ReasoningConfig
+	// Format constrains the answer to JSON; nil is plain text.
+	Format *ResponseFormat
+}
+
+// ReasoningConfig is how much a model may reason before answering. Formats
+// say it either as an effort or as a token budget; each translator reads
+// the one its format has and fills in the other, so that both are always
+// set when Enabled.
+type ReasoningConfig struct {
+	// Enabled is false for a request that turns reasoning off.
+	Enabled bool
+	// Effort is "minimal", "low", "medium" or "high".
+	Effort string
+	// Budget is the token budget for reasoning.
+	Budget int64
+	// Summary asks for the reasoning's text (a summary, or thoughts) in
+	// the answer.
+	Summary bool
+}
+
+// Reasoning budgets an effort stands for, and back: a budget up to an
+// effort's stands for that effort.
+var effortBudgets = []struct {
+	effort string
+	budget int64
+}{{"minimal", 1024}, {"low", 2048}, {"medium", 8192}, {"high", 24576}}
+
+// budgetFor returns the token budget of an effort; unknown efforts are
+// medium.
+func budgetFor(effort string) int64 {
+	for _, e := range effortBudgets {
+		if e.effort == effort {
+			return e.budget
+		}
+	}
+	return 8192
+}
+
+// effortFor returns the effort a token budget stands for.
+func effortFor(budget int64) string {
+	for _, e := range effortBudgets {
+		if budget <= e.budget {
+			return e.effort
+		}
+	}
+	return "high"
+}
+
+// ResponseFormat asks for an answer that is JSON.
+type ResponseFormat struct {
+	// Schema is the JSON schema the answer follows; nil for any JSON object.
+	Schema json.RawMessage
+	// Name names the schema (OpenAI formats require one).
+	Name   string
+	Strict bool
 }
 
 // Role is who said a message.
@@ -50,6 +110,8 @@ const (
 	PartImage
 	PartToolCall
 	PartToolResult
+	// PartReasoning is the model's reasoning (thinking) before its answer.
+	PartReasoning
 )
 
 // Part is one piece of a message; the field its Kind names is set.
@@ -59,6 +121,25 @@ type Part struct {
 	Image      *Image
 	ToolCall   *ToolCall
 	ToolResult *ToolResult
+	Reasoning  *Reasoning
+}
+
+// Reasoning is a model's reasoning: its text (or summary), and what its
+// provider needs to take it back in a later turn.
+type Reasoning struct {
+	Text string
+	// Signature proves the text to the provider that wrote it (Anthropic
+	// and Bedrock's Claude signatures, Gemini's thought signatures).
+	Signature string
+	// Redacted is reasoning the provider sent encrypted (Anthropic's
+	// redacted_thinking data, Responses' encrypted_content).
+	Redacted string
+	// ID is the reasoning item's ID (Responses).
+	ID string
+	// Origin is the format that wrote Signature and Redacted: they mean
+	// nothing to another provider, which is sent the text alone (or, where
+	// it cannot take unsigned reasoning, nothing).
+	Origin string
 }
 
 // Image is an image given by URL or inline as base64 data.
@@ -76,6 +157,9 @@ type ToolCall struct {
 	Name string
 	// Arguments is a JSON object.
 	Arguments json.RawMessage
+	// Signature is Gemini's thought signature of the call, sent back with
+	// it in the next turn.
+	Signature string
 }
 
 // ToolResult is what a tool call returned.
@@ -133,8 +217,16 @@ type Response struct {
 	// Created is the answer's time in Unix seconds; 0 when the source
 	// format has none.
 	Created int64
-	// Parts are text and tool call parts, in order.
+	// Parts are reasoning, text and tool call parts, in order.
 	Parts []Part
 	Stop  StopReason
 	Usage usage.Tokens
+}
+
+// signedBy reports whether reasoning written in origin can go back, signed,
+// to a provider of format: its own, and Claude's signatures, which
+// Anthropic's API and Claude on Bedrock both verify.
+func signedBy(origin, format string) bool {
+	claude := func(f string) bool { return f == apiformat.AnthropicMessages || f == apiformat.BedrockConverse }
+	return origin == format || claude(origin) && claude(format)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sluice-gateway/sluice/apiformat"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -26,11 +27,12 @@ type chatRequest struct {
 	Stream              bool            `json:"stream,omitempty"`
 	User                string          `json:"user,omitempty"`
 
+	ResponseFormat  json.RawMessage `json:"response_format,omitempty"`
+	ReasoningEffort string          `json:"reasoning_effort,omitempty"`
+
 	// Read only to refuse what the hub cannot carry.
 	N                *int64          `json:"n,omitempty"`
 	Logprobs         *bool           `json:"logprobs,omitempty"`
-	ResponseFormat   json.RawMessage `json:"response_format,omitempty"`
-	ReasoningEffort  string          `json:"reasoning_effort,omitempty"`
 	Audio            json.RawMessage `json:"audio,omitempty"`
 	FrequencyPenalty *float64        `json:"frequency_penalty,omitempty"`
 	PresencePenalty  *float64        `json:"presence_penalty,omitempty"`
@@ -43,6 +45,9 @@ type chatMessage struct {
 	ToolCalls  []chatToolCall  `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 	Refusal    *string         `json:"refusal,omitempty"`
+	// ReasoningContent is the reasoning some OpenAI-compatible servers
+	// (DeepSeek, vLLM) answer beside the content; read, never written.
+	ReasoningContent string `json:"reasoning_content,omitempty"`
 }
 
 type chatContentPart struct {
@@ -81,10 +86,6 @@ func (openAIChat) decodeRequest(body []byte) (*Request, error) {
 		return nil, unsupported(`"n" above 1`)
 	case in.Logprobs != nil && *in.Logprobs:
 		return nil, unsupported(`"logprobs"`)
-	case !plainTextFormat(in.ResponseFormat):
-		return nil, unsupported(`"response_format" other than text`)
-	case in.ReasoningEffort != "":
-		return nil, unsupported(`"reasoning_effort"`)
 	case len(in.Audio) > 0 && !isNull(in.Audio):
 		return nil, unsupported(`"audio"`)
 	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0, in.PresencePenalty != nil && *in.PresencePenalty != 0:
@@ -93,6 +94,14 @@ func (openAIChat) decodeRequest(body []byte) (*Request, error) {
 		return nil, unsupported(`"logit_bias"`)
 	}
 	r := &Request{Model: in.Model, Temperature: in.Temperature, TopP: in.TopP, Stream: in.Stream, User: in.User}
+	if in.ReasoningEffort != "" {
+		r.Reasoning = effortReasoning(in.ReasoningEffort)
+	}
+	format, err := chatResponseFormat(in.ResponseFormat)
+	if err != nil {
+		return nil, err
+	}
+	r.Format = format
 	r.MaxTokens = in.MaxCompletionTokens
 	if r.MaxTokens == nil {
 		r.MaxTokens = in.MaxTokens
@@ -125,16 +134,77 @@ func (openAIChat) decodeRequest(body []byte) (*Request, error) {
 	return r, nil
 }
 
-// plainTextFormat reports whether a response_format asks for nothing
-// beyond plain text (absent, null or {"type":"text"}).
-func plainTextFormat(raw json.RawMessage) bool {
+// effortReasoning reads an OpenAI reasoning effort; "none" turns
+// reasoning off.
+func effortReasoning(effort string) *ReasoningConfig {
+	if effort == "none" {
+		return &ReasoningConfig{}
+	}
+	return &ReasoningConfig{Enabled: true, Effort: effort, Budget: budgetFor(effort)}
+}
+
+// openAIEffort writes a reasoning config as an OpenAI effort ("" for none
+// to write: reasoning off is the default of the models that can).
+func openAIEffort(rc *ReasoningConfig) string {
+	if rc == nil || !rc.Enabled {
+		return ""
+	}
+	if rc.Effort != "" {
+		return rc.Effort
+	}
+	return effortFor(rc.Budget)
+}
+
+// chatResponseFormat reads a response_format: absent, null or text is
+// plain text; json_object any JSON object; json_schema a schema.
+func chatResponseFormat(raw json.RawMessage) (*ResponseFormat, error) {
 	if len(raw) == 0 || isNull(raw) {
-		return true
+		return nil, nil
 	}
 	var f struct {
-		Type string `json:"type"`
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+			Strict bool            `json:"strict"`
+		} `json:"json_schema"`
 	}
-	return json.Unmarshal(raw, &f) == nil && f.Type == "text"
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf(`"response_format": %w`, err)
+	}
+	switch f.Type {
+	case "text":
+		return nil, nil
+	case "json_object":
+		return &ResponseFormat{}, nil
+	case "json_schema":
+		if f.JSONSchema == nil || len(f.JSONSchema.Schema) == 0 || isNull(f.JSONSchema.Schema) {
+			return nil, unsupported(`a json_schema "response_format" without a schema`)
+		}
+		return &ResponseFormat{Schema: f.JSONSchema.Schema, Name: f.JSONSchema.Name, Strict: f.JSONSchema.Strict}, nil
+	}
+	return nil, unsupported(fmt.Sprintf(`"response_format" of type %q`, f.Type))
+}
+
+// chatFormat writes a response format as chat's response_format.
+func chatFormat(f *ResponseFormat) json.RawMessage {
+	if f == nil {
+		return nil
+	}
+	if f.Schema == nil {
+		return json.RawMessage(`{"type":"json_object"}`)
+	}
+	b, _ := json.Marshal(map[string]any{"type": "json_schema", "json_schema": map[string]any{
+		"name": schemaName(f), "schema": f.Schema, "strict": f.Strict}})
+	return b
+}
+
+// schemaName is the schema's name, or one for formats that give none.
+func schemaName(f *ResponseFormat) string {
+	if f.Name != "" {
+		return f.Name
+	}
+	return "response"
 }
 
 // addChatMessage appends one chat message: system and developer messages
@@ -278,7 +348,12 @@ func chatToolChoice(raw json.RawMessage) (*ToolChoice, error) {
 }
 
 func (openAIChat) encodeRequest(r *Request) ([]byte, error) {
-	out := chatRequest{Model: r.Model, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stream: r.Stream, User: r.User}
+	out := chatRequest{Model: r.Model, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stream: r.Stream, User: r.User,
+		ReasoningEffort: openAIEffort(r.Reasoning), ResponseFormat: chatFormat(r.Format)}
+	if out.ReasoningEffort != "" {
+		// Reasoning models take the newer name only.
+		out.MaxTokens, out.MaxCompletionTokens = nil, r.MaxTokens
+	}
 	if len(r.Stop) > 0 {
 		out.Stop, _ = json.Marshal(r.Stop)
 	}
@@ -342,6 +417,8 @@ func chatMessages(m Message) ([]chatMessage, error) {
 			tc.ID, tc.Type = p.ToolCall.ID, "function"
 			tc.Function.Name, tc.Function.Arguments = p.ToolCall.Name, string(p.ToolCall.Arguments)
 			calls = append(calls, tc)
+		case PartReasoning:
+			// Chat completions takes no reasoning of earlier turns back.
 		default:
 			rest = append(rest, p)
 		}
@@ -430,7 +507,10 @@ func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Parts = parts
+	if rc := ch.Message.ReasoningContent; rc != "" {
+		r.Parts = append(r.Parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Text: rc, Origin: apiformat.OpenAIChat}})
+	}
+	r.Parts = append(r.Parts, parts...)
 	if ch.Message.Refusal != nil && *ch.Message.Refusal != "" {
 		r.Parts = append(r.Parts, Part{Kind: PartText, Text: *ch.Message.Refusal})
 		r.Stop = StopRefusal

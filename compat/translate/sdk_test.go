@@ -9,6 +9,9 @@ import (
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
+	"github.com/sluice-gateway/sluice/compat"
+	"google.golang.org/genai"
 )
 
 // call is a tool call as an SDK hands it to its caller.
@@ -36,7 +39,7 @@ func TestSDKsReadTranslatedAnswers(t *testing.T) {
 		{file: "anthropic_messages-openai_chat/response-tool-use.json", wantCalls: []call{
 			{"toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", map[string]any{"location": "San Francisco, CA", "unit": "fahrenheit"}},
 		}, wantText: "Okay, let's check the weather for San Francisco, CA:", wantInput: 472 + 2048, wantOut: 89, wantStop: "tool_calls"},
-		{file: "anthropic_messages-openai_chat/response-text.json", wantText: "Hello! I'm Claude. How can I help you today?",
+		{file: "from/anthropic_messages/response-text.json", wantText: "Hello! I'm Claude. How can I help you today?",
 			wantInput: 21 + 1536, wantOut: 15, wantStop: "stop"},
 	}
 	for _, tt := range tests {
@@ -46,6 +49,9 @@ func TestSDKsReadTranslatedAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := filepath.Base(filepath.Dir(tt.file))
+			if dir == "anthropic_messages" { // from/anthropic_messages: an input for every format
+				dir = "anthropic_messages-openai_chat"
+			}
 			var out []byte
 			var calls []call
 			var text, stop string
@@ -98,6 +104,69 @@ func TestSDKsReadTranslatedAnswers(t *testing.T) {
 			}
 			if text != tt.wantText || stop != tt.wantStop || input != tt.wantInput || output != tt.wantOut {
 				t.Errorf("text %q stop %q usage %d/%d; want %q %q %d/%d", text, stop, input, output, tt.wantText, tt.wantStop, tt.wantInput, tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestSDKsReadEveryTranslatedAnswer: every answer fixture translated for
+// an OpenAI Responses or a Gemini client decodes in that client's SDK
+// into the tool calls and token counts the upstream meant.
+func TestSDKsReadEveryTranslatedAnswer(t *testing.T) {
+	for _, fx := range inputs(t, "response-*.json") {
+		if fx.to != "openai_responses" && fx.to != "gemini_generate_content" {
+			continue
+		}
+		t.Run(fx.from+"-"+fx.to+"/"+fx.name, func(t *testing.T) {
+			in, err := os.ReadFile(fx.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := ResponseBody(fx.from, fx.to, in, optionsFor(fx.from))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := record(t, fx.from, in)
+			var calls []compat.ToolCall
+			var input, output int64
+			switch fx.to {
+			case "openai_responses":
+				var r responses.Response
+				if err := json.Unmarshal(out, &r); err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range r.Output {
+					if it.Type == "function_call" {
+						calls = append(calls, compat.ToolCall{ID: it.CallID, Name: it.Name, Arguments: json.RawMessage(it.Arguments.OfString)})
+					}
+				}
+				input, output = r.Usage.InputTokens, r.Usage.OutputTokens
+			default:
+				var r genai.GenerateContentResponse
+				if err := json.Unmarshal(out, &r); err != nil {
+					t.Fatal(err)
+				}
+				for _, fc := range r.FunctionCalls() {
+					args, _ := json.Marshal(fc.Args)
+					calls = append(calls, compat.ToolCall{ID: fc.ID, Name: fc.Name, Arguments: args})
+				}
+				input = int64(r.UsageMetadata.PromptTokenCount)
+				output = int64(r.UsageMetadata.CandidatesTokenCount + r.UsageMetadata.ThoughtsTokenCount)
+			}
+			want := normalArgs(t, src.ToolCalls)
+			for i := range want {
+				if want[i].ID == "" && i < len(calls) {
+					want[i].ID = calls[i].ID // Gemini's calls have no IDs; the translation names them
+				}
+			}
+			if diff := cmp.Diff(want, normalArgs(t, calls)); diff != "" {
+				t.Errorf("SDK tool calls (-upstream +SDK):\n%s", diff)
+			}
+			if in, _ := src.Usage.Input.Get(); in != input {
+				t.Errorf("SDK input tokens %d, want %d", input, in)
+			}
+			if o, _ := src.Usage.Output.Get(); o != output {
+				t.Errorf("SDK output tokens %d, want %d", output, o)
 			}
 		})
 	}

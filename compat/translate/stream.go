@@ -18,8 +18,12 @@ import (
 // upstream format from into the client's format to as its bytes arrive,
 // writing each translated event to w as soon as its source is complete.
 // Close ends the stream (writing the closing events an upstream that
-// stopped without its end marker left out). OpenAI chat and Anthropic
-// messages streams translate into each other.
+// stopped without its end marker left out). Every pair of the formats
+// [Supported] translates streams: SSE for OpenAI chat, Responses,
+// Anthropic and Gemini (its alt=sse form), AWS event-stream frames for
+// Bedrock's converse-stream. Between OpenAI chat and Anthropic messages a
+// translator of the pair's own, measured in BenchmarkStream, does the
+// work; the other pairs go through the hub's blocks.
 func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, error) {
 	switch {
 	case from == apiformat.OpenAIChat && to == apiformat.AnthropicMessages:
@@ -30,6 +34,9 @@ func NewStream(from, to string, w io.Writer, opts Options) (io.WriteCloser, erro
 			now = opts.Now
 		}
 		return &anthropicToChat{streamOut: streamOut{w: w}, usageChunk: opts.StreamUsage, created: now().Unix()}, nil
+	}
+	if h, ok := newHubStream(from, to, w, opts); ok {
+		return h, nil
 	}
 	return nil, fmt.Errorf("%w: streams from %s to %s", ErrUnsupported, from, to)
 }

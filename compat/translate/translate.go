@@ -40,8 +40,11 @@ type translator interface {
 // translators is the table every entry point dispatches through: one
 // translator per format.
 var translators = map[string]translator{
-	apiformat.OpenAIChat:        openAIChat{},
-	apiformat.AnthropicMessages: anthropicMessages{},
+	apiformat.OpenAIChat:            openAIChat{},
+	apiformat.OpenAIResponses:       openAIResponses{},
+	apiformat.AnthropicMessages:     anthropicMessages{},
+	apiformat.GeminiGenerateContent: gemini{},
+	apiformat.BedrockConverse:       bedrockConverse{},
 }
 
 // Supported reports whether requests and answers translate from one
@@ -69,11 +72,27 @@ type Options struct {
 	// StreamUsage ends a stream translated for an OpenAI chat client with
 	// the usage chunk its stream_options.include_usage asks for.
 	StreamUsage bool
+	// GeminiJSONArray writes a stream for a Gemini client as the one JSON
+	// array streamGenerateContent answers without ?alt=sse, instead of
+	// SSE events.
+	GeminiJSONArray bool
+	// Model is the model the request named, written in answers whose
+	// source format carries none (Bedrock's); "" leaves it empty.
+	Model string
 }
 
 // RequestBody translates a request body in the client's format from into
 // the upstream format to.
 func RequestBody(from, to string, body []byte) ([]byte, error) {
+	return RequestBodyFor(from, to, body, "", false)
+}
+
+// RequestBodyFor is RequestBody for a request whose model or stream flag
+// the URL says rather than the body (Gemini's and Bedrock's): model, when
+// not "", replaces the body's model, and stream sets the stream flag. The
+// caller builds the upstream URL from them when the upstream format keeps
+// them there.
+func RequestBodyFor(from, to string, body []byte, model string, stream bool) ([]byte, error) {
 	f, t, err := pair(from, to)
 	if err != nil {
 		return nil, err
@@ -82,6 +101,10 @@ func RequestBody(from, to string, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, labelled(err, from, to)
 	}
+	if model != "" {
+		r.Model = model
+	}
+	r.Stream = r.Stream || stream
 	out, err := t.encodeRequest(r)
 	return out, labelled(err, from, to)
 }
@@ -96,6 +119,9 @@ func ResponseBody(from, to string, body []byte, opts Options) ([]byte, error) {
 	r, err := f.decodeResponse(body)
 	if err != nil {
 		return nil, labelled(err, from, to)
+	}
+	if r.Model == "" {
+		r.Model = opts.Model
 	}
 	if r.Created == 0 {
 		now := time.Now
