@@ -218,7 +218,7 @@ func (ex *exchange) choose() bool {
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
-		ex.s.shadow.compare(ex.r.Context(), ex.id, in, d)
+		ex.s.shadow.compare(ex.r.Context(), ex.snap.engine, ex.id, in, d)
 		ex.applyCORS(&d)
 		if d.Allow && d.ForceProvider != "" && d.ForceProvider != p.ID {
 			// An obligation sends the request to one provider only.
