@@ -41,6 +41,7 @@ func isAdminAPIPath(path string) bool {
 //	GET  /api/policy/bundle           the compiled Rego as a tar.gz bundle, for opa test
 //	GET  /api/policy/matrix           {revision, models, classes}: who may use what
 //	POST /api/policy/diff             {config} -> {ok, equal, diff, problems, text}: what a draft changes
+//	POST /api/policy/replay           {config, since} -> {ok, problems, text, report}: recorded requests decided again
 func (s *Server) buildAdminAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/config", s.getConfig)
@@ -57,6 +58,7 @@ func (s *Server) buildAdminAPI() http.Handler {
 	mux.HandleFunc("GET /api/policy/bundle", s.policyBundle)
 	mux.HandleFunc("GET /api/policy/matrix", s.policyMatrix)
 	mux.HandleFunc("POST /api/policy/diff", s.policyDiff)
+	mux.HandleFunc("POST /api/policy/replay", s.policyReplay)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeLocalError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -13,6 +13,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
@@ -110,4 +113,21 @@ func input(r *store.Record, p *policy.Provider) engine.Input {
 			Provider: p.ID, Model: r.Model, Format: r.Format, Path: r.Path,
 		},
 	}
+}
+
+// ParseSince reads a duration as time.ParseDuration does, plus whole days
+// ("7d").
+func ParseSince(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration (7d, 12h, 30m)", s)
+	}
+	return d, nil
 }

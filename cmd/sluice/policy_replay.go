@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -42,7 +40,7 @@ func policyReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var from time.Time
 	if *since != "" {
-		d, err := parseSince(*since)
+		d, err := replay.ParseSince(*since)
 		if err != nil {
 			fmt.Fprintf(stderr, "sluice policy replay: --since: %v\n", err)
 			return 2
@@ -111,21 +109,4 @@ func printReplay(w io.Writer, rep replay.Report) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d access changes over %d requests replayed (%d without a recorded decision input)\n", len(rep.Changes), rep.Replayed, rep.Skipped)
-}
-
-// parseSince reads a duration as time.ParseDuration does, plus whole days
-// ("7d").
-func parseSince(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration (7d, 12h, 30m)", s)
-	}
-	return d, nil
 }
