@@ -79,7 +79,9 @@ func (e *Engine) LogShadowDifference(in Input, live, shadow Decision, shadowErr 
 }
 
 func resultOf(d Decision) *DecisionResult {
-	r := &DecisionResult{Role: d.Role, Admin: d.Admin, Allow: d.Allow, Deny: nonNil(d.Reasons), Hooks: d.Hooks, ReadMetrics: d.ReadMetrics}
+	r := &DecisionResult{Role: d.Role, Admin: d.Admin, Allow: d.Allow, Deny: nonNil(d.Reasons), Hooks: d.Hooks, ReadMetrics: d.ReadMetrics,
+		MaxTokens: d.MaxTokens, ForceModel: d.ForceModel, ForceProvider: d.ForceProvider, RequiredHooks: d.RequiredHooks,
+		RedactHookFields: d.RedactHookFields, FullCapture: d.FullCapture}
 	if r.Hooks == nil {
 		r.Hooks = []HookGrant{}
 	}
@@ -94,6 +96,13 @@ type DecisionResult struct {
 	Deny        []string    `json:"deny"`
 	Hooks       []HookGrant `json:"hooks"`
 	ReadMetrics bool        `json:"read_metrics"`
+	// The merged obligations beyond hooks, when there are any.
+	MaxTokens        int64    `json:"max_tokens,omitempty"`
+	ForceModel       string   `json:"force_model,omitempty"`
+	ForceProvider    string   `json:"force_provider,omitempty"`
+	RequiredHooks    []string `json:"required_hooks,omitempty"`
+	RedactHookFields []string `json:"redact_hook_fields,omitempty"`
+	FullCapture      bool     `json:"full_capture,omitempty"`
 }
 
 func (l *decisionLog) write(now time.Time, rev string, in Input, d Decision, err error, start time.Time, eval time.Duration, cached bool) {

@@ -224,6 +224,14 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		own = append(own, mods...)
 		exported = append(exported, rego.Exported(dir, mods)...)
 	}
+	for _, source := range o.moduleSources {
+		mods, err := source()
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, mods...)
+		exported = append(exported, rego.Exported("", mods)...)
+	}
 	hooks, err := compileHooks(cfg)
 	if err != nil {
 		return nil, err

@@ -71,3 +71,22 @@ func TestRequiredHookUndefinedDenies(t *testing.T) {
 		t.Errorf("decision allow=%v code=%q reasons=%q; want a denial naming the hook", d.Allow, d.Code, d.Reasons)
 	}
 }
+
+// TestDecisionLogObligations: the decision log shows the merged
+// obligations the gateway carried out.
+func TestDecisionLogObligations(t *testing.T) {
+	text, err := os.ReadFile("../testdata/rego/obligations/team_obligations_test.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	e := newEngine(t, loadCase(t, "obligations"), WithModules(rego.Module{Name: "team.rego", Text: text}), WithDecisionLog(&buf))
+	if _, err := e.Decide(context.Background(), in("intern@company.com", "openai", "gpt-5")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"max_tokens":256`, `"force_model":"gpt-5-mini"`, `"required_hooks":["guard"]`, `"redact_hook_fields":["request_body"]`, `"full_capture":true`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("decision log lacks %s: %s", want, buf.String())
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 // a zero retention configuration (no request content on disk) overrides.
 func (ex *exchange) captures() bool {
 	db := &ex.snap.cfg.Database
-	return db.SaveRaws || (ex.decision.FullCapture && !db.ZeroRetention)
+	return db.SaveRaws || (ex.decision.Allow && ex.decision.FullCapture && !db.ZeroRetention)
 }
 
 // forceProvider narrows offers to the provider d's force_provider

@@ -166,3 +166,43 @@ func TestShadowAPI(t *testing.T) {
 		t.Errorf("DELETE shadow: %d %s", code, body)
 	}
 }
+
+// TestPolicyReplayAPI: POST /api/policy/replay reports who gains which
+// model over the request log, locates a candidate's problems, and refuses
+// a bad since.
+func TestPolicyReplayAPI(t *testing.T) {
+	var dlog lockedBuffer
+	cg := newShadowAPIGateway(t, &dlog)
+	const admin = "boss@example.com"
+	if got := cg.chatAs(t, "bob@example.com", "gpt-5"); got != 403 {
+		t.Fatalf("bob gpt-5: %d", got)
+	}
+	// The gateway's sink is a memory sink: put its records in the store.
+	for _, rec := range cg.sink.all() {
+		if err := cg.store.Insert(context.Background(), []store.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	widened := cg.text(func(s string) string {
+		return strings.Replace(s, `{"provider": "anthropic", "model": "claude-*"}`, `{"provider": "*", "model": "*"}`, 1)
+	})
+	tests := []struct {
+		name     string
+		body     map[string]any
+		wantCode int
+		want     string
+	}{
+		{"gains", map[string]any{"config": widened, "since": "7d"}, 200, `"changes":[{"user":"bob@example.com","model":"gpt-5","change":"gained","requests":1}]`},
+		{"no change", map[string]any{"config": cg.text(nil)}, 200, `"changes":[]`},
+		{"candidate does not load", map[string]any{"config": `{"providers": 1}`}, 200, `"ok":false`},
+		{"bad since", map[string]any{"config": widened, "since": "a week"}, 400, "not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := call(t, cg.srv, admin, "POST", "/api/policy/replay", tt.body)
+			if code != tt.wantCode || !strings.Contains(string(body), tt.want) {
+				t.Errorf("%d %s, want %d with %s", code, body, tt.wantCode, tt.want)
+			}
+		})
+	}
+}

@@ -217,13 +217,12 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ownModules = append(ownModules, engine.WithModulesDir(f.policyDir))
 	}
 	if f.policyBundle != "" {
-		mods, rev, err := loadPolicyBundle(ctx, f.policyBundle)
+		bundle, err := policyBundleOption(ctx, f.policyBundle, log)
 		if err != nil {
 			return err
 		}
-		engineOpts = append(engineOpts, engine.WithModules(mods...))
-		ownModules = append(ownModules, engine.WithModules(mods...))
-		log.Info("policy bundle", "source", redactURL(f.policyBundle), "revision", rev, "modules", len(mods))
+		engineOpts = append(engineOpts, bundle)
+		ownModules = append(ownModules, bundle)
 	}
 	shadow, err := shadowEngine(ctx, f.shadowConfig, ownModules, stderr, log)
 	if err != nil {

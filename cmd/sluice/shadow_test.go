@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/store"
@@ -55,5 +57,54 @@ func TestReloadShadow(t *testing.T) {
 	reloadShadow(ctx, srv, path, nil, &logs, log)
 	if got := srv.ShadowRevision(); got != second || !strings.Contains(logs.String(), "shadow configuration refused") {
 		t.Errorf("a broken file replaced the candidate (%q, was %q) or was not logged:\n%s", got, second, logs.String())
+	}
+}
+
+// TestReloadPolicyBundleFile: a --policy-bundle file is read again on
+// SIGHUP's reload: the deny rule of the first bundle stops applying once
+// the file holds a bundle without it, and the new revision is logged.
+func TestReloadPolicyBundleFile(t *testing.T) {
+	path, _ := writeBundle(t)
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	opt, err := policyBundleOption(ctx, path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(restrictConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, string(text))
+	cfg, err := loadConfig(ctx, file, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.New(ctx, cfg, proxy.Options{Identity: identity.Local("developer@company.com"),
+		Sink: sinkFunc(func(store.Record) bool { return true }), Logger: log, ConfigFile: file, EngineOptions: []engine.Option{opt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"gpt-5","messages":[]}`)))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := status(); code != 403 || !strings.Contains(body, "no gpt-5 today") {
+		t.Fatalf("with the first bundle: %d %s", code, body)
+	}
+	// The same policy without the deny module, written over the file.
+	if code, stdout, stderr := runPolicyCLI(t, "bundle", "--config", restrictConfig, "--out", path); code != 0 {
+		t.Fatalf("bundle: exit %d: %s%s", code, stdout, stderr)
+	}
+	if err := reloadFile(ctx, srv, file, log, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := status(); code == 403 {
+		t.Errorf("after the reload the old bundle's rule still refuses: %s", body)
+	}
+	if n := strings.Count(logs.String(), "policy bundle"); n < 2 {
+		t.Errorf("the new bundle revision was not logged:\n%s", logs.String())
 	}
 }

@@ -10,6 +10,8 @@
 #   hooks  the hook grants that apply to this caller, provider and model
 #   mcp    true when an mcp grant allows input.request.mcp.server and .tool
 #   read_metrics  true when the caller may read GET /metrics (admins)
+#   obligations   actions sluice carries out for an allowed request
+#                 (obligations.rego has the contract)
 #
 # Input:
 #
