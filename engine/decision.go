@@ -59,10 +59,22 @@ type Decision struct {
 	// charged in ("daily:<user>" as written; the gateway expands <user>),
 	// sorted, each once.
 	Quotas []string `json:"quotas,omitempty"`
-	// ForceModel is the model a force_model capability sends the caller's
-	// requests to; "" when none does (or when several disagree, which
-	// denies the request).
+	// ForceModel is the model a force_model capability or obligation
+	// sends the request to; "" when none does (or when several disagree,
+	// which denies the request).
 	ForceModel string `json:"force_model,omitempty"`
+
+	// The obligations users' modules may add (rego/lib/obligations.rego):
+	// MaxTokens caps the answer's length (0: no cap; the smallest cap
+	// wins); ForceProvider is the only provider that may serve the
+	// request; RequiredHooks are hooks whose pre_request call must
+	// succeed; RedactHookFields are payload fields no hook gets;
+	// FullCapture keeps the request's and response's bodies in the log.
+	MaxTokens        int64    `json:"max_tokens,omitempty"`
+	ForceProvider    string   `json:"force_provider,omitempty"`
+	RequiredHooks    []string `json:"required_hooks,omitempty"`
+	RedactHookFields []string `json:"redact_hook_fields,omitempty"`
+	FullCapture      bool     `json:"full_capture,omitempty"`
 }
 
 // CORSGrant is one set_cors capability: the URL path globs it covers and
@@ -139,10 +151,6 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 		slices.Sort(d.Grants)
 	}
 	d.Metrics, _ = b["metrics"].(bool)
-	if forced := strs(b["force_models"]); len(forced) == 1 {
-		d.ForceModel = forced[0]
-	}
-	d.Headers = r.headers(b["headers"])
 	d.CORS = r.cors(b["cors"])
 	if apps, _ := b["app_grants"].([]any); len(apps) > 0 {
 		d.AppGrants = make(map[string][]any)
@@ -153,34 +161,14 @@ func (r *revision) decisionFromBindings(b map[string]any) (Decision, error) {
 			}
 		}
 	}
-	qs, ok := b["quotas"].([]any)
+	obs, ok := b["obligations"].([]any)
 	if !ok {
-		// Fail closed: a request whose buckets cannot be told is never
-		// served uncharged.
-		return Decision{}, fmt.Errorf("data.sluice.authz.quotas is %T, want a set", b["quotas"])
+		// Fail closed: a request whose obligations (quotas, hooks) cannot
+		// be told is never served without them.
+		return Decision{}, fmt.Errorf("data.sluice.authz.obligations is %T, want a set", b["obligations"])
 	}
-	for _, q := range qs {
-		m, _ := q.(map[string]any)
-		name := str(m["bucket"])
-		if name == "" {
-			return Decision{}, fmt.Errorf("data.sluice.authz.quotas holds %v, want {\"bucket\": NAME, ...}", q)
-		}
-		if !slices.Contains(d.Quotas, name) {
-			d.Quotas = append(d.Quotas, name)
-		}
-	}
-	slices.Sort(d.Quotas)
-	hooks, ok := b["hooks"].([]any)
-	if !ok {
-		return Decision{}, fmt.Errorf("data.sluice.authz.hooks is %T, want a set", b["hooks"])
-	}
-	d.Hooks = make([]HookGrant, 0, len(hooks))
-	for _, h := range hooks {
-		hg, err := r.hookGrant(h)
-		if err != nil {
-			return Decision{}, err
-		}
-		d.Hooks = append(d.Hooks, hg)
+	if err := r.applyObligations(&d, obs); err != nil {
+		return Decision{}, err
 	}
 	slices.SortStableFunc(d.Hooks, func(a, b HookGrant) int { return r.grantOrder(a.Grant) - r.grantOrder(b.Grant) })
 	d.Hooks = mergeCapHooks(d.Hooks)

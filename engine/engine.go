@@ -75,12 +75,11 @@ type revision struct {
 }
 
 const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
-	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; hooks := data.sluice.authz.hooks; ` +
+	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; ` +
 	`read_metrics := data.sluice.authz.read_metrics; ` +
 	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
-	`headers := data.sluice.authz.headers; metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
-	`cors := data.sluice.authz.cors; ` +
-	`quotas := data.sluice.authz.quotas; force_models := data.sluice.authz.force_models`
+	`metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
+	`cors := data.sluice.authz.cors; obligations := data.sluice.authz.obligations`
 
 const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
 
@@ -230,6 +229,14 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		}
 		own = append(own, mods...)
 		exported = append(exported, rego.Exported(dir, mods)...)
+	}
+	for _, source := range o.moduleSources {
+		mods, err := source()
+		if err != nil {
+			return nil, err
+		}
+		own = append(own, mods...)
+		exported = append(exported, rego.Exported("", mods)...)
 	}
 	hooks, err := compileHooks(cfg)
 	if err != nil {

@@ -16,14 +16,15 @@ const DefaultCacheSize = 10000
 type Option func(*options)
 
 type options struct {
-	modulesDirs []string
-	modules     []rego.Module
-	logWriter   io.Writer
-	cacheSize   int
-	now         func() time.Time
-	newID       func() string
-	observe     func(Observation)
-	skipTests   bool
+	modulesDirs   []string
+	modules       []rego.Module
+	moduleSources []func() ([]rego.Module, error)
+	logWriter     io.Writer
+	cacheSize     int
+	now           func() time.Time
+	newID         func() string
+	observe       func(Observation)
+	skipTests     bool
 }
 
 func defaultOptions() options {
@@ -35,6 +36,13 @@ func defaultOptions() options {
 // `deny contains msg if {...}` in package sluice.authz refuses requests.
 func WithModulesDir(dir string) Option {
 	return func(o *options) { o.modulesDirs = append(o.modulesDirs, dir) }
+}
+
+// WithModuleSource adds the modules source returns to the policy, asked
+// again on every rebuild as WithModulesDir rereads its directory (serve
+// --policy-bundle FILE, read again on SIGHUP). An error fails the build.
+func WithModuleSource(source func() ([]rego.Module, error)) Option {
+	return func(o *options) { o.moduleSources = append(o.moduleSources, source) }
 }
 
 // WithModules adds modules given as text to the policy.

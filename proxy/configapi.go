@@ -30,6 +30,10 @@ func isAdminAPIPath(path string) bool {
 //	GET  /api/config                  {config, exists, hash, file, editable, running}
 //	PUT  /api/config                  {config, hash} -> {success, hash, new_hash, unchanged, warnings}
 //	POST /api/config/validate         {config} -> {ok, problems, warnings, text, summary}
+//	GET  /api/config/shadow           {active, source, hash, revision, since, config, differences, recent}
+//	PUT  /api/config/shadow           {config} -> {success, hash, revision}: run a candidate in shadow
+//	DELETE /api/config/shadow         -> {success, cleared}
+//	POST /api/config/shadow/promote   {hash} -> as PUT /api/config, with the shadow's text
 //	GET  /api/providers               [{id, name, description, models, compatibility, disabled}]
 //	POST /api/policy/try              {user, tags, provider, model, format} -> the decision and why
 //	GET  /api/policy/explain/{id}     the decision of a logged request, re-evaluated, and why
@@ -37,11 +41,16 @@ func isAdminAPIPath(path string) bool {
 //	GET  /api/policy/bundle           the compiled Rego as a tar.gz bundle, for opa test
 //	GET  /api/policy/matrix           {revision, models, classes}: who may use what
 //	POST /api/policy/diff             {config} -> {ok, equal, diff, problems, text}: what a draft changes
+//	POST /api/policy/replay           {config, since} -> {ok, problems, text, report}: recorded requests decided again
 func (s *Server) buildAdminAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/config", s.getConfig)
 	mux.HandleFunc("PUT /api/config", s.putConfig)
 	mux.HandleFunc("POST /api/config/validate", s.validateConfig)
+	mux.HandleFunc("GET /api/config/shadow", s.getShadow)
+	mux.HandleFunc("PUT /api/config/shadow", s.putShadow)
+	mux.HandleFunc("DELETE /api/config/shadow", s.deleteShadow)
+	mux.HandleFunc("POST /api/config/shadow/promote", s.promoteShadow)
 	mux.HandleFunc("GET /api/providers", s.getProviders)
 	mux.HandleFunc("POST /api/policy/try", s.tryPolicy)
 	mux.HandleFunc("GET /api/policy/explain/{id}", s.explainRequest)
@@ -49,6 +58,7 @@ func (s *Server) buildAdminAPI() http.Handler {
 	mux.HandleFunc("GET /api/policy/bundle", s.policyBundle)
 	mux.HandleFunc("GET /api/policy/matrix", s.policyMatrix)
 	mux.HandleFunc("POST /api/policy/diff", s.policyDiff)
+	mux.HandleFunc("POST /api/policy/replay", s.policyReplay)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeLocalError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -258,6 +268,12 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	s.writeSaveError(w, c, err)
+}
+
+// writeSaveError answers a save that saveConfig refused, as PUT
+// /api/config documents.
+func (s *Server) writeSaveError(w http.ResponseWriter, c localCaller, err error) {
 	var (
 		stale   *StaleHashError
 		restart *RestartRequiredError

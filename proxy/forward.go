@@ -196,7 +196,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
 		cause: func() error { return context.Cause(resp.Request.Context()) },
 	}
-	if ex.snap.cfg.Database.SaveRaws {
+	if ex.captures() {
 		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
 	}
 	if len(ex.quotas) > 0 {

@@ -199,7 +199,9 @@ func (ex *exchange) choose() bool {
 	}
 	var supported []string
 	var first *engine.Decision
-	for i, p := range offers {
+	restricted := false
+	for i := 0; i < len(offers); i++ {
+		p := offers[i]
 		upstream, ok := upstreamFormat(p, format)
 		if !ok {
 			for _, f := range p.Compatibility.Enabled() {
@@ -216,9 +218,24 @@ func (ex *exchange) choose() bool {
 			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
 			return false
 		}
-		ex.s.shadow.compare(ex.r.Context(), ex.id, in, d)
+		ex.s.shadow.compare(ex.r.Context(), ex.snap.engine, ex.id, in, d)
 		ex.applyCORS(&d)
+		if d.Allow && d.ForceProvider != "" && d.ForceProvider != p.ID {
+			// An obligation sends the request to one provider only.
+			if restricted = ex.forceProvider(d, &offers); !restricted {
+				return false
+			}
+			i, first = -1, nil
+			continue
+		}
+		if d.Allow && d.ForceModel != "" && d.ForceModel != ex.plan.forced {
+			return ex.forceModel(d)
+		}
 		if d.Allow {
+			if !ex.capMaxTokens(d.MaxTokens) {
+				ex.decision = d
+				return false
+			}
 			route, err := ex.route.To(upstream)
 			if err != nil {
 				ex.fail(http.StatusInternalServerError, compat.KindInternal, "the gateway cannot call this provider in its format", err.Error())
@@ -228,6 +245,12 @@ func (ex *exchange) choose() bool {
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
 			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
+			if restricted || d.ForceProvider != "" {
+				ex.plan.rest = nil
+			}
+			if d.FullCapture {
+				ex.keepRawRequest()
+			}
 			return true
 		}
 		if first == nil {
@@ -381,7 +404,7 @@ func (ex *exchange) record() store.Record {
 		}
 		ex.upstream.annotate(&rec)
 	}
-	if ex.snap.cfg.Database.SaveRaws {
+	if ex.captures() {
 		rec.RawRequest = ex.rawRequest()
 		rec.Truncated = len(rec.RawRequest) < len(ex.body)
 		if ex.upstream != nil {
@@ -422,7 +445,7 @@ const statusClientClosed = 499
 // held for forwarding anyway; charging it makes one cap cover both raw
 // bodies of a request. It runs again when a hook replaces the body.
 func (ex *exchange) keepRawRequest() {
-	if !ex.snap.cfg.Database.SaveRaws {
+	if !ex.captures() {
 		return
 	}
 	if more := int(min(int64(len(ex.body)-ex.rawCharged), ex.kept.room())); more > 0 && ex.kept.Take(more) {

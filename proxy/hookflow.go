@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/engine"
@@ -80,7 +81,7 @@ func (ex *exchange) hookCalls(event string) []hooks.Call {
 			calls = append(calls, hooks.Call{Hook: h, Fields: g.Fields})
 		}
 	}
-	return hooks.Merge(calls)
+	return ex.obligeHookCalls(hooks.Merge(calls))
 }
 
 // wantsResponse reports what the recorder must keep for the hooks that may
@@ -91,6 +92,9 @@ func (ex *exchange) wantsResponse() (body, raw bool) {
 			continue
 		}
 		for _, f := range g.Fields {
+			if slices.Contains(ex.decision.RedactHookFields, f) {
+				continue
+			}
 			body = body || f == policy.FieldResponseBody
 			raw = raw || f == policy.FieldRawResponses
 		}
@@ -163,7 +167,8 @@ func (ex *exchange) useModifiedBody(body json.RawMessage, hook string) bool {
 	if req.Model != model {
 		return ex.choose()
 	}
-	return true
+	// A hook's body is held to the policy's cap as the client's was.
+	return ex.capMaxTokens(ex.decision.MaxTokens)
 }
 
 // afterResponse enqueues the after-response hooks; delivery happens in the

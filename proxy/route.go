@@ -27,6 +27,10 @@ type routePlan struct {
 	retry bool
 	// release ends the current attempt's count of outstanding requests.
 	release func()
+	// forced is the model name the request was forced to ("" for none);
+	// reforced is set once a force_model obligation routed it again.
+	forced   string
+	reforced bool
 }
 
 // candidate is a provider policy allowed for the request, with the
@@ -46,13 +50,27 @@ func (ex *exchange) resolve() bool {
 	if !ok {
 		return false
 	}
+	return ex.resolveTo(force)
+}
+
+// resolveTo routes the request to force (a model name as a client would
+// write it; "" for none) through force_model, model_aliases and inline
+// parameters, rewriting the body when the upstream is asked for something
+// else than the body names.
+func (ex *exchange) resolveTo(force string) bool {
+	requested := ex.req.Model
+	if ex.plan.target.Requested != "" {
+		// Forced again by an obligation: the client asked for the first.
+		requested = ex.plan.target.Requested
+	}
 	t, err := ex.snap.cfg.Resolve(ex.req.Model, force)
-	ex.plan.target = t
+	t.Requested = requested
+	ex.plan.target, ex.plan.forced = t, force
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return false
 	}
-	if !t.Rewritten() {
+	if t.Model == ex.req.Model && t.Params == "" {
 		return true
 	}
 	params, err := compat.ParseParams(t.Params)
@@ -159,9 +177,12 @@ func (ex *exchange) nextProvider() *candidate {
 
 // sameObligations reports whether a fallback's decision binds the request
 // as the first one did: the same hook grants (its pre_request hooks have
-// run, for the first provider) and the same quota buckets (reserved
-// already). A provider that policy would hook or charge differently is
+// run, for the first provider), the same quota buckets (reserved
+// already) and the same other obligations (the body was capped for the
+// first). A provider that policy would hook, charge or cap differently is
 // not a silent substitute.
 func sameObligations(a, b engine.Decision) bool {
-	return slices.Equal(a.Quotas, b.Quotas) && reflect.DeepEqual(a.Hooks, b.Hooks)
+	return slices.Equal(a.Quotas, b.Quotas) && reflect.DeepEqual(a.Hooks, b.Hooks) &&
+		a.MaxTokens == b.MaxTokens && a.FullCapture == b.FullCapture && a.ForceProvider == b.ForceProvider &&
+		slices.Equal(a.RequiredHooks, b.RequiredHooks) && slices.Equal(a.RedactHookFields, b.RedactHookFields)
 }

@@ -176,7 +176,7 @@ func TestGrantForceModel(t *testing.T) {
 	}{
 		{login: "intern@example.com", wantStatus: 200, wantModel: "gpt-5-mini"},
 		{login: "staff@example.com", wantStatus: 200, wantModel: "gpt-5"},
-		{login: "twice@example.com", wantStatus: 403, wantError: "capabilities force different models (gpt-5, gpt-5-mini)"},
+		{login: "twice@example.com", wantStatus: 403, wantError: "policy forces different models (gpt-5, gpt-5-mini)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.login, func(t *testing.T) {

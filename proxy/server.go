@@ -120,6 +120,9 @@ type Options struct {
 	// by too, never enforced: differences from the live decision are
 	// counted (sluice_policy_shadow_differences_total) and logged.
 	Shadow *engine.Engine
+	// ShadowSource names where Shadow came from (the --shadow-config
+	// file), for GET /api/config/shadow.
+	ShadowSource string
 }
 
 // Server is the gateway's http.Handler.
@@ -201,8 +204,9 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState()}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
+	s.shadow = newShadowPolicy(s.metrics, s.log)
 	if opts.Shadow != nil {
-		s.shadow = newShadowPolicy(opts.Shadow, s.metrics, s.log)
+		s.SetShadow(opts.Shadow, opts.ShadowSource)
 	}
 	s.pprof = PprofHandler()
 	s.tracer, s.tracing = newTracer(opts.TracerProvider), opts.TracerProvider != nil

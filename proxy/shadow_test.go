@@ -12,9 +12,9 @@ import (
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
 
-// shadowCandidate turns metricsConfig around: alice keeps only gpt-5,
+// shadowCandidateConfig turns metricsConfig around: alice keeps only gpt-5,
 // bob gets every model.
-var shadowCandidate = strings.NewReplacer(
+var shadowCandidateConfig = strings.NewReplacer(
 	`{"src": ["alice@example.com"], "grants": [{"providers": [{"provider": "*", "model": "*"}]}]}`,
 	`{"src": ["alice@example.com"], "grants": [{"providers": [{"provider": "openai", "model": "gpt-5"}]}]}`,
 	`{"src": ["bob@example.com"], "grants": [{"providers": [{"provider": "anthropic", "model": "claude-*"}]}]}`,
@@ -25,10 +25,10 @@ var shadowCandidate = strings.NewReplacer(
 // answers otherwise, the difference is counted and logged with both
 // answers.
 func TestShadowPolicy(t *testing.T) {
-	if shadowCandidate == metricsConfig {
+	if shadowCandidateConfig == metricsConfig {
 		t.Fatal("the candidate is the live policy")
 	}
-	cfg, err := policy.Parse("shadow.hujson", []byte(strings.ReplaceAll(shadowCandidate, "UPSTREAM", "http://127.0.0.1:1")), func(string) (string, bool) { return "", false })
+	cfg, err := policy.Parse("shadow.hujson", []byte(strings.ReplaceAll(shadowCandidateConfig, "UPSTREAM", "http://127.0.0.1:1")), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sluice-gateway/sluice/store"
 )
@@ -33,6 +34,30 @@ type Policy interface {
 	Config() (ConfigFile, error)
 	// Matrix is who may use what under the running policy.
 	Matrix(ctx context.Context) (AccessMatrix, error)
+	// Shadow is the candidate policy running in shadow, if any, and the
+	// latest requests it answered otherwise than the live one.
+	Shadow() Shadow
+}
+
+// Shadow is the shadow rollout the Policy page shows: the candidate
+// (PUT /api/config/shadow or serve --shadow-config), its counts of
+// differences, and the latest of them, newest first.
+type Shadow struct {
+	Active                                  bool
+	Source, Revision                        string
+	Since                                   time.Time
+	Total, AllowToDeny, DenyToAllow, Errors int64
+	Recent                                  []ShadowDifference
+}
+
+// ShadowDifference is one request the shadow answered otherwise: who,
+// which model, the live answer and the shadow's (allow, deny, error).
+type ShadowDifference struct {
+	Time                       time.Time
+	RequestID                  string
+	Login, Provider, Model     string
+	Live, Shadow               string
+	LiveReasons, ShadowReasons []string
 }
 
 // AccessMatrix is the running policy's access matrix: every class of
@@ -202,6 +227,8 @@ type policyView struct {
 	Tried  bool
 	Result *Decision
 	Error  string
+	// Shadow is the shadow rollout's state.
+	Shadow Shadow
 }
 
 // policyPage shows the compiled policy, the bundle download, and the
@@ -216,6 +243,7 @@ func (h *Handler) policyPage(w http.ResponseWriter, r *http.Request, c Caller) {
 	choices := p.Choices()
 	v := policyView{Providers: choices.Providers, Formats: choices.Formats}
 	v.Revision, v.Modules = p.Modules()
+	v.Shadow = p.Shadow()
 	seen := map[string]bool{}
 	for _, pm := range v.Providers {
 		for _, m := range pm.Models {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-gateway/sluice/engine"
@@ -92,6 +94,36 @@ func loadPolicyBundle(ctx context.Context, src string) ([]rego.Module, string, e
 		return nil, "", fmt.Errorf("policy bundle %s: %s", src, resp.Status)
 	}
 	return rego.ReadBundle(io.LimitReader(resp.Body, rego.MaxBundleBytes), src)
+}
+
+// policyBundleOption reads serve's --policy-bundle and returns the engine
+// option that adds its modules. A bundle URL is fetched once, at start; a
+// bundle file is read again whenever the policy is rebuilt (a SIGHUP
+// reload, a save through the config API), and a new revision is logged.
+func policyBundleOption(ctx context.Context, src string, log *slog.Logger) (engine.Option, error) {
+	mods, rev, err := loadPolicyBundle(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("policy bundle", "source", redactURL(src), "revision", rev, "modules", len(mods))
+	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		return engine.WithModules(mods...), nil
+	}
+	var mu sync.Mutex
+	last := rev
+	return engine.WithModuleSource(func() ([]rego.Module, error) {
+		mods, rev, err := loadPolicyBundle(context.Background(), src)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if rev != last {
+			last = rev
+			log.Info("policy bundle", "source", src, "revision", rev, "modules", len(mods))
+		}
+		return mods, nil
+	}), nil
 }
 
 // redactURL hides a password in a bundle URL for the log.

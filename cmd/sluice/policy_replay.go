@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,39 +8,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluice-gateway/sluice/engine"
-	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/replay"
 	"github.com/sluice-gateway/sluice/store"
 )
 
 const replaySynopsis = "sluice policy replay --config NEW.hujson [--policy DIR] [--since 7d] [--state-dir DIR | --db DSN|PATH] [--json]"
 
 func init() { policySynopsis["replay"] = replaySynopsis }
-
-// replayChange is one (user, model) pair whose access a candidate policy
-// changes, with how many recorded requests it changes.
-type replayChange struct {
-	User     string `json:"user"`
-	Model    string `json:"model"`
-	Change   string `json:"change"` // "gained" or "lost"
-	Requests int    `json:"requests"`
-}
-
-// replayReport is what `policy replay --json` prints.
-type replayReport struct {
-	// Replayed counts the requests decided again; Skipped those recorded
-	// without their decision input (before it was kept, or no decision
-	// was made).
-	Replayed int            `json:"replayed"`
-	Skipped  int            `json:"skipped"`
-	Changes  []replayChange `json:"changes"`
-}
 
 // policyReplay decides the recorded requests again under a candidate
 // policy and reports whose access to which model it changes. Exit 0: no
@@ -63,7 +40,7 @@ func policyReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var from time.Time
 	if *since != "" {
-		d, err := parseSince(*since)
+		d, err := replay.ParseSince(*since)
 		if err != nil {
 			fmt.Fprintf(stderr, "sluice policy replay: --since: %v\n", err)
 			return 2
@@ -86,7 +63,7 @@ func policyReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	defer st.Close()
-	rep, err := replay(ctx, st, eng, store.Filter{Since: from})
+	rep, err := replay.Run(ctx, st, eng, store.Filter{Since: from})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice policy replay: %v\n", err)
 		return 2
@@ -120,81 +97,7 @@ func openRequestLog(ctx context.Context, dsn, stateDir string) (store.Store, err
 	return store.Open(ctx, dsn, store.Options{Keys: keys})
 }
 
-// replay decides every request matching f again with eng and compares
-// with the answer recorded.
-func replay(ctx context.Context, st store.Store, eng *engine.Engine, f store.Filter) (replayReport, error) {
-	type key struct{ user, model, change string }
-	counts := map[key]int{}
-	var rep replayReport
-	p := store.Page{Limit: store.MaxLimit}
-	for {
-		page, err := st.Requests(ctx, f, p)
-		if err != nil {
-			return rep, err
-		}
-		for _, r := range page.Records {
-			if r.Decision == nil {
-				rep.Skipped++
-				continue
-			}
-			allow, err := replayAllow(ctx, eng, &r)
-			if err != nil {
-				return rep, fmt.Errorf("request %s: %w", r.ID, err)
-			}
-			rep.Replayed++
-			switch {
-			case allow && !r.Decision.Allow:
-				counts[key{r.Login, r.Model, "gained"}]++
-			case !allow && r.Decision.Allow:
-				counts[key{r.Login, r.Model, "lost"}]++
-			}
-		}
-		if page.Next == "" {
-			break
-		}
-		p.Cursor = page.Next
-	}
-	rep.Changes = []replayChange{}
-	for k, n := range counts {
-		rep.Changes = append(rep.Changes, replayChange{User: k.user, Model: k.model, Change: k.change, Requests: n})
-	}
-	slices.SortFunc(rep.Changes, func(a, b replayChange) int {
-		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Model, b.Model), cmp.Compare(a.Change, b.Change))
-	})
-	return rep, nil
-}
-
-// replayAllow decides r as the gateway would under eng's policy: allowed
-// when some provider offering r's model in r's format is granted. A model
-// the candidate no longer configures is not allowed.
-func replayAllow(ctx context.Context, eng *engine.Engine, r *store.Record) (bool, error) {
-	cfg := eng.Config()
-	for _, p := range cfg.ProvidersFor(r.Model) {
-		if !p.Compatibility.Supports(r.Format) {
-			continue
-		}
-		d, err := eng.Decide(ctx, replayInput(r, p))
-		if err != nil {
-			return false, err
-		}
-		if d.Allow {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func replayInput(r *store.Record, p *policy.Provider) engine.Input {
-	return engine.Input{
-		User: engine.User{Login: r.Login, NodeID: r.NodeID, Tailnet: r.Tailnet, Tags: r.Decision.Tags, Groups: r.Decision.Groups},
-		Caps: r.Decision.Caps,
-		Request: engine.Request{
-			Provider: p.ID, Model: r.Model, Format: r.Format, Path: r.Path,
-		},
-	}
-}
-
-func printReplay(w io.Writer, rep replayReport) {
+func printReplay(w io.Writer, rep replay.Report) {
 	if len(rep.Changes) == 0 {
 		fmt.Fprintf(w, "no access changes (%d requests replayed, %d without a recorded decision input)\n", rep.Replayed, rep.Skipped)
 		return
@@ -206,21 +109,4 @@ func printReplay(w io.Writer, rep replayReport) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d access changes over %d requests replayed (%d without a recorded decision input)\n", len(rep.Changes), rep.Replayed, rep.Skipped)
-}
-
-// parseSince reads a duration as time.ParseDuration does, plus whole days
-// ("7d").
-func parseSince(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration (7d, 12h, 30m)", s)
-	}
-	return d, nil
 }

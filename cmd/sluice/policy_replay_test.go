@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/replay"
 	"github.com/sluice-gateway/sluice/store"
 	"github.com/sluice-gateway/sluice/store/storetest"
 )
@@ -101,14 +102,14 @@ func testPolicyReplay(t *testing.T, db string) {
 		name     string
 		config   string
 		wantCode int
-		want     []replayChange
+		want     []replay.Change
 	}{
-		{"same policy", replayLive, 0, []replayChange{}},
-		{"comment and reordering refactor", "testdata/replay/refactored.hujson", 0, []replayChange{}},
-		{"narrowed grant", "testdata/replay/narrowed.hujson", 1, []replayChange{
+		{"same policy", replayLive, 0, []replay.Change{}},
+		{"comment and reordering refactor", "testdata/replay/refactored.hujson", 0, []replay.Change{}},
+		{"narrowed grant", "testdata/replay/narrowed.hujson", 1, []replay.Change{
 			{User: "developer@company.com", Model: "claude-sonnet-4-5", Change: "lost", Requests: 2},
 		}},
-		{"widened grant", "testdata/replay/widened.hujson", 1, []replayChange{
+		{"widened grant", "testdata/replay/widened.hujson", 1, []replay.Change{
 			{User: "developer@company.com", Model: "gpt-5-mini", Change: "gained", Requests: 1},
 		}},
 	}
@@ -118,7 +119,7 @@ func testPolicyReplay(t *testing.T, db string) {
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.wantCode, stderr)
 			}
-			var rep replayReport
+			var rep replay.Report
 			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 				t.Fatalf("--json output %q: %v", stdout, err)
 			}
@@ -213,7 +214,7 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		rep, err := replay(ctx, st, eng, store.Filter{})
+		rep, err := replay.Run(ctx, st, eng, store.Filter{})
 		if err != nil || rep.Replayed != rows {
 			b.Fatalf("%+v %v", rep.Replayed, err)
 		}

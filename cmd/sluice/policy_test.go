@@ -40,7 +40,7 @@ func TestPolicyExport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, f := range []string{"sluice/grants.rego", "sluice/authz.rego", "sluice/capabilities.rego", "sluice/sources.rego", "sluice/hooks.rego", "sluice/mcp.rego", "sluice/metrics.rego", "sluice/matrix.rego", "policy/block.rego"} {
+	for _, f := range []string{"sluice/grants.rego", "sluice/authz.rego", "sluice/capabilities.rego", "sluice/sources.rego", "sluice/hooks.rego", "sluice/mcp.rego", "sluice/metrics.rego", "sluice/matrix.rego", "sluice/obligations.rego", "policy/block.rego"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("export lacks %s", f)
 		}
@@ -50,7 +50,7 @@ func TestPolicyExport(t *testing.T) {
 			t.Errorf("export holds the library's own test %s", f)
 		}
 	}
-	if !strings.Contains(stdout, "exported 9 modules to "+out) {
+	if !strings.Contains(stdout, "exported 10 modules to "+out) {
 		t.Errorf("stdout %q", stdout)
 	}
 	grants, _ := os.ReadFile(filepath.Join(out, "sluice/grants.rego"))

@@ -217,13 +217,12 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ownModules = append(ownModules, engine.WithModulesDir(f.policyDir))
 	}
 	if f.policyBundle != "" {
-		mods, rev, err := loadPolicyBundle(ctx, f.policyBundle)
+		bundle, err := policyBundleOption(ctx, f.policyBundle, log)
 		if err != nil {
 			return err
 		}
-		engineOpts = append(engineOpts, engine.WithModules(mods...))
-		ownModules = append(ownModules, engine.WithModules(mods...))
-		log.Info("policy bundle", "source", redactURL(f.policyBundle), "revision", rev, "modules", len(mods))
+		engineOpts = append(engineOpts, bundle)
+		ownModules = append(ownModules, bundle)
 	}
 	shadow, err := shadowEngine(ctx, f.shadowConfig, ownModules, stderr, log)
 	if err != nil {
@@ -299,6 +298,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ReadyChecks:       front.ready,
 		ConfigFile:        f.config,
 		Shadow:            shadow,
+		ShadowSource:      f.shadowConfig,
 	})
 	if err != nil {
 		return err
@@ -312,7 +312,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
-	go reloadOnHUP(ctx, srv, f.config, log, stderr)
+	go reloadOnHUP(ctx, srv, f.config, log, stderr, func() { reloadShadow(ctx, srv, f.shadowConfig, ownModules, stderr, log) })
 
 	if f.healthListen != "" {
 		stopProbes, err := serveProbes(f.healthListen, srv, log)
@@ -635,8 +635,9 @@ func openSpool(f *serveFlags, log *slog.Logger) (*store.Spool, error) {
 // reloadOnHUP reloads the configuration file on SIGHUP, through the one
 // reload path (proxy.Server.Reload): a configuration that fails to load or
 // compile, or that changes a setting only a restart applies, is refused
-// whole and the running one kept.
-func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer) {
+// whole and the running one kept. also runs after each reload (the
+// --shadow-config file is read again).
+func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer, also ...func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -647,6 +648,9 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.
 		case <-hup:
 		}
 		reloadFile(ctx, srv, path, log, stderr)
+		for _, f := range also {
+			f()
+		}
 	}
 }
 

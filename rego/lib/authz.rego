@@ -11,6 +11,8 @@
 #   mcp    true when a connector grant allows input.request.mcp (server,
 #          kind, tool; see mcp.rego)
 #   read_metrics  true when the caller may read GET /metrics (admins)
+#   obligations   actions sluice carries out for an allowed request
+#                 (obligations.rego has the contract)
 #
 # Input:
 #

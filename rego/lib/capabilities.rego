@@ -8,8 +8,9 @@
 #   quotas   {"bucket": ..., "grant": ...} the request would charge
 #   metrics  true when the caller may read /metrics (read_metrics or admin)
 #   cors     {"paths", "origin", "methods", "headers", "grant"} for set_cors
-#   force_models  the models the caller's force_model capabilities send
-#                 every request to (at most one, or the request is refused)
+#   force_models  the models the caller's force_model capabilities (and
+#                 force_model obligations) send every request to (at most
+#                 one, or the request is refused)
 #
 # role, allow, hooks and mcp take their capabilities into account too.
 package sluice.authz
@@ -36,18 +37,8 @@ capability_keys := {
 	"force_model",
 }
 
-# force_models are the models the caller's capabilities force, whatever
-# model a request asks for; they concern the caller, not the request.
-force_models contains m if {
-	some cap in capabilities
-	m := object.get(cap, "force_model", null)
-	is_string(m)
-}
-
-deny contains msg if {
-	count(force_models) > 1
-	msg := sprintf("capabilities force different models (%s); the request is refused rather than pick one", [concat(", ", sort(force_models))])
-}
+# force_model capabilities become force_model obligations (see
+# obligations.rego), which force_models collects.
 
 # A capability sluice cannot fully apply refuses the request: its unknown
 # key may be a restriction. (The configuration's are checked at load.)
