@@ -329,4 +329,3 @@ func canonicalBody(t *testing.T, b []byte) string {
 	out, _ := json.Marshal(v)
 	return string(bytes.TrimSpace(out))
 }
-
