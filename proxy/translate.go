@@ -239,7 +239,7 @@ func (t *translatedStream) Read(p []byte) (int, error) {
 			return 0, t.end
 		}
 		if t.buf == nil {
-			t.buf = make([]byte, 32<<10)
+			t.buf = copyBuffers.Get()
 		}
 		n, err := t.src.Read(t.buf)
 		if n > 0 {
@@ -264,4 +264,10 @@ func (t *translatedStream) Read(p []byte) (int, error) {
 	return t.out.Read(p)
 }
 
-func (t *translatedStream) Close() error { return t.src.Close() }
+func (t *translatedStream) Close() error {
+	if t.buf != nil {
+		copyBuffers.Put(t.buf)
+		t.buf = nil
+	}
+	return t.src.Close()
+}
