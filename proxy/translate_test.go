@@ -421,3 +421,39 @@ func TestTranslatedFailover(t *testing.T) {
 		}
 	})
 }
+
+// TestTranslatedHooks: hooks of a translated request get the client's
+// request body and a response body in the client's format, rebuilt from
+// the provider's stream.
+func TestTranslatedHooks(t *testing.T) {
+	rc := newReceiver(t)
+	cfg := strings.Replace(translateConfig, `"temp_grants": [`, `"hooks": {"audit": {"url": "`+rc.URL+`/audit", "apikey": "hook-secret"}},
+	"temp_grants": [
+		{"src": ["*"], "grants": [{"hook": {"match": {"events": ["entire_request"]}, "hook": "audit", "fields": ["request_body", "response_body"]}}]},`, 1)
+	gw := newGateway(t, cfg, sdkLogin)
+	gw.upstream.Handle("/v1/messages", proxytest.Reply{ContentType: "text/event-stream", Body: proxytest.Fixture(t, "anthropic_messages/tool_use.sse")})
+	client := `{"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"weather?"}]}`
+	resp, body := post(t, gw.URL+"/v1/chat/completions", nil, client)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	drain(t, gw)
+	audit := rc.events("entire_request")
+	if len(audit) != 1 {
+		t.Fatalf("%d deliveries", len(audit))
+	}
+	p := audit[0].Payload
+	if got, _ := json.Marshal(p["request_body"]); canonicalBody(t, got) != canonicalBody(t, []byte(client)) {
+		t.Errorf("request_body %s, want the client's", got)
+	}
+	rb, _ := json.Marshal(p["response_body"])
+	var chat openai.ChatCompletion
+	if err := json.Unmarshal(rb, &chat); err != nil || chat.Object != "chat.completion" || len(chat.Choices) != 1 {
+		t.Fatalf("response_body %s is not a chat completion (%v)", rb, err)
+	}
+	msg := chat.Choices[0].Message
+	if msg.Content != "Okay, let's check the weather for San Francisco, CA:" || len(msg.ToolCalls) != 1 ||
+		msg.ToolCalls[0].Function.Name != "get_weather" || chat.Choices[0].FinishReason != "tool_calls" {
+		t.Errorf("response_body %s", rb)
+	}
+}
