@@ -1,6 +1,8 @@
 package compat
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -135,4 +137,41 @@ func SetTranslatedHeaders(r Route, h http.Header) {
 	if r.UpstreamFormat == AnthropicMessages && h.Get("anthropic-version") == "" {
 		h.Set("anthropic-version", anthropicVersion)
 	}
+}
+
+// CompleteTranslated returns a translated request body that names the
+// route's model and stream flag where its upstream format keeps them in
+// the body (OpenAI chat and Responses, Anthropic): a client whose path
+// names them (Gemini, Bedrock) sends a body without them, and the body
+// must say what policy judged. A body that already says both is returned
+// as it is. Routes that are not translated are returned unchanged.
+func CompleteTranslated(r Route, body []byte) ([]byte, error) {
+	t := r.translated
+	if t == nil || !bodyModelFormats[r.UpstreamFormat] {
+		return body, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := decodeObject(body, &obj); err != nil {
+		return nil, err
+	}
+	var model string
+	var stream bool
+	_ = json.Unmarshal(obj["model"], &model)
+	_ = json.Unmarshal(obj["stream"], &stream)
+	if model == t.model && stream == t.stream {
+		return body, nil
+	}
+	obj["model"] = mustJSON(t.model)
+	if t.stream {
+		obj["stream"] = json.RawMessage("true")
+	} else {
+		delete(obj, "stream")
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(out.Bytes(), "\n"), nil
 }

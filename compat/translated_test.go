@@ -107,3 +107,36 @@ func TestInspectUpstream(t *testing.T) {
 		t.Errorf("Anthropic body without a model: %v", err)
 	}
 }
+
+// TestCompleteTranslated: a translated body names the model and stream
+// flag the client's path gave, where its format keeps them in the body.
+func TestCompleteTranslated(t *testing.T) {
+	gem, _ := Detect(http.MethodPost, "/v1beta/models/gpt-4.1:streamGenerateContent", url.Values{"alt": {"sse"}})
+	tests := []struct {
+		name  string
+		route Route
+		to    string
+		req   Request
+		body  string
+		want  string
+	}{
+		{name: "Gemini stream to chat", route: gem, to: OpenAIChat, req: Request{Model: "gpt-4.1", Stream: true},
+			body: `{"messages":[]}`, want: `{"messages":[],"model":"gpt-4.1","stream":true}`},
+		{name: "already complete", route: gem, to: AnthropicMessages, req: Request{Model: "claude", Stream: true},
+			body: `{"model":"claude","stream":true,"max_tokens":5,"messages":[]}`, want: `{"model":"claude","stream":true,"max_tokens":5,"messages":[]}`},
+		{name: "model in the path upstream too", route: gem, to: BedrockConverse, req: Request{Model: "m", Stream: true},
+			body: `{"messages":[]}`, want: `{"messages":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := tt.route.Translated(tt.to, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := CompleteTranslated(r, []byte(tt.body))
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -37,6 +37,11 @@ func (ex *exchange) translateRequest(route compat.Route) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A client whose path names the model and the stream (Gemini,
+	// Bedrock) has a body that does not: the translated one must.
+	if out, err = compat.CompleteTranslated(route, out); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTranslationDisagrees, err)
+	}
 	req, err := compat.InspectUpstream(route, out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTranslationDisagrees, err)
