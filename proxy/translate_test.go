@@ -81,8 +81,9 @@ func TestTranslatedClaudeCode(t *testing.T) {
 		}
 	}
 	var up struct {
-		Model         string `json:"model"`
-		MaxTokens     int64  `json:"max_tokens"`
+		Model               string `json:"model"`
+		MaxTokens           int64  `json:"max_tokens"`
+		MaxCompletionTokens int64  `json:"max_completion_tokens"`
 		Stream        bool   `json:"stream"`
 		StreamOptions struct {
 			IncludeUsage bool `json:"include_usage"`
@@ -107,8 +108,8 @@ func TestTranslatedClaudeCode(t *testing.T) {
 	if err := json.Unmarshal(recv.Body, &up); err != nil {
 		t.Fatalf("upstream body: %v\n%s", err, recv.Body)
 	}
-	if up.Model != "gpt-4.1" || up.MaxTokens != 32000 || !up.Stream || !up.StreamOptions.IncludeUsage {
-		t.Errorf("upstream model %q max_tokens %d stream %v usage %v", up.Model, up.MaxTokens, up.Stream, up.StreamOptions.IncludeUsage)
+	if up.Model != "gpt-4.1" || max(up.MaxTokens, up.MaxCompletionTokens) != 32000 || !up.Stream || !up.StreamOptions.IncludeUsage {
+		t.Errorf("upstream model %q max_tokens %d/%d stream %v usage %v", up.Model, up.MaxTokens, up.MaxCompletionTokens, up.Stream, up.StreamOptions.IncludeUsage)
 	}
 	var roles []string
 	for _, msg := range up.Messages {
