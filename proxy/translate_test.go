@@ -84,8 +84,8 @@ func TestTranslatedClaudeCode(t *testing.T) {
 		Model               string `json:"model"`
 		MaxTokens           int64  `json:"max_tokens"`
 		MaxCompletionTokens int64  `json:"max_completion_tokens"`
-		Stream        bool   `json:"stream"`
-		StreamOptions struct {
+		Stream              bool   `json:"stream"`
+		StreamOptions       struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
 		User     string `json:"user"`
