@@ -458,3 +458,22 @@ func TestTranslatedHooks(t *testing.T) {
 		t.Errorf("response_body %s", rb)
 	}
 }
+
+// TestTranslatedStreamCut: a provider stream that breaks midway is not
+// ended for the client as if complete: the client's stream fails, and the
+// record says the answer was cut.
+func TestTranslatedStreamCut(t *testing.T) {
+	gw := newGateway(t, translateConfig, sdkLogin)
+	gw.upstream.Handle("/v1/messages", proxytest.Reply{ContentType: "text/event-stream", CutAfter: 12,
+		Body: proxytest.Fixture(t, "anthropic_messages/tool_use.sse")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := chatStreamCall("claude-sonnet-4-5", true, openai.ChatCompletionStreamOptionsParam{})(t, ctx, gw)
+	if err == nil {
+		t.Fatal("the SDK read a cut stream as complete")
+	}
+	rec := waitRecord(t, gw)
+	if rec.Error == "" || rec.Format != compat.OpenAIChat || rec.Provider != "claudebox" {
+		t.Errorf("record error %q format %s provider %s", rec.Error, rec.Format, rec.Provider)
+	}
+}
