@@ -477,3 +477,29 @@ func TestTranslatedStreamCut(t *testing.T) {
 		t.Errorf("record error %q format %s provider %s", rec.Error, rec.Format, rec.Provider)
 	}
 }
+
+// TestTranslatedQuotaReservesUpstreamCap: quotas reserve for the cap the
+// provider receives. A chat request without max_tokens would reserve the
+// default 4096 tokens ($0.41 here), which fits; translated for Anthropic
+// it carries max_tokens 8192 ($0.82), which does not.
+func TestTranslatedQuotaReservesUpstreamCap(t *testing.T) {
+	config := strings.Replace(translateConfig, `"temp_grants": [`, `"pricing": {"claude-sonnet-4-5": {"input": 0, "output": 100}, "gpt-4.1": {"input": 0, "output": 100}},
+	"quotas": {"daily:<user>": {"capacity": "$0.50", "rate": "$0.50/day", "on_exceed": "reject"}},
+	"temp_grants": [
+		{"src": ["*"], "grants": [{"quotas": [{"bucket": "daily:<user>"}]}]},`, 1)
+	st := openStore(t, t.TempDir()+"/sluice.db")
+	gw := newGateway(t, config, sdkLogin, func(o *Options) { o.Store = st })
+	gw.upstream.HandleAll(proxytest.Reply{ContentType: "application/json", Body: proxytest.Fixture(t, "openai_chat/text.json")})
+
+	resp, body := post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "needs up to $0.8192") {
+		t.Errorf("translated: status %d %s, want 429 reserving 8192 tokens", resp.StatusCode, body)
+	}
+	if n := len(gw.upstream.Received()); n != 0 {
+		t.Fatalf("the provider got %d requests", n)
+	}
+	resp, body = post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("untranslated: status %d %s, want 200", resp.StatusCode, body)
+	}
+}
