@@ -77,20 +77,22 @@ type Route struct {
 	sub         string
 	modelSeg    string
 	queryModels []string
+	// translated is set by Translated: what the upstream path names.
+	translated *translatedTarget
 }
 
-// ErrNoTranslation reports a provider that does not speak the client's
-// format: sluice does not translate between formats yet.
+// ErrNoTranslation reports a route that cannot call a provider in another
+// format than the client's.
 var ErrNoTranslation = errors.New("no translation between these API formats")
 
 // To returns the route for calling a provider in the upstream API format.
-// Only the client's own format is possible today; any other is
-// ErrNoTranslation.
+// Only the client's own format is possible; any other is ErrNoTranslation
+// (Translated builds the route of a translated request).
 func (r Route) To(format string) (Route, error) {
 	if format != r.Format {
 		return r, fmt.Errorf("%w: %s to %s", ErrNoTranslation, r.Format, format)
 	}
-	r.UpstreamFormat = format
+	r.UpstreamFormat, r.translated = format, nil
 	return r, nil
 }
 

@@ -100,7 +100,7 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	if err != nil {
 		return nil, err
 	}
-	if r.UpstreamFormat != r.Format {
+	if r.UpstreamFormat != r.Format && r.translated == nil {
 		return nil, fmt.Errorf("%w: %s to %s", ErrNoTranslation, r.Format, r.UpstreamFormat)
 	}
 	u, err := url.Parse(baseURL)
@@ -116,7 +116,11 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 		}
 	}
 	base := strings.TrimRight(u.EscapedPath(), "/")
-	up := dedupeVersion(base, s.upstreamPath(r))
+	pathOf := s.upstreamPath
+	if r.translated != nil {
+		pathOf, query = translatedPath, translatedQuery(r)
+	}
+	up := dedupeVersion(base, pathOf(r))
 	joined := base + up
 
 	host := u.Host

@@ -95,7 +95,12 @@ type Provider struct {
 	// Weight is the provider's share under weighted load balancing;
 	// zero counts as 1.
 	Weight int
-	Pos    Pos
+	// Translate lets clients of every API format reach the provider:
+	// a request in a format the provider does not speak is translated
+	// into one it does (see Compatibility). Without it a provider serves
+	// only the formats its compatibility flags turn on.
+	Translate bool
+	Pos       Pos
 }
 
 // Basis is the cost basis hooks report for the provider: its cost_basis,

@@ -105,6 +105,8 @@ func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
 				authSet = true
 			case "tailnet":
 				prov.Tailnet = d.boolean(fv, fp)
+			case "translate":
+				prov.Translate = d.boolean(fv, fp)
 			case "name":
 				prov.Name = d.str(fv, fp)
 			case "description":

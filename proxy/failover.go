@@ -47,7 +47,7 @@ func (ex *exchange) forward() {
 		ex.s.metrics.failover(ex.provider.ID, next.p.ID)
 		ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
 			"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
-		ex.provider, ex.decision, ex.route = next.p, next.d, next.route
+		ex.provider, ex.decision, ex.route, ex.upBody = next.p, next.d, next.route, next.body
 		ex.w.Header().Set(headerDecisionID, next.d.ID)
 	}
 }

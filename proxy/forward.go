@@ -73,13 +73,15 @@ func (ex *exchange) forwardTo() {
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
 	// sees it.
-	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.UpstreamFormat, ex.body)
+	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.UpstreamFormat, ex.forwardBody())
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
 		return
 	}
 	var client http.ResponseWriter = ex.w
-	if usageAdded {
+	if usageAdded && !ex.route.IsTranslated() {
+		// (A translated stream is rewritten whole: the usage chunk is
+		// read by the translator, never passed on as it is.)
 		fw := &filteredWriter{ResponseWriter: ex.w}
 		fw.filter = compat.NewUsageFilter(ex.w)
 		defer fw.filter.Close()
@@ -91,6 +93,7 @@ func (ex *exchange) forwardTo() {
 			out.URL = target
 			out.Host = ""
 			prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
+			compat.SetTranslatedHeaders(ex.route, out.Header)
 			setGrantHeaders(out.Header, p.Headers) // the provider's client identity
 			setGrantHeaders(out.Header, ex.decision.Headers)
 			out.Header.Set(headerLoop, ex.s.loopID)
@@ -117,7 +120,10 @@ func (ex *exchange) forwardTo() {
 			if err := ex.attemptAnswered(resp); err != nil {
 				return err
 			}
-			return ex.upstreamResponse(resp, cancel)
+			if err := ex.upstreamResponse(resp, cancel); err != nil {
+				return err
+			}
+			return ex.translateResponse(resp)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if ex.attemptFailed(err, context.Cause(ctx)) {
@@ -200,7 +206,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
 	}
 	if len(ex.quotas) > 0 {
-		ex.upstream.meter = compat.NewOutputMeter(ex.route.Format)
+		ex.upstream.meter = compat.NewOutputMeter(ex.route.UpstreamFormat)
 		ex.armQuotaCutoff(resp)
 	}
 	resp.Body = ex.upstream

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/compat/translate"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -63,6 +64,11 @@ type exchange struct {
 	estimate quotaEstimate
 	// plan is the request's routing: target, providers left, attempts.
 	plan routePlan
+	// upBody is the request body translated into the upstream format,
+	// when route is translated; translateErr notes an answer that could
+	// not be translated to its end.
+	upBody       []byte
+	translateErr string
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +208,7 @@ func (ex *exchange) choose() bool {
 	restricted := false
 	for i := 0; i < len(offers); i++ {
 		p := offers[i]
-		upstream, ok := upstreamFormat(p, format)
+		upstream, ok := upstreamFormat(p, ex.route)
 		if !ok {
 			for _, f := range p.Compatibility.Enabled() {
 				if !slices.Contains(supported, f) {
@@ -236,12 +242,17 @@ func (ex *exchange) choose() bool {
 				ex.decision = d
 				return false
 			}
-			route, err := ex.route.To(upstream)
+			route, err := ex.route.Translated(upstream, ex.req)
 			if err != nil {
 				ex.fail(http.StatusInternalServerError, compat.KindInternal, "the gateway cannot call this provider in its format", err.Error())
 				return false
 			}
-			ex.route = route
+			up, err := ex.translateRequest(route)
+			if err != nil {
+				ex.failTranslation(p, route, err)
+				return false
+			}
+			ex.route, ex.upBody = route, up
 			ex.provider, ex.decision = p, d
 			ex.w.Header().Set(headerDecisionID, d.ID)
 			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
@@ -278,11 +289,24 @@ func (ex *exchange) choose() bool {
 	return false
 }
 
-// upstreamFormat is the API format p is called in for a client speaking
-// format: the client's own, when p speaks it. ok is false when p cannot
-// serve the client (sluice does not translate yet).
-func upstreamFormat(p *policy.Provider, format string) (upstream string, ok bool) {
-	return format, p.Compatibility.Supports(format)
+// upstreamFormat is the API format p is called in for a client's route:
+// the client's own format when p speaks it (the bytes pass untouched),
+// else, for a provider with "translate": true, the first format p speaks
+// that the request translates into. ok is false when p cannot serve the
+// client.
+func upstreamFormat(p *policy.Provider, r compat.Route) (upstream string, ok bool) {
+	if p.Compatibility.Supports(r.Format) {
+		return r.Format, true
+	}
+	if !p.Translate || r.Operation != compat.OpGenerate {
+		return "", false
+	}
+	for _, f := range p.Compatibility.Enabled() {
+		if compat.Translatable(f) && translate.Supported(r.Format, f) {
+			return f, true
+		}
+	}
+	return "", false
 }
 
 // input is what policy decides on for calling provider in the upstream
@@ -419,6 +443,8 @@ func (ex *exchange) record() store.Record {
 		rec.Truncated = rec.Truncated || res.Truncated
 		switch {
 		case rec.Error != "":
+		case ex.translateErr != "":
+			rec.Error, rec.ErrorKind = ex.translateErr, string(compat.KindUpstreamError)
 		case res.Failure != "":
 			rec.Error, rec.ErrorKind = res.Failure, string(compat.KindUpstreamError)
 		case errors.Is(res.Err, compat.ErrMalformedResponse):

@@ -167,8 +167,9 @@ func (ex *exchange) useModifiedBody(body json.RawMessage, hook string) bool {
 	if req.Model != model {
 		return ex.choose()
 	}
-	// A hook's body is held to the policy's cap as the client's was.
-	return ex.capMaxTokens(ex.decision.MaxTokens)
+	// A hook's body is held to the policy's cap as the client's was, and
+	// then translated again for the upstream.
+	return ex.capMaxTokens(ex.decision.MaxTokens) && ex.retranslate()
 }
 
 // afterResponse enqueues the after-response hooks; delivery happens in the
@@ -188,7 +189,7 @@ func (ex *exchange) afterResponse() {
 			continue
 		}
 		um, _ := compat.UserMessage(ex.route.Format, ex.body)
-		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: res.Body, RawResponses: res.Raw,
+		data := hooks.Data{RequestBody: ex.body, UserMessage: um, ResponseBody: ex.clientResponseBody(res.Body), RawResponses: res.Raw,
 			EstimatedCost: ex.estimatedCost(), Truncated: res.Truncated}
 		for _, tc := range res.ToolCalls {
 			data.ToolCalls = append(data.ToolCalls, hooks.ToolCall{ID: tc.ID, Name: tc.Name, Params: tc.Arguments})

@@ -88,7 +88,9 @@ func (ex *exchange) estimateCost() quotaEstimate {
 		return quotaEstimate{amount: ex.s.quotaDefaultReservation()}
 	}
 	in := int64((len(ex.body) + inputBytesPerToken - 1) / inputBytesPerToken)
-	out, ok := compat.MaxOutputTokens(ex.body)
+	// The cap the provider receives: a translation may set one the
+	// client's format leaves out (Anthropic requires max_tokens).
+	out, ok := compat.MaxOutputTokens(ex.forwardBody())
 	if !ok {
 		out = ex.s.quotaOutputTokens()
 	}

@@ -110,7 +110,7 @@ func (ex *exchange) armQuotaCutoff(resp *http.Response) {
 	}
 	reason := fmt.Sprintf("quota cut-off: the stream passed the %d output tokens its quota reservation counted (the model did not keep to max_tokens)", ex.estimate.out)
 	var buf bytes.Buffer
-	if err := compat.WriteStreamError(&buf, ex.route.Format, compat.KindRateLimited, reason); err != nil {
+	if err := compat.WriteStreamError(&buf, ex.route.UpstreamFormat, compat.KindRateLimited, reason); err != nil {
 		return
 	}
 	ex.upstream.cutoff = &quotaCutoff{limit: ex.estimate.out, tail: buf.Bytes(), reason: reason, frames: frames}

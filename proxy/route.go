@@ -38,8 +38,11 @@ type routePlan struct {
 type candidate struct {
 	p *policy.Provider
 	d engine.Decision
-	// route is the request's route with the format p is called in.
+	// route is the request's route with the format p is called in;
+	// body is the request translated into it, when it is not the
+	// client's.
 	route compat.Route
+	body  []byte
 }
 
 // resolve applies force_model, model_aliases and inline parameters before
@@ -154,11 +157,11 @@ func (ex *exchange) nextProvider() *candidate {
 	for len(ex.plan.rest) > 0 {
 		p := ex.plan.rest[0]
 		ex.plan.rest = ex.plan.rest[1:]
-		upstream, ok := upstreamFormat(p, ex.route.Format)
+		upstream, ok := upstreamFormat(p, ex.route)
 		if !ok {
 			continue
 		}
-		route, err := ex.route.To(upstream)
+		route, err := ex.route.Translated(upstream, ex.req)
 		if err != nil {
 			continue
 		}
@@ -168,9 +171,16 @@ func (ex *exchange) nextProvider() *candidate {
 			ex.plan.rest = nil
 			return nil
 		}
-		if d.Allow && sameObligations(d, ex.decision) {
-			return &candidate{p: p, d: d, route: route}
+		if !d.Allow || !sameObligations(d, ex.decision) {
+			continue
 		}
+		// Each fallback gets the client's request translated for it.
+		up, err := ex.translateRequest(route)
+		if err != nil {
+			ex.s.log.Info("no failover to a provider the request does not translate for", "request_id", ex.id, "provider", p.ID, "err", err)
+			continue
+		}
+		return &candidate{p: p, d: d, route: route, body: up}
 	}
 	return nil
 }

@@ -7,6 +7,12 @@
 //
 //	go run ./cmd/sluice-loadbench -duration 5s -workers 32
 //
+// The translated modes (-mode translated,translated-stream) send sluice
+// Anthropic messages requests for a model whose provider speaks OpenAI
+// chat only ("translate": true), so each request and answer is
+// translated, and compare them with the same chat completions sent
+// through the bare proxy.
+//
 // With -observe it compares sluice with itself instead: metrics scraped
 // and tracing on (1% sampled, exported over OTLP/HTTP to a receiver the
 // benchmark runs) against tracing off and nobody scraping.
@@ -44,7 +50,7 @@ func main() {
 	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets")
 	events := flag.Int("events", 20, "content chunks in a streamed answer")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	flag.StringVar(&onlyMode, "mode", "", "run only this mode: plain or stream (default both)")
+	flag.StringVar(&onlyMode, "mode", "", "run only these modes, comma-separated: plain, stream, translated, translated-stream (default plain,stream)")
 	flag.StringVar(&logMode, "log", "sqlite", "sluice's request log: sqlite (as serve runs by default) or none (records discarded)")
 	flag.BoolVar(&observe, "observe", false, "compare sluice with metrics scraped (per-user series on) and tracing on (sampled at -sample, exported to a local OTLP receiver) against sluice with tracing off and no scraper")
 	flag.Float64Var(&sampleRatio, "sample", 0.01, "with -observe, the share of requests traced")
@@ -106,23 +112,41 @@ func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) err
 	}
 
 	client := &http.Client{Transport: transport()}
-	modes := []struct{ name, body string }{
-		{"plain", `{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`},
-		{"stream", `{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`},
+	const chatPath, messagesPath = "/v1/chat/completions", "/v1/messages"
+	plain := `{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`
+	stream := `{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`
+	// A mode sends the baseline body to the baseline's path and the
+	// measured body to the measured target's.
+	modes := []struct{ name, path, body, basePath, baseBody string }{
+		{"plain", chatPath, plain, chatPath, plain},
+		{"stream", chatPath, stream, chatPath, stream},
+		{"translated", messagesPath, `{"model":"claude-bench","max_tokens":1024,"messages":[{"role":"user","content":"hello"}]}`, chatPath, plain},
+		{"translated-stream", messagesPath, `{"model":"claude-bench","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hello"}]}`, chatPath, stream},
+	}
+	wanted := map[string]bool{"plain": true, "stream": true}
+	if onlyMode != "" {
+		wanted = map[string]bool{}
+		for _, m := range strings.Split(onlyMode, ",") {
+			wanted[strings.TrimSpace(m)] = true
+		}
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "mode\ttarget\treq/s\tp50\tp99\tcpu/req\terrors\tratio\tcpu ratio\t\n")
 	for _, m := range modes {
-		if onlyMode != "" && m.name != onlyMode {
+		if !wanted[m.name] || observe && m.path != m.basePath {
 			continue
 		}
 		var results = map[string]result{}
 		// Warm both paths (connections, caches) before measuring.
-		load(ctx, client, baseline.url+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
-		load(ctx, client, measured.url+"/v1/chat/completions", []byte(m.body), workers, time.Second/2, max)
+		load(ctx, client, baseline.url+m.basePath, []byte(m.baseBody), workers, time.Second/2, max)
+		load(ctx, client, measured.url+m.path, []byte(m.body), workers, time.Second/2, max)
 		for range rounds {
 			for _, t := range []target{baseline, measured} {
-				r := load(ctx, client, t.url+"/v1/chat/completions", []byte(m.body), workers, d, max)
+				url, body := measured.url+m.path, m.body
+				if t == baseline {
+					url, body = baseline.url+m.basePath, m.baseBody
+				}
+				r := load(ctx, client, url, []byte(body), workers, d, max)
 				acc := results[t.name]
 				acc.requests += r.requests
 				acc.errors += r.errors
@@ -180,7 +204,9 @@ func (discardSink) Healthy() error { return nil }
 func startSluice(ctx context.Context, upstreamURL string, tune func(*proxy.Options)) (*loopbackServer, func(), error) {
 	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
 		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],
-			"compatibility": {"openai_chat": true}}},
+			"compatibility": {"openai_chat": true}},
+			"translating": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["claude-bench"],
+				"compatibility": {"openai_chat": true}, "translate": true}},
 	}`), nil)
 	if err != nil {
 		return nil, nil, err

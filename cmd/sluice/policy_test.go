@@ -101,6 +101,10 @@ test_intern_allowed if {
 }
 `
 
+// noTranslation is the example of a module of one's own that forbids
+// translation between API formats, with its opa tests.
+const noTranslation = "../../testdata/policy/no-translation"
+
 func TestPolicyTest(t *testing.T) {
 	failing := t.TempDir()
 	writeRego(t, failing, "fail_test.rego", failingTest)
@@ -123,6 +127,8 @@ func TestPolicyTest(t *testing.T) {
 		{"own modules", []string{"--config", restrictConfig, "--policy", own, blocked}, 0, []string{"PASS: 1/1"}},
 		{"own module missing", []string{"--config", restrictConfig, blocked}, 2, []string{"FAIL: 1/1"}},
 		{"default config", []string{"../../testdata/rego/default"}, 0, []string{"PASS: 4/4"}},
+		{"a policy that forbids translation", []string{"--config", noTranslation + "/config.hujson", "--policy", noTranslation + "/policy",
+			noTranslation + "/tests"}, 0, []string{"PASS: 3/3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
