@@ -115,6 +115,15 @@ type Options struct {
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
+	// ConfigDB, when set, holds the configuration (--config-source db):
+	// PUT /api/config stores a new revision there and GET /api/status
+	// lists the replicas' heartbeats from it. ConfigRevision is the
+	// revision the configuration given to New is.
+	ConfigDB       ConfigDB
+	ConfigRevision int64
+	// Replicas, when set, lists the replicas' heartbeats for GET
+	// /api/status (a shared PostgreSQL store without ConfigDB).
+	Replicas ReplicaLister
 	// Shadow, when set, is a candidate policy every request is decided
 	// by too, never enforced: differences from the live decision are
 	// counted (sluice_policy_shadow_differences_total) and logged.
@@ -150,6 +159,8 @@ type Server struct {
 	loopID string
 	// routes keeps load-balancing and circuit-breaker state.
 	routes *routeState
+	// failed is the newest stored revision that could not be applied.
+	failed atomic.Pointer[failedRevision]
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -210,6 +221,8 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// Nothing reads the snapshot before New returns.
+	s.state.Load().revision = opts.ConfigRevision
 	return s, nil
 }
 
@@ -272,6 +285,7 @@ func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(HeaderConfigRevision, s.state.Load().revisionHeader())
 	if s.routeHealth(w, r) || s.routeLocal(w, r) {
 		return
 	}

@@ -68,6 +68,8 @@ type serveFlags struct {
 	quotaCutoff      bool
 	healthListen     string
 	forceModel       string
+	configSource     string
+	replicaName      string
 }
 
 func defaultStateDir() string {
@@ -118,6 +120,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
+	fs.StringVar(&f.configSource, "config-source", configSourceFile, "where the configuration comes from: file (--config), or db: the --db PostgreSQL database shared by replicas (seeded with sluice config push, or from --config when empty), applied by every replica within a second of a change")
+	fs.StringVar(&f.replicaName, "replica-name", "", "this replica's name in the request log and GET /api/status (default: HOSTNAME-PID)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -152,6 +156,9 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if err := checkConfigSource(f); err != nil {
+		return err
 	}
 	if _, params, ok := strings.Cut(f.forceModel, "?"); ok {
 		if _, err := compat.ParseParams(params); err != nil {
@@ -189,9 +196,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(ctx, f.config, stderr)
+	shared, cfg, err := openShared(ctx, f, stderr, log)
 	if err != nil {
 		return err
+	}
+	if shared != nil {
+		defer shared.db.Close()
+	}
+	if cfg == nil {
+		if cfg, err = loadConfig(ctx, f.config, stderr); err != nil {
+			return err
+		}
 	}
 	if !f.tailnet {
 		if err := identity.CheckListenAddr(f.listen, f.insecureListen); err != nil {
@@ -272,9 +287,8 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	if tp != nil {
 		tracing = tp
 	}
-	hostname, _ := os.Hostname()
 	reserve, _ := quota.ParseAmount(f.quotaReserve) // checked by checkServeFlags
-	srv, err := proxy.New(ctx, cfg, proxy.Options{
+	opts := proxy.Options{
 		Identity:          front.resolver,
 		TailnetTransport:  front.tailnetTransport,
 		Sink:              writer,
@@ -287,7 +301,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ConnectTimeout:    f.connectTimeout,
 		HeaderTimeout:     f.headerTimeout,
 		IdleStreamTimeout: f.idleTimeout,
-		Instance:          hostname,
+		Instance:          replicaName(f.replicaName),
 		Store:             st,
 		MetricsPerUser:    f.metricsPerUser,
 		AccessLog:         accessLogger(f, log),
@@ -299,9 +313,19 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ReadyChecks:       front.ready,
 		ConfigFile:        f.config,
 		Shadow:            shadow,
-	})
+	}
+	if shared != nil {
+		opts.Replicas = shared.db
+		if f.configSource == configSourceDB {
+			opts.ConfigDB, opts.ConfigRevision, opts.ConfigFile = shared.db, shared.rev.Number, ""
+		}
+	}
+	srv, err := proxy.New(ctx, cfg, opts)
 	if err != nil {
 		return err
+	}
+	if shared != nil {
+		shared.run(ctx, srv, f.configSource == configSourceDB, log)
 	}
 	if f.metricsListen != "" {
 		addr, stop, err := metricsServer(f.metricsListen, srv.MetricsHandler(), log)
@@ -312,7 +336,9 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
-	go reloadOnHUP(ctx, srv, f.config, log, stderr)
+	if f.configSource != configSourceDB {
+		go reloadOnHUP(ctx, srv, f.config, log, stderr)
+	}
 
 	if f.healthListen != "" {
 		stopProbes, err := serveProbes(f.healthListen, srv, log)
