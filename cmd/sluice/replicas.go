@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluice-gateway/sluice/cluster"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/proxy/tailnet"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -239,4 +241,40 @@ func pushedBy() string {
 	user := os.Getenv("USER")
 	host, _ := os.Hostname()
 	return "sluice config push (" + user + "@" + host + ")"
+}
+
+// checkTailnetService refuses --tailnet-service without --tailnet or with
+// a name that is no service name.
+func checkTailnetService(f *serveFlags) error {
+	if f.tailnetService == "" {
+		return nil
+	}
+	if !f.tailnet {
+		return errors.New("--tailnet-service needs --tailnet: each replica is its own tagged node hosting the service")
+	}
+	if !strings.HasPrefix(f.tailnetService, "svc:") || len(f.tailnetService) == len("svc:") {
+		return fmt.Errorf("--tailnet-service %q: want a service name such as svc:ai", f.tailnetService)
+	}
+	return nil
+}
+
+// listenService makes the node a host of --tailnet-service: port 80, and
+// 443 (TLS terminated by the node) with --tls.
+func listenService(fr *front, node *tailnet.Node, f *serveFlags, log *slog.Logger) error {
+	ln, err := node.ListenService(f.tailnetService, 80, false)
+	if err != nil {
+		return err
+	}
+	fr.listeners = append(fr.listeners, ln)
+	fr.url += " and http://" + ln.FQDN
+	if f.tls {
+		tln, err := node.ListenService(f.tailnetService, 443, true)
+		if err != nil {
+			return err
+		}
+		fr.listeners = append(fr.listeners, tln)
+		fr.url += " and https://" + tln.FQDN
+	}
+	log.Info("hosting a tailnet service: callers reach any live replica at its name", "service", f.tailnetService, "name", ln.FQDN)
+	return nil
 }

@@ -438,3 +438,33 @@ func waitStatus(t *testing.T, client *http.Client, reps []*replica, rev int64) {
 		}
 	}
 }
+
+// TestReplicaFlags: the replica flags refuse what cannot work before
+// anything starts, saying why.
+func TestReplicaFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"db source on postgres", []string{"--config-source", "db", "--db", "postgres://h/db"}, ""},
+		{"db source without --db", []string{"--config-source", "db"}, "needs --db postgres://"},
+		{"db source on SQLite", []string{"--config-source", "db", "--db", "/var/lib/sluice/sluice.db"}, "needs a PostgreSQL database"},
+		{"unknown source", []string{"--config-source", "etcd"}, `want file or db`},
+		{"service", []string{"--tailnet", "--tailnet-service", "svc:ai"}, ""},
+		{"service without --tailnet", []string{"--tailnet-service", "svc:ai"}, "needs --tailnet"},
+		{"service name without svc:", []string{"--tailnet", "--tailnet-service", "ai"}, "want a service name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, err := parseServeFlags(tt.args, &stderr)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one saying %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -70,6 +70,7 @@ type serveFlags struct {
 	forceModel       string
 	configSource     string
 	replicaName      string
+	tailnetService   string
 }
 
 func defaultStateDir() string {
@@ -121,6 +122,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
 	fs.StringVar(&f.configSource, "config-source", configSourceFile, "where the configuration comes from: file (--config), or db: the --db PostgreSQL database shared by replicas (seeded with sluice config push, or from --config when empty), applied by every replica within a second of a change")
+	fs.StringVar(&f.tailnetService, "tailnet-service", "", "with --tailnet, also host this Tailscale Service (svc:ai) on port 80 (and 443 with --tls), so several replicas answer at one name; the node must be tagged and the service approved")
 	fs.StringVar(&f.replicaName, "replica-name", "", "this replica's name in the request log and GET /api/status (default: HOSTNAME-PID)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -137,6 +139,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 func checkServeFlags(f *serveFlags, args []string) error {
 	if f.tls && !f.tailnet {
 		return errors.New("--tls needs --tailnet")
+	}
+	if err := checkTailnetService(f); err != nil {
+		return err
 	}
 	if f.trustedPeerUID.set {
 		if !f.trustHeaders {
@@ -515,6 +520,12 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writ
 		}
 		fr.listeners = append(fr.listeners, tln)
 		fr.url += " and https://" + f.hostname
+	}
+	if f.tailnetService != "" {
+		if err := listenService(fr, node, f, log); err != nil {
+			node.Close()
+			return nil, err
+		}
 	}
 	return fr, nil
 }
