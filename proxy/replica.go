@@ -160,6 +160,8 @@ func (s *Server) saveConfigDB(ctx context.Context, text []byte, base string, who
 // read, the running configuration is shown (with its hash, so a save
 // based on it still succeeds if nothing newer was stored).
 func (s *Server) readConfigDB(ctx context.Context) configText {
+	ctx, cancel := context.WithTimeout(ctx, replicasTimeout)
+	defer cancel()
 	rev, err := s.opts.ConfigDB.Current(ctx)
 	if err != nil {
 		s.log.Warn("reading the stored configuration; showing the running one", "err", err)
