@@ -21,7 +21,7 @@ const maxConfigBytes = 4 << 20
 // of the config and policy API (see buildAdminAPI).
 func isAdminAPIPath(path string) bool {
 	return path == "/api/config" || strings.HasPrefix(path, "/api/config/") ||
-		path == "/api/providers" || strings.HasPrefix(path, "/api/policy/")
+		path == "/api/providers" || strings.HasPrefix(path, "/api/policy/") || path == "/api/status"
 }
 
 // buildAdminAPI returns the handler of the admin-only endpoints; routeLocal
@@ -42,6 +42,7 @@ func isAdminAPIPath(path string) bool {
 //	GET  /api/policy/matrix           {revision, models, classes}: who may use what
 //	POST /api/policy/diff             {config} -> {ok, equal, diff, problems, text}: what a draft changes
 //	POST /api/policy/replay           {config, since} -> {ok, problems, text, report}: recorded requests decided again
+//	GET  /api/status                  this replica's revisions, request log and spool, and every live replica's
 func (s *Server) buildAdminAPI() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/config", s.getConfig)
@@ -59,6 +60,7 @@ func (s *Server) buildAdminAPI() http.Handler {
 	mux.HandleFunc("GET /api/policy/matrix", s.policyMatrix)
 	mux.HandleFunc("POST /api/policy/diff", s.policyDiff)
 	mux.HandleFunc("POST /api/policy/replay", s.policyReplay)
+	mux.HandleFunc("GET /api/status", s.getStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeLocalError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -70,6 +70,9 @@ func configHash(text []byte) string {
 // configuration, is what a save replaces, so its hash is the one a save
 // must match: an edit on disk not yet reloaded is not silently overwritten.
 func (s *Server) readConfig() (configText, error) {
+	if s.opts.ConfigDB != nil {
+		return s.readConfigDB(context.Background()), nil
+	}
 	if s.opts.ConfigFile != "" {
 		text, err := os.ReadFile(s.opts.ConfigFile)
 		if err == nil {
@@ -86,6 +89,9 @@ func (s *Server) readConfig() (configText, error) {
 // configName is the name configuration problems are located in: the file
 // name, as `sluice config validate FILE` prints it.
 func (s *Server) configName() string {
+	if s.opts.ConfigDB != nil {
+		return ConfigDBName
+	}
 	if s.opts.ConfigFile != "" {
 		return s.opts.ConfigFile
 	}
@@ -149,6 +155,9 @@ func keepsAdmin(ctx context.Context, eng *engine.Engine, who identity.Identity) 
 // runs under reloadMu, which ReloadFile holds while it reads the file, so
 // no reload can slip between the write and the swap.
 func (s *Server) saveConfig(ctx context.Context, text []byte, base string, who identity.Identity) (hash string, unchanged bool, err error) {
+	if s.opts.ConfigDB != nil {
+		return s.saveConfigDB(ctx, text, base, who)
+	}
 	if s.opts.ConfigFile == "" {
 		return "", false, ErrNoConfigFile
 	}

@@ -116,6 +116,15 @@ type Options struct {
 	// ReadyChecks are what GET /readyz checks beyond the configuration
 	// and the request log (the tailnet node being up, in tailnet mode).
 	ReadyChecks []ReadyCheck
+	// ConfigDB, when set, holds the configuration (--config-source db):
+	// PUT /api/config stores a new revision there and GET /api/status
+	// lists the replicas' heartbeats from it. ConfigRevision is the
+	// revision the configuration given to New is.
+	ConfigDB       ConfigDB
+	ConfigRevision int64
+	// Replicas, when set, lists the replicas' heartbeats for GET
+	// /api/status (a shared PostgreSQL store without ConfigDB).
+	Replicas ReplicaLister
 	// Shadow, when set, is a candidate policy every request is decided
 	// by too, never enforced: differences from the live decision are
 	// counted (sluice_policy_shadow_differences_total) and logged.
@@ -156,6 +165,8 @@ type Server struct {
 	routes *routeState
 	// connectors serves /v1/mcp and /v1/connectors/.
 	connectors *mcpgw.Gateway
+	// failed is the newest stored revision that could not be applied.
+	failed atomic.Pointer[failedRevision]
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -218,6 +229,8 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	if err := s.Reload(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// Nothing reads the snapshot before New returns.
+	s.state.Load().revision = opts.ConfigRevision
 	return s, nil
 }
 
@@ -283,6 +296,7 @@ func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(HeaderConfigRevision, s.state.Load().revisionHeader())
 	if s.routeHealth(w, r) || s.routeLocal(w, r) {
 		return
 	}

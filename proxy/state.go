@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/sluice-gateway/sluice/compat/gcpauth"
 	"github.com/sluice-gateway/sluice/engine"
@@ -18,6 +19,12 @@ type snapshot struct {
 	// creds holds the providers whose key is not used as is: Vertex
 	// service-account keys ("keyfile::…") minted into access tokens.
 	creds map[string]*credential
+	// revision is the stored revision cfg is, with --config-source db;
+	// 0 for a configuration from a file.
+	revision int64
+	// header is HeaderConfigRevision's value, computed once.
+	headerOnce sync.Once
+	header     string
 }
 
 // credential is a provider key that must be turned into a token.

@@ -118,7 +118,7 @@ func (s *Server) configFile() (ui.ConfigFile, error) {
 		Hash:     cur.hash,
 		File:     s.opts.ConfigFile,
 		Exists:   cur.exists,
-		Editable: s.opts.ConfigFile != "",
+		Editable: s.opts.ConfigFile != "" || s.opts.ConfigDB != nil,
 		Running:  string(cur.text) == string(s.state.Load().cfg.Raw),
 	}, nil
 }

@@ -186,6 +186,11 @@ func placeholders(rows, n int) string {
 	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 }
 
+// stageRequests creates, once per connection, the temporary table large
+// batches pass through on PostgreSQL (see Insert); its rows go at commit.
+const stageRequests = `CREATE TEMP TABLE IF NOT EXISTS requests_staged
+	(LIKE requests INCLUDING DEFAULTS, PRIMARY KEY (id)) ON COMMIT DELETE ROWS`
+
 type pendingBlob struct {
 	id   string
 	time int64
@@ -231,6 +236,19 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	per := s.d.rowsPerInsert
 	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
+	target := "requests"
+	staged := s.d.name == BackendPostgres && len(rows) > per
+	if staged {
+		// The rollup triggers lock their rows per INSERT statement, hourly
+		// then daily: a transaction of several statements would take
+		// daily rows before hourly ones, and two replicas doing so would
+		// deadlock. The chunks go to a temporary table first, then into
+		// the log in one statement.
+		if _, err := tx.ExecContext(ctx, stageRequests); err != nil {
+			return fmt.Errorf("insert requests: staging table: %w", err)
+		}
+		target = "requests_staged"
+	}
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		args := make([]any, 0, len(chunk)*len(requestColumns))
@@ -238,9 +256,17 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 			r := &chunk[i]
 			args = append(args, recordArgs(r, r.RawRequest != nil || r.RawResponse != nil)...)
 		}
-		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
+		q := "INSERT INTO " + target + " (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
-		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
+		// The staging table is the connection's own: no statement
+		// prepared on the pool's other connections can name it.
+		if err := in.exec(ctx, q, len(chunk) == per && !staged, args); err != nil {
+			return fmt.Errorf("insert requests: %w", err)
+		}
+	}
+	if staged {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO requests ("+requestColumnList+") SELECT "+requestColumnList+
+			" FROM requests_staged ORDER BY id ON CONFLICT (id) DO NOTHING"); err != nil {
 			return fmt.Errorf("insert requests: %w", err)
 		}
 	}
@@ -325,7 +351,7 @@ func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, err
 		{"tool calls", "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls WHERE time_us < ? LIMIT " + fmt.Sprint(deleteBatch) + ")"},
 	} {
 		for range maxDeleteBatches {
-			res, err := s.db.ExecContext(ctx, s.d.rebind(q.sql), cutoff)
+			res, err := s.deleteBatch(ctx, s.d.rebind(q.sql), cutoff)
 			if err != nil {
 				return total, fmt.Errorf("delete old %s: %w", q.name, err)
 			}
@@ -342,6 +368,32 @@ func (s *sqlStore) DeleteOlderThan(ctx context.Context, t time.Time) (int64, err
 		}
 	}
 	return total, nil
+}
+
+// retentionLock serialises retention across the replicas of one
+// PostgreSQL schema: two replicas deleting the same old rows at once would
+// update the same rollup rows in different orders and deadlock.
+const retentionLock = `SELECT pg_advisory_xact_lock(1936484709, hashtext(current_schema()))`
+
+// deleteBatch runs one retention DELETE; on PostgreSQL in a transaction
+// holding retentionLock.
+func (s *sqlStore) deleteBatch(ctx context.Context, q string, cutoff int64) (sql.Result, error) {
+	if s.d.name != BackendPostgres {
+		return s.db.ExecContext(ctx, q, cutoff)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if _, err := tx.ExecContext(ctx, retentionLock); err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, q, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	return res, tx.Commit()
 }
 
 func (s *sqlStore) Close() error {

@@ -18,6 +18,10 @@ const configUsage = `Usage:
   sluice config default         print the default configuration
   sluice config migrate FILE    print FILE with temp_grants rewritten as grants,
                                 comments kept; notes on what stayed go to stderr
+  sluice config push --db DSN FILE
+                                validate FILE, then store it in the PostgreSQL
+                                database as the configuration replicas started
+                                with --config-source db serve
 `
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -46,6 +50,8 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts = append(opts, engine.WithModulesDir(*policyDir))
 		}
 		return validateConfig(ctx, fs.Arg(0), stdout, stderr, opts...)
+	case "push":
+		return configPush(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		if len(args) != 2 {
 			fmt.Fprint(stderr, configUsage)
@@ -56,7 +62,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprint(stdout, configUsage)
 		return 0
 	}
-	unknownCommand(stderr, "sluice config", args[0], []string{"validate", "default", "migrate", "help"}, configUsage)
+	unknownCommand(stderr, "sluice config", args[0], []string{"validate", "default", "migrate", "push", "help"}, configUsage)
 	return 2
 }
 

@@ -22,6 +22,7 @@ Usage:
   sluice usage   [--by user|model|provider|day] [--since 24h] [--json]
   sluice config validate FILE
   sluice config default
+  sluice config push --db DSN FILE
   sluice policy export --config FILE --out DIR
   sluice policy test   --config FILE DIR...
   sluice policy eval   --config FILE --user LOGIN --model M [--provider P]

@@ -68,6 +68,9 @@ type serveFlags struct {
 	quotaCutoff      bool
 	healthListen     string
 	forceModel       string
+	configSource     string
+	replicaName      string
+	tailnetService   string
 }
 
 func defaultStateDir() string {
@@ -118,6 +121,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
+	fs.StringVar(&f.configSource, "config-source", configSourceFile, "where the configuration comes from: file (--config), or db: the --db PostgreSQL database shared by replicas (seeded with sluice config push, or from --config when empty), applied by every replica within a second of a change")
+	fs.StringVar(&f.tailnetService, "tailnet-service", "", "with --tailnet, also host this Tailscale Service (svc:ai) on port 80 (and 443 with --tls), so several replicas answer at one name; the node must be tagged and the service approved")
+	fs.StringVar(&f.replicaName, "replica-name", "", "this replica's name in the request log and GET /api/status (default: HOSTNAME-PID)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -133,6 +139,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 func checkServeFlags(f *serveFlags, args []string) error {
 	if f.tls && !f.tailnet {
 		return errors.New("--tls needs --tailnet")
+	}
+	if err := checkTailnetService(f); err != nil {
+		return err
 	}
 	if f.trustedPeerUID.set {
 		if !f.trustHeaders {
@@ -152,6 +161,9 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if err := checkConfigSource(f); err != nil {
+		return err
 	}
 	if _, params, ok := strings.Cut(f.forceModel, "?"); ok {
 		if _, err := compat.ParseParams(params); err != nil {
@@ -189,9 +201,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(ctx, f.config, stderr)
+	shared, cfg, err := openShared(ctx, f, stderr, log)
 	if err != nil {
 		return err
+	}
+	if shared != nil {
+		defer shared.db.Close()
+	}
+	if cfg == nil {
+		if cfg, err = loadConfig(ctx, f.config, stderr); err != nil {
+			return err
+		}
 	}
 	if !f.tailnet {
 		if err := identity.CheckListenAddr(f.listen, f.insecureListen); err != nil {
@@ -271,9 +291,8 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	if tp != nil {
 		tracing = tp
 	}
-	hostname, _ := os.Hostname()
 	reserve, _ := quota.ParseAmount(f.quotaReserve) // checked by checkServeFlags
-	srv, err := proxy.New(ctx, cfg, proxy.Options{
+	opts := proxy.Options{
 		Identity:          front.resolver,
 		TailnetTransport:  front.tailnetTransport,
 		Sink:              writer,
@@ -286,7 +305,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ConnectTimeout:    f.connectTimeout,
 		HeaderTimeout:     f.headerTimeout,
 		IdleStreamTimeout: f.idleTimeout,
-		Instance:          hostname,
+		Instance:          replicaName(f.replicaName),
 		Store:             st,
 		MetricsPerUser:    f.metricsPerUser,
 		AccessLog:         accessLogger(f, log),
@@ -299,9 +318,19 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ConfigFile:        f.config,
 		Shadow:            shadow,
 		ShadowSource:      f.shadowConfig,
-	})
+	}
+	if shared != nil {
+		opts.Replicas = shared.db
+		if f.configSource == configSourceDB {
+			opts.ConfigDB, opts.ConfigRevision, opts.ConfigFile = shared.db, shared.rev.Number, ""
+		}
+	}
+	srv, err := proxy.New(ctx, cfg, opts)
 	if err != nil {
 		return err
+	}
+	if shared != nil {
+		shared.run(ctx, srv, f.configSource == configSourceDB, log)
 	}
 	if f.metricsListen != "" {
 		addr, stop, err := metricsServer(f.metricsListen, srv.MetricsHandler(), log)
@@ -312,7 +341,14 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
 	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
-	go reloadOnHUP(ctx, srv, f.config, log, stderr, func() { reloadShadow(ctx, srv, f.shadowConfig, ownModules, stderr, log) })
+	rereadShadow := func() { reloadShadow(ctx, srv, f.shadowConfig, ownModules, stderr, log) }
+	if f.configSource == configSourceDB {
+		// The database is the configuration's source; SIGHUP re-reads
+		// only the shadow and bundle files.
+		go onHUP(ctx, rereadShadow)
+	} else {
+		go reloadOnHUP(ctx, srv, f.config, log, stderr, rereadShadow)
+	}
 
 	if f.healthListen != "" {
 		stopProbes, err := serveProbes(f.healthListen, srv, log)
@@ -490,6 +526,12 @@ func listen(ctx context.Context, f *serveFlags, log *slog.Logger, stderr io.Writ
 		fr.listeners = append(fr.listeners, tln)
 		fr.url += " and https://" + f.hostname
 	}
+	if f.tailnetService != "" {
+		if err := listenService(fr, node, f, log); err != nil {
+			node.Close()
+			return nil, err
+		}
+	}
 	return fr, nil
 }
 
@@ -638,6 +680,11 @@ func openSpool(f *serveFlags, log *slog.Logger) (*store.Spool, error) {
 // whole and the running one kept. also runs after each reload (the
 // --shadow-config file is read again).
 func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.Logger, stderr io.Writer, also ...func()) {
+	onHUP(ctx, append([]func(){func() { reloadFile(ctx, srv, path, log, stderr) }}, also...)...)
+}
+
+// onHUP runs fns, in order, on every SIGHUP until ctx ends.
+func onHUP(ctx context.Context, fns ...func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -647,8 +694,7 @@ func reloadOnHUP(ctx context.Context, srv *proxy.Server, path string, log *slog.
 			return
 		case <-hup:
 		}
-		reloadFile(ctx, srv, path, log, stderr)
-		for _, f := range also {
+		for _, f := range fns {
 			f()
 		}
 	}

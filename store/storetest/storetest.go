@@ -42,6 +42,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 		{"Filters", testFilters},
 		{"CursorPaging", testPaging},
 		{"WriterStoresEveryRecord", testWriterN},
+		{"ReplicasWriteAtOnce", testReplicasWriteAtOnce},
 		{"Sessions", testSessions},
 		{"Usage", testUsage},
 		{"Rollup", testRollup},
