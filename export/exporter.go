@@ -55,7 +55,7 @@ type Exporter struct {
 	mu     sync.Mutex // one cycle at a time
 	stop   chan struct{}
 	done   chan struct{}
-	unlock func() // set while this process holds the exporter's lock
+	lock *store.ExportLock // set while this process holds the exporter's lock
 }
 
 // New returns an exporter of log to sink.
@@ -193,10 +193,16 @@ func (e *Exporter) cycle(ctx context.Context) {
 // holdLock reports whether this process holds the exporter's lock,
 // taking it when free.
 func (e *Exporter) holdLock(ctx context.Context) bool {
-	if e.unlock != nil {
-		return true
+	if e.lock != nil {
+		err := e.lock.Check(ctx)
+		if err == nil {
+			return true
+		}
+		e.o.Logger.Warn("export lock lost; taking it again", "exporter", e.Name(), "error", err)
+		e.lock.Release()
+		e.lock = nil
 	}
-	unlock, err := e.log.LockExport(ctx, e.Name())
+	lock, err := e.log.LockExport(ctx, e.Name())
 	switch {
 	case errors.Is(err, store.ErrExportLocked):
 		e.o.Metrics.standby(e.Name(), true)
@@ -207,7 +213,7 @@ func (e *Exporter) holdLock(ctx context.Context) bool {
 		return false
 	}
 	e.o.Metrics.standby(e.Name(), false)
-	e.unlock = unlock
+	e.lock = lock
 	return true
 }
 
@@ -224,7 +230,7 @@ func (e *Exporter) Close(ctx context.Context) error {
 		return nil
 	}
 	_, err := e.Export(ctx)
-	e.unlock()
-	e.unlock = nil
+	e.lock.Release()
+	e.lock = nil
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -33,7 +32,7 @@ type ExportLog interface {
 	ExportCursor(ctx context.Context, name string) (ExportCursor, error)
 	BeginExport(ctx context.Context, name string, done, through int64, at time.Time) error
 	CommitExport(ctx context.Context, name string, done, through int64) error
-	LockExport(ctx context.Context, name string) (unlock func(), err error)
+	LockExport(ctx context.Context, name string) (*ExportLock, error)
 	ExportedNumbers(ctx context.Context, from, to time.Time) ([]ExportedRow, error)
 	PurgeContent(ctx context.Context, before time.Time, kinds []string, exportedBy string) (int64, error)
 }
@@ -269,22 +268,53 @@ func cursorMoved(res sql.Result, err error, what string) error {
 	return nil
 }
 
+// ExportLock is an exporter's lock, held by one gateway at a time.
+type ExportLock struct {
+	conn *sql.Conn // nil on SQLite
+	name string
+}
+
+// Check reports whether the lock is still held: on PostgreSQL the lock
+// lives as long as its database session, which a database restart or a
+// network cut ends.
+func (l *ExportLock) Check(ctx context.Context) error {
+	if l.conn == nil {
+		return nil
+	}
+	var held bool
+	err := l.conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid())").Scan(&held)
+	if err == nil && !held {
+		err = ErrExportLocked
+	}
+	return err
+}
+
+// Release gives the lock up and returns its connection.
+func (l *ExportLock) Release() {
+	if l.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.conn.ExecContext(ctx, "SELECT pg_advisory_unlock("+exportLockKey+")", l.name)
+	l.conn.Close()
+}
+
 // LockExport makes this process the named exporter's only runner. On
 // PostgreSQL it takes a session advisory lock on a connection of its own,
 // so when the process dies the database frees the lock and another replica
-// takes over; it returns ErrExportLocked when another session holds it.
-// unlock releases the lock and the connection. A SQLite file has one
-// gateway, so there the lock always succeeds.
-func (s *sqlStore) LockExport(ctx context.Context, name string) (func(), error) {
+// takes over; it returns ErrExportLocked when another session holds it. A
+// SQLite file has one gateway, so there the lock always succeeds.
+func (s *sqlStore) LockExport(ctx context.Context, name string) (*ExportLock, error) {
 	if s.d.name != BackendPostgres {
-		return func() {}, nil
+		return &ExportLock{name: name}, nil
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("export lock %q: %w", name, err)
 	}
 	var ok bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", exportLockKey(name)).Scan(&ok); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock("+exportLockKey+")", name).Scan(&ok); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("export lock %q: %w", name, err)
 	}
@@ -292,22 +322,14 @@ func (s *sqlStore) LockExport(ctx context.Context, name string) (func(), error) 
 		conn.Close()
 		return nil, ErrExportLocked
 	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _ = conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", exportLockKey(name))
-		conn.Close()
-	}, nil
+	return &ExportLock{conn: conn, name: name}, nil
 }
 
-// exportLockKey is the advisory lock key of an exporter: a hash of its
-// name under a prefix of its own, so it meets no other lock of the
-// database's users by accident.
-func exportLockKey(name string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("sluice export " + name))
-	return int64(h.Sum64())
-}
+// exportLockKey is the advisory lock key of an exporter ($1 its name): a
+// hash of the name and the schema, under a prefix of its own, so gateways
+// of two deployments sharing a database in separate schemas do not wait
+// for each other, and no other user of advisory locks meets it by chance.
+const exportLockKey = "hashtextextended('sluice export ' || current_schema() || ' ' || $1, 0)"
 
 // ExportedNumbers returns the numbered rows recorded in [from, to), by
 // number.
