@@ -52,9 +52,9 @@ type Exporter struct {
 	sink Sink
 	o    Options
 
-	mu     sync.Mutex // one cycle at a time
-	stop   chan struct{}
-	done   chan struct{}
+	mu   sync.Mutex // one cycle at a time
+	stop chan struct{}
+	done chan struct{}
 	lock *store.ExportLock // set while this process holds the exporter's lock
 }
 
