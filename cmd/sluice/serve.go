@@ -311,7 +311,11 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		defer stop()
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
-	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
+	go store.RunRetention(ctx, st, 0, func() policy.Database { return srv.Config().Database }, time.Now, log)
+	exps, err := startExporters(ctx, cfg, st, srv.RegisterMetrics, log)
+	if err != nil {
+		return err
+	}
 	go reloadOnHUP(ctx, srv, f.config, log, stderr)
 
 	if f.healthListen != "" {
@@ -328,7 +332,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
 		requests:   srv,
-		flushLog:   writer.Close,
+		flushLog:   func(ctx context.Context) error { return errors.Join(writer.Close(ctx), exps.Close(ctx)) },
 		logBudget:  f.logFlushTimeout,
 		flushHooks: srv.Shutdown,
 		hookBudget: f.hookFlushTimeout,
