@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/storetest"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -94,6 +95,15 @@ func openStore(t *testing.T) testLog {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st.(testLog)
+}
+
+// backends runs a test on SQLite and, when SLUICE_TEST_POSTGRES is set,
+// on PostgreSQL.
+func backends(t *testing.T, test func(t *testing.T, open func(t *testing.T) testLog)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, openStore) })
+	t.Run("postgres", func(t *testing.T) {
+		test(t, func(t *testing.T) testLog { return openPostgres(t, storetest.PostgresDSN(t)) })
+	})
 }
 
 var t0 = time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
@@ -221,81 +231,90 @@ func TestS3ObjectsDecodeToTheRowsWritten(t *testing.T) {
 }
 
 func TestCrashBetweenUploadAndCommit(t *testing.T) {
-	ctx := context.Background()
-	f := newFakeS3(t)
-	st := openStore(t)
-	c := f.client(t, "")
-	written := insert(t, st, t0, 12, "a")
-	crash := errors.New("killed after upload")
-	calls := 0
-	e := New(st, c, Options{Limit: 5, afterStore: func(Batch) error {
-		calls++
-		if calls == 2 {
-			return crash
+	backends(t, func(t *testing.T, open func(t *testing.T) testLog) {
+		ctx := context.Background()
+		f := newFakeS3(t)
+		st := open(t)
+		c := f.client(t, "")
+		written := insert(t, st, t0, 12, "a")
+		crash := errors.New("killed after upload")
+		calls := 0
+		e := New(st, c, Options{Limit: 5, afterStore: func(Batch) error {
+			calls++
+			if calls == 2 {
+				return crash
+			}
+			return nil
+		}})
+		if _, err := e.Export(ctx); !errors.Is(err, crash) {
+			t.Fatalf("Export = %v, want the injected crash", err)
 		}
-		return nil
-	}})
-	if _, err := e.Export(ctx); !errors.Is(err, crash) {
-		t.Fatalf("Export = %v, want the injected crash", err)
-	}
-	cur, err := st.ExportCursor(ctx, "s3")
-	if err != nil || cur.Done != 5 || cur.Pending != 10 {
-		t.Fatalf("cursor after the crash = %+v, %v; want done 5, pending 10", cur, err)
-	}
-	// Rows arrive while the exporter is down, and it restarts with
-	// another batch size: the pending batch is stored again as it was.
-	written = append(written, insert(t, st, t0.Add(time.Minute), 4, "b")...)
-	e2 := New(st, c, Options{Limit: 7})
-	if n, err := e2.Export(ctx); err != nil || n != 11 {
-		t.Fatalf("Export after restart = %d, %v; want 11 (5 again, then 6)", n, err)
-	}
-	checkExactlyOnce(t, archived(t, f, c), written)
-	if got, want := len(f.keys(t, objectSuffix)), 4; got != want { // 1-5, 6-10, 11-16
-		t.Logf("objects: %v", f.keys(t, objectSuffix))
-	}
-	rep, err := Verify(ctx, c, st, t0.Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil || !rep.OK() {
-		t.Errorf("Verify = %+v, %v; want no problem", rep, err)
-	}
+		cur, err := st.ExportCursor(ctx, "s3")
+		if err != nil || cur.Done != 5 || cur.Pending != 10 {
+			t.Fatalf("cursor after the crash = %+v, %v; want done 5, pending 10", cur, err)
+		}
+		// Rows arrive while the exporter is down, and it restarts with
+		// another batch size: the pending batch is stored again as it was.
+		written = append(written, insert(t, st, t0.Add(time.Minute), 4, "b")...)
+		e2 := New(st, c, Options{Limit: 7})
+		if n, err := e2.Export(ctx); err != nil || n != 11 {
+			t.Fatalf("Export after restart = %d, %v; want 11 (5 again, then 6)", n, err)
+		}
+		checkExactlyOnce(t, archived(t, f, c), written)
+		var ranges []string
+		for _, k := range f.keys(t, objectSuffix) {
+			ranges = append(ranges, strings.TrimSuffix(k[len("v1/2006/01/02/15/"):], objectSuffix))
+		}
+		want := []string{"00000000000000000001-00000000000000000005", "00000000000000000006-00000000000000000010", "00000000000000000011-00000000000000000016"}
+		if diff := cmp.Diff(want, ranges); diff != "" {
+			t.Errorf("object ranges (-want +got): the batch pending at the crash must be stored again whole\n%s", diff)
+		}
+		rep, err := Verify(ctx, c, st, t0.Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil || !rep.OK() {
+			t.Errorf("Verify = %+v, %v; want no problem", rep, err)
+		}
+	})
 }
 
 func TestS3OutageKeepsTheLogAndCatchesUp(t *testing.T) {
-	ctx := context.Background()
-	f := newFakeS3(t)
-	st := openStore(t)
-	c := f.client(t, "")
-	m := NewMetrics()
-	e := New(st, c, Options{Limit: 4, Metrics: m})
-	written := insert(t, st, t0, 6, "a")
-	if _, err := e.Export(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.down.Store(true)
-	written = append(written, insert(t, st, t0.Add(time.Minute), 9, "b")...)
-	for range 3 {
-		if _, err := e.Export(ctx); err == nil {
-			t.Fatal("Export succeeded during the outage")
+	backends(t, func(t *testing.T, open func(t *testing.T) testLog) {
+		ctx := context.Background()
+		f := newFakeS3(t)
+		st := open(t)
+		c := f.client(t, "")
+		m := NewMetrics()
+		e := New(st, c, Options{Limit: 4, Metrics: m})
+		written := insert(t, st, t0, 6, "a")
+		if _, err := e.Export(ctx); err != nil {
+			t.Fatal(err)
 		}
-	}
-	page, err := st.Requests(ctx, store.Filter{}, store.Page{Limit: 100})
-	if err != nil || len(page.Records) != 15 {
-		t.Fatalf("the log holds %d rows during the outage (%v), want 15", len(page.Records), err)
-	}
-	cur, _ := st.ExportCursor(ctx, "s3")
-	if cur.Done != 6 {
-		t.Errorf("cursor moved to %d during the outage, want 6", cur.Done)
-	}
-	f.down.Store(false)
-	if n, err := e.Export(ctx); err != nil || n != 9 {
-		t.Fatalf("Export after the outage = %d, %v; want 9", n, err)
-	}
-	checkExactlyOnce(t, archived(t, f, c), written)
-	if got := counter(t, m, "sluice_export_failures_total"); got != 3 {
-		t.Errorf("sluice_export_failures_total = %v, want 3", got)
-	}
-	if got := counter(t, m, "sluice_export_records_total"); got != 15 {
-		t.Errorf("sluice_export_records_total = %v, want 15", got)
-	}
+		f.down.Store(true)
+		written = append(written, insert(t, st, t0.Add(time.Minute), 9, "b")...)
+		for range 3 {
+			if _, err := e.Export(ctx); err == nil {
+				t.Fatal("Export succeeded during the outage")
+			}
+		}
+		page, err := st.Requests(ctx, store.Filter{}, store.Page{Limit: 100})
+		if err != nil || len(page.Records) != 15 {
+			t.Fatalf("the log holds %d rows during the outage (%v), want 15", len(page.Records), err)
+		}
+		cur, _ := st.ExportCursor(ctx, "s3")
+		if cur.Done != 6 {
+			t.Errorf("cursor moved to %d during the outage, want 6", cur.Done)
+		}
+		f.down.Store(false)
+		if n, err := e.Export(ctx); err != nil || n != 9 {
+			t.Fatalf("Export after the outage = %d, %v; want 9", n, err)
+		}
+		checkExactlyOnce(t, archived(t, f, c), written)
+		if got := counter(t, m, "sluice_export_failures_total"); got != 3 {
+			t.Errorf("sluice_export_failures_total = %v, want 3", got)
+		}
+		if got := counter(t, m, "sluice_export_records_total"); got != 15 {
+			t.Errorf("sluice_export_records_total = %v, want 15", got)
+		}
+	})
 }
 
 func TestVerifyFindsADeletedObjectAsAGap(t *testing.T) {
