@@ -391,3 +391,45 @@ func counter(t *testing.T, m *Metrics, name string) float64 {
 	}
 	return sum
 }
+
+// TestLateRowIsExportedAfterTheCursorPassedItsTime records a request whose
+// time is older than everything already exported (a long stream, a spool
+// replay): it is numbered after the cursor and lands in the next object.
+func TestLateRowIsExportedAfterTheCursorPassedItsTime(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeS3(t)
+	st := openStore(t)
+	c := f.client(t, "")
+	e := New(st, c, Options{Limit: 100})
+	written := insert(t, st, t0, 5, "a")
+	if _, err := e.Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := insert(t, st, t0.Add(-time.Hour), 1, "late")
+	if n, err := e.Export(ctx); err != nil || n != 1 {
+		t.Fatalf("Export = %d, %v; want the late row", n, err)
+	}
+	got := archived(t, f, c)
+	checkExactlyOnce(t, got, append(written, late...))
+	if got[5].ID != late[0].ID || got[5].Seq != 6 {
+		t.Errorf("last record = %s #%d, want the late row %s as #6", got[5].ID, got[5].Seq, late[0].ID)
+	}
+}
+
+// TestCloseExportsWhatIsPending is the gateway's shutdown: the exporter's
+// next cycle is far off, and Close still stores the rows written since
+// the last one.
+func TestCloseExportsWhatIsPending(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := newFakeS3(t)
+	st := openStore(t)
+	c := f.client(t, "")
+	e := New(st, c, Options{Every: time.Hour})
+	e.Start(ctx)
+	written := insert(t, st, t0, 3, "a")
+	cancel() // the serving context ends first, as on SIGTERM
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, archived(t, f, c), written)
+}
