@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -432,4 +433,44 @@ func TestCloseExportsWhatIsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkExactlyOnce(t, archived(t, f, c), written)
+}
+
+// TestSealedBodiesStaySealed exports a store that encrypts raw bodies:
+// the archive holds the sealed bytes and the key's ID, never the body.
+func TestSealedBodiesStaySealed(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte{7}, 32)
+	keys, err := store.NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "log.db"), store.Options{EncryptBlobs: true, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := newFakeS3(t)
+	c := f.client(t, "")
+	secret := []byte(`{"messages":[{"role":"user","content":"the launch code is 0000"}]}`)
+	rec := store.Record{ID: store.NewID(t0), Time: t0, Login: "a@example.com", Provider: "p", Model: "m", Status: 200, RawRequest: secret}
+	if err := st.Insert(ctx, []store.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(st.(store.ExportLog), c, Options{}).Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := archived(t, f, c)
+	if len(got) != 1 || len(got[0].Raws) != 1 {
+		t.Fatalf("archive = %+v, want one record with one body", got)
+	}
+	raw := got[0].Raws[0]
+	if raw.KeyID != keys.CurrentID() || raw.Size != len(secret) {
+		t.Errorf("raw = key %q size %d, want key %q size %d", raw.KeyID, raw.Size, keys.CurrentID(), len(secret))
+	}
+	if plain, err := zstdDec.DecodeAll(raw.Data, nil); err == nil && bytes.Contains(plain, []byte("launch code")) {
+		t.Error("the exported body opens without the key")
+	}
+	if bytes.Contains(raw.Data, []byte("launch code")) {
+		t.Error("the exported body is in clear")
+	}
 }
