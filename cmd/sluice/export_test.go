@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +103,92 @@ func TestExportVerify(t *testing.T) {
 				t.Errorf("exit %d, output\n%s\nwant exit %d and %q", code, out, tt.wantCode, tt.want)
 			}
 		})
+	}
+}
+
+// TestServeExportsAtShutdown runs `sluice serve` with exporters.s3 on an
+// in-process S3 server and a cycle far longer than the test: the requests
+// served reach the bucket at shutdown, after the request log is flushed.
+func TestServeExportsAtShutdown(t *testing.T) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("audit"); err != nil {
+		t.Fatal(err)
+	}
+	s3srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3srv.Close)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c","object":"chat.completion","created":1,"model":"gpt-5","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	}))
+	t.Cleanup(upstream.Close)
+	config := writeFile(t, fmt.Sprintf(`{"providers": {"openai": {"baseurl": %q, "apikey": "k", "models": ["gpt-5"]}},
+		"exporters": {"s3": {"bucket_name": "audit", "region": "us-east-1", "endpoint": %q, "access_key_id": "k", "access_secret": "s", "every": 3600}}}`,
+		upstream.URL, s3srv.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", config, "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "--local-user", "dev@example.com"}, &stdout, &stderr)
+	}()
+	addrRE := regexp.MustCompile(`serving on (http://127\.0\.0\.1:\d+)`)
+	var base string
+	for deadline := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve did not start: %s %s", stdout.String(), stderr.String())
+	}
+	const n = 5
+	for range n {
+		resp, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"gpt-5","messages":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	list, err := backend.ListBucket("audit", &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records int
+	for _, o := range list.Contents {
+		if !strings.HasSuffix(o.Key, ".cbor.zst") {
+			continue
+		}
+		obj, err := backend.GetObject("audit", o.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(obj.Contents)
+		obj.Contents.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := export.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Login != "dev@example.com" || r.Model != "gpt-5" || r.Status != 200 {
+				t.Errorf("exported record = %+v", r)
+			}
+		}
+		records += len(recs)
+	}
+	if records != n {
+		t.Errorf("the bucket holds %d records after shutdown, want %d\n%s", records, n, stderr.String())
 	}
 }
