@@ -36,7 +36,7 @@ type fakeS3 struct {
 
 const testBucket = "archive"
 
-func newFakeS3(t *testing.T) *fakeS3 {
+func newFakeS3(t testing.TB) *fakeS3 {
 	t.Helper()
 	f := &fakeS3{backend: s3mem.New()}
 	if err := f.backend.CreateBucket(testBucket); err != nil {
@@ -54,7 +54,7 @@ func newFakeS3(t *testing.T) *fakeS3 {
 	return f
 }
 
-func (f *fakeS3) client(t *testing.T, prefix string) *S3 {
+func (f *fakeS3) client(t testing.TB, prefix string) *S3 {
 	t.Helper()
 	c, err := NewS3(context.Background(), &policy.S3Exporter{
 		BucketName: testBucket, Region: "us-east-1", Endpoint: f.srv.URL, Prefix: prefix,
@@ -88,7 +88,7 @@ type testLog interface {
 	store.ExportLog
 }
 
-func openStore(t *testing.T) testLog {
+func openStore(t testing.TB) testLog {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "log.db"), store.Options{})
 	if err != nil {
@@ -101,7 +101,7 @@ func openStore(t *testing.T) testLog {
 // backends runs a test on SQLite and, when SLUICE_TEST_POSTGRES is set,
 // on PostgreSQL.
 func backends(t *testing.T, test func(t *testing.T, open func(t *testing.T) testLog)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, openStore) })
+	t.Run("sqlite", func(t *testing.T) { test(t, func(t *testing.T) testLog { return openStore(t) }) })
 	t.Run("postgres", func(t *testing.T) {
 		test(t, func(t *testing.T) testLog { return openPostgres(t, storetest.PostgresDSN(t)) })
 	})
@@ -111,7 +111,7 @@ var t0 = time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 
 // insert writes n requests starting at from, one second apart; every
 // third has raw bodies.
-func insert(t *testing.T, st store.Store, from time.Time, n int, tag string) []store.Record {
+func insert(t testing.TB, st store.Store, from time.Time, n int, tag string) []store.Record {
 	t.Helper()
 	recs := make([]store.Record, n)
 	for i := range recs {

@@ -123,14 +123,18 @@ func (s *sqlStore) NumberForExport(ctx context.Context, max int) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	st, err := tx.PrepareContext(ctx, s.d.rebind("UPDATE requests SET export_seq = ? WHERE id = ?"))
-	if err != nil {
-		return 0, fmt.Errorf("number rows for export: %w", err)
-	}
-	defer st.Close()
-	for _, id := range ids {
-		last++
-		if _, err := st.ExecContext(ctx, last, id); err != nil {
+	// One UPDATE from a VALUES list per purgeChunk rows: a round trip
+	// per chunk rather than per row.
+	for start := 0; start < len(ids); start += purgeChunk {
+		chunk := ids[start:min(start+purgeChunk, len(ids))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, id := range chunk {
+			last++
+			args = append(args, id, last)
+		}
+		q := "WITH v (id, seq) AS (VALUES " + strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", len(chunk)), ", ") + ") " +
+			"UPDATE requests SET export_seq = (SELECT v.seq FROM v WHERE v.id = requests.id) WHERE id IN (SELECT id FROM v)"
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
 			return 0, fmt.Errorf("number rows for export: %w", err)
 		}
 	}
@@ -391,6 +395,9 @@ func (s *sqlStore) PurgeContent(ctx context.Context, before time.Time, kinds []s
 	return total, nil
 }
 
+// purgeChunk is how many bodies one purge statement names.
+const purgeChunk = 500
+
 func (s *sqlStore) purgeBatch(ctx context.Context, from string, w where) (int64, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT b.request_id, b.kind FROM "+from+" WHERE "+w.String()+" LIMIT "+fmt.Sprint(deleteBatch)), w.args...)
 	if err != nil {
@@ -415,21 +422,34 @@ func (s *sqlStore) purgeBatch(ctx context.Context, from string, w where) (int64,
 		return 0, fmt.Errorf("purge content: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	del, err := tx.PrepareContext(ctx, s.d.rebind("DELETE FROM request_blobs WHERE request_id = ? AND kind = ?"))
-	if err != nil {
-		return 0, fmt.Errorf("purge content: %w", err)
-	}
-	defer del.Close()
-	mark, err := tx.PrepareContext(ctx, s.d.rebind("UPDATE requests SET has_raws = (EXISTS (SELECT 1 FROM request_blobs WHERE request_id = ?)) WHERE id = ?"))
-	if err != nil {
-		return 0, fmt.Errorf("purge content: %w", err)
-	}
-	defer mark.Close()
-	for _, k := range keys {
-		if _, err := del.ExecContext(ctx, k.id, k.kind); err != nil {
+	// Set-based statements of purgeChunk keys each: one round trip per
+	// chunk rather than per body, which matters on PostgreSQL.
+	seen := map[string]bool{}
+	var ids []string
+	for start := 0; start < len(keys); start += purgeChunk {
+		chunk := keys[start:min(start+purgeChunk, len(keys))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.id, k.kind)
+			if !seen[k.id] {
+				seen[k.id] = true
+				ids = append(ids, k.id)
+			}
+		}
+		q := "DELETE FROM request_blobs WHERE (request_id, kind) IN (" + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(chunk)), ", ") + ")"
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
 			return 0, fmt.Errorf("purge content: %w", err)
 		}
-		if _, err := mark.ExecContext(ctx, k.id, k.id); err != nil {
+	}
+	for start := 0; start < len(ids); start += purgeChunk {
+		chunk := ids[start:min(start+purgeChunk, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		q := "UPDATE requests SET has_raws = (EXISTS (SELECT 1 FROM request_blobs b WHERE b.request_id = requests.id)) WHERE id IN (" +
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + ")"
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q), args...); err != nil {
 			return 0, fmt.Errorf("purge content: %w", err)
 		}
 	}
