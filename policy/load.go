@@ -431,8 +431,10 @@ func (d *decoder) retentionObject(c *Config, v *hujson.Value, path string) {
 			c.Database.Purge = nil
 			for i, cat := range d.strs(fv, fp) {
 				if !slices.Contains(PurgeCategories, cat) {
-					d.errorAt(fv, child(fp, strconv.Itoa(i)), CodeBadRetention, errorf("database.retention.purge: unknown category %q (known: %s)",
-						cat, strings.Join(PurgeCategories, ", ")))
+					// Aperture's category names are not published; a
+					// file written for it must still load.
+					d.warnAt(fv, child(fp, strconv.Itoa(i)), CodeBadRetention, errorf("database.retention.purge: sluice keeps no content of category %q apart "+
+						"(it purges %s); ignored", cat, strings.Join(PurgeCategories, ", ")))
 					continue
 				}
 				if !slices.Contains(c.Database.Purge, cat) {
