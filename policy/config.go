@@ -312,7 +312,28 @@ type Database struct {
 	// OnLogFailure says what a request does when its log row cannot be
 	// written: LogFailureRefuse (the default) or LogFailureServe.
 	OnLogFailure string
+	// ContentOnly is set by the object form of retention
+	// (`{"duration": ...}`): once Retention passes, the janitor purges
+	// request content (the Purge categories) and keeps the request rows,
+	// whose metadata and usage feed the dashboards and rollups. The older
+	// string form (`"retention": "720h"`) deletes whole rows.
+	ContentOnly bool
+	// Purge lists the content categories the object form removes
+	// (PurgeRequestBody, PurgeResponseBody); empty means all of them.
+	Purge []string
+	// RequireExport keeps content until the S3 exporter has stored it:
+	// content is purged only when it is exported and Retention passed.
+	RequireExport bool
 }
+
+// Content categories database.retention.purge names.
+const (
+	PurgeRequestBody  = "request_body"
+	PurgeResponseBody = "response_body"
+)
+
+// PurgeCategories lists the categories in the order they are documented.
+var PurgeCategories = []string{PurgeRequestBody, PurgeResponseBody}
 
 // What a request does when its log row cannot be written.
 const (
@@ -332,10 +353,23 @@ const (
 
 // Exporters holds the exporters section.
 type Exporters struct {
-	S3 *S3Exporter
+	S3   *S3Exporter
+	HTTP *HTTPExporter
 }
 
-// S3Exporter exports session logs to an S3 bucket.
+// Export defaults.
+const (
+	// DefaultExportEvery is the seconds between two export cycles.
+	DefaultExportEvery = 60
+	// DefaultExportLimit is the records one exported object (or one HTTP
+	// post) holds at most.
+	DefaultExportLimit = 1000
+	// MaxExportLimit bounds limit, so one object stays a bounded size.
+	MaxExportLimit = 100_000
+)
+
+// S3Exporter exports the request log to an S3 bucket. A non-empty
+// BucketName enables it.
 type S3Exporter struct {
 	BucketName   string
 	Region       string
@@ -343,8 +377,21 @@ type S3Exporter struct {
 	Prefix       string
 	AccessKeyID  string
 	AccessSecret string
-	Every        int // seconds between exports
-	Limit        int // rows per export
+	Every        int // seconds between exports (DefaultExportEvery when 0)
+	Limit        int // records per object (DefaultExportLimit when 0)
+	Pos          Pos
+}
+
+// HTTPExporter posts the request log as NDJSON (one JSON record a line)
+// to a SIEM's HTTP collector.
+type HTTPExporter struct {
+	URL           string
+	APIKey        string
+	Authorization string // AuthBearer (default), AuthXAPIKey ...
+	Every         int    // seconds between exports (DefaultExportEvery when 0)
+	Limit         int    // records per post (DefaultExportLimit when 0)
+	Timeout       time.Duration
+	Pos           Pos
 }
 
 // Provider returns the provider with the given ID, or nil.

@@ -29,6 +29,8 @@ type decoder struct {
 	lines     []int // offsets of line starts, built on first use by pos
 	// defaultProviderAt is where routing.default_provider is set.
 	defaultProviderAt *hujson.Value
+	// requireExportAt is where database.retention.require_export is true.
+	requireExportAt *hujson.Value
 }
 
 func (d *decoder) pos(v *hujson.Value) Pos {

@@ -430,20 +430,30 @@ func (d *decoder) retentionObject(c *Config, v *hujson.Value, path string) {
 				c.Database.Retention = r
 			}
 		case "purge":
-			if len(d.strs(fv, fp)) > 0 {
-				d.warnAt(fv, fp, CodeBadRetention, "database.retention.purge: sluice does not tell content categories apart; "+
-					"once the duration passes it deletes whole request rows (metadata and usage included)")
+			c.Database.Purge = nil
+			for i, cat := range d.strs(fv, fp) {
+				if !slices.Contains(PurgeCategories, cat) {
+					// Aperture's category names are not published; a
+					// file written for it must still load.
+					d.warnAt(fv, child(fp, strconv.Itoa(i)), CodeBadRetention, errorf("database.retention.purge: sluice keeps no content of category %q apart "+
+						"(it purges %s); ignored", cat, strings.Join(PurgeCategories, ", ")))
+					continue
+				}
+				if !slices.Contains(c.Database.Purge, cat) {
+					c.Database.Purge = append(c.Database.Purge, cat)
+				}
 			}
 		case "require_export":
-			if d.boolean(fv, fp) {
-				d.errorAt(fv, fp, CodeBadRetention, "database.retention.require_export: true is refused: the S3 exporter is not "+
-					"built in this version of sluice, and retention must never delete what was promised to be exported first")
+			c.Database.RequireExport = d.boolean(fv, fp)
+			if c.Database.RequireExport {
+				d.requireExportAt = fv
 			}
 		default:
 			return false
 		}
 		return true
 	})
+	c.Database.ContentOnly = true
 	if durV == nil {
 		d.errorAt(v, path, CodeBadRetention, `database.retention: the object form needs "duration" ("0" for zero retention, or at least "1h")`)
 	}
@@ -451,40 +461,99 @@ func (d *decoder) retentionObject(c *Config, v *hujson.Value, path string) {
 
 func (d *decoder) exporters(c *Config, v *hujson.Value, path string) {
 	d.object(v, path, func(key string, fv *hujson.Value, fp string) bool {
-		if key != "s3" {
+		switch key {
+		case "s3":
+			d.s3Exporter(c, fv, fp)
+		case "http":
+			d.httpExporter(c, fv, fp)
+		default:
 			return false
 		}
-		s3 := &S3Exporter{}
-		d.object(fv, fp, func(k string, kv *hujson.Value, kp string) bool {
-			switch k {
-			case "bucket_name":
-				s3.BucketName = d.str(kv, kp)
-			case "region":
-				s3.Region = d.str(kv, kp)
-			case "endpoint":
-				s3.Endpoint = d.str(kv, kp)
-			case "prefix":
-				s3.Prefix = d.str(kv, kp)
-			case "access_key_id":
-				s3.AccessKeyID = d.str(kv, kp)
-			case "access_secret":
-				s3.AccessSecret = d.str(kv, kp)
-			case "every":
-				s3.Every = d.integer(kv, kp)
-			case "limit":
-				s3.Limit = d.integer(kv, kp)
-			default:
-				return false
-			}
-			return true
-		})
-		if s3.Every < 0 || s3.Limit < 0 {
-			d.errorAt(fv, fp, CodeBadExporter, "exporters.s3: every and limit must not be negative")
-		}
-		d.warnAt(fv, fp, CodeNotBuilt, "exporters.s3: the S3 exporter is not built in this version of sluice; nothing is exported")
-		c.Exporters.S3 = s3
 		return true
 	})
+}
+
+// exportPace reads the every and limit fields both exporters share.
+func (d *decoder) exportPace(k string, kv *hujson.Value, kp string, every, limit *int) bool {
+	switch k {
+	case "every":
+		*every = d.integer(kv, kp)
+		if *every < 0 {
+			d.errorAt(kv, kp, CodeBadExporter, errorf("%s: must not be negative (seconds between exports; 0 means %d)", displayPath(kp), DefaultExportEvery))
+		}
+	case "limit":
+		*limit = d.integer(kv, kp)
+		if *limit < 0 || *limit > MaxExportLimit {
+			d.errorAt(kv, kp, CodeBadExporter, errorf("%s: %d is out of range (records per export, from 1 to %d; 0 means %d)",
+				displayPath(kp), *limit, MaxExportLimit, DefaultExportLimit))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *decoder) s3Exporter(c *Config, v *hujson.Value, path string) {
+	s3 := &S3Exporter{Pos: d.pos(v)}
+	d.object(v, path, func(k string, kv *hujson.Value, kp string) bool {
+		switch k {
+		case "bucket_name":
+			s3.BucketName = d.str(kv, kp)
+		case "region":
+			s3.Region = d.str(kv, kp)
+		case "endpoint":
+			s3.Endpoint = d.str(kv, kp)
+			if s3.Endpoint != "" && !isHTTPURL(s3.Endpoint) {
+				d.errorAt(kv, kp, CodeBadExporter, errorf("exporters.s3.endpoint: %q is not an http:// or https:// URL", s3.Endpoint))
+			}
+		case "prefix":
+			s3.Prefix = strings.Trim(d.str(kv, kp), "/")
+		case "access_key_id":
+			s3.AccessKeyID = d.str(kv, kp)
+		case "access_secret":
+			s3.AccessSecret = d.str(kv, kp)
+		default:
+			return d.exportPace(k, kv, kp, &s3.Every, &s3.Limit)
+		}
+		return true
+	})
+	if s3.BucketName == "" {
+		return // an empty bucket_name leaves the exporter off, as in Aperture
+	}
+	if s3.Region == "" {
+		d.errorAt(v, path, CodeBadExporter, "exporters.s3: region is required (the S3 client signs with it, also for other S3-compatible stores)")
+	}
+	if (s3.AccessKeyID == "") != (s3.AccessSecret == "") {
+		d.errorAt(v, path, CodeBadExporter, "exporters.s3: access_key_id and access_secret go together (set both, or neither to use the AWS environment)")
+	}
+	c.Exporters.S3 = s3
+}
+
+func (d *decoder) httpExporter(c *Config, v *hujson.Value, path string) {
+	h := &HTTPExporter{Authorization: AuthBearer, Pos: d.pos(v)}
+	d.object(v, path, func(k string, kv *hujson.Value, kp string) bool {
+		switch k {
+		case "url":
+			h.URL = d.str(kv, kp)
+		case "apikey":
+			h.APIKey = d.str(kv, kp)
+		case "authorization":
+			h.Authorization = d.str(kv, kp)
+			if !slices.Contains(AuthTypes, h.Authorization) {
+				d.errorAt(kv, kp, CodeBadAuth, errorf("exporters.http has invalid authorization type: %s", h.Authorization))
+			}
+		case "timeout":
+			h.Timeout, _ = d.duration(kv, kp)
+		default:
+			return d.exportPace(k, kv, kp, &h.Every, &h.Limit)
+		}
+		return true
+	})
+	if !isHTTPURL(h.URL) {
+		d.errorAt(v, path, CodeBadExporter, errorf("exporters.http: url %q is not an http:// or https:// URL", h.URL))
+		return
+	}
+	c.Exporters.HTTP = h
 }
 
 func (d *decoder) pricing(c *Config, v *hujson.Value, path string) {

@@ -8,6 +8,10 @@ import (
 // cross-references. Messages of the documented checks are kept to the
 // letter, since scripts and people match on them.
 func validate(c *Config, d *decoder) {
+	if d.requireExportAt != nil && c.Exporters.S3 == nil {
+		d.errorAt(d.requireExportAt, "/database/retention/require_export", CodeBadRetention,
+			"database.retention.require_export: true needs exporters.s3 with a bucket_name: nothing would ever be exported, so nothing could be purged")
+	}
 	if len(c.Providers) == 0 {
 		d.diags = append(d.diags, Diagnostic{Code: CodeNoProviders, Path: "/providers", Pos: Pos{File: d.file}, Message: "no providers configured"})
 	}

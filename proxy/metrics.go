@@ -369,6 +369,18 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	s.metrics.handler.ServeHTTP(w, r)
 }
 
+// RegisterMetrics adds collectors of other parts of the gateway (the
+// exporters) to the metrics /metrics serves.
+func (s *Server) RegisterMetrics(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return err
+		}
+		s.metrics.collectors = append(s.metrics.collectors, c)
+	}
+	return nil
+}
+
 // MetricsHandler serves the metrics without asking who calls: for a
 // listener only the local machine reaches (--metrics-listen).
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }

@@ -20,6 +20,7 @@ Usage:
   sluice doctor  [--config FILE] [--state-dir DIR] [--db DSN]
   sluice logs    [--user U] [--model M] [--since 1h] [--json] [--follow]
   sluice usage   [--by user|model|provider|day] [--since 24h] [--json]
+  sluice export verify --config FILE [--from TIME] [--to TIME]
   sluice config validate FILE
   sluice config default
   sluice config push --db DSN FILE
@@ -38,7 +39,7 @@ func main() {
 }
 
 // commands are the top-level commands, for "did you mean".
-var commands = []string{"serve", "init", "doctor", "logs", "usage", "config", "policy", "version", "help"}
+var commands = []string{"serve", "init", "doctor", "logs", "usage", "export", "config", "policy", "version", "help"}
 
 // run dispatches a command line and returns the process exit code, so the
 // whole CLI can be tested in-process.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], stdout, stderr)
 	case "config":
 		return runConfig(ctx, args[1:], stdout, stderr)
 	case "policy":

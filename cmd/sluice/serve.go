@@ -340,7 +340,11 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		defer stop()
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
-	go store.RunJanitor(ctx, st, 0, func() time.Duration { return srv.Config().Database.Retention }, log)
+	go store.RunRetention(ctx, st, 0, func() policy.Database { return srv.Config().Database }, time.Now, log)
+	exps, err := startExporters(ctx, cfg, st, srv.RegisterMetrics, log)
+	if err != nil {
+		return err
+	}
 	rereadShadow := func() { reloadShadow(ctx, srv, f.shadowConfig, ownModules, stderr, log) }
 	if f.configSource == configSourceDB {
 		// The database is the configuration's source; SIGHUP re-reads
@@ -364,7 +368,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
 		requests:   srv,
-		flushLog:   writer.Close,
+		flushLog:   func(ctx context.Context) error { return errors.Join(writer.Close(ctx), exps.Close(ctx)) },
 		logBudget:  f.logFlushTimeout,
 		flushHooks: srv.Shutdown,
 		hookBudget: f.hookFlushTimeout,
