@@ -199,10 +199,20 @@ func (c *chatCollector) header(v *chatResponse) {
 
 func (c *chatCollector) body(data []byte) error {
 	// A body is kept as received, never rebuilt, so the collector needs
-	// only what skimChunk reads unless there are tool calls or an error.
+	// only the finish reasons, usage and model unless there are tool calls
+	// or an error: one scan validates the body and reads them.
+	var b chatBody
+	if scanChatBody(data, &b) && c.applyBody(&b) {
+		return nil
+	}
 	if json.Valid(data) && c.skimChunk(data) {
 		return nil
 	}
+	return c.decodeBody(data)
+}
+
+// decodeBody is the general path of body: the whole answer decoded.
+func (c *chatCollector) decodeBody(data []byte) error {
 	var v chatResponse
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
