@@ -158,7 +158,7 @@ type chatChoice struct {
 func (c *chatCollector) choice(i int) *chatChoice {
 	ch := c.choices[i]
 	if ch == nil {
-		ch = &chatChoice{toolByIndex: map[int]*toolAcc{}}
+		ch = &chatChoice{}
 		if c.st.full(len(c.choices)) {
 			return ch
 		}
@@ -292,6 +292,9 @@ func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
 				return
 			}
 			t = &toolAcc{}
+			if cc.toolByIndex == nil {
+				cc.toolByIndex = map[int]*toolAcc{}
+			}
 			cc.toolByIndex[*tc.Index] = t
 			cc.tools = append(cc.tools, t)
 		}
