@@ -468,6 +468,9 @@ func measure(ctx context.Context, client *http.Client, p *proc, url string, m mo
 		return roundResult{}, fmt.Errorf("%s: %w", p.name, err)
 	}
 	rr := roundResult{requests: ol.requests, errors: ol.errors}
+	if ol.firstErr != nil {
+		fmt.Fprintf(os.Stderr, "%s %s: %d of %d requests failed, the first with: %v\n", m.name, p.name, ol.errors, ol.errors+ol.requests, ol.firstErr)
+	}
 	if ol.requests > 0 {
 		rr.cpuPerReq = (cpu1 - cpu0) / time.Duration(ol.requests)
 	}
@@ -489,7 +492,7 @@ func openLoop(ctx context.Context, client *http.Client, url string, body []byte,
 	n := int(d.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, n)
-	failed := make([]bool, n)
+	failed := make([]error, n)
 	done := make(chan struct{}, n)
 	start := time.Now()
 	for i := range n {
@@ -500,7 +503,7 @@ func openLoop(ctx context.Context, client *http.Client, url string, body []byte,
 		go func() {
 			err := once(ctx, client, url, body)
 			lat[i] = time.Since(at)
-			failed[i] = err != nil
+			failed[i] = err
 			done <- struct{}{}
 		}()
 	}
@@ -509,7 +512,10 @@ func openLoop(ctx context.Context, client *http.Client, url string, body []byte,
 	}
 	res := result{elapsed: time.Since(start)}
 	for i := range n {
-		if failed[i] {
+		if failed[i] != nil {
+			if res.errors == 0 {
+				res.firstErr = failed[i]
+			}
 			res.errors++
 			continue
 		}
