@@ -141,3 +141,28 @@ func BenchmarkEnsureStreamUsage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordBody records a whole non-streamed Chat Completions answer
+// per iteration, the body most requests get: the fixture's and one with
+// a long answer, where reading the message text twice shows.
+func BenchmarkRecordBody(b *testing.B) {
+	long := []byte(`{"id":"chatcmpl-b","object":"chat.completion","created":1763000000,"model":"gpt-5","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat(`Hello! How can I help you today? \"quoted\" `, 100) + `","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":9,"completion_tokens":900,"total_tokens":909,"prompt_tokens_details":{"cached_tokens":0}},"service_tier":"default","system_fingerprint":null}`)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{{"fixture", fixtureNamed(b, "openai_chat/text.json").data}, {"long", long}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.data)))
+			for b.Loop() {
+				r := NewRecorder(OpenAIChat, false, RecorderOptions{})
+				_, _ = r.Write(c.data)
+				if res := r.Result(); !res.Usage.Reported() || res.StopReason == "" {
+					b.Fatal("no usage or finish reason")
+				}
+			}
+		})
+	}
+}

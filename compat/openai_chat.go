@@ -158,7 +158,7 @@ type chatChoice struct {
 func (c *chatCollector) choice(i int) *chatChoice {
 	ch := c.choices[i]
 	if ch == nil {
-		ch = &chatChoice{toolByIndex: map[int]*toolAcc{}}
+		ch = &chatChoice{}
 		if c.st.full(len(c.choices)) {
 			return ch
 		}
@@ -199,10 +199,20 @@ func (c *chatCollector) header(v *chatResponse) {
 
 func (c *chatCollector) body(data []byte) error {
 	// A body is kept as received, never rebuilt, so the collector needs
-	// only what skimChunk reads unless there are tool calls or an error.
+	// only the finish reasons, usage and model unless there are tool calls
+	// or an error: one scan validates the body and reads them.
+	var b chatBody
+	if scanChatBody(data, &b) && c.applyBody(&b) {
+		return nil
+	}
 	if json.Valid(data) && c.skimChunk(data) {
 		return nil
 	}
+	return c.decodeBody(data)
+}
+
+// decodeBody is the general path of body: the whole answer decoded.
+func (c *chatCollector) decodeBody(data []byte) error {
 	var v chatResponse
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
@@ -282,6 +292,9 @@ func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
 				return
 			}
 			t = &toolAcc{}
+			if cc.toolByIndex == nil {
+				cc.toolByIndex = map[int]*toolAcc{}
+			}
 			cc.toolByIndex[*tc.Index] = t
 			cc.tools = append(cc.tools, t)
 		}

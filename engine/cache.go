@@ -28,13 +28,14 @@ func newLRU(max int) *lru {
 }
 
 // get returns the decision stored under key. A nil cache holds nothing.
-func (c *lru) get(key string) (Decision, bool) {
+// The key is bytes so that a lookup converts it without allocating.
+func (c *lru) get(key []byte) (Decision, bool) {
 	if c == nil {
 		return Decision{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.byKey[key]
+	el, ok := c.byKey[string(key)]
 	if !ok {
 		return Decision{}, false
 	}

@@ -54,10 +54,10 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatalf("%d entries, want 3", c.len())
 	}
 	k := func(login string) string { return in(login, "openai", "gpt-5").canonical().cacheKey(e.cur.Load().key) }
-	if _, ok := c.get(k("a@x")); ok {
+	if _, ok := c.get([]byte(k("a@x"))); ok {
 		t.Error("the least recently used entry was kept")
 	}
-	if _, ok := c.get(k("e@x")); !ok {
+	if _, ok := c.get([]byte(k("e@x"))); !ok {
 		t.Error("the newest entry was evicted")
 	}
 }

@@ -56,13 +56,13 @@ func (e *Engine) DecideConnector(ctx context.Context, in Input, req ConnectorReq
 	in = in.canonical()
 	var key string
 	if rev.connectorCache != nil {
-		b := []byte(in.cacheKey(rev.key))
+		b := in.appendCacheKey(nil, rev.key)
 		for _, s := range append([]string{req.Server, req.Kind, req.Tool}, req.Labels...) {
 			b = binary.AppendUvarint(b, uint64(len(s)))
 			b = append(b, s...)
 		}
 		key = string(b)
-		if d, ok := rev.connectorCache.get(key); ok {
+		if d, ok := rev.connectorCache.get(b); ok {
 			return d.Allow, nil
 		}
 	}

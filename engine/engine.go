@@ -172,15 +172,16 @@ func (e *Engine) decide(ctx context.Context, in Input, start time.Time) (Decisio
 
 	var key, cache string
 	if rev.cache != nil {
-		key = in.cacheKey(rev.key)
-		if d, ok := rev.cache.get(key); ok {
+		var buf [256]byte
+		kb := in.appendCacheKey(buf[:0], rev.key)
+		if d, ok := rev.cache.get(kb); ok {
 			// The entry may come from an earlier revision of the same
 			// meaning (see Next).
 			d.ID, d.Revision = id, rev.id
 			e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)
 			return d, "hit", nil
 		}
-		cache = "miss"
+		key, cache = string(kb), "miss"
 	}
 	evalStart := time.Now()
 	d, err := rev.evalDecision(ctx, in, e.opts.now())

@@ -148,47 +148,48 @@ type keyFields struct {
 	nodeID, tailnet, path, requested bool
 }
 
-// cacheKey identifies in's decision within one revision. in must be
-// canonical. Every field is length-prefixed, so no value a client controls
-// (a model name, a path) can make two inputs share a key.
-func (in Input) cacheKey(k keyFields) string {
-	n := len(in.User.Login) + len(in.Request.Provider) + len(in.Request.Model) + len(in.Request.Format) + len(in.Request.UpstreamFormat) + 16
-	for _, t := range in.User.Tags {
-		n += len(t) + 2
-	}
-	b := make([]byte, 0, n)
-	field := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	field(in.User.Login)
+// appendCacheKey appends the key that identifies in's decision within one
+// revision to b. in must be canonical. Every field is length-prefixed, so
+// no value a client controls (a model name, a path) can make two inputs
+// share a key. Callers build it in a stack buffer: a cache hit allocates
+// nothing for its key.
+func (in Input) appendCacheKey(b []byte, k keyFields) []byte {
+	b = appendKeyField(b, in.User.Login)
 	b = binary.AppendUvarint(b, uint64(len(in.User.Tags)))
 	for _, t := range in.User.Tags {
-		field(t)
+		b = appendKeyField(b, t)
 	}
-	field(in.Request.Provider)
-	field(in.Request.Model)
-	field(in.Request.Format)
-	field(in.Request.UpstreamFormat)
+	b = appendKeyField(b, in.Request.Provider)
+	b = appendKeyField(b, in.Request.Model)
+	b = appendKeyField(b, in.Request.Format)
+	b = appendKeyField(b, in.Request.UpstreamFormat)
 	b = binary.AppendUvarint(b, uint64(len(in.User.Groups)))
 	for _, g := range in.User.Groups {
-		field(g)
+		b = appendKeyField(b, g)
 	}
 	b = binary.AppendUvarint(b, uint64(len(in.Caps)))
 	for _, c := range in.Caps {
-		field(string(c))
+		b = appendKeyField(b, string(c))
 	}
 	if k.nodeID {
-		field(in.User.NodeID)
+		b = appendKeyField(b, in.User.NodeID)
 	}
 	if k.tailnet {
-		field(in.User.Tailnet)
+		b = appendKeyField(b, in.User.Tailnet)
 	}
 	if k.path {
-		field(in.Request.Path)
+		b = appendKeyField(b, in.Request.Path)
 	}
 	if k.requested {
-		field(in.Request.requested())
+		b = appendKeyField(b, in.Request.requested())
 	}
-	return string(b)
+	return b
+}
+
+// cacheKey is appendCacheKey as a string.
+func (in Input) cacheKey(k keyFields) string { return string(in.appendCacheKey(nil, k)) }
+
+func appendKeyField(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }

@@ -45,12 +45,11 @@ func (ex *exchange) forwardTo() {
 		project = keyProject
 	}
 	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.r.URL.Query(), compat.Vertex{Project: project, Region: p.Region})
-	var pathErr *compat.VertexPathError
-	if errors.As(err, &pathErr) {
-		ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
-		return
-	}
 	if err != nil {
+		if pathErr, ok := errors.AsType[*compat.VertexPathError](err); ok {
+			ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
+			return
+		}
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s is misconfigured on this gateway", p.ID), err.Error())
 		return

@@ -22,6 +22,8 @@ type result struct {
 	// provider and proxy) used during the run. Per request it is steadier
 	// than throughput on a machine whose cores are shared with others.
 	cpu time.Duration
+	// firstErr is the first failed request's error (open loop only).
+	firstErr error
 }
 
 func (r result) cpuPerRequest() time.Duration {

@@ -21,6 +21,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,14 +48,49 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "length of each measured run")
 	workers := flag.Int("workers", 32, "concurrent clients")
 	max := flag.Int("max", 1_000_000, "most requests in one run")
-	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets")
+	rounds := flag.Int("rounds", 2, "runs per target and mode, alternating targets (-external: 3 unless set)")
 	events := flag.Int("events", 20, "content chunks in a streamed answer")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&onlyMode, "mode", "", "run only these modes, comma-separated: plain, stream, translated, translated-stream (default plain,stream)")
 	flag.StringVar(&logMode, "log", "sqlite", "sluice's request log: sqlite (as serve runs by default) or none (records discarded)")
 	flag.BoolVar(&observe, "observe", false, "compare sluice with metrics scraped (per-user series on) and tracing on (sampled at -sample, exported to a local OTLP receiver) against sluice with tracing off and no scraper")
 	flag.Float64Var(&sampleRatio, "sample", 0.01, "with -observe, the share of requests traced")
+	external := flag.Bool("external", false, "measure from outside: sluice (with and without its request log), a bare reverse proxy and nginx each as their own process pinned to one core, the load on another (see bench/run.sh)")
+	var ef externalFlags
+	flag.StringVar(&ef.sluice, "sluice", "", "with -external, the sluice binary to run")
+	flag.StringVar(&ef.nginx, "nginx", "/usr/sbin/nginx", "with -external, the nginx binary (skipped when absent; empty for none)")
+	flag.IntVar(&ef.proxyCPU, "proxy-cpu", 0, "with -external, the core the proxies run on")
+	flag.IntVar(&ef.loadCPU, "load-cpu", 1, "with -external, the core the load generator and mock provider run on")
+	flag.IntVar(&ef.rate, "rate", 1000, "with -external, plain requests per second in the fixed-rate run")
+	flag.IntVar(&ef.streamRate, "stream-rate", 300, "with -external, streamed requests per second in the fixed-rate run")
+	flag.DurationVar(&ef.fixed, "fixed", 5*time.Second, "with -external, length of each fixed-rate run")
+	flag.DurationVar(&ef.saturate, "saturate", 2*time.Second, "with -external, length of each closed-loop run for the most requests per second (0: none)")
+	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for both sluice processes, space-separated")
+	role := flag.String("role", "", "internal: run as the bare proxy of -external (-role bare -listen ADDR -upstream URL)")
+	listen := flag.String("listen", "", "internal: with -role, the address to listen on")
+	upstreamFlag := flag.String("upstream", "", "internal: with -role, the mock provider's URL")
 	flag.Parse()
+	if *role == "bare" {
+		if err := serveBare(*listen, *upstreamFlag); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if *external {
+		if ef.sluice == "" {
+			fatal(errors.New("-external needs -sluice PATH (bench/run.sh builds it)"))
+		}
+		ef.rounds, ef.workers, ef.events, ef.only = 3, *workers, *events, onlyMode
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "rounds" {
+				ef.rounds = *rounds
+			}
+		})
+		if err := runExternal(ef, os.Stdout); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -73,7 +109,7 @@ func main() {
 
 func bench(d time.Duration, workers, max, rounds, events int, out io.Writer) error {
 	ctx := context.Background()
-	upstream, err := serveLoopback(mockProvider(events))
+	upstream, err := serveLoopback(mockProvider(events, false))
 	if err != nil {
 		return err
 	}
@@ -256,8 +292,10 @@ func startSluice(ctx context.Context, upstreamURL string, tune func(*proxy.Optio
 // mockProvider answers chat completions at once, as OpenAI does: a JSON
 // body, or an SSE stream of `events` content chunks. A request that asks
 // for usage (stream_options.include_usage, which sluice adds to count
-// tokens) gets "usage":null in every chunk and a final usage chunk.
-func mockProvider(events int) http.Handler {
+// tokens) gets "usage":null in every chunk and a final usage chunk. With
+// eventWrites, every event of a stream is its own write, flushed, as a
+// provider sends them; else the whole stream is one write.
+func mockProvider(events int, eventWrites bool) http.Handler {
 	plain := []byte(`{"id":"chatcmpl-b","object":"chat.completion","created":1763000000,"model":"gpt-5",` +
 		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],` +
 		`"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}`)
@@ -286,10 +324,22 @@ func mockProvider(events int) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
+		sse := withoutUsage
 		if bytes.Contains(body, []byte(`"include_usage":true`)) {
-			w.Write(withUsage)
-		} else {
-			w.Write(withoutUsage)
+			sse = withUsage
+		}
+		if !eventWrites {
+			w.Write(sse)
+			return
+		}
+		fl, _ := w.(http.Flusher)
+		for len(sse) > 0 {
+			i := bytes.Index(sse, []byte("\n\n")) + 2
+			w.Write(sse[:i])
+			if fl != nil {
+				fl.Flush()
+			}
+			sse = sse[i:]
 		}
 	})
 }

@@ -91,7 +91,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Var(&f.trustedPeerUID, "trusted-peer-uid", "with --trust-tailscale-headers on a unix: socket, the uid tailscaled runs as (default: the running tailscaled's, else 0)")
 	fs.BoolVar(&f.insecureListen, "insecure-listen", false, "allow a non-loopback --listen address in local mode (anyone who reaches it acts as the local user)")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for the request database and tailnet state")
-	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir)")
+	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir); none for no request log")
 	fs.StringVar(&f.forceModel, "force-model", "", "send every request to this model (provider:model?params allowed), whatever the client asks for; wins over the configuration's force_model")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
 	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
@@ -249,25 +249,43 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		return err
 	}
 
-	st, err := openStore(ctx, f, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if len(cfg.Quotas) > 0 {
-		// Load the balances now: on SQLite this takes the database's
-		// quota lock, so a second gateway on the same file fails here
-		// rather than at its first charged request.
-		if _, err := st.Balances(ctx, []string{}); err != nil {
-			return fmt.Errorf("quota balances: %w", err)
+	// With --db none there is no request log: no database, no spool,
+	// records dropped (the access log and metrics still see every request).
+	var (
+		st       store.Store
+		spool    *store.Spool
+		sink     proxy.Sink = discardLog{}
+		flushLog            = func(context.Context) error { return nil }
+	)
+	if f.db == noRequestLog {
+		if len(cfg.Quotas) > 0 {
+			return errors.New("--db none: the configuration has quotas, whose balances are kept in the request log's database; give --db a database")
 		}
+		if cfg.Exporters.S3 != nil || cfg.Exporters.HTTP != nil {
+			return errors.New("--db none: the configuration has exporters, which export the request log; give --db a database")
+		}
+	} else {
+		st, err = openStore(ctx, f, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if len(cfg.Quotas) > 0 {
+			// Load the balances now: on SQLite this takes the database's
+			// quota lock, so a second gateway on the same file fails here
+			// rather than at its first charged request.
+			if _, err := st.Balances(ctx, []string{}); err != nil {
+				return fmt.Errorf("quota balances: %w", err)
+			}
+		}
+		spool, err = openSpool(f, log)
+		if err != nil {
+			return err
+		}
+		defer spool.Close()
+		writer := store.NewWriter(st, store.WriterOptions{Logger: log, Spool: spool})
+		sink, flushLog = writer, writer.Close
 	}
-	spool, err := openSpool(f, log)
-	if err != nil {
-		return err
-	}
-	defer spool.Close()
-	writer := store.NewWriter(st, store.WriterOptions{Logger: log, Spool: spool})
 
 	front, err := listen(ctx, f, log, stderr)
 	if err != nil {
@@ -295,7 +313,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	opts := proxy.Options{
 		Identity:          front.resolver,
 		TailnetTransport:  front.tailnetTransport,
-		Sink:              writer,
+		Sink:              sink,
 		Logger:            log,
 		EngineOptions:     engineOpts,
 		MaxBodyBytes:      f.maxBody,
@@ -340,7 +358,9 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		defer stop()
 		fmt.Fprintf(stdout, "sluice metrics on http://%s/metrics\n", addr)
 	}
-	go store.RunRetention(ctx, st, 0, func() policy.Database { return srv.Config().Database }, time.Now, log)
+	if st != nil {
+		go store.RunRetention(ctx, st, 0, func() policy.Database { return srv.Config().Database }, time.Now, log)
+	}
 	exps, err := startExporters(ctx, cfg, st, srv.RegisterMetrics, log)
 	if err != nil {
 		return err
@@ -368,7 +388,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
 		requests:   srv,
-		flushLog:   func(ctx context.Context) error { return errors.Join(writer.Close(ctx), exps.Close(ctx)) },
+		flushLog:   func(ctx context.Context) error { return errors.Join(flushLog(ctx), exps.Close(ctx)) },
 		logBudget:  f.logFlushTimeout,
 		flushHooks: srv.Shutdown,
 		hookBudget: f.hookFlushTimeout,
@@ -647,6 +667,15 @@ func engineOptions(policyDir, decisionLog string, ship io.Writer, stdout io.Writ
 	}
 	return opts, closeLog, nil
 }
+
+// noRequestLog is the --db value that turns the request log off.
+const noRequestLog = "none"
+
+// discardLog is the request log of --db none: it drops every record.
+type discardLog struct{}
+
+func (discardLog) Write(store.Record) bool { return true }
+func (discardLog) Healthy() error          { return nil }
 
 func openStore(ctx context.Context, f *serveFlags, cfg *policy.Config) (store.Store, error) {
 	dsn := f.db

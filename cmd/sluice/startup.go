@@ -43,10 +43,15 @@ func (s startup) log(ctx context.Context, log *slog.Logger) {
 	log.Info("identity", s.front.identity...)
 	log.Info("listening", "addresses", s.front.url)
 	db := s.db
-	if db == "" {
+	switch db {
+	case noRequestLog:
+		log.Info("request log", "database", "none", "note", "--db none: requests are not recorded; quotas, /api/requests and the dashboard's log are off")
+	case "":
 		db = filepath.Join(s.stateDir, "sluice.db")
+		fallthrough
+	default:
+		log.Info("request log", "database", redactDSN(db), "spool", s.spool.Dir())
 	}
-	log.Info("request log", "database", redactDSN(db), "spool", s.spool.Dir())
 	if s.tracing {
 		t := s.cfg.Tracing
 		sampling := "OTEL_TRACES_SAMPLER (default: every request)"

@@ -1,0 +1,527 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// externalFlags configure the external benchmark (-external): each proxy
+// runs as its own process on its own core, measured from outside.
+type externalFlags struct {
+	sluice      string        // sluice binary
+	nginx       string        // nginx binary; "" or missing skips nginx
+	proxyCPU    int           // the core the proxies are pinned to
+	loadCPU     int           // the core the generator and mock run on
+	rounds      int           // interleaved rounds
+	rate        int           // open-loop rate of plain requests, per second
+	streamRate  int           // open-loop rate of streamed requests
+	fixed       time.Duration // length of one open-loop run
+	saturate    time.Duration // length of one closed-loop run (0 skips)
+	workers     int           // closed-loop clients
+	events      int           // content chunks in a streamed answer
+	sluiceFlags string        // extra `sluice serve` flags for both sluice targets
+	only        string        // one mode, or both
+}
+
+// proc is a proxy under test: a process pinned to the proxy core.
+type proc struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+	pid  int
+	log  *os.File
+}
+
+// cpu is the user and system time the process has used so far, from the
+// kernel's accounting in /proc/PID/stat (all threads; clock ticks).
+func (p *proc) cpu() (time.Duration, error) { return procCPU(p.pid) }
+
+// rss is the process's resident memory, from /proc/PID/status.
+func (p *proc) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (p *proc) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+	if p.log != nil {
+		p.log.Close()
+	}
+}
+
+// clockTick is the unit of /proc/PID/stat's times (USER_HZ): 100 on
+// every Linux that matters.
+const clockTick = 10 * time.Millisecond
+
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After ')': state(3) ... utime is field 14, stime 15 (1-based).
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// pinSelf makes sure this process runs on the load core only: when it is
+// not already pinned there, it runs itself again under taskset and exits
+// with that run's status (affinity set after start would miss the
+// runtime's threads already running).
+func pinSelf(cpu int) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() == 1 && set.IsSet(cpu) {
+		return
+	}
+	if runtime.NumCPU() < 2 {
+		fatal(errors.New("the external benchmark needs two cores: one for the proxies, one for the load"))
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu), exe}, os.Args[1:]...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.ExitCode())
+		}
+		fatal(fmt.Errorf("taskset: %w", err))
+	}
+	os.Exit(0)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "sluice-loadbench:", err)
+	os.Exit(1)
+}
+
+// freeAddr is a loopback address nothing listens on right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startPinned starts argv on the proxy core with GOMAXPROCS=1, its output
+// in dir/name.log, and waits until url answers.
+func startPinned(ctx context.Context, dir, name, url string, cpu int, argv ...string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// taskset execs the program: the PID is the proxy's own.
+	p := &proc{name: name, url: url, cmd: cmd, pid: cmd.Process.Pid, log: logf}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second)
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			p.stop()
+			out, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("%s did not start listening: %s", name, bytes.TrimSpace(out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serveBare runs the bare reverse proxy (-role bare) until it is
+// signalled: the baseline, an httputil.ReverseProxy and nothing else.
+func serveBare(listen, upstream string) error {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return err
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport:     transport(),
+		FlushInterval: -1,
+		ErrorLog:      stdlog.New(io.Discard, "", 0),
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	return (&http.Server{Handler: rp}).Serve(ln)
+}
+
+const nginxConf = `worker_processes 1;
+daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/nginx-body;
+  proxy_temp_path %[1]s/nginx-proxy;
+  fastcgi_temp_path %[1]s/nginx-fastcgi;
+  uwsgi_temp_path %[1]s/nginx-uwsgi;
+  scgi_temp_path %[1]s/nginx-scgi;
+  upstream mock { server %[3]s; keepalive 256; }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`
+
+// modeSpec is one kind of request the benchmark sends.
+type modeSpec struct {
+	name string
+	body []byte
+	rate int
+}
+
+// roundResult is one target's figures in one round of one mode.
+type roundResult struct {
+	cpuPerReq        time.Duration
+	p50, p99, p999   time.Duration
+	maxRate          float64
+	errors, requests int
+}
+
+// runExternal is the external benchmark: the proxies as separate pinned
+// processes, the generator and the mock provider here on the other core.
+func runExternal(ef externalFlags, out io.Writer) error {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("the external benchmark pins processes with taskset (util-linux), which is not installed")
+	}
+	pinSelf(ef.loadCPU)
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sluice-extbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	upstream, err := serveLoopback(mockProvider(ef.events, true))
+	if err != nil {
+		return err
+	}
+	defer upstream.Close()
+	upHost := strings.TrimPrefix(upstream.URL, "http://")
+
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	start := func(name string, argv func(addr string) []string) error {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := startPinned(ctx, dir, name, "http://"+addr, ef.proxyCPU, argv(addr)...)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := start("bare", func(a string) []string {
+		return []string{self, "-role", "bare", "-listen", a, "-upstream", upstream.URL}
+	}); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "sluice.hujson")
+	cfg := `{"providers": {"openai": {"baseurl": "` + upstream.URL + `", "apikey": "sk-bench", "models": ["gpt-5"],
+		"compatibility": {"openai_chat": true}}}}`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	for _, v := range []struct{ name, db string }{{"sluice", ""}, {"sluice-nolog", "none"}} {
+		state := filepath.Join(dir, v.name)
+		args := []string{ef.sluice, "serve", "--config", cfgPath, "--state-dir", state, "--local-user", "bench@example.com"}
+		if v.db != "" {
+			args = append(args, "--db", v.db)
+		}
+		args = append(args, strings.Fields(ef.sluiceFlags)...)
+		if err := start(v.name, func(a string) []string { return append(args, "--listen", a) }); err != nil {
+			return err
+		}
+	}
+	if ef.nginx != "" {
+		if _, err := os.Stat(ef.nginx); err == nil {
+			err := start("nginx", func(a string) []string {
+				conf := filepath.Join(dir, "nginx.conf")
+				os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, a, upHost)), 0o600)
+				return []string{ef.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log")}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}}
+	modes := []modeSpec{
+		{"plain", []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`), ef.rate},
+		{"stream", []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`), ef.streamRate},
+	}
+	rssStart := map[string]int64{}
+	for _, p := range procs {
+		rssStart[p.name] = p.rss()
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(out, "%d rounds; open loop at %d req/s (plain) and %d req/s (streamed, %d events) for %s; closed loop with %d clients for %s\n",
+		ef.rounds, ef.rate, ef.streamRate, ef.events+2, ef.fixed, ef.workers, ef.saturate)
+	fmt.Fprintf(out, "proxies on CPU %d (GOMAXPROCS=1), load and mock on CPU %d; medians of rounds, [min–max] of per-round ratios to bare\n\n", ef.proxyCPU, ef.loadCPU)
+	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\terrors\t\n")
+	for _, m := range modes {
+		if ef.only != "" && m.name != ef.only {
+			continue
+		}
+		url := "/v1/chat/completions"
+		// Warm every target: connections, caches, the runtime's heap.
+		for _, p := range procs {
+			openLoop(ctx, client, p.url+url, m.body, m.rate, time.Second)
+		}
+		res := map[string][]roundResult{}
+		for r := range ef.rounds {
+			// Rotate the order so no target always follows the same one.
+			for i := range procs {
+				p := procs[(i+r)%len(procs)]
+				rr, err := measure(ctx, client, p, p.url+url, m, ef)
+				if err != nil {
+					return err
+				}
+				res[p.name] = append(res[p.name], rr)
+			}
+		}
+		base := res["bare"]
+		for _, p := range procs {
+			rs := res[p.name]
+			var cpuR, thrR, addR []float64
+			for i, r := range rs {
+				if base[i].cpuPerReq > 0 {
+					cpuR = append(cpuR, float64(r.cpuPerReq)/float64(base[i].cpuPerReq))
+				}
+				if base[i].maxRate > 0 {
+					thrR = append(thrR, r.maxRate/base[i].maxRate)
+				}
+				addR = append(addR, float64(r.p99-base[i].p99))
+			}
+			pick := func(f func(roundResult) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				return median(v)
+			}
+			errs := 0
+			for _, r := range rs {
+				errs += r.errors
+			}
+			cpuCol, thrCol, addCol := "1.00x", "1.00x", "—"
+			if p.name != "bare" {
+				cpuCol, thrCol = ratioCol(cpuR), ratioCol(thrR)
+				addCol = fmtDur(time.Duration(median(addR)))
+			}
+			maxCol := "—"
+			if ef.saturate > 0 {
+				maxCol = fmt.Sprintf("%.0f", pick(func(r roundResult) float64 { return r.maxRate }))
+			} else {
+				thrCol = "—"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.name, p.name,
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.cpuPerReq) }))), cpuCol,
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p50) }))),
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p99) }))),
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p999) }))),
+				addCol, maxCol, thrCol, errs)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Idle memory after the load: give the runtimes a moment to return
+	// what they freed.
+	time.Sleep(2 * time.Second)
+	fmt.Fprintln(out)
+	fmt.Fprintf(tw, "target\tRSS at start\tRSS after load\t\n")
+	for _, p := range procs {
+		fmt.Fprintf(tw, "%s\t%.1f MB\t%.1f MB\t\n", p.name, float64(rssStart[p.name])/1e6, float64(p.rss())/1e6)
+	}
+	return tw.Flush()
+}
+
+func ratioCol(v []float64) string {
+	if len(v) == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2fx [%.2f–%.2f]", median(v), slices.Min(v), slices.Max(v))
+}
+
+func fmtDur(d time.Duration) string {
+	switch a := max(d, -d); {
+	case a >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	case a >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	default:
+		return d.Round(100 * time.Nanosecond).String()
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// measure runs one target through one round: the fixed-rate run, whose
+// CPU time per request and latency it reports, then (if asked) the
+// closed-loop run for the most requests per second.
+func measure(ctx context.Context, client *http.Client, p *proc, url string, m modeSpec, ef externalFlags) (roundResult, error) {
+	cpu0, err := p.cpu()
+	if err != nil {
+		return roundResult{}, fmt.Errorf("%s: %w (did it exit? see its log)", p.name, err)
+	}
+	ol := openLoop(ctx, client, url, m.body, m.rate, ef.fixed)
+	cpu1, err := p.cpu()
+	if err != nil {
+		return roundResult{}, fmt.Errorf("%s: %w", p.name, err)
+	}
+	rr := roundResult{requests: ol.requests, errors: ol.errors}
+	if ol.firstErr != nil {
+		fmt.Fprintf(os.Stderr, "%s %s: %d of %d requests failed, the first with: %v\n", m.name, p.name, ol.errors, ol.errors+ol.requests, ol.firstErr)
+	}
+	if ol.requests > 0 {
+		rr.cpuPerReq = (cpu1 - cpu0) / time.Duration(ol.requests)
+	}
+	rr.p50, rr.p99, rr.p999 = ol.percentile(0.50), ol.percentile(0.99), ol.percentile(0.999)
+	if ef.saturate > 0 {
+		cl := load(ctx, client, url, m.body, ef.workers, ef.saturate, 10_000_000)
+		rr.maxRate = cl.throughput()
+		rr.errors += cl.errors
+	}
+	return rr, nil
+}
+
+// openLoop sends POSTs of body to url at a fixed rate for d, each at its
+// scheduled time whether or not earlier ones have been answered, and
+// measures each latency from its scheduled send time, not from when it was
+// actually sent: a stalled server makes the requests behind it late, and
+// that lateness counts (no coordinated omission).
+func openLoop(ctx context.Context, client *http.Client, url string, body []byte, rate int, d time.Duration) result {
+	n := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	lat := make([]time.Duration, n)
+	failed := make([]error, n)
+	done := make(chan struct{}, n)
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		go func() {
+			err := once(ctx, client, url, body)
+			lat[i] = time.Since(at)
+			failed[i] = err
+			done <- struct{}{}
+		}()
+	}
+	for range n {
+		<-done
+	}
+	res := result{elapsed: time.Since(start)}
+	for i := range n {
+		if failed[i] != nil {
+			if res.errors == 0 {
+				res.firstErr = failed[i]
+			}
+			res.errors++
+			continue
+		}
+		res.lat = append(res.lat, lat[i])
+	}
+	res.requests = len(res.lat)
+	sortDurations(res.lat)
+	return res
+}
