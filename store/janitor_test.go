@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-gateway/sluice/policy"
 )
 
 // retentionStore records DeleteOlderThan calls; other methods are unused.
@@ -27,7 +29,7 @@ func (s *retentionStore) calls() []time.Time {
 	return append([]time.Time(nil), s.cutoffs...)
 }
 
-func TestRunJanitor(t *testing.T) {
+func TestRunRetention(t *testing.T) {
 	tests := []struct {
 		name      string
 		retention time.Duration
@@ -43,7 +45,7 @@ func TestRunJanitor(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				RunJanitor(ctx, st, 5*time.Millisecond, func() time.Duration { return tt.retention }, quietLogger())
+				RunRetention(ctx, st, 5*time.Millisecond, func() policy.Database { return policy.Database{Retention: tt.retention} }, time.Now, quietLogger())
 			}()
 			if tt.wantCalls {
 				// Wait for repeated passes.
@@ -58,7 +60,7 @@ func TestRunJanitor(t *testing.T) {
 			select {
 			case <-done:
 			case <-time.After(5 * time.Second):
-				t.Fatal("RunJanitor did not return after cancel")
+				t.Fatal("RunRetention did not return after cancel")
 			}
 			calls := st.calls()
 			if (len(calls) >= 2) != tt.wantCalls || (!tt.wantCalls && len(calls) != 0) {
