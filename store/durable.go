@@ -74,8 +74,18 @@ func (w *Writer) sendDurable(ctx context.Context, d durableWrite) error {
 		w.queued.Add(1)
 		return nil
 	case <-ctx.Done():
-		// Never queued: the caller still owns the record, and a caller
-		// that gives up on durability may Write it instead.
+		// The Writer is stuck: the record still goes where Write's
+		// records go, but the caller learns it is not known to be kept.
+		select {
+		case w.ch <- d.rec:
+			w.queued.Add(1)
+		default:
+			if w.spool != nil {
+				w.overflow(d.rec)
+			} else {
+				w.drop(1, "queue full")
+			}
+		}
 		return ctx.Err()
 	}
 }

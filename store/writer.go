@@ -285,7 +285,7 @@ func (w *Writer) Stats() WriterStats {
 		Dropped: w.dropped.Load(),
 		Failed:  w.failed.Load(),
 		Batches: w.batches.Load(),
-		Pending: len(w.ch),
+		Pending: len(w.ch) + len(w.durable),
 
 		Spooled:  w.spooled.Load(),
 		Replayed: w.replayed.Load(),
