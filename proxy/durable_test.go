@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 	"github.com/sluice-gateway/sluice/store"
+	"github.com/sluice-gateway/sluice/store/storetest"
 )
 
 const durableConfig = `{
@@ -168,5 +170,72 @@ func TestDurableLogNeedsDurableSink(t *testing.T) {
 	_, err := New(context.Background(), nil, Options{Identity: identity.Local("alice@example.com"), Sink: &memSink{}, DurableLog: true})
 	if err == nil || !strings.Contains(err.Error(), "DurableLog") {
 		t.Fatalf("New over a sink that cannot wait: %v, want an error naming DurableLog", err)
+	}
+}
+
+// BenchmarkDurableLog measures what --durable-log adds to an answer: the
+// gateway with a real request log (a Writer over SQLite, or PostgreSQL
+// when SLUICE_TEST_POSTGRES is set, with its spool) and DurableLog off or
+// on, one client at a time (ns/op is the latency of one request) and 16
+// at once (ns/op is the inverse of throughput; commits are shared).
+func BenchmarkDurableLog(b *testing.B) {
+	dbs := map[string]func(b *testing.B) string{
+		"sqlite": func(b *testing.B) string { return filepath.Join(b.TempDir(), "sluice.db") },
+	}
+	if os.Getenv(storetest.EnvTestPostgres) != "" {
+		dbs["postgres"] = func(b *testing.B) string { return storetest.PostgresDSN(b) }
+	}
+	for dbName, dsn := range dbs {
+		for _, durable := range []bool{false, true} {
+			for _, mode := range benchModes() {
+				for _, clients := range []int{1, 16} {
+					b.Run(fmt.Sprintf("%s/durable=%v/%s/clients=%d", dbName, durable, mode.name, clients), func(b *testing.B) {
+						st, err := store.Open(context.Background(), dsn(b), store.Options{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer st.Close()
+						sp, err := store.OpenSpool(filepath.Join(b.TempDir(), "spool"), store.SpoolOptions{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer sp.Close()
+						w := store.NewWriter(st, store.WriterOptions{Spool: sp})
+						defer w.Close(context.Background())
+						gw := newGateway(&testing.T{}, pipelineConfig, "alice@example.com", func(o *Options) {
+							o.Sink, o.DurableLog, o.Logger = w, durable, quietLog()
+						})
+						defer gw.Close()
+						gw.upstream.Handle("/v1/chat/completions", mode.reply)
+						client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+						b.ReportAllocs()
+						b.SetParallelism(clients)
+						if clients == 1 {
+							for b.Loop() {
+								benchPost(b, client, gw.URL, mode.body)
+							}
+							return
+						}
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								benchPost(b, client, gw.URL, mode.body)
+							}
+						})
+					})
+				}
+			}
+		}
+	}
+}
+
+func benchPost(b *testing.B, client *http.Client, base, body string) {
+	resp, err := client.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatal(resp.Status)
 	}
 }
