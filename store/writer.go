@@ -114,6 +114,11 @@ func (o *WriterOptions) defaults() {
 // them, so the gateway can refuse new requests rather than serve them
 // unrecorded.
 //
+// WriteDurable is the other way in, for a gateway that completes an answer
+// only once its record is safe: it waits until the record is committed to
+// the database or fsynced to the spool, and makes the Writer flush at once
+// rather than at its next interval (see WriteDurable).
+//
 // Without a spool, a record that still finds no room in the queue is
 // dropped: counted in Stats().Dropped and logged (at most once a second,
 // with the running count); and a failed batch is inserted one record at a
