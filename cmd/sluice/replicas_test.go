@@ -280,7 +280,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		t.Errorf("%d rows of r2 belong to no answer a client received; at most 8 requests were in flight", unfinished)
 	}
 	t.Logf("%d answers, %d rows; r2 answered %d requests, %d of them in the half second before SIGKILL; "+
-		"%d answers cut by the kill (%d of them with a row)", ids.len(), len(rows), len(byR2), recent, cut.len(), unfinished)
+		"%d answers cut after their headers; %d rows of r2 for answers no client received completely", ids.len(), len(rows), len(byR2), recent, cut.len(), unfinished)
 
 	// The quota held across the three: at most one reservation over.
 	var spent quota.Amount
