@@ -83,7 +83,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s:     s,
 		snap:  s.state.Load(),
 		r:     r,
-		w:     &responseRecorder{ResponseWriter: w},
+		w:     &responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
 		start: start,
 		id:    store.NewID(start),
 		kept:  s.kept.lease(s.opts.KeptBodyMax),
@@ -363,7 +363,14 @@ func (ex *exchange) finish() {
 	ex.s.metrics.request(ex, &rec)
 	ex.accessLog(&rec)
 	ex.endSpan(&rec)
-	ex.s.opts.Sink.Write(rec)
+	if ex.s.durable != nil && p == nil && ex.r.Context().Err() == nil {
+		if !ex.keepDurably(rec) {
+			// The client must not take this answer for a complete one.
+			p = http.ErrAbortHandler
+		}
+	} else {
+		ex.s.opts.Sink.Write(rec)
+	}
 	ex.kept.release()
 	if p != nil {
 		panic(p)

@@ -14,9 +14,15 @@ type responseRecorder struct {
 	bytes     int64
 	firstByte time.Time
 	wroteBody bool
+	// chunked drops Content-Length (Options.DurableLog), so the client
+	// sees the answer's end only when the handler returns.
+	chunked bool
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
+	if w.chunked {
+		w.Header().Del("Content-Length")
+	}
 	if w.status == 0 && code >= 200 {
 		w.status = code
 	}
@@ -25,6 +31,9 @@ func (w *responseRecorder) WriteHeader(code int) {
 
 func (w *responseRecorder) Write(p []byte) (int, error) {
 	if w.status == 0 {
+		if w.chunked {
+			w.Header().Del("Content-Length")
+		}
 		w.status = http.StatusOK
 	}
 	if !w.wroteBody && len(p) > 0 {

@@ -132,7 +132,20 @@ type Options struct {
 	// ShadowSource names where Shadow came from (the --shadow-config
 	// file), for GET /api/config/shadow.
 	ShadowSource string
+	// DurableLog (serve --durable-log) completes an answer only once its
+	// record is committed to the database or fsynced to the spool: Sink
+	// must be a DurableSink. Answers are then sent without
+	// Content-Length, so the client sees their end only when the handler
+	// returns, after the record is safe. An answer whose record cannot be
+	// kept within DurableLogTimeout (DefaultDurableLogTimeout when zero)
+	// is aborted: the client sees a broken response, never a complete one.
+	DurableLog        bool
+	DurableLogTimeout time.Duration
 }
+
+// DefaultDurableLogTimeout bounds how long an answer waits for its record
+// with Options.DurableLog.
+const DefaultDurableLogTimeout = 10 * time.Second
 
 // Server is the gateway's http.Handler.
 type Server struct {
@@ -167,6 +180,8 @@ type Server struct {
 	connectors *mcpgw.Gateway
 	// failed is the newest stored revision that could not be applied.
 	failed atomic.Pointer[failedRevision]
+	// durable is the sink answers wait for, with Options.DurableLog.
+	durable DurableSink
 }
 
 // New builds a Server for cfg. It compiles the policy once; an error means
@@ -174,6 +189,16 @@ type Server struct {
 func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error) {
 	if opts.Identity == nil || opts.Sink == nil {
 		return nil, errors.New("proxy: Options.Identity and Options.Sink are required")
+	}
+	var durable DurableSink
+	if opts.DurableLog {
+		var ok bool
+		if durable, ok = opts.Sink.(DurableSink); !ok {
+			return nil, errors.New("proxy: Options.DurableLog needs a Sink that can wait for a record to be kept (a store.Writer)")
+		}
+		if opts.DurableLogTimeout <= 0 {
+			opts.DurableLogTimeout = DefaultDurableLogTimeout
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -212,7 +237,7 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
 	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
-		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState()}
+		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState(), durable: durable}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	s.shadow = newShadowPolicy(s.metrics, s.log)

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -19,3 +21,14 @@ type Sink interface {
 }
 
 var _ Sink = (*store.Writer)(nil)
+
+// DurableSink is a Sink that can also say when a record is safe:
+// WriteDurable returns once the record is committed to the database or
+// fsynced to the spool, or with an error when it is kept in neither.
+// Options.DurableLog needs one.
+type DurableSink interface {
+	Sink
+	WriteDurable(context.Context, store.Record) error
+}
+
+var _ DurableSink = (*store.Writer)(nil)

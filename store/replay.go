@@ -66,19 +66,26 @@ func (w *Writer) setState(s LogState, f *LogFailure) {
 // keep stores a batch with a spool behind the database: straight into the
 // database while the spool is empty, else behind the spooled records, so
 // they stay in order; into the database after all when the spool cannot
-// take them. What neither takes is lost, loudly.
-func (w *Writer) keep(batch []Record) {
+// take them. What neither takes is lost, loudly, and returned. A batch
+// that callers of WriteDurable wait for (hurry) gets one try at the
+// database, bounded by DurableInsertTimeout, before it goes to the spool.
+func (w *Writer) keep(batch []Record, hurry bool) error {
 	var dbErr error
 	tried := false
 	if w.spool.Records() == 0 && w.ctx.Err() == nil {
 		tried = true
-		if dbErr = w.insertRetrying(batch); dbErr == nil {
+		if hurry {
+			dbErr = w.insertWithin(batch, w.o.DurableInsertTimeout)
+		} else {
+			dbErr = w.insertRetrying(batch)
+		}
+		if dbErr == nil {
 			w.written.Add(int64(len(batch)))
 			w.batches.Add(1)
 			if LogState(w.state.Load()) != LogOK && w.spool.Records() == 0 {
 				w.setState(LogOK, nil)
 			}
-			return
+			return nil
 		}
 		w.o.Logger.Warn("store: database insert failed; keeping the records in the spool until it is back",
 			slog.Int("records", len(batch)), slog.Any("error", dbErr))
@@ -90,7 +97,7 @@ func (w *Writer) keep(batch []Record) {
 		if tried && w.rp.backoff == 0 {
 			w.rp.backoff = w.o.RetryBackoff
 		}
-		return
+		return nil
 	}
 	if !tried && w.ctx.Err() == nil {
 		if dbErr = w.insert(batch); dbErr == nil {
@@ -100,10 +107,10 @@ func (w *Writer) keep(batch []Record) {
 			if LogState(w.state.Load()) == LogFailing {
 				w.setState(LogSpooling, nil)
 			}
-			return
+			return nil
 		}
 	}
-	w.lose(batch, spErr, dbErr)
+	return w.lose(batch, spErr, dbErr)
 }
 
 // markSpooling notes records in the spool. A failing log stays failing:
@@ -137,8 +144,8 @@ func (w *Writer) overflow(r Record) bool {
 }
 
 // lose counts and logs records neither the database nor the spool took,
-// and marks the log failing.
-func (w *Writer) lose(recs []Record, spErr, dbErr error) {
+// and marks the log failing. It returns the failure.
+func (w *Writer) lose(recs []Record, spErr, dbErr error) error {
 	w.lost.Add(int64(len(recs)))
 	ids := make([]string, len(recs))
 	for i := range recs {
@@ -147,7 +154,9 @@ func (w *Writer) lose(recs []Record, spErr, dbErr error) {
 	w.o.Logger.Error("store: request records LOST: neither the database nor the spool could take them",
 		slog.Int("records", len(recs)), slog.Any("request_ids", ids),
 		slog.Any("spool_error", spErr), slog.Any("database_error", dbErr), slog.Int64("lost_total", w.lost.Load()))
-	w.setState(LogFailing, spoolFailure(spErr))
+	f := spoolFailure(spErr)
+	w.setState(LogFailing, f)
+	return f
 }
 
 func spoolFailure(err error) *LogFailure {

@@ -12,7 +12,10 @@
 //
 // Writes go through a Writer, which batches records in the background so the
 // request path never waits for the database, and keeps what the database
-// cannot take in a Spool on local disk until it can.
+// cannot take in a Spool on local disk until it can. A gateway that must not
+// complete an answer before its row is safe waits with [Writer.WriteDurable]
+// instead, which commits at once and shares each commit among the records
+// waiting together.
 package store
 
 import (

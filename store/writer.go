@@ -40,6 +40,11 @@ type WriterOptions struct {
 	// records while the database keeps failing (default 5s); the pause
 	// starts at RetryBackoff and doubles.
 	ReplayMaxBackoff time.Duration
+	// DurableInsertTimeout bounds the database insert of a batch that
+	// WriteDurable calls wait for (default 2s). With a spool, such a
+	// batch is not retried: on any error, or past this bound, it goes
+	// to the spool at once, so the waiting answers are held no longer.
+	DurableInsertTimeout time.Duration
 }
 
 func (o *WriterOptions) defaults() {
@@ -71,6 +76,9 @@ func (o *WriterOptions) defaults() {
 	}
 	if o.ReplayMaxBackoff <= 0 {
 		o.ReplayMaxBackoff = 5 * time.Second
+	}
+	if o.DurableInsertTimeout <= 0 {
+		o.DurableInsertTimeout = 2 * time.Second
 	}
 }
 
@@ -106,6 +114,11 @@ func (o *WriterOptions) defaults() {
 // them, so the gateway can refuse new requests rather than serve them
 // unrecorded.
 //
+// WriteDurable is the other way in, for a gateway that completes an answer
+// only once its record is safe: it waits until the record is committed to
+// the database or fsynced to the spool, and makes the Writer flush at once
+// rather than at its next interval (see WriteDurable).
+//
 // Without a spool, a record that still finds no room in the queue is
 // dropped: counted in Stats().Dropped and logged (at most once a second,
 // with the running count); and a failed batch is inserted one record at a
@@ -115,6 +128,8 @@ type Writer struct {
 	o    WriterOptions
 	ch   chan Record
 	kick chan chan struct{}
+	// durable carries the records of WriteDurable calls.
+	durable chan durableWrite
 
 	mu     sync.RWMutex // held for reading while sending on ch
 	closed bool
@@ -167,13 +182,14 @@ func NewWriter(st Inserter, o WriterOptions) *Writer {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
-		st:     st,
-		o:      o,
-		ch:     make(chan Record, o.QueueSize),
-		kick:   make(chan chan struct{}),
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
+		st:      st,
+		o:       o,
+		ch:      make(chan Record, o.QueueSize),
+		durable: make(chan durableWrite, durableQueue),
+		kick:    make(chan chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
 
 		spool:     o.Spool,
 		spoolKick: make(chan struct{}, 1),
@@ -274,7 +290,7 @@ func (w *Writer) Stats() WriterStats {
 		Dropped: w.dropped.Load(),
 		Failed:  w.failed.Load(),
 		Batches: w.batches.Load(),
-		Pending: len(w.ch),
+		Pending: len(w.ch) + len(w.durable),
 
 		Spooled:  w.spooled.Load(),
 		Replayed: w.replayed.Load(),
@@ -293,14 +309,47 @@ func (w *Writer) run() {
 	tick := time.NewTicker(w.o.FlushInterval)
 	defer tick.Stop()
 	batch := make([]Record, 0, w.o.BatchSize)
+	// waiters are the WriteDurable calls whose records are in batch.
+	var waiters []waiter
 	flush := func() {
-		if len(batch) > 0 {
-			if w.spool != nil {
-				w.keep(batch)
-			} else {
-				w.store(batch)
+		if len(batch) == 0 {
+			return
+		}
+		var err error
+		var failed []string
+		if w.spool != nil {
+			err = w.keep(batch, len(waiters) > 0)
+		} else {
+			failed, err = w.store(batch)
+		}
+		if len(waiters) > 0 {
+			w.acknowledge(waiters, failed, err)
+			clear(waiters)
+			waiters = waiters[:0]
+		}
+		batch = batch[:0]
+	}
+	// gather adds to batch, without waiting, the records queued now:
+	// waiting ones first, then those of Write, up to what the queues
+	// hold at the call.
+	gather := func() {
+		for n := len(w.durable); n > 0; n-- {
+			d := <-w.durable
+			batch = append(batch, d.rec)
+			waiters = append(waiters, waiter{id: d.rec.ID, ack: d.ack})
+			if len(batch) >= w.o.BatchSize {
+				flush()
 			}
-			batch = batch[:0]
+		}
+		for n := len(w.ch); n > 0; n-- {
+			r, ok := <-w.ch
+			if !ok {
+				break
+			}
+			batch = append(batch, r)
+			if len(batch) >= w.o.BatchSize {
+				flush()
+			}
 		}
 	}
 	w.rp = newReplayer(w)
@@ -312,8 +361,17 @@ func (w *Writer) run() {
 			w.rp.fired()
 		case <-w.spoolKick:
 			// An overflow append: arm() above schedules the replay.
+		case d := <-w.durable:
+			// Group commit: the waiting record and everything queued
+			// with it now go in one batch, at once.
+			batch = append(batch, d.rec)
+			waiters = append(waiters, waiter{id: d.rec.ID, ack: d.ack})
+			gather()
+			flush()
 		case r, ok := <-w.ch:
 			if !ok {
+				// Closed: no WriteDurable can send any more.
+				gather()
 				flush()
 				return
 			}
@@ -343,23 +401,23 @@ func (w *Writer) run() {
 }
 
 // store inserts one batch without a spool, retrying, then falling back to
-// one record at a time.
-func (w *Writer) store(batch []Record) {
+// one record at a time. It returns the IDs of the records not stored, or
+// an error when none was.
+func (w *Writer) store(batch []Record) (failed []string, err error) {
 	if w.ctx.Err() != nil {
 		w.drop(int64(len(batch)), "writer closed before the records were stored")
-		return
+		return nil, errWriterClosed
 	}
-	err := w.insertRetrying(batch)
+	err = w.insertRetrying(batch)
 	if err == nil {
 		w.written.Add(int64(len(batch)))
 		w.batches.Add(1)
-		return
+		return nil, nil
 	}
 	if w.ctx.Err() != nil {
 		w.drop(int64(len(batch)), "writer closed before the records were stored")
-		return
+		return nil, errWriterClosed
 	}
-	var failed []string
 	var firstErr error
 	for i := range batch {
 		if err := w.insert(batch[i : i+1]); err != nil {
@@ -374,10 +432,15 @@ func (w *Writer) store(batch []Record) {
 		w.o.Logger.Error("store: request records not stored", slog.Int("records", len(failed)),
 			slog.Any("request_ids", failed), slog.Any("error", firstErr))
 	}
+	return failed, nil
 }
 
 func (w *Writer) insert(recs []Record) error {
-	ctx, cancel := context.WithTimeout(w.ctx, w.o.InsertTimeout)
+	return w.insertWithin(recs, w.o.InsertTimeout)
+}
+
+func (w *Writer) insertWithin(recs []Record, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(w.ctx, timeout)
 	defer cancel()
 	err := w.st.Insert(ctx, recs)
 	if err != nil && errors.Is(err, context.Canceled) && w.ctx.Err() != nil {

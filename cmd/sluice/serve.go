@@ -71,6 +71,7 @@ type serveFlags struct {
 	configSource     string
 	replicaName      string
 	tailnetService   string
+	durableLog       bool
 }
 
 func defaultStateDir() string {
@@ -124,6 +125,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.configSource, "config-source", configSourceFile, "where the configuration comes from: file (--config), or db: the --db PostgreSQL database shared by replicas (seeded with sluice config push, or from --config when empty), applied by every replica within a second of a change")
 	fs.StringVar(&f.tailnetService, "tailnet-service", "", "with --tailnet, also host this Tailscale Service (svc:ai) on port 80 (and 443 with --tls), so several replicas answer at one name; the node must be tagged and the service approved")
 	fs.StringVar(&f.replicaName, "replica-name", "", "this replica's name in the request log and GET /api/status (default: HOSTNAME-PID)")
+	fs.BoolVar(&f.durableLog, "durable-log", false, "complete an answer only once its request log row is committed to the database or fsynced to the spool, so a crash loses no answered request (adds a commit's latency; recommended for replicas)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -161,6 +163,9 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", args)
+	}
+	if f.durableLog && f.db == noRequestLog {
+		return errors.New("--durable-log needs a request log: --db none keeps none")
 	}
 	if err := checkConfigSource(f); err != nil {
 		return err
@@ -336,6 +341,7 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		ConfigFile:        f.config,
 		Shadow:            shadow,
 		ShadowSource:      f.shadowConfig,
+		DurableLog:        f.durableLog,
 	}
 	if shared != nil {
 		opts.Replicas = shared.db
