@@ -1,0 +1,415 @@
+package translate
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+)
+
+// The stream decoders read every event of every translated stream, and
+// encoding/json's reflection was most of what a translated event cost. A
+// chat chunk and an Anthropic event are read here instead, byte by byte,
+// into the same structs encoding/json fills (chatChunk, anthStreamEvent),
+// with what encoding/json would have put there. Whatever this reader does
+// not handle exactly as encoding/json does (a key written with escapes or
+// non-ASCII letters, a key given twice, a value of an unexpected type, a
+// number that is not a small integer, malformed JSON) it hands back to
+// encoding/json, which decides. FuzzFastDecoders holds the two readers to
+// that.
+
+// errSlow sends a document to encoding/json.
+var errSlow = errors.New("left to encoding/json")
+
+// fastObject checks the object at i and calls member with the index in
+// names of each member it matches (as encoding/json matches field names)
+// and the offset of the member's value; member returns the offset past
+// the value. Other members are checked and skipped.
+func fastObject(data []byte, i int, names []string, member func(field, vs int) (int, error)) (int, error) {
+	var seen uint64
+	return jsonbytes.ValidMembers(data, i, func(k jsonbytes.Key, _, vs int) (int, error) {
+		for _, c := range k {
+			if c >= 0x80 || c == '\\' {
+				return 0, errSlow
+			}
+		}
+		f := k.FoldIndex(names)
+		if f < 0 {
+			return jsonbytes.ValidValue(data, vs, nil)
+		}
+		if seen&(1<<f) != 0 {
+			return 0, errSlow
+		}
+		seen |= 1 << f
+		return member(f, vs)
+	})
+}
+
+// fastTop reads the document data, which must be one object and nothing
+// else.
+func fastTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
+	i := jsonbytes.SkipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errSlow
+	}
+	end, err := fastObject(data, i, names, member)
+	if err != nil {
+		return err
+	}
+	if jsonbytes.SkipSpace(data, end) != len(data) {
+		return errSlow
+	}
+	return nil
+}
+
+// fastNull reports whether the value at vs is null, and the offset past it.
+func fastNull(data []byte, vs int) (bool, int) {
+	if len(data)-vs >= 4 && string(data[vs:vs+4]) == "null" {
+		return true, vs + 4
+	}
+	return false, 0
+}
+
+// fastString reads a string into *s; null leaves *s as it is.
+func fastString(data []byte, vs int, s *string) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	if vs >= len(data) || data[vs] != '"' {
+		return 0, errSlow
+	}
+	v, end, err := jsonbytes.StringAt(data, vs)
+	if err != nil {
+		return 0, err
+	}
+	if *s != v {
+		*s = v
+	}
+	return end, nil
+}
+
+// fastStringPtr reads a string into *p; null sets *p to nil.
+func fastStringPtr(data []byte, vs int, p **string) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		*p = nil
+		return end, nil
+	}
+	var s string
+	end, err := fastString(data, vs, &s)
+	if err != nil {
+		return 0, err
+	}
+	*p = &s
+	return end, nil
+}
+
+// fastInt reads a small integer into *n; null leaves *n as it is.
+func fastInt(data []byte, vs int, n *int) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	end, integer, err := jsonbytes.ValidNumber(data, vs)
+	if err != nil || !integer || end-vs > 15 {
+		return 0, errSlow
+	}
+	v, err := strconv.Atoi(string(data[vs:end]))
+	if err != nil {
+		return 0, errSlow
+	}
+	*n = v
+	return end, nil
+}
+
+// fastRaw copies the value at vs into *raw, as a json.RawMessage field
+// receives it.
+func fastRaw(data []byte, vs int, raw *json.RawMessage) (int, error) {
+	end, err := jsonbytes.ValidValue(data, vs, nil)
+	if err != nil {
+		return 0, err
+	}
+	*raw = append((*raw)[:0], data[vs:end]...)
+	return end, nil
+}
+
+// fastVia decodes the value at vs into v with encoding/json: for members
+// that come once a stream (usage, a message), where reflection costs
+// little.
+func fastVia(data []byte, vs int, v any) (int, error) {
+	end, err := jsonbytes.ValidValue(data, vs, nil)
+	if err != nil {
+		return 0, err
+	}
+	if json.Unmarshal(data[vs:end], v) != nil {
+		return 0, errSlow
+	}
+	return end, nil
+}
+
+// chatChunk is the part of a chat completion chunk the stream path reads.
+type chatChunk struct {
+	ID      string            `json:"id"`
+	Model   string            `json:"model"`
+	Choices []chatChunkChoice `json:"choices"`
+	Usage   *chatUsage        `json:"usage"`
+	Error   json.RawMessage   `json:"error"`
+}
+
+type chatChunkChoice struct {
+	Delta struct {
+		Content          *string             `json:"content"`
+		Refusal          *string             `json:"refusal"`
+		ReasoningContent *string             `json:"reasoning_content"`
+		ToolCalls        []chatChunkToolCall `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+type chatChunkToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+var (
+	chatChunkFields    = []string{"id", "model", "choices", "usage", "error"}
+	chatChoiceFields   = []string{"delta", "finish_reason"}
+	chatDeltaFields    = []string{"content", "refusal", "reasoning_content", "tool_calls"}
+	chatToolCallFields = []string{"index", "id", "function"}
+	chatFunctionFields = []string{"name", "arguments"}
+)
+
+// decodeChatChunk reads a chunk into c, reusing its slices and strings.
+func decodeChatChunk(data []byte, c *chatChunk) error {
+	if err := fastChatChunk(data, c); err == nil {
+		return nil
+	}
+	*c = chatChunk{}
+	return json.Unmarshal(data, c)
+}
+
+func fastChatChunk(data []byte, c *chatChunk) error {
+	spare, id, model := c.Choices[:0], c.ID, c.Model
+	*c = chatChunk{Error: c.Error[:0]}
+	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
+		if null, end := fastNull(data, vs); null {
+			switch f {
+			case 2:
+				c.Choices = nil
+			case 4:
+				c.Error = append(c.Error, "null"...)
+			}
+			return end, nil
+		}
+		switch f {
+		case 0:
+			c.ID = id // kept when the chunk repeats it, as chunks do
+			return fastString(data, vs, &c.ID)
+		case 1:
+			c.Model = model
+			return fastString(data, vs, &c.Model)
+		case 2:
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			if spare == nil {
+				spare = []chatChunkChoice{}
+			}
+			c.Choices = spare
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				c.Choices = append(c.Choices, chatChunkChoice{})
+				return fastChatChoice(data, es, &c.Choices[len(c.Choices)-1])
+			})
+		case 3:
+			c.Usage = new(chatUsage)
+			return fastVia(data, vs, c.Usage)
+		default:
+			return fastRaw(data, vs, &c.Error)
+		}
+	})
+	if len(c.Error) == 0 {
+		c.Error = nil
+	}
+	return err
+}
+
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
+		if f == 1 {
+			return fastStringPtr(data, vs, &ch.FinishReason)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		d := &ch.Delta
+		return fastObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastStringPtr(data, vs, &d.Content)
+			case 1:
+				return fastStringPtr(data, vs, &d.Refusal)
+			case 2:
+				return fastStringPtr(data, vs, &d.ReasoningContent)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			d.ToolCalls = []chatChunkToolCall{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				d.ToolCalls = append(d.ToolCalls, chatChunkToolCall{})
+				return fastChatToolCall(data, es, &d.ToolCalls[len(d.ToolCalls)-1])
+			})
+		})
+	})
+}
+
+func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt(data, vs, &tc.Index)
+		case 1:
+			return fastString(data, vs, &tc.ID)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		fn := &tc.Function
+		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastString(data, vs, &fn.Name)
+			}
+			return fastString(data, vs, &fn.Arguments)
+		})
+	})
+}
+
+// anthSSEEvent is the part of an Anthropic event the stream path
+// reads.
+type anthSSEEvent struct {
+	Type         string             `json:"type"`
+	Index        int                `json:"index"`
+	Message      *anthStreamMessage `json:"message"`
+	ContentBlock *anthBlock         `json:"content_block"`
+	Delta        *anthStreamDelta   `json:"delta"`
+	Usage        *anthUsage         `json:"usage"`
+	Error        *anthStreamError   `json:"error"`
+}
+
+type anthStreamMessage struct {
+	ID    string    `json:"id"`
+	Model string    `json:"model"`
+	Usage anthUsage `json:"usage"`
+}
+
+type anthStreamDelta struct {
+	Type        string `json:"type"`
+	Text        string `json:"text"`
+	Thinking    string `json:"thinking"`
+	Signature   string `json:"signature"`
+	PartialJSON string `json:"partial_json"`
+	StopReason  string `json:"stop_reason"`
+}
+
+type anthStreamError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+var (
+	anthEventFields = []string{"type", "index", "message", "content_block", "delta", "usage", "error"}
+	anthDeltaFields = []string{"type", "text", "thinking", "signature", "partial_json", "stop_reason"}
+)
+
+// decodeAnthEvent reads an event into e, reusing e.Delta.
+func decodeAnthEvent(data []byte, e *anthSSEEvent) error {
+	if err := fastAnthEvent(data, e); err == nil {
+		return nil
+	}
+	*e = anthSSEEvent{}
+	return json.Unmarshal(data, e)
+}
+
+func fastAnthEvent(data []byte, e *anthSSEEvent) error {
+	spare, typ := e.Delta, e.Type
+	*e = anthSSEEvent{}
+	return fastTop(data, anthEventFields, func(f, vs int) (int, error) {
+		if null, end := fastNull(data, vs); null {
+			return end, nil // every field is fresh: null leaves it zero or nil
+		}
+		switch f {
+		case 0:
+			e.Type = typ // kept when the event repeats it
+			return fastString(data, vs, &e.Type)
+		case 1:
+			return fastInt(data, vs, &e.Index)
+		case 2:
+			e.Message = new(anthStreamMessage)
+			return fastVia(data, vs, e.Message)
+		case 3:
+			e.ContentBlock = new(anthBlock)
+			return fastVia(data, vs, e.ContentBlock)
+		case 4:
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			if spare == nil {
+				spare = new(anthStreamDelta)
+			}
+			dt := spare.Type
+			*spare = anthStreamDelta{}
+			e.Delta = spare
+			d := spare
+			return fastObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				switch f {
+				case 0:
+					d.Type = dt
+					return fastString(data, vs, &d.Type)
+				case 1:
+					return fastString(data, vs, &d.Text)
+				case 2:
+					return fastString(data, vs, &d.Thinking)
+				case 3:
+					return fastString(data, vs, &d.Signature)
+				case 4:
+					return fastString(data, vs, &d.PartialJSON)
+				default:
+					return fastString(data, vs, &d.StopReason)
+				}
+			})
+		case 5:
+			e.Usage = new(anthUsage)
+			return fastVia(data, vs, e.Usage)
+		default:
+			e.Error = new(anthStreamError)
+			return fastVia(data, vs, e.Error)
+		}
+	})
+}

@@ -1,0 +1,123 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fastSeeds are the data lines of the stream fixtures in format from.
+func fastSeeds(t testing.TB, from string) [][]byte {
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "from", from, "stream-*.sse"))
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+				out = append(out, d)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s stream fixtures", from)
+	}
+	return out
+}
+
+// tricky are chunks and events the fast readers must leave to
+// encoding/json, or read exactly as it does.
+var tricky = []string{
+	`{"id":"a","ID":"b","choices":[]}`,
+	`{"\u0069d":"x","model":null,"choices":null,"usage":null,"error":null}`,
+	`{"choices":[{"delta":{"content":"caf\u00e9 \ud83d\ude00 \n","tool_calls":[{"index":1.0}]}}]}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":99999999999999999999}]}}]}`,
+	`{"choices":[null,{"delta":null,"finish_reason":null}],"Usage":{"prompt_tokens":"3"}}`,
+	`{"choices":[{"delta":{"tool_calls":[null,{"function":null,"id":null}]}}]} x`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi","TEXT":"again"}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":null,"text":"\u0000 \"q\""}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":-1}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"busy"},"extra":[1,{"a":[true,false]}]}`,
+	`{"type":"ping","ſtop":1}`,
+	`  {"type":"x"}  `, `[]`, `null`, `{`, `{"a":}`, `{"a":1,}`,
+}
+
+// checkFastChat compares the fast chat chunk reader, after reading prev
+// into the same chunk, with encoding/json on data.
+func checkFastChat(t *testing.T, prev, data []byte) {
+	var c chatChunk
+	_ = decodeChatChunk(prev, &c)
+	var want chatChunk
+	wantErr := json.Unmarshal(data, &want)
+	err := fastChatChunk(data, &c)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(c, want)) {
+		t.Fatalf("fast chat reader on %s:\n got %+v\nwant %+v (err %v)", data, c, want, wantErr)
+	}
+	err = decodeChatChunk(data, &c)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(c, want) {
+		t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, c, err, want, wantErr)
+	}
+}
+
+func checkFastAnth(t *testing.T, prev, data []byte) {
+	var e anthSSEEvent
+	_ = decodeAnthEvent(prev, &e)
+	var want anthSSEEvent
+	wantErr := json.Unmarshal(data, &want)
+	err := fastAnthEvent(data, &e)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(e, want)) {
+		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, e, want, wantErr)
+	}
+	err = decodeAnthEvent(data, &e)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(e, want) {
+		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, e, err, want, wantErr)
+	}
+}
+
+func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
+	chat, anth := fastSeeds(t, "openai_chat"), fastSeeds(t, "anthropic_messages")
+	for _, s := range tricky {
+		chat, anth = append(chat, []byte(s)), append(anth, []byte(s))
+	}
+	for i, d := range chat {
+		checkFastChat(t, chat[(i+len(chat)-1)%len(chat)], d)
+	}
+	for i, d := range anth {
+		checkFastAnth(t, anth[(i+len(anth)-1)%len(anth)], d)
+	}
+	// The fixtures take the fast path: were they left to encoding/json,
+	// this test would hold without testing the fast readers.
+	var c chatChunk
+	if err := fastChatChunk(chat[1], &c); err != nil {
+		t.Errorf("fixture chunk %s left to encoding/json: %v", chat[1], err)
+	}
+	var e anthSSEEvent
+	if err := fastAnthEvent(anth[2], &e); err != nil {
+		t.Errorf("fixture event %s left to encoding/json: %v", anth[2], err)
+	}
+}
+
+// FuzzFastDecoders holds the stream path's readers of chat chunks and
+// Anthropic events to what encoding/json reads, after any earlier chunk.
+func FuzzFastDecoders(f *testing.F) {
+	chat, anth := fastSeeds(f, "openai_chat"), fastSeeds(f, "anthropic_messages")
+	for _, s := range chat {
+		f.Add(s, chat[0])
+	}
+	for _, s := range anth {
+		f.Add(s, anth[0])
+	}
+	for _, s := range tricky {
+		f.Add([]byte(s), chat[1])
+		f.Add([]byte(s), anth[2])
+	}
+	f.Fuzz(func(t *testing.T, data, prev []byte) {
+		checkFastChat(t, prev, data)
+		checkFastAnth(t, prev, data)
+	})
+}
