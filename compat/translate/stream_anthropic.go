@@ -31,8 +31,7 @@ type anthropicToChat struct {
 	calls int
 	stop  StopReason
 	usage usage.Tokens
-	// ev is the last event read, its delta reused for the next.
-	ev anthSSEEvent
+	r anthEventReader
 }
 
 func (s *anthropicToChat) Write(b []byte) (int, error) {
@@ -71,11 +70,11 @@ func (s *anthropicToChat) event(ev sse.Event) {
 	if s.err != nil || s.closed || !ev.HasData {
 		return
 	}
-	e := &s.ev
-	if err := decodeAnthEvent(ev.Data, e); err != nil {
+	if err := s.r.read(ev.Data); err != nil {
 		s.fail("the upstream sent an event that is not JSON")
 		return
 	}
+	e := &s.r.e
 	switch e.Type {
 	case "message_start":
 		if e.Message == nil {

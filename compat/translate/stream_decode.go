@@ -91,19 +91,18 @@ func (d *chatDecoder) event(h *hubStream, ev sse.Event) {
 // anthDecoder reads Anthropic's events, whose blocks are the hub's.
 type anthDecoder struct {
 	sseDecoder
-	// e is the last event read, its delta reused for the next.
-	e anthSSEEvent
+	r anthEventReader
 }
 
 func (d *anthDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, d.event) }
 func (d *anthDecoder) end(h *hubStream) error            { return d.stop(h, d.event) }
 
 func (d *anthDecoder) event(h *hubStream, ev sse.Event) {
-	e := &d.e
-	if decodeAnthEvent(ev.Data, e) != nil {
+	if d.r.read(ev.Data) != nil {
 		h.failf("the upstream sent an event that is not JSON")
 		return
 	}
+	e := &d.r.e
 	switch e.Type {
 	case "message_start":
 		if e.Message == nil {

@@ -79,14 +79,37 @@ func fastString(data []byte, vs int, s *string) (int, error) {
 	if vs >= len(data) || data[vs] != '"' {
 		return 0, errSlow
 	}
-	v, end, err := jsonbytes.StringAt(data, vs)
+	end, plain, err := jsonbytes.ValidString(data, vs)
 	if err != nil {
 		return 0, err
 	}
-	if *s != v {
-		*s = v
+	if raw := data[vs+1 : end-1]; plain && string(raw) == *s {
+		return end, nil // the value *s had, kept: no copy
 	}
-	return end, nil
+	*s, _, err = jsonbytes.StringAt(data, vs)
+	return end, err
+}
+
+// fastName reads a string into *s as fastString does, taking the value
+// from names when it is one of them (an event or block type), so that
+// it is not copied.
+func fastName(data []byte, vs int, s *string, names []string) (int, error) {
+	if vs < len(data) && data[vs] == '"' {
+		end, plain, err := jsonbytes.ValidString(data, vs)
+		if err != nil {
+			return 0, err
+		}
+		if plain {
+			raw := data[vs+1 : end-1]
+			for _, n := range names {
+				if string(raw) == n {
+					*s = n
+					return end, nil
+				}
+			}
+		}
+	}
+	return fastString(data, vs, s)
 }
 
 // fastStringPtr reads a string into *p; null sets *p to nil.
@@ -193,6 +216,12 @@ func decodeChatChunk(data []byte, c *chatChunk) error {
 
 func fastChatChunk(data []byte, c *chatChunk) error {
 	spare, id, model := c.Choices[:0], c.ID, c.Model
+	// The first choice's tool calls of the last chunk lend their array to
+	// the next first choice's.
+	var calls []chatChunkToolCall
+	if len(c.Choices) > 0 {
+		calls = c.Choices[0].Delta.ToolCalls[:0]
+	}
 	*c = chatChunk{Error: c.Error[:0]}
 	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
 		if null, end := fastNull(data, vs); null {
@@ -221,7 +250,9 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				return fastChatChoice(data, es, &c.Choices[len(c.Choices)-1])
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
+				calls = nil
+				return end, err
 			})
 		case 3:
 			c.Usage = new(chatUsage)
@@ -236,7 +267,9 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 	return err
 }
 
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice) (int, error) {
+// fastChatChoice reads a choice; calls, when not nil, is an empty slice
+// whose array its tool calls may use.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
 	if null, end := fastNull(data, i); null {
 		return end, nil
 	}
@@ -269,7 +302,10 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice) (int, error) {
 			if vs >= len(data) || data[vs] != '[' {
 				return 0, errSlow
 			}
-			d.ToolCalls = []chatChunkToolCall{}
+			d.ToolCalls = calls
+			if d.ToolCalls == nil {
+				d.ToolCalls = []chatChunkToolCall{}
+			}
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				d.ToolCalls = append(d.ToolCalls, chatChunkToolCall{})
 				return fastChatToolCall(data, es, &d.ToolCalls[len(d.ToolCalls)-1])
@@ -345,17 +381,33 @@ var (
 	anthDeltaFields = []string{"type", "text", "thinking", "signature", "partial_json", "stop_reason"}
 )
 
-// decodeAnthEvent reads an event into e, reusing e.Delta.
-func decodeAnthEvent(data []byte, e *anthSSEEvent) error {
-	if err := fastAnthEvent(data, e); err == nil {
-		return nil
-	}
-	*e = anthSSEEvent{}
-	return json.Unmarshal(data, e)
+// Anthropic's names, read without copying them.
+var (
+	anthEventTypes = []string{"content_block_delta", "content_block_start", "content_block_stop", "message_delta",
+		"message_start", "message_stop", "ping", "error"}
+	anthDeltaTypes = []string{"text_delta", "input_json_delta", "thinking_delta", "signature_delta"}
+	anthBlockTypes = []string{"text", "tool_use", "thinking", "redacted_thinking"}
+	anthStopNames  = []string{"end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"}
+)
+
+// anthEventReader reads Anthropic events into e; delta is e.Delta's
+// storage, reused from event to event.
+type anthEventReader struct {
+	e     anthSSEEvent
+	delta anthStreamDelta
 }
 
-func fastAnthEvent(data []byte, e *anthSSEEvent) error {
-	spare, typ := e.Delta, e.Type
+// read reads an event into r.e.
+func (r *anthEventReader) read(data []byte) error {
+	if err := fastAnthEvent(data, &r.e, &r.delta); err == nil {
+		return nil
+	}
+	r.e = anthSSEEvent{}
+	return json.Unmarshal(data, &r.e)
+}
+
+// fastAnthEvent reads an event into e, its delta (if any) into d.
+func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 	*e = anthSSEEvent{}
 	return fastTop(data, anthEventFields, func(f, vs int) (int, error) {
 		if null, end := fastNull(data, vs); null {
@@ -363,8 +415,7 @@ func fastAnthEvent(data []byte, e *anthSSEEvent) error {
 		}
 		switch f {
 		case 0:
-			e.Type = typ // kept when the event repeats it
-			return fastString(data, vs, &e.Type)
+			return fastName(data, vs, &e.Type, anthEventTypes)
 		case 1:
 			return fastInt(data, vs, &e.Index)
 		case 2:
@@ -372,26 +423,20 @@ func fastAnthEvent(data []byte, e *anthSSEEvent) error {
 			return fastVia(data, vs, e.Message)
 		case 3:
 			e.ContentBlock = new(anthBlock)
-			return fastVia(data, vs, e.ContentBlock)
+			return fastAnthBlock(data, vs, e.ContentBlock)
 		case 4:
 			if vs >= len(data) || data[vs] != '{' {
 				return 0, errSlow
 			}
-			if spare == nil {
-				spare = new(anthStreamDelta)
-			}
-			dt := spare.Type
-			*spare = anthStreamDelta{}
-			e.Delta = spare
-			d := spare
+			*d = anthStreamDelta{}
+			e.Delta = d
 			return fastObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
 				if null, end := fastNull(data, vs); null {
 					return end, nil
 				}
 				switch f {
 				case 0:
-					d.Type = dt
-					return fastString(data, vs, &d.Type)
+					return fastName(data, vs, &d.Type, anthDeltaTypes)
 				case 1:
 					return fastString(data, vs, &d.Text)
 				case 2:
@@ -401,7 +446,7 @@ func fastAnthEvent(data []byte, e *anthSSEEvent) error {
 				case 4:
 					return fastString(data, vs, &d.PartialJSON)
 				default:
-					return fastString(data, vs, &d.StopReason)
+					return fastName(data, vs, &d.StopReason, anthStopNames)
 				}
 			})
 		case 5:
@@ -411,5 +456,35 @@ func fastAnthEvent(data []byte, e *anthSSEEvent) error {
 			e.Error = new(anthStreamError)
 			return fastVia(data, vs, e.Error)
 		}
+	})
+}
+
+var anthBlockFields = []string{"type", "text", "id", "name", "input", "thinking", "signature",
+	"source", "tool_use_id", "content", "is_error", "data"}
+
+// fastAnthBlock reads a content_block_start's block: text, thinking or
+// tool_use; other blocks go to encoding/json.
+func fastAnthBlock(data []byte, vs int, b *anthBlock) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, anthBlockFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &b.Type, anthBlockTypes)
+		case 1:
+			return fastString(data, vs, &b.Text)
+		case 2:
+			return fastString(data, vs, &b.ID)
+		case 3:
+			return fastString(data, vs, &b.Name)
+		case 4:
+			return fastRaw(data, vs, &b.Input)
+		case 5:
+			return fastStringPtr(data, vs, &b.Thinking)
+		case 6:
+			return fastStringPtr(data, vs, &b.Signature)
+		}
+		return 0, errSlow
 	})
 }

@@ -44,6 +44,8 @@ var tricky = []string{
 	`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":-1}}`,
 	`{"type":"error","error":{"type":"overloaded_error","message":"busy"},"extra":[1,{"a":[true,false]}]}`,
 	`{"type":"ping","ſtop":1}`,
+	`{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":null,"thinking":null}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"image","source":{"type":"base64"}}}`,
 	`  {"type":"x"}  `, `[]`, `null`, `{`, `{"a":}`, `{"a":1,}`,
 }
 
@@ -65,17 +67,17 @@ func checkFastChat(t *testing.T, prev, data []byte) {
 }
 
 func checkFastAnth(t *testing.T, prev, data []byte) {
-	var e anthSSEEvent
-	_ = decodeAnthEvent(prev, &e)
+	var r anthEventReader
+	_ = r.read(prev)
 	var want anthSSEEvent
 	wantErr := json.Unmarshal(data, &want)
-	err := fastAnthEvent(data, &e)
-	if err == nil && (wantErr != nil || !reflect.DeepEqual(e, want)) {
-		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, e, want, wantErr)
+	err := fastAnthEvent(data, &r.e, &r.delta)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(r.e, want)) {
+		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, r.e, want, wantErr)
 	}
-	err = decodeAnthEvent(data, &e)
-	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(e, want) {
-		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, e, err, want, wantErr)
+	err = r.read(data)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r.e, want) {
+		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, r.e, err, want, wantErr)
 	}
 }
 
@@ -96,8 +98,8 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	if err := fastChatChunk(chat[1], &c); err != nil {
 		t.Errorf("fixture chunk %s left to encoding/json: %v", chat[1], err)
 	}
-	var e anthSSEEvent
-	if err := fastAnthEvent(anth[2], &e); err != nil {
+	var r anthEventReader
+	if err := fastAnthEvent(anth[2], &r.e, &r.delta); err != nil {
 		t.Errorf("fixture event %s left to encoding/json: %v", anth[2], err)
 	}
 }
