@@ -31,7 +31,7 @@ type anthropicToChat struct {
 	calls int
 	stop  StopReason
 	usage usage.Tokens
-	r anthEventReader
+	r     anthEventReader
 }
 
 func (s *anthropicToChat) Write(b []byte) (int, error) {
