@@ -492,7 +492,7 @@ var chatStops = map[string]StopReason{
 
 func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 	var in chatResponse
-	if err := json.Unmarshal(body, &in); err != nil {
+	if err := decodeChatResponse(body, &in); err != nil {
 		return nil, fmt.Errorf("response body: %w", err)
 	}
 	if len(in.Choices) != 1 {

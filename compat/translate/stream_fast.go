@@ -488,3 +488,138 @@ func fastAnthBlock(data []byte, vs int, b *anthBlock) (int, error) {
 		return 0, errSlow
 	})
 }
+
+var (
+	chatResponseFields = []string{"id", "object", "created", "model", "choices", "usage"}
+	chatAnswerFields   = []string{"index", "message", "finish_reason"}
+	chatMessageFields  = []string{"role", "content", "tool_calls", "tool_call_id", "refusal", "reasoning_content"}
+	chatCallFields     = []string{"id", "type", "function"}
+)
+
+// decodeChatResponse reads a whole chat completion, as a translated
+// answer that is not streamed has one.
+func decodeChatResponse(data []byte, r *chatResponse) error {
+	if fastChatResponse(data, r) == nil {
+		return nil
+	}
+	*r = chatResponse{}
+	return json.Unmarshal(data, r)
+}
+
+func fastChatResponse(data []byte, r *chatResponse) error {
+	*r = chatResponse{}
+	return fastTop(data, chatResponseFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &r.ID)
+		case 1:
+			return fastString(data, vs, &r.Object)
+		case 2:
+			var n int
+			end, err := fastInt(data, vs, &n)
+			r.Created = int64(n)
+			return end, err
+		case 3:
+			return fastString(data, vs, &r.Model)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			r.Choices = []chatChoice{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				r.Choices = append(r.Choices, chatChoice{})
+				return fastChatAnswer(data, es, &r.Choices[len(r.Choices)-1])
+			})
+		default:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			r.Usage = new(chatUsage)
+			return fastVia(data, vs, r.Usage)
+		}
+	})
+}
+
+// fastChatAnswer reads one choice of a whole chat completion.
+func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatAnswerFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt(data, vs, &ch.Index)
+		case 2:
+			return fastString(data, vs, &ch.FinishReason)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		m := &ch.Message
+		return fastObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastString(data, vs, &m.Role)
+			case 1:
+				return fastRaw(data, vs, &m.Content)
+			case 3:
+				return fastString(data, vs, &m.ToolCallID)
+			case 4:
+				return fastStringPtr(data, vs, &m.Refusal)
+			case 5:
+				return fastString(data, vs, &m.ReasoningContent)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			m.ToolCalls = []chatToolCall{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				m.ToolCalls = append(m.ToolCalls, chatToolCall{})
+				return fastChatCall(data, es, &m.ToolCalls[len(m.ToolCalls)-1])
+			})
+		})
+	})
+}
+
+// fastChatCall reads a tool call of a whole chat completion.
+func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatCallFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &tc.ID)
+		case 1:
+			return fastString(data, vs, &tc.Type)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		fn := &tc.Function
+		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastString(data, vs, &fn.Name)
+			}
+			return fastString(data, vs, &fn.Arguments)
+		})
+	})
+}

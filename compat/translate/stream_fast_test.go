@@ -81,7 +81,57 @@ func checkFastAnth(t *testing.T, prev, data []byte) {
 	}
 }
 
+// checkFastChatResponse compares the fast reader of whole chat
+// completions with encoding/json on data.
+func checkFastChatResponse(t *testing.T, data []byte) {
+	var want chatResponse
+	wantErr := json.Unmarshal(data, &want)
+	var r chatResponse
+	err := fastChatResponse(data, &r)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(r, want)) {
+		t.Fatalf("fast chat response reader on %s:\n got %+v\nwant %+v (err %v)", data, r, want, wantErr)
+	}
+	err = decodeChatResponse(data, &r)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r, want) {
+		t.Fatalf("chat response %s: got %+v, %v; want %+v, %v", data, r, err, want, wantErr)
+	}
+}
+
+// chatResponses are the chat completion fixtures.
+func chatResponses(t testing.TB) [][]byte {
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "*", "response-*.json"))
+	paths2, _ := filepath.Glob(filepath.Join(fixtureDir, "from", "openai_chat", "response-*.json"))
+	var out [][]byte
+	for _, p := range append(paths, paths2...) {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(`"chat.completion"`)) {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no chat completion fixtures")
+	}
+	return out
+}
+
+var trickyResponses = []string{
+	`{"id":"x","created":1.5,"choices":[]}`,
+	`{"choices":[{"message":{"content":null,"refusal":null,"tool_calls":null}},null]}`,
+	`{"choices":[{"message":{"content":[{"type":"text","text":"a"}],"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}],"usage":{"prompt_tokens":1}}`,
+	`{"choices":[{"index":0,"Message":{"role":"assistant"},"message":{}}]}`,
+	`{"choices":[{"message":{"content":"x","tool_calls":[{"id":1}]}}]}`,
+}
+
 func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
+	for _, b := range chatResponses(t) {
+		checkFastChatResponse(t, b)
+		var r chatResponse
+		if err := fastChatResponse(b, &r); err != nil {
+			t.Errorf("fixture %s left to encoding/json: %v", b, err)
+		}
+	}
+	for _, s := range trickyResponses {
+		checkFastChatResponse(t, []byte(s))
+	}
 	chat, anth := fastSeeds(t, "openai_chat"), fastSeeds(t, "anthropic_messages")
 	for _, s := range tricky {
 		chat, anth = append(chat, []byte(s)), append(anth, []byte(s))
@@ -104,8 +154,9 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzFastDecoders holds the stream path's readers of chat chunks and
-// Anthropic events to what encoding/json reads, after any earlier chunk.
+// FuzzFastDecoders holds the byte-level readers of chat chunks, Anthropic
+// events (after any earlier one) and whole chat completions to what
+// encoding/json reads.
 func FuzzFastDecoders(f *testing.F) {
 	chat, anth := fastSeeds(f, "openai_chat"), fastSeeds(f, "anthropic_messages")
 	for _, s := range chat {
@@ -118,8 +169,15 @@ func FuzzFastDecoders(f *testing.F) {
 		f.Add([]byte(s), chat[1])
 		f.Add([]byte(s), anth[2])
 	}
+	for _, b := range chatResponses(f) {
+		f.Add(b, chat[0])
+	}
+	for _, s := range trickyResponses {
+		f.Add([]byte(s), anth[0])
+	}
 	f.Fuzz(func(t *testing.T, data, prev []byte) {
 		checkFastChat(t, prev, data)
 		checkFastAnth(t, prev, data)
+		checkFastChatResponse(t, data)
 	})
 }
