@@ -121,7 +121,29 @@ var trickyResponses = []string{
 	`{"choices":[{"message":{"content":"x","tool_calls":[{"id":1}]}}]}`,
 }
 
+// checkStringContent compares stringContent, which reads a string
+// without encoding/json, with decoding the content into a string, on
+// content that is valid JSON, as a decoded member always is.
+func checkStringContent(t *testing.T, content []byte) {
+	if !json.Valid(content) {
+		return
+	}
+	parts, ok := stringContent(content)
+	var s string
+	wantOK := isNull(content) || json.Unmarshal(content, &s) == nil
+	var want []Part
+	if wantOK && s != "" {
+		want = []Part{{Kind: PartText, Text: s}}
+	}
+	if ok != wantOK || !reflect.DeepEqual(parts, want) {
+		t.Fatalf("stringContent(%s) = %+v, %v; want %+v, %v", content, parts, ok, want, wantOK)
+	}
+}
+
 func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
+	for _, c := range []string{`"hi"`, ` "caf\u00e9\n" `, `""`, `null`, `[{"type":"text","text":"a"}]`, `{}`, `1`, "\"\xff\""} {
+		checkStringContent(t, []byte(c))
+	}
 	for _, b := range chatResponses(t) {
 		checkFastChatResponse(t, b)
 		var r chatResponse
@@ -179,5 +201,6 @@ func FuzzFastDecoders(f *testing.F) {
 		checkFastChat(t, prev, data)
 		checkFastAnth(t, prev, data)
 		checkFastChatResponse(t, data)
+		checkStringContent(t, data)
 	})
 }
