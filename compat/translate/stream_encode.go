@@ -247,15 +247,39 @@ func (e *respEncoder) open(kind PartKind, id, name string) {
 
 func (e *respEncoder) delta(s string) {
 	e.cur = append(e.cur, s...)
-	idx := len(e.parts)
+	// The deltas, most of a stream, are appended with their members in
+	// the order encoding/json writes a map's, as the other events are.
+	typ := "response.function_call_arguments.delta"
 	switch e.kind {
 	case PartText:
-		e.event("response.output_text.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "content_index": 0, "delta": s, "logprobs": []any{}})
+		typ = "response.output_text.delta"
 	case PartReasoning:
-		e.event("response.reasoning_summary_text.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "summary_index": 0, "delta": s})
-	default:
-		e.event("response.function_call_arguments.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "delta": s})
+		typ = "response.reasoning_summary_text.delta"
 	}
+	o := append(e.o.out, "event: "...)
+	o = append(o, typ...)
+	o = append(o, "\ndata: {"...)
+	if e.kind == PartText {
+		o = append(o, `"content_index":0,`...)
+	}
+	o = append(o, `"delta":`...)
+	o = jsonbytes.AppendString(o, s)
+	o = append(o, `,"item_id":`...)
+	o = jsonbytes.AppendString(o, e.item.ID)
+	if e.kind == PartText {
+		o = append(o, `,"logprobs":[]`...)
+	}
+	o = append(o, `,"output_index":`...)
+	o = strconv.AppendInt(o, int64(len(e.parts)), 10)
+	o = append(o, `,"sequence_number":`...)
+	o = strconv.AppendInt(o, int64(e.seq), 10)
+	e.seq++
+	if e.kind == PartReasoning {
+		o = append(o, `,"summary_index":0`...)
+	}
+	o = append(o, `,"type":"`...)
+	o = append(o, typ...)
+	e.o.out = append(o, "\"}\n\n"...)
 }
 
 func (e *respEncoder) signature(string) {}
