@@ -55,18 +55,18 @@ type Parser struct {
 	// emitted in fragments as their bytes arrive.
 	KeepRaw bool
 
-	line []byte // current line, without terminator
-	data []byte // data buffer of the current block
-	raw  []byte // raw bytes of the current block (KeepRaw)
-	name string
-	// lastName is the last event name whole read.
-	lastName string
-	id       string
-	hasData  bool
-	size     int  // bytes of the current block so far
-	over     bool // the current block exceeded the bound
-	cr       bool // a line ended in CR at the end of the last Feed
-	started  bool // the current block has at least one byte
+	line    []byte // current line, without terminator
+	data    []byte // data buffer of the current block
+	raw     []byte // raw bytes of the current block (KeepRaw)
+	name    string
+	id      string
+	hasData bool
+	size    int  // bytes of the current block so far
+	over    bool // the current block exceeded the bound
+	cr      bool // a line ended in CR at the end of the last Feed
+	started bool // the current block has at least one byte
+
+	lastName string // the last event name whole read, kept for the next
 }
 
 // Buffered reports the memory the parser holds for the partial block: its
