@@ -168,15 +168,8 @@ func (d *respDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, re
 func (d *respDecoder) end(h *hubStream) error            { return d.stop(h, respEvent) }
 
 func respEvent(h *hubStream, ev sse.Event) {
-	var e struct {
-		Type        string        `json:"type"`
-		OutputIndex int           `json:"output_index"`
-		Delta       string        `json:"delta"`
-		Item        *respItem     `json:"item"`
-		Response    *respResponse `json:"response"`
-		Message     string        `json:"message"`
-	}
-	if json.Unmarshal(ev.Data, &e) != nil {
+	var e respStreamEvent
+	if decodeRespEvent(ev.Data, &e) != nil {
 		h.failf("the upstream sent an event that is not JSON")
 		return
 	}

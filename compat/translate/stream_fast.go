@@ -625,3 +625,61 @@ func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
 		})
 	})
 }
+
+// respStreamEvent is the part of a Responses event the stream path reads.
+type respStreamEvent struct {
+	Type        string        `json:"type"`
+	OutputIndex int           `json:"output_index"`
+	Delta       string        `json:"delta"`
+	Item        *respItem     `json:"item"`
+	Response    *respResponse `json:"response"`
+	Message     string        `json:"message"`
+}
+
+var (
+	respEventFields = []string{"type", "output_index", "delta", "item", "response", "message"}
+	respEventTypes  = []string{"response.output_text.delta", "response.function_call_arguments.delta",
+		"response.reasoning_summary_text.delta", "response.reasoning_text.delta", "response.refusal.delta",
+		"response.output_item.added", "response.output_item.done", "response.content_part.added",
+		"response.content_part.done", "response.output_text.done", "response.function_call_arguments.done",
+		"response.created", "response.in_progress", "response.completed", "response.incomplete",
+		"response.failed", "error"}
+)
+
+// decodeRespEvent reads a Responses event; its deltas, most of a stream,
+// without reflection.
+func decodeRespEvent(data []byte, e *respStreamEvent) error {
+	if fastRespEvent(data, e) == nil {
+		return nil
+	}
+	*e = respStreamEvent{}
+	return json.Unmarshal(data, e)
+}
+
+func fastRespEvent(data []byte, e *respStreamEvent) error {
+	*e = respStreamEvent{}
+	return fastTop(data, respEventFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &e.Type, respEventTypes)
+		case 1:
+			return fastInt(data, vs, &e.OutputIndex)
+		case 2:
+			return fastString(data, vs, &e.Delta)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			e.Item = new(respItem)
+			return fastVia(data, vs, e.Item)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			e.Response = new(respResponse)
+			return fastVia(data, vs, e.Response)
+		default:
+			return fastString(data, vs, &e.Message)
+		}
+	})
+}

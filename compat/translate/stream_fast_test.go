@@ -140,7 +140,31 @@ func checkStringContent(t *testing.T, content []byte) {
 	}
 }
 
+// checkFastResp compares the fast Responses event reader with
+// encoding/json on data.
+func checkFastResp(t *testing.T, data []byte) {
+	var want respStreamEvent
+	wantErr := json.Unmarshal(data, &want)
+	var e respStreamEvent
+	err := fastRespEvent(data, &e)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(e, want)) {
+		t.Fatalf("fast Responses reader on %s:\n got %+v\nwant %+v (err %v)", data, e, want, wantErr)
+	}
+	err = decodeRespEvent(data, &e)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(e, want) {
+		t.Fatalf("Responses event %s: got %+v, %v; want %+v, %v", data, e, err, want, wantErr)
+	}
+}
+
 func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
+	resp := fastSeeds(t, "openai_responses")
+	for _, d := range append(resp, []byte(`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`)) {
+		checkFastResp(t, d)
+	}
+	var re respStreamEvent
+	if err := fastRespEvent(resp[3], &re); err != nil {
+		t.Errorf("fixture event %s left to encoding/json: %v", resp[3], err)
+	}
 	for _, c := range []string{`"hi"`, ` "caf\u00e9\n" `, `""`, `null`, `[{"type":"text","text":"a"}]`, `{}`, `1`, "\"\xff\""} {
 		checkStringContent(t, []byte(c))
 	}
@@ -194,6 +218,9 @@ func FuzzFastDecoders(f *testing.F) {
 	for _, b := range chatResponses(f) {
 		f.Add(b, chat[0])
 	}
+	for _, d := range fastSeeds(f, "openai_responses") {
+		f.Add(d, anth[0])
+	}
 	for _, s := range trickyResponses {
 		f.Add([]byte(s), anth[0])
 	}
@@ -202,5 +229,6 @@ func FuzzFastDecoders(f *testing.F) {
 		checkFastAnth(t, prev, data)
 		checkFastChatResponse(t, data)
 		checkStringContent(t, data)
+		checkFastResp(t, data)
 	})
 }
