@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 )
 
 // A translated route calls a provider in a format other than the client's:
@@ -150,6 +152,9 @@ func CompleteTranslated(r Route, body []byte) ([]byte, error) {
 	if t == nil || !bodyModelFormats[r.UpstreamFormat] {
 		return body, nil
 	}
+	if model, stream, ok := modelAndStream(body); ok && model == t.model && stream == t.stream {
+		return body, nil // what the translator wrote, nearly always
+	}
 	var obj map[string]json.RawMessage
 	if err := decodeObject(body, &obj); err != nil {
 		return nil, err
@@ -174,4 +179,40 @@ func CompleteTranslated(r Route, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(out.Bytes(), "\n"), nil
+}
+
+// modelAndStream reads the model and stream members of a body that is one
+// valid JSON object, as decoding it into a map and those members into a
+// string and a bool reads them; ok is false when it cannot tell so
+// cheaply (a model that is not a string, a stream that is not a boolean
+// or null) or the body is not such an object.
+func modelAndStream(body []byte) (model string, stream, ok bool) {
+	var rawModel, rawStream []byte
+	i := jsonbytes.SkipSpace(body, 0)
+	end, err := jsonbytes.ValidMembers(body, i, func(k jsonbytes.Key, _, vs int) (int, error) {
+		ve, err := jsonbytes.ValidValue(body, vs, nil)
+		switch {
+		case err != nil:
+		case k.Is("model"):
+			rawModel = body[vs:ve]
+		case k.Is("stream"):
+			rawStream = body[vs:ve]
+		}
+		return ve, err
+	})
+	if err != nil || jsonbytes.SkipSpace(body, end) != len(body) {
+		return "", false, false
+	}
+	switch string(rawStream) {
+	case "true":
+		stream = true
+	case "", "false", "null":
+	default:
+		return "", false, false
+	}
+	if len(rawModel) == 0 || rawModel[0] != '"' {
+		return "", false, false
+	}
+	model, _, err = jsonbytes.StringAt(rawModel, 0)
+	return model, stream, err == nil
 }

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -139,4 +140,31 @@ func TestCompleteTranslated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzModelAndStream holds CompleteTranslated's quick look at a body's
+// model and stream flag to what decoding the body reads.
+func FuzzModelAndStream(f *testing.F) {
+	for _, s := range []string{`{"model":"claude","stream":true,"max_tokens":5}`, `{"model":"a","stream":null}`,
+		` {"model":"\u0061","model":"b","stream":false} `, `{"model":1,"stream":"yes"}`, `{"MODEL":"x"}`,
+		`{"model":"x"} {}`, `{"model":"x","n":[1,{"a":"\ud83d"}]}`, `[]`, `{"stream":true}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		model, stream, ok := modelAndStream(body)
+		if !ok {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if err := decodeObject(body, &obj); err != nil {
+			t.Fatalf("%s: read %q %v, but the body does not decode: %v", body, model, stream, err)
+		}
+		var wantModel string
+		var wantStream bool
+		_ = json.Unmarshal(obj["model"], &wantModel)
+		_ = json.Unmarshal(obj["stream"], &wantStream)
+		if model != wantModel || stream != wantStream {
+			t.Fatalf("%s: read %q %v, want %q %v", body, model, stream, wantModel, wantStream)
+		}
+	})
 }

@@ -65,6 +65,8 @@ type Parser struct {
 	over    bool // the current block exceeded the bound
 	cr      bool // a line ended in CR at the end of the last Feed
 	started bool // the current block has at least one byte
+
+	lastName string // the last event name whole read, kept for the next
 }
 
 // Buffered reports the memory the parser holds for the partial block: its
@@ -165,7 +167,12 @@ func (p *Parser) whole(b []byte, emit func(Event)) int {
 			}
 			ev.Data, ev.HasData = value, true
 		case "event":
-			ev.Name = string(value)
+			// Streams repeat a few event names: the last one is kept
+			// rather than copied again.
+			if string(value) != p.lastName {
+				p.lastName = string(value)
+			}
+			ev.Name = p.lastName
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
 				ev.ID = string(value)

@@ -29,6 +29,15 @@
 // OpenAI chat to and from Anthropic keeps translators of its own, written
 // and measured before the hub carried streams (BenchmarkStream).
 //
+// Streams are the hot path: every event of every translated stream is
+// read and written. Chat completion chunks, Anthropic and Responses
+// events (and a whole chat completion) are read by byte-level readers
+// built on compat/internal/jsonbytes, which fill the same structs encoding/json
+// would and leave to it whatever they cannot read exactly as it does;
+// FuzzFastDecoders holds them to that. Events are appended to the
+// stream's buffer, strings quoted as encoding/json quotes them, rather
+// than marshalled one by one.
+//
 // The cost of a hub is that it holds only what formats share. What one
 // side can say and the other cannot is never dropped silently when it
 // changes the answer: the translator refuses the request with an

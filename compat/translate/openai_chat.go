@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluice-gateway/sluice/apiformat"
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -263,8 +264,19 @@ func stringContent(content json.RawMessage) (parts []Part, ok bool) {
 		return nil, true
 	}
 	var s string
-	if json.Unmarshal(content, &s) != nil {
+	c := bytes.TrimSpace(content)
+	switch {
+	case c[0] != '"':
+		// Not a string (a list of parts): no need to have encoding/json
+		// scan it to say so.
 		return nil, false
+	default:
+		v, end, err := jsonbytes.StringAt(c, 0)
+		if err == nil && end == len(c) {
+			s = v
+		} else if json.Unmarshal(content, &s) != nil {
+			return nil, false
+		}
 	}
 	if s == "" {
 		return nil, true
@@ -492,7 +504,7 @@ var chatStops = map[string]StopReason{
 
 func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 	var in chatResponse
-	if err := json.Unmarshal(body, &in); err != nil {
+	if err := decodeChatResponse(body, &in); err != nil {
 		return nil, fmt.Errorf("response body: %w", err)
 	}
 	if len(in.Choices) != 1 {

@@ -60,29 +60,9 @@ type chatToAnthropic struct {
 	block, blocks, tool int
 	stop                StopReason
 	usage               usage.Tokens
+	// chunk is the last chunk read, its slices reused for the next.
+	chunk chatChunk
 }
-
-// chatChoice is the part of a chunk's choice the translation reads.
-type chatStreamChoice struct {
-	Delta struct {
-		Content   *string `json:"content"`
-		Refusal   *string `json:"refusal"`
-		ToolCalls []struct {
-			Index    int    `json:"index"`
-			ID       string `json:"id"`
-			Function struct {
-				Name      string `json:"name"`
-				Arguments string `json:"arguments"`
-			} `json:"function"`
-		} `json:"tool_calls"`
-	} `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
-}
-
-// chunkNames are the top-level members of a chunk the translation reads,
-// matched as encoding/json matches them, like the recorder does; the
-// others (service tier, fingerprint, obfuscation) are skipped undecoded.
-var chunkNames = []string{"choices", "usage", "error", "id", "model"}
 
 // errInterleaved reports tool call deltas that come back to an earlier
 // call: Anthropic's blocks cannot interleave.
@@ -149,53 +129,32 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 		}
 		return
 	}
-	var members [5]json.RawMessage
-	_, err := jsonbytes.Members(ev.Data, func(m jsonbytes.Member) bool {
-		if i := m.Key.FoldIndex(chunkNames); i >= 0 {
-			members[i] = ev.Data[m.ValStart:m.ValEnd]
-		}
-		return true
-	})
-	if err != nil {
+	c := &s.chunk
+	if decodeChatChunk(ev.Data, c) != nil {
 		s.fail("the upstream sent a chunk that is not JSON")
 		return
 	}
-	rawChoices, rawUsage, rawError := members[0], members[1], members[2]
-	if len(rawError) > 0 && !isNull(rawError) {
+	if len(c.Error) > 0 && !isNull(c.Error) {
 		s.fail(chatErrorMessage(ev.Data))
 		return
 	}
 	if !s.started {
-		var id, model string
-		_ = json.Unmarshal(members[3], &id)
-		_ = json.Unmarshal(members[4], &model)
-		s.start(id, model)
+		s.start(c.ID, c.Model)
 	}
-	if len(rawUsage) > 0 && !isNull(rawUsage) {
-		var cu chatUsage
-		if json.Unmarshal(rawUsage, &cu) != nil {
-			s.fail("the upstream sent usage that is not JSON")
-			return
-		}
+	if cu := c.Usage; cu != nil {
 		u := usage.Tokens{Input: usage.Optional(cu.PromptTokens), Output: usage.Optional(cu.CompletionTokens)}
 		if d := cu.PromptTokensDetails; d != nil {
 			u.CacheRead = usage.Optional(d.CachedTokens)
 		}
 		s.usage = s.usage.Merge(u)
 	}
-	var choices []chatStreamChoice
-	if len(rawChoices) > 0 && !jsonbytes.EmptyArray(rawChoices) && !isNull(rawChoices) {
-		if json.Unmarshal(rawChoices, &choices) != nil {
-			s.fail("the upstream sent choices that are not JSON")
-			return
-		}
-	}
-	for _, ch := range choices {
-		d := ch.Delta
-		for _, text := range []*string{d.Content, d.Refusal} {
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		d := &ch.Delta
+		for _, text := range [2]*string{d.Content, d.Refusal} {
 			if text != nil && *text != "" {
 				if s.block < 0 || s.tool >= 0 {
-					s.open(-1, `{"type":"text","text":""}`)
+					s.open(-1, "", "")
 				}
 				s.delta(`{"type":"text_delta","text":`, *text)
 			}
@@ -203,8 +162,7 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 		for _, tc := range d.ToolCalls {
 			switch {
 			case tc.ID != "" || tc.Function.Name != "":
-				block, _ := json.Marshal(map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Function.Name, "input": map[string]any{}})
-				s.open(tc.Index, string(block))
+				s.open(tc.Index, tc.ID, tc.Function.Name)
 			case s.block < 0 || s.tool != tc.Index:
 				s.fail(errInterleaved.Error())
 				return
@@ -221,57 +179,81 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 
 func (s *chatToAnthropic) start(id, model string) {
 	s.started, s.id, s.model, s.block, s.tool = true, id, model, -1, -1
-	type startUsage struct {
-		InputTokens  int64 `json:"input_tokens"`
-		OutputTokens int64 `json:"output_tokens"`
-	}
-	msg, _ := json.Marshal(struct {
-		Type    string `json:"type"`
-		Message struct {
-			ID           string     `json:"id"`
-			Type         string     `json:"type"`
-			Role         string     `json:"role"`
-			Model        string     `json:"model"`
-			Content      []any      `json:"content"`
-			StopReason   *string    `json:"stop_reason"`
-			StopSequence *string    `json:"stop_sequence"`
-			Usage        startUsage `json:"usage"`
-		} `json:"message"`
-	}{Type: "message_start", Message: struct {
-		ID           string     `json:"id"`
-		Type         string     `json:"type"`
-		Role         string     `json:"role"`
-		Model        string     `json:"model"`
-		Content      []any      `json:"content"`
-		StopReason   *string    `json:"stop_reason"`
-		StopSequence *string    `json:"stop_sequence"`
-		Usage        startUsage `json:"usage"`
-	}{ID: id, Type: "message", Role: "assistant", Model: model, Content: []any{}}})
-	s.emit("message_start", msg)
+	s.out = appendAnthStart(s.out, id, model)
 }
 
-// open closes the open block and starts the next; tool is the chat tool
-// call index, -1 for text.
-func (s *chatToAnthropic) open(tool int, block string) {
+// appendAnthStart appends Anthropic's message_start event.
+func appendAnthStart(out []byte, id, model string) []byte {
+	out = append(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
+	out = jsonbytes.AppendString(out, id)
+	out = append(out, `,"type":"message","role":"assistant","model":`...)
+	out = jsonbytes.AppendString(out, model)
+	return append(out, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`+"\n\n"...)
+}
+
+// appendAnthBlockStart appends a content_block_start event of a text
+// block (name "") or a tool_use block.
+func appendAnthBlockStart(out []byte, index int, kind PartKind, id, name string) []byte {
+	out = append(out, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
+	out = strconv.AppendInt(out, int64(index), 10)
+	switch kind {
+	case PartText:
+		out = append(out, `,"content_block":{"type":"text","text":""}}`...)
+	case PartReasoning:
+		out = append(out, `,"content_block":{"type":"thinking","thinking":"","signature":""}}`...)
+	default:
+		out = append(out, `,"content_block":{"id":`...)
+		out = jsonbytes.AppendString(out, id)
+		out = append(out, `,"input":{},"name":`...)
+		out = jsonbytes.AppendString(out, name)
+		out = append(out, `,"type":"tool_use"}}`...)
+	}
+	return append(out, "\n\n"...)
+}
+
+// appendAnthDelta appends a content_block_delta event: head is the
+// delta's JSON up to its string value.
+func appendAnthDelta(out []byte, index int, head, text string) []byte {
+	out = append(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+	out = strconv.AppendInt(out, int64(index), 10)
+	out = append(out, `,"delta":`...)
+	out = append(out, head...)
+	out = jsonbytes.AppendString(out, text)
+	return append(out, "}}\n\n"...)
+}
+
+// appendAnthBlockStop appends a content_block_stop event.
+func appendAnthBlockStop(out []byte, index int) []byte {
+	out = append(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"...)
+	out = strconv.AppendInt(out, int64(index), 10)
+	return append(out, "}\n\n"...)
+}
+
+// open closes the open block and starts the next: a tool call (chat tool
+// call index tool, its id and name) or, with tool -1, text.
+func (s *chatToAnthropic) open(tool int, id, name string) {
 	s.closeBlock()
 	s.block, s.tool = s.blocks, tool
 	s.blocks++
-	s.emit("content_block_start", []byte(`{"type":"content_block_start","index":`+strconv.Itoa(s.block)+`,"content_block":`+block+`}`))
+	kind := PartToolCall
+	if tool < 0 {
+		kind = PartText
+	}
+	s.out = appendAnthBlockStart(s.out, s.block, kind, id, name)
 }
 
 func (s *chatToAnthropic) closeBlock() {
 	if s.block < 0 {
 		return
 	}
-	s.emit("content_block_stop", []byte(`{"type":"content_block_stop","index":`+strconv.Itoa(s.block)+`}`))
+	s.out = appendAnthBlockStop(s.out, s.block)
 	s.block, s.tool = -1, -1
 }
 
 // delta writes a delta of the open block: head is its JSON up to the
 // string value.
 func (s *chatToAnthropic) delta(head, text string) {
-	q, _ := json.Marshal(text)
-	s.emit("content_block_delta", []byte(`{"type":"content_block_delta","index":`+strconv.Itoa(s.block)+`,"delta":`+head+string(q)+`}}`))
+	s.out = appendAnthDelta(s.out, s.block, head, text)
 }
 
 func (s *chatToAnthropic) finish() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
 	"github.com/sluice-gateway/sluice/usage"
 )
@@ -30,29 +31,7 @@ type anthropicToChat struct {
 	calls int
 	stop  StopReason
 	usage usage.Tokens
-}
-
-// anthEvent is the part of an Anthropic event the translation reads.
-type anthEvent struct {
-	Type    string `json:"type"`
-	Index   int    `json:"index"`
-	Message *struct {
-		ID    string    `json:"id"`
-		Model string    `json:"model"`
-		Usage anthUsage `json:"usage"`
-	} `json:"message"`
-	ContentBlock *anthBlock `json:"content_block"`
-	Delta        *struct {
-		Type        string `json:"type"`
-		Text        string `json:"text"`
-		PartialJSON string `json:"partial_json"`
-		StopReason  string `json:"stop_reason"`
-	} `json:"delta"`
-	Usage *anthUsage `json:"usage"`
-	Error *struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	} `json:"error"`
+	r     anthEventReader
 }
 
 func (s *anthropicToChat) Write(b []byte) (int, error) {
@@ -91,11 +70,11 @@ func (s *anthropicToChat) event(ev sse.Event) {
 	if s.err != nil || s.closed || !ev.HasData {
 		return
 	}
-	var e anthEvent
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
+	if err := s.r.read(ev.Data); err != nil {
 		s.fail("the upstream sent an event that is not JSON")
 		return
 	}
+	e := &s.r.e
 	switch e.Type {
 	case "message_start":
 		if e.Message == nil {
@@ -113,10 +92,8 @@ func (s *anthropicToChat) event(ev sse.Event) {
 				s.tools = map[int]int{}
 			}
 			s.tools[e.Index] = s.calls
-			call, _ := json.Marshal([]map[string]any{{"index": s.calls, "id": e.ContentBlock.ID, "type": "function",
-				"function": map[string]string{"name": e.ContentBlock.Name, "arguments": ""}}})
+			s.out = appendChatToolOpen(s.out, s.head, s.calls, e.ContentBlock.ID, e.ContentBlock.Name)
 			s.calls++
-			s.chunk(`{"tool_calls":`+string(call)+`}`, "null")
 		}
 	case "content_block_delta":
 		if !s.started || e.Delta == nil {
@@ -124,15 +101,13 @@ func (s *anthropicToChat) event(ev sse.Event) {
 		}
 		switch e.Delta.Type {
 		case "text_delta":
-			q, _ := json.Marshal(e.Delta.Text)
-			s.chunk(`{"content":`+string(q)+`}`, "null")
+			s.out = appendChatDelta(s.out, s.head, -1, e.Delta.Text)
 		case "input_json_delta":
 			call, ok := s.tools[e.Index]
 			if !ok || e.Delta.PartialJSON == "" {
 				return
 			}
-			q, _ := json.Marshal(e.Delta.PartialJSON)
-			s.chunk(`{"tool_calls":[{"index":`+strconv.Itoa(call)+`,"function":{"arguments":`+string(q)+`}}]}`, "null")
+			s.out = appendChatDelta(s.out, s.head, call, e.Delta.PartialJSON)
 		}
 	case "message_delta":
 		if e.Delta != nil && e.Delta.StopReason != "" {
@@ -166,10 +141,51 @@ func (s *anthropicToChat) addUsage(u anthUsage) {
 
 func (s *anthropicToChat) start(id, model string) {
 	s.started = true
-	qid, _ := json.Marshal(id)
-	qmodel, _ := json.Marshal(model)
-	s.head = `{"id":` + string(qid) + `,"object":"chat.completion.chunk","created":` + strconv.FormatInt(s.created, 10) + `,"model":` + string(qmodel) + `,"choices":`
+	s.head = chatChunkHead(id, model, s.created)
 	s.chunk(`{"role":"assistant","content":""}`, "null")
+}
+
+// chatChunkHead is a chunk's JSON up to its choices, the same in every
+// chunk of a stream.
+func chatChunkHead(id, model string, created int64) string {
+	b := make([]byte, 0, 96+len(id)+len(model))
+	b = append(b, `{"id":`...)
+	b = jsonbytes.AppendString(b, id)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, `,"model":`...)
+	b = jsonbytes.AppendString(b, model)
+	return string(append(b, `,"choices":`...))
+}
+
+// appendChatToolOpen appends the chunk that starts tool call index.
+func appendChatToolOpen(out []byte, head string, index int, id, name string) []byte {
+	out = append(out, "data: "...)
+	out = append(out, head...)
+	out = append(out, `[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"","name":`...)
+	out = jsonbytes.AppendString(out, name)
+	out = append(out, `},"id":`...)
+	out = jsonbytes.AppendString(out, id)
+	out = append(out, `,"index":`...)
+	out = strconv.AppendInt(out, int64(index), 10)
+	return append(out, `,"type":"function"}]},"finish_reason":null}]}`+"\n\n"...)
+}
+
+// appendChatDelta appends the chunk of a text delta (call -1) or of tool
+// call arguments.
+func appendChatDelta(out []byte, head string, call int, s string) []byte {
+	out = append(out, "data: "...)
+	out = append(out, head...)
+	if call < 0 {
+		out = append(out, `[{"index":0,"delta":{"content":`...)
+		out = jsonbytes.AppendString(out, s)
+		return append(out, `},"finish_reason":null}]}`+"\n\n"...)
+	}
+	out = append(out, `[{"index":0,"delta":{"tool_calls":[{"index":`...)
+	out = strconv.AppendInt(out, int64(call), 10)
+	out = append(out, `,"function":{"arguments":`...)
+	out = jsonbytes.AppendString(out, s)
+	return append(out, `}}]},"finish_reason":null}]}`+"\n\n"...)
 }
 
 // chunk writes a chunk whose one choice has delta and finish reason

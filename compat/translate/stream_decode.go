@@ -31,39 +31,22 @@ func (d *sseDecoder) stop(h *hubStream, event func(*hubStream, sse.Event)) error
 
 // chatDecoder reads chat completion chunks. Tool calls are told apart
 // by their index; reasoning_content (DeepSeek, vLLM) is reasoning.
-type chatDecoder struct{ sseDecoder }
+type chatDecoder struct {
+	sseDecoder
+	// c is the last chunk read, its slices reused for the next.
+	c chatChunk
+}
 
-func (d *chatDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, chatEvent) }
-func (d *chatDecoder) end(h *hubStream) error            { return d.stop(h, chatEvent) }
+func (d *chatDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, d.event) }
+func (d *chatDecoder) end(h *hubStream) error            { return d.stop(h, d.event) }
 
-func chatEvent(h *hubStream, ev sse.Event) {
+func (d *chatDecoder) event(h *hubStream, ev sse.Event) {
 	if string(ev.Data) == "[DONE]" {
 		h.end()
 		return
 	}
-	var c struct {
-		ID      string `json:"id"`
-		Model   string `json:"model"`
-		Choices []struct {
-			Delta struct {
-				Content          *string `json:"content"`
-				Refusal          *string `json:"refusal"`
-				ReasoningContent *string `json:"reasoning_content"`
-				ToolCalls        []struct {
-					Index    int    `json:"index"`
-					ID       string `json:"id"`
-					Function struct {
-						Name      string `json:"name"`
-						Arguments string `json:"arguments"`
-					} `json:"function"`
-				} `json:"tool_calls"`
-			} `json:"delta"`
-			FinishReason *string `json:"finish_reason"`
-		} `json:"choices"`
-		Usage *chatUsage      `json:"usage"`
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(ev.Data, &c) != nil {
+	c := &d.c
+	if decodeChatChunk(ev.Data, c) != nil {
 		h.failf("the upstream sent a chunk that is not JSON")
 		return
 	}
@@ -82,12 +65,13 @@ func chatEvent(h *hubStream, ev sse.Event) {
 		}
 		h.addUsage(t)
 	}
-	for _, ch := range c.Choices {
-		d := ch.Delta
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		d := &ch.Delta
 		if d.ReasoningContent != nil {
 			h.reasoning(*d.ReasoningContent)
 		}
-		for _, s := range []*string{d.Content, d.Refusal} {
+		for _, s := range [2]*string{d.Content, d.Refusal} {
 			if s != nil {
 				h.text(*s)
 			}
@@ -105,27 +89,20 @@ func chatEvent(h *hubStream, ev sse.Event) {
 }
 
 // anthDecoder reads Anthropic's events, whose blocks are the hub's.
-type anthDecoder struct{ sseDecoder }
+type anthDecoder struct {
+	sseDecoder
+	r anthEventReader
+}
 
-func (d *anthDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, anthStreamEvent) }
-func (d *anthDecoder) end(h *hubStream) error            { return d.stop(h, anthStreamEvent) }
+func (d *anthDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, d.event) }
+func (d *anthDecoder) end(h *hubStream) error            { return d.stop(h, d.event) }
 
-func anthStreamEvent(h *hubStream, ev sse.Event) {
-	var e struct {
-		anthEvent
-		Delta *struct {
-			Type        string `json:"type"`
-			Text        string `json:"text"`
-			Thinking    string `json:"thinking"`
-			Signature   string `json:"signature"`
-			PartialJSON string `json:"partial_json"`
-			StopReason  string `json:"stop_reason"`
-		} `json:"delta"`
-	}
-	if json.Unmarshal(ev.Data, &e) != nil {
+func (d *anthDecoder) event(h *hubStream, ev sse.Event) {
+	if d.r.read(ev.Data) != nil {
 		h.failf("the upstream sent an event that is not JSON")
 		return
 	}
+	e := &d.r.e
 	switch e.Type {
 	case "message_start":
 		if e.Message == nil {
@@ -191,15 +168,8 @@ func (d *respDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, re
 func (d *respDecoder) end(h *hubStream) error            { return d.stop(h, respEvent) }
 
 func respEvent(h *hubStream, ev sse.Event) {
-	var e struct {
-		Type        string        `json:"type"`
-		OutputIndex int           `json:"output_index"`
-		Delta       string        `json:"delta"`
-		Item        *respItem     `json:"item"`
-		Response    *respResponse `json:"response"`
-		Message     string        `json:"message"`
-	}
-	if json.Unmarshal(ev.Data, &e) != nil {
+	var e respStreamEvent
+	if decodeRespEvent(ev.Data, &e) != nil {
 		h.failf("the upstream sent an event that is not JSON")
 		return
 	}

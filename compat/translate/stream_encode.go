@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-gateway/sluice/compat/eventstream"
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 
@@ -33,25 +34,18 @@ type anthEncoder struct {
 }
 
 func (e *anthEncoder) start(id, model string) {
-	msg, _ := json.Marshal(map[string]any{"type": "message_start", "message": map[string]any{
-		"id": id, "type": "message", "role": "assistant", "model": model, "content": []any{},
-		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]int64{"input_tokens": 0, "output_tokens": 0}}})
-	e.o.sseEvent("message_start", msg)
+	// The members in encoding/json's order for a map, as the hub has
+	// always written them.
+	o := append(e.o.out, "event: message_start\ndata: {\"message\":{\"content\":[],\"id\":"...)
+	o = jsonbytes.AppendString(o, id)
+	o = append(o, `,"model":`...)
+	o = jsonbytes.AppendString(o, model)
+	e.o.out = append(o, `,"role":"assistant","stop_reason":null,"stop_sequence":null,"type":"message","usage":{"input_tokens":0,"output_tokens":0}},"type":"message_start"}`+"\n\n"...)
 }
 
 func (e *anthEncoder) open(kind PartKind, id, name string) {
-	var block string
-	switch kind {
-	case PartText:
-		block = `{"type":"text","text":""}`
-	case PartReasoning:
-		block = `{"type":"thinking","thinking":"","signature":""}`
-	default:
-		b, _ := json.Marshal(map[string]any{"type": "tool_use", "id": id, "name": name, "input": map[string]any{}})
-		block = string(b)
-	}
 	e.kind = kind
-	e.o.sseEvent("content_block_start", []byte(`{"type":"content_block_start","index":`+strconv.Itoa(e.blocks)+`,"content_block":`+block+`}`))
+	e.o.out = appendAnthBlockStart(e.o.out, e.blocks, kind, id, name)
 }
 
 func (e *anthEncoder) delta(s string) {
@@ -62,15 +56,15 @@ func (e *anthEncoder) delta(s string) {
 	case PartToolCall:
 		head = `{"type":"input_json_delta","partial_json":`
 	}
-	e.o.sseEvent("content_block_delta", []byte(`{"type":"content_block_delta","index":`+strconv.Itoa(e.blocks)+`,"delta":`+head+quote(s)+`}}`))
+	e.o.out = appendAnthDelta(e.o.out, e.blocks, head, s)
 }
 
 func (e *anthEncoder) signature(sig string) {
-	e.o.sseEvent("content_block_delta", []byte(`{"type":"content_block_delta","index":`+strconv.Itoa(e.blocks)+`,"delta":{"type":"signature_delta","signature":`+quote(sig)+`}}`))
+	e.o.out = appendAnthDelta(e.o.out, e.blocks, `{"type":"signature_delta","signature":`, sig)
 }
 
 func (e *anthEncoder) close() {
-	e.o.sseEvent("content_block_stop", []byte(`{"type":"content_block_stop","index":`+strconv.Itoa(e.blocks)+`}`))
+	e.o.out = appendAnthBlockStop(e.o.out, e.blocks)
 	e.blocks++
 }
 
@@ -115,7 +109,7 @@ type chatEncoder struct {
 }
 
 func (e *chatEncoder) start(id, model string) {
-	e.head = `{"id":` + quote(id) + `,"object":"chat.completion.chunk","created":` + strconv.FormatInt(e.created, 10) + `,"model":` + quote(model) + `,"choices":`
+	e.head = chatChunkHead(id, model, e.created)
 	e.chunk(`{"role":"assistant","content":""}`, "null")
 }
 
@@ -126,19 +120,17 @@ func (e *chatEncoder) chunk(delta, finish string) {
 func (e *chatEncoder) open(kind PartKind, id, name string) {
 	e.kind = kind
 	if kind == PartToolCall {
-		call, _ := json.Marshal([]map[string]any{{"index": e.calls, "id": id, "type": "function",
-			"function": map[string]string{"name": name, "arguments": ""}}})
+		e.o.out = appendChatToolOpen(e.o.out, e.head, e.calls, id, name)
 		e.calls++
-		e.chunk(`{"tool_calls":`+string(call)+`}`, "null")
 	}
 }
 
 func (e *chatEncoder) delta(s string) {
 	switch e.kind {
 	case PartText:
-		e.chunk(`{"content":`+quote(s)+`}`, "null")
+		e.o.out = appendChatDelta(e.o.out, e.head, -1, s)
 	case PartToolCall:
-		e.chunk(`{"tool_calls":[{"index":`+strconv.Itoa(e.calls-1)+`,"function":{"arguments":`+quote(s)+`}}]}`, "null")
+		e.o.out = appendChatDelta(e.o.out, e.head, e.calls-1, s)
 	}
 }
 
@@ -255,15 +247,39 @@ func (e *respEncoder) open(kind PartKind, id, name string) {
 
 func (e *respEncoder) delta(s string) {
 	e.cur = append(e.cur, s...)
-	idx := len(e.parts)
+	// The deltas, most of a stream, are appended with their members in
+	// the order encoding/json writes a map's, as the other events are.
+	typ := "response.function_call_arguments.delta"
 	switch e.kind {
 	case PartText:
-		e.event("response.output_text.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "content_index": 0, "delta": s, "logprobs": []any{}})
+		typ = "response.output_text.delta"
 	case PartReasoning:
-		e.event("response.reasoning_summary_text.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "summary_index": 0, "delta": s})
-	default:
-		e.event("response.function_call_arguments.delta", map[string]any{"item_id": e.item.ID, "output_index": idx, "delta": s})
+		typ = "response.reasoning_summary_text.delta"
 	}
+	o := append(e.o.out, "event: "...)
+	o = append(o, typ...)
+	o = append(o, "\ndata: {"...)
+	if e.kind == PartText {
+		o = append(o, `"content_index":0,`...)
+	}
+	o = append(o, `"delta":`...)
+	o = jsonbytes.AppendString(o, s)
+	o = append(o, `,"item_id":`...)
+	o = jsonbytes.AppendString(o, e.item.ID)
+	if e.kind == PartText {
+		o = append(o, `,"logprobs":[]`...)
+	}
+	o = append(o, `,"output_index":`...)
+	o = strconv.AppendInt(o, int64(len(e.parts)), 10)
+	o = append(o, `,"sequence_number":`...)
+	o = strconv.AppendInt(o, int64(e.seq), 10)
+	e.seq++
+	if e.kind == PartReasoning {
+		o = append(o, `,"summary_index":0`...)
+	}
+	o = append(o, `,"type":"`...)
+	o = append(o, typ...)
+	e.o.out = append(o, "\"}\n\n"...)
 }
 
 func (e *respEncoder) signature(string) {}

@@ -1,0 +1,685 @@
+package translate
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+)
+
+// The stream decoders read every event of every translated stream, and
+// encoding/json's reflection was most of what a translated event cost. A
+// chat chunk and an Anthropic event are read here instead, byte by byte,
+// into the same structs encoding/json fills (chatChunk, anthStreamEvent),
+// with what encoding/json would have put there. Whatever this reader does
+// not handle exactly as encoding/json does (a key written with escapes or
+// non-ASCII letters, a key given twice, a value of an unexpected type, a
+// number that is not a small integer, malformed JSON) it hands back to
+// encoding/json, which decides. FuzzFastDecoders holds the readers to
+// that. One difference is left: encoding/json refuses a document nested
+// more than 10000 deep, and these readers count the depth of a member
+// they skip from that member, so they accept a few more levels there.
+
+// errSlow sends a document to encoding/json.
+var errSlow = errors.New("left to encoding/json")
+
+// fastObject checks the object at i and calls member with the index in
+// names of each member it matches (as encoding/json matches field names)
+// and the offset of the member's value; member returns the offset past
+// the value. Other members are checked and skipped.
+func fastObject(data []byte, i int, names []string, member func(field, vs int) (int, error)) (int, error) {
+	var seen uint64
+	return jsonbytes.ValidMembers(data, i, func(k jsonbytes.Key, _, vs int) (int, error) {
+		for _, c := range k {
+			if c >= 0x80 || c == '\\' {
+				return 0, errSlow
+			}
+		}
+		f := k.FoldIndex(names)
+		if f < 0 {
+			return jsonbytes.ValidValue(data, vs, nil)
+		}
+		if seen&(1<<f) != 0 {
+			return 0, errSlow
+		}
+		seen |= 1 << f
+		return member(f, vs)
+	})
+}
+
+// fastTop reads the document data, which must be one object and nothing
+// else.
+func fastTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
+	i := jsonbytes.SkipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errSlow
+	}
+	end, err := fastObject(data, i, names, member)
+	if err != nil {
+		return err
+	}
+	if jsonbytes.SkipSpace(data, end) != len(data) {
+		return errSlow
+	}
+	return nil
+}
+
+// fastNull reports whether the value at vs is null, and the offset past it.
+func fastNull(data []byte, vs int) (bool, int) {
+	if len(data)-vs >= 4 && string(data[vs:vs+4]) == "null" {
+		return true, vs + 4
+	}
+	return false, 0
+}
+
+// fastString reads a string into *s; null leaves *s as it is.
+func fastString(data []byte, vs int, s *string) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	if vs >= len(data) || data[vs] != '"' {
+		return 0, errSlow
+	}
+	end, plain, err := jsonbytes.ValidString(data, vs)
+	if err != nil {
+		return 0, err
+	}
+	if raw := data[vs+1 : end-1]; plain && string(raw) == *s {
+		return end, nil // the value *s had, kept: no copy
+	}
+	*s, _, err = jsonbytes.StringAt(data, vs)
+	return end, err
+}
+
+// fastName reads a string into *s as fastString does, taking the value
+// from names when it is one of them (an event or block type), so that
+// it is not copied.
+func fastName(data []byte, vs int, s *string, names []string) (int, error) {
+	if vs < len(data) && data[vs] == '"' {
+		end, plain, err := jsonbytes.ValidString(data, vs)
+		if err != nil {
+			return 0, err
+		}
+		if plain {
+			raw := data[vs+1 : end-1]
+			for _, n := range names {
+				if string(raw) == n {
+					*s = n
+					return end, nil
+				}
+			}
+		}
+	}
+	return fastString(data, vs, s)
+}
+
+// fastStringPtr reads a string into *p; null sets *p to nil.
+func fastStringPtr(data []byte, vs int, p **string) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		*p = nil
+		return end, nil
+	}
+	var s string
+	end, err := fastString(data, vs, &s)
+	if err != nil {
+		return 0, err
+	}
+	*p = &s
+	return end, nil
+}
+
+// fastInt reads a small integer into *n; null leaves *n as it is.
+func fastInt(data []byte, vs int, n *int) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	end, integer, err := jsonbytes.ValidNumber(data, vs)
+	if err != nil || !integer || end-vs > 15 {
+		return 0, errSlow
+	}
+	v, err := strconv.Atoi(string(data[vs:end]))
+	if err != nil {
+		return 0, errSlow
+	}
+	*n = v
+	return end, nil
+}
+
+// fastRaw copies the value at vs into *raw, as a json.RawMessage field
+// receives it.
+func fastRaw(data []byte, vs int, raw *json.RawMessage) (int, error) {
+	end, err := jsonbytes.ValidValue(data, vs, nil)
+	if err != nil {
+		return 0, err
+	}
+	*raw = append((*raw)[:0], data[vs:end]...)
+	return end, nil
+}
+
+// fastVia decodes the value at vs into v with encoding/json: for members
+// that come once a stream (usage, a message), where reflection costs
+// little.
+func fastVia(data []byte, vs int, v any) (int, error) {
+	end, err := jsonbytes.ValidValue(data, vs, nil)
+	if err != nil {
+		return 0, err
+	}
+	if json.Unmarshal(data[vs:end], v) != nil {
+		return 0, errSlow
+	}
+	return end, nil
+}
+
+// chatChunk is the part of a chat completion chunk the stream path reads.
+type chatChunk struct {
+	ID      string            `json:"id"`
+	Model   string            `json:"model"`
+	Choices []chatChunkChoice `json:"choices"`
+	Usage   *chatUsage        `json:"usage"`
+	Error   json.RawMessage   `json:"error"`
+}
+
+type chatChunkChoice struct {
+	Delta struct {
+		Content          *string             `json:"content"`
+		Refusal          *string             `json:"refusal"`
+		ReasoningContent *string             `json:"reasoning_content"`
+		ToolCalls        []chatChunkToolCall `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+type chatChunkToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+var (
+	chatChunkFields    = []string{"id", "model", "choices", "usage", "error"}
+	chatChoiceFields   = []string{"delta", "finish_reason"}
+	chatDeltaFields    = []string{"content", "refusal", "reasoning_content", "tool_calls"}
+	chatToolCallFields = []string{"index", "id", "function"}
+	chatFunctionFields = []string{"name", "arguments"}
+)
+
+// decodeChatChunk reads a chunk into c, reusing its slices and strings.
+func decodeChatChunk(data []byte, c *chatChunk) error {
+	if err := fastChatChunk(data, c); err == nil {
+		return nil
+	}
+	*c = chatChunk{}
+	return json.Unmarshal(data, c)
+}
+
+func fastChatChunk(data []byte, c *chatChunk) error {
+	spare, id, model := c.Choices[:0], c.ID, c.Model
+	// The first choice's tool calls of the last chunk lend their array to
+	// the next first choice's.
+	var calls []chatChunkToolCall
+	if len(c.Choices) > 0 {
+		calls = c.Choices[0].Delta.ToolCalls[:0]
+	}
+	*c = chatChunk{Error: c.Error[:0]}
+	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
+		if null, end := fastNull(data, vs); null {
+			switch f {
+			case 2:
+				c.Choices = nil
+			case 4:
+				c.Error = append(c.Error, "null"...)
+			}
+			return end, nil
+		}
+		switch f {
+		case 0:
+			c.ID = id // kept when the chunk repeats it, as chunks do
+			return fastString(data, vs, &c.ID)
+		case 1:
+			c.Model = model
+			return fastString(data, vs, &c.Model)
+		case 2:
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			if spare == nil {
+				spare = []chatChunkChoice{}
+			}
+			c.Choices = spare
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				c.Choices = append(c.Choices, chatChunkChoice{})
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
+				calls = nil
+				return end, err
+			})
+		case 3:
+			c.Usage = new(chatUsage)
+			return fastVia(data, vs, c.Usage)
+		default:
+			return fastRaw(data, vs, &c.Error)
+		}
+	})
+	if len(c.Error) == 0 {
+		c.Error = nil
+	}
+	return err
+}
+
+// fastChatChoice reads a choice; calls, when not nil, is an empty slice
+// whose array its tool calls may use.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
+		if f == 1 {
+			return fastStringPtr(data, vs, &ch.FinishReason)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		d := &ch.Delta
+		return fastObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastStringPtr(data, vs, &d.Content)
+			case 1:
+				return fastStringPtr(data, vs, &d.Refusal)
+			case 2:
+				return fastStringPtr(data, vs, &d.ReasoningContent)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			d.ToolCalls = calls
+			if d.ToolCalls == nil {
+				d.ToolCalls = []chatChunkToolCall{}
+			}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				d.ToolCalls = append(d.ToolCalls, chatChunkToolCall{})
+				return fastChatToolCall(data, es, &d.ToolCalls[len(d.ToolCalls)-1])
+			})
+		})
+	})
+}
+
+func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt(data, vs, &tc.Index)
+		case 1:
+			return fastString(data, vs, &tc.ID)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		fn := &tc.Function
+		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastString(data, vs, &fn.Name)
+			}
+			return fastString(data, vs, &fn.Arguments)
+		})
+	})
+}
+
+// anthSSEEvent is the part of an Anthropic event the stream path
+// reads.
+type anthSSEEvent struct {
+	Type         string             `json:"type"`
+	Index        int                `json:"index"`
+	Message      *anthStreamMessage `json:"message"`
+	ContentBlock *anthBlock         `json:"content_block"`
+	Delta        *anthStreamDelta   `json:"delta"`
+	Usage        *anthUsage         `json:"usage"`
+	Error        *anthStreamError   `json:"error"`
+}
+
+type anthStreamMessage struct {
+	ID    string    `json:"id"`
+	Model string    `json:"model"`
+	Usage anthUsage `json:"usage"`
+}
+
+type anthStreamDelta struct {
+	Type        string `json:"type"`
+	Text        string `json:"text"`
+	Thinking    string `json:"thinking"`
+	Signature   string `json:"signature"`
+	PartialJSON string `json:"partial_json"`
+	StopReason  string `json:"stop_reason"`
+}
+
+type anthStreamError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+var (
+	anthEventFields = []string{"type", "index", "message", "content_block", "delta", "usage", "error"}
+	anthDeltaFields = []string{"type", "text", "thinking", "signature", "partial_json", "stop_reason"}
+)
+
+// Anthropic's names, read without copying them.
+var (
+	anthEventTypes = []string{"content_block_delta", "content_block_start", "content_block_stop", "message_delta",
+		"message_start", "message_stop", "ping", "error"}
+	anthDeltaTypes = []string{"text_delta", "input_json_delta", "thinking_delta", "signature_delta"}
+	anthBlockTypes = []string{"text", "tool_use", "thinking", "redacted_thinking"}
+	anthStopNames  = []string{"end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"}
+)
+
+// anthEventReader reads Anthropic events into e; delta is e.Delta's
+// storage, reused from event to event.
+type anthEventReader struct {
+	e     anthSSEEvent
+	delta anthStreamDelta
+}
+
+// read reads an event into r.e.
+func (r *anthEventReader) read(data []byte) error {
+	if err := fastAnthEvent(data, &r.e, &r.delta); err == nil {
+		return nil
+	}
+	r.e = anthSSEEvent{}
+	return json.Unmarshal(data, &r.e)
+}
+
+// fastAnthEvent reads an event into e, its delta (if any) into d.
+func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
+	*e = anthSSEEvent{}
+	return fastTop(data, anthEventFields, func(f, vs int) (int, error) {
+		if null, end := fastNull(data, vs); null {
+			return end, nil // every field is fresh: null leaves it zero or nil
+		}
+		switch f {
+		case 0:
+			return fastName(data, vs, &e.Type, anthEventTypes)
+		case 1:
+			return fastInt(data, vs, &e.Index)
+		case 2:
+			e.Message = new(anthStreamMessage)
+			return fastVia(data, vs, e.Message)
+		case 3:
+			e.ContentBlock = new(anthBlock)
+			return fastAnthBlock(data, vs, e.ContentBlock)
+		case 4:
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			*d = anthStreamDelta{}
+			e.Delta = d
+			return fastObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				switch f {
+				case 0:
+					return fastName(data, vs, &d.Type, anthDeltaTypes)
+				case 1:
+					return fastString(data, vs, &d.Text)
+				case 2:
+					return fastString(data, vs, &d.Thinking)
+				case 3:
+					return fastString(data, vs, &d.Signature)
+				case 4:
+					return fastString(data, vs, &d.PartialJSON)
+				default:
+					return fastName(data, vs, &d.StopReason, anthStopNames)
+				}
+			})
+		case 5:
+			e.Usage = new(anthUsage)
+			return fastVia(data, vs, e.Usage)
+		default:
+			e.Error = new(anthStreamError)
+			return fastVia(data, vs, e.Error)
+		}
+	})
+}
+
+var anthBlockFields = []string{"type", "text", "id", "name", "input", "thinking", "signature",
+	"source", "tool_use_id", "content", "is_error", "data"}
+
+// fastAnthBlock reads a content_block_start's block: text, thinking or
+// tool_use; other blocks go to encoding/json.
+func fastAnthBlock(data []byte, vs int, b *anthBlock) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, anthBlockFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &b.Type, anthBlockTypes)
+		case 1:
+			return fastString(data, vs, &b.Text)
+		case 2:
+			return fastString(data, vs, &b.ID)
+		case 3:
+			return fastString(data, vs, &b.Name)
+		case 4:
+			return fastRaw(data, vs, &b.Input)
+		case 5:
+			return fastStringPtr(data, vs, &b.Thinking)
+		case 6:
+			return fastStringPtr(data, vs, &b.Signature)
+		}
+		return 0, errSlow
+	})
+}
+
+var (
+	chatResponseFields = []string{"id", "object", "created", "model", "choices", "usage"}
+	chatAnswerFields   = []string{"index", "message", "finish_reason"}
+	chatMessageFields  = []string{"role", "content", "tool_calls", "tool_call_id", "refusal", "reasoning_content"}
+	chatCallFields     = []string{"id", "type", "function"}
+)
+
+// decodeChatResponse reads a whole chat completion, as a translated
+// answer that is not streamed has one.
+func decodeChatResponse(data []byte, r *chatResponse) error {
+	if fastChatResponse(data, r) == nil {
+		return nil
+	}
+	*r = chatResponse{}
+	return json.Unmarshal(data, r)
+}
+
+func fastChatResponse(data []byte, r *chatResponse) error {
+	*r = chatResponse{}
+	return fastTop(data, chatResponseFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &r.ID)
+		case 1:
+			return fastString(data, vs, &r.Object)
+		case 2:
+			var n int
+			end, err := fastInt(data, vs, &n)
+			r.Created = int64(n)
+			return end, err
+		case 3:
+			return fastString(data, vs, &r.Model)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			r.Choices = []chatChoice{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				r.Choices = append(r.Choices, chatChoice{})
+				return fastChatAnswer(data, es, &r.Choices[len(r.Choices)-1])
+			})
+		default:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			r.Usage = new(chatUsage)
+			return fastVia(data, vs, r.Usage)
+		}
+	})
+}
+
+// fastChatAnswer reads one choice of a whole chat completion.
+func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatAnswerFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt(data, vs, &ch.Index)
+		case 2:
+			return fastString(data, vs, &ch.FinishReason)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		m := &ch.Message
+		return fastObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastString(data, vs, &m.Role)
+			case 1:
+				return fastRaw(data, vs, &m.Content)
+			case 3:
+				return fastString(data, vs, &m.ToolCallID)
+			case 4:
+				return fastStringPtr(data, vs, &m.Refusal)
+			case 5:
+				return fastString(data, vs, &m.ReasoningContent)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			m.ToolCalls = []chatToolCall{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				m.ToolCalls = append(m.ToolCalls, chatToolCall{})
+				return fastChatCall(data, es, &m.ToolCalls[len(m.ToolCalls)-1])
+			})
+		})
+	})
+}
+
+// fastChatCall reads a tool call of a whole chat completion.
+func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, chatCallFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &tc.ID)
+		case 1:
+			return fastString(data, vs, &tc.Type)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		fn := &tc.Function
+		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastString(data, vs, &fn.Name)
+			}
+			return fastString(data, vs, &fn.Arguments)
+		})
+	})
+}
+
+// respStreamEvent is the part of a Responses event the stream path reads.
+type respStreamEvent struct {
+	Type        string        `json:"type"`
+	OutputIndex int           `json:"output_index"`
+	Delta       string        `json:"delta"`
+	Item        *respItem     `json:"item"`
+	Response    *respResponse `json:"response"`
+	Message     string        `json:"message"`
+}
+
+var (
+	respEventFields = []string{"type", "output_index", "delta", "item", "response", "message"}
+	respEventTypes  = []string{"response.output_text.delta", "response.function_call_arguments.delta",
+		"response.reasoning_summary_text.delta", "response.reasoning_text.delta", "response.refusal.delta",
+		"response.output_item.added", "response.output_item.done", "response.content_part.added",
+		"response.content_part.done", "response.output_text.done", "response.function_call_arguments.done",
+		"response.created", "response.in_progress", "response.completed", "response.incomplete",
+		"response.failed", "error"}
+)
+
+// decodeRespEvent reads a Responses event; its deltas, most of a stream,
+// without reflection.
+func decodeRespEvent(data []byte, e *respStreamEvent) error {
+	if fastRespEvent(data, e) == nil {
+		return nil
+	}
+	*e = respStreamEvent{}
+	return json.Unmarshal(data, e)
+}
+
+func fastRespEvent(data []byte, e *respStreamEvent) error {
+	*e = respStreamEvent{}
+	return fastTop(data, respEventFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &e.Type, respEventTypes)
+		case 1:
+			return fastInt(data, vs, &e.OutputIndex)
+		case 2:
+			return fastString(data, vs, &e.Delta)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			e.Item = new(respItem)
+			return fastVia(data, vs, e.Item)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			e.Response = new(respResponse)
+			return fastVia(data, vs, e.Response)
+		default:
+			return fastString(data, vs, &e.Message)
+		}
+	})
+}

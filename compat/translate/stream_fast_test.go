@@ -1,0 +1,234 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fastSeeds are the data lines of the stream fixtures in format from.
+func fastSeeds(t testing.TB, from string) [][]byte {
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "from", from, "stream-*.sse"))
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if d, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+				out = append(out, d)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s stream fixtures", from)
+	}
+	return out
+}
+
+// tricky are chunks and events the fast readers must leave to
+// encoding/json, or read exactly as it does.
+var tricky = []string{
+	`{"id":"a","ID":"b","choices":[]}`,
+	`{"\u0069d":"x","model":null,"choices":null,"usage":null,"error":null}`,
+	`{"choices":[{"delta":{"content":"caf\u00e9 \ud83d\ude00 \n","tool_calls":[{"index":1.0}]}}]}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":99999999999999999999}]}}]}`,
+	`{"choices":[null,{"delta":null,"finish_reason":null}],"Usage":{"prompt_tokens":"3"}}`,
+	`{"choices":[{"delta":{"tool_calls":[null,{"function":null,"id":null}]}}]} x`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi","TEXT":"again"}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":null,"text":"\u0000 \"q\""}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":-1}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"busy"},"extra":[1,{"a":[true,false]}]}`,
+	`{"type":"ping","ſtop":1}`,
+	`{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":null,"thinking":null}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"image","source":{"type":"base64"}}}`,
+	`  {"type":"x"}  `, `[]`, `null`, `{`, `{"a":}`, `{"a":1,}`,
+}
+
+// checkFastChat compares the fast chat chunk reader, after reading prev
+// into the same chunk, with encoding/json on data.
+func checkFastChat(t *testing.T, prev, data []byte) {
+	var c chatChunk
+	_ = decodeChatChunk(prev, &c)
+	var want chatChunk
+	wantErr := json.Unmarshal(data, &want)
+	err := fastChatChunk(data, &c)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(c, want)) {
+		t.Fatalf("fast chat reader on %s:\n got %+v\nwant %+v (err %v)", data, c, want, wantErr)
+	}
+	err = decodeChatChunk(data, &c)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(c, want) {
+		t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, c, err, want, wantErr)
+	}
+}
+
+func checkFastAnth(t *testing.T, prev, data []byte) {
+	var r anthEventReader
+	_ = r.read(prev)
+	var want anthSSEEvent
+	wantErr := json.Unmarshal(data, &want)
+	err := fastAnthEvent(data, &r.e, &r.delta)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(r.e, want)) {
+		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, r.e, want, wantErr)
+	}
+	err = r.read(data)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r.e, want) {
+		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, r.e, err, want, wantErr)
+	}
+}
+
+// checkFastChatResponse compares the fast reader of whole chat
+// completions with encoding/json on data.
+func checkFastChatResponse(t *testing.T, data []byte) {
+	var want chatResponse
+	wantErr := json.Unmarshal(data, &want)
+	var r chatResponse
+	err := fastChatResponse(data, &r)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(r, want)) {
+		t.Fatalf("fast chat response reader on %s:\n got %+v\nwant %+v (err %v)", data, r, want, wantErr)
+	}
+	err = decodeChatResponse(data, &r)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r, want) {
+		t.Fatalf("chat response %s: got %+v, %v; want %+v, %v", data, r, err, want, wantErr)
+	}
+}
+
+// chatResponses are the chat completion fixtures.
+func chatResponses(t testing.TB) [][]byte {
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "*", "response-*.json"))
+	paths2, _ := filepath.Glob(filepath.Join(fixtureDir, "from", "openai_chat", "response-*.json"))
+	var out [][]byte
+	for _, p := range append(paths, paths2...) {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(`"chat.completion"`)) {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no chat completion fixtures")
+	}
+	return out
+}
+
+var trickyResponses = []string{
+	`{"id":"x","created":1.5,"choices":[]}`,
+	`{"choices":[{"message":{"content":null,"refusal":null,"tool_calls":null}},null]}`,
+	`{"choices":[{"message":{"content":[{"type":"text","text":"a"}],"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}],"usage":{"prompt_tokens":1}}`,
+	`{"choices":[{"index":0,"Message":{"role":"assistant"},"message":{}}]}`,
+	`{"choices":[{"message":{"content":"x","tool_calls":[{"id":1}]}}]}`,
+}
+
+// checkStringContent compares stringContent, which reads a string
+// without encoding/json, with decoding the content into a string, on
+// content that is valid JSON, as a decoded member always is.
+func checkStringContent(t *testing.T, content []byte) {
+	if !json.Valid(content) {
+		return
+	}
+	parts, ok := stringContent(content)
+	var s string
+	wantOK := isNull(content) || json.Unmarshal(content, &s) == nil
+	var want []Part
+	if wantOK && s != "" {
+		want = []Part{{Kind: PartText, Text: s}}
+	}
+	if ok != wantOK || !reflect.DeepEqual(parts, want) {
+		t.Fatalf("stringContent(%s) = %+v, %v; want %+v, %v", content, parts, ok, want, wantOK)
+	}
+}
+
+// checkFastResp compares the fast Responses event reader with
+// encoding/json on data.
+func checkFastResp(t *testing.T, data []byte) {
+	var want respStreamEvent
+	wantErr := json.Unmarshal(data, &want)
+	var e respStreamEvent
+	err := fastRespEvent(data, &e)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(e, want)) {
+		t.Fatalf("fast Responses reader on %s:\n got %+v\nwant %+v (err %v)", data, e, want, wantErr)
+	}
+	err = decodeRespEvent(data, &e)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(e, want) {
+		t.Fatalf("Responses event %s: got %+v, %v; want %+v, %v", data, e, err, want, wantErr)
+	}
+}
+
+func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
+	resp := fastSeeds(t, "openai_responses")
+	for _, d := range append(resp, []byte(`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`)) {
+		checkFastResp(t, d)
+	}
+	var re respStreamEvent
+	if err := fastRespEvent(resp[3], &re); err != nil {
+		t.Errorf("fixture event %s left to encoding/json: %v", resp[3], err)
+	}
+	for _, c := range []string{`"hi"`, ` "caf\u00e9\n" `, `""`, `null`, `[{"type":"text","text":"a"}]`, `{}`, `1`, "\"\xff\""} {
+		checkStringContent(t, []byte(c))
+	}
+	for _, b := range chatResponses(t) {
+		checkFastChatResponse(t, b)
+		var r chatResponse
+		if err := fastChatResponse(b, &r); err != nil {
+			t.Errorf("fixture %s left to encoding/json: %v", b, err)
+		}
+	}
+	for _, s := range trickyResponses {
+		checkFastChatResponse(t, []byte(s))
+	}
+	chat, anth := fastSeeds(t, "openai_chat"), fastSeeds(t, "anthropic_messages")
+	for _, s := range tricky {
+		chat, anth = append(chat, []byte(s)), append(anth, []byte(s))
+	}
+	for i, d := range chat {
+		checkFastChat(t, chat[(i+len(chat)-1)%len(chat)], d)
+	}
+	for i, d := range anth {
+		checkFastAnth(t, anth[(i+len(anth)-1)%len(anth)], d)
+	}
+	// The fixtures take the fast path: were they left to encoding/json,
+	// this test would hold without testing the fast readers.
+	var c chatChunk
+	if err := fastChatChunk(chat[1], &c); err != nil {
+		t.Errorf("fixture chunk %s left to encoding/json: %v", chat[1], err)
+	}
+	var r anthEventReader
+	if err := fastAnthEvent(anth[2], &r.e, &r.delta); err != nil {
+		t.Errorf("fixture event %s left to encoding/json: %v", anth[2], err)
+	}
+}
+
+// FuzzFastDecoders holds the byte-level readers of chat chunks, Anthropic
+// events (after any earlier one) and whole chat completions to what
+// encoding/json reads.
+func FuzzFastDecoders(f *testing.F) {
+	chat, anth := fastSeeds(f, "openai_chat"), fastSeeds(f, "anthropic_messages")
+	for _, s := range chat {
+		f.Add(s, chat[0])
+	}
+	for _, s := range anth {
+		f.Add(s, anth[0])
+	}
+	for _, s := range tricky {
+		f.Add([]byte(s), chat[1])
+		f.Add([]byte(s), anth[2])
+	}
+	for _, b := range chatResponses(f) {
+		f.Add(b, chat[0])
+	}
+	for _, d := range fastSeeds(f, "openai_responses") {
+		f.Add(d, anth[0])
+	}
+	for _, s := range trickyResponses {
+		f.Add([]byte(s), anth[0])
+	}
+	f.Fuzz(func(t *testing.T, data, prev []byte) {
+		checkFastChat(t, prev, data)
+		checkFastAnth(t, prev, data)
+		checkFastChatResponse(t, data)
+		checkStringContent(t, data)
+		checkFastResp(t, data)
+	})
+}
