@@ -84,6 +84,8 @@ var requestColumnList = strings.Join(requestColumns, ", ")
 
 var blobColumns = []string{"request_id", "kind", "time_us", "codec", "key_id", "size", "data"}
 
+var blobColumnList = strings.Join(blobColumns, ", ")
+
 // Length limits for free-text columns, so one odd request cannot bloat the
 // log.
 const (
@@ -186,11 +188,6 @@ func placeholders(rows, n int) string {
 	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 }
 
-// stageRequests creates, once per connection, the temporary table large
-// batches pass through on PostgreSQL (see Insert); its rows go at commit.
-const stageRequests = `CREATE TEMP TABLE IF NOT EXISTS requests_staged
-	(LIKE requests INCLUDING DEFAULTS, PRIMARY KEY (id)) ON COMMIT DELETE ROWS`
-
 type pendingBlob struct {
 	id   string
 	time int64
@@ -229,26 +226,16 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		}
 	}
 
+	per := s.d.rowsPerInsert
+	if s.d.name == BackendPostgres && len(rows) > per {
+		return s.insertCopy(ctx, rows, blobs)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("insert requests: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	per := s.d.rowsPerInsert
 	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
-	target := "requests"
-	staged := s.d.name == BackendPostgres && len(rows) > per
-	if staged {
-		// The rollup triggers lock their rows per INSERT statement, hourly
-		// then daily: a transaction of several statements would take
-		// daily rows before hourly ones, and two replicas doing so would
-		// deadlock. The chunks go to a temporary table first, then into
-		// the log in one statement.
-		if _, err := tx.ExecContext(ctx, stageRequests); err != nil {
-			return fmt.Errorf("insert requests: staging table: %w", err)
-		}
-		target = "requests_staged"
-	}
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		args := make([]any, 0, len(chunk)*len(requestColumns))
@@ -256,17 +243,9 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 			r := &chunk[i]
 			args = append(args, recordArgs(r, r.RawRequest != nil || r.RawResponse != nil)...)
 		}
-		q := "INSERT INTO " + target + " (" + requestColumnList + ") VALUES " +
+		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
-		// The staging table is the connection's own: no statement
-		// prepared on the pool's other connections can name it.
-		if err := in.exec(ctx, q, len(chunk) == per && !staged, args); err != nil {
-			return fmt.Errorf("insert requests: %w", err)
-		}
-	}
-	if staged {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO requests ("+requestColumnList+") SELECT "+requestColumnList+
-			" FROM requests_staged ORDER BY id ON CONFLICT (id) DO NOTHING"); err != nil {
+		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert requests: %w", err)
 		}
 	}
@@ -276,7 +255,7 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		for _, b := range chunk {
 			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
 		}
-		q := "INSERT INTO request_blobs (" + strings.Join(blobColumns, ", ") + ") VALUES " +
+		q := "INSERT INTO request_blobs (" + blobColumnList + ") VALUES " +
 			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
 		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert request bodies: %w", err)
