@@ -24,10 +24,10 @@ type rollupSum struct {
 
 // addRollups adds the rows of a SQLite batch, all of them just inserted,
 // to the hourly and daily usage rollups: one upsert per hour (or day) and
-// key, where a trigger ran two per row. The sums are those the PostgreSQL
+// key with a statement prepared once, where a trigger ran two per row. The sums are those the PostgreSQL
 // triggers compute over a statement's rows, from the values the row
 // columns hold.
-func addRollups(ctx context.Context, tx *sql.Tx, rows []Record) error {
+func addRollups(ctx context.Context, in *inserter, rows []Record) error {
 	for _, t := range []rollupTable{hourly, daily} {
 		sums := make(map[rollupKey]*rollupSum)
 		for i := range rows {
@@ -83,8 +83,9 @@ func addRollups(ctx context.Context, tx *sql.Tx, rows []Record) error {
 				unknown_cost = unknown_cost + excluded.unknown_cost`
 		for _, k := range keys {
 			s := sums[k]
-			if _, err := tx.ExecContext(ctx, q, k.at, k.login, k.model, k.provider, k.agent, k.status, k.failed,
-				s.requests, s.input, s.output, s.cacheRead, s.cacheWrite, s.reasoning, s.cost, s.unknownCost); err != nil {
+			// Prepared once per store, as the inserts are.
+			if _, err := in.exec(ctx, q, true, []any{k.at, k.login, k.model, k.provider, k.agent, k.status, k.failed,
+				s.requests, s.input, s.output, s.cacheRead, s.cacheWrite, s.reasoning, s.cost, s.unknownCost}); err != nil {
 				return err
 			}
 		}

@@ -294,7 +294,7 @@ func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingB
 			}
 			return errRowsSkipped
 		}
-		if err := addRollups(ctx, tx, rows); err != nil {
+		if err := addRollups(ctx, in, rows); err != nil {
 			return fmt.Errorf("insert requests: usage rollups: %w", err)
 		}
 	}
