@@ -41,29 +41,35 @@ type inserter struct {
 	txs map[string]*sql.Stmt
 }
 
-func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) error {
+// exec runs q and returns how many rows it changed.
+func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) (int64, error) {
 	q = in.s.d.rebind(q)
+	var res sql.Result
+	var err error
 	if !full {
-		_, err := in.tx.ExecContext(ctx, q, args...)
-		return err
-	}
-	st := in.txs[q]
-	if st == nil {
-		cached, ok := in.s.stmts.Load(q)
-		if !ok {
-			prepared, err := in.s.db.PrepareContext(ctx, q)
-			if err != nil {
-				return err
+		res, err = in.tx.ExecContext(ctx, q, args...)
+	} else {
+		st := in.txs[q]
+		if st == nil {
+			cached, ok := in.s.stmts.Load(q)
+			if !ok {
+				prepared, err := in.s.db.PrepareContext(ctx, q)
+				if err != nil {
+					return 0, err
+				}
+				if cached, ok = in.s.stmts.LoadOrStore(q, prepared); ok {
+					prepared.Close()
+				}
 			}
-			if cached, ok = in.s.stmts.LoadOrStore(q, prepared); ok {
-				prepared.Close()
-			}
+			st = in.tx.StmtContext(ctx, cached.(*sql.Stmt))
+			in.txs[q] = st
 		}
-		st = in.tx.StmtContext(ctx, cached.(*sql.Stmt))
-		in.txs[q] = st
+		res, err = st.ExecContext(ctx, args...)
 	}
-	_, err := st.ExecContext(ctx, args...)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -83,6 +89,8 @@ var requestColumns = []string{
 var requestColumnList = strings.Join(requestColumns, ", ")
 
 var blobColumns = []string{"request_id", "kind", "time_us", "codec", "key_id", "size", "data"}
+
+var blobColumnList = strings.Join(blobColumns, ", ")
 
 // Length limits for free-text columns, so one odd request cannot bloat the
 // log.
@@ -186,11 +194,6 @@ func placeholders(rows, n int) string {
 	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
 }
 
-// stageRequests creates, once per connection, the temporary table large
-// batches pass through on PostgreSQL (see Insert); its rows go at commit.
-const stageRequests = `CREATE TEMP TABLE IF NOT EXISTS requests_staged
-	(LIKE requests INCLUDING DEFAULTS, PRIMARY KEY (id)) ON COMMIT DELETE ROWS`
-
 type pendingBlob struct {
 	id   string
 	time int64
@@ -229,26 +232,46 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		}
 	}
 
+	per := s.d.rowsPerInsert
+	if s.d.name == BackendPostgres && len(rows) > per {
+		return s.insertCopy(ctx, rows, blobs)
+	}
+	err := s.insertTx(ctx, rows, blobs, false)
+	if errors.Is(err, errRowsSkipped) {
+		// Some rows were stored already, or came twice: only the new
+		// ones may be added to the rollups.
+		err = s.insertTx(ctx, rows, blobs, true)
+	}
+	return err
+}
+
+// errRowsSkipped reports, on SQLite, a batch some of whose rows were not
+// inserted (see insertTx).
+var errRowsSkipped = errors.New("rows already stored")
+
+// insertTx inserts a batch in one transaction with multi-row statements.
+//
+// On SQLite it also adds the batch to the usage rollups (see
+// addRollups), which must count only the rows really inserted: when a
+// statement skips a row (its ID is stored already, or came earlier in the
+// batch) the transaction is rolled back with errRowsSkipped, and the
+// caller tries again with onlyNew, which leaves those rows out before
+// inserting. Write transactions hold SQLite's one write lock from their
+// start, so what onlyNew finds stored stays so until the commit.
+func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingBlob, onlyNew bool) error {
+	per := s.d.rowsPerInsert
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("insert requests: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	per := s.d.rowsPerInsert
-	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
-	target := "requests"
-	staged := s.d.name == BackendPostgres && len(rows) > per
-	if staged {
-		// The rollup triggers lock their rows per INSERT statement, hourly
-		// then daily: a transaction of several statements would take
-		// daily rows before hourly ones, and two replicas doing so would
-		// deadlock. The chunks go to a temporary table first, then into
-		// the log in one statement.
-		if _, err := tx.ExecContext(ctx, stageRequests); err != nil {
-			return fmt.Errorf("insert requests: staging table: %w", err)
+	if onlyNew {
+		if rows, err = newRows(ctx, tx, s.d, rows); err != nil {
+			return fmt.Errorf("insert requests: %w", err)
 		}
-		target = "requests_staged"
 	}
+	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
+	var inserted int64
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		args := make([]any, 0, len(chunk)*len(requestColumns))
@@ -256,18 +279,23 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 			r := &chunk[i]
 			args = append(args, recordArgs(r, r.RawRequest != nil || r.RawResponse != nil)...)
 		}
-		q := "INSERT INTO " + target + " (" + requestColumnList + ") VALUES " +
+		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
-		// The staging table is the connection's own: no statement
-		// prepared on the pool's other connections can name it.
-		if err := in.exec(ctx, q, len(chunk) == per && !staged, args); err != nil {
+		n, err := in.exec(ctx, q, len(chunk) == per, args)
+		if err != nil {
 			return fmt.Errorf("insert requests: %w", err)
 		}
+		inserted += n
 	}
-	if staged {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO requests ("+requestColumnList+") SELECT "+requestColumnList+
-			" FROM requests_staged ORDER BY id ON CONFLICT (id) DO NOTHING"); err != nil {
-			return fmt.Errorf("insert requests: %w", err)
+	if s.d.name == BackendSQLite {
+		if inserted != int64(len(rows)) {
+			if onlyNew {
+				return fmt.Errorf("insert requests: %d of %d new rows inserted", inserted, len(rows))
+			}
+			return errRowsSkipped
+		}
+		if err := addRollups(ctx, in, rows); err != nil {
+			return fmt.Errorf("insert requests: usage rollups: %w", err)
 		}
 	}
 	for start := 0; start < len(blobs); start += per {
@@ -276,9 +304,9 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 		for _, b := range chunk {
 			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
 		}
-		q := "INSERT INTO request_blobs (" + strings.Join(blobColumns, ", ") + ") VALUES " +
+		q := "INSERT INTO request_blobs (" + blobColumnList + ") VALUES " +
 			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
-		if err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
+		if _, err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert request bodies: %w", err)
 		}
 	}

@@ -66,12 +66,20 @@ func main() {
 	flag.DurationVar(&ef.fixed, "fixed", 5*time.Second, "with -external, length of each fixed-rate run")
 	flag.DurationVar(&ef.saturate, "saturate", 2*time.Second, "with -external, length of each closed-loop run for the most requests per second (0: none)")
 	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for both sluice processes, space-separated")
+	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process")
+	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles to this path prefix while the streams are open")
 	role := flag.String("role", "", "internal: run as the bare proxy of -external (-role bare -listen ADDR -upstream URL)")
 	listen := flag.String("listen", "", "internal: with -role, the address to listen on")
 	upstreamFlag := flag.String("upstream", "", "internal: with -role, the mock provider's URL")
 	flag.Parse()
 	if *role == "bare" {
 		if err := serveBare(*listen, *upstreamFlag); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if *streams > 0 {
+		if err := heldStreams(*streams, *heapprofile, os.Stdout); err != nil {
 			fatal(err)
 		}
 		return

@@ -87,10 +87,14 @@ obligations contains {"action": "force_model", "model": m, "grant": cap.grant} i
 }
 
 # obligations_of are the well-formed obligations of one action.
-obligations_of(action) := {o |
+obligations_of(action) := object.get(wellformed_obligations, action, set())
+
+# wellformed_obligations are the well-formed obligations by action, read
+# whole by obligations_of: one pass over the obligations for every action
+# rather than one per action.
+wellformed_obligations[o.action] contains o if {
 	some o in obligations
 	is_object(o)
-	o.action == action
 	obligation_ok(o)
 }
 

@@ -10,6 +10,7 @@ import (
 	"embed"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -85,4 +86,24 @@ func OpenAsyncCommit(ctx context.Context, dsn string) (*sql.DB, func() error, er
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	return db, func() error { err := db.Close(); pool.Close(); return err }, nil
+}
+
+// WithConn runs f with the pgx connection under one of db's connections,
+// for what database/sql cannot say (COPY). f must leave the connection as
+// it found it: no transaction open. The connection goes back to db's pool
+// afterwards; one that failed mid-protocol is closed by pgx and dropped
+// from the pool.
+func WithConn(ctx context.Context, db *sql.DB, f func(*pgx.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres: connection is a %T, not a pgx connection", dc)
+		}
+		return f(sc.Conn())
+	})
 }
