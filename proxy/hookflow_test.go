@@ -21,10 +21,12 @@ type receiver struct {
 	mu  sync.Mutex
 	got []delivery
 	// answer decides what a hook at path answers; delay slows the hook
-	// at delayPath.
+	// at delayPath, and hold, when set, keeps it from answering until
+	// hold is closed.
 	answer    func(path string, payload map[string]any) (status int, body string)
 	delay     time.Duration
 	delayPath string
+	hold      chan struct{}
 }
 
 type delivery struct {
@@ -41,13 +43,19 @@ func newReceiver(t *testing.T) *receiver {
 		json.Unmarshal(b, &p)
 		rc.mu.Lock()
 		rc.got = append(rc.got, delivery{Path: r.URL.Path, Header: r.Header.Clone(), Payload: p})
-		answer, delay := rc.answer, rc.delay
+		answer, delay, hold := rc.answer, rc.delay, rc.hold
 		if r.URL.Path != rc.delayPath {
-			delay = 0
+			delay, hold = 0, nil
 		}
 		rc.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
+		}
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
 		}
 		status, body := 200, `{"action":"allow"}`
 		if answer != nil {
