@@ -21,11 +21,6 @@ func (o *streamOut) sseEvent(name string, data []byte) {
 	o.out = append(o.out, "\n\n"...)
 }
 
-func quote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 // anthEncoder writes Anthropic's events.
 type anthEncoder struct {
 	o      *streamOut
