@@ -65,6 +65,18 @@ func fastTop(data []byte, names []string, member func(field, vs int) (int, error
 	return nil
 }
 
+// fastNullableObject reads an object member by member, as fastObject
+// does; null reads as nothing, and any other value goes to encoding/json.
+func fastNullableObject(data []byte, i int, names []string, member func(field, vs int) (int, error)) (int, error) {
+	if null, end := fastNull(data, i); null {
+		return end, nil
+	}
+	if i >= len(data) || data[i] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, i, names, member)
+}
+
 // fastNull reports whether the value at vs is null, and the offset past it.
 func fastNull(data []byte, vs int) (bool, int) {
 	if len(data)-vs >= 4 && string(data[vs:vs+4]) == "null" {
@@ -272,24 +284,12 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
 // whose array its tool calls may use.
 func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
-	if null, end := fastNull(data, i); null {
-		return end, nil
-	}
-	if i >= len(data) || data[i] != '{' {
-		return 0, errSlow
-	}
-	return fastObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
+	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
 			return fastStringPtr(data, vs, &ch.FinishReason)
 		}
-		if null, end := fastNull(data, vs); null {
-			return end, nil
-		}
-		if vs >= len(data) || data[vs] != '{' {
-			return 0, errSlow
-		}
 		d := &ch.Delta
-		return fastObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
+		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
 				return fastStringPtr(data, vs, &d.Content)
@@ -317,27 +317,15 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 }
 
 func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
-	if null, end := fastNull(data, i); null {
-		return end, nil
-	}
-	if i >= len(data) || data[i] != '{' {
-		return 0, errSlow
-	}
-	return fastObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
+	return fastNullableObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
 		switch f {
 		case 0:
 			return fastInt(data, vs, &tc.Index)
 		case 1:
 			return fastString(data, vs, &tc.ID)
 		}
-		if null, end := fastNull(data, vs); null {
-			return end, nil
-		}
-		if vs >= len(data) || data[vs] != '{' {
-			return 0, errSlow
-		}
 		fn := &tc.Function
-		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+		return fastNullableObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}
@@ -547,27 +535,15 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 
 // fastChatAnswer reads one choice of a whole chat completion.
 func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
-	if null, end := fastNull(data, i); null {
-		return end, nil
-	}
-	if i >= len(data) || data[i] != '{' {
-		return 0, errSlow
-	}
-	return fastObject(data, i, chatAnswerFields, func(f, vs int) (int, error) {
+	return fastNullableObject(data, i, chatAnswerFields, func(f, vs int) (int, error) {
 		switch f {
 		case 0:
 			return fastInt(data, vs, &ch.Index)
 		case 2:
 			return fastString(data, vs, &ch.FinishReason)
 		}
-		if null, end := fastNull(data, vs); null {
-			return end, nil
-		}
-		if vs >= len(data) || data[vs] != '{' {
-			return 0, errSlow
-		}
 		m := &ch.Message
-		return fastObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
+		return fastNullableObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
 				return fastString(data, vs, &m.Role)
@@ -597,27 +573,15 @@ func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
 
 // fastChatCall reads a tool call of a whole chat completion.
 func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
-	if null, end := fastNull(data, i); null {
-		return end, nil
-	}
-	if i >= len(data) || data[i] != '{' {
-		return 0, errSlow
-	}
-	return fastObject(data, i, chatCallFields, func(f, vs int) (int, error) {
+	return fastNullableObject(data, i, chatCallFields, func(f, vs int) (int, error) {
 		switch f {
 		case 0:
 			return fastString(data, vs, &tc.ID)
 		case 1:
 			return fastString(data, vs, &tc.Type)
 		}
-		if null, end := fastNull(data, vs); null {
-			return end, nil
-		}
-		if vs >= len(data) || data[vs] != '{' {
-			return 0, errSlow
-		}
 		fn := &tc.Function
-		return fastObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+		return fastNullableObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}
