@@ -332,6 +332,22 @@ func imageFromURL(u string) (*Image, error) {
 }
 
 func chatToolChoice(raw json.RawMessage) (*ToolChoice, error) {
+	return openAIToolChoice(raw, func(raw json.RawMessage) (string, string, error) {
+		var o struct {
+			Type     string `json:"type"`
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		err := json.Unmarshal(raw, &o)
+		return o.Type, o.Function.Name, err
+	})
+}
+
+// openAIToolChoice reads tool_choice as both OpenAI formats write it: a
+// mode ("auto", "none", "required") or an object naming one function,
+// which named reads (chat nests the name, Responses does not).
+func openAIToolChoice(raw json.RawMessage, named func(json.RawMessage) (typ, name string, err error)) (*ToolChoice, error) {
 	if len(raw) == 0 || isNull(raw) {
 		return nil, nil
 	}
@@ -347,16 +363,11 @@ func chatToolChoice(raw json.RawMessage) (*ToolChoice, error) {
 		}
 		return nil, unsupported(fmt.Sprintf("tool_choice %q", s))
 	}
-	var o struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if err := json.Unmarshal(raw, &o); err != nil || o.Type != "function" || o.Function.Name == "" {
+	typ, name, err := named(raw)
+	if err != nil || typ != "function" || name == "" {
 		return nil, unsupported("this tool_choice")
 	}
-	return &ToolChoice{Mode: ToolNamed, Name: o.Function.Name}, nil
+	return &ToolChoice{Mode: ToolNamed, Name: name}, nil
 }
 
 func (openAIChat) encodeRequest(r *Request) ([]byte, error) {

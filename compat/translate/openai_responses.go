@@ -163,29 +163,14 @@ func (openAIResponses) decodeRequest(body []byte) (*Request, error) {
 }
 
 func respToolChoice(raw json.RawMessage) (*ToolChoice, error) {
-	if len(raw) == 0 || isNull(raw) {
-		return nil, nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		switch s {
-		case "auto":
-			return &ToolChoice{Mode: ToolAuto}, nil
-		case "none":
-			return &ToolChoice{Mode: ToolNone}, nil
-		case "required":
-			return &ToolChoice{Mode: ToolRequired}, nil
+	return openAIToolChoice(raw, func(raw json.RawMessage) (string, string, error) {
+		var o struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
 		}
-		return nil, unsupported(fmt.Sprintf("tool_choice %q", s))
-	}
-	var o struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
-	}
-	if err := json.Unmarshal(raw, &o); err != nil || o.Type != "function" || o.Name == "" {
-		return nil, unsupported("this tool_choice")
-	}
-	return &ToolChoice{Mode: ToolNamed, Name: o.Name}, nil
+		err := json.Unmarshal(raw, &o)
+		return o.Type, o.Name, err
+	})
 }
 
 // addRespItem appends one input item to the conversation.
