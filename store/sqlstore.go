@@ -35,14 +35,19 @@ type sqlStore struct {
 // common case) go through prepared statements cached on the store and
 // bound to the transaction once: preparing them is a large part of a
 // batch's cost.
+//
+// Between statements it gives way to other goroutines (see giveWay), so a
+// large batch does not hold a processor for milliseconds.
 type inserter struct {
-	s   *sqlStore
-	tx  *sql.Tx
-	txs map[string]*sql.Stmt
+	s     *sqlStore
+	tx    *sql.Tx
+	txs   map[string]*sql.Stmt
+	slice yieldAfter
 }
 
 // exec runs q and returns how many rows it changed.
 func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) (int64, error) {
+	in.slice.check()
 	q = in.s.d.rebind(q)
 	var res sql.Result
 	var err error
@@ -310,6 +315,7 @@ func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingB
 			return fmt.Errorf("insert request bodies: %w", err)
 		}
 	}
+	in.slice.check()
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("insert requests: commit: %w", err)
 	}

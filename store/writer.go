@@ -124,10 +124,16 @@ func (o *WriterOptions) defaults() {
 // with the running count); and a failed batch is inserted one record at a
 // time, records failing even alone counted in Stats().Failed and logged.
 type Writer struct {
-	st   Inserter
-	o    WriterOptions
-	ch   chan Record
-	kick chan chan struct{}
+	st Inserter
+	o  WriterOptions
+	ch chan Record
+	// full wakes the Writer when a batch's worth of records waits in ch.
+	// Records otherwise wait there for the next tick: waking the Writer
+	// for each one cost a goroutine switch per request.
+	full chan struct{}
+	// closing is closed by Close, after ch.
+	closing chan struct{}
+	kick    chan chan struct{}
 	// durable carries the records of WriteDurable calls.
 	durable chan durableWrite
 
@@ -185,6 +191,8 @@ func NewWriter(st Inserter, o WriterOptions) *Writer {
 		st:      st,
 		o:       o,
 		ch:      make(chan Record, o.QueueSize),
+		full:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
 		durable: make(chan durableWrite, durableQueue),
 		kick:    make(chan chan struct{}),
 		ctx:     ctx,
@@ -213,9 +221,11 @@ func (w *Writer) Write(r Record) bool {
 	select {
 	case w.ch <- r:
 		w.queued.Add(1)
+		w.wakeIfFull()
 		return true
 	default:
 	}
+	w.wake()
 	t := time.NewTimer(w.o.BlockTimeout)
 	defer t.Stop()
 	select {
@@ -229,6 +239,20 @@ func (w *Writer) Write(r Record) bool {
 		return false
 	}
 	return w.overflow(r)
+}
+
+// wakeIfFull wakes the Writer once a batch's worth of records waits.
+func (w *Writer) wakeIfFull() {
+	if len(w.ch) >= w.o.BatchSize {
+		w.wake()
+	}
+}
+
+func (w *Writer) wake() {
+	select {
+	case w.full <- struct{}{}:
+	default:
+	}
 }
 
 func (w *Writer) drop(n int64, why string) {
@@ -270,6 +294,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	if !w.closed {
 		w.closed = true
 		close(w.ch)
+		close(w.closing)
 	}
 	w.mu.Unlock()
 	select {
@@ -368,18 +393,15 @@ func (w *Writer) run() {
 			waiters = append(waiters, waiter{id: d.rec.ID, ack: d.ack})
 			gather()
 			flush()
-		case r, ok := <-w.ch:
-			if !ok {
-				// Closed: no WriteDurable can send any more.
-				gather()
-				flush()
-				return
-			}
-			batch = append(batch, r)
-			if len(batch) >= w.o.BatchSize {
-				flush()
-			}
+		case <-w.closing:
+			// No WriteDurable can send any more.
+			gather()
+			flush()
+			return
+		case <-w.full:
+			gather()
 		case <-tick.C:
+			gather()
 			flush()
 		case done := <-w.kick:
 			// Take what was queued before the Flush call, bounded by
