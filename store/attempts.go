@@ -22,11 +22,7 @@ func encodeAttempts(attempts []Attempt) string {
 		a.Error = cleanText(a.Error, maxShortText)
 		kept = append(kept, a)
 	}
-	b, err := json.Marshal(kept)
-	if err != nil { // unreachable: strings and ints always encode
-		return ""
-	}
-	return string(b)
+	return string(appendAttempts(nil, kept))
 }
 
 // decodeAttempts reads the attempts column.

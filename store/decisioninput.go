@@ -32,7 +32,11 @@ func encodeDecision(d *DecisionInput) string {
 	if d == nil {
 		return ""
 	}
-	b, err := json.Marshal(d)
+	b, ok := appendDecision(nil, d)
+	var err error
+	if !ok {
+		b, err = json.Marshal(d)
+	}
 	if err != nil || len(b) > maxDecisionText {
 		return "" // a capability that is not JSON, or too large to keep
 	}

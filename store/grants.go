@@ -23,32 +23,23 @@ func encodeGrants(grants []string) string {
 	if len(grants) == 0 {
 		return ""
 	}
-	kept := make([]string, 0, len(grants))
-	size := len("[]")
+	b := make([]byte, 0, 64)
+	b = append(b, '[')
 	for _, g := range grants {
-		g = cleanText(g, maxShortText)
-		b, err := json.Marshal(g)
-		if err != nil { // unreachable: a string always encodes
-			continue
+		n := len(b)
+		if n > 1 {
+			b = append(b, ',')
 		}
-		add := len(b)
-		if len(kept) > 0 {
-			add++ // the comma
-		}
-		if size+add > maxGrantsText {
+		b = appendJSONString(b, cleanText(g, maxShortText))
+		if len(b)+len("]") > maxGrantsText {
+			b = b[:n]
 			break
 		}
-		size += add
-		kept = append(kept, g)
 	}
-	if len(kept) == 0 {
+	if len(b) == 1 {
 		return ""
 	}
-	b, err := json.Marshal(kept)
-	if err != nil { // unreachable: strings always encode
-		return ""
-	}
-	return string(b)
+	return string(append(b, ']'))
 }
 
 // decodeGrants reads the grants column: nil for empty text (or an empty array),

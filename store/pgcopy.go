@@ -85,7 +85,7 @@ func copyRequests(ctx context.Context, tx pgx.Tx, table string, rows []Record) e
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, requestColumns,
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := &rows[i]
-			return recordArgs(r, r.RawRequest != nil || r.RawResponse != nil), nil
+			return appendRecordArgs(make([]any, 0, len(requestColumns)), r, r.RawRequest != nil || r.RawResponse != nil), nil
 		}))
 	if err != nil {
 		return fmt.Errorf("insert requests: copy: %w", err)

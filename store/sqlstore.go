@@ -123,17 +123,29 @@ func cleanText(s string, limit int) string {
 	return s
 }
 
-func recordArgs(r *Record, hasRaws bool) []any {
+// appendRecordArgs appends r's values for requestColumns to args. Values
+// are of the types drivers take as they are (int64, float64, bool,
+// string, nil), which database/sql would otherwise convert one by one by
+// reflection.
+func appendRecordArgs(args []any, r *Record, hasRaws bool) []any {
 	short := func(s string) string { return cleanText(s, maxShortText) }
-	return []any{
+	return append(args,
 		short(r.ID), r.Time.UnixMicro(), short(r.Login), short(r.NodeID), short(r.NodeName), short(r.Tailnet),
 		short(r.Provider), short(r.Model), short(r.Format), short(r.Method), cleanText(r.Path, maxLongText), r.Stream,
-		r.Status, cleanText(r.Error, maxLongText), r.Latency.Microseconds(), r.TTFB.Microseconds(),
-		r.Usage.Input.Ptr(), r.Usage.Output.Ptr(), r.Usage.CacheRead.Ptr(), r.Usage.CacheWrite.Ptr(), r.Usage.Reasoning.Ptr(),
-		costArg(r), r.CostKnown, r.ToolCalls, r.RequestBytes, r.ResponseBytes,
+		int64(r.Status), cleanText(r.Error, maxLongText), r.Latency.Microseconds(), r.TTFB.Microseconds(),
+		countArg(r.Usage.Input), countArg(r.Usage.Output), countArg(r.Usage.CacheRead), countArg(r.Usage.CacheWrite), countArg(r.Usage.Reasoning),
+		costArg(r), r.CostKnown, int64(r.ToolCalls), r.RequestBytes, r.ResponseBytes,
 		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
 		r.Truncated, short(r.ErrorKind), encodeGrants(r.Grants), encodeDecision(r.Decision), short(r.RequestedModel), encodeAttempts(r.Attempts),
+	)
+}
+
+// countArg is a token count for its nullable column.
+func countArg(c usage.Count) any {
+	if !c.Reported() {
+		return nil
 	}
+	return c.Value()
 }
 
 // costArg is r's cost for the cost_usd column: NULL when the usage it
@@ -282,7 +294,7 @@ func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingB
 		args := make([]any, 0, len(chunk)*len(requestColumns))
 		for i := range chunk {
 			r := &chunk[i]
-			args = append(args, recordArgs(r, r.RawRequest != nil || r.RawResponse != nil)...)
+			args = appendRecordArgs(args, r, r.RawRequest != nil || r.RawResponse != nil)
 		}
 		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
