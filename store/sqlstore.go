@@ -48,6 +48,17 @@ type inserter struct {
 // exec runs q and returns how many rows it changed.
 func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) (int64, error) {
 	in.slice.check()
+	if in.s.d.name == BackendSQLite {
+		// The SQLite driver starts a goroutine per statement to watch a
+		// context that can end: with small statements, a cross-thread
+		// wake-up per 16 rows. An ended context is seen here, between
+		// statements, and by the transaction, which rolls back; a
+		// statement itself waits at most the busy timeout.
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
 	q = in.s.d.rebind(q)
 	var res sql.Result
 	var err error

@@ -125,3 +125,9 @@ func TestInsertServesNetworkMeanwhile(t *testing.T) {
 		t.Error("the insert of 4,000 rows never gave way")
 	}
 }
+
+func BenchmarkGiveWay(b *testing.B) {
+	for b.Loop() {
+		giveWay()
+	}
+}
