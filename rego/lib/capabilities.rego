@@ -53,14 +53,12 @@ deny contains msg if {
 fqn := concat("/", [object.get(input, ["request", "provider"], ""), object.get(input, ["request", "model"], "")])
 
 # as_list turns a string-or-list capability value into a list of strings.
-as_list(v) := [v] if is_string(v)
-
-as_list(v) := [x | some x in v; is_string(x)] if is_array(v)
-
-as_list(v) := [] if {
-	not is_string(v)
-	not is_array(v)
-}
+# One chain, so that a call stops at the first case that holds.
+as_list(v) := [v] if {
+	is_string(v)
+} else := [x | some x in v; is_string(x)] if {
+	is_array(v)
+} else := []
 
 cap_models(cap) := as_list(object.get(cap, "models", []))
 
@@ -85,6 +83,13 @@ cap_applies(cap) if {
 	path_match(pattern, fqn)
 }
 
+# applicable_capabilities are the capabilities that bear on this request,
+# worked out once for the rules below that each need them.
+applicable_capabilities contains cap if {
+	some cap in capabilities
+	cap_applies(cap)
+}
+
 roles contains role if {
 	some cap in capabilities
 	role := object.get(cap, "role", "")
@@ -106,8 +111,7 @@ granted if {
 provider_grants contains id if some id in model_grants
 
 hooks contains hook if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some h in object.get(cap, "send_hooks", [])
 	is_string(h.name)
 	hook := {
@@ -127,8 +131,7 @@ hook_events(events) := ["tool_call_entire_request"] if {
 } else := as_list(events)
 
 headers contains {"header": header, "grant": cap.grant} if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some header in as_list(object.get(cap, "add_headers", []))
 }
 
@@ -138,8 +141,7 @@ headers contains {"header": header, "grant": cap.grant} if {
 # A temp_grants {"quotas": [...]} grant is listed among the capabilities as
 # a capability without models, so it charges every request of its sources.
 quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	quota_entry(q)
 }
@@ -155,16 +157,14 @@ deny contains msg if {
 
 # A malformed quotas entry (not {"bucket": NAME}) refuses the request.
 deny contains msg if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	not quota_entry(q)
 	msg := sprintf("%s has a quotas entry without a bucket name; the request is refused rather than let through uncharged", [cap.grant])
 }
 
 deny contains msg if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	not is_array(object.get(cap, "quotas", []))
 	msg := sprintf("%s has quotas that are not a list of {\"bucket\": NAME}; the request is refused rather than let through uncharged", [cap.grant])
 }
