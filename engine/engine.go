@@ -49,10 +49,13 @@ type revision struct {
 	// generated grants, the library, then the user's own under
 	// rego.UserDir.
 	modules []rego.Module
-	// meaning hashes the compiled modules without their comments: two
-	// revisions with the same meaning decide alike, so a reload that only
-	// moved grants to other lines or renamed the file keeps the cache.
-	meaning string
+	// decides fingerprints everything a decision reads: the compiled
+	// modules without their comments, the cache key's fields, and the
+	// hooks section's names and disabled flags (required hooks are checked
+	// against them). Two revisions with the same fingerprint decide alike,
+	// so a reload that only moved grants to other lines, renamed the file
+	// or changed a price or a hook URL keeps the cache.
+	decides string
 	cfg     *policy.Config
 	decide  oparego.PreparedEvalQuery
 	explain oparego.PreparedEvalQuery
@@ -106,8 +109,8 @@ func New(ctx context.Context, cfg *policy.Config, opts ...Option) (*Engine, erro
 }
 
 // Update builds a revision for cfg aside and swaps it in. On error the
-// running revision stays. A configuration and module set that hash to the
-// current revision are a no-op and keep its cached decisions.
+// running revision stays. A configuration that decides as the current one
+// keeps its cached decisions (see Next).
 func (e *Engine) Update(ctx context.Context, cfg *policy.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -115,9 +118,7 @@ func (e *Engine) Update(ctx context.Context, cfg *policy.Config) error {
 	if err != nil {
 		return err
 	}
-	if rev.id == e.cur.Load().id {
-		return nil
-	}
+	rev.keepCache(e.cur.Load())
 	e.cur.Store(rev)
 	return nil
 }
@@ -133,12 +134,20 @@ func (e *Engine) Next(ctx context.Context, cfg *policy.Config) (*Engine, error) 
 	if err != nil {
 		return nil, err
 	}
-	if cur := e.cur.Load(); cur.meaning == rev.meaning && cur.key == rev.key && (cur.cache == nil) == (rev.cache == nil) {
-		rev.cache = cur.cache
-	}
+	rev.keepCache(e.cur.Load())
 	n := &Engine{opts: e.opts, log: e.log}
 	n.cur.Store(rev)
 	return n, nil
+}
+
+// keepCache takes over old's cached decisions when r decides as old does.
+// Entries keep no trace of the revision that made them, so this is the one
+// place that lets a decision outlive its revision: anything a decision
+// reads must be in the fingerprint, or a reload could serve a stale one.
+func (r *revision) keepCache(old *revision) {
+	if old.decides == r.decides && (old.cache == nil) == (r.cache == nil) {
+		r.cache = old.cache
+	}
 }
 
 // Revision identifies the running policy: a hash of the generated grants,
@@ -320,7 +329,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		prepare:       prepare,
 		id:            revisionID(all),
 		modules:       exported,
-		meaning:       meaningID(compiler),
+		decides:       decidesID(compiler, key, cfg),
 		cfg:           cfg,
 		decide:        decide,
 		explain:       explain,
@@ -474,9 +483,11 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 	return k, cacheable
 }
 
-// meaningID hashes the compiled modules as OPA prints them, which leaves
-// out comments (the generated grants name the file and each grant's line).
-func meaningID(c *ast.Compiler) string {
+// decidesID fingerprints what a revision's decisions read (see
+// revision.decides): the compiled modules as OPA prints them, which
+// leaves out comments (the generated grants name the file and each grant's
+// line), the cache key's fields, and which hooks are defined and enabled.
+func decidesID(c *ast.Compiler, key keyFields, cfg *policy.Config) string {
 	names := make([]string, 0, len(c.Modules))
 	for name := range c.Modules {
 		names = append(names, name)
@@ -487,6 +498,16 @@ func meaningID(c *ast.Compiler) string {
 		h.Write([]byte(name))
 		h.Write([]byte{0})
 		h.Write([]byte(c.Modules[name].String()))
+		h.Write([]byte{0})
+	}
+	fmt.Fprintf(h, "key %+v\x00", key)
+	hooks := make([]string, 0, len(cfg.Hooks))
+	for _, hk := range cfg.Hooks {
+		hooks = append(hooks, fmt.Sprintf("%q %v", hk.Name, hk.Disabled))
+	}
+	slices.Sort(hooks)
+	for _, hk := range hooks {
+		h.Write([]byte(hk))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
