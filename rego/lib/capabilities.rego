@@ -40,9 +40,18 @@ capability_keys := {
 # force_model capabilities become force_model obligations (see
 # obligations.rego), which force_models collects.
 
-# A capability sluice cannot fully apply refuses the request: its unknown
-# key may be a restriction. (The configuration's are checked at load.)
+# Capabilities sluice cannot fully apply refuse the request. The checks
+# run only when the caller has capabilities, which callers of a
+# temp_grants-only configuration never have.
 deny contains msg if {
+	count(capabilities) > 0
+	some msg in capability_denials
+}
+
+# capability_denials are the reasons the capabilities refuse the request.
+# A capability sluice cannot fully apply refuses it: its unknown key may be
+# a restriction. (The configuration's are checked at load.)
+capability_denials contains msg if {
 	some cap in capabilities
 	some key, _ in cap
 	not key in capability_keys
@@ -149,21 +158,21 @@ quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
 # A bucket the configuration does not define (named by a grant of the
 # tailnet policy file) cannot be charged: the request is refused rather
 # than served past the limit the grant meant to set.
-deny contains msg if {
+capability_denials contains msg if {
 	some q in quotas
 	not quota_defined(q.bucket)
 	msg := sprintf("%s charges quota bucket %q, which the quotas section does not define; the request is refused rather than let through uncharged", [q.grant, q.bucket])
 }
 
 # A malformed quotas entry (not {"bucket": NAME}) refuses the request.
-deny contains msg if {
+capability_denials contains msg if {
 	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	not quota_entry(q)
 	msg := sprintf("%s has a quotas entry without a bucket name; the request is refused rather than let through uncharged", [cap.grant])
 }
 
-deny contains msg if {
+capability_denials contains msg if {
 	some cap in applicable_capabilities
 	not is_array(object.get(cap, "quotas", []))
 	msg := sprintf("%s has quotas that are not a list of {\"bucket\": NAME}; the request is refused rather than let through uncharged", [cap.grant])

@@ -133,19 +133,29 @@ required_hooks contains o.hook if {
 	is_string(o.hook)
 }
 
+# Obligations sluice cannot carry out refuse the request. The checks run
+# only when the decision has obligations, which most have not: each rule
+# body OPA tries costs about as much as a lookup in the grants.
 deny contains msg if {
+	count(obligations) > 0
+	some msg in obligation_denials
+}
+
+# obligation_denials are the reasons the obligations refuse the request:
+# forced models or providers that disagree, an obligation sluice cannot
+# carry out (one chain of checks per obligation), a redaction of a field
+# it does not know.
+obligation_denials contains msg if {
 	count(force_models) > 1
 	msg := sprintf("policy forces different models (%s); the request is refused rather than pick one", [concat(", ", sort(force_models))])
 }
 
-deny contains msg if {
+obligation_denials contains msg if {
 	count(force_providers) > 1
 	msg := sprintf("policy forces different providers (%s); the request is refused rather than pick one", [concat(", ", sort(force_providers))])
 }
 
-# An obligation sluice cannot carry out refuses the request. One rule body
-# with one chain of checks: a decision walks its obligations once.
-deny contains msg if {
+obligation_denials contains msg if {
 	some o in obligations
 	msg := obligation_problem(o)
 }
@@ -158,7 +168,7 @@ obligation_problem(o) := sprintf("policy returned the obligation %v, which is no
 	not obligation_ok(o)
 }
 
-deny contains msg if {
+obligation_denials contains msg if {
 	some f in redacted_hook_fields
 	not f in hook_payload_fields
 	msg := sprintf("policy redacts the hook payload field %q, which sluice does not know; the request is refused rather than risk sending it", [f])
