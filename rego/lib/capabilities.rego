@@ -24,7 +24,7 @@ capabilities contains cap if {
 }
 
 capabilities contains object.union(cap, {"grant": sprintf("tailnet:caps[%d]", [i])}) if {
-	some i, cap in object.get(input, ["user", "caps"], [])
+	some i, cap in input.user.caps
 	is_object(cap)
 }
 
