@@ -34,13 +34,18 @@ func (c *lru) get(key []byte) (Decision, bool) {
 		return Decision{}, false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	el, ok := c.byKey[string(key)]
 	if !ok {
+		c.mu.Unlock()
 		return Decision{}, false
 	}
-	c.order.MoveToFront(el)
-	return el.Value.(*lruEntry).d, true
+	// A caller's repeated requests find their entry in front already.
+	if c.order.Front() != el {
+		c.order.MoveToFront(el)
+	}
+	d := el.Value.(*lruEntry).d
+	c.mu.Unlock()
+	return d, true
 }
 
 // put stores d under key, evicting the least recently used entry when full.

@@ -274,3 +274,64 @@ func TestObserver(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadKeepsOnlyDecisionsItCannotChange: a reload keeps the cached
+// decisions when nothing a decision reads changed (a hook's URL), and
+// drops them when something did: a grant, or whether a hook that a module
+// requires is defined and enabled, which the configuration decides outside
+// the Rego modules.
+func TestReloadKeepsOnlyDecisionsItCannotChange(t *testing.T) {
+	ctx := context.Background()
+	require := rego.Module{Name: "req.rego", Text: []byte("package sluice.authz\n\nobligations contains {\"action\": \"require_hook\", \"hook\": \"guard\"}\n")}
+	config := func(grantSrc, hook string) *policy.Config {
+		return parseConfig(t, `{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "k", "models": ["gpt-5"]}},
+			"hooks": {"guard": `+hook+`},
+			"temp_grants": [{"src": ["`+grantSrc+`"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]}]}]}`)
+	}
+	const guard = `{"url": "https://guard.example/check"}`
+	tests := []struct {
+		name      string
+		next      *policy.Config
+		wantCache string // of the first decision after the reload
+		wantAllow bool
+	}{
+		{"the same configuration", config("*", guard), "hit", true},
+		{"another hook URL", config("*", `{"url": "https://elsewhere.example/check"}`), "hit", true},
+		{"the grant taken away", config("bob@x", guard), "miss", false},
+		{"the required hook disabled", config("*", `{"url": "https://guard.example/check", "disabled": true}`), "miss", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var last Observation
+			e := newEngine(t, config("*", guard), WithModules(require), WithObserver(func(o Observation) { last = o }))
+			if d, err := e.Decide(ctx, in("a@x", "openai", "gpt-5")); err != nil || !d.Allow {
+				t.Fatalf("before the reload: allow %v, %v", d.Allow, err)
+			}
+			for _, reload := range []struct {
+				name string
+				do   func() *Engine
+			}{
+				{"Next", func() *Engine {
+					n, err := e.Next(ctx, tt.next)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return n
+				}},
+				{"Update", func() *Engine {
+					if err := e.Update(ctx, tt.next); err != nil {
+						t.Fatal(err)
+					}
+					return e
+				}},
+			} {
+				n := reload.do()
+				d, err := n.Decide(ctx, in("a@x", "openai", "gpt-5"))
+				if err != nil || d.Allow != tt.wantAllow || last.Cache != tt.wantCache || d.Revision != n.Revision() {
+					t.Errorf("%s: allow %v (cache %q, revision %s), %v; want allow %v (cache %q, revision %s)",
+						reload.name, d.Allow, last.Cache, d.Revision, err, tt.wantAllow, tt.wantCache, n.Revision())
+				}
+			}
+		})
+	}
+}

@@ -24,7 +24,7 @@ capabilities contains cap if {
 }
 
 capabilities contains object.union(cap, {"grant": sprintf("tailnet:caps[%d]", [i])}) if {
-	some i, cap in object.get(input, ["user", "caps"], [])
+	some i, cap in input.user.caps
 	is_object(cap)
 }
 
@@ -40,9 +40,18 @@ capability_keys := {
 # force_model capabilities become force_model obligations (see
 # obligations.rego), which force_models collects.
 
-# A capability sluice cannot fully apply refuses the request: its unknown
-# key may be a restriction. (The configuration's are checked at load.)
+# Capabilities sluice cannot fully apply refuse the request. The checks
+# run only when the caller has capabilities, which callers of a
+# temp_grants-only configuration never have.
 deny contains msg if {
+	count(capabilities) > 0
+	some msg in capability_denials
+}
+
+# capability_denials are the reasons the capabilities refuse the request.
+# A capability sluice cannot fully apply refuses it: its unknown key may be
+# a restriction. (The configuration's are checked at load.)
+capability_denials contains msg if {
 	some cap in capabilities
 	some key, _ in cap
 	not key in capability_keys
@@ -53,14 +62,12 @@ deny contains msg if {
 fqn := concat("/", [object.get(input, ["request", "provider"], ""), object.get(input, ["request", "model"], "")])
 
 # as_list turns a string-or-list capability value into a list of strings.
-as_list(v) := [v] if is_string(v)
-
-as_list(v) := [x | some x in v; is_string(x)] if is_array(v)
-
-as_list(v) := [] if {
-	not is_string(v)
-	not is_array(v)
-}
+# One chain, so that a call stops at the first case that holds.
+as_list(v) := [v] if {
+	is_string(v)
+} else := [x | some x in v; is_string(x)] if {
+	is_array(v)
+} else := []
 
 cap_models(cap) := as_list(object.get(cap, "models", []))
 
@@ -85,6 +92,13 @@ cap_applies(cap) if {
 	path_match(pattern, fqn)
 }
 
+# applicable_capabilities are the capabilities that bear on this request,
+# worked out once for the rules below that each need them.
+applicable_capabilities contains cap if {
+	some cap in capabilities
+	cap_applies(cap)
+}
+
 roles contains role if {
 	some cap in capabilities
 	role := object.get(cap, "role", "")
@@ -106,8 +120,7 @@ granted if {
 provider_grants contains id if some id in model_grants
 
 hooks contains hook if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some h in object.get(cap, "send_hooks", [])
 	is_string(h.name)
 	hook := {
@@ -127,8 +140,7 @@ hook_events(events) := ["tool_call_entire_request"] if {
 } else := as_list(events)
 
 headers contains {"header": header, "grant": cap.grant} if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some header in as_list(object.get(cap, "add_headers", []))
 }
 
@@ -138,8 +150,7 @@ headers contains {"header": header, "grant": cap.grant} if {
 # A temp_grants {"quotas": [...]} grant is listed among the capabilities as
 # a capability without models, so it charges every request of its sources.
 quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
-	some cap in capabilities
-	cap_applies(cap)
+	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	quota_entry(q)
 }
@@ -147,24 +158,22 @@ quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
 # A bucket the configuration does not define (named by a grant of the
 # tailnet policy file) cannot be charged: the request is refused rather
 # than served past the limit the grant meant to set.
-deny contains msg if {
+capability_denials contains msg if {
 	some q in quotas
 	not quota_defined(q.bucket)
 	msg := sprintf("%s charges quota bucket %q, which the quotas section does not define; the request is refused rather than let through uncharged", [q.grant, q.bucket])
 }
 
 # A malformed quotas entry (not {"bucket": NAME}) refuses the request.
-deny contains msg if {
-	some cap in capabilities
-	cap_applies(cap)
+capability_denials contains msg if {
+	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	not quota_entry(q)
 	msg := sprintf("%s has a quotas entry without a bucket name; the request is refused rather than let through uncharged", [cap.grant])
 }
 
-deny contains msg if {
-	some cap in capabilities
-	cap_applies(cap)
+capability_denials contains msg if {
+	some cap in applicable_capabilities
 	not is_array(object.get(cap, "quotas", []))
 	msg := sprintf("%s has quotas that are not a list of {\"bucket\": NAME}; the request is refused rather than let through uncharged", [cap.grant])
 }

@@ -29,16 +29,18 @@ named[tag] := entry if {
 	entry := data.sluice.grants.tags[tag]
 }
 
+# input.user.groups is absent for most callers, and then this body is the
+# only one tried for groups.
 named[group] := entry if {
-	some group in object.get(input, ["user", "groups"], [])
-	entry := data.sluice.grants.groups[group]
+	some group in input.user.groups
+	entry := group_entry(group)
 }
 
-# A SCIM group is named by its email, like a login.
-named[group] := entry if {
-	some group in object.get(input, ["user", "groups"], [])
+group_entry(group) := data.sluice.grants.groups[group] if {
+	startswith(group, "group:")
+} else := data.sluice.grants.logins[group] if {
+	# A SCIM group is named by its email, like a login.
 	not startswith(group, "group:")
-	entry := data.sluice.grants.logins[group]
 }
 
 named[pattern] := entry if {
