@@ -270,7 +270,7 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			})
 		case 3:
 			c.Usage = new(chatUsage)
-			return fastVia(data, vs, c.Usage)
+			return fastChatUsage(data, vs, c.Usage)
 		default:
 			return fastRaw(data, vs, &c.Error)
 		}
@@ -528,7 +528,7 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 				return end, nil
 			}
 			r.Usage = new(chatUsage)
-			return fastVia(data, vs, r.Usage)
+			return fastChatUsage(data, vs, r.Usage)
 		}
 	})
 }
@@ -645,5 +645,49 @@ func fastRespEvent(data []byte, e *respStreamEvent) error {
 		default:
 			return fastString(data, vs, &e.Message)
 		}
+	})
+}
+
+var (
+	chatUsageFields     = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"}
+	chatCachedFields    = []string{"cached_tokens"}
+	chatReasoningFields = []string{"reasoning_tokens"}
+)
+
+// fastChatUsage reads a chat usage object, which every answer ends with.
+func fastChatUsage(data []byte, vs int, u *chatUsage) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, chatUsageFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt64Ptr(data, vs, &u.PromptTokens)
+		case 1:
+			return fastInt64Ptr(data, vs, &u.CompletionTokens)
+		case 2:
+			return fastInt64Ptr(data, vs, &u.TotalTokens)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				u.PromptTokensDetails = nil
+				return end, nil
+			}
+			u.PromptTokensDetails = &struct {
+				CachedTokens *int64 `json:"cached_tokens,omitempty"`
+			}{}
+			return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
+				return fastInt64Ptr(data, vs, &u.PromptTokensDetails.CachedTokens)
+			})
+		}
+		if null, end := fastNull(data, vs); null {
+			u.CompletionTokensDetails = nil
+			return end, nil
+		}
+		u.CompletionTokensDetails = &struct {
+			ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+		}{}
+		return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
+			return fastInt64Ptr(data, vs, &u.CompletionTokensDetails.ReasoningTokens)
+		})
 	})
 }

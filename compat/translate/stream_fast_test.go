@@ -119,6 +119,11 @@ var trickyResponses = []string{
 	`{"choices":[{"message":{"content":[{"type":"text","text":"a"}],"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}],"usage":{"prompt_tokens":1}}`,
 	`{"choices":[{"index":0,"Message":{"role":"assistant"},"message":{}}]}`,
 	`{"choices":[{"message":{"content":"x","tool_calls":[{"id":1}]}}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":1,"Prompt_Tokens_Details":{"cached_tokens":null},"completion_tokens_details":null,"x":[]}}`,
+	`{"choices":[],"usage":{"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":3,"y":1}}}`,
+	`{"choices":[],"usage":{"total_tokens":2.5}}`,
+	`{"choices":[],"usage":{"total_tokens":1,"total_tokens":2}}`,
+	`{"choices":[],"usage":[]}`,
 }
 
 // checkStringContent compares stringContent, which reads a string
