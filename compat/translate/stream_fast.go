@@ -503,7 +503,7 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 		case 0:
 			return fastString(data, vs, &r.ID)
 		case 1:
-			return fastString(data, vs, &r.Object)
+			return fastName(data, vs, &r.Object, chatObjects)
 		case 2:
 			var n int
 			end, err := fastInt(data, vs, &n)
@@ -533,6 +533,13 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 	})
 }
 
+// Values read without copying them.
+var (
+	chatObjects       = []string{"chat.completion"}
+	chatRoles         = []string{"assistant"}
+	chatFinishReasons = []string{"stop", "length", "tool_calls", "function_call", "content_filter"}
+)
+
 // fastChatAnswer reads one choice of a whole chat completion.
 func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
 	return fastNullableObject(data, i, chatAnswerFields, func(f, vs int) (int, error) {
@@ -540,15 +547,22 @@ func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
 		case 0:
 			return fastInt(data, vs, &ch.Index)
 		case 2:
-			return fastString(data, vs, &ch.FinishReason)
+			return fastName(data, vs, &ch.FinishReason, chatFinishReasons)
 		}
 		m := &ch.Message
 		return fastNullableObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				return fastString(data, vs, &m.Role)
+				return fastName(data, vs, &m.Role, chatRoles)
 			case 1:
-				return fastRaw(data, vs, &m.Content)
+				// Not copied: the caller reads the content into strings
+				// of its own before data goes.
+				end, err := jsonbytes.ValidValue(data, vs, nil)
+				if err != nil {
+					return 0, err
+				}
+				m.Content = data[vs:end:end]
+				return end, nil
 			case 3:
 				return fastString(data, vs, &m.ToolCallID)
 			case 4:
