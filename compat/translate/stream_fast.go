@@ -606,12 +606,34 @@ func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
 
 // respStreamEvent is the part of a Responses event the stream path reads.
 type respStreamEvent struct {
-	Type        string        `json:"type"`
-	OutputIndex int           `json:"output_index"`
-	Delta       string        `json:"delta"`
-	Item        *respItem     `json:"item"`
-	Response    *respResponse `json:"response"`
-	Message     string        `json:"message"`
+	Type        string              `json:"type"`
+	OutputIndex int                 `json:"output_index"`
+	Delta       string              `json:"delta"`
+	Item        *respStreamItem     `json:"item"`
+	Response    *respStreamResponse `json:"response"`
+	Message     string              `json:"message"`
+}
+
+// respStreamItem is the part of an output item the stream path reads:
+// what opens a tool call. The rest of an item (its content, its
+// arguments) arrives in deltas.
+type respStreamItem struct {
+	Type   string `json:"type"`
+	CallID string `json:"call_id"`
+	Name   string `json:"name"`
+}
+
+// respStreamResponse is the part of a response the stream path reads:
+// not its output, which the deltas carried.
+type respStreamResponse struct {
+	ID                string          `json:"id"`
+	Model             string          `json:"model"`
+	Status            string          `json:"status"`
+	Error             json.RawMessage `json:"error"`
+	IncompleteDetails *struct {
+		Reason string `json:"reason"`
+	} `json:"incomplete_details"`
+	Usage *respUsage `json:"usage"`
 }
 
 var (
@@ -648,14 +670,14 @@ func fastRespEvent(data []byte, e *respStreamEvent) error {
 			if null, end := fastNull(data, vs); null {
 				return end, nil
 			}
-			e.Item = new(respItem)
-			return fastVia(data, vs, e.Item)
+			e.Item = new(respStreamItem)
+			return fastRespItem(data, vs, e.Item)
 		case 4:
 			if null, end := fastNull(data, vs); null {
 				return end, nil
 			}
-			e.Response = new(respResponse)
-			return fastVia(data, vs, e.Response)
+			e.Response = new(respStreamResponse)
+			return fastRespResponse(data, vs, e.Response)
 		default:
 			return fastString(data, vs, &e.Message)
 		}
@@ -702,6 +724,98 @@ func fastChatUsage(data []byte, vs int, u *chatUsage) (int, error) {
 		}{}
 		return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
 			return fastInt64Ptr(data, vs, &u.CompletionTokensDetails.ReasoningTokens)
+		})
+	})
+}
+
+var (
+	respItemFields     = []string{"type", "call_id", "name"}
+	respItemTypes      = []string{"message", "function_call", "reasoning"}
+	respResponseFields = []string{"id", "model", "status", "error", "incomplete_details", "usage"}
+	respStatuses       = []string{"in_progress", "completed", "incomplete", "failed"}
+	respIncomplete     = []string{"reason"}
+	respUsageFields    = []string{"input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"}
+)
+
+// fastRespItem reads the output item of an output_item event.
+func fastRespItem(data []byte, vs int, it *respStreamItem) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, respItemFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &it.Type, respItemTypes)
+		case 1:
+			return fastString(data, vs, &it.CallID)
+		}
+		return fastString(data, vs, &it.Name)
+	})
+}
+
+// fastRespResponse reads the response of a created, completed or failed
+// event.
+func fastRespResponse(data []byte, vs int, r *respStreamResponse) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, respResponseFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &r.ID)
+		case 1:
+			return fastString(data, vs, &r.Model)
+		case 2:
+			return fastName(data, vs, &r.Status, respStatuses)
+		case 3:
+			return fastRaw(data, vs, &r.Error)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			r.IncompleteDetails = &struct {
+				Reason string `json:"reason"`
+			}{}
+			return fastNullableObject(data, vs, respIncomplete, func(_, vs int) (int, error) {
+				return fastString(data, vs, &r.IncompleteDetails.Reason)
+			})
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		u := new(respUsage)
+		r.Usage = u
+		return fastObject(data, vs, respUsageFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastInt64Ptr(data, vs, &u.InputTokens)
+			case 1:
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				u.InputTokensDetails = &struct {
+					CachedTokens *int64 `json:"cached_tokens,omitempty"`
+				}{}
+				return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
+					return fastInt64Ptr(data, vs, &u.InputTokensDetails.CachedTokens)
+				})
+			case 2:
+				return fastInt64Ptr(data, vs, &u.OutputTokens)
+			case 3:
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				u.OutputTokensDetails = &struct {
+					ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+				}{}
+				return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
+					return fastInt64Ptr(data, vs, &u.OutputTokensDetails.ReasoningTokens)
+				})
+			}
+			return fastInt64Ptr(data, vs, &u.TotalTokens)
 		})
 	})
 }

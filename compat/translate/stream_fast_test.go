@@ -145,6 +145,21 @@ func checkStringContent(t *testing.T, content []byte) {
 	}
 }
 
+// trickyResp are Responses events the fast reader must leave to
+// encoding/json, or read exactly as it does.
+var trickyResp = []string{
+	`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`,
+	`{"type":"response.output_item.added","item":{"type":"function_call","call_id":"c","NAME":"f","arguments":"","extra":[1]}}`,
+	`{"type":"response.output_item.added","item":{"type":"function_call","call_id":null,"name":"f","name":"g"}}`,
+	`{"type":"response.output_item.added","item":[]}`,
+	`{"type":"response.completed","response":{"id":"r","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message"}],` +
+		`"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":1},"output_tokens":2,"output_tokens_details":null,"total_tokens":5}}}`,
+	`{"type":"response.failed","response":{"error":null,"incomplete_details":null,"usage":null}}`,
+	`{"type":"response.failed","response":{"error":{"message":"boom"},"usage":{"input_tokens":1.5}}}`,
+	`{"type":"response.created","response":{"id":"r","model":"m","status":"in_progress","created_at":1,"usage":{"output_tokens_details":{"reasoning_tokens":4,"x":null}}}}`,
+	`{"type":"response.created","response":{"incomplete_details":{"reason":null}}}`,
+}
+
 // checkFastResp compares the fast Responses event reader with
 // encoding/json on data.
 func checkFastResp(t *testing.T, data []byte) {
@@ -163,12 +178,18 @@ func checkFastResp(t *testing.T, data []byte) {
 
 func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	resp := fastSeeds(t, "openai_responses")
-	for _, d := range append(resp, []byte(`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`)) {
+	for _, s := range trickyResp {
+		resp = append(resp, []byte(s))
+	}
+	for _, d := range resp {
 		checkFastResp(t, d)
 	}
-	var re respStreamEvent
-	if err := fastRespEvent(resp[3], &re); err != nil {
-		t.Errorf("fixture event %s left to encoding/json: %v", resp[3], err)
+	// Every fixture event takes the fast path, items and responses too.
+	for _, d := range fastSeeds(t, "openai_responses") {
+		var re respStreamEvent
+		if err := fastRespEvent(d, &re); err != nil {
+			t.Errorf("fixture event %s left to encoding/json: %v", d, err)
+		}
 	}
 	for _, c := range []string{`"hi"`, ` "caf\u00e9\n" `, `""`, `null`, `[{"type":"text","text":"a"}]`, `{}`, `1`, "\"\xff\""} {
 		checkStringContent(t, []byte(c))
@@ -225,6 +246,9 @@ func FuzzFastDecoders(f *testing.F) {
 	}
 	for _, d := range fastSeeds(f, "openai_responses") {
 		f.Add(d, anth[0])
+	}
+	for _, s := range trickyResp {
+		f.Add([]byte(s), anth[0])
 	}
 	for _, s := range trickyResponses {
 		f.Add([]byte(s), anth[0])
