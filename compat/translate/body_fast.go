@@ -573,25 +573,32 @@ func appendAnthResponse(dst []byte, r *Response) ([]byte, bool) {
 	default:
 		dst = append(dst, "end_turn"...)
 	}
-	dst = append(dst, `","stop_sequence":null,"usage":{`...)
+	dst = append(dst, `","stop_sequence":null,"usage":`...)
 	u := r.Usage
+	dst = appendAnthUsage(dst, u.UncachedInput(), u.Output, u.CacheWrite, u.CacheRead)
+	return append(dst, '}'), true
+}
+
+// appendAnthUsage appends an Anthropic usage object as json.Marshal
+// writes an anthUsage: the counts reported, in its order.
+func appendAnthUsage(dst []byte, input, output, cacheWrite, cacheRead usage.Count) []byte {
+	dst = append(dst, '{')
 	n := 0
-	count := func(name string, c usage.Count) {
-		if !c.Reported() {
-			return
+	for _, c := range [...]struct {
+		name string
+		c    usage.Count
+	}{{"input_tokens", input}, {"output_tokens", output}, {"cache_creation_input_tokens", cacheWrite}, {"cache_read_input_tokens", cacheRead}} {
+		if !c.c.Reported() {
+			continue
 		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
 		n++
 		dst = append(dst, '"')
-		dst = append(dst, name...)
+		dst = append(dst, c.name...)
 		dst = append(dst, `":`...)
-		dst = strconv.AppendInt(dst, c.Value(), 10)
+		dst = strconv.AppendInt(dst, c.c.Value(), 10)
 	}
-	count("input_tokens", u.UncachedInput())
-	count("output_tokens", u.Output)
-	count("cache_creation_input_tokens", u.CacheWrite)
-	count("cache_read_input_tokens", u.CacheRead)
-	return append(dst, "}}"...), true
+	return append(dst, '}')
 }
