@@ -234,12 +234,8 @@ func (d *gemDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, d.e
 func (d *gemDecoder) end(h *hubStream) error            { return d.stop(h, d.event) }
 
 func (d *gemDecoder) event(h *hubStream, ev sse.Event) {
-	// One decoding for the chunk and the error it may be instead.
-	var c struct {
-		gemResponse
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(ev.Data, &c) != nil {
+	var c gemChunk
+	if decodeGemChunk(ev.Data, &c) != nil {
 		h.failf("the upstream sent a chunk that is not JSON")
 		return
 	}

@@ -819,3 +819,174 @@ func fastRespResponse(data []byte, vs int, r *respStreamResponse) (int, error) {
 		})
 	})
 }
+
+// gemChunk is a Gemini stream chunk, or the error a stream may end with
+// instead.
+type gemChunk struct {
+	gemResponse
+	Error json.RawMessage `json:"error"`
+}
+
+var (
+	gemChunkFields     = []string{"candidates", "promptFeedback", "usageMetadata", "modelVersion", "responseId", "error"}
+	gemCandidateFields = []string{"content", "finishReason", "index"}
+	gemFinishReasons   = []string{"STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER", "MALFORMED_FUNCTION_CALL"}
+	gemContentFields   = []string{"role", "parts"}
+	gemRoles           = []string{"model", "user"}
+	// gemPartFields are gemPart's members: a part with one of the last
+	// five goes to encoding/json.
+	gemPartFields = []string{"text", "thought", "thoughtSignature", "functionCall",
+		"inlineData", "fileData", "functionResponse", "executableCode", "codeExecutionResult"}
+	gemCallFields     = []string{"id", "name", "args"}
+	gemFeedbackFields = []string{"blockReason"}
+	gemUsageFields    = []string{"promptTokenCount", "candidatesTokenCount", "totalTokenCount", "cachedContentTokenCount",
+		"thoughtsTokenCount", "toolUsePromptTokenCount"}
+)
+
+// decodeGemChunk reads a Gemini stream chunk; its text parts, most of a
+// stream, without reflection.
+func decodeGemChunk(data []byte, c *gemChunk) error {
+	if fastGemChunk(data, c) == nil {
+		return nil
+	}
+	*c = gemChunk{}
+	return json.Unmarshal(data, c)
+}
+
+func fastGemChunk(data []byte, c *gemChunk) error {
+	*c = gemChunk{}
+	return fastTop(data, gemChunkFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			c.Candidates = []gemCandidate{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				if es >= len(data) || data[es] != '{' {
+					return 0, errSlow
+				}
+				c.Candidates = append(c.Candidates, gemCandidate{})
+				return fastGemCandidate(data, es, &c.Candidates[len(c.Candidates)-1])
+			})
+		case 1:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			c.PromptFeedback = &struct {
+				BlockReason string `json:"blockReason,omitempty"`
+			}{}
+			return fastNullableObject(data, vs, gemFeedbackFields, func(_, vs int) (int, error) {
+				return fastString(data, vs, &c.PromptFeedback.BlockReason)
+			})
+		case 2:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			u := new(gemUsage)
+			c.UsageMetadata = u
+			counts := [...]**int64{&u.PromptTokenCount, &u.CandidatesTokenCount, &u.TotalTokenCount,
+				&u.CachedContentTokenCount, &u.ThoughtsTokenCount, &u.ToolUsePromptTokenCount}
+			return fastObject(data, vs, gemUsageFields, func(f, vs int) (int, error) {
+				return fastInt64Ptr(data, vs, counts[f])
+			})
+		case 3:
+			return fastString(data, vs, &c.ModelVersion)
+		case 4:
+			return fastString(data, vs, &c.ResponseID)
+		}
+		return fastRaw(data, vs, &c.Error)
+	})
+}
+
+func fastGemCandidate(data []byte, i int, cand *gemCandidate) (int, error) {
+	return fastObject(data, i, gemCandidateFields, func(f, vs int) (int, error) {
+		switch f {
+		case 1:
+			return fastName(data, vs, &cand.FinishReason, gemFinishReasons)
+		case 2:
+			return fastInt(data, vs, &cand.Index)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		content := new(gemContent)
+		cand.Content = content
+		return fastObject(data, vs, gemContentFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastName(data, vs, &content.Role, gemRoles)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			content.Parts = []gemPart{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				if es >= len(data) || data[es] != '{' {
+					return 0, errSlow
+				}
+				content.Parts = append(content.Parts, gemPart{})
+				return fastGemPart(data, es, &content.Parts[len(content.Parts)-1])
+			})
+		})
+	})
+}
+
+func fastGemPart(data []byte, i int, p *gemPart) (int, error) {
+	return fastObject(data, i, gemPartFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastStringPtr(data, vs, &p.Text)
+		case 1:
+			return fastBool(data, vs, &p.Thought)
+		case 2:
+			return fastString(data, vs, &p.ThoughtSignature)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			call := new(gemCall)
+			p.FunctionCall = call
+			return fastObject(data, vs, gemCallFields, func(f, vs int) (int, error) {
+				switch f {
+				case 0:
+					return fastString(data, vs, &call.ID)
+				case 1:
+					return fastString(data, vs, &call.Name)
+				}
+				return fastRaw(data, vs, &call.Args)
+			})
+		}
+		return 0, errSlow
+	})
+}
+
+// fastBool reads a boolean into *b; null leaves *b as it is.
+func fastBool(data []byte, vs int, b *bool) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	switch {
+	case len(data)-vs >= 4 && string(data[vs:vs+4]) == "true":
+		*b = true
+		return vs + 4, nil
+	case len(data)-vs >= 5 && string(data[vs:vs+5]) == "false":
+		*b = false
+		return vs + 5, nil
+	}
+	return 0, errSlow
+}

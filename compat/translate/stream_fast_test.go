@@ -160,6 +160,38 @@ var trickyResp = []string{
 	`{"type":"response.created","response":{"incomplete_details":{"reason":null}}}`,
 }
 
+// trickyGem are Gemini chunks the fast reader must leave to
+// encoding/json, or read exactly as it does.
+var trickyGem = []string{
+	`{"candidates":[{"content":{"role":"model","parts":[{"text":"a","thought":true,"thoughtSignature":"s"},{"text":null}]},"finishReason":"STOP","index":0,"safetyRatings":[]}]}`,
+	`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":[1,"x"]},"id":null}}]}}],"usageMetadata":{"promptTokenCount":3,"thoughtsTokenCount":null,"x":{}}}`,
+	`{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}}]}`,
+	`{"candidates":[{"content":null,"finishReason":"weird","index":1.5}]}`,
+	`{"candidates":[null],"promptFeedback":{"blockReason":"SAFETY"},"modelVersion":"m","responseId":"r"}`,
+	`{"candidates":null,"promptFeedback":null,"usageMetadata":null,"error":null}`,
+	`{"error":{"code":429,"message":"quota"}}`,
+	`{"candidates":[{"content":{"parts":[{"text":"a","Text":"b"}]}}]}`,
+	`{"candidates":[{"content":{"parts":[{"thought":"yes"}]}}]}`,
+	`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":null}}]}}]}`,
+	`[{"candidates":[]}]`,
+}
+
+// checkFastGem compares the fast Gemini chunk reader with encoding/json
+// on data.
+func checkFastGem(t *testing.T, data []byte) {
+	var want gemChunk
+	wantErr := json.Unmarshal(data, &want)
+	var c gemChunk
+	err := fastGemChunk(data, &c)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(c, want)) {
+		t.Fatalf("fast Gemini reader on %s:\n got %+v\nwant %+v (err %v)", data, c, want, wantErr)
+	}
+	err = decodeGemChunk(data, &c)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(c, want) {
+		t.Fatalf("Gemini chunk %s: got %+v, %v; want %+v, %v", data, c, err, want, wantErr)
+	}
+}
+
 // checkFastResp compares the fast Responses event reader with
 // encoding/json on data.
 func checkFastResp(t *testing.T, data []byte) {
@@ -183,6 +215,19 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	}
 	for _, d := range resp {
 		checkFastResp(t, d)
+	}
+	gem := fastSeeds(t, "gemini_generate_content")
+	for _, d := range gem {
+		var c gemChunk
+		if err := fastGemChunk(d, &c); err != nil {
+			t.Errorf("fixture chunk %s left to encoding/json: %v", d, err)
+		}
+	}
+	for _, s := range trickyGem {
+		gem = append(gem, []byte(s))
+	}
+	for _, d := range gem {
+		checkFastGem(t, d)
 	}
 	// Every fixture event takes the fast path, items and responses too.
 	for _, d := range fastSeeds(t, "openai_responses") {
@@ -227,8 +272,8 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 }
 
 // FuzzFastDecoders holds the byte-level readers of chat chunks, Anthropic
-// events (after any earlier one) and whole chat completions to what
-// encoding/json reads.
+// events (after any earlier one), whole chat completions, Responses events
+// and Gemini chunks to what encoding/json reads.
 func FuzzFastDecoders(f *testing.F) {
 	chat, anth := fastSeeds(f, "openai_chat"), fastSeeds(f, "anthropic_messages")
 	for _, s := range chat {
@@ -250,6 +295,12 @@ func FuzzFastDecoders(f *testing.F) {
 	for _, s := range trickyResp {
 		f.Add([]byte(s), anth[0])
 	}
+	for _, d := range fastSeeds(f, "gemini_generate_content") {
+		f.Add(d, anth[0])
+	}
+	for _, s := range trickyGem {
+		f.Add([]byte(s), anth[0])
+	}
 	for _, s := range trickyResponses {
 		f.Add([]byte(s), anth[0])
 	}
@@ -259,5 +310,6 @@ func FuzzFastDecoders(f *testing.F) {
 		checkFastChatResponse(t, data)
 		checkStringContent(t, data)
 		checkFastResp(t, data)
+		checkFastGem(t, data)
 	})
 }
