@@ -233,8 +233,12 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 	// The first choice's tool calls of the last chunk lend their array to
 	// the next first choice's.
 	var calls []chatChunkToolCall
+	// And their content's string lends its storage to the next one's, so
+	// that a content delta, most chunks, costs no pointer.
+	var content *string
 	if len(c.Choices) > 0 {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
+		content = c.Choices[0].Delta.Content
 	}
 	*c = chatChunk{Error: c.Error[:0]}
 	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
@@ -264,8 +268,8 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
-				calls = nil
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls, content)
+				calls, content = nil, nil
 				return end, err
 			})
 		case 3:
@@ -282,8 +286,9 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 }
 
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
-// whose array its tool calls may use.
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
+// whose array its tool calls may use, and content, when not nil, a string
+// its content may be read into.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall, content *string) (int, error) {
 	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
 			return fastStringPtr(data, vs, &ch.FinishReason)
@@ -292,7 +297,16 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				return fastStringPtr(data, vs, &d.Content)
+				if content == nil {
+					return fastStringPtr(data, vs, &d.Content)
+				}
+				if null, end := fastNull(data, vs); null {
+					d.Content = nil
+					return end, nil
+				}
+				end, err := fastString(data, vs, content)
+				d.Content = content
+				return end, err
 			case 1:
 				return fastStringPtr(data, vs, &d.Refusal)
 			case 2:
