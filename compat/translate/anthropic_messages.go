@@ -89,6 +89,15 @@ type anthToolChoice struct {
 }
 
 func (anthropicMessages) decodeRequest(body []byte) (*Request, error) {
+	if r, err := fastAnthRequest(body); err == nil {
+		return r, nil
+	}
+	return decodeAnthRequestJSON(body)
+}
+
+// decodeAnthRequestJSON is decodeRequest with encoding/json: the general
+// path, which reads every request fastAnthRequest does not.
+func decodeAnthRequestJSON(body []byte) (*Request, error) {
 	var in anthRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
@@ -412,6 +421,15 @@ func (anthropicMessages) decodeResponse(body []byte) (*Response, error) {
 }
 
 func (anthropicMessages) encodeResponse(r *Response) ([]byte, error) {
+	if out, ok := appendAnthResponse(make([]byte, 0, 512), r); ok {
+		return out, nil
+	}
+	return encodeAnthResponseJSON(r)
+}
+
+// encodeAnthResponseJSON is encodeResponse with json.Marshal: the general
+// path, for answers appendAnthResponse leaves to it.
+func encodeAnthResponseJSON(r *Response) ([]byte, error) {
 	out := anthResponse{ID: r.ID, Type: "message", Role: "assistant", Model: r.Model, Content: anthBlocks(r.Parts, true)}
 	if out.Content == nil {
 		out.Content = []anthBlock{}

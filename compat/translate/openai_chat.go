@@ -371,6 +371,15 @@ func openAIToolChoice(raw json.RawMessage, named func(json.RawMessage) (typ, nam
 }
 
 func (openAIChat) encodeRequest(r *Request) ([]byte, error) {
+	if out, ok := appendChatRequest(make([]byte, 0, 512), r); ok {
+		return out, nil
+	}
+	return encodeChatRequestJSON(r)
+}
+
+// encodeChatRequestJSON is encodeRequest with json.Marshal: the general
+// path, for requests appendChatRequest leaves to it.
+func encodeChatRequestJSON(r *Request) ([]byte, error) {
 	out := chatRequest{Model: r.Model, MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP, Stream: r.Stream, User: r.User,
 		ReasoningEffort: openAIEffort(r.Reasoning), ResponseFormat: chatFormat(r.Format)}
 	if out.ReasoningEffort != "" {

@@ -267,24 +267,13 @@ func (s *chatToAnthropic) finish() {
 	case StopRefusal:
 		reason = "refusal"
 	}
-	out := s.usage.Output.Value() // 0 when not reported: Anthropic's clients require the count
-	d, _ := json.Marshal(struct {
-		Type  string `json:"type"`
-		Delta struct {
-			StopReason   string  `json:"stop_reason"`
-			StopSequence *string `json:"stop_sequence"`
-		} `json:"delta"`
-		Usage anthUsage `json:"usage"`
-	}{Type: "message_delta", Delta: struct {
-		StopReason   string  `json:"stop_reason"`
-		StopSequence *string `json:"stop_sequence"`
-	}{StopReason: reason}, Usage: anthUsage{
-		InputTokens:          s.usage.UncachedInput().Ptr(),
-		OutputTokens:         &out,
-		CacheReadInputTokens: s.usage.CacheRead.Ptr(),
-	}})
-	s.emit("message_delta", d)
-	s.emit("message_stop", []byte(`{"type":"message_stop"}`))
+	// The output count is 0 when not reported: Anthropic's clients
+	// require it. Chat reports no cache writes.
+	o := append(s.out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
+	o = append(o, reason...)
+	o = append(o, `","stop_sequence":null},"usage":`...)
+	o = appendAnthUsage(o, s.usage.UncachedInput(), usage.Of(s.usage.Output.Value()), usage.Count{}, s.usage.CacheRead)
+	s.out = append(o, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 	s.started = false
 	s.closed = true
 }

@@ -234,16 +234,13 @@ func (d *gemDecoder) feed(h *hubStream, b []byte) error { return d.run(h, b, d.e
 func (d *gemDecoder) end(h *hubStream) error            { return d.stop(h, d.event) }
 
 func (d *gemDecoder) event(h *hubStream, ev sse.Event) {
-	var c gemResponse
-	var e struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(ev.Data, &c) != nil || json.Unmarshal(ev.Data, &e) != nil {
+	var c gemChunk
+	if decodeGemChunk(ev.Data, &c) != nil {
 		h.failf("the upstream sent a chunk that is not JSON")
 		return
 	}
-	if len(e.Error) > 0 && !isNull(e.Error) {
-		msg := errorText(e.Error)
+	if len(c.Error) > 0 && !isNull(c.Error) {
+		msg := errorText(c.Error)
 		if msg == "" {
 			msg = "the upstream stream failed"
 		}

@@ -64,13 +64,14 @@ func (e *anthEncoder) close() {
 }
 
 func (e *anthEncoder) finish(stop StopReason, u usage.Tokens) {
-	out := u.Output.Value() // Anthropic's clients require the count
-	d, _ := json.Marshal(map[string]any{"type": "message_delta",
-		"delta": map[string]any{"stop_reason": anthStopOf(stop), "stop_sequence": nil},
-		"usage": anthUsage{InputTokens: u.UncachedInput().Ptr(), OutputTokens: &out,
-			CacheReadInputTokens: u.CacheRead.Ptr(), CacheCreationInputTokens: u.CacheWrite.Ptr()}})
-	e.o.sseEvent("message_delta", d)
-	e.o.sseEvent("message_stop", []byte(`{"type":"message_stop"}`))
+	// The members in encoding/json's order for a map, as the hub has
+	// always written them; the output count is 0 when not reported, as
+	// Anthropic's clients require one.
+	o := append(e.o.out, "event: message_delta\ndata: {\"delta\":{\"stop_reason\":\""...)
+	o = append(o, anthStopOf(stop)...)
+	o = append(o, `","stop_sequence":null},"type":"message_delta","usage":`...)
+	o = appendAnthUsage(o, u.UncachedInput(), usage.Of(u.Output.Value()), u.CacheWrite, u.CacheRead)
+	e.o.out = append(o, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
 }
 
 func (e *anthEncoder) fail(msg string) {

@@ -233,8 +233,12 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 	// The first choice's tool calls of the last chunk lend their array to
 	// the next first choice's.
 	var calls []chatChunkToolCall
+	// And their content's string lends its storage to the next one's, so
+	// that a content delta, most chunks, costs no pointer.
+	var content *string
 	if len(c.Choices) > 0 {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
+		content = c.Choices[0].Delta.Content
 	}
 	*c = chatChunk{Error: c.Error[:0]}
 	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
@@ -264,13 +268,13 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
-				calls = nil
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls, content)
+				calls, content = nil, nil
 				return end, err
 			})
 		case 3:
 			c.Usage = new(chatUsage)
-			return fastVia(data, vs, c.Usage)
+			return fastChatUsage(data, vs, c.Usage)
 		default:
 			return fastRaw(data, vs, &c.Error)
 		}
@@ -282,8 +286,9 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 }
 
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
-// whose array its tool calls may use.
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
+// whose array its tool calls may use, and content, when not nil, a string
+// its content may be read into.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall, content *string) (int, error) {
 	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
 			return fastStringPtr(data, vs, &ch.FinishReason)
@@ -292,7 +297,16 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				return fastStringPtr(data, vs, &d.Content)
+				if content == nil {
+					return fastStringPtr(data, vs, &d.Content)
+				}
+				if null, end := fastNull(data, vs); null {
+					d.Content = nil
+					return end, nil
+				}
+				end, err := fastString(data, vs, content)
+				d.Content = content
+				return end, err
 			case 1:
 				return fastStringPtr(data, vs, &d.Refusal)
 			case 2:
@@ -503,7 +517,7 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 		case 0:
 			return fastString(data, vs, &r.ID)
 		case 1:
-			return fastString(data, vs, &r.Object)
+			return fastName(data, vs, &r.Object, chatObjects)
 		case 2:
 			var n int
 			end, err := fastInt(data, vs, &n)
@@ -528,10 +542,17 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 				return end, nil
 			}
 			r.Usage = new(chatUsage)
-			return fastVia(data, vs, r.Usage)
+			return fastChatUsage(data, vs, r.Usage)
 		}
 	})
 }
+
+// Values read without copying them.
+var (
+	chatObjects       = []string{"chat.completion"}
+	chatRoles         = []string{"assistant"}
+	chatFinishReasons = []string{"stop", "length", "tool_calls", "function_call", "content_filter"}
+)
 
 // fastChatAnswer reads one choice of a whole chat completion.
 func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
@@ -540,15 +561,22 @@ func fastChatAnswer(data []byte, i int, ch *chatChoice) (int, error) {
 		case 0:
 			return fastInt(data, vs, &ch.Index)
 		case 2:
-			return fastString(data, vs, &ch.FinishReason)
+			return fastName(data, vs, &ch.FinishReason, chatFinishReasons)
 		}
 		m := &ch.Message
 		return fastNullableObject(data, vs, chatMessageFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				return fastString(data, vs, &m.Role)
+				return fastName(data, vs, &m.Role, chatRoles)
 			case 1:
-				return fastRaw(data, vs, &m.Content)
+				// Not copied: the caller reads the content into strings
+				// of its own before data goes.
+				end, err := jsonbytes.ValidValue(data, vs, nil)
+				if err != nil {
+					return 0, err
+				}
+				m.Content = data[vs:end:end]
+				return end, nil
 			case 3:
 				return fastString(data, vs, &m.ToolCallID)
 			case 4:
@@ -592,12 +620,34 @@ func fastChatCall(data []byte, i int, tc *chatToolCall) (int, error) {
 
 // respStreamEvent is the part of a Responses event the stream path reads.
 type respStreamEvent struct {
-	Type        string        `json:"type"`
-	OutputIndex int           `json:"output_index"`
-	Delta       string        `json:"delta"`
-	Item        *respItem     `json:"item"`
-	Response    *respResponse `json:"response"`
-	Message     string        `json:"message"`
+	Type        string              `json:"type"`
+	OutputIndex int                 `json:"output_index"`
+	Delta       string              `json:"delta"`
+	Item        *respStreamItem     `json:"item"`
+	Response    *respStreamResponse `json:"response"`
+	Message     string              `json:"message"`
+}
+
+// respStreamItem is the part of an output item the stream path reads:
+// what opens a tool call. The rest of an item (its content, its
+// arguments) arrives in deltas.
+type respStreamItem struct {
+	Type   string `json:"type"`
+	CallID string `json:"call_id"`
+	Name   string `json:"name"`
+}
+
+// respStreamResponse is the part of a response the stream path reads:
+// not its output, which the deltas carried.
+type respStreamResponse struct {
+	ID                string          `json:"id"`
+	Model             string          `json:"model"`
+	Status            string          `json:"status"`
+	Error             json.RawMessage `json:"error"`
+	IncompleteDetails *struct {
+		Reason string `json:"reason"`
+	} `json:"incomplete_details"`
+	Usage *respUsage `json:"usage"`
 }
 
 var (
@@ -634,16 +684,323 @@ func fastRespEvent(data []byte, e *respStreamEvent) error {
 			if null, end := fastNull(data, vs); null {
 				return end, nil
 			}
-			e.Item = new(respItem)
-			return fastVia(data, vs, e.Item)
+			e.Item = new(respStreamItem)
+			return fastRespItem(data, vs, e.Item)
 		case 4:
 			if null, end := fastNull(data, vs); null {
 				return end, nil
 			}
-			e.Response = new(respResponse)
-			return fastVia(data, vs, e.Response)
+			e.Response = new(respStreamResponse)
+			return fastRespResponse(data, vs, e.Response)
 		default:
 			return fastString(data, vs, &e.Message)
 		}
 	})
+}
+
+var (
+	chatUsageFields     = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"}
+	chatCachedFields    = []string{"cached_tokens"}
+	chatReasoningFields = []string{"reasoning_tokens"}
+)
+
+// fastChatUsage reads a chat usage object, which every answer ends with.
+func fastChatUsage(data []byte, vs int, u *chatUsage) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, chatUsageFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastInt64Ptr(data, vs, &u.PromptTokens)
+		case 1:
+			return fastInt64Ptr(data, vs, &u.CompletionTokens)
+		case 2:
+			return fastInt64Ptr(data, vs, &u.TotalTokens)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				u.PromptTokensDetails = nil
+				return end, nil
+			}
+			u.PromptTokensDetails = &struct {
+				CachedTokens *int64 `json:"cached_tokens,omitempty"`
+			}{}
+			return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
+				return fastInt64Ptr(data, vs, &u.PromptTokensDetails.CachedTokens)
+			})
+		}
+		if null, end := fastNull(data, vs); null {
+			u.CompletionTokensDetails = nil
+			return end, nil
+		}
+		u.CompletionTokensDetails = &struct {
+			ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+		}{}
+		return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
+			return fastInt64Ptr(data, vs, &u.CompletionTokensDetails.ReasoningTokens)
+		})
+	})
+}
+
+var (
+	respItemFields     = []string{"type", "call_id", "name"}
+	respItemTypes      = []string{"message", "function_call", "reasoning"}
+	respResponseFields = []string{"id", "model", "status", "error", "incomplete_details", "usage"}
+	respStatuses       = []string{"in_progress", "completed", "incomplete", "failed"}
+	respIncomplete     = []string{"reason"}
+	respUsageFields    = []string{"input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"}
+)
+
+// fastRespItem reads the output item of an output_item event.
+func fastRespItem(data []byte, vs int, it *respStreamItem) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, respItemFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastName(data, vs, &it.Type, respItemTypes)
+		case 1:
+			return fastString(data, vs, &it.CallID)
+		}
+		return fastString(data, vs, &it.Name)
+	})
+}
+
+// fastRespResponse reads the response of a created, completed or failed
+// event.
+func fastRespResponse(data []byte, vs int, r *respStreamResponse) (int, error) {
+	if vs >= len(data) || data[vs] != '{' {
+		return 0, errSlow
+	}
+	return fastObject(data, vs, respResponseFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastString(data, vs, &r.ID)
+		case 1:
+			return fastString(data, vs, &r.Model)
+		case 2:
+			return fastName(data, vs, &r.Status, respStatuses)
+		case 3:
+			return fastRaw(data, vs, &r.Error)
+		case 4:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			r.IncompleteDetails = &struct {
+				Reason string `json:"reason"`
+			}{}
+			return fastNullableObject(data, vs, respIncomplete, func(_, vs int) (int, error) {
+				return fastString(data, vs, &r.IncompleteDetails.Reason)
+			})
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		u := new(respUsage)
+		r.Usage = u
+		return fastObject(data, vs, respUsageFields, func(f, vs int) (int, error) {
+			switch f {
+			case 0:
+				return fastInt64Ptr(data, vs, &u.InputTokens)
+			case 1:
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				u.InputTokensDetails = &struct {
+					CachedTokens *int64 `json:"cached_tokens,omitempty"`
+				}{}
+				return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
+					return fastInt64Ptr(data, vs, &u.InputTokensDetails.CachedTokens)
+				})
+			case 2:
+				return fastInt64Ptr(data, vs, &u.OutputTokens)
+			case 3:
+				if null, end := fastNull(data, vs); null {
+					return end, nil
+				}
+				u.OutputTokensDetails = &struct {
+					ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+				}{}
+				return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
+					return fastInt64Ptr(data, vs, &u.OutputTokensDetails.ReasoningTokens)
+				})
+			}
+			return fastInt64Ptr(data, vs, &u.TotalTokens)
+		})
+	})
+}
+
+// gemChunk is a Gemini stream chunk, or the error a stream may end with
+// instead.
+type gemChunk struct {
+	gemResponse
+	Error json.RawMessage `json:"error"`
+}
+
+var (
+	gemChunkFields     = []string{"candidates", "promptFeedback", "usageMetadata", "modelVersion", "responseId", "error"}
+	gemCandidateFields = []string{"content", "finishReason", "index"}
+	gemFinishReasons   = []string{"STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER", "MALFORMED_FUNCTION_CALL"}
+	gemContentFields   = []string{"role", "parts"}
+	gemRoles           = []string{"model", "user"}
+	// gemPartFields are gemPart's members: a part with one of the last
+	// five goes to encoding/json.
+	gemPartFields = []string{"text", "thought", "thoughtSignature", "functionCall",
+		"inlineData", "fileData", "functionResponse", "executableCode", "codeExecutionResult"}
+	gemCallFields     = []string{"id", "name", "args"}
+	gemFeedbackFields = []string{"blockReason"}
+	gemUsageFields    = []string{"promptTokenCount", "candidatesTokenCount", "totalTokenCount", "cachedContentTokenCount",
+		"thoughtsTokenCount", "toolUsePromptTokenCount"}
+)
+
+// decodeGemChunk reads a Gemini stream chunk; its text parts, most of a
+// stream, without reflection.
+func decodeGemChunk(data []byte, c *gemChunk) error {
+	if fastGemChunk(data, c) == nil {
+		return nil
+	}
+	*c = gemChunk{}
+	return json.Unmarshal(data, c)
+}
+
+func fastGemChunk(data []byte, c *gemChunk) error {
+	*c = gemChunk{}
+	return fastTop(data, gemChunkFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			c.Candidates = []gemCandidate{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				if es >= len(data) || data[es] != '{' {
+					return 0, errSlow
+				}
+				c.Candidates = append(c.Candidates, gemCandidate{})
+				return fastGemCandidate(data, es, &c.Candidates[len(c.Candidates)-1])
+			})
+		case 1:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			c.PromptFeedback = &struct {
+				BlockReason string `json:"blockReason,omitempty"`
+			}{}
+			return fastNullableObject(data, vs, gemFeedbackFields, func(_, vs int) (int, error) {
+				return fastString(data, vs, &c.PromptFeedback.BlockReason)
+			})
+		case 2:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			u := new(gemUsage)
+			c.UsageMetadata = u
+			counts := [...]**int64{&u.PromptTokenCount, &u.CandidatesTokenCount, &u.TotalTokenCount,
+				&u.CachedContentTokenCount, &u.ThoughtsTokenCount, &u.ToolUsePromptTokenCount}
+			return fastObject(data, vs, gemUsageFields, func(f, vs int) (int, error) {
+				return fastInt64Ptr(data, vs, counts[f])
+			})
+		case 3:
+			return fastString(data, vs, &c.ModelVersion)
+		case 4:
+			return fastString(data, vs, &c.ResponseID)
+		}
+		return fastRaw(data, vs, &c.Error)
+	})
+}
+
+func fastGemCandidate(data []byte, i int, cand *gemCandidate) (int, error) {
+	return fastObject(data, i, gemCandidateFields, func(f, vs int) (int, error) {
+		switch f {
+		case 1:
+			return fastName(data, vs, &cand.FinishReason, gemFinishReasons)
+		case 2:
+			return fastInt(data, vs, &cand.Index)
+		}
+		if null, end := fastNull(data, vs); null {
+			return end, nil
+		}
+		if vs >= len(data) || data[vs] != '{' {
+			return 0, errSlow
+		}
+		content := new(gemContent)
+		cand.Content = content
+		return fastObject(data, vs, gemContentFields, func(f, vs int) (int, error) {
+			if f == 0 {
+				return fastName(data, vs, &content.Role, gemRoles)
+			}
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '[' {
+				return 0, errSlow
+			}
+			content.Parts = []gemPart{}
+			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
+				if es >= len(data) || data[es] != '{' {
+					return 0, errSlow
+				}
+				content.Parts = append(content.Parts, gemPart{})
+				return fastGemPart(data, es, &content.Parts[len(content.Parts)-1])
+			})
+		})
+	})
+}
+
+func fastGemPart(data []byte, i int, p *gemPart) (int, error) {
+	return fastObject(data, i, gemPartFields, func(f, vs int) (int, error) {
+		switch f {
+		case 0:
+			return fastStringPtr(data, vs, &p.Text)
+		case 1:
+			return fastBool(data, vs, &p.Thought)
+		case 2:
+			return fastString(data, vs, &p.ThoughtSignature)
+		case 3:
+			if null, end := fastNull(data, vs); null {
+				return end, nil
+			}
+			if vs >= len(data) || data[vs] != '{' {
+				return 0, errSlow
+			}
+			call := new(gemCall)
+			p.FunctionCall = call
+			return fastObject(data, vs, gemCallFields, func(f, vs int) (int, error) {
+				switch f {
+				case 0:
+					return fastString(data, vs, &call.ID)
+				case 1:
+					return fastString(data, vs, &call.Name)
+				}
+				return fastRaw(data, vs, &call.Args)
+			})
+		}
+		return 0, errSlow
+	})
+}
+
+// fastBool reads a boolean into *b; null leaves *b as it is.
+func fastBool(data []byte, vs int, b *bool) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		return end, nil
+	}
+	switch {
+	case len(data)-vs >= 4 && string(data[vs:vs+4]) == "true":
+		*b = true
+		return vs + 4, nil
+	case len(data)-vs >= 5 && string(data[vs:vs+5]) == "false":
+		*b = false
+		return vs + 5, nil
+	}
+	return 0, errSlow
 }

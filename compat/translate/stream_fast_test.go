@@ -119,6 +119,11 @@ var trickyResponses = []string{
 	`{"choices":[{"message":{"content":[{"type":"text","text":"a"}],"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}],"usage":{"prompt_tokens":1}}`,
 	`{"choices":[{"index":0,"Message":{"role":"assistant"},"message":{}}]}`,
 	`{"choices":[{"message":{"content":"x","tool_calls":[{"id":1}]}}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":1,"Prompt_Tokens_Details":{"cached_tokens":null},"completion_tokens_details":null,"x":[]}}`,
+	`{"choices":[],"usage":{"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":3,"y":1}}}`,
+	`{"choices":[],"usage":{"total_tokens":2.5}}`,
+	`{"choices":[],"usage":{"total_tokens":1,"total_tokens":2}}`,
+	`{"choices":[],"usage":[]}`,
 }
 
 // checkStringContent compares stringContent, which reads a string
@@ -140,6 +145,53 @@ func checkStringContent(t *testing.T, content []byte) {
 	}
 }
 
+// trickyResp are Responses events the fast reader must leave to
+// encoding/json, or read exactly as it does.
+var trickyResp = []string{
+	`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`,
+	`{"type":"response.output_item.added","item":{"type":"function_call","call_id":"c","NAME":"f","arguments":"","extra":[1]}}`,
+	`{"type":"response.output_item.added","item":{"type":"function_call","call_id":null,"name":"f","name":"g"}}`,
+	`{"type":"response.output_item.added","item":[]}`,
+	`{"type":"response.completed","response":{"id":"r","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message"}],` +
+		`"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":1},"output_tokens":2,"output_tokens_details":null,"total_tokens":5}}}`,
+	`{"type":"response.failed","response":{"error":null,"incomplete_details":null,"usage":null}}`,
+	`{"type":"response.failed","response":{"error":{"message":"boom"},"usage":{"input_tokens":1.5}}}`,
+	`{"type":"response.created","response":{"id":"r","model":"m","status":"in_progress","created_at":1,"usage":{"output_tokens_details":{"reasoning_tokens":4,"x":null}}}}`,
+	`{"type":"response.created","response":{"incomplete_details":{"reason":null}}}`,
+}
+
+// trickyGem are Gemini chunks the fast reader must leave to
+// encoding/json, or read exactly as it does.
+var trickyGem = []string{
+	`{"candidates":[{"content":{"role":"model","parts":[{"text":"a","thought":true,"thoughtSignature":"s"},{"text":null}]},"finishReason":"STOP","index":0,"safetyRatings":[]}]}`,
+	`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":[1,"x"]},"id":null}}]}}],"usageMetadata":{"promptTokenCount":3,"thoughtsTokenCount":null,"x":{}}}`,
+	`{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}}]}`,
+	`{"candidates":[{"content":null,"finishReason":"weird","index":1.5}]}`,
+	`{"candidates":[null],"promptFeedback":{"blockReason":"SAFETY"},"modelVersion":"m","responseId":"r"}`,
+	`{"candidates":null,"promptFeedback":null,"usageMetadata":null,"error":null}`,
+	`{"error":{"code":429,"message":"quota"}}`,
+	`{"candidates":[{"content":{"parts":[{"text":"a","Text":"b"}]}}]}`,
+	`{"candidates":[{"content":{"parts":[{"thought":"yes"}]}}]}`,
+	`{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":null}}]}}]}`,
+	`[{"candidates":[]}]`,
+}
+
+// checkFastGem compares the fast Gemini chunk reader with encoding/json
+// on data.
+func checkFastGem(t *testing.T, data []byte) {
+	var want gemChunk
+	wantErr := json.Unmarshal(data, &want)
+	var c gemChunk
+	err := fastGemChunk(data, &c)
+	if err == nil && (wantErr != nil || !reflect.DeepEqual(c, want)) {
+		t.Fatalf("fast Gemini reader on %s:\n got %+v\nwant %+v (err %v)", data, c, want, wantErr)
+	}
+	err = decodeGemChunk(data, &c)
+	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(c, want) {
+		t.Fatalf("Gemini chunk %s: got %+v, %v; want %+v, %v", data, c, err, want, wantErr)
+	}
+}
+
 // checkFastResp compares the fast Responses event reader with
 // encoding/json on data.
 func checkFastResp(t *testing.T, data []byte) {
@@ -158,12 +210,31 @@ func checkFastResp(t *testing.T, data []byte) {
 
 func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	resp := fastSeeds(t, "openai_responses")
-	for _, d := range append(resp, []byte(`{"type":"response.output_text.delta","delta":null,"output_index":1,"Delta":"x"}`)) {
+	for _, s := range trickyResp {
+		resp = append(resp, []byte(s))
+	}
+	for _, d := range resp {
 		checkFastResp(t, d)
 	}
-	var re respStreamEvent
-	if err := fastRespEvent(resp[3], &re); err != nil {
-		t.Errorf("fixture event %s left to encoding/json: %v", resp[3], err)
+	gem := fastSeeds(t, "gemini_generate_content")
+	for _, d := range gem {
+		var c gemChunk
+		if err := fastGemChunk(d, &c); err != nil {
+			t.Errorf("fixture chunk %s left to encoding/json: %v", d, err)
+		}
+	}
+	for _, s := range trickyGem {
+		gem = append(gem, []byte(s))
+	}
+	for _, d := range gem {
+		checkFastGem(t, d)
+	}
+	// Every fixture event takes the fast path, items and responses too.
+	for _, d := range fastSeeds(t, "openai_responses") {
+		var re respStreamEvent
+		if err := fastRespEvent(d, &re); err != nil {
+			t.Errorf("fixture event %s left to encoding/json: %v", d, err)
+		}
 	}
 	for _, c := range []string{`"hi"`, ` "caf\u00e9\n" `, `""`, `null`, `[{"type":"text","text":"a"}]`, `{}`, `1`, "\"\xff\""} {
 		checkStringContent(t, []byte(c))
@@ -201,8 +272,8 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 }
 
 // FuzzFastDecoders holds the byte-level readers of chat chunks, Anthropic
-// events (after any earlier one) and whole chat completions to what
-// encoding/json reads.
+// events (after any earlier one), whole chat completions, Responses events
+// and Gemini chunks to what encoding/json reads.
 func FuzzFastDecoders(f *testing.F) {
 	chat, anth := fastSeeds(f, "openai_chat"), fastSeeds(f, "anthropic_messages")
 	for _, s := range chat {
@@ -221,6 +292,15 @@ func FuzzFastDecoders(f *testing.F) {
 	for _, d := range fastSeeds(f, "openai_responses") {
 		f.Add(d, anth[0])
 	}
+	for _, s := range trickyResp {
+		f.Add([]byte(s), anth[0])
+	}
+	for _, d := range fastSeeds(f, "gemini_generate_content") {
+		f.Add(d, anth[0])
+	}
+	for _, s := range trickyGem {
+		f.Add([]byte(s), anth[0])
+	}
 	for _, s := range trickyResponses {
 		f.Add([]byte(s), anth[0])
 	}
@@ -230,5 +310,6 @@ func FuzzFastDecoders(f *testing.F) {
 		checkFastChatResponse(t, data)
 		checkStringContent(t, data)
 		checkFastResp(t, data)
+		checkFastGem(t, data)
 	})
 }

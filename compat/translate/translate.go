@@ -136,6 +136,9 @@ func ResponseBody(from, to string, body []byte, opts Options) ([]byte, error) {
 
 // labelled fills in the formats of an *UnsupportedError.
 func labelled(err error, from, to string) error {
+	if err == nil {
+		return nil
+	}
 	var ue *UnsupportedError
 	if errors.As(err, &ue) {
 		ue.From, ue.To = from, to
