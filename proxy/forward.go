@@ -44,7 +44,7 @@ func (ex *exchange) forwardTo() {
 	if project == "" {
 		project = keyProject
 	}
-	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.r.URL.Query(), compat.Vertex{Project: project, Region: p.Region})
+	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.query, compat.Vertex{Project: project, Region: p.Region})
 	if err != nil {
 		if pathErr, ok := errors.AsType[*compat.VertexPathError](err); ok {
 			ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
@@ -110,7 +110,7 @@ func (ex *exchange) forwardTo() {
 		// Zero flushes server-sent events and chunked (event-stream)
 		// answers after every write, and sends a JSON body whole.
 		FlushInterval: 0,
-		BufferPool:    copyBuffers,
+		BufferPool:    &ex.copyBuf,
 		ModifyResponse: func(resp *http.Response) error {
 			if !headers.Stop() {
 				resp.Body.Close()
@@ -136,19 +136,64 @@ func (ex *exchange) forwardTo() {
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies
-// through, instead of allocating 32 KiB per request.
-var copyBuffers = &bufferPool{}
+// through, instead of allocating 32 KiB per request; streamBuffers are
+// the smaller ones of streamed answers.
+var (
+	copyBuffers   = &bufferPool{size: 32 << 10}
+	streamBuffers = &bufferPool{size: streamBufferSize}
+)
 
-type bufferPool struct{ p sync.Pool }
+// streamBufferSize is the copy buffer of a streamed answer, held for the
+// stream's whole life, idle or not: a stream arrives one event per read
+// (a few hundred bytes, rarely over a kilobyte), and net/http reads the
+// upstream connection through 4 KiB buffers itself, so a larger buffer
+// would only sit empty for as long as the stream is open. A large body
+// gets 32 KiB, since it would otherwise take eight times the reads.
+const streamBufferSize = 4 << 10
 
-func (b *bufferPool) Get() []byte {
-	if buf, ok := b.p.Get().(*[]byte); ok {
-		return *buf
-	}
-	return make([]byte, 32<<10)
+type bufferPool struct {
+	size int
+	p    sync.Pool
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+// get returns a buffer of the pool's size; give the same pointer back to
+// put, which then costs no allocation.
+func (b *bufferPool) get() *[]byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return buf
+	}
+	buf := make([]byte, b.size)
+	return &buf
+}
+
+func (b *bufferPool) put(buf *[]byte) { b.p.Put(buf) }
+
+// copyBuffer is a request's httputil.BufferPool: it hands out a stream
+// buffer once the answer is known to be streamed (ModifyResponse runs
+// before the body is copied), a large one otherwise. It holds one buffer
+// at a time, as ReverseProxy uses it.
+type copyBuffer struct {
+	stream bool
+	held   *[]byte
+	from   *bufferPool
+}
+
+func (c *copyBuffer) Get() []byte {
+	c.from = copyBuffers
+	if c.stream {
+		c.from = streamBuffers
+	}
+	c.held = c.from.get()
+	return *c.held
+}
+
+func (c *copyBuffer) Put(buf []byte) {
+	if c.held == nil || cap(buf) != cap(*c.held) {
+		return // not ours: let the collector have it
+	}
+	c.from.put(c.held)
+	c.held, c.from = nil, nil
+}
 
 // filteredWriter sends a response body through a stream filter on its way
 // to the client.
@@ -185,6 +230,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	keepBody, keepRaw := ex.wantsResponse()
 	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
+	ex.copyBuf.stream = stream
 	ex.recorder = compat.NewRecorder(ex.route.UpstreamFormat, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,
 		KeepRaw:   keepRaw,
@@ -199,7 +245,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		rec:   ex.recorder,
 		idle:  idle,
 		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
-		cause: func() error { return context.Cause(resp.Request.Context()) },
+		ctx:   resp.Request.Context(),
 	}
 	if ex.captures() {
 		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
@@ -269,8 +315,9 @@ type upstreamBody struct {
 	readErr error
 	// raw keeps the bytes as sent to the client, for database.save_raws.
 	raw *limitedBuffer
-	// cause tells why the upstream call's context ended, if it did.
-	cause func() error
+	// ctx is the upstream call's context; its cause tells why it ended,
+	// if it did.
+	ctx context.Context
 	// meter estimates the output streamed, for quotas; nil when no
 	// quota charges the request.
 	meter *compat.OutputMeter
@@ -316,7 +363,7 @@ func (b *upstreamBody) annotate(rec *store.Record) {
 	case b.cutoff != nil && b.cutoff.cut && rec.Error == "":
 		rec.Error, rec.ErrorKind = b.cutoff.reason, string(compat.KindRateLimited)
 	case b.readErr == nil || rec.Error != "":
-	case errors.Is(b.cause(), errIdleStream):
+	case errors.Is(context.Cause(b.ctx), errIdleStream):
 		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)
 		rec.ErrorKind = string(compat.KindTimeout)
 	default:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -69,12 +70,18 @@ type exchange struct {
 	// not be translated to its end.
 	upBody       []byte
 	translateErr string
+	// copyBuf picks the buffer the answer is copied through.
+	copyBuf copyBuffer
+	// rw is what w points to, allocated with the exchange.
+	rw responseRecorder
+	// query is the request's query, parsed once; nil when it has none.
+	query url.Values
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	r, untrack := s.track(r)
-	defer untrack()
+	r, tracked := s.track(r)
+	defer tracked.end()
 	if s.servePreflight(w, r) {
 		return
 	}
@@ -83,15 +90,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s:     s,
 		snap:  s.state.Load(),
 		r:     r,
-		w:     &responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
+		rw:    responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
 		start: start,
 		id:    store.NewID(start),
 		kept:  s.kept.lease(s.opts.KeptBodyMax),
+		query: queryOf(r.URL),
 	}
+	ex.w = &ex.rw
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.w.Header().Set(headerRequestID, ex.id)
 	defer ex.finish()
-	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), r.URL.Query())
+	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), ex.query)
 	ex.route = route
 	if err != nil {
 		// Misrouted requests are recorded too, under the caller's name
@@ -152,14 +161,14 @@ func (ex *exchange) run() {
 		return
 	}
 
-	lift := bodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
+	deadline := setBodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
 	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
-	if err == nil {
+	if err == nil && deadline {
 		// Kept on failure: the server then gives up on the rest of the
 		// body at once instead of waiting for it before answering.
-		lift()
+		liftBodyDeadline(ex.w)
 	}
-	var encErr *encodingError
+	encErr, isEncErr := errors.AsType[*encodingError](err)
 	switch {
 	case err != nil && isBodyTimeout(err):
 		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
@@ -169,7 +178,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
 			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes (decompressed)", ex.s.opts.MaxBodyBytes), err.Error())
 		return
-	case errors.As(err, &encErr):
+	case isEncErr:
 		ex.fail(encErr.status(), compat.KindInvalidRequest, encErr.Error(), encErr.Error())
 		return
 	case err != nil:
@@ -493,4 +502,13 @@ func (ex *exchange) rawRequest() []byte { return ex.body[:min(len(ex.body), ex.r
 // endpoint: login, device, tailnet, tags and groups.
 func policyUser(who identity.Identity) engine.User {
 	return engine.User{Login: who.Login, NodeID: who.NodeID, Tailnet: who.Tailnet, Tags: who.Tags, Groups: who.Groups}
+}
+
+// queryOf parses u's query; nil when there is none, which saves the
+// empty map every request without a query would otherwise allocate.
+func queryOf(u *url.URL) url.Values {
+	if u.RawQuery == "" {
+		return nil
+	}
+	return u.Query()
 }
