@@ -65,9 +65,17 @@ func (ex *exchange) forwardTo() {
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
 	defer cancel(nil)
 	// The proxy, not the transport, bounds the wait for headers, so the
-	// bound holds for every transport (the tailnet's too).
-	headers := time.AfterFunc(ex.s.opts.HeaderTimeout, func() { cancel(errHeaderTimeout) })
-	defer headers.Stop()
+	// bound holds for every transport (the tailnet's too). The same timer
+	// then bounds the stream's idle gaps (upstreamResponse).
+	ex.answered.Store(false)
+	timer := time.AfterFunc(ex.s.opts.HeaderTimeout, func() {
+		if ex.answered.Load() {
+			cancel(errIdleStream)
+		} else {
+			cancel(errHeaderTimeout)
+		}
+	})
+	defer timer.Stop()
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -112,14 +120,14 @@ func (ex *exchange) forwardTo() {
 		FlushInterval: 0,
 		BufferPool:    &ex.copyBuf,
 		ModifyResponse: func(resp *http.Response) error {
-			if !headers.Stop() {
+			if !timer.Stop() {
 				resp.Body.Close()
 				return errHeaderTimeout
 			}
 			if err := ex.attemptAnswered(resp); err != nil {
 				return err
 			}
-			if err := ex.upstreamResponse(resp, cancel); err != nil {
+			if err := ex.upstreamResponse(resp, timer); err != nil {
 				return err
 			}
 			return ex.translateResponse(resp)
@@ -218,8 +226,9 @@ func prepareUpstreamHeaders(format string, h http.Header) {
 	compat.FilterRequestHeaders(format, h)
 }
 
-// upstreamResponse runs when the provider's headers arrive.
-func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelCauseFunc) error {
+// upstreamResponse runs when the provider's headers arrive, with the
+// attempt's timer stopped; it rearms the timer for the body's idle gaps.
+func (ex *exchange) upstreamResponse(resp *http.Response, timer *time.Timer) error {
 	resp.Header.Del("Set-Cookie")
 	stripUpstreamCORS(resp.Header)
 	if resp.StatusCode >= 500 && !isJSON(resp.Header.Get("Content-Type")) {
@@ -240,11 +249,13 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		Header:    resp.Header,
 	})
 	idle := ex.s.opts.IdleStreamTimeout
+	ex.answered.Store(true) // the timer, stopped, now ends idle streams
+	timer.Reset(idle)
 	ex.upstream = &upstreamBody{
 		src:   resp.Body,
 		rec:   ex.recorder,
 		idle:  idle,
-		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
+		timer: timer,
 		ctx:   resp.Request.Context(),
 	}
 	if ex.captures() {

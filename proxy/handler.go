@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
@@ -41,7 +42,8 @@ type exchange struct {
 	decision engine.Decision
 
 	recorder compat.Recorder
-	res      *compat.Result
+	res      compat.Result // once hasRes
+	hasRes   bool
 	upstream *upstreamBody
 	// kept is the request's share of the memory budget for what it keeps.
 	kept *keptLease
@@ -72,6 +74,9 @@ type exchange struct {
 	translateErr string
 	// copyBuf picks the buffer the answer is copied through.
 	copyBuf copyBuffer
+	// answered is set once the current attempt's response headers
+	// arrived: its timer then means an idle stream, not a late answer.
+	answered atomic.Bool
 	// rw is what w points to, allocated with the exchange.
 	rw responseRecorder
 	// query is the request's query, parsed once; nil when it has none.
@@ -388,11 +393,10 @@ func (ex *exchange) finish() {
 
 // result is what the recorder saw; it is computed once.
 func (ex *exchange) result() compat.Result {
-	if ex.res == nil {
-		res := ex.recorder.Result()
-		ex.res = &res
+	if !ex.hasRes {
+		ex.res, ex.hasRes = ex.recorder.Result(), true
 	}
-	return *ex.res
+	return ex.res
 }
 
 func (ex *exchange) record() store.Record {
