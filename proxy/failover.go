@@ -46,7 +46,7 @@ func (ex *exchange) forward() {
 		ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
 			"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
 		ex.provider, ex.decision, ex.route, ex.upBody = next.p, next.d, next.route, next.body
-		ex.w.Header().Set(headerDecisionID, next.d.ID)
+		ex.setDecisionID(next.d.ID)
 	}
 }
 

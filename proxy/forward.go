@@ -103,7 +103,9 @@ func (ex *exchange) forwardTo() {
 			compat.SetTranslatedHeaders(ex.route, out.Header)
 			setGrantHeaders(out.Header, p.Headers) // the provider's client identity
 			setGrantHeaders(out.Header, ex.decision.Headers)
-			out.Header.Set(headerLoop, ex.s.loopID)
+			// Shared, not copied: a header value is replaced, never
+			// written to in place, and the slice is full (an Add copies).
+			out.Header[headerLoop] = ex.s.loopID
 			ex.propagateTrace(out)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {

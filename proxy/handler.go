@@ -81,6 +81,15 @@ type exchange struct {
 	rw responseRecorder
 	// query is the request's query, parsed once; nil when it has none.
 	query url.Values
+	// ids hold the values of the response headers X-Request-Id and
+	// X-Sluice-Decision-Id, which would otherwise cost a slice each.
+	ids [2]string
+}
+
+// setDecisionID sets the X-Sluice-Decision-Id response header.
+func (ex *exchange) setDecisionID(id string) {
+	ex.ids[1] = id
+	ex.w.Header()[headerDecisionID] = ex.ids[1:2:2]
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +112,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.w = &ex.rw
 	ex.session = store.SessionFromHeader(r.Header)
-	ex.w.Header().Set(headerRequestID, ex.id)
+	ex.ids[0] = ex.id
+	ex.w.Header()[headerRequestID] = ex.ids[0:1:1]
 	defer ex.finish()
 	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), ex.query)
 	ex.route = route
@@ -268,7 +278,7 @@ func (ex *exchange) choose() bool {
 			}
 			ex.route, ex.upBody = route, up
 			ex.provider, ex.decision = p, d
-			ex.w.Header().Set(headerDecisionID, d.ID)
+			ex.setDecisionID(d.ID)
 			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
 			if restricted || d.ForceProvider != "" {
 				ex.plan.rest = nil
@@ -288,7 +298,7 @@ func (ex *exchange) choose() bool {
 		return false
 	}
 	ex.decision = *first
-	ex.w.Header().Set(headerDecisionID, first.ID)
+	ex.setDecisionID(first.ID)
 	reason := "access denied by policy"
 	if len(first.Reasons) > 0 {
 		reason = strings.Join(first.Reasons, "; ")
