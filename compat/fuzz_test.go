@@ -256,3 +256,24 @@ func rawSize(raw []json.RawMessage) int {
 	}
 	return n
 }
+
+// FuzzPlainString holds the string fast path of request inspection to
+// encoding/json: whatever it reads, json.Unmarshal reads the same.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"gpt-5"`, `""`, `"a\"b"`, `"\u00e9"`, `"é"`, "\"\xff\"", `"tab	"`, `null`, `"x`, `"\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("plainString(%q) = %q, but encoding/json fails: %v", raw, got, err)
+		}
+		if got != want {
+			t.Fatalf("plainString(%q) = %q, encoding/json reads %q", raw, got, want)
+		}
+	})
+}

@@ -71,7 +71,7 @@ func (openAIChat) userMessage(body []byte) (string, error) {
 }
 
 func (openAIChat) newCollector(st *recState) collector {
-	return &chatCollector{st: st, choices: map[int]*chatChoice{}}
+	return &chatCollector{st: st}
 }
 
 // chatUsage is the usage object of Chat Completions.
@@ -142,7 +142,11 @@ type chatCollector struct {
 	model   string
 	fp      *string
 	tier    *string
-	choices map[int]*chatChoice
+	// first is choice 0, the only one of almost every answer, kept
+	// inline; choices holds the others, made when one appears.
+	first    chatChoice
+	hasFirst bool
+	choices  map[int]*chatChoice
 }
 
 type chatChoice struct {
@@ -156,15 +160,30 @@ type chatChoice struct {
 }
 
 func (c *chatCollector) choice(i int) *chatChoice {
+	if i == 0 {
+		c.hasFirst = true
+		return &c.first
+	}
 	ch := c.choices[i]
 	if ch == nil {
 		ch = &chatChoice{}
 		if c.st.full(len(c.choices)) {
 			return ch
 		}
+		if c.choices == nil {
+			c.choices = map[int]*chatChoice{}
+		}
 		c.choices[i] = ch
 	}
 	return ch
+}
+
+// at returns the choice of index i that indexes listed.
+func (c *chatCollector) at(i int) *chatChoice {
+	if i == 0 {
+		return &c.first
+	}
+	return c.choices[i]
 }
 
 func (c *chatCollector) header(v *chatResponse) {
@@ -331,8 +350,11 @@ func appendText(st *recState, b **strings.Builder, s *string) {
 	}
 }
 
-func (c *chatCollector) indexes() []int {
-	idx := make([]int, 0, len(c.choices))
+// indexes appends the indexes of the choices seen to idx, in order.
+func (c *chatCollector) indexes(idx []int) []int {
+	if c.hasFirst {
+		idx = append(idx, 0)
+	}
 	for i := range c.choices {
 		idx = append(idx, i)
 	}
@@ -343,8 +365,9 @@ func (c *chatCollector) indexes() []int {
 func (c *chatCollector) finish(res *Result, rebuild bool) {
 	res.Usage = c.usage
 	res.Model = c.model
-	for n, i := range c.indexes() {
-		ch := c.choices[i]
+	var buf [4]int
+	for n, i := range c.indexes(buf[:0]) {
+		ch := c.at(i)
 		if n == 0 || (res.StopReason == "" && ch.finish != "") {
 			res.StopReason = ch.finish
 		}
@@ -394,8 +417,9 @@ func (c *chatCollector) rebuild() json.RawMessage {
 		SystemFingerprint *string         `json:"system_fingerprint,omitempty"`
 	}{ID: c.id, Object: "chat.completion", Created: c.created, Model: c.model,
 		Usage: c.usageJS, ServiceTier: c.tier, SystemFingerprint: c.fp, Choices: []choice{}}
-	for _, i := range c.indexes() {
-		ch := c.choices[i]
+	var buf [4]int
+	for _, i := range c.indexes(buf[:0]) {
+		ch := c.at(i)
 		m := message{Role: ch.role, Content: builderText(ch.content), Refusal: builderText(ch.refusal),
 			Reasoning: builderText(ch.reasoning), Annotations: []json.RawMessage{}}
 		if m.Role == "" {

@@ -115,8 +115,10 @@ func NewRecorder(format string, stream bool, opts RecorderOptions) Recorder {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxRecordBytes
 	}
-	st := &recState{opts: opts, budget: opts.MaxBytes}
-	r := &recorder{st: st, stream: stream}
+	r := &recorder{stream: stream}
+	r.state = recState{opts: opts, budget: opts.MaxBytes}
+	st := &r.state
+	r.st = st
 	if s, err := lookup(format); err == nil {
 		r.c = s.newCollector(st)
 		r.framing = s.streamFraming()
@@ -233,6 +235,7 @@ var _ Recorder = (*recorder)(nil)
 
 type recorder struct {
 	st      *recState
+	state   recState // what st points to, allocated with the recorder
 	c       collector
 	stream  bool
 	framing framing

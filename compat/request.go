@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Request errors; all are the client's fault (400).
@@ -101,10 +102,10 @@ func requestMembers(body []byte, names ...string) (vals []json.RawMessage, model
 	if err != nil {
 		return nil, "", "", err
 	}
-	if decodeMember(routing[routeModel], "model", &model) != nil {
+	if model, err = decodeString(routing[routeModel], "model"); err != nil {
 		return nil, "", "", fmt.Errorf("%w: \"model\" must be a string", ErrInvalidBody)
 	}
-	if decodeMember(routing[routeModelID], "modelId", &modelID) != nil {
+	if modelID, err = decodeString(routing[routeModelID], "modelId"); err != nil {
 		return nil, "", "", fmt.Errorf("%w: \"modelId\" must be a string", ErrInvalidBody)
 	}
 	if model != "" && modelID != "" && model != modelID {
@@ -125,8 +126,52 @@ func decodeMember(raw json.RawMessage, name string, v any) error {
 	return nil
 }
 
+// decodeString decodes a member that must be a string, as decodeMember
+// does; a string without escapes is read without encoding/json (a model
+// name always is), which saves the decoder's allocations.
+func decodeString(raw json.RawMessage, name string) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
+	var s string
+	err := decodeMember(raw, name, &s)
+	return s, err
+}
+
+// plainString returns the value of a JSON string literal that holds no
+// escape, control character or invalid UTF-8 (which json.Unmarshal would
+// replace); ok is false for anything else, left to encoding/json.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range in {
+		switch {
+		case c < 0x20 || c == '"' || c == '\\':
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
 // streamFlag decodes the stream member.
 func streamFlag(stream json.RawMessage) (bool, error) {
+	switch string(stream) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
 	var s bool
 	if err := decodeMember(stream, "stream", &s); err != nil {
 		return false, fmt.Errorf("%w: \"stream\" must be a boolean", ErrInvalidBody)

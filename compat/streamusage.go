@@ -80,15 +80,15 @@ func EnsureStreamUsage(format string, body []byte) (out []byte, added bool, err 
 // providers send usage in the last content chunk whatever the request
 // says) pass unchanged too.
 //
-// The filter holds back at most one incomplete event; Close writes it and
-// returns the filter's buffer to a pool, so call it when done. A
-// UsageFilter is not safe for concurrent use.
+// The filter holds back at most one incomplete event; Close writes it,
+// so call it when done. Its output buffer is taken from a pool for the
+// length of one Write, so an open stream idling between events holds only
+// its parser's state. A UsageFilter is not safe for concurrent use.
 type UsageFilter struct {
 	w      io.Writer
 	p      sse.Parser
 	mode   mode
-	out    []byte  // output of the current Write
-	buf    *[]byte // out's pool entry
+	out    []byte // output of the current Write or Close
 	err    error
 	closed bool
 }
@@ -125,11 +125,8 @@ func (f *UsageFilter) Write(b []byte) (int, error) {
 	if f.mode == modeBody {
 		return f.write(b, len(b))
 	}
-	if f.buf == nil {
-		f.buf = outBuffers.Get().(*[]byte)
-		f.out = *f.buf
-	}
-	f.out = f.out[:0]
+	buf := f.take()
+	defer f.release(buf)
 	_ = f.p.Feed(b, f.block) // oversize events pass through as raw fragments
 	return f.write(f.out, len(b))
 }
@@ -148,7 +145,6 @@ func (f *UsageFilter) write(b []byte, n int) (int, error) {
 // Close writes what the filter still holds: the stream's last event when
 // it lacked its final blank line. It does not close the underlying writer.
 func (f *UsageFilter) Close() error {
-	defer f.release()
 	if f.closed || f.err != nil {
 		return f.err
 	}
@@ -156,26 +152,33 @@ func (f *UsageFilter) Close() error {
 	if f.mode != modeSSE {
 		return nil
 	}
-	f.out = f.out[:0]
+	buf := f.take()
+	defer f.release(buf)
 	_ = f.p.End(f.block)
 	_, err := f.write(f.out, 0)
 	return err
 }
 
 // outBuffers recycles the filters' output buffers, which would otherwise
-// be a few kilobytes of garbage for every streamed chat request.
-var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+// be a few kilobytes of garbage for every write of a streamed chat
+// answer.
+var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// release returns the output buffer to the pool; a huge one is dropped.
-func (f *UsageFilter) release() {
-	if f.buf == nil {
-		return
-	}
+// take sets out to an empty buffer from the pool and returns its entry.
+func (f *UsageFilter) take() *[]byte {
+	buf := outBuffers.Get().(*[]byte)
+	f.out = (*buf)[:0]
+	return buf
+}
+
+// release returns out, which may have grown, to the pool under buf; a
+// huge one is dropped.
+func (f *UsageFilter) release(buf *[]byte) {
 	if cap(f.out) <= 256<<10 {
-		*f.buf = f.out[:0]
-		outBuffers.Put(f.buf)
+		*buf = f.out[:0]
+		outBuffers.Put(buf)
 	}
-	f.buf, f.out = nil, nil
+	f.out = nil
 }
 
 func (f *UsageFilter) block(ev sse.Event) {

@@ -143,14 +143,18 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	if err != nil {
 		return nil, fmt.Errorf("upstream path %q: %w", joined, err)
 	}
-	q := url.Values{}
-	for k, vs := range query {
-		if !IsCredentialParam(k) {
-			q[k] = append([]string(nil), vs...)
+	var rawQuery string
+	if len(query) > 0 || u.RawQuery != "" { // else no map to build
+		q := url.Values{}
+		for k, vs := range query {
+			if !IsCredentialParam(k) {
+				q[k] = append([]string(nil), vs...)
+			}
 		}
-	}
-	for k, vs := range u.Query() {
-		q[k] = vs
+		for k, vs := range u.Query() {
+			q[k] = vs
+		}
+		rawQuery = q.Encode()
 	}
 	out := &url.URL{
 		Scheme:   u.Scheme,
@@ -158,7 +162,7 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 		Host:     host,
 		Path:     path,
 		RawPath:  joined,
-		RawQuery: q.Encode(),
+		RawQuery: rawQuery,
 	}
 	return out, nil
 }

@@ -108,14 +108,15 @@ func TestLeastOutstanding(t *testing.T) {
 	if got := providerIDs(s.order(r, offers)); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("idle: %v", got)
 	}
-	doneA1, doneA2, doneB := s.begin("a"), s.begin("a"), s.begin("b")
+	s.enter("a")
+	s.enter("a")
+	s.enter("b")
 	if got := providerIDs(s.order(r, offers)); !slices.Equal(got, []string{"c", "b", "a"}) {
 		t.Errorf("busy a (2) and b (1): %v, want c b a", got)
 	}
-	doneA1()
-	doneA1() // a second call changes nothing
-	doneA2()
-	doneB()
+	s.leave("a")
+	s.leave("a")
+	s.leave("b")
 	if got := providerIDs(s.order(r, offers)); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("all done: %v, want declaration order", got)
 	}

@@ -74,7 +74,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errBodyTooLarge
 	}
-	body, err := readLimited(r.Body, limit)
+	body, err := readLimited(r.Body, r.ContentLength, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -88,16 +88,30 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // readLimited reads r to its end, failing with errBodyTooLarge past limit
-// bytes.
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+// bytes. size is the length announced (-1 when unknown): the buffer is
+// made that large at once, with a byte to spare for the read that finds
+// the end, instead of growing from 512 bytes.
+func readLimited(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit {
+		size = 512
 	}
-	if int64(len(body)) > limit {
-		return nil, errBodyTooLarge
+	body := make([]byte, 0, size+1)
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		n, err := r.Read(body[len(body):int(min(int64(cap(body)), limit+1))])
+		body = body[:len(body)+n]
+		if int64(len(body)) > limit {
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return body, nil
 }
 
 // DefaultBodyReadTimeout bounds the arrival of a whole request body
@@ -107,18 +121,20 @@ const DefaultBodyReadTimeout = 60 * time.Second
 // errBodyTimeout reports a request body that did not arrive in time.
 var errBodyTimeout = errors.New("request body not received in time")
 
-// bodyDeadline gives the whole request body until timeout to arrive: one
-// deadline for all of it, not one per read, so a client that trickles a
-// byte now and then (a slowloris) is cut as surely as one that stalls.
-// The returned function lifts the deadline once the body is read, so the
-// answer, however long it streams, is never cut by it. Where the
-// connection cannot take a deadline the body is read without one.
-func bodyDeadline(w http.ResponseWriter, timeout time.Duration) (lift func()) {
-	rc := http.NewResponseController(w)
-	if timeout <= 0 || rc.SetReadDeadline(time.Now().Add(timeout)) != nil {
-		return func() {}
-	}
-	return func() { rc.SetReadDeadline(time.Time{}) }
+// setBodyDeadline gives the whole request body until timeout to arrive:
+// one deadline for all of it, not one per read, so a client that trickles
+// a byte now and then (a slowloris) is cut as surely as one that stalls.
+// It reports whether it set one; liftBodyDeadline then lifts it once the
+// body is read, so the answer, however long it streams, is never cut by
+// it. Where the connection cannot take a deadline the body is read
+// without one.
+func setBodyDeadline(w http.ResponseWriter, timeout time.Duration) bool {
+	return timeout > 0 && http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout)) == nil
+}
+
+// liftBodyDeadline lifts the deadline setBodyDeadline set.
+func liftBodyDeadline(w http.ResponseWriter) {
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
 
 // isBodyTimeout reports whether err is a body read cut by bodyDeadline.
@@ -189,7 +205,7 @@ func decodeBody(encoding string, body []byte, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, &encodingError{encoding: encoding, err: err}
 	}
-	out, err := readLimited(dec, limit)
+	out, err := readLimited(dec, -1, limit)
 	switch {
 	case errors.Is(err, errBodyTooLarge), errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
 		// zstd refuses a frame that declares more than the limit before

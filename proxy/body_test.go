@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzReadBody feeds readBody arbitrary Content-Encoding headers and
@@ -38,4 +40,48 @@ func FuzzReadBody(f *testing.F) {
 			t.Fatalf("untyped error %v", err)
 		}
 	})
+}
+
+// TestReadLimited: a body is read whole up to the limit and refused past
+// it, whatever length was announced and however it arrives.
+func TestReadLimited(t *testing.T) {
+	const limit = 1000
+	tests := []struct {
+		name    string
+		n       int   // bytes sent
+		size    int64 // announced length, -1 unknown
+		tooBig  bool
+		oneByte bool // the reader returns a byte at a time
+	}{
+		{name: "empty", n: 0, size: 0},
+		{name: "announced", n: 63, size: 63},
+		{name: "unknown length", n: 700, size: -1},
+		{name: "at the limit", n: limit, size: limit},
+		{name: "at the limit, unknown length", n: limit, size: -1},
+		{name: "past the limit, unknown length", n: limit + 1, size: -1, tooBig: true},
+		{name: "longer than announced", n: 600, size: 100},
+		{name: "shorter than announced", n: 50, size: 100},
+		{name: "byte by byte", n: limit, size: -1, oneByte: true},
+		{name: "byte by byte, past the limit", n: 3 * limit, size: -1, oneByte: true, tooBig: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := bytes.Repeat([]byte("x"), tt.n)
+			var r io.Reader = bytes.NewReader(want)
+			if tt.oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			got, err := readLimited(r, tt.size, limit)
+			switch {
+			case tt.tooBig:
+				if !errors.Is(err, errBodyTooLarge) {
+					t.Fatalf("err = %v, want errBodyTooLarge", err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !bytes.Equal(got, want):
+				t.Fatalf("read %d bytes, want %d", len(got), len(want))
+			}
+		})
+	}
 }

@@ -53,7 +53,7 @@ func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) bool {
 	if !isPreflight(r) {
 		return false
 	}
-	route, err := compat.Detect(r.Header.Get(headerRequestMethod), r.URL.EscapedPath(), r.URL.Query())
+	route, err := compat.Detect(r.Header.Get(headerRequestMethod), r.URL.EscapedPath(), queryOf(r.URL))
 	if err != nil {
 		return false
 	}

@@ -36,9 +36,7 @@ var errFailover = errors.New("upstream failed; trying the next provider")
 func (ex *exchange) forward() {
 	for {
 		ex.plan.retry = false
-		ex.plan.release = ex.s.routes.begin(ex.provider.ID)
-		ex.forwardTo()
-		ex.plan.release()
+		ex.attempt()
 		if !ex.plan.retry {
 			return
 		}
@@ -48,8 +46,17 @@ func (ex *exchange) forward() {
 		ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
 			"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
 		ex.provider, ex.decision, ex.route, ex.upBody = next.p, next.d, next.route, next.body
-		ex.w.Header().Set(headerDecisionID, next.d.ID)
+		ex.setDecisionID(next.d.ID)
 	}
+}
+
+// attempt makes one upstream call, counted outstanding on its provider
+// while it lasts, also when it ends in a panic (a stream aborted).
+func (ex *exchange) attempt() {
+	id := ex.provider.ID
+	ex.s.routes.enter(id)
+	defer ex.s.routes.leave(id)
+	ex.forwardTo()
 }
 
 // canFailover reports whether the current attempt's failure may move the
@@ -151,20 +158,18 @@ func newRouteState() *routeState {
 		failures: map[string]int{}, openUntil: map[string]time.Time{}}
 }
 
-// begin counts a request outstanding on provider id until the returned
-// function is called.
-func (s *routeState) begin(id string) func() {
+// enter counts a request outstanding on provider id; leave ends the
+// count.
+func (s *routeState) enter(id string) {
 	s.mu.Lock()
 	s.outstanding[id]++
 	s.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			s.outstanding[id]--
-			s.mu.Unlock()
-		})
-	}
+}
+
+func (s *routeState) leave(id string) {
+	s.mu.Lock()
+	s.outstanding[id]--
+	s.mu.Unlock()
 }
 
 // result feeds the circuit breaker: routing.circuit_breaker.failures

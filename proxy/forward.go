@@ -44,7 +44,7 @@ func (ex *exchange) forwardTo() {
 	if project == "" {
 		project = keyProject
 	}
-	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.r.URL.Query(), compat.Vertex{Project: project, Region: p.Region})
+	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.query, compat.Vertex{Project: project, Region: p.Region})
 	if err != nil {
 		if pathErr, ok := errors.AsType[*compat.VertexPathError](err); ok {
 			ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
@@ -65,9 +65,17 @@ func (ex *exchange) forwardTo() {
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
 	defer cancel(nil)
 	// The proxy, not the transport, bounds the wait for headers, so the
-	// bound holds for every transport (the tailnet's too).
-	headers := time.AfterFunc(ex.s.opts.HeaderTimeout, func() { cancel(errHeaderTimeout) })
-	defer headers.Stop()
+	// bound holds for every transport (the tailnet's too). The same timer
+	// then bounds the stream's idle gaps (upstreamResponse).
+	ex.answered.Store(false)
+	timer := time.AfterFunc(ex.s.opts.HeaderTimeout, func() {
+		if ex.answered.Load() {
+			cancel(errIdleStream)
+		} else {
+			cancel(errHeaderTimeout)
+		}
+	})
+	defer timer.Stop()
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -95,7 +103,9 @@ func (ex *exchange) forwardTo() {
 			compat.SetTranslatedHeaders(ex.route, out.Header)
 			setGrantHeaders(out.Header, p.Headers) // the provider's client identity
 			setGrantHeaders(out.Header, ex.decision.Headers)
-			out.Header.Set(headerLoop, ex.s.loopID)
+			// Shared, not copied: a header value is replaced, never
+			// written to in place, and the slice is full (an Add copies).
+			out.Header[headerLoop] = ex.s.loopID
 			ex.propagateTrace(out)
 			auth := p.Authorization
 			if ex.snap.creds[p.ID] != nil {
@@ -110,16 +120,16 @@ func (ex *exchange) forwardTo() {
 		// Zero flushes server-sent events and chunked (event-stream)
 		// answers after every write, and sends a JSON body whole.
 		FlushInterval: 0,
-		BufferPool:    copyBuffers,
+		BufferPool:    &ex.copyBuf,
 		ModifyResponse: func(resp *http.Response) error {
-			if !headers.Stop() {
+			if !timer.Stop() {
 				resp.Body.Close()
 				return errHeaderTimeout
 			}
 			if err := ex.attemptAnswered(resp); err != nil {
 				return err
 			}
-			if err := ex.upstreamResponse(resp, cancel); err != nil {
+			if err := ex.upstreamResponse(resp, timer); err != nil {
 				return err
 			}
 			return ex.translateResponse(resp)
@@ -136,19 +146,64 @@ func (ex *exchange) forwardTo() {
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies
-// through, instead of allocating 32 KiB per request.
-var copyBuffers = &bufferPool{}
+// through, instead of allocating 32 KiB per request; streamBuffers are
+// the smaller ones of streamed answers.
+var (
+	copyBuffers   = &bufferPool{size: 32 << 10}
+	streamBuffers = &bufferPool{size: streamBufferSize}
+)
 
-type bufferPool struct{ p sync.Pool }
+// streamBufferSize is the copy buffer of a streamed answer, held for the
+// stream's whole life, idle or not: a stream arrives one event per read
+// (a few hundred bytes, rarely over a kilobyte), and net/http reads the
+// upstream connection through 4 KiB buffers itself, so a larger buffer
+// would only sit empty for as long as the stream is open. A large body
+// gets 32 KiB, since it would otherwise take eight times the reads.
+const streamBufferSize = 4 << 10
 
-func (b *bufferPool) Get() []byte {
-	if buf, ok := b.p.Get().(*[]byte); ok {
-		return *buf
-	}
-	return make([]byte, 32<<10)
+type bufferPool struct {
+	size int
+	p    sync.Pool
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+// get returns a buffer of the pool's size; give the same pointer back to
+// put, which then costs no allocation.
+func (b *bufferPool) get() *[]byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return buf
+	}
+	buf := make([]byte, b.size)
+	return &buf
+}
+
+func (b *bufferPool) put(buf *[]byte) { b.p.Put(buf) }
+
+// copyBuffer is a request's httputil.BufferPool: it hands out a stream
+// buffer once the answer is known to be streamed (ModifyResponse runs
+// before the body is copied), a large one otherwise. It holds one buffer
+// at a time, as ReverseProxy uses it.
+type copyBuffer struct {
+	stream bool
+	held   *[]byte
+	from   *bufferPool
+}
+
+func (c *copyBuffer) Get() []byte {
+	c.from = copyBuffers
+	if c.stream {
+		c.from = streamBuffers
+	}
+	c.held = c.from.get()
+	return *c.held
+}
+
+func (c *copyBuffer) Put(buf []byte) {
+	if c.held == nil || cap(buf) != cap(*c.held) {
+		return // not ours: let the collector have it
+	}
+	c.from.put(c.held)
+	c.held, c.from = nil, nil
+}
 
 // filteredWriter sends a response body through a stream filter on its way
 // to the client.
@@ -173,8 +228,9 @@ func prepareUpstreamHeaders(format string, h http.Header) {
 	compat.FilterRequestHeaders(format, h)
 }
 
-// upstreamResponse runs when the provider's headers arrive.
-func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelCauseFunc) error {
+// upstreamResponse runs when the provider's headers arrive, with the
+// attempt's timer stopped; it rearms the timer for the body's idle gaps.
+func (ex *exchange) upstreamResponse(resp *http.Response, timer *time.Timer) error {
 	resp.Header.Del("Set-Cookie")
 	stripUpstreamCORS(resp.Header)
 	if resp.StatusCode >= 500 && !isJSON(resp.Header.Get("Content-Type")) {
@@ -185,6 +241,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 	keepBody, keepRaw := ex.wantsResponse()
 	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
+	ex.copyBuf.stream = stream
 	ex.recorder = compat.NewRecorder(ex.route.UpstreamFormat, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,
 		KeepRaw:   keepRaw,
@@ -194,12 +251,14 @@ func (ex *exchange) upstreamResponse(resp *http.Response, cancel context.CancelC
 		Header:    resp.Header,
 	})
 	idle := ex.s.opts.IdleStreamTimeout
+	ex.answered.Store(true) // the timer, stopped, now ends idle streams
+	timer.Reset(idle)
 	ex.upstream = &upstreamBody{
 		src:   resp.Body,
 		rec:   ex.recorder,
 		idle:  idle,
-		timer: time.AfterFunc(idle, func() { cancel(errIdleStream) }),
-		cause: func() error { return context.Cause(resp.Request.Context()) },
+		timer: timer,
+		ctx:   resp.Request.Context(),
 	}
 	if ex.captures() {
 		ex.upstream.raw = &limitedBuffer{lease: ex.kept}
@@ -269,8 +328,9 @@ type upstreamBody struct {
 	readErr error
 	// raw keeps the bytes as sent to the client, for database.save_raws.
 	raw *limitedBuffer
-	// cause tells why the upstream call's context ended, if it did.
-	cause func() error
+	// ctx is the upstream call's context; its cause tells why it ended,
+	// if it did.
+	ctx context.Context
 	// meter estimates the output streamed, for quotas; nil when no
 	// quota charges the request.
 	meter *compat.OutputMeter
@@ -316,7 +376,7 @@ func (b *upstreamBody) annotate(rec *store.Record) {
 	case b.cutoff != nil && b.cutoff.cut && rec.Error == "":
 		rec.Error, rec.ErrorKind = b.cutoff.reason, string(compat.KindRateLimited)
 	case b.readErr == nil || rec.Error != "":
-	case errors.Is(b.cause(), errIdleStream):
+	case errors.Is(context.Cause(b.ctx), errIdleStream):
 		rec.Error = fmt.Sprintf("upstream stream idle for %s; ended", b.idle)
 		rec.ErrorKind = string(compat.KindTimeout)
 	default:

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
@@ -40,7 +42,8 @@ type exchange struct {
 	decision engine.Decision
 
 	recorder compat.Recorder
-	res      *compat.Result
+	res      compat.Result // once hasRes
+	hasRes   bool
 	upstream *upstreamBody
 	// kept is the request's share of the memory budget for what it keeps.
 	kept *keptLease
@@ -69,12 +72,30 @@ type exchange struct {
 	// not be translated to its end.
 	upBody       []byte
 	translateErr string
+	// copyBuf picks the buffer the answer is copied through.
+	copyBuf copyBuffer
+	// answered is set once the current attempt's response headers
+	// arrived: its timer then means an idle stream, not a late answer.
+	answered atomic.Bool
+	// rw is what w points to, allocated with the exchange.
+	rw responseRecorder
+	// query is the request's query, parsed once; nil when it has none.
+	query url.Values
+	// ids hold the values of the response headers X-Request-Id and
+	// X-Sluice-Decision-Id, which would otherwise cost a slice each.
+	ids [2]string
+}
+
+// setDecisionID sets the X-Sluice-Decision-Id response header.
+func (ex *exchange) setDecisionID(id string) {
+	ex.ids[1] = id
+	ex.w.Header()[headerDecisionID] = ex.ids[1:2:2]
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	r, untrack := s.track(r)
-	defer untrack()
+	r, tracked := s.track(r)
+	defer tracked.end()
 	if s.servePreflight(w, r) {
 		return
 	}
@@ -83,15 +104,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s:     s,
 		snap:  s.state.Load(),
 		r:     r,
-		w:     &responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
+		rw:    responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
 		start: start,
 		id:    store.NewID(start),
 		kept:  s.kept.lease(s.opts.KeptBodyMax),
+		query: queryOf(r.URL),
 	}
+	ex.w = &ex.rw
 	ex.session = store.SessionFromHeader(r.Header)
-	ex.w.Header().Set(headerRequestID, ex.id)
+	ex.ids[0] = ex.id
+	ex.w.Header()[headerRequestID] = ex.ids[0:1:1]
 	defer ex.finish()
-	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), r.URL.Query())
+	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), ex.query)
 	ex.route = route
 	if err != nil {
 		// Misrouted requests are recorded too, under the caller's name
@@ -152,14 +176,14 @@ func (ex *exchange) run() {
 		return
 	}
 
-	lift := bodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
+	deadline := setBodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
 	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
-	if err == nil {
+	if err == nil && deadline {
 		// Kept on failure: the server then gives up on the rest of the
 		// body at once instead of waiting for it before answering.
-		lift()
+		liftBodyDeadline(ex.w)
 	}
-	var encErr *encodingError
+	encErr, isEncErr := errors.AsType[*encodingError](err)
 	switch {
 	case err != nil && isBodyTimeout(err):
 		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
@@ -169,7 +193,7 @@ func (ex *exchange) run() {
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
 			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes (decompressed)", ex.s.opts.MaxBodyBytes), err.Error())
 		return
-	case errors.As(err, &encErr):
+	case isEncErr:
 		ex.fail(encErr.status(), compat.KindInvalidRequest, encErr.Error(), encErr.Error())
 		return
 	case err != nil:
@@ -254,7 +278,7 @@ func (ex *exchange) choose() bool {
 			}
 			ex.route, ex.upBody = route, up
 			ex.provider, ex.decision = p, d
-			ex.w.Header().Set(headerDecisionID, d.ID)
+			ex.setDecisionID(d.ID)
 			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
 			if restricted || d.ForceProvider != "" {
 				ex.plan.rest = nil
@@ -274,7 +298,7 @@ func (ex *exchange) choose() bool {
 		return false
 	}
 	ex.decision = *first
-	ex.w.Header().Set(headerDecisionID, first.ID)
+	ex.setDecisionID(first.ID)
 	reason := "access denied by policy"
 	if len(first.Reasons) > 0 {
 		reason = strings.Join(first.Reasons, "; ")
@@ -379,11 +403,10 @@ func (ex *exchange) finish() {
 
 // result is what the recorder saw; it is computed once.
 func (ex *exchange) result() compat.Result {
-	if ex.res == nil {
-		res := ex.recorder.Result()
-		ex.res = &res
+	if !ex.hasRes {
+		ex.res, ex.hasRes = ex.recorder.Result(), true
 	}
-	return *ex.res
+	return ex.res
 }
 
 func (ex *exchange) record() store.Record {
@@ -493,4 +516,13 @@ func (ex *exchange) rawRequest() []byte { return ex.body[:min(len(ex.body), ex.r
 // endpoint: login, device, tailnet, tags and groups.
 func policyUser(who identity.Identity) engine.User {
 	return engine.User{Login: who.Login, NodeID: who.NodeID, Tailnet: who.Tailnet, Tags: who.Tags, Groups: who.Groups}
+}
+
+// queryOf parses u's query; nil when there is none, which saves the
+// empty map every request without a query would otherwise allocate.
+func queryOf(u *url.URL) url.Values {
+	if u.RawQuery == "" {
+		return nil
+	}
+	return u.Query()
 }

@@ -77,17 +77,27 @@ func (f *inflight) count() int {
 }
 
 // track registers r as in flight and derives its context from the
-// server's base context, so Cut can cancel it. The returned function
-// ends the tracking; call it after the request's record was written.
-func (s *Server) track(r *http.Request) (*http.Request, func()) {
+// server's base context, so Cut can cancel it. Call the returned
+// tracking's end after the request's record was written.
+func (s *Server) track(r *http.Request) (*http.Request, tracking) {
 	s.inflight.add()
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(s.base, cancel)
-	return r.WithContext(ctx), func() {
-		stop()
-		cancel()
-		s.inflight.done()
-	}
+	return r.WithContext(ctx), tracking{s: s, stop: stop, cancel: cancel}
+}
+
+// tracking is one request tracked in flight (a value, so that tracking
+// costs no closure).
+type tracking struct {
+	s      *Server
+	stop   func() bool
+	cancel context.CancelFunc
+}
+
+func (t tracking) end() {
+	t.stop()
+	t.cancel()
+	t.s.inflight.done()
 }
 
 // Wait returns once every request in flight has finished and handed its

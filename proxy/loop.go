@@ -17,15 +17,15 @@ import (
 const headerLoop = "Sluice-Loop"
 
 // newLoopID returns a random ID for one gateway process.
-func newLoopID() string {
+func newLoopID() []string {
 	var b [8]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return []string{hex.EncodeToString(b[:])}
 }
 
 // looped reports whether r is a request this gateway forwarded itself.
 func (s *Server) looped(r *http.Request) bool {
-	return slices.Contains(r.Header.Values(headerLoop), s.loopID)
+	return slices.Contains(r.Header.Values(headerLoop), s.loopID[0])
 }
 
 // refuseLoop answers a request that came back to the gateway that

@@ -30,7 +30,7 @@ func (ex *exchange) forceProvider(d engine.Decision, offers *[]*policy.Provider)
 	j := slices.IndexFunc(*offers, func(p *policy.Provider) bool { return p.ID == d.ForceProvider })
 	if j < 0 || len(*offers) == 1 {
 		ex.decision = d
-		ex.w.Header().Set(headerDecisionID, d.ID)
+		ex.setDecisionID(d.ID)
 		msg := fmt.Sprintf("policy sends %s's requests for model %q to provider %q only, which cannot serve it here",
 			ex.who.Login, ex.req.Model, d.ForceProvider)
 		ex.fail(http.StatusForbidden, compat.KindPermissionDenied, msg, "force_provider: "+msg)
@@ -47,7 +47,7 @@ func (ex *exchange) forceProvider(d engine.Decision, offers *[]*policy.Provider)
 func (ex *exchange) forceModel(d engine.Decision) bool {
 	if ex.plan.reforced || ex.s.opts.ForceModel != "" {
 		ex.decision = d
-		ex.w.Header().Set(headerDecisionID, d.ID)
+		ex.setDecisionID(d.ID)
 		msg := fmt.Sprintf("policy forces model %q for a request already routed to %q; the request is refused rather than pick one", d.ForceModel, ex.req.Model)
 		ex.fail(http.StatusForbidden, compat.KindPermissionDenied, msg, "force_model: "+msg)
 		return false

@@ -25,8 +25,6 @@ type routePlan struct {
 	// retry is set by an attempt that failed before the first byte
 	// reached the client and may move on to the next provider.
 	retry bool
-	// release ends the current attempt's count of outstanding requests.
-	release func()
 	// forced is the model name the request was forced to ("" for none);
 	// reforced is set once a force_model obligation routed it again.
 	forced   string

@@ -172,8 +172,9 @@ type Server struct {
 	base     context.Context
 	cutAll   context.CancelFunc
 	inflight *inflight
-	// loopID marks the requests this gateway forwards (headerLoop).
-	loopID string
+	// loopID marks the requests this gateway forwards (headerLoop): one
+	// value, shared by their headers.
+	loopID []string
 	// routes keeps load-balancing and circuit-breaker state.
 	routes *routeState
 	// connectors serves /v1/mcp and /v1/connectors/.

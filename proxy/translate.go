@@ -245,7 +245,7 @@ type translatedStream struct {
 	src io.ReadCloser
 	tr  io.WriteCloser
 	out bytes.Buffer
-	buf []byte
+	buf *[]byte // from streamBuffers while the stream is read
 	// end is the error Read returns once out is drained.
 	end error
 }
@@ -256,11 +256,11 @@ func (t *translatedStream) Read(p []byte) (int, error) {
 			return 0, t.end
 		}
 		if t.buf == nil {
-			t.buf = copyBuffers.Get()
+			t.buf = streamBuffers.get()
 		}
-		n, err := t.src.Read(t.buf)
+		n, err := t.src.Read(*t.buf)
 		if n > 0 {
-			if _, werr := t.tr.Write(t.buf[:n]); werr != nil {
+			if _, werr := t.tr.Write((*t.buf)[:n]); werr != nil {
 				// The translator wrote the client's error event; what is
 				// left of the upstream stream cannot be translated.
 				t.ex.translateErr = "translation of the stream: " + werr.Error()
@@ -283,7 +283,7 @@ func (t *translatedStream) Read(p []byte) (int, error) {
 
 func (t *translatedStream) Close() error {
 	if t.buf != nil {
-		copyBuffers.Put(t.buf)
+		streamBuffers.put(t.buf)
 		t.buf = nil
 	}
 	return t.src.Close()
