@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy/h2c"
 )
 
 // upstreamTransports are the round trippers to providers: over the
@@ -38,19 +39,16 @@ func (ts upstreamTransports) forProvider(p *policy.Provider, target *url.URL) ht
 	return ts.internet
 }
 
-// h2cTransport returns a copy of rt that speaks HTTP/2 with prior
-// knowledge to http:// URLs: no upgrade dance, and many streams on one
-// connection instead of one connection per stream. Round trippers that
-// are not an *http.Transport (a test's) are returned as they are.
+// h2cTransport returns a round tripper that speaks HTTP/2 with prior
+// knowledge to http:// URLs over connections rt makes (its dialer and
+// timeouts): no upgrade dance, and many streams on one connection
+// instead of one connection per stream (see package h2c for why not
+// net/http's own h2c). Round trippers that are not an *http.Transport (a
+// test's) are returned as they are.
 func h2cTransport(rt http.RoundTripper) http.RoundTripper {
 	t, ok := rt.(*http.Transport)
 	if !ok || t == nil {
 		return rt
 	}
-	t = t.Clone()
-	// Without HTTP1 in the set, net/http takes an http:// URL to mean
-	// h2c with prior knowledge.
-	t.Protocols = new(http.Protocols)
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return t
+	return h2c.New(t)
 }

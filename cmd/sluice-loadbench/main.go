@@ -70,6 +70,7 @@ func main() {
 	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles to this path prefix while the streams are open")
 	h2 := flag.Bool("h2", false, "with -streams, a paced run over HTTP/2: h2c from the clients to the proxies and from the proxies to the mock")
 	interval := flag.Duration("interval", 0, "with -streams, a paced run: the mock spaces a stream's -events this far apart and the run reports completion and late events (-h2 alone: 1s)")
+	flag.BoolVar(&netHTTPH2C, "nethttp-h2c", false, "with -h2, the clients and the bare proxy use net/http's h2c transport instead of sluice's pool (sluice keeps its own)")
 	streamsTimeout := flag.Duration("streams-timeout", 5*time.Minute, "with -h2 or -interval, the longest one target's run may take")
 	role := flag.String("role", "", "internal: run as the bare proxy of -external (-role bare -listen ADDR -upstream URL)")
 	listen := flag.String("listen", "", "internal: with -role, the address to listen on")

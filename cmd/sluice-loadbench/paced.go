@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/proxy/h2c"
 )
 
 // pacedSetup is one run of pacedStreams.
@@ -54,8 +55,9 @@ func pacedStreams(ps pacedSetup, out io.Writer) error {
 	}
 	defer mock.Close()
 	u, _ := url.Parse(mock.URL)
-	upstream := transport()
-	upstream.MaxIdleConnsPerHost = ps.streams
+	t := transport()
+	t.MaxIdleConnsPerHost = ps.streams
+	var upstream roundTripCloser = t
 	if ps.h2 {
 		upstream = h2cClient()
 	}
@@ -141,8 +143,9 @@ type pacedResult struct {
 func runPaced(ctx context.Context, base string, ps pacedSetup) (pacedResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, ps.timeout)
 	defer cancel()
-	tr := transport()
-	tr.MaxIdleConnsPerHost = ps.streams
+	t := transport()
+	t.MaxIdleConnsPerHost = ps.streams
+	var tr roundTripCloser = t
 	if ps.h2 {
 		tr = h2cClient()
 	}
@@ -303,15 +306,30 @@ func pacedProvider(events int, interval time.Duration) http.Handler {
 	})
 }
 
-// h2cClient is a transport that speaks cleartext HTTP/2 with prior
-// knowledge, opening another connection when one has as many streams as
-// the server allows.
-func h2cClient() *http.Transport {
-	t := transport()
-	t.Protocols = new(http.Protocols)
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return t
+// h2cClient is the transport of the clients and the bare proxy over
+// HTTP/2: sluice's own h2c pool (package h2c), which opens another
+// connection only when those it has are at the server's stream limit.
+// With netHTTPH2C it is net/http's Transport instead, which dials a
+// connection for each request that finds them full.
+func h2cClient() roundTripCloser {
+	if netHTTPH2C {
+		t := transport()
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+		return t
+	}
+	return h2c.New(transport())
 }
+
+// roundTripCloser is a transport whose idle connections can be closed.
+type roundTripCloser interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// netHTTPH2C makes the paced run's clients and bare proxy use net/http's
+// h2c (-nethttp-h2c), to compare.
+var netHTTPH2C bool
 
 // serveCounting serves h on a loopback port, HTTP/1.1 and, with h2, h2c
 // with h2Streams streams a connection, counting the connections accepted.
