@@ -33,9 +33,14 @@ type Transport struct {
 // host is the pool of one address.
 type host struct {
 	conns []*conn
-	// dialed is non-nil while a connection is being dialed; it is
-	// closed when the dial ends.
-	dialed chan struct{}
+	// dialing is the dial in progress, if any.
+	dialing *dial
+}
+
+// dial is one connection being dialed; err is set before done closes.
+type dial struct {
+	done chan struct{}
+	err  error
 }
 
 type conn struct {
@@ -116,28 +121,42 @@ func (t *Transport) reserve(ctx context.Context, addr string) (*http.ClientConn,
 				unsettled = c.settled
 			}
 		}
-		wait := h.dialed
-		if wait == nil {
-			wait = unsettled
-		}
-		if wait != nil {
+		if d := h.dialing; d != nil {
+			// Those who waited for a dial share its failure: dialing
+			// again one after another, each up to the connect timeout,
+			// would make the last wait the longest.
 			t.mu.Unlock()
 			select {
-			case <-wait:
+			case <-d.done:
+				if d.err != nil {
+					return nil, d.err
+				}
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
-		done := make(chan struct{})
-		h.dialed = done
+		if unsettled != nil {
+			t.mu.Unlock()
+			select {
+			case <-unsettled:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		d := &dial{done: make(chan struct{})}
+		h.dialing = d
 		t.mu.Unlock()
 
-		cc, err := t.base.NewClientConn(ctx, "http", addr)
+		// The connection serves others too: a request that leaves does
+		// not cut its dial (the base transport's dialer bounds it).
+		cc, err := t.base.NewClientConn(context.WithoutCancel(ctx), "http", addr)
 
 		t.mu.Lock()
-		h.dialed = nil
-		close(done)
+		h.dialing = nil
+		d.err = err
+		close(d.done)
 		if err != nil {
 			t.mu.Unlock()
 			return nil, err
@@ -168,7 +187,7 @@ func (t *Transport) closeIfIdle(addr string, c *conn) {
 	}
 	if h := t.hosts[addr]; h != nil {
 		h.conns = slices.DeleteFunc(h.conns, func(x *conn) bool { return x == c })
-		if len(h.conns) == 0 && h.dialed == nil {
+		if len(h.conns) == 0 && h.dialing == nil {
 			delete(t.hosts, addr)
 		}
 	}

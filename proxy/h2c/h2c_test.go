@@ -89,3 +89,39 @@ func TestTransportSharesConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportDialFailure: when the host refuses connections, every
+// request fails with the dial's error, those that waited for it too.
+func TestTransportDialFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // refused from now on
+	var dials atomic.Int64
+	tr := New(&http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	const n = 50
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+				return
+			}
+			failed.Add(1)
+		})
+	}
+	wg.Wait()
+	if failed.Load() != n {
+		t.Errorf("%d of %d requests failed, want all", failed.Load(), n)
+	}
+	if d := dials.Load(); d < 1 || d > n {
+		t.Errorf("%d dials for %d requests", d, n)
+	}
+}
