@@ -13,6 +13,11 @@
 // translated, and compare them with the same chat completions sent
 // through the bare proxy.
 //
+// With -streams N it measures concurrent streams instead: held open
+// (memory), or with -h2 / -interval paced as a model's tokens are, over
+// HTTP/2 (h2c) on both sides or HTTP/1.1, reporting completion, late
+// events, connections and memory per stream.
+//
 // With -observe it compares sluice with itself instead: metrics scraped
 // and tracing on (1% sampled, exported over OTLP/HTTP to a receiver the
 // benchmark runs) against tracing off and nobody scraping.
