@@ -100,7 +100,13 @@ type Provider struct {
 	// into one it does (see Compatibility). Without it a provider serves
 	// only the formats its compatibility flags turn on.
 	Translate bool
-	Pos       Pos
+	// H2C speaks cleartext HTTP/2 with prior knowledge to an http://
+	// base URL (a model server that serves h2c: vLLM behind a proxy
+	// that does, a tailnet box), so many streams share few connections.
+	// Off, http:// upstreams get HTTP/1.1; https:// ones negotiate
+	// HTTP/2 with ALPN either way.
+	H2C bool
+	Pos Pos
 }
 
 // Basis is the cost basis hooks report for the provider: its cost_basis,

@@ -107,6 +107,8 @@ func (d *decoder) providers(c *Config, v *hujson.Value, path string) {
 				prov.Tailnet = d.boolean(fv, fp)
 			case "translate":
 				prov.Translate = d.boolean(fv, fp)
+			case "h2c":
+				prov.H2C = d.boolean(fv, fp)
 			case "name":
 				prov.Name = d.str(fv, fp)
 			case "description":

@@ -22,6 +22,8 @@ func validate(c *Config, d *decoder) {
 			d.diags = append(d.diags, with(at, CodeNoBaseURL, "provider "+p.ID+" has no base URL configured", false))
 		case !isHTTPURL(p.BaseURL):
 			d.diags = append(d.diags, with(at, CodeBadBaseURL, errorf("provider %s base URL %q is not an http:// or https:// URL; requests to it will fail", p.ID, p.BaseURL), true))
+		case p.H2C && !isCleartextURL(p.BaseURL):
+			d.diags = append(d.diags, with(at, CodeBadBaseURL, errorf("provider %s: h2c applies to http:// base URLs only; %q negotiates HTTP/2 itself", p.ID, p.BaseURL), true))
 		}
 		if len(p.Models) == 0 {
 			d.diags = append(d.diags, with(at, CodeNoModels, "provider "+p.ID+" has no models configured", false))
@@ -55,4 +57,9 @@ func with(d Diagnostic, code, msg string, warning bool) Diagnostic {
 func isHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func isCleartextURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "http"
 }

@@ -54,13 +54,11 @@ func (ex *exchange) forwardTo() {
 			fmt.Sprintf("provider %s is misconfigured on this gateway", p.ID), err.Error())
 		return
 	}
-	transport := ex.s.opts.Transport
-	if p.Tailnet {
-		if transport = ex.s.opts.TailnetTransport; transport == nil {
-			ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
-				fmt.Sprintf("provider %s is reached over the tailnet, but this gateway is not running on a tailnet", p.ID), "no tailnet transport")
-			return
-		}
+	transport := ex.s.upstream.forProvider(p, target)
+	if transport == nil {
+		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
+			fmt.Sprintf("provider %s is reached over the tailnet, but this gateway is not running on a tailnet", p.ID), "no tailnet transport")
+		return
 	}
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
 	defer cancel(nil)

@@ -149,10 +149,12 @@ const DefaultDurableLogTimeout = 10 * time.Second
 
 // Server is the gateway's http.Handler.
 type Server struct {
-	opts  Options
-	kept  *keptBudget
-	log   *slog.Logger
-	state atomic.Pointer[snapshot]
+	opts Options
+	// upstream are the round trippers to providers, from opts.
+	upstream upstreamTransports
+	kept     *keptBudget
+	log      *slog.Logger
+	state    atomic.Pointer[snapshot]
 	// reloadMu serialises reloads, so each compares against the
 	// configuration it replaces.
 	reloadMu sync.Mutex
@@ -230,14 +232,17 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 		opts.Transport = newTransport(opts.ConnectTimeout)
 	}
 	opts.TailnetTransport = withConnectTimeout(opts.TailnetTransport, opts.ConnectTimeout)
+	upstream := newUpstreamTransports(opts.Transport, opts.TailnetTransport)
 	if opts.TracerProvider != nil {
 		tracer := newTracer(opts.TracerProvider)
 		opts.Transport, opts.TailnetTransport = traced(opts.Transport, tracer), traced(opts.TailnetTransport, tracer)
+		upstream = upstreamTransports{internet: opts.Transport, tailnet: opts.TailnetTransport,
+			internetH2C: traced(upstream.internetH2C, tracer), tailnetH2C: traced(upstream.tailnetH2C, tracer)}
 	}
 	if opts.Hooks == nil {
 		opts.Hooks = hooks.NewDispatcher(hooks.Options{Logger: opts.Logger})
 	}
-	s := &Server{opts: opts, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
+	s := &Server{opts: opts, upstream: upstream, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
 		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState(), durable: durable}
 	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)

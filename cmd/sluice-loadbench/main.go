@@ -13,6 +13,11 @@
 // translated, and compare them with the same chat completions sent
 // through the bare proxy.
 //
+// With -streams N it measures concurrent streams instead: held open
+// (memory), or with -h2 / -interval paced as a model's tokens are, over
+// HTTP/2 (h2c) on both sides or HTTP/1.1, reporting completion, late
+// events, connections and memory per stream.
+//
 // With -observe it compares sluice with itself instead: metrics scraped
 // and tracing on (1% sampled, exported over OTLP/HTTP to a receiver the
 // benchmark runs) against tracing off and nobody scraping.
@@ -68,12 +73,26 @@ func main() {
 	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for both sluice processes, space-separated")
 	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process")
 	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles to this path prefix while the streams are open")
+	h2 := flag.Bool("h2", false, "with -streams, a paced run over HTTP/2: h2c from the clients to the proxies and from the proxies to the mock")
+	interval := flag.Duration("interval", 0, "with -streams, a paced run: the mock spaces a stream's -events this far apart and the run reports completion and late events (-h2 alone: 1s)")
+	flag.BoolVar(&netHTTPH2C, "nethttp-h2c", false, "with -h2, the clients and the bare proxy use net/http's h2c transport instead of sluice's pool (sluice keeps its own)")
+	streamsTimeout := flag.Duration("streams-timeout", 5*time.Minute, "with -h2 or -interval, the longest one target's run may take")
 	role := flag.String("role", "", "internal: run as the bare proxy of -external (-role bare -listen ADDR -upstream URL)")
 	listen := flag.String("listen", "", "internal: with -role, the address to listen on")
 	upstreamFlag := flag.String("upstream", "", "internal: with -role, the mock provider's URL")
 	flag.Parse()
 	if *role == "bare" {
 		if err := serveBare(*listen, *upstreamFlag); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if *streams > 0 && (*h2 || *interval > 0) {
+		if *interval <= 0 {
+			*interval = time.Second
+		}
+		ps := pacedSetup{streams: *streams, h2: *h2, events: *events, interval: *interval, timeout: *streamsTimeout}
+		if err := pacedStreams(ps, os.Stdout); err != nil {
 			fatal(err)
 		}
 		return
@@ -246,11 +265,26 @@ func (discardSink) Healthy() error { return nil }
 // startSluice runs the gateway as `sluice serve` does: the policy engine,
 // routing, recorders and (unless logMode is none) the SQLite request log.
 func startSluice(ctx context.Context, upstreamURL string, tune func(*proxy.Options)) (*loopbackServer, func(), error) {
+	return startSluiceWith(ctx, upstreamURL, sluiceSetup{tune: tune})
+}
+
+// sluiceSetup varies how startSluiceWith runs the gateway.
+type sluiceSetup struct {
+	tune func(*proxy.Options)
+	// providerFields are added to each provider's configuration
+	// (`, "h2c": true`).
+	providerFields string
+	// serve serves the gateway; serveLoopback when nil.
+	serve func(http.Handler) (*loopbackServer, error)
+}
+
+func startSluiceWith(ctx context.Context, upstreamURL string, setup sluiceSetup) (*loopbackServer, func(), error) {
+	tune, extra := setup.tune, setup.providerFields
 	cfg, err := policy.Parse("loadbench.hujson", []byte(`{
 		"providers": {"openai": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["gpt-5"],
-			"compatibility": {"openai_chat": true}},
+			"compatibility": {"openai_chat": true}`+extra+`},
 			"translating": {"baseurl": "`+upstreamURL+`", "apikey": "sk-bench", "models": ["claude-bench"],
-				"compatibility": {"openai_chat": true}, "translate": true}},
+				"compatibility": {"openai_chat": true}, "translate": true`+extra+`}},
 	}`), nil)
 	if err != nil {
 		return nil, nil, err
@@ -286,7 +320,11 @@ func startSluice(ctx context.Context, upstreamURL string, tune func(*proxy.Optio
 	if tune != nil {
 		metricsHandler = srv.MetricsHandler()
 	}
-	ls, err := serveLoopback(srv)
+	serve := setup.serve
+	if serve == nil {
+		serve = serveLoopback
+	}
+	ls, err := serve(srv)
 	if err != nil {
 		return nil, nil, err
 	}

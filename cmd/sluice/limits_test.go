@@ -27,7 +27,7 @@ func serveTest(t *testing.T, h http.Handler, idle time.Duration, maxConns int) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := newHTTPServer(h, idle)
+	hs := newHTTPServer(h, idle, defaultHTTP2Streams)
 	lns := limitConns(hs, []net.Listener{ln}, maxConns)
 	go hs.Serve(lns[0])
 	t.Cleanup(func() { hs.Close() })
@@ -172,7 +172,7 @@ func TestMaxConnsKeepsTLS(t *testing.T) {
 		if r.TLS == nil {
 			http.Error(w, "no TLS", http.StatusInternalServerError)
 		}
-	}), time.Minute)
+	}), time.Minute, defaultHTTP2Streams)
 	lns := limitConns(hs, []net.Listener{tls.NewListener(ln, certs.TLS)}, 1)
 	go hs.Serve(lns[0])
 	defer hs.Close()

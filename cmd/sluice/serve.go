@@ -50,6 +50,7 @@ type serveFlags struct {
 	bodyTimeout      time.Duration
 	keepAlive        time.Duration
 	maxConns         int
+	h2Streams        int
 	connectTimeout   time.Duration
 	headerTimeout    time.Duration
 	idleTimeout      time.Duration
@@ -105,6 +106,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.DurationVar(&f.bodyTimeout, "body-read-timeout", proxy.DefaultBodyReadTimeout, "time allowed for a whole request body to arrive (408 beyond)")
 	fs.DurationVar(&f.keepAlive, "keepalive-timeout", 2*time.Minute, "an idle keep-alive connection is closed after this long")
 	fs.IntVar(&f.maxConns, "max-conns", 4096, "most client connections open at once; more wait to be accepted (0: no limit)")
+	fs.IntVar(&f.h2Streams, "http2-max-streams", defaultHTTP2Streams, "most concurrent requests (streams) on one HTTP/2 client connection")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "time allowed to connect to a provider")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", 5*time.Minute, "time allowed for a provider's response headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "a response body that stalls this long is ended")
@@ -139,6 +141,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 
 // checkServeFlags refuses flags that do not go together.
 func checkServeFlags(f *serveFlags, args []string) error {
+	if f.h2Streams < 1 {
+		return errors.New("--http2-max-streams must be at least 1")
+	}
 	if f.tls && !f.tailnet {
 		return errors.New("--tls needs --tailnet")
 	}
@@ -387,9 +392,9 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 		}
 		defer stopProbes()
 	}
-	hs := newHTTPServer(srv, f.keepAlive)
+	hs := newHTTPServer(srv, f.keepAlive, f.h2Streams)
 	hs.ConnContext = identity.ConnContext // Unix socket peers' credentials, for trusted headers
-	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv, tracing: tp != nil}.log(ctx, log)
+	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv, tracing: tp != nil, maxConns: f.maxConns}.log(ctx, log)
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
 		grace:      f.shutdownTimeout,
@@ -420,16 +425,26 @@ func accessLogger(f *serveFlags, log *slog.Logger) *slog.Logger {
 	return log.With("log", "access")
 }
 
+// defaultHTTP2Streams is --http2-max-streams: four times net/http's 250,
+// so a client that multiplexes its streams on one connection (the AWS
+// SDKs, a Go client, a front proxy speaking h2c) opens a new connection
+// only every thousand streams. Each open stream costs what an HTTP/1.1
+// connection's request does, and --max-conns does not count streams.
+const defaultHTTP2Streams = 1000
+
 // newHTTPServer serves HTTP/1.1 and cleartext HTTP/2, which the AWS SDKs
-// use towards http:// endpoints. Headers must arrive within 30s and an
-// idle keep-alive connection closes after idle. There is deliberately no
-// ReadTimeout or WriteTimeout: they would cut long streams; the proxy
-// bounds the request body's arrival itself (--body-read-timeout).
-func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
+// use towards http:// endpoints, with at most h2Streams concurrent
+// streams on an HTTP/2 connection (net/http's default when 0). Headers
+// must arrive within 30s and an idle keep-alive connection closes after
+// idle. There is deliberately no ReadTimeout or WriteTimeout: they would
+// cut long streams; the proxy bounds the request body's arrival itself
+// (--body-read-timeout).
+func newHTTPServer(h http.Handler, idle time.Duration, h2Streams int) *http.Server {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idle}
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
+	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2Streams}
 	return hs
 }
 

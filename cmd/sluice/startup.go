@@ -31,6 +31,8 @@ type startup struct {
 	// tracing says whether spans are exported (the tracing section or
 	// OTEL_TRACES_EXPORTER turned it on).
 	tracing bool
+	// maxConns is --max-conns, weighed against the open-files limit.
+	maxConns int
 }
 
 func (s startup) log(ctx context.Context, log *slog.Logger) {
@@ -42,6 +44,12 @@ func (s startup) log(ctx context.Context, log *slog.Logger) {
 	}
 	log.Info("identity", s.front.identity...)
 	log.Info("listening", "addresses", s.front.url)
+	if soft, hard, ok := openFilesLimit(); ok {
+		log.Info("open files", "limit", soft, "hard_limit", hard, "max_conns", s.maxConns)
+		if w := openFilesWarning(soft, s.maxConns); w != "" {
+			log.Warn("warning: " + w)
+		}
+	}
 	db := s.db
 	switch db {
 	case noRequestLog:
@@ -105,6 +113,20 @@ func startupWarnings(cfg *policy.Config, probe engine.Decision, probeErr error) 
 		ws = append(ws, "database.save_raws is on without database.keep_encrypted_blobs: request and response bodies are stored in clear")
 	}
 	return ws
+}
+
+// openFilesWarning warns when the open-files limit cannot hold
+// --max-conns HTTP/1.1 streams: each holds two descriptors, the client's
+// connection and the provider's, and the gateway needs some of its own
+// (database, spool, listeners). A refused accept or dial would show as
+// failed requests under load instead.
+func openFilesWarning(limit uint64, maxConns int) string {
+	const own = 256
+	if maxConns <= 0 || limit >= uint64(2*maxConns+own) {
+		return ""
+	}
+	return fmt.Sprintf("the open-files limit (%d) is below what --max-conns %d HTTP/1.1 streams need (%d: two each, and the gateway's own); raise the limit (ulimit -n, LimitNOFILE=) or lower --max-conns",
+		limit, maxConns, 2*maxConns+own)
 }
 
 // isPlaceholderKey tells an API key that was never filled in, such as the

@@ -149,9 +149,13 @@ func start(ctx context.Context, srv *tsnet.Server) (*Node, error) {
 	}
 	n.transport = &http.Transport{
 		// No proxy from the environment: the tailnet is the way there.
-		DialContext:           n.Dial,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
+		DialContext:       n.Dial,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      512,
+		// As for providers on the internet: net/http's default of 2 idle
+		// connections per host would close and redial most of the
+		// HTTP/1.1 connections of many concurrent streams to one box.
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
