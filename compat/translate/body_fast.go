@@ -258,7 +258,7 @@ func appendRaw(dst []byte, raw json.RawMessage) ([]byte, bool) {
 	if len(raw) == 0 {
 		return append(dst, "null"...), true
 	}
-	if end, err := jsonbytes.ValidValue(raw, 0, nil); err == nil && end == len(raw) && bytes.IndexAny(raw, " \t\r\n<>&\u2028\u2029") < 0 {
+	if end, err := jsonbytes.ValidValue(raw, 0, nil); err == nil && end == len(raw) && !bytes.ContainsAny(raw, " \t\r\n<>&\u2028\u2029") {
 		return append(dst, raw...), true // nothing to compact or escape
 	}
 	var buf bytes.Buffer
