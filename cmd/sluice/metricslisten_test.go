@@ -1,8 +1,10 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -17,14 +19,23 @@ func TestServeRefusesNonLoopbackMetricsListen(t *testing.T) {
 }
 
 // freeLoopbackAddr returns a loopback address with a port free just now.
+// The port is drawn below Linux's ephemeral range (32768 and up by
+// default): a port the kernel handed out for ":0" could be handed out
+// again, to this test's own "--listen 127.0.0.1:0" or to any connection,
+// before serve binds it.
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port in 20000-31999")
+	return ""
 }
 
 // TestServeMetricsListen: --metrics-listen serves the metrics to a local
