@@ -112,6 +112,7 @@ test_send_hooks_alone_allow if {
 test_send_hook_without_a_name_denies if {
 	not allow with input as req("dev@company.com", "openai", "gpt-5") with obligations as {{"action": "send_hook"}}
 	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {{"hook": 5}}
+	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {{"hook": 5}} with obligations as {{"action": "send_hook", "hook": 5}}
 	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {"audit"}
 }
 
