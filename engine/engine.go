@@ -223,7 +223,7 @@ func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (D
 	cancel, stop := evalCancel(ctx)
 	defer stop()
 	rs, err := r.decide.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now),
-		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel))
+		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel), oparego.EvalGenerateJSON(decisionJSON))
 	if err != nil {
 		return Decision{}, err
 	}

@@ -11,7 +11,12 @@ package sluice.authz
 
 # named maps each src pattern that names the caller to what it receives:
 # {"grants": [...], "roles": [...], "providers": [...], "hooks": [...], "mcp": [...]}.
-named["*"] := data.sluice.grants.everyone if identified
+# "*" names every identified caller: one with a login or a device tag.
+# Two bodies rather than a helper rule, which would cost a rule of its
+# own on every decision.
+named["*"] := data.sluice.grants.everyone if input.user.login != ""
+
+named["*"] := data.sluice.grants.everyone if count(input.user.tags) > 0
 
 named[login] := entry if {
 	login := input.user.login
@@ -47,11 +52,6 @@ named[pattern] := entry if {
 	some pattern, entry in data.sluice.grants.globs
 	glob_names_caller(pattern)
 }
-
-# identified is true for a caller with a login or a device tag.
-identified if input.user.login != ""
-
-identified if count(input.user.tags) > 0
 
 glob_names_caller(pattern) if {
 	startswith(pattern, "tag:")

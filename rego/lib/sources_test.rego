@@ -63,6 +63,12 @@ test_everyone_means_every_identified_caller if {
 		with input as {"user": {"login": "someone@example.com", "tags": []}}
 	authz.role == "user" with data.sluice.grants as idx
 		with input as {"user": {"login": "", "tags": ["tag:ci"]}}
+	authz.role == "user" with data.sluice.grants as idx
+		with input as {"user": {"login": "ci@example.com", "tags": ["tag:ci"]}}
+	authz.sources == {"*"} with data.sluice.grants as idx
+		with input as {"user": {"login": "ci@example.com", "tags": ["tag:ci"]}}
+	authz.role == "user" with data.sluice.grants as idx
+		with input as {"user": {"tags": ["tag:ci"]}}
 	authz.role == "none" with data.sluice.grants as idx
 		with input as {"user": {"login": "", "tags": []}}
 	authz.role == "none" with data.sluice.grants as idx

@@ -102,3 +102,24 @@ test_malformed_cap_denies if {
 test_unknown_redacted_field_denies if {
 	not allow with input as req("dev@company.com", "openai", "gpt-5") with obligations as {{"action": "redact_hook_fields", "fields": ["secrets"]}}
 }
+
+# A decision whose only obligations are well-formed send_hook ones skips
+# the obligation checks; anything else beside them is still checked.
+test_send_hooks_alone_allow if {
+	allow with input as req("dev@company.com", "openai", "gpt-5") with obligations as {{"action": "send_hook", "hook": "audit"}}
+}
+
+test_send_hook_without_a_name_denies if {
+	not allow with input as req("dev@company.com", "openai", "gpt-5") with obligations as {{"action": "send_hook"}}
+	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {{"hook": 5}}
+	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {{"hook": 5}} with obligations as {{"action": "send_hook", "hook": 5}}
+	not allow with input as req("dev@company.com", "openai", "gpt-5") with hooks as {"audit"}
+}
+
+test_checks_run_beside_a_send_hook if {
+	r := req("dev@company.com", "openai", "gpt-5")
+	hook := object.union({"action": "send_hook"}, {"hook": "audit", "grant": "x"})
+	not allow with input as r with obligations as {hook, {"action": "teleport"}}
+	not allow with input as r with obligations as {hook, {"action": "force_model", "model": "a"}, {"action": "force_model", "model": "b"}}
+	not allow with input as r with obligations as {hook, {"action": "redact_hook_fields", "fields": ["secrets"]}}
+}
