@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 

@@ -6,8 +6,8 @@ import (
 	"io"
 	"sync"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // OpenAI chat streams report usage only when the request asks for it with

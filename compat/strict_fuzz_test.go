@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // requestDir holds request bodies per format, as the SDKs send them.

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // A translated route calls a provider in a format other than the client's:

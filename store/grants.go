@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // The grants column holds Record.Grants as a JSON array of strings, or ''
@@ -30,7 +32,7 @@ func encodeGrants(grants []string) string {
 		if n > 1 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, cleanText(g, maxShortText))
+		b = jsonbytes.AppendString(b, cleanText(g, maxShortText))
 		if len(b)+len("]") > maxGrantsText {
 			b = b[:n]
 			break

@@ -5,23 +5,6 @@ import (
 	"testing"
 )
 
-// FuzzAppendJSONString holds the hand-written string encoder to
-// encoding/json's.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", `q"uote\back`, "<a href=x&y>", "\x00\x01\b\f\n\r\t\x7f", "caf\xe9", "\u2028\u2029", "é😀", "grants[0].app.tailscale.com/cap/aperture[0]"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Errorf("appendJSONString(%q) = %s, json.Marshal %s", s, got, want)
-		}
-	})
-}
-
 // TestJSONColumnsMatchEncodingJSON: the grants, decision and attempts
 // columns hold what encoding/json wrote before they were written by hand.
 func TestJSONColumnsMatchEncodingJSON(t *testing.T) {

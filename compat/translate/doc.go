@@ -32,7 +32,7 @@
 // Streams are the hot path: every event of every translated stream is
 // read and written. Chat completion chunks, Anthropic and Responses
 // events (and a whole chat completion) are read by byte-level readers
-// built on compat/internal/jsonbytes, which fill the same structs encoding/json
+// built on internal/jsonbytes, which fill the same structs encoding/json
 // would and leave to it whatever they cannot read exactly as it does;
 // FuzzFastDecoders holds them to that. Events are appended to the
 // stream's buffer, strings quoted as encoding/json quotes them, rather

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluice-gateway/sluice/apiformat"
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 

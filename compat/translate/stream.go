@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/apiformat"
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-gateway/sluice/compat/eventstream"
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 	"github.com/sluice-gateway/sluice/usage"
 )
 

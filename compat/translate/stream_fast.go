@@ -5,7 +5,7 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/sluice-gateway/sluice/compat/internal/jsonbytes"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // The stream decoders read every event of every translated stream, and

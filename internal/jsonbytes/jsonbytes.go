@@ -2,7 +2,8 @@
 // decoding them: the toolkit of compat's stream path, which must look at
 // every chunk of every stream (is there usage? which event type?) and edit
 // request bodies without re-encoding, and so without reordering, what it
-// does not touch.
+// does not touch. The request log's writer uses its string encoder too,
+// for the JSON columns it writes by hand.
 //
 // It is a locator, not a validator: it checks an object's structure (keys,
 // colons, commas, balanced brackets), not the values it skips. Callers
