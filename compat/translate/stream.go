@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -72,7 +73,7 @@ func (s *chatToAnthropic) Write(b []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	s.out = s.out[:0]
+	s.reset(len(b))
 	if err := s.p.Feed(b, s.event); err != nil && s.err == nil {
 		s.err = err
 	}
@@ -106,6 +107,18 @@ type streamOut struct {
 	out []byte
 	err error
 }
+
+// reset empties the pending events and makes room for n bytes of them
+// at once: a read of many upstream chunks translates into about as many
+// bytes (Anthropic's events and chat's chunks are of a size), and growing
+// the buffer event by event cost more than the translating.
+func (s *streamOut) reset(n int) {
+	s.out = slices.Grow(s.out[:0], n+streamHeadroom)
+}
+
+// streamHeadroom is what reset adds to the input's length: room for the
+// stream's opening event, which has no counterpart of its size upstream.
+const streamHeadroom = 512
 
 // flush writes the pending events; a write error is kept as the stream's.
 func (s *streamOut) flush() error {

@@ -38,7 +38,7 @@ func (s *anthropicToChat) Write(b []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	s.out = s.out[:0]
+	s.reset(len(b))
 	if err := s.p.Feed(b, s.event); err != nil && s.err == nil {
 		s.err = err
 	}

@@ -97,8 +97,11 @@ func fastString(data []byte, vs int, s *string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if raw := data[vs+1 : end-1]; plain && string(raw) == *s {
-		return end, nil // the value *s had, kept: no copy
+	if raw := data[vs+1 : end-1]; plain {
+		if string(raw) != *s {
+			*s = string(raw) // its raw bytes are its value: no second scan
+		}
+		return end, nil // else the value *s had, kept: no copy
 	}
 	*s, _, err = jsonbytes.StringAt(data, vs)
 	return end, err

@@ -104,7 +104,7 @@ func (h *hubStream) Write(b []byte) (int, error) {
 	if h.err != nil {
 		return 0, h.err
 	}
-	h.out = h.out[:0]
+	h.reset(len(b))
 	if err := h.dec.feed(h, b); err != nil && h.err == nil {
 		h.failf("the upstream stream is malformed: " + err.Error())
 	}
