@@ -125,3 +125,48 @@ func FuzzScanChatBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSkimChunkParts holds the stream skim's byte-level reads of choices
+// and usage to json.Unmarshal's.
+func FuzzSkimChunkParts(f *testing.F) {
+	for _, s := range []string{
+		`[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]`,
+		`[{"index":0,"delta":{},"finish_reason":"stop"},{"INDEX":1,"Finish_Reason":"len\u0067th"}]`,
+		`[{"index":1.0}]`, `[null]`, `null`, `[{"finish_reason":""}]`, `{"index":0}`, `[{"index":99999999999999999999}]`,
+		`{"prompt_tokens":9,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":2}}`,
+		`{"prompt_tokens":null,"prompt_tokens_details":{"cached_tokens":1},"prompt_tokens_details":{"cache_write_tokens":2}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var decoded []struct {
+			Index        int     `json:"index"`
+			FinishReason *string `json:"finish_reason"`
+		}
+		wantErr := json.Unmarshal(v, &decoded)
+		got, ok := skimChoices(v, nil)
+		if ok != (wantErr == nil) {
+			t.Fatalf("skimChoices(%s) ok=%v, json.Unmarshal error %v", v, ok, wantErr)
+		}
+		if ok {
+			if len(got) != len(decoded) {
+				t.Fatalf("skimChoices(%s): %d choices, json.Unmarshal %d", v, len(got), len(decoded))
+			}
+			for i, d := range decoded {
+				if got[i].index != d.Index || (got[i].reason == nil) != (d.FinishReason == nil) || got[i].reason != nil && *got[i].reason != *d.FinishReason {
+					t.Fatalf("skimChoices(%s)[%d] = %+v, json.Unmarshal %+v", v, i, got[i], d)
+				}
+			}
+		}
+		var wantU, gotU chatUsage
+		wantUErr := json.Unmarshal(v, &wantU)
+		if skimUsage(v, &gotU) != (wantUErr == nil) {
+			t.Fatalf("skimUsage(%s) disagrees with json.Unmarshal (error %v)", v, wantUErr)
+		}
+		if wantUErr == nil {
+			if w, g := wantU.usage(), gotU.usage(); w != g {
+				t.Fatalf("skimUsage(%s) = %+v, json.Unmarshal %+v", v, g, w)
+			}
+		}
+	})
+}

@@ -469,21 +469,22 @@ func (c *chatCollector) skimChunk(data []byte) bool {
 	if err != nil {
 		return false
 	}
-	var choices []struct {
-		Index        int     `json:"index"`
-		FinishReason *string `json:"finish_reason"`
-	}
-	if choicesV != nil && !jsonbytes.EmptyArray(choicesV) && json.Unmarshal(choicesV, &choices) != nil {
-		return false
+	var buf [2]chatFinish
+	choices := buf[:0]
+	if choicesV != nil && !jsonbytes.EmptyArray(choicesV) {
+		var ok bool
+		if choices, ok = skimChoices(choicesV, choices); !ok {
+			return false
+		}
 	}
 	var u chatUsage
-	if usageV != nil && string(usageV) != "null" && json.Unmarshal(usageV, &u) != nil {
+	if usageV != nil && string(usageV) != "null" && !skimUsage(usageV, &u) {
 		return false
 	}
 	for _, ch := range choices {
-		cc := c.choice(ch.Index)
-		if ch.FinishReason != nil && *ch.FinishReason != "" {
-			cc.finish = *ch.FinishReason
+		cc := c.choice(ch.index)
+		if ch.reason != nil && *ch.reason != "" {
+			cc.finish = *ch.reason
 		}
 	}
 	c.usage = c.usage.Merge(u.usage())
@@ -492,6 +493,55 @@ func (c *chatCollector) skimChunk(data []byte) bool {
 	}
 	return true
 }
+
+// skimChoices appends to dst each choice's index and finish reason from a
+// chunk's choices array, as json.Unmarshal into []struct{Index int;
+// FinishReason *string} reads them. The byte-level scan reads every
+// chunk of a stream without reflection; what it does not model (see
+// scanChoice) goes to that decode, and ok is false where the decode
+// fails.
+func skimChoices(v []byte, dst []chatFinish) (choices []chatFinish, ok bool) {
+	choices = dst
+	end, err := jsonbytes.ValidElements(v, 0, func(es int) (int, error) {
+		var ch chatFinish
+		e, err := scanChoice(v, es, &ch, anyKey)
+		if err != nil {
+			return 0, err
+		}
+		choices = append(choices, ch)
+		return e, nil
+	})
+	if err == nil && jsonbytes.SkipSpace(v, end) == len(v) {
+		return choices, true
+	}
+	var decoded []struct {
+		Index        int     `json:"index"`
+		FinishReason *string `json:"finish_reason"`
+	}
+	if json.Unmarshal(v, &decoded) != nil {
+		return nil, false
+	}
+	choices = dst
+	for _, d := range decoded {
+		choices = append(choices, chatFinish{index: d.Index, reason: d.FinishReason})
+	}
+	return choices, true
+}
+
+// skimUsage reads a chunk's usage object as json.Unmarshal would, by the
+// byte-level scan when it can.
+func skimUsage(v []byte, u *chatUsage) bool {
+	var scanned chatUsage
+	if end, err := scanUsage(v, 0, &scanned, anyKey); err == nil && jsonbytes.SkipSpace(v, end) == len(v) {
+		*u = scanned
+		return true
+	}
+	return json.Unmarshal(v, u) == nil
+}
+
+// anyKey lets a scan pass every key: skimmable has already turned away
+// chunks with tool calls or an error.
+func anyKey(jsonbytes.Key, int) bool { return true }
 
 // skimNames are the top-level members skimChunk reads.
 var skimNames = []string{"choices", "usage"}
