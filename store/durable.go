@@ -51,7 +51,7 @@ func (w *Writer) WriteDurable(ctx context.Context, r Record) error {
 		r.ID = NewID(time.Now())
 	}
 	ack := make(chan error, 1)
-	if err := w.sendDurable(ctx, durableWrite{rec: r, ack: ack}); err != nil {
+	if err := w.sendDurable(ctx, &durableWrite{rec: r, ack: ack}); err != nil {
 		return err
 	}
 	select {
@@ -62,7 +62,7 @@ func (w *Writer) WriteDurable(ctx context.Context, r Record) error {
 	}
 }
 
-func (w *Writer) sendDurable(ctx context.Context, d durableWrite) error {
+func (w *Writer) sendDurable(ctx context.Context, d *durableWrite) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -76,10 +76,13 @@ func (w *Writer) sendDurable(ctx context.Context, d durableWrite) error {
 	case <-ctx.Done():
 		// The Writer is stuck: the record still goes where Write's
 		// records go, but the caller learns it is not known to be kept.
+		p := recordPool.Get().(*Record)
+		*p = d.rec
 		select {
-		case w.ch <- d.rec:
+		case w.ch <- p:
 			w.queued.Add(1)
 		default:
+			release(p)
 			if w.spool != nil {
 				w.overflow(d.rec)
 			} else {

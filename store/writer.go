@@ -18,6 +18,9 @@ type WriterOptions struct {
 	// 250ms).
 	FlushInterval time.Duration
 	// QueueSize bounds the records waiting for a flush (default 16384).
+	// The queue holds pointers to records taken from a pool and returned
+	// as soon as the Writer has them, so an idle Writer keeps a few
+	// hundred kilobytes rather than room for QueueSize records.
 	QueueSize int
 	// BlockTimeout is how long Write waits for room in a full queue before
 	// it drops the record (default 100ms).
@@ -126,7 +129,9 @@ func (o *WriterOptions) defaults() {
 type Writer struct {
 	st Inserter
 	o  WriterOptions
-	ch chan Record
+	// ch carries Write's records, each in a Record from recordPool that
+	// the run loop copies into its batch and gives back at once.
+	ch chan *Record
 	// full wakes the Writer when a batch's worth of records waits in ch.
 	// Records otherwise wait there for the next tick: waking the Writer
 	// for each one cost a goroutine switch per request.
@@ -135,7 +140,7 @@ type Writer struct {
 	closing chan struct{}
 	kick    chan chan struct{}
 	// durable carries the records of WriteDurable calls.
-	durable chan durableWrite
+	durable chan *durableWrite
 
 	mu     sync.RWMutex // held for reading while sending on ch
 	closed bool
@@ -190,10 +195,10 @@ func NewWriter(st Inserter, o WriterOptions) *Writer {
 	w := &Writer{
 		st:      st,
 		o:       o,
-		ch:      make(chan Record, o.QueueSize),
+		ch:      make(chan *Record, o.QueueSize),
 		full:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
-		durable: make(chan durableWrite, durableQueue),
+		durable: make(chan *durableWrite, durableQueue),
 		kick:    make(chan chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -218,8 +223,10 @@ func (w *Writer) Write(r Record) bool {
 		w.drop(1, "writer closed")
 		return false
 	}
+	p := recordPool.Get().(*Record)
+	*p = r
 	select {
-	case w.ch <- r:
+	case w.ch <- p:
 		w.queued.Add(1)
 		w.wakeIfFull()
 		return true
@@ -229,16 +236,31 @@ func (w *Writer) Write(r Record) bool {
 	t := time.NewTimer(w.o.BlockTimeout)
 	defer t.Stop()
 	select {
-	case w.ch <- r:
+	case w.ch <- p:
 		w.queued.Add(1)
 		return true
 	case <-t.C:
 	}
+	release(p)
 	if w.spool == nil {
 		w.drop(1, "queue full")
 		return false
 	}
 	return w.overflow(r)
+}
+
+// recordPool holds the Records that carry Write's records through the
+// queue. A channel of Records would keep its whole buffer (QueueSize
+// times the size of a Record, 9 MB by default) for the Writer's life once
+// traffic had filled it; pooled Records the Writer no longer needs are
+// freed by the garbage collector.
+var recordPool = sync.Pool{New: func() any { return new(Record) }}
+
+// release clears p, so the pool holds no request's data, and returns it
+// to the pool.
+func release(p *Record) {
+	*p = Record{}
+	recordPool.Put(p)
 }
 
 // wakeIfFull wakes the Writer once a batch's worth of records waits.
@@ -352,6 +374,9 @@ func (w *Writer) run() {
 			clear(waiters)
 			waiters = waiters[:0]
 		}
+		// The batch's array stays for the next one; the records' strings
+		// and bodies need not.
+		clear(batch)
 		batch = batch[:0]
 	}
 	// gather adds to batch, without waiting, the records queued now:
@@ -367,11 +392,12 @@ func (w *Writer) run() {
 			}
 		}
 		for n := len(w.ch); n > 0; n-- {
-			r, ok := <-w.ch
+			p, ok := <-w.ch
 			if !ok {
 				break
 			}
-			batch = append(batch, r)
+			batch = append(batch, *p)
+			release(p)
 			if len(batch) >= w.o.BatchSize {
 				flush()
 			}
@@ -407,11 +433,12 @@ func (w *Writer) run() {
 			// Take what was queued before the Flush call, bounded by
 			// the queue's length now.
 			for n := len(w.ch); n > 0; n-- {
-				r, ok := <-w.ch
+				p, ok := <-w.ch
 				if !ok {
 					break
 				}
-				batch = append(batch, r)
+				batch = append(batch, *p)
+				release(p)
 				if len(batch) >= w.o.BatchSize {
 					flush()
 				}
