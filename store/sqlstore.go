@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -234,8 +235,15 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	}
 	// Seal bodies before taking a transaction: compression and encryption
 	// are the slow part and need no lock.
-	rows := make([]Record, len(recs))
-	copy(rows, recs)
+	// The records are only read, unless one lacks its ID or time: a copy
+	// then gets them, so the caller's records stay as they were.
+	rows := recs
+	for i := range recs {
+		if recs[i].ID == "" || recs[i].Time.IsZero() {
+			rows = slices.Clone(recs)
+			break
+		}
+	}
 	var blobs []pendingBlob
 	for i := range rows {
 		r := &rows[i]
@@ -300,9 +308,12 @@ func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingB
 	}
 	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
 	var inserted int64
+	// One argument slice serves every statement: the driver has copied
+	// the values once a statement has run.
+	args := make([]any, 0, min(per, len(rows))*len(requestColumns))
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
-		args := make([]any, 0, len(chunk)*len(requestColumns))
+		args = args[:0]
 		for i := range chunk {
 			r := &chunk[i]
 			args = appendRecordArgs(args, r, r.RawRequest != nil || r.RawResponse != nil)
