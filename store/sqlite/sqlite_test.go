@@ -186,3 +186,8 @@ func TestRollupMigrationBackfills(t *testing.T) {
 		t.Fatalf("rollup after migration = %+v, want one hour of 3 requests, 200 in, 20 out, $1.75", got)
 	}
 }
+
+// BenchmarkWriterHold: run with -cpu 1 (see storetest.BenchmarkWriterHold).
+func BenchmarkWriterHold(b *testing.B) {
+	storetest.BenchmarkWriterHold(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
+}
