@@ -295,7 +295,7 @@ var errRowsSkipped = errors.New("rows already stored")
 // inserting. Write transactions hold SQLite's one write lock from their
 // start, so what onlyNew finds stored stays so until the commit.
 func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingBlob, onlyNew bool) error {
-	per := s.d.rowsPerInsert
+	per := s.d.rowsPerStatement()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("insert requests: %w", err)
