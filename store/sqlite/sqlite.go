@@ -31,6 +31,10 @@ func Migrations() ([]migrate.Migration, error) {
 // giving up with SQLITE_BUSY.
 const BusyTimeoutMS = 10_000
 
+// WALCheckpointPages is how many pages the write-ahead log holds before
+// the commit that passes it copies them into the database file.
+const WALCheckpointPages = 4000
+
 // Open opens (creating it and its directory if needed) the database file at
 // path, applies pending migrations and returns the handle with a function
 // that closes it.
@@ -53,6 +57,13 @@ func Open(ctx context.Context, path string) (*sql.DB, func() error, error) {
 	// of dashboard queries then run in memory too: they page with LIMIT,
 	// but a session listing over a long time range sorts every row in it.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// A checkpoint syncs the log and the database file and the next
+	// commit syncs the restarted log's header; with one processor each
+	// fsync keeps the processor from requests until the runtime hands it
+	// over (up to 10 ms). Checkpointing every 4,000 pages rather than
+	// SQLite's 1,000 does that a quarter as often, copies each page
+	// changed in the meantime once, and bounds the log at 16 MB.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", WALCheckpointPages))
 	// Write transactions take the write lock at BEGIN, so two writers wait
 	// on the busy timeout instead of failing on a lock upgrade.
 	q.Set("_txlock", "immediate")

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,6 +43,10 @@ func TestOpenSetsUpDatabase(t *testing.T) {
 		if err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil || busy != sqlite.BusyTimeoutMS {
 			t.Errorf("busy_timeout = %d, %v; want %d", busy, err, sqlite.BusyTimeoutMS)
 		}
+		var ckpt int
+		if err := db.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&ckpt); err != nil || ckpt != sqlite.WALCheckpointPages {
+			t.Errorf("wal_autocheckpoint = %d, %v; want %d", ckpt, err, sqlite.WALCheckpointPages)
+		}
 		var n int
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
@@ -78,6 +84,45 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 func TestOpenRejectsQueryInPath(t *testing.T) {
 	if _, _, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "x.db?mode=ro")); err == nil {
 		t.Fatal("path with '?' accepted")
+	}
+}
+
+// TestWALStaysBounded: the write-ahead log is checkpointed and reused, so
+// the file does not grow with the log of requests: after about three
+// times WALCheckpointPages pages of inserts it is no larger than
+// WALCheckpointPages pages and one batch's.
+func TestWALStaysBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	st := storetest.Open(t, path, store.Options{})
+	ctx := context.Background()
+	const batches, per = 40, 1000
+	t0 := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
+	for b := range batches {
+		recs := make([]store.Record, per)
+		for i := range recs {
+			at := t0.Add(time.Duration(b*per+i) * time.Millisecond)
+			recs[i] = store.Record{ID: store.NewID(at), Time: at, Login: fmt.Sprintf("user%d@example.com", i%50), Model: "gpt-5",
+				Provider: "openai", Path: "/v1/chat/completions", UserAgent: "curl/8.5.0", Status: 200}
+		}
+		if err := st.Insert(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after %d rows: log %d bytes, database %d bytes", batches*per, fi.Size(), db.Size())
+	const frame = 4096 + 24
+	if limit := int64(sqlite.WALCheckpointPages+1000) * frame; fi.Size() > limit {
+		t.Errorf("write-ahead log is %d bytes after %d rows (database %d bytes), want at most %d", fi.Size(), batches*per, db.Size(), limit)
+	}
+	if db.Size() < 3*sqlite.WALCheckpointPages*4096/4 {
+		t.Errorf("database file is %d bytes after %d rows: the log was not checkpointed into it", db.Size(), batches*per)
 	}
 }
 
