@@ -68,7 +68,8 @@ func (ex *exchange) forwardTo() {
 	// bound holds for every transport (the tailnet's too). The same timer
 	// then bounds the stream's idle gaps (upstreamResponse).
 	ex.answered.Store(false)
-	w := &idleWatch{}
+	at := &attemptParts{} // one allocation for both
+	w := &at.watch
 	w.timer = time.AfterFunc(ex.s.opts.HeaderTimeout, func() {
 		if w.stopped.Load() {
 			return
@@ -103,7 +104,8 @@ func (ex *exchange) forwardTo() {
 		defer fw.filter.Close()
 		client = fw
 	}
-	rp := &httputil.ReverseProxy{
+	rp := &at.rp
+	*rp = httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
 			out.URL = target
@@ -156,6 +158,13 @@ func (ex *exchange) forwardTo() {
 		ErrorLog: nil,
 	}
 	rp.ServeHTTP(client, ex.r.WithContext(ctx))
+}
+
+// attemptParts are what one attempt allocates, in one piece: its
+// reverse proxy and its timer's watch.
+type attemptParts struct {
+	rp    httputil.ReverseProxy
+	watch idleWatch
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies
