@@ -42,22 +42,30 @@ func IsCredentialParam(name string) bool {
 // An empty key sets nothing (a provider without apikey). An empty
 // authType means bearer, the documented default.
 func SetAuth(h http.Header, authType, key string) error {
-	if authType == "" {
-		authType = AuthBearer
-	}
-	var name, value string
-	switch authType {
-	case AuthBearer:
-		name, value = "Authorization", "Bearer "+key
-	case AuthXAPIKey:
-		name, value = "X-Api-Key", key
-	case AuthXGoogAPIKey:
-		name, value = "X-Goog-Api-Key", key
-	default:
-		return fmt.Errorf("%w %q", ErrAuthType, authType)
+	name, value, err := AuthHeader(authType, key)
+	if err != nil {
+		return err
 	}
 	if key != "" {
 		h.Set(name, value)
 	}
 	return nil
+}
+
+// AuthHeader is the header SetAuth sets for a credential: its canonical
+// name and its value. A caller that sends the same credential many times
+// builds the value once (a request then costs no concatenation).
+func AuthHeader(authType, key string) (name, value string, err error) {
+	if authType == "" {
+		authType = AuthBearer
+	}
+	switch authType {
+	case AuthBearer:
+		return "Authorization", "Bearer " + key, nil
+	case AuthXAPIKey:
+		return "X-Api-Key", key, nil
+	case AuthXGoogAPIKey:
+		return "X-Goog-Api-Key", key, nil
+	}
+	return "", "", fmt.Errorf("%w %q", ErrAuthType, authType)
 }

@@ -47,6 +47,11 @@ func TestSetAuth(t *testing.T) {
 			if want := 0; tt.value == "" && len(h) != want {
 				t.Errorf("an empty key set headers: %v", h)
 			}
+			// AuthHeader's name is canonical: a value set under it by
+			// hand is the one SetAuth sets.
+			if name, value, err := AuthHeader(tt.authType, tt.key); err != nil || name != tt.header || (tt.key != "" && h[name][0] != value) {
+				t.Errorf("AuthHeader = %q, %q, %v; SetAuth set %v", name, value, err, h)
+			}
 		})
 	}
 }

@@ -26,18 +26,21 @@ func EnsureStreamUsage(format string, body []byte) (out []byte, added bool, err 
 	if format != OpenAIChat {
 		return body, false, nil
 	}
-	members, open, err := jsonbytes.List(body)
+	// The last of duplicate members wins, as in a decode. The walk keeps
+	// no list of members (three allocations for a small request).
+	var streamM, optsM jsonbytes.Member
+	var stream, opts *jsonbytes.Member
+	open, err := jsonbytes.Members(body, func(m jsonbytes.Member) bool {
+		switch k := m.Key; {
+		case k.Is("stream"):
+			streamM, stream = m, &streamM
+		case k.Is("stream_options"):
+			optsM, opts = m, &optsM
+		}
+		return true
+	})
 	if err != nil {
 		return body, false, fmt.Errorf("%w: %w", ErrInvalidBody, err)
-	}
-	var stream, opts *jsonbytes.Member
-	for i := range members {
-		switch k := members[i].Key; {
-		case k.Is("stream"):
-			stream = &members[i]
-		case k.Is("stream_options"):
-			opts = &members[i]
-		}
 	}
 	if stream == nil || string(body[stream.ValStart:stream.ValEnd]) != "true" {
 		return body, false, nil

@@ -96,6 +96,47 @@ func pinVertex(r Route, vx Vertex, host string) (Route, error) {
 // presigned AWS parameters); the base URL's own query parameters win over
 // the client's.
 func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL, error) {
+	return ParseBaseURL(baseURL).UpstreamURL(r, query, vx)
+}
+
+// BaseURL is a provider's base URL parsed once, for UpstreamURL calls
+// that would otherwise parse it again for every request. It is immutable
+// and safe for concurrent use.
+type BaseURL struct {
+	raw string
+	u   *url.URL
+	err error // set when raw is not a usable base URL
+	// base is the escaped path without its trailing slashes; query is
+	// the base URL's own query, nil when it has none.
+	base  string
+	query url.Values
+}
+
+// ParseBaseURL parses a provider's base URL. An invalid one is reported
+// by every UpstreamURL call, with ErrBaseURL, as UpstreamURL reports it.
+func ParseBaseURL(baseURL string) *BaseURL {
+	b := &BaseURL{raw: baseURL}
+	u, err := url.Parse(baseURL)
+	switch {
+	case err != nil:
+		b.err = fmt.Errorf("%w %q: %w", ErrBaseURL, baseURL, err)
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		b.err = fmt.Errorf("%w %q: want http(s)://host[/prefix]", ErrBaseURL, baseURL)
+	default:
+		b.u = u
+		b.base = strings.TrimRight(u.EscapedPath(), "/")
+		if u.RawQuery != "" {
+			b.query = u.Query()
+		}
+	}
+	return b
+}
+
+// String returns the base URL as configured.
+func (b *BaseURL) String() string { return b.raw }
+
+// UpstreamURL is the package's UpstreamURL for this base URL.
+func (b *BaseURL) UpstreamURL(r Route, query url.Values, vx Vertex) (*url.URL, error) {
 	s, err := lookup(r.UpstreamFormat)
 	if err != nil {
 		return nil, err
@@ -103,19 +144,16 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 	if r.UpstreamFormat != r.Format && r.translated == nil {
 		return nil, fmt.Errorf("%w: %s to %s", ErrNoTranslation, r.Format, r.UpstreamFormat)
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrBaseURL, baseURL, err)
+	if b.err != nil {
+		return nil, b.err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w %q: want http(s)://host[/prefix]", ErrBaseURL, baseURL)
-	}
+	u := b.u
 	if r.UpstreamFormat == GoogleGenerateContent || r.UpstreamFormat == GoogleRawPredict {
 		if r, err = pinVertex(r, vx, u.Hostname()); err != nil {
 			return nil, err
 		}
 	}
-	base := strings.TrimRight(u.EscapedPath(), "/")
+	base := b.base
 	pathOf := s.upstreamPath
 	if r.translated != nil {
 		pathOf, query = translatedPath, translatedQuery(r)
@@ -144,15 +182,15 @@ func UpstreamURL(baseURL string, r Route, query url.Values, vx Vertex) (*url.URL
 		return nil, fmt.Errorf("upstream path %q: %w", joined, err)
 	}
 	var rawQuery string
-	if len(query) > 0 || u.RawQuery != "" { // else no map to build
+	if len(query) > 0 || b.query != nil { // else no map to build
 		q := url.Values{}
 		for k, vs := range query {
 			if !IsCredentialParam(k) {
 				q[k] = append([]string(nil), vs...)
 			}
 		}
-		for k, vs := range u.Query() {
-			q[k] = vs
+		for k, vs := range b.query {
+			q[k] = vs // shared: Encode only reads it
 		}
 		rawQuery = q.Encode()
 	}

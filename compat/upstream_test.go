@@ -121,6 +121,15 @@ func TestUpstreamURL(t *testing.T) {
 			if got.String() != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
+			// A base URL parsed once answers the same for every request:
+			// nothing of one request stays in it for the next.
+			base := ParseBaseURL(tt.base)
+			for i := range 2 {
+				again, err := base.UpstreamURL(r, u.Query(), tt.vx)
+				if err != nil || again.String() != tt.want {
+					t.Errorf("parsed once, request %d: %v %v, want %s", i+1, again, err, tt.want)
+				}
+			}
 			// The URL must survive a round trip through net/http unchanged.
 			req, err := http.NewRequest(http.MethodPost, got.String(), nil)
 			if err != nil || req.URL.String() != tt.want {

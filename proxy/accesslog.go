@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/sluice-gateway/sluice/store"
 )
@@ -17,7 +18,17 @@ func (ex *exchange) accessLog(rec *store.Record) {
 	if log == nil {
 		return
 	}
-	attrs := []slog.Attr{
+	ctx := ex.r.Context()
+	h := log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	// The record is handed to the handler directly, as Logger.LogAttrs
+	// would hand it, but without the caller's program counter: the line
+	// has no source, and finding it (runtime.Callers) cost more than
+	// formatting a field. attrs stays on the stack (AddAttrs copies).
+	var buf [15]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("request_id", rec.ID),
 		slog.String("decision_id", ex.decision.ID),
 		slog.String("login", rec.Login),
@@ -31,7 +42,7 @@ func (ex *exchange) accessLog(rec *store.Record) {
 		slog.Int64("input_tokens", rec.Usage.Input.Value()),
 		slog.Int64("output_tokens", rec.Usage.Output.Value()),
 		slog.Float64("latency_ms", float64(rec.Latency.Microseconds())/1000),
-	}
+	)
 	if rec.TTFB > 0 {
 		attrs = append(attrs, slog.Float64("ttfb_ms", float64(rec.TTFB.Microseconds())/1000))
 	}
@@ -42,5 +53,7 @@ func (ex *exchange) accessLog(rec *store.Record) {
 		}
 		attrs = append(attrs, slog.String("error_kind", kind))
 	}
-	log.LogAttrs(ex.r.Context(), slog.LevelInfo, "access", attrs...)
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "access", 0)
+	r.AddAttrs(attrs...)
+	h.Handle(ctx, r)
 }

@@ -104,6 +104,46 @@ func TestIdleStreamTimeout(t *testing.T) {
 	}
 }
 
+// TestIdleStreamTimeoutCountsFromTheLastEvent: the idle bound is on the
+// gaps between events, not on the stream's length: a stream whose events
+// come more often than the bound goes through whole however long it
+// lasts, also when its gaps come close to the bound (the timer then
+// fires between events and waits for the rest of the gap).
+// TestIdleStreamTimeout is the stream that stalls.
+func TestIdleStreamTimeoutCountsFromTheLastEvent(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	tests := []struct {
+		name string
+		gap  time.Duration
+	}{
+		{name: "gaps a third of the bound", gap: 60 * time.Millisecond},
+		{name: "gaps near the bound", gap: 150 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := newGateway(t, pipelineConfig, "alice@example.com", func(o *Options) { o.IdleStreamTimeout = idle })
+			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+				Body: proxytest.Fixture(t, "openai_chat/text.sse"), Gap: tt.gap})
+			start := time.Now()
+			resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamChat))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, readErr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			elapsed := time.Since(start)
+			waitRecords(t, gw, 1)
+			rec := gw.sink.all()[0]
+			if readErr != nil || rec.Error != "" || !strings.HasSuffix(string(got), "data: [DONE]\n\n") {
+				t.Fatalf("stream of %v: read error %v, record error %q, %d bytes; want it whole", elapsed, readErr, rec.Error, len(got))
+			}
+			if elapsed < 3*idle {
+				t.Fatalf("stream took %v; the test needs it well past the bound", elapsed)
+			}
+		})
+	}
+}
+
 // TestGracefulShutdownLetsStreamsFinish: shutting the server down waits for
 // a running stream, which the client receives whole.
 func TestGracefulShutdownLetsStreamsFinish(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
@@ -44,7 +45,8 @@ func (ex *exchange) forwardTo() {
 	if project == "" {
 		project = keyProject
 	}
-	target, err := compat.UpstreamURL(p.BaseURL, ex.route, ex.query, compat.Vertex{Project: project, Region: p.Region})
+	up := ex.snap.upstreamOf(p)
+	target, err := up.base.UpstreamURL(ex.route, ex.query, compat.Vertex{Project: project, Region: p.Region})
 	if err != nil {
 		if pathErr, ok := errors.AsType[*compat.VertexPathError](err); ok {
 			ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
@@ -66,14 +68,24 @@ func (ex *exchange) forwardTo() {
 	// bound holds for every transport (the tailnet's too). The same timer
 	// then bounds the stream's idle gaps (upstreamResponse).
 	ex.answered.Store(false)
-	timer := time.AfterFunc(ex.s.opts.HeaderTimeout, func() {
-		if ex.answered.Load() {
-			cancel(errIdleStream)
-		} else {
-			cancel(errHeaderTimeout)
+	at := &attemptParts{} // one allocation for both
+	w := &at.watch
+	w.timer = time.AfterFunc(ex.s.opts.HeaderTimeout, func() {
+		if w.stopped.Load() {
+			return
 		}
+		if !ex.answered.Load() {
+			cancel(errHeaderTimeout)
+			return
+		}
+		if left := w.left(); left > 0 {
+			w.timer.Reset(left) // read from meanwhile: wait for the rest
+			return
+		}
+		cancel(errIdleStream)
 	})
-	defer timer.Stop()
+	timer := w.timer
+	defer w.stop()
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -92,7 +104,8 @@ func (ex *exchange) forwardTo() {
 		defer fw.filter.Close()
 		client = fw
 	}
-	rp := &httputil.ReverseProxy{
+	rp := &at.rp
+	*rp = httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
 			out.URL = target
@@ -105,11 +118,15 @@ func (ex *exchange) forwardTo() {
 			// written to in place, and the slice is full (an Add copies).
 			out.Header[headerLoop] = ex.s.loopID
 			ex.propagateTrace(out)
-			auth := p.Authorization
-			if ex.snap.creds[p.ID] != nil {
-				auth = policy.AuthBearer // minted OAuth access token
+			switch {
+			case up.authName != "" && key == p.APIKey:
+				// Shared, as the loop header's value is.
+				out.Header[up.authName] = up.authValue
+			case ex.snap.creds[p.ID] != nil:
+				compat.SetAuth(out.Header, policy.AuthBearer, key) // minted OAuth access token
+			default:
+				compat.SetAuth(out.Header, p.Authorization, key)
 			}
-			compat.SetAuth(out.Header, auth, key)
 			out.Body = io.NopCloser(bytes.NewReader(body))
 			out.ContentLength = int64(len(body))
 			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -127,7 +144,7 @@ func (ex *exchange) forwardTo() {
 			if err := ex.attemptAnswered(resp); err != nil {
 				return err
 			}
-			if err := ex.upstreamResponse(resp, timer); err != nil {
+			if err := ex.upstreamResponse(resp, w); err != nil {
 				return err
 			}
 			return ex.translateResponse(resp)
@@ -141,6 +158,13 @@ func (ex *exchange) forwardTo() {
 		ErrorLog: nil,
 	}
 	rp.ServeHTTP(client, ex.r.WithContext(ctx))
+}
+
+// attemptParts are what one attempt allocates, in one piece: its
+// reverse proxy and its timer's watch.
+type attemptParts struct {
+	rp    httputil.ReverseProxy
+	watch idleWatch
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies
@@ -228,7 +252,7 @@ func prepareUpstreamHeaders(format string, h http.Header) {
 
 // upstreamResponse runs when the provider's headers arrive, with the
 // attempt's timer stopped; it rearms the timer for the body's idle gaps.
-func (ex *exchange) upstreamResponse(resp *http.Response, timer *time.Timer) error {
+func (ex *exchange) upstreamResponse(resp *http.Response, w *idleWatch) error {
 	resp.Header.Del("Set-Cookie")
 	stripUpstreamCORS(resp.Header)
 	if resp.StatusCode >= 500 && !isJSON(resp.Header.Get("Content-Type")) {
@@ -250,12 +274,12 @@ func (ex *exchange) upstreamResponse(resp *http.Response, timer *time.Timer) err
 	})
 	idle := ex.s.opts.IdleStreamTimeout
 	ex.answered.Store(true) // the timer, stopped, now ends idle streams
-	timer.Reset(idle)
+	w.arm(idle)
 	ex.upstream = &upstreamBody{
 		src:   resp.Body,
 		rec:   ex.recorder,
 		idle:  idle,
-		timer: timer,
+		watch: w,
 		ctx:   resp.Request.Context(),
 	}
 	if ex.captures() {
@@ -321,7 +345,7 @@ type upstreamBody struct {
 	src     io.ReadCloser
 	rec     io.Writer
 	idle    time.Duration
-	timer   *time.Timer
+	watch   *idleWatch
 	done    bool
 	readErr error
 	// raw keeps the bytes as sent to the client, for database.save_raws.
@@ -351,12 +375,12 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		}
 		b.rec.Write(p[:n])
 		b.raw.Write(p[:n])
-		b.timer.Reset(b.idle)
+		b.watch.read()
 	}
 	switch {
 	case err == io.EOF:
 		b.done = true
-		b.timer.Stop()
+		b.watch.stop()
 	case err != nil && b.readErr == nil:
 		b.readErr = err
 	}
@@ -364,8 +388,47 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 }
 
 func (b *upstreamBody) Close() error {
-	b.timer.Stop()
+	b.watch.stop()
 	return b.src.Close()
+}
+
+// idleWatch is an attempt's timer: first the bound on the wait for
+// response headers, then on the body's idle gaps. Reads note their time
+// instead of resetting the timer (a lock and a timer-heap update for
+// every event of a stream); when the timer fires it rearms itself for
+// what is left of the gap since the last read, and ends the attempt
+// only once a whole gap passed without one. A stall is thus cut exactly
+// as long after the last read as before.
+type idleWatch struct {
+	timer *time.Timer
+	idle  time.Duration
+	// epoch is when the body's watch began; last is the time of the
+	// last read, in nanoseconds after epoch.
+	epoch   time.Time
+	last    atomic.Int64
+	stopped atomic.Bool
+}
+
+// arm starts watching the body's gaps, the timer being stopped.
+func (w *idleWatch) arm(idle time.Duration) {
+	w.idle, w.epoch = idle, time.Now()
+	w.last.Store(0)
+	w.timer.Reset(idle)
+}
+
+// read notes that bytes arrived now.
+func (w *idleWatch) read() { w.last.Store(int64(time.Since(w.epoch))) }
+
+// left is how much of the idle gap remains since the last read.
+func (w *idleWatch) left() time.Duration {
+	return w.idle - (time.Since(w.epoch) - time.Duration(w.last.Load()))
+}
+
+// stop ends the watch: the timer, even one rearming itself as it
+// fires, ends nothing any more.
+func (w *idleWatch) stop() {
+	w.stopped.Store(true)
+	w.timer.Stop()
 }
 
 // annotate notes on rec how the upstream body ended.

@@ -81,6 +81,8 @@ type exchange struct {
 	rw responseRecorder
 	// query is the request's query, parsed once; nil when it has none.
 	query url.Values
+	// tracked lists the request in flight for Cut (Server.track).
+	tracked tracking
 	// ids hold the values of the response headers X-Request-Id and
 	// X-Sluice-Decision-Id, which would otherwise cost a slice each.
 	ids [2]string
@@ -94,22 +96,21 @@ func (ex *exchange) setDecisionID(id string) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	r, tracked := s.track(r)
-	defer tracked.end()
+	// The exchange is made first so that it holds the tracking node too
+	// (one allocation less per request).
+	ex := &exchange{s: s, start: start}
+	r = s.track(r, &ex.tracked)
+	defer ex.tracked.end()
 	if s.servePreflight(w, r) {
 		return
 	}
 	r = s.startSpan(r)
-	ex := &exchange{
-		s:     s,
-		snap:  s.state.Load(),
-		r:     r,
-		rw:    responseRecorder{ResponseWriter: w, chunked: s.durable != nil},
-		start: start,
-		id:    store.NewID(start),
-		kept:  s.kept.lease(s.opts.KeptBodyMax),
-		query: queryOf(r.URL),
-	}
+	ex.snap = s.state.Load()
+	ex.r = r
+	ex.rw = responseRecorder{ResponseWriter: w, chunked: s.durable != nil}
+	ex.id = store.NewID(start)
+	ex.kept = s.kept.lease(s.opts.KeptBodyMax)
+	ex.query = queryOf(r.URL)
 	ex.w = &ex.rw
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.ids[0] = ex.id

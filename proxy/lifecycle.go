@@ -21,12 +21,17 @@ const (
 )
 
 // inflight counts the requests being served, so shutdown can wait for
-// their records. Unlike a sync.WaitGroup it may gain requests while
-// someone waits (a keep-alive request that raced the listener's close).
+// their records, and holds their cancel functions, so Cut can end them.
+// Unlike a sync.WaitGroup it may gain requests while someone waits (a
+// keep-alive request that raced the listener's close).
 type inflight struct {
 	mu   sync.Mutex
 	n    int
 	idle chan struct{} // closed while n == 0
+	// head is the list of tracked requests (in no particular order);
+	// cut is set once Cut ran, after which requests are cut on arrival.
+	head *tracking
+	cut  bool
 }
 
 func newInflight() *inflight {
@@ -35,21 +40,60 @@ func newInflight() *inflight {
 	return f
 }
 
-func (f *inflight) add() {
+// add counts t in and lists it, or reports false once the requests were
+// cut: the caller then cancels it at once.
+func (f *inflight) add(t *tracking) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == 0 {
 		f.idle = make(chan struct{})
 	}
 	f.n++
+	if f.cut {
+		return false
+	}
+	t.next = f.head
+	if f.head != nil {
+		f.head.prev = t
+	}
+	f.head = t
+	t.listed = true
+	return true
 }
 
-func (f *inflight) done() {
+// done counts t out and unlists it.
+func (f *inflight) done(t *tracking) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if t.listed {
+		if t.prev != nil {
+			t.prev.next = t.next
+		} else {
+			f.head = t.next
+		}
+		if t.next != nil {
+			t.next.prev = t.prev
+		}
+		t.prev, t.next, t.listed = nil, nil, false
+	}
 	f.n--
 	if f.n == 0 {
 		close(f.idle)
+	}
+}
+
+// cutAll marks the requests cut and cancels those listed; later ones are
+// cancelled as they arrive (add).
+func (f *inflight) cutAll() {
+	f.mu.Lock()
+	f.cut = true
+	var cancels []context.CancelFunc
+	for t := f.head; t != nil; t = t.next {
+		cancels = append(cancels, t.cancel)
+	}
+	f.mu.Unlock()
+	for _, cancel := range cancels {
+		cancel()
 	}
 }
 
@@ -76,28 +120,33 @@ func (f *inflight) count() int {
 	return f.n
 }
 
-// track registers r as in flight and derives its context from the
-// server's base context, so Cut can cancel it. Call the returned
-// tracking's end after the request's record was written.
-func (s *Server) track(r *http.Request) (*http.Request, tracking) {
-	s.inflight.add()
+// track registers r as in flight with a context Cut can cancel, using t
+// (which must stay in place until then) as its node in s.inflight. Call
+// t.end after the request's record was written.
+//
+// The request's cancel function is listed in s.inflight rather than tied
+// to the server's base context with context.AfterFunc: that took four
+// allocations and a lock on the one base context shared by every request.
+func (s *Server) track(r *http.Request, t *tracking) *http.Request {
 	ctx, cancel := context.WithCancel(r.Context())
-	stop := context.AfterFunc(s.base, cancel)
-	return r.WithContext(ctx), tracking{s: s, stop: stop, cancel: cancel}
+	*t = tracking{s: s, cancel: cancel}
+	if !s.inflight.add(t) {
+		cancel() // Cut already ran: this request is cut on arrival
+	}
+	return r.WithContext(ctx)
 }
 
-// tracking is one request tracked in flight (a value, so that tracking
-// costs no closure).
+// tracking is one request tracked in flight, a node of inflight's list.
 type tracking struct {
-	s      *Server
-	stop   func() bool
-	cancel context.CancelFunc
+	s          *Server
+	cancel     context.CancelFunc
+	prev, next *tracking
+	listed     bool
 }
 
-func (t tracking) end() {
-	t.stop()
+func (t *tracking) end() {
+	t.s.inflight.done(t)
 	t.cancel()
-	t.s.inflight.done()
 }
 
 // Wait returns once every request in flight has finished and handed its
@@ -113,6 +162,7 @@ func (s *Server) Wait(ctx context.Context) error { return s.inflight.wait(ctx) }
 func (s *Server) Cut() int {
 	n := s.inflight.count()
 	s.cutAll()
+	s.inflight.cutAll()
 	return n
 }
 

@@ -202,7 +202,7 @@ func TestQuotaCutoffFrames(t *testing.T) {
 					src:    io.NopCloser(&splitReader{parts: [][]byte{tt.stream[:split], tt.stream[split:]}}),
 					rec:    io.Discard,
 					idle:   time.Hour,
-					timer:  time.AfterFunc(time.Hour, func() {}),
+					watch:  &idleWatch{timer: time.AfterFunc(time.Hour, func() {})},
 					meter:  compat.NewOutputMeter(tt.format),
 					cutoff: &quotaCutoff{limit: 3, tail: bytes.Clone(tail.Bytes()), reason: "quota cut-off: test", frames: &frameEnds{}},
 				}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/compat/gcpauth"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
@@ -22,6 +23,9 @@ type snapshot struct {
 	// revision is the stored revision cfg is, with --config-source db;
 	// 0 for a configuration from a file.
 	revision int64
+	// upstreams are the providers' base URLs parsed and static credential
+	// headers built once per revision, by provider ID.
+	upstreams map[string]*providerUpstream
 	// header is HeaderConfigRevision's value, computed once.
 	headerOnce sync.Once
 	header     string
@@ -48,7 +52,11 @@ func newSnapshot(ctx context.Context, cfg *policy.Config, opts Options, prev *sn
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	snap := &snapshot{cfg: cfg, engine: eng, creds: make(map[string]*credential)}
+	snap := &snapshot{cfg: cfg, engine: eng, creds: make(map[string]*credential),
+		upstreams: make(map[string]*providerUpstream, len(cfg.Providers))}
+	for _, p := range cfg.Providers {
+		snap.upstreams[p.ID] = newProviderUpstream(p)
+	}
 	for _, p := range cfg.Providers {
 		if !gcpauth.IsKeyfile(p.APIKey) {
 			continue
@@ -72,6 +80,38 @@ func newSnapshot(ctx context.Context, cfg *policy.Config, opts Options, prev *sn
 		snap.creds[p.ID] = c
 	}
 	return snap, nil
+}
+
+// providerUpstream is what forwarding to a provider needs that its
+// configuration fixes: its base URL, parsed, and the header carrying a
+// static key, built (both were made again for every request).
+type providerUpstream struct {
+	p    *policy.Provider
+	base *compat.BaseURL
+	// authName and authValue are the static key's header; authName is
+	// empty when the key is not static (a service-account key) or there
+	// is none.
+	authName  string
+	authValue []string
+}
+
+func newProviderUpstream(p *policy.Provider) *providerUpstream {
+	u := &providerUpstream{p: p, base: compat.ParseBaseURL(p.BaseURL)}
+	if p.APIKey != "" && !gcpauth.IsKeyfile(p.APIKey) {
+		if name, value, err := compat.AuthHeader(p.Authorization, p.APIKey); err == nil {
+			u.authName, u.authValue = name, []string{value}
+		}
+	}
+	return u
+}
+
+// upstreamOf returns p's prepared upstream: the snapshot's, or one made
+// now for a provider the snapshot does not hold as is.
+func (s *snapshot) upstreamOf(p *policy.Provider) *providerUpstream {
+	if u := s.upstreams[p.ID]; u != nil && u.p == p {
+		return u
+	}
+	return newProviderUpstream(p)
 }
 
 // providerKey returns the credential to send to p and the Google Cloud
