@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -18,9 +19,12 @@ import (
 // silence, most of it garbage and free pages. When a whole interval
 // passes with next to no allocation (quiet), and at least minSpare bytes
 // could be given back (garbage since the last collection plus free
-// pages), the trimmer collects and returns the free pages at once
-// (debug.FreeOSMemory). A busy gateway is never trimmed, and a quiet one
-// once per burst: a collection then costs a few milliseconds of one core.
+// pages), the trimmer collects twice and returns the free pages at once
+// (runtime.GC, then debug.FreeOSMemory): the first collection moves what
+// sync.Pools hold (net/http's per-connection buffers among them) to their
+// victim caches, the second frees it. A busy gateway is never trimmed,
+// and a quiet one once per burst: the collections then cost a few
+// milliseconds of one core.
 // Nothing here limits memory: the heap still grows as traffic needs.
 type idleTrimmer struct {
 	interval time.Duration
@@ -45,7 +49,7 @@ func newIdleTrimmer(log *slog.Logger) *idleTrimmer {
 		quiet:    512 << 10,
 		minSpare: 4 << 20,
 		read:     heapSpare,
-		trim:     debug.FreeOSMemory,
+		trim:     collectAndRelease,
 		log:      log,
 	}
 }
@@ -84,6 +88,13 @@ func (t *idleTrimmer) step(prev uint64) (uint64, bool) {
 		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", time.Since(start))
 	}
 	return allocated, true
+}
+
+// collectAndRelease empties the sync.Pools (two collections) and returns
+// all free heap pages to the operating system.
+func collectAndRelease() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // heapSpare reads the runtime's counters: bytes allocated since start, and
