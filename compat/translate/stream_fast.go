@@ -129,6 +129,28 @@ func fastName(data []byte, vs int, s *string, names []string) (int, error) {
 	return fastString(data, vs, s)
 }
 
+// fastNamePtr reads a string into *p as fastStringPtr does; a value in
+// names (a finish reason) points into names, which are never written
+// through it, instead of costing a string and a pointer.
+func fastNamePtr(data []byte, vs int, p **string, names []string) (int, error) {
+	if vs < len(data) && data[vs] == '"' {
+		end, plain, err := jsonbytes.ValidString(data, vs)
+		if err != nil {
+			return 0, err
+		}
+		if plain {
+			raw := data[vs+1 : end-1]
+			for i := range names {
+				if string(raw) == names[i] {
+					*p = &names[i]
+					return end, nil
+				}
+			}
+		}
+	}
+	return fastStringPtr(data, vs, p)
+}
+
 // fastStringPtr reads a string into *p; null sets *p to nil.
 func fastStringPtr(data []byte, vs int, p **string) (int, error) {
 	if null, end := fastNull(data, vs); null {
@@ -195,11 +217,13 @@ type chatChunk struct {
 	Error   json.RawMessage   `json:"error"`
 }
 
+// chatChunkChoice is a chunk's choice. Its deltas are streamText: the
+// fast reader leaves them as the upstream wrote them.
 type chatChunkChoice struct {
 	Delta struct {
-		Content          *string             `json:"content"`
-		Refusal          *string             `json:"refusal"`
-		ReasoningContent *string             `json:"reasoning_content"`
+		Content          streamText          `json:"content"`
+		Refusal          streamText          `json:"refusal"`
+		ReasoningContent streamText          `json:"reasoning_content"`
 		ToolCalls        []chatChunkToolCall `json:"tool_calls"`
 	} `json:"delta"`
 	FinishReason *string `json:"finish_reason"`
@@ -209,8 +233,8 @@ type chatChunkToolCall struct {
 	Index    int    `json:"index"`
 	ID       string `json:"id"`
 	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
+		Name      string     `json:"name"`
+		Arguments streamText `json:"arguments"`
 	} `json:"function"`
 }
 
@@ -236,12 +260,8 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 	// The first choice's tool calls of the last chunk lend their array to
 	// the next first choice's.
 	var calls []chatChunkToolCall
-	// And their content's string lends its storage to the next one's, so
-	// that a content delta, most chunks, costs no pointer.
-	var content *string
 	if len(c.Choices) > 0 {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
-		content = c.Choices[0].Delta.Content
 	}
 	*c = chatChunk{Error: c.Error[:0]}
 	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
@@ -271,8 +291,8 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls, content)
-				calls, content = nil, nil
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
+				calls = nil
 				return end, err
 			})
 		case 3:
@@ -289,31 +309,21 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 }
 
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
-// whose array its tool calls may use, and content, when not nil, a string
-// its content may be read into.
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall, content *string) (int, error) {
+// whose array its tool calls may use.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
 	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
-			return fastStringPtr(data, vs, &ch.FinishReason)
+			return fastNamePtr(data, vs, &ch.FinishReason, chatFinishReasons)
 		}
 		d := &ch.Delta
 		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				if content == nil {
-					return fastStringPtr(data, vs, &d.Content)
-				}
-				if null, end := fastNull(data, vs); null {
-					d.Content = nil
-					return end, nil
-				}
-				end, err := fastString(data, vs, content)
-				d.Content = content
-				return end, err
+				return fastText(data, vs, &d.Content)
 			case 1:
-				return fastStringPtr(data, vs, &d.Refusal)
+				return fastText(data, vs, &d.Refusal)
 			case 2:
-				return fastStringPtr(data, vs, &d.ReasoningContent)
+				return fastText(data, vs, &d.ReasoningContent)
 			}
 			if null, end := fastNull(data, vs); null {
 				return end, nil
@@ -346,7 +356,7 @@ func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}
-			return fastString(data, vs, &fn.Arguments)
+			return fastText(data, vs, &fn.Arguments)
 		})
 	})
 }
