@@ -49,6 +49,8 @@ func (s *anthropicToChat) Write(b []byte) (int, error) {
 }
 
 func (s *anthropicToChat) Close() error {
+	// Whether or not the stream ended before, its buffer goes back.
+	defer s.release()
 	if s.closed {
 		return s.err
 	}
