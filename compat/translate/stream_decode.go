@@ -123,13 +123,13 @@ func (d *anthDecoder) event(h *hubStream, ev sse.Event) {
 		}
 		switch e.Delta.Type {
 		case "text_delta":
-			h.text(e.Delta.Text)
+			h.text(e.Delta.Text.String())
 		case "thinking_delta":
-			h.reasoning(e.Delta.Thinking)
+			h.reasoning(e.Delta.Thinking.String())
 		case "signature_delta":
 			h.sign(e.Delta.Signature)
 		case "input_json_delta":
-			h.args(e.Index, e.Delta.PartialJSON)
+			h.args(e.Index, e.Delta.PartialJSON.String())
 		}
 	case "content_block_stop":
 		h.closeBlock()

@@ -379,13 +379,15 @@ type anthStreamMessage struct {
 	Usage anthUsage `json:"usage"`
 }
 
+// anthStreamDelta is an event's delta; its text, thinking and partial
+// JSON are streamText, which the fast reader leaves as written.
 type anthStreamDelta struct {
-	Type        string `json:"type"`
-	Text        string `json:"text"`
-	Thinking    string `json:"thinking"`
-	Signature   string `json:"signature"`
-	PartialJSON string `json:"partial_json"`
-	StopReason  string `json:"stop_reason"`
+	Type        string     `json:"type"`
+	Text        streamText `json:"text"`
+	Thinking    streamText `json:"thinking"`
+	Signature   string     `json:"signature"`
+	PartialJSON streamText `json:"partial_json"`
+	StopReason  string     `json:"stop_reason"`
 }
 
 type anthStreamError struct {
@@ -455,13 +457,13 @@ func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 				case 0:
 					return fastName(data, vs, &d.Type, anthDeltaTypes)
 				case 1:
-					return fastString(data, vs, &d.Text)
+					return fastText(data, vs, &d.Text)
 				case 2:
-					return fastString(data, vs, &d.Thinking)
+					return fastText(data, vs, &d.Thinking)
 				case 3:
 					return fastString(data, vs, &d.Signature)
 				case 4:
-					return fastString(data, vs, &d.PartialJSON)
+					return fastText(data, vs, &d.PartialJSON)
 				default:
 					return fastName(data, vs, &d.StopReason, anthStopNames)
 				}

@@ -76,13 +76,7 @@ func checkFastChat(t *testing.T, prev, data []byte) {
 // checking that appendText writes it as AppendString writes its value.
 func decodedChunk(t *testing.T, c chatChunk) chatChunk {
 	t.Helper()
-	decoded := func(st streamText) streamText {
-		s := st.String()
-		if got, want := appendText(nil, st), jsonbytes.AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("delta %q (raw %q) written as %s, want %s", s, st.raw, got, want)
-		}
-		return streamText{s: s}
-	}
+	decoded := func(st streamText) streamText { return decodedText(t, st) }
 	if c.Choices != nil {
 		c.Choices = slices.Clone(c.Choices)
 	}
@@ -104,14 +98,38 @@ func checkFastAnth(t *testing.T, prev, data []byte) {
 	_ = r.read(prev)
 	var want anthSSEEvent
 	wantErr := json.Unmarshal(data, &want)
+	want = decodedEvent(t, want)
 	err := fastAnthEvent(data, &r.e, &r.delta)
-	if err == nil && (wantErr != nil || !reflect.DeepEqual(r.e, want)) {
-		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, r.e, want, wantErr)
+	if got := decodedEvent(t, r.e); err == nil && (wantErr != nil || !reflect.DeepEqual(got, want)) {
+		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, got, want, wantErr)
 	}
 	err = r.read(data)
-	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r.e, want) {
-		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, r.e, err, want, wantErr)
+	if got := decodedEvent(t, r.e); (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
 	}
+}
+
+// decodedEvent is a copy of e with its delta's streamText decoded (see
+// decodedChunk).
+func decodedEvent(t *testing.T, e anthSSEEvent) anthSSEEvent {
+	t.Helper()
+	if e.Delta != nil {
+		d := *e.Delta
+		d.Text, d.Thinking, d.PartialJSON = decodedText(t, d.Text), decodedText(t, d.Thinking), decodedText(t, d.PartialJSON)
+		e.Delta = &d
+	}
+	return e
+}
+
+// decodedText is st decoded, after checking that appendText writes it
+// as AppendString writes its value.
+func decodedText(t *testing.T, st streamText) streamText {
+	t.Helper()
+	s := st.String()
+	if got, want := appendText(nil, st), jsonbytes.AppendString(nil, s); !bytes.Equal(got, want) {
+		t.Fatalf("delta %q (raw %q) written as %s, want %s", s, st.raw, got, want)
+	}
+	return streamText{s: s}
 }
 
 // checkFastChatResponse compares the fast reader of whole chat
