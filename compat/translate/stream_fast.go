@@ -215,6 +215,8 @@ type chatChunk struct {
 	Choices []chatChunkChoice `json:"choices"`
 	Usage   *chatUsage        `json:"usage"`
 	Error   json.RawMessage   `json:"error"`
+	// store is what the fast reader points Usage into.
+	store chatUsageStore
 }
 
 // chatChunkChoice is a chunk's choice. Its deltas are streamText: the
@@ -296,8 +298,9 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 				return end, err
 			})
 		case 3:
-			c.Usage = new(chatUsage)
-			return fastChatUsage(data, vs, c.Usage)
+			c.store.usage = chatUsage{}
+			c.Usage = &c.store.usage
+			return fastChatUsage(data, vs, c.Usage, &c.store)
 		default:
 			return fastRaw(data, vs, &c.Error)
 		}
@@ -557,7 +560,7 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 				return end, nil
 			}
 			r.Usage = new(chatUsage)
-			return fastChatUsage(data, vs, r.Usage)
+			return fastChatUsage(data, vs, r.Usage, nil)
 		}
 	})
 }
@@ -720,41 +723,78 @@ var (
 )
 
 // fastChatUsage reads a chat usage object, which every answer ends with.
-func fastChatUsage(data []byte, vs int, u *chatUsage) (int, error) {
+// With a store (a stream's chunk), the usage's numbers and details are
+// kept there instead of allocated; without, each is allocated as
+// encoding/json allocates it.
+func fastChatUsage(data []byte, vs int, u *chatUsage, st *chatUsageStore) (int, error) {
 	if vs >= len(data) || data[vs] != '{' {
 		return 0, errSlow
 	}
+	if st == nil {
+		st = new(chatUsageStore)
+	}
 	return fastObject(data, vs, chatUsageFields, func(f, vs int) (int, error) {
 		switch f {
-		case 0:
-			return fastInt64Ptr(data, vs, &u.PromptTokens)
-		case 1:
-			return fastInt64Ptr(data, vs, &u.CompletionTokens)
-		case 2:
-			return fastInt64Ptr(data, vs, &u.TotalTokens)
+		case 0, 1, 2:
+			return fastInt64Into(data, vs, [3]**int64{&u.PromptTokens, &u.CompletionTokens, &u.TotalTokens}[f], &st.counts[f])
 		case 3:
 			if null, end := fastNull(data, vs); null {
 				u.PromptTokensDetails = nil
 				return end, nil
 			}
-			u.PromptTokensDetails = &struct {
-				CachedTokens *int64 `json:"cached_tokens,omitempty"`
-			}{}
+			st.prompt = chatPromptDetails{}
+			u.PromptTokensDetails = &st.prompt
 			return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
-				return fastInt64Ptr(data, vs, &u.PromptTokensDetails.CachedTokens)
+				return fastInt64Into(data, vs, &st.prompt.CachedTokens, &st.counts[3])
 			})
 		}
 		if null, end := fastNull(data, vs); null {
 			u.CompletionTokensDetails = nil
 			return end, nil
 		}
-		u.CompletionTokensDetails = &struct {
-			ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
-		}{}
+		st.completion = chatCompletionDetails{}
+		u.CompletionTokensDetails = &st.completion
 		return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
-			return fastInt64Ptr(data, vs, &u.CompletionTokensDetails.ReasoningTokens)
+			return fastInt64Into(data, vs, &st.completion.ReasoningTokens, &st.counts[4])
 		})
 	})
+}
+
+// chatUsageStore holds what a chat usage's pointers point to.
+type chatUsageStore struct {
+	usage      chatUsage
+	counts     [5]int64
+	prompt     chatPromptDetails
+	completion chatCompletionDetails
+}
+
+type (
+	chatPromptDetails = struct {
+		CachedTokens *int64 `json:"cached_tokens,omitempty"`
+	}
+	chatCompletionDetails = struct {
+		ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+	}
+)
+
+// fastInt64Into reads an integer into *n and points *p at it, as
+// encoding/json fills an *int64; null sets *p to nil.
+func fastInt64Into(data []byte, vs int, p **int64, n *int64) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		*p = nil
+		return end, nil
+	}
+	end, integer, err := jsonbytes.ValidNumber(data, vs)
+	if err != nil || !integer {
+		return 0, errSlow
+	}
+	v, err := strconv.ParseInt(string(data[vs:end]), 10, 64)
+	if err != nil {
+		return 0, errSlow
+	}
+	*n = v
+	*p = n
+	return end, nil
 }
 
 var (
