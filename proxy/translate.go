@@ -244,14 +244,14 @@ type translatedStream struct {
 	ex  *exchange
 	src io.ReadCloser
 	tr  io.WriteCloser
-	out bytes.Buffer
+	out pendingEvents
 	buf *[]byte // from streamBuffers while the stream is read
 	// end is the error Read returns once out is drained.
 	end error
 }
 
 func (t *translatedStream) Read(p []byte) (int, error) {
-	for t.out.Len() == 0 {
+	for t.out.len() == 0 {
 		if t.end != nil {
 			return 0, t.end
 		}
@@ -278,7 +278,7 @@ func (t *translatedStream) Read(p []byte) (int, error) {
 			t.end = err
 		}
 	}
-	return t.out.Read(p)
+	return t.out.read(p), nil
 }
 
 func (t *translatedStream) Close() error {
@@ -286,5 +286,43 @@ func (t *translatedStream) Close() error {
 		streamBuffers.put(t.buf)
 		t.buf = nil
 	}
+	t.out.release()
 	return t.src.Close()
+}
+
+// pendingEvents are the translated events not yet read out, b[off:]:
+// the translator writes them here. The array is a stream buffer (most
+// reads translate into less than one) until a read translates into more.
+type pendingEvents struct {
+	b    []byte
+	off  int
+	held *[]byte // from streamBuffers until release
+}
+
+func (e *pendingEvents) Write(p []byte) (int, error) {
+	if e.held == nil {
+		e.held = streamBuffers.get()
+		e.b = (*e.held)[:0]
+	}
+	if e.off == len(e.b) {
+		e.b, e.off = e.b[:0], 0
+	}
+	e.b = append(e.b, p...)
+	return len(p), nil
+}
+
+func (e *pendingEvents) len() int { return len(e.b) - e.off }
+
+func (e *pendingEvents) read(p []byte) int {
+	n := copy(p, e.b[e.off:])
+	e.off += n
+	return n
+}
+
+// release gives the stream buffer back; the events left are dropped.
+func (e *pendingEvents) release() {
+	if e.held != nil {
+		streamBuffers.put(e.held)
+	}
+	*e = pendingEvents{}
 }

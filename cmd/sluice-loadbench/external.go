@@ -40,7 +40,7 @@ type externalFlags struct {
 	workers     int           // closed-loop clients
 	events      int           // content chunks in a streamed answer
 	sluiceFlags string        // extra `sluice serve` flags for both sluice targets
-	only        string        // one mode, or both
+	only        string        // modes to run, comma-separated ("" for plain,stream)
 }
 
 // proc is a proxy under test: a process pinned to the proxy core.
@@ -239,11 +239,70 @@ http {
 }
 `
 
-// modeSpec is one kind of request the benchmark sends.
+// modeSpec is one kind of request the benchmark sends: sluice gets body
+// at path, the other targets (the bare proxy, nginx) baseBody at
+// basePath. They differ in the translated modes, where sluice gets an
+// Anthropic messages request for a model whose provider speaks chat
+// completions only, and the others the same chat request as untranslated.
 type modeSpec struct {
-	name string
-	body []byte
-	rate int
+	name           string
+	path, basePath string
+	body, baseBody []byte
+	rate           int
+}
+
+// request is what mode m sends to p.
+func (m modeSpec) request(p *proc) (path string, body []byte) {
+	if strings.HasPrefix(p.name, "sluice") {
+		return m.path, m.body
+	}
+	return m.basePath, m.baseBody
+}
+
+// externalModes are the modes ef.only names (plain and stream when it
+// names none), in the order they run; a name that is no mode is an error.
+func externalModes(ef externalFlags) ([]modeSpec, error) {
+	const chatPath, messagesPath = "/v1/chat/completions", "/v1/messages"
+	plain := []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`)
+	stream := []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`)
+	all := []modeSpec{
+		{"plain", chatPath, chatPath, plain, plain, ef.rate},
+		{"stream", chatPath, chatPath, stream, stream, ef.streamRate},
+		{"translated", messagesPath, chatPath,
+			[]byte(`{"model":"claude-bench","max_tokens":1024,"messages":[{"role":"user","content":"hello"}]}`), plain, ef.rate},
+		{"translated-stream", messagesPath, chatPath,
+			[]byte(`{"model":"claude-bench","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hello"}]}`), stream, ef.streamRate},
+	}
+	only := ef.only
+	if only == "" {
+		only = "plain,stream"
+	}
+	wanted := map[string]bool{}
+	for name := range strings.SplitSeq(only, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.ContainsFunc(all, func(m modeSpec) bool { return m.name == name }) {
+			return nil, fmt.Errorf("-mode: no mode %q (plain, stream, translated, translated-stream)", name)
+		}
+		wanted[name] = true
+	}
+	var modes []modeSpec
+	for _, m := range all {
+		if wanted[m.name] {
+			modes = append(modes, m)
+		}
+	}
+	return modes, nil
+}
+
+// externalConfig is the configuration both sluice processes serve: gpt-5
+// from a chat completions provider, and claude-bench from one that speaks
+// chat completions only and translates for clients of other formats.
+func externalConfig(upstreamURL string) string {
+	return `{"providers": {
+		"openai": {"baseurl": "` + upstreamURL + `", "apikey": "sk-bench", "models": ["gpt-5"],
+			"compatibility": {"openai_chat": true}},
+		"translating": {"baseurl": "` + upstreamURL + `", "apikey": "sk-bench", "models": ["claude-bench"],
+			"compatibility": {"openai_chat": true}, "translate": true}}}`
 }
 
 // roundResult is one target's figures in one round of one mode.
@@ -259,6 +318,10 @@ type roundResult struct {
 func runExternal(ef externalFlags, out io.Writer) error {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return errors.New("the external benchmark pins processes with taskset (util-linux), which is not installed")
+	}
+	modes, err := externalModes(ef)
+	if err != nil {
+		return err
 	}
 	pinSelf(ef.loadCPU)
 	ctx := context.Background()
@@ -303,9 +366,7 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "sluice.hujson")
-	cfg := `{"providers": {"openai": {"baseurl": "` + upstream.URL + `", "apikey": "sk-bench", "models": ["gpt-5"],
-		"compatibility": {"openai_chat": true}}}}`
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(externalConfig(upstream.URL)), 0o600); err != nil {
 		return err
 	}
 	for _, v := range []struct{ name, db string }{{"sluice", ""}, {"sluice-nolog", "none"}} {
@@ -333,34 +394,27 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}}
-	modes := []modeSpec{
-		{"plain", []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}`), ef.rate},
-		{"stream", []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hello"}]}`), ef.streamRate},
-	}
 	rssStart := map[string]int64{}
 	for _, p := range procs {
 		rssStart[p.name] = p.rss()
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(out, "%d rounds; open loop at %d req/s (plain) and %d req/s (streamed, %d events) for %s; closed loop with %d clients for %s\n",
+	fmt.Fprintf(out, "%d rounds; open loop at %d req/s (JSON answers) and %d req/s (streamed, %d events) for %s; closed loop with %d clients for %s\n",
 		ef.rounds, ef.rate, ef.streamRate, ef.events+2, ef.fixed, ef.workers, ef.saturate)
 	fmt.Fprintf(out, "proxies on CPU %d (GOMAXPROCS=1), load and mock on CPU %d; medians of rounds, [min–max] of per-round ratios to bare\n\n", ef.proxyCPU, ef.loadCPU)
 	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\terrors\t\n")
 	for _, m := range modes {
-		if ef.only != "" && m.name != ef.only {
-			continue
-		}
-		url := "/v1/chat/completions"
 		// Warm every target: connections, caches, the runtime's heap.
 		for _, p := range procs {
-			openLoop(ctx, client, p.url+url, m.body, m.rate, time.Second)
+			path, body := m.request(p)
+			openLoop(ctx, client, p.url+path, body, m.rate, time.Second)
 		}
 		res := map[string][]roundResult{}
 		for r := range ef.rounds {
 			// Rotate the order so no target always follows the same one.
 			for i := range procs {
 				p := procs[(i+r)%len(procs)]
-				rr, err := measure(ctx, client, p, p.url+url, m, ef)
+				rr, err := measure(ctx, client, p, m, ef)
 				if err != nil {
 					return err
 				}
@@ -457,12 +511,14 @@ func median(v []float64) float64 {
 // measure runs one target through one round: the fixed-rate run, whose
 // CPU time per request and latency it reports, then (if asked) the
 // closed-loop run for the most requests per second.
-func measure(ctx context.Context, client *http.Client, p *proc, url string, m modeSpec, ef externalFlags) (roundResult, error) {
+func measure(ctx context.Context, client *http.Client, p *proc, m modeSpec, ef externalFlags) (roundResult, error) {
+	path, body := m.request(p)
+	url := p.url + path
 	cpu0, err := p.cpu()
 	if err != nil {
 		return roundResult{}, fmt.Errorf("%s: %w (did it exit? see its log)", p.name, err)
 	}
-	ol := openLoop(ctx, client, url, m.body, m.rate, ef.fixed)
+	ol := openLoop(ctx, client, url, body, m.rate, ef.fixed)
 	cpu1, err := p.cpu()
 	if err != nil {
 		return roundResult{}, fmt.Errorf("%s: %w", p.name, err)
@@ -476,7 +532,7 @@ func measure(ctx context.Context, client *http.Client, p *proc, url string, m mo
 	}
 	rr.p50, rr.p99, rr.p999 = ol.percentile(0.50), ol.percentile(0.99), ol.percentile(0.999)
 	if ef.saturate > 0 {
-		cl := load(ctx, client, url, m.body, ef.workers, ef.saturate, 10_000_000)
+		cl := load(ctx, client, url, body, ef.workers, ef.saturate, 10_000_000)
 		rr.maxRate = cl.throughput()
 		rr.errors += cl.errors
 	}

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-gateway/sluice/policy"
+	"github.com/sluice-gateway/sluice/proxy"
+	"github.com/sluice-gateway/sluice/proxy/identity"
 )
 
 // TestOpenLoopCountsStalls checks that the fixed-rate run measures what a
@@ -77,5 +85,105 @@ func TestProcCPU(t *testing.T) {
 	}
 	if after-before < 50*time.Millisecond {
 		t.Errorf("/proc counts %s for 100 ms of CPU, want at least 50ms", after-before)
+	}
+}
+
+func TestExternalModes(t *testing.T) {
+	tests := []struct {
+		only    string
+		want    []string
+		wantErr bool
+	}{
+		{only: "", want: []string{"plain", "stream"}},
+		{only: "translated-stream", want: []string{"translated-stream"}},
+		{only: "translated, plain", want: []string{"plain", "translated"}},
+		{only: "plain,streamed", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.only, func(t *testing.T) {
+			modes, err := externalModes(externalFlags{only: tt.only, rate: 1000, streamRate: 300})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("externalModes(%q) error %v, want error %v", tt.only, err, tt.wantErr)
+			}
+			var names []string
+			for _, m := range modes {
+				names = append(names, m.name)
+			}
+			if !slices.Equal(names, tt.want) {
+				t.Errorf("externalModes(%q) = %v, want %v", tt.only, names, tt.want)
+			}
+		})
+	}
+}
+
+// TestExternalModeRequests sends every mode's requests as the external
+// benchmark does, to sluice serving its configuration and to the bare
+// proxy, in front of the benchmark's mock provider: each is answered in
+// full, sluice's translated answers in Anthropic's format and the bare
+// proxy's in chat's.
+func TestExternalModeRequests(t *testing.T) {
+	ctx := context.Background()
+	upstream, err := serveLoopback(mockProvider(5, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close()
+	cfg, err := policy.Parse("external.hujson", []byte(externalConfig(upstream.URL)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	gw, err := proxy.New(ctx, cfg, proxy.Options{Identity: identity.Local("bench@example.com"), Sink: discardSink{}, Logger: log, Transport: transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sluice, err := serveLoopback(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sluice.Close()
+	bareAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveBare(bareAddr, upstream.URL)
+	targets := []*proc{{name: "sluice", url: sluice.URL}, {name: "bare", url: "http://" + bareAddr}}
+	modes, err := externalModes(externalFlags{only: "plain,stream,translated,translated-stream", rate: 1, streamRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What ends each answer: a JSON answer's usage, or the stream's end.
+	ends := map[string]map[string]string{
+		"plain":             {"sluice": `"total_tokens":18}}`, "bare": `"total_tokens":18}}`},
+		"stream":            {"sluice": "data: [DONE]\n\n", "bare": "data: [DONE]\n\n"},
+		"translated":        {"sluice": `"output_tokens":9}}`, "bare": `"total_tokens":18}}`},
+		"translated-stream": {"sluice": "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", "bare": "data: [DONE]\n\n"},
+	}
+	client := &http.Client{Transport: transport()}
+	for _, m := range modes {
+		for _, p := range targets {
+			t.Run(m.name+"/"+p.name, func(t *testing.T) {
+				path, body := m.request(p)
+				var resp *http.Response
+				// The bare proxy may still be starting.
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					resp, err = client.Post(p.url+path, "application/json", bytes.NewReader(body))
+					if err == nil || time.Now().After(deadline) {
+						break
+					}
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d, %v: %s", resp.StatusCode, err, got)
+				}
+				if want := ends[m.name][p.name]; !bytes.HasSuffix(got, []byte(want)) {
+					t.Errorf("answer ends %q, want it to end %q", got[max(0, len(got)-80):], want)
+				}
+			})
+		}
 	}
 }

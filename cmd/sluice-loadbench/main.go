@@ -11,7 +11,8 @@
 // Anthropic messages requests for a model whose provider speaks OpenAI
 // chat only ("translate": true), so each request and answer is
 // translated, and compare them with the same chat completions sent
-// through the bare proxy.
+// through the bare proxy; -external runs the same modes against the
+// proxies as separate processes (bench/run.sh).
 //
 // With -streams N it measures concurrent streams instead: held open
 // (memory), or with -h2 / -interval paced as a model's tokens are, over

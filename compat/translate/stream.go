@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sluice-gateway/sluice/apiformat"
@@ -84,6 +85,8 @@ func (s *chatToAnthropic) Write(b []byte) (int, error) {
 }
 
 func (s *chatToAnthropic) Close() error {
+	// Whether or not the stream ended before, its buffer goes back.
+	defer s.release()
 	if s.closed {
 		return s.err
 	}
@@ -106,6 +109,8 @@ type streamOut struct {
 	w   io.Writer
 	out []byte
 	err error
+	// held is the pooled slice out came from, given back by release.
+	held *[]byte
 }
 
 // reset empties the pending events and makes room for n bytes of them
@@ -113,7 +118,37 @@ type streamOut struct {
 // bytes (Anthropic's events and chat's chunks are of a size), and growing
 // the buffer event by event cost more than the translating.
 func (s *streamOut) reset(n int) {
+	if s.out == nil {
+		if b, ok := outBuffers.Get().(*[]byte); ok {
+			s.out, s.held = (*b)[:0], b
+		}
+	}
 	s.out = slices.Grow(s.out[:0], n+streamHeadroom)
+}
+
+// outBuffers recycles the translators' event buffers from one stream to
+// the next: a translated stream otherwise allocated one the size of an
+// upstream read, as much as the rest of the translation together.
+var outBuffers sync.Pool // of *[]byte
+
+// maxPooledOut is the largest event buffer kept for another stream.
+const maxPooledOut = 64 << 10
+
+// release gives the event buffer back for another stream once the last
+// events are written (Close).
+func (s *streamOut) release() {
+	if s.out == nil {
+		return
+	}
+	if cap(s.out) <= maxPooledOut {
+		b := s.held
+		if b == nil {
+			b = new([]byte)
+		}
+		*b = s.out[:0]
+		outBuffers.Put(b)
+	}
+	s.out, s.held = nil, nil
 }
 
 // streamHeadroom is what reset adds to the input's length: room for the
@@ -164,12 +199,12 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 	for i := range c.Choices {
 		ch := &c.Choices[i]
 		d := &ch.Delta
-		for _, text := range [2]*string{d.Content, d.Refusal} {
-			if text != nil && *text != "" {
+		for _, text := range [2]streamText{d.Content, d.Refusal} {
+			if !text.empty() {
 				if s.block < 0 || s.tool >= 0 {
 					s.open(-1, "", "")
 				}
-				s.delta(`{"type":"text_delta","text":`, *text)
+				s.delta(`{"type":"text_delta","text":`, text)
 			}
 		}
 		for _, tc := range d.ToolCalls {
@@ -180,7 +215,7 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 				s.fail(errInterleaved.Error())
 				return
 			}
-			if tc.Function.Arguments != "" {
+			if !tc.Function.Arguments.empty() {
 				s.delta(`{"type":"input_json_delta","partial_json":`, tc.Function.Arguments)
 			}
 		}
@@ -227,12 +262,18 @@ func appendAnthBlockStart(out []byte, index int, kind PartKind, id, name string)
 // appendAnthDelta appends a content_block_delta event: head is the
 // delta's JSON up to its string value.
 func appendAnthDelta(out []byte, index int, head, text string) []byte {
+	out = appendAnthDeltaHead(out, index, head)
+	out = jsonbytes.AppendString(out, text)
+	return append(out, "}}\n\n"...)
+}
+
+// appendAnthDeltaHead appends a content_block_delta event up to its
+// string value.
+func appendAnthDeltaHead(out []byte, index int, head string) []byte {
 	out = append(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
 	out = strconv.AppendInt(out, int64(index), 10)
 	out = append(out, `,"delta":`...)
-	out = append(out, head...)
-	out = jsonbytes.AppendString(out, text)
-	return append(out, "}}\n\n"...)
+	return append(out, head...)
 }
 
 // appendAnthBlockStop appends a content_block_stop event.
@@ -265,8 +306,10 @@ func (s *chatToAnthropic) closeBlock() {
 
 // delta writes a delta of the open block: head is its JSON up to the
 // string value.
-func (s *chatToAnthropic) delta(head, text string) {
-	s.out = appendAnthDelta(s.out, s.block, head, text)
+func (s *chatToAnthropic) delta(head string, text streamText) {
+	s.out = appendAnthDeltaHead(s.out, s.block, head)
+	s.out = appendText(s.out, text)
+	s.out = append(s.out, "}}\n\n"...)
 }
 
 func (s *chatToAnthropic) finish() {

@@ -49,6 +49,8 @@ func (s *anthropicToChat) Write(b []byte) (int, error) {
 }
 
 func (s *anthropicToChat) Close() error {
+	// Whether or not the stream ended before, its buffer goes back.
+	defer s.release()
 	if s.closed {
 		return s.err
 	}
@@ -104,7 +106,7 @@ func (s *anthropicToChat) event(ev sse.Event) {
 			s.out = appendChatDelta(s.out, s.head, -1, e.Delta.Text)
 		case "input_json_delta":
 			call, ok := s.tools[e.Index]
-			if !ok || e.Delta.PartialJSON == "" {
+			if !ok || e.Delta.PartialJSON.empty() {
 				return
 			}
 			s.out = appendChatDelta(s.out, s.head, call, e.Delta.PartialJSON)
@@ -173,18 +175,18 @@ func appendChatToolOpen(out []byte, head string, index int, id, name string) []b
 
 // appendChatDelta appends the chunk of a text delta (call -1) or of tool
 // call arguments.
-func appendChatDelta(out []byte, head string, call int, s string) []byte {
+func appendChatDelta(out []byte, head string, call int, s streamText) []byte {
 	out = append(out, "data: "...)
 	out = append(out, head...)
 	if call < 0 {
 		out = append(out, `[{"index":0,"delta":{"content":`...)
-		out = jsonbytes.AppendString(out, s)
+		out = appendText(out, s)
 		return append(out, `},"finish_reason":null}]}`+"\n\n"...)
 	}
 	out = append(out, `[{"index":0,"delta":{"tool_calls":[{"index":`...)
 	out = strconv.AppendInt(out, int64(call), 10)
 	out = append(out, `,"function":{"arguments":`...)
-	out = jsonbytes.AppendString(out, s)
+	out = appendText(out, s)
 	return append(out, `}}]},"finish_reason":null}]}`+"\n\n"...)
 }
 

@@ -68,19 +68,21 @@ func (d *chatDecoder) event(h *hubStream, ev sse.Event) {
 	for i := range c.Choices {
 		ch := &c.Choices[i]
 		d := &ch.Delta
-		if d.ReasoningContent != nil {
-			h.reasoning(*d.ReasoningContent)
+		if !d.ReasoningContent.empty() {
+			h.reasoning(d.ReasoningContent.String())
 		}
-		for _, s := range [2]*string{d.Content, d.Refusal} {
-			if s != nil {
-				h.text(*s)
+		for _, s := range [2]streamText{d.Content, d.Refusal} {
+			if !s.empty() {
+				h.text(s.String())
 			}
 		}
 		for _, tc := range d.ToolCalls {
 			if tc.ID != "" || tc.Function.Name != "" {
 				h.tool(tc.Index, tc.ID, tc.Function.Name)
 			}
-			h.args(tc.Index, tc.Function.Arguments)
+			if !tc.Function.Arguments.empty() {
+				h.args(tc.Index, tc.Function.Arguments.String())
+			}
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			h.setStop(chatStops[*ch.FinishReason])
@@ -121,13 +123,13 @@ func (d *anthDecoder) event(h *hubStream, ev sse.Event) {
 		}
 		switch e.Delta.Type {
 		case "text_delta":
-			h.text(e.Delta.Text)
+			h.text(e.Delta.Text.String())
 		case "thinking_delta":
-			h.reasoning(e.Delta.Thinking)
+			h.reasoning(e.Delta.Thinking.String())
 		case "signature_delta":
 			h.sign(e.Delta.Signature)
 		case "input_json_delta":
-			h.args(e.Index, e.Delta.PartialJSON)
+			h.args(e.Index, e.Delta.PartialJSON.String())
 		}
 	case "content_block_stop":
 		h.closeBlock()

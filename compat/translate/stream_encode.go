@@ -124,9 +124,9 @@ func (e *chatEncoder) open(kind PartKind, id, name string) {
 func (e *chatEncoder) delta(s string) {
 	switch e.kind {
 	case PartText:
-		e.o.out = appendChatDelta(e.o.out, e.head, -1, s)
+		e.o.out = appendChatDelta(e.o.out, e.head, -1, streamText{s: s})
 	case PartToolCall:
-		e.o.out = appendChatDelta(e.o.out, e.head, e.calls-1, s)
+		e.o.out = appendChatDelta(e.o.out, e.head, e.calls-1, streamText{s: s})
 	}
 }
 

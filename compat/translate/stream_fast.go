@@ -129,6 +129,28 @@ func fastName(data []byte, vs int, s *string, names []string) (int, error) {
 	return fastString(data, vs, s)
 }
 
+// fastNamePtr reads a string into *p as fastStringPtr does; a value in
+// names (a finish reason) points into names, which are never written
+// through it, instead of costing a string and a pointer.
+func fastNamePtr(data []byte, vs int, p **string, names []string) (int, error) {
+	if vs < len(data) && data[vs] == '"' {
+		end, plain, err := jsonbytes.ValidString(data, vs)
+		if err != nil {
+			return 0, err
+		}
+		if plain {
+			raw := data[vs+1 : end-1]
+			for i := range names {
+				if string(raw) == names[i] {
+					*p = &names[i]
+					return end, nil
+				}
+			}
+		}
+	}
+	return fastStringPtr(data, vs, p)
+}
+
 // fastStringPtr reads a string into *p; null sets *p to nil.
 func fastStringPtr(data []byte, vs int, p **string) (int, error) {
 	if null, end := fastNull(data, vs); null {
@@ -193,13 +215,17 @@ type chatChunk struct {
 	Choices []chatChunkChoice `json:"choices"`
 	Usage   *chatUsage        `json:"usage"`
 	Error   json.RawMessage   `json:"error"`
+	// store is what the fast reader points Usage into.
+	store chatUsageStore
 }
 
+// chatChunkChoice is a chunk's choice. Its deltas are streamText: the
+// fast reader leaves them as the upstream wrote them.
 type chatChunkChoice struct {
 	Delta struct {
-		Content          *string             `json:"content"`
-		Refusal          *string             `json:"refusal"`
-		ReasoningContent *string             `json:"reasoning_content"`
+		Content          streamText          `json:"content"`
+		Refusal          streamText          `json:"refusal"`
+		ReasoningContent streamText          `json:"reasoning_content"`
 		ToolCalls        []chatChunkToolCall `json:"tool_calls"`
 	} `json:"delta"`
 	FinishReason *string `json:"finish_reason"`
@@ -209,8 +235,8 @@ type chatChunkToolCall struct {
 	Index    int    `json:"index"`
 	ID       string `json:"id"`
 	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
+		Name      string     `json:"name"`
+		Arguments streamText `json:"arguments"`
 	} `json:"function"`
 }
 
@@ -236,12 +262,8 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 	// The first choice's tool calls of the last chunk lend their array to
 	// the next first choice's.
 	var calls []chatChunkToolCall
-	// And their content's string lends its storage to the next one's, so
-	// that a content delta, most chunks, costs no pointer.
-	var content *string
 	if len(c.Choices) > 0 {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
-		content = c.Choices[0].Delta.Content
 	}
 	*c = chatChunk{Error: c.Error[:0]}
 	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
@@ -271,13 +293,14 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls, content)
-				calls, content = nil, nil
+				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
+				calls = nil
 				return end, err
 			})
 		case 3:
-			c.Usage = new(chatUsage)
-			return fastChatUsage(data, vs, c.Usage)
+			c.store.usage = chatUsage{}
+			c.Usage = &c.store.usage
+			return fastChatUsage(data, vs, c.Usage, &c.store)
 		default:
 			return fastRaw(data, vs, &c.Error)
 		}
@@ -289,31 +312,21 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 }
 
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
-// whose array its tool calls may use, and content, when not nil, a string
-// its content may be read into.
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall, content *string) (int, error) {
+// whose array its tool calls may use.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
 	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
-			return fastStringPtr(data, vs, &ch.FinishReason)
+			return fastNamePtr(data, vs, &ch.FinishReason, chatFinishReasons)
 		}
 		d := &ch.Delta
 		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				if content == nil {
-					return fastStringPtr(data, vs, &d.Content)
-				}
-				if null, end := fastNull(data, vs); null {
-					d.Content = nil
-					return end, nil
-				}
-				end, err := fastString(data, vs, content)
-				d.Content = content
-				return end, err
+				return fastText(data, vs, &d.Content)
 			case 1:
-				return fastStringPtr(data, vs, &d.Refusal)
+				return fastText(data, vs, &d.Refusal)
 			case 2:
-				return fastStringPtr(data, vs, &d.ReasoningContent)
+				return fastText(data, vs, &d.ReasoningContent)
 			}
 			if null, end := fastNull(data, vs); null {
 				return end, nil
@@ -346,7 +359,7 @@ func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}
-			return fastString(data, vs, &fn.Arguments)
+			return fastText(data, vs, &fn.Arguments)
 		})
 	})
 }
@@ -369,13 +382,15 @@ type anthStreamMessage struct {
 	Usage anthUsage `json:"usage"`
 }
 
+// anthStreamDelta is an event's delta; its text, thinking and partial
+// JSON are streamText, which the fast reader leaves as written.
 type anthStreamDelta struct {
-	Type        string `json:"type"`
-	Text        string `json:"text"`
-	Thinking    string `json:"thinking"`
-	Signature   string `json:"signature"`
-	PartialJSON string `json:"partial_json"`
-	StopReason  string `json:"stop_reason"`
+	Type        string     `json:"type"`
+	Text        streamText `json:"text"`
+	Thinking    streamText `json:"thinking"`
+	Signature   string     `json:"signature"`
+	PartialJSON streamText `json:"partial_json"`
+	StopReason  string     `json:"stop_reason"`
 }
 
 type anthStreamError struct {
@@ -445,13 +460,13 @@ func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 				case 0:
 					return fastName(data, vs, &d.Type, anthDeltaTypes)
 				case 1:
-					return fastString(data, vs, &d.Text)
+					return fastText(data, vs, &d.Text)
 				case 2:
-					return fastString(data, vs, &d.Thinking)
+					return fastText(data, vs, &d.Thinking)
 				case 3:
 					return fastString(data, vs, &d.Signature)
 				case 4:
-					return fastString(data, vs, &d.PartialJSON)
+					return fastText(data, vs, &d.PartialJSON)
 				default:
 					return fastName(data, vs, &d.StopReason, anthStopNames)
 				}
@@ -545,7 +560,7 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 				return end, nil
 			}
 			r.Usage = new(chatUsage)
-			return fastChatUsage(data, vs, r.Usage)
+			return fastChatUsage(data, vs, r.Usage, nil)
 		}
 	})
 }
@@ -708,41 +723,78 @@ var (
 )
 
 // fastChatUsage reads a chat usage object, which every answer ends with.
-func fastChatUsage(data []byte, vs int, u *chatUsage) (int, error) {
+// With a store (a stream's chunk), the usage's numbers and details are
+// kept there instead of allocated; without, each is allocated as
+// encoding/json allocates it.
+func fastChatUsage(data []byte, vs int, u *chatUsage, st *chatUsageStore) (int, error) {
 	if vs >= len(data) || data[vs] != '{' {
 		return 0, errSlow
 	}
+	if st == nil {
+		st = new(chatUsageStore)
+	}
 	return fastObject(data, vs, chatUsageFields, func(f, vs int) (int, error) {
 		switch f {
-		case 0:
-			return fastInt64Ptr(data, vs, &u.PromptTokens)
-		case 1:
-			return fastInt64Ptr(data, vs, &u.CompletionTokens)
-		case 2:
-			return fastInt64Ptr(data, vs, &u.TotalTokens)
+		case 0, 1, 2:
+			return fastInt64Into(data, vs, [3]**int64{&u.PromptTokens, &u.CompletionTokens, &u.TotalTokens}[f], &st.counts[f])
 		case 3:
 			if null, end := fastNull(data, vs); null {
 				u.PromptTokensDetails = nil
 				return end, nil
 			}
-			u.PromptTokensDetails = &struct {
-				CachedTokens *int64 `json:"cached_tokens,omitempty"`
-			}{}
+			st.prompt = chatPromptDetails{}
+			u.PromptTokensDetails = &st.prompt
 			return fastNullableObject(data, vs, chatCachedFields, func(_, vs int) (int, error) {
-				return fastInt64Ptr(data, vs, &u.PromptTokensDetails.CachedTokens)
+				return fastInt64Into(data, vs, &st.prompt.CachedTokens, &st.counts[3])
 			})
 		}
 		if null, end := fastNull(data, vs); null {
 			u.CompletionTokensDetails = nil
 			return end, nil
 		}
-		u.CompletionTokensDetails = &struct {
-			ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
-		}{}
+		st.completion = chatCompletionDetails{}
+		u.CompletionTokensDetails = &st.completion
 		return fastNullableObject(data, vs, chatReasoningFields, func(_, vs int) (int, error) {
-			return fastInt64Ptr(data, vs, &u.CompletionTokensDetails.ReasoningTokens)
+			return fastInt64Into(data, vs, &st.completion.ReasoningTokens, &st.counts[4])
 		})
 	})
+}
+
+// chatUsageStore holds what a chat usage's pointers point to.
+type chatUsageStore struct {
+	usage      chatUsage
+	counts     [5]int64
+	prompt     chatPromptDetails
+	completion chatCompletionDetails
+}
+
+type (
+	chatPromptDetails = struct {
+		CachedTokens *int64 `json:"cached_tokens,omitempty"`
+	}
+	chatCompletionDetails = struct {
+		ReasoningTokens *int64 `json:"reasoning_tokens,omitempty"`
+	}
+)
+
+// fastInt64Into reads an integer into *n and points *p at it, as
+// encoding/json fills an *int64; null sets *p to nil.
+func fastInt64Into(data []byte, vs int, p **int64, n *int64) (int, error) {
+	if null, end := fastNull(data, vs); null {
+		*p = nil
+		return end, nil
+	}
+	end, integer, err := jsonbytes.ValidNumber(data, vs)
+	if err != nil || !integer {
+		return 0, errSlow
+	}
+	v, err := strconv.ParseInt(string(data[vs:end]), 10, 64)
+	if err != nil {
+		return 0, errSlow
+	}
+	*n = v
+	*p = n
+	return end, nil
 }
 
 var (

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // fastSeeds are the data lines of the stream fixtures in format from.
@@ -50,20 +53,45 @@ var tricky = []string{
 }
 
 // checkFastChat compares the fast chat chunk reader, after reading prev
-// into the same chunk, with encoding/json on data.
+// into the same chunk, with encoding/json on data. The deltas the fast
+// reader leaves undecoded are compared by their value, and by what
+// appendText writes for them.
 func checkFastChat(t *testing.T, prev, data []byte) {
 	var c chatChunk
 	_ = decodeChatChunk(prev, &c)
 	var want chatChunk
 	wantErr := json.Unmarshal(data, &want)
+	want = decodedChunk(t, want)
 	err := fastChatChunk(data, &c)
-	if err == nil && (wantErr != nil || !reflect.DeepEqual(c, want)) {
-		t.Fatalf("fast chat reader on %s:\n got %+v\nwant %+v (err %v)", data, c, want, wantErr)
+	if got := decodedChunk(t, c); err == nil && (wantErr != nil || !reflect.DeepEqual(got, want)) {
+		t.Fatalf("fast chat reader on %s:\n got %+v\nwant %+v (err %v)", data, got, want, wantErr)
 	}
 	err = decodeChatChunk(data, &c)
-	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(c, want) {
-		t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, c, err, want, wantErr)
+	if got := decodedChunk(t, c); (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
 	}
+}
+
+// decodedChunk is a copy of c with every streamText decoded, after
+// checking that appendText writes it as AppendString writes its value.
+func decodedChunk(t *testing.T, c chatChunk) chatChunk {
+	t.Helper()
+	decoded := func(st streamText) streamText { return decodedText(t, st) }
+	c.store = chatUsageStore{} // what Usage points to, compared through it
+	if c.Choices != nil {
+		c.Choices = slices.Clone(c.Choices)
+	}
+	for i := range c.Choices {
+		d := &c.Choices[i].Delta
+		d.Content, d.Refusal, d.ReasoningContent = decoded(d.Content), decoded(d.Refusal), decoded(d.ReasoningContent)
+		if d.ToolCalls != nil {
+			d.ToolCalls = slices.Clone(d.ToolCalls)
+		}
+		for j := range d.ToolCalls {
+			d.ToolCalls[j].Function.Arguments = decoded(d.ToolCalls[j].Function.Arguments)
+		}
+	}
+	return c
 }
 
 func checkFastAnth(t *testing.T, prev, data []byte) {
@@ -71,14 +99,38 @@ func checkFastAnth(t *testing.T, prev, data []byte) {
 	_ = r.read(prev)
 	var want anthSSEEvent
 	wantErr := json.Unmarshal(data, &want)
+	want = decodedEvent(t, want)
 	err := fastAnthEvent(data, &r.e, &r.delta)
-	if err == nil && (wantErr != nil || !reflect.DeepEqual(r.e, want)) {
-		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, r.e, want, wantErr)
+	if got := decodedEvent(t, r.e); err == nil && (wantErr != nil || !reflect.DeepEqual(got, want)) {
+		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, got, want, wantErr)
 	}
 	err = r.read(data)
-	if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(r.e, want) {
-		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, r.e, err, want, wantErr)
+	if got := decodedEvent(t, r.e); (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
 	}
+}
+
+// decodedEvent is a copy of e with its delta's streamText decoded (see
+// decodedChunk).
+func decodedEvent(t *testing.T, e anthSSEEvent) anthSSEEvent {
+	t.Helper()
+	if e.Delta != nil {
+		d := *e.Delta
+		d.Text, d.Thinking, d.PartialJSON = decodedText(t, d.Text), decodedText(t, d.Thinking), decodedText(t, d.PartialJSON)
+		e.Delta = &d
+	}
+	return e
+}
+
+// decodedText is st decoded, after checking that appendText writes it
+// as AppendString writes its value.
+func decodedText(t *testing.T, st streamText) streamText {
+	t.Helper()
+	s := st.String()
+	if got, want := appendText(nil, st), jsonbytes.AppendString(nil, s); !bytes.Equal(got, want) {
+		t.Fatalf("delta %q (raw %q) written as %s, want %s", s, st.raw, got, want)
+	}
+	return streamText{s: s}
 }
 
 // checkFastChatResponse compares the fast reader of whole chat

@@ -115,6 +115,8 @@ func (h *hubStream) Write(b []byte) (int, error) {
 }
 
 func (h *hubStream) Close() error {
+	// Whether or not the stream ended before, its buffer goes back.
+	defer h.release()
 	if h.closed {
 		return h.err
 	}
