@@ -222,8 +222,11 @@ func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (D
 	}
 	cancel, stop := evalCancel(ctx)
 	defer stop()
+	vc := getVirtualCache()
 	rs, err := r.decide.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now),
-		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel), oparego.EvalGenerateJSON(decisionJSON))
+		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel), oparego.EvalGenerateJSON(decisionJSON),
+		oparego.EvalVirtualCache(vc))
+	putVirtualCache(vc)
 	if err != nil {
 		return Decision{}, err
 	}
