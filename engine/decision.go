@@ -397,10 +397,29 @@ var (
 	jsonEmpty any = []any{}
 )
 
-// decisionJSON converts a result of the decision query to Go values as
-// OPA does, except that booleans, role names and empty sets, most of a
-// decision's eleven results, come without an allocation.
-func decisionJSON(t *ast.Term, _ *oparego.EvalContext) (any, error) {
+// decisionArrayJSON converts the decision query's one result, the array
+// of the values of decisionRules, to what decisionFromBindings reads: a map
+// from rule name to value, each value converted by decisionJSON.
+func decisionArrayJSON(t *ast.Term, _ *oparego.EvalContext) (any, error) {
+	a, ok := t.Value.(*ast.Array)
+	if !ok || a.Len() != len(decisionRules) {
+		return nil, fmt.Errorf("decision query answered %v, want an array of %d values", t, len(decisionRules))
+	}
+	m := make(map[string]any, len(decisionRules))
+	for i, name := range decisionRules {
+		v, err := decisionJSON(a.Elem(i))
+		if err != nil {
+			return nil, err
+		}
+		m[name] = v
+	}
+	return m, nil
+}
+
+// decisionJSON converts a rule's value to Go values as OPA does, except
+// that booleans, role names and empty sets, most of a decision's eleven
+// values, come without an allocation.
+func decisionJSON(t *ast.Term) (any, error) {
 	switch v := t.Value.(type) {
 	case ast.Boolean:
 		return bool(v), nil

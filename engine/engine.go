@@ -79,14 +79,32 @@ type revision struct {
 	connectorCache *lru
 }
 
-const decisionQuery = `role := data.sluice.authz.role; admin := data.sluice.authz.admin; ` +
-	`allow := data.sluice.authz.allow; deny := data.sluice.authz.deny; ` +
-	`read_metrics := data.sluice.authz.read_metrics; ` +
-	`granted := data.sluice.authz.granted; provider_grants := data.sluice.authz.provider_grants; ` +
-	`metrics := data.sluice.authz.metrics; app_grants := data.sluice.authz.app_grants; ` +
-	`cors := data.sluice.authz.cors; obligations := data.sluice.authz.obligations`
+// decisionRules are the rules of package sluice.authz a decision reads.
+var decisionRules = []string{
+	"role", "admin", "allow", "deny", "read_metrics", "granted", "provider_grants",
+	"metrics", "app_grants", "cors", "obligations",
+}
 
-const explainQuery = decisionQuery + `; matched := data.sluice.authz.matched; sources := data.sluice.authz.sources`
+// decisionQuery asks for every rule of decisionRules in one array, in
+// that order: one result to convert rather than eleven, which OPA wraps
+// and hands over one by one (see decisionArrayJSON).
+var decisionQuery = func() string {
+	refs := make([]string, len(decisionRules))
+	for i, name := range decisionRules {
+		refs[i] = "data.sluice.authz." + name
+	}
+	return "decision := [" + strings.Join(refs, ", ") + "]"
+}()
+
+// explainQuery binds each rule of decisionRules to its own name, and the
+// rules that explain which sources named the caller.
+var explainQuery = func() string {
+	var b strings.Builder
+	for _, name := range decisionRules {
+		b.WriteString(name + " := data.sluice.authz." + name + "; ")
+	}
+	return b.String() + "matched := data.sluice.authz.matched; sources := data.sluice.authz.sources"
+}()
 
 // New compiles cfg's policy (grants, library and modules given by options)
 // and prepares its queries. A module that does not compile is reported as a
@@ -222,15 +240,22 @@ func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (D
 	}
 	cancel, stop := evalCancel(ctx)
 	defer stop()
+	vc := getVirtualCache()
 	rs, err := r.decide.Eval(ctx, oparego.EvalParsedInput(in.value()), oparego.EvalTime(now),
-		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel), oparego.EvalGenerateJSON(decisionJSON))
+		oparego.EvalMetrics(metrics.NoOp()), oparego.EvalExternalCancel(cancel), oparego.EvalGenerateJSON(decisionArrayJSON),
+		oparego.EvalVirtualCache(vc))
+	putVirtualCache(vc)
 	if err != nil {
 		return Decision{}, err
 	}
 	if len(rs) == 0 {
 		return Decision{}, ErrUndefined
 	}
-	return r.decisionFromBindings(rs[0].Bindings)
+	b, ok := rs[0].Bindings["decision"].(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("decision query answered %T", rs[0].Bindings["decision"])
+	}
+	return r.decisionFromBindings(b)
 }
 
 // neverCanceled stops no evaluation: the one for contexts that cannot be

@@ -3,6 +3,7 @@ package rego
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice-gateway/sluice/policy"
@@ -25,6 +26,9 @@ type index struct {
 // configuration order.
 type entry struct {
 	grants, roles, providers, hooks, mcp []string
+	// hookMatch holds, for each of hooks, its match's providers and models
+	// as two glob.match patterns (see anyGlob).
+	hookMatch []string
 	// caps are the capability objects of the grants section, app the
 	// custom app capabilities ({"name", "value", "grant"}).
 	caps, app []string
@@ -81,7 +85,8 @@ func (x *index) add(src []string, g *policy.Grant) {
 			e.roles = appendNew(e.roles, quote(g.Role))
 		case g.Providers != nil:
 			for _, p := range g.Providers {
-				e.providers = append(e.providers, fmt.Sprintf(`{"provider": %s, "model": %s, "grant": %s}`, quote(p.Provider), quote(p.Model), id))
+				e.providers = append(e.providers, fmt.Sprintf(`{"provider": %s, "model": %s, "grant": %s, "match": [%s, %s]}`,
+					quote(p.Provider), quote(p.Model), id, quote(starGlob(p.Provider)), quote(starGlob(p.Model))))
 			}
 		case g.Hook != nil:
 			h := g.Hook
@@ -91,6 +96,7 @@ func (x *index) add(src []string, g *policy.Grant) {
 			}
 			e.hooks = append(e.hooks, fmt.Sprintf(`{"hook": %s, "fields": %s, "events": %s, "providers": %s, "models": %s, "grant": %s%s}`,
 				quote(h.Hook), quoteList(h.Fields), quoteList(h.Match.Events), quoteList(h.Match.Providers), quoteList(h.Match.Models), id, cond))
+			e.hookMatch = append(e.hookMatch, "["+quote(anyGlob(h.Match.Providers))+", "+quote(anyGlob(h.Match.Models))+"]")
 		case g.MCP != nil:
 			for _, m := range g.MCP {
 				e.mcp = append(e.mcp, fmt.Sprintf(`{"server": %s, "tool": %s, "grant": %s}`, quote(m.Server), quote(m.Tool), id))
@@ -143,7 +149,9 @@ func appendNew(list []string, s string) []string {
 func (x *index) write(b *bytes.Buffer) {
 	b.WriteString("\n# The index below is derived from the grant rules above. It says, for each\n")
 	b.WriteString("# src pattern, what the pattern receives, so that a decision looks up the\n")
-	b.WriteString("# few patterns naming the caller instead of scanning every grant.\n")
+	b.WriteString("# few patterns naming the caller instead of scanning every grant. A provider\n")
+	b.WriteString("# grant's \"match\", and each hook's pair in \"hook_match\", hold its provider\n")
+	b.WriteString("# and model patterns as the glob.match patterns the library matches them with.\n")
 	if x.everyone == nil {
 		b.WriteString("\n# No src is \"*\", so there is no \"everyone\".\n")
 	} else {
@@ -181,7 +189,7 @@ func (e *entry) write(b *bytes.Buffer, depth int) {
 	for _, f := range []struct {
 		name  string
 		terms []string
-	}{{"grants", e.grants}, {"roles", e.roles}, {"providers", e.providers}, {"hooks", e.hooks}, {"mcp", e.mcp}, {"caps", e.caps}, {"app", e.app}} {
+	}{{"grants", e.grants}, {"roles", e.roles}, {"providers", e.providers}, {"hooks", e.hooks}, {"hook_match", e.hookMatch}, {"mcp", e.mcp}, {"caps", e.caps}, {"app", e.app}} {
 		b.WriteString(in + quote(f.name) + ": ")
 		if len(f.terms) == 0 || (len(f.terms) == 1 && (f.name == "grants" || f.name == "roles")) {
 			b.WriteString("[" + strings.Join(f.terms, ", ") + "],\n")
@@ -210,4 +218,42 @@ func IsGlobSource(src string) bool {
 		return false
 	}
 	return true
+}
+
+// starGlob returns the glob.match pattern (without delimiters) that
+// matches exactly the values the library's star_match(pattern, value)
+// matches: "*" stands for any run of characters, every other character
+// for itself. It is what star_match computes on every call
+// (glob.quote_meta, then `\*` back to "*"), done once when the policy is
+// compiled, so that a decision matches a grant with one built-in call.
+func starGlob(pattern string) string {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '?', '\\', '[', ']', '{', '}':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// anyGlob returns the glob.match pattern (without delimiters) that
+// matches exactly the values the library's any_match(patterns, value)
+// matches: any value when patterns is empty, else a value one of them
+// star-matches ("{a,b}" alternatives, commas in them escaped).
+func anyGlob(patterns []string) string {
+	if len(patterns) == 0 || slices.Contains(patterns, "*") {
+		return "*"
+	}
+	if len(patterns) == 1 {
+		return starGlob(patterns[0])
+	}
+	alts := make([]string, len(patterns))
+	for i, p := range patterns {
+		alts[i] = strings.ReplaceAll(starGlob(p), ",", `\,`)
+	}
+	return "{" + strings.Join(alts, ",") + "}"
 }

@@ -67,20 +67,23 @@ allow if {
 # and model.
 default granted := false
 
+# A provider grant's match holds its provider and model patterns as the
+# glob.match patterns that star_match would build from them on every call:
+# the generated grants compute them once.
 granted if {
 	role != "none"
 	some entry in named
 	some p in entry.providers
-	star_match(p.provider, input.request.provider)
-	star_match(p.model, input.request.model)
+	glob.match(p.match[0], null, input.request.provider)
+	glob.match(p.match[1], null, input.request.model)
 }
 
 # provider_grants are the caller's provider grants that match the request.
 provider_grants contains p.grant if {
 	some entry in named
 	some p in entry.providers
-	star_match(p.provider, input.request.provider)
-	star_match(p.model, input.request.model)
+	glob.match(p.match[0], null, input.request.provider)
+	glob.match(p.match[1], null, input.request.model)
 }
 
 deny contains msg if {

@@ -21,7 +21,11 @@ all_src(grants) := {src | some g in grants; some src in g.src}
 entry(grants, src) := {
 	"grants": ids,
 	"roles": [r | some id in ids; r := grants[id].role],
-	"providers": [object.union(p, {"grant": id}) | some id in ids; some p in grants[id].providers],
+	"providers": [
+	object.union(p, {"grant": id, "match": [star_glob(p.provider), star_glob(p.model)]}) |
+		some id in ids
+		some p in grants[id].providers
+	],
 	"hooks": [object.union(
 		{
 			"hook": h.hook, "fields": h.fields, "events": h.match.events,
@@ -32,10 +36,26 @@ entry(grants, src) := {
 		some id in ids
 		h := grants[id].hook
 	],
+	"hook_match": [[any_glob(h.match.providers), any_glob(h.match.models)] |
+		some id in ids
+		h := grants[id].hook
+	],
 	"mcp": [object.union(m, {"grant": id}) | some id in ids; some m in grants[id].mcp],
 } if {
 	ids := sort([id | some id, g in grants; src in g.src])
 }
+
+# star_glob and any_glob build the glob.match patterns the generated
+# grants hold for star_match and any_match.
+star_glob(pattern) := replace(glob.quote_meta(pattern), `\*`, "*")
+
+any_glob(patterns) := "*" if {
+	count(patterns) == 0
+} else := "*" if {
+	"*" in patterns
+} else := star_glob(patterns[0]) if {
+	count(patterns) == 1
+} else := concat("", ["{", concat(",", [replace(star_glob(p), ",", `\,`) | some p in patterns]), "}"])
 
 src_kind(src) := "everyone" if {
 	src == "*"

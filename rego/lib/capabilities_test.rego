@@ -4,7 +4,7 @@ package sluice.authz_test
 
 import data.sluice.authz
 
-empty_entry := {"grants": [], "roles": [], "providers": [], "hooks": [], "mcp": [], "caps": [], "app": []}
+empty_entry := {"grants": [], "roles": [], "providers": [], "hooks": [], "hook_match": [], "mcp": [], "caps": [], "app": []}
 
 cap_req(login, provider, model) := {"user": {"login": login, "tags": []}, "request": {"provider": provider, "model": model}}
 

@@ -9,11 +9,15 @@
 # fields and OR within a field; events are checked when they happen, not here.
 package sluice.authz
 
+#
+# entry.hook_match[i] holds hooks[i]'s providers and models as the two
+# glob.match patterns that any_match would match them as on every call:
+# the generated grants compute them once.
 hooks contains hook if {
 	some entry in named
-	some hook in entry.hooks
-	any_match(hook.providers, input.request.provider)
-	any_match(hook.models, input.request.model)
+	some i, hook in entry.hooks
+	glob.match(entry.hook_match[i][0], null, input.request.provider)
+	glob.match(entry.hook_match[i][1], null, input.request.model)
 }
 
 # any_match is true when patterns is empty or one of them matches value.
