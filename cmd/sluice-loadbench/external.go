@@ -470,10 +470,17 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	// Idle memory after the load: give the runtimes a moment to return
 	// what they freed.
 	time.Sleep(2 * time.Second)
-	fmt.Fprintln(out)
-	fmt.Fprintf(tw, "target\tRSS at start\tRSS after load\t\n")
+	rssAfter := map[string]int64{}
 	for _, p := range procs {
-		fmt.Fprintf(tw, "%s\t%.1f MB\t%.1f MB\t\n", p.name, float64(rssStart[p.name])/1e6, float64(p.rss())/1e6)
+		rssAfter[p.name] = p.rss()
+	}
+	// And once idle for longer than sluice's --trim-memory interval (5 s),
+	// to show what a gateway holds between bursts.
+	time.Sleep(12 * time.Second)
+	fmt.Fprintln(out)
+	fmt.Fprintf(tw, "target\tRSS at start\tRSS after load\tRSS 14 s later\t\n")
+	for _, p := range procs {
+		fmt.Fprintf(tw, "%s\t%.1f MB\t%.1f MB\t%.1f MB\t\n", p.name, float64(rssStart[p.name])/1e6, float64(rssAfter[p.name])/1e6, float64(p.rss())/1e6)
 	}
 	return tw.Flush()
 }
