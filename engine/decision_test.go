@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -13,8 +12,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
-
-	"github.com/sluice-gateway/sluice/policy"
 )
 
 // TestDecisionJSONConvertsAsOPA: the conversion that spares allocations
@@ -99,14 +96,7 @@ func TestDecisionQueryMatchesBindings(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := policy.Parse("config.hujson", data, func(string) (string, bool) { return "", false })
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := loadConfigFile(t, path)
 			rev := newEngine(t, cfg, WithoutTests()).cur.Load()
 			for _, x := range sampleInputs(cfg) {
 				x = x.canonical()

@@ -18,7 +18,12 @@ import (
 
 func loadCase(t testing.TB, name string) *policy.Config {
 	t.Helper()
-	path := filepath.Join("..", "testdata", "rego", name, "config.hujson")
+	return loadConfigFile(t, filepath.Join("..", "testdata", "rego", name, "config.hujson"))
+}
+
+// loadConfigFile parses the configuration at path, with no environment.
+func loadConfigFile(t testing.TB, path string) *policy.Config {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

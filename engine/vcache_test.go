@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,14 +96,7 @@ obligations contains {"action": "add_header", "header": "X-Role: contractor", "g
 `)}
 	for _, path := range dirs {
 		name := filepath.Base(filepath.Dir(path))
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := policy.Parse("config.hujson", data, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := loadConfigFile(t, path)
 		for _, mods := range [][]rego.Module{nil, {withModule}} {
 			label := name
 			if mods != nil {

@@ -111,20 +111,11 @@ func fastString(data []byte, vs int, s *string) (int, error) {
 // from names when it is one of them (an event or block type), so that
 // it is not copied.
 func fastName(data []byte, vs int, s *string, names []string) (int, error) {
-	if vs < len(data) && data[vs] == '"' {
-		end, plain, err := jsonbytes.ValidString(data, vs)
-		if err != nil {
-			return 0, err
+	if i, end, err := knownName(data, vs, names); err != nil || i >= 0 {
+		if i >= 0 {
+			*s = names[i]
 		}
-		if plain {
-			raw := data[vs+1 : end-1]
-			for _, n := range names {
-				if string(raw) == n {
-					*s = n
-					return end, nil
-				}
-			}
-		}
+		return end, err
 	}
 	return fastString(data, vs, s)
 }
@@ -133,22 +124,33 @@ func fastName(data []byte, vs int, s *string, names []string) (int, error) {
 // names (a finish reason) points into names, which are never written
 // through it, instead of costing a string and a pointer.
 func fastNamePtr(data []byte, vs int, p **string, names []string) (int, error) {
-	if vs < len(data) && data[vs] == '"' {
-		end, plain, err := jsonbytes.ValidString(data, vs)
-		if err != nil {
-			return 0, err
+	if i, end, err := knownName(data, vs, names); err != nil || i >= 0 {
+		if i >= 0 {
+			*p = &names[i]
 		}
-		if plain {
-			raw := data[vs+1 : end-1]
-			for i := range names {
-				if string(raw) == names[i] {
-					*p = &names[i]
-					return end, nil
-				}
-			}
-		}
+		return end, err
 	}
 	return fastStringPtr(data, vs, p)
+}
+
+// knownName reports which of names the string value at vs is, without
+// escapes, and where it ends; i is -1 when it is none of them (or not a
+// string), and err is set only for an invalid string.
+func knownName(data []byte, vs int, names []string) (i, end int, err error) {
+	if vs >= len(data) || data[vs] != '"' {
+		return -1, 0, nil
+	}
+	end, plain, err := jsonbytes.ValidString(data, vs)
+	if err != nil || !plain {
+		return -1, 0, err
+	}
+	raw := data[vs+1 : end-1]
+	for i := range names {
+		if string(raw) == names[i] {
+			return i, end, nil
+		}
+	}
+	return -1, 0, nil
 }
 
 // fastStringPtr reads a string into *p; null sets *p to nil.
