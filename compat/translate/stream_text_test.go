@@ -51,7 +51,7 @@ func TestAppendRequoted(t *testing.T) {
 	}
 }
 
-// checkRequoted holds appendRequoted and streamText's String to
+// checkRequoted holds jsonbytes.AppendRequoted and streamText's String to
 // decoding data, a JSON string, with jsonbytes.StringAt and writing it
 // with AppendString.
 func checkRequoted(t *testing.T, data []byte) {
@@ -69,8 +69,8 @@ func checkRequoted(t *testing.T, data []byte) {
 		t.Fatalf("streamText(%q).String() = %q, want %q", data, got, s)
 	}
 	want := jsonbytes.AppendString(nil, s)
-	if got := appendRequoted(nil, data[1:end-1]); !bytes.Equal(got, want) {
-		t.Fatalf("appendRequoted(%q) = %q, want %q", data, got, want)
+	if got := jsonbytes.AppendRequoted(nil, data[1:end-1]); !bytes.Equal(got, want) {
+		t.Fatalf("AppendRequoted(%q) = %q, want %q", data, got, want)
 	}
 }
 
