@@ -22,7 +22,7 @@ type rawInserts struct {
 	sem   chan struct{}
 	conn  *sql.Conn
 	stmts map[string]driver.Stmt
-	// vals is the values of the last statement, kept for the next one.
+	// vals holds a statement's values, numbered; kept for the next.
 	vals []driver.NamedValue
 }
 
@@ -61,7 +61,12 @@ func (r *rawInserts) release(err error) {
 // exec runs q, prepared on the connection once, with args, and returns
 // how many rows it changed. The caller holds the connection.
 func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, error) {
-	vals := r.vals[:0]
+	// The ordinals stay from one statement to the next; only the values
+	// are written.
+	for i := len(r.vals); i < len(args); i++ {
+		r.vals = append(r.vals, driver.NamedValue{Ordinal: i + 1})
+	}
+	vals := r.vals[:len(args)]
 	for i, a := range args {
 		// Returns a as it is when it is a driver value already (all of
 		// a row's values are); converts an int.
@@ -69,11 +74,15 @@ func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, err
 		if err != nil {
 			return 0, fmt.Errorf("argument %d: %w", i+1, err)
 		}
-		vals = append(vals, driver.NamedValue{Ordinal: i + 1, Value: v})
+		vals[i].Value = v
 	}
-	// The values are not needed once the statement has run: SQLite has
-	// copied them.
-	defer func() { clear(vals); r.vals = vals[:0] }()
+	// The values are not needed once the statement has run (SQLite has
+	// copied them): they are not kept alive until the next one.
+	defer func() {
+		for i := range vals {
+			vals[i].Value = nil
+		}
+	}()
 	var n int64
 	err := r.conn.Raw(func(dc any) error {
 		st := r.stmts[q]
