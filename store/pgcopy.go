@@ -82,10 +82,14 @@ func (s *sqlStore) insertCopy(ctx context.Context, rows []Record, blobs []pendin
 }
 
 func copyRequests(ctx context.Context, tx pgx.Tx, table string, rows []Record) error {
+	// pgx encodes a row's values before it asks for the next row's, so
+	// one slice serves every row.
+	vals := make([]any, 0, len(requestColumns))
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, requestColumns,
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := &rows[i]
-			return appendRecordArgs(make([]any, 0, len(requestColumns)), r, r.RawRequest != nil || r.RawResponse != nil), nil
+			vals = appendRecordArgs(vals[:0], r, r.RawRequest != nil || r.RawResponse != nil)
+			return vals, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("insert requests: copy: %w", err)

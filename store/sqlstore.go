@@ -30,6 +30,9 @@ type sqlStore struct {
 	// mem keeps the quota balances of a SQLite database in the process
 	// (see quotamem.go); nil on PostgreSQL.
 	mem *memQuotas
+	// raw, on SQLite, is the connection batch inserts run on (see
+	// rawInserts); nil on PostgreSQL.
+	raw *rawInserts
 }
 
 // inserter runs the INSERTs of one transaction. Full-size chunks (the
@@ -44,6 +47,9 @@ type inserter struct {
 	tx    *sql.Tx
 	txs   map[string]*sql.Stmt
 	slice yieldAfter
+	// raw, when set, runs the full chunks instead of txs: tx is open on
+	// its connection.
+	raw *rawInserts
 }
 
 // exec runs q and returns how many rows it changed.
@@ -61,6 +67,9 @@ func (in *inserter) exec(ctx context.Context, q string, full bool, args []any) (
 		ctx = context.WithoutCancel(ctx)
 	}
 	q = in.s.d.rebind(q)
+	if full && in.raw != nil {
+		return in.raw.exec(ctx, q, args)
+	}
 	var res sql.Result
 	var err error
 	if !full {
@@ -272,13 +281,30 @@ func (s *sqlStore) Insert(ctx context.Context, recs []Record) error {
 	if s.d.name == BackendPostgres && len(rows) > per {
 		return s.insertCopy(ctx, rows, blobs)
 	}
-	err := s.insertTx(ctx, rows, blobs, false)
+	var conn beginner = s.db
+	var raw *rawInserts
+	if s.raw != nil {
+		c, err := s.raw.acquire(ctx, s.db)
+		if err != nil {
+			return fmt.Errorf("insert requests: %w", err)
+		}
+		conn, raw = c, s.raw
+	}
+	err := s.insertTx(ctx, conn, raw, rows, blobs, false)
 	if errors.Is(err, errRowsSkipped) {
 		// Some rows were stored already, or came twice: only the new
 		// ones may be added to the rollups.
-		err = s.insertTx(ctx, rows, blobs, true)
+		err = s.insertTx(ctx, conn, raw, rows, blobs, true)
+	}
+	if raw != nil {
+		raw.release(err)
 	}
 	return err
+}
+
+// beginner starts transactions: a *sql.DB, or a *sql.Conn of it.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
 // errRowsSkipped reports, on SQLite, a batch some of whose rows were not
@@ -294,9 +320,11 @@ var errRowsSkipped = errors.New("rows already stored")
 // caller tries again with onlyNew, which leaves those rows out before
 // inserting. Write transactions hold SQLite's one write lock from their
 // start, so what onlyNew finds stored stays so until the commit.
-func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingBlob, onlyNew bool) error {
+//
+// conn is where the transaction runs: raw's connection when raw is set.
+func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts, rows []Record, blobs []pendingBlob, onlyNew bool) error {
 	per := s.d.rowsPerStatement()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("insert requests: %w", err)
 	}
@@ -306,7 +334,7 @@ func (s *sqlStore) insertTx(ctx context.Context, rows []Record, blobs []pendingB
 			return fmt.Errorf("insert requests: %w", err)
 		}
 	}
-	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2)}
+	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2), raw: raw}
 	var inserted int64
 	// One argument slice serves every statement: the driver has copied
 	// the values once a statement has run.
@@ -466,8 +494,11 @@ func (s *sqlStore) deleteBatch(ctx context.Context, q string, cutoff int64) (sql
 
 func (s *sqlStore) Close() error {
 	var err error
+	if s.raw != nil {
+		err = s.raw.close()
+	}
 	if s.mem != nil {
-		err = s.mem.detach(s.db)
+		err = errors.Join(err, s.mem.detach(s.db))
 	}
 	s.stmts.Range(func(_, st any) bool {
 		st.(*sql.Stmt).Close()

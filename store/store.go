@@ -175,6 +175,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		s.db, s.closeDB, err = sqlite.Open(ctx, target)
 		if err == nil {
 			s.mem = attachLedger(target, s.db)
+			s.raw = newRawInserts()
 		}
 	}
 	if err != nil {
