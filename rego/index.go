@@ -159,25 +159,34 @@ func (x *index) write(b *bytes.Buffer) {
 		b.WriteString("everyone := ")
 		x.everyone.write(b, 0)
 	}
-	writeEntries(b, "logins maps each exact login to what it receives.", "logins", x.logins)
-	writeEntries(b, "domains maps the domain of each \"*@domain\" pattern to what it receives.", "domains", x.domains)
-	writeEntries(b, "tags maps each \"tag:name\" pattern to what it receives.", "tags", x.tags)
-	writeEntries(b, "groups maps each \"group:name\" pattern to what it receives.", "groups", x.groups)
-	writeEntries(b, "globs maps every other pattern with \"*\" wildcards to what it receives;\n# the library tries each against the caller.", "globs", x.globs)
+	// One rule rather than one per kind of pattern: a decision looks in
+	// several of them, and each rule it reads costs it a rule evaluation.
+	b.WriteString("\n# index maps the other patterns to what they receive: \"logins\" each exact\n")
+	b.WriteString("# login, \"domains\" the domain of each \"*@domain\" pattern, \"tags\" each\n")
+	b.WriteString("# \"tag:name\" pattern, \"groups\" each \"group:name\" pattern, and \"globs\"\n")
+	b.WriteString("# every other pattern with \"*\" wildcards (the library tries each against\n")
+	b.WriteString("# the caller).\n")
+	b.WriteString("index := {\n")
+	writeEntries(b, "logins", x.logins)
+	writeEntries(b, "domains", x.domains)
+	writeEntries(b, "tags", x.tags)
+	writeEntries(b, "groups", x.groups)
+	writeEntries(b, "globs", x.globs)
+	b.WriteString("}\n")
 }
 
-func writeEntries(b *bytes.Buffer, doc, name string, m map[string]*entry) {
-	b.WriteString("\n# " + doc + "\n" + name + " := ")
+func writeEntries(b *bytes.Buffer, name string, m map[string]*entry) {
+	b.WriteString("\t" + quote(name) + ": ")
 	if len(m) == 0 {
-		b.WriteString("{}\n")
+		b.WriteString("{},\n")
 		return
 	}
 	b.WriteString("{\n")
 	for _, k := range sortedKeys(m) {
-		b.WriteString("\t" + quote(k) + ": ")
-		m[k].write(b, 1)
+		b.WriteString("\t\t" + quote(k) + ": ")
+		m[k].write(b, 2)
 	}
-	b.WriteString("}\n")
+	b.WriteString("\t},\n")
 }
 
 // write renders e as a Rego object at the given indentation. Every entry

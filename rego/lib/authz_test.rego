@@ -10,10 +10,12 @@ import data.sluice.authz
 index(grants) := {
 	"grant": grants,
 	"everyone": entry(grants, "*"),
-	"logins": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "login"},
-	"domains": {substring(src, 2, -1): entry(grants, src) | some src in all_src(grants); src_kind(src) == "domain"},
-	"tags": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "tag"},
-	"globs": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "glob"},
+	"index": {
+		"logins": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "login"},
+		"domains": {substring(src, 2, -1): entry(grants, src) | some src in all_src(grants); src_kind(src) == "domain"},
+		"tags": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "tag"},
+		"globs": {src: entry(grants, src) | some src in all_src(grants); src_kind(src) == "glob"},
+	},
 }
 
 all_src(grants) := {src | some g in grants; some src in g.src}

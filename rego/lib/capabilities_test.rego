@@ -10,20 +10,22 @@ cap_req(login, provider, model) := {"user": {"login": login, "tags": []}, "reque
 
 cap_mock := {
 	"everyone": object.union(empty_entry, {"grants": ["grants[0]"], "caps": [{"role": "user", "grant": "c0"}]}),
-	"logins": {"alice@example.com": object.union(empty_entry, {
-		"grants": ["grants[1]"],
-		"caps": [
-			{"models": ["anthropic/**"], "grant": "c1"},
-			{"models": ["openai/gpt-4*"], "add_headers": ["X-Project: alpha"], "grant": "c2"},
-			{"read_metrics": true, "grant": "c3"},
-			{"set_cors": true, "cors_paths": ["/v1/*"], "Access-Control-Allow-Origin": "https://app.example", "grant": "c4"},
-		],
-		"app": [{"name": "example.com/cap/x", "value": {"tier": 1}, "grant": "grants[1]"}],
-	})},
-	"domains": {},
-	"tags": {},
-	"groups": {"group:eng": object.union(empty_entry, {"grants": ["grants[2]"], "caps": [{"models": "*/claude-sonnet*", "grant": "c5"}]})},
-	"globs": {},
+	"index": {
+		"logins": {"alice@example.com": object.union(empty_entry, {
+			"grants": ["grants[1]"],
+			"caps": [
+				{"models": ["anthropic/**"], "grant": "c1"},
+				{"models": ["openai/gpt-4*"], "add_headers": ["X-Project: alpha"], "grant": "c2"},
+				{"read_metrics": true, "grant": "c3"},
+				{"set_cors": true, "cors_paths": ["/v1/*"], "Access-Control-Allow-Origin": "https://app.example", "grant": "c4"},
+			],
+			"app": [{"name": "example.com/cap/x", "value": {"tier": 1}, "grant": "grants[1]"}],
+		})},
+		"domains": {},
+		"tags": {},
+		"groups": {"group:eng": object.union(empty_entry, {"grants": ["grants[2]"], "caps": [{"models": "*/claude-sonnet*", "grant": "c5"}]})},
+		"globs": {},
+	},
 }
 
 test_double_star_any_segments if {

@@ -40,17 +40,19 @@ test_mcp_grants_lists_patterns if {
 
 conn_mock := {
 	"everyone": object.union(empty_entry, {"caps": [{"role": "user", "grant": "c0"}]}),
-	"logins": {
-		"alice@example.com": object.union(empty_entry, {"caps": [{"connectors": ["docs/**", "tracker/tools/get_*", "github/proxy/*", "github/proxy/repos/*"], "grant": "c1"}]}),
-		"bob@example.com": object.union(empty_entry, {"caps": [
-			{"connectors": ["docs/tools/search", "label:public", "docs/tools/x/y/z", "docs/things/*"], "grant": "c2"},
-			{"mcp_tools": "tracker/list_*", "mcp_resources": ["docs/**"], "grant": "c3"},
-		]}),
+	"index": {
+		"logins": {
+			"alice@example.com": object.union(empty_entry, {"caps": [{"connectors": ["docs/**", "tracker/tools/get_*", "github/proxy/*", "github/proxy/repos/*"], "grant": "c1"}]}),
+			"bob@example.com": object.union(empty_entry, {"caps": [
+				{"connectors": ["docs/tools/search", "label:public", "docs/tools/x/y/z", "docs/things/*"], "grant": "c2"},
+				{"mcp_tools": "tracker/list_*", "mcp_resources": ["docs/**"], "grant": "c3"},
+			]}),
+		},
+		"domains": {},
+		"tags": {},
+		"groups": {},
+		"globs": {},
 	},
-	"domains": {},
-	"tags": {},
-	"groups": {},
-	"globs": {},
 }
 
 conn_allowed(login, server, kind, item, labels) if {

@@ -69,16 +69,13 @@ obligations contains {"action": "charge_quota", "bucket": q.bucket, "grant": q.g
 	some q in quotas
 }
 
-obligations contains object.union(h, {"action": "send_hook"}) if {
-	some h in hooks
-	is_object(h)
-}
+obligations contains hook_obligation(h) if some h in hooks
 
-# A malformed hooks element is passed on as it is, to be refused.
-obligations contains h if {
-	some h in hooks
-	not is_object(h)
-}
+# hook_obligation is the send_hook obligation of a hooks element. A
+# malformed element is passed on as it is, to be refused.
+hook_obligation(h) := object.union(h, {"action": "send_hook"}) if {
+	is_object(h)
+} else := h
 
 obligations contains {"action": "force_model", "model": m, "grant": cap.grant} if {
 	some cap in capabilities
@@ -139,19 +136,22 @@ required_hooks contains o.hook if {
 # grants, and the checks try some twenty.
 deny contains msg if {
 	count(obligations) > 0
-	count(obligations - unchecked_obligations) > 0
+	count(obligations) > count(unchecked_obligations)
 	some msg in obligation_denials
 }
 
-# unchecked_obligations are obligations no check can refuse, so that a
-# decision whose obligations are all of them skips the checks: the
-# send_hook obligations of the hooks rule with a string hook name, as the
-# configuration's hook grants make. Such an obligation is well formed
+# unchecked_obligations are the obligations no check can refuse, so that a
+# decision whose obligations are all of them skips the checks: send_hook
+# obligations with a string hook name, as the hooks rule makes from the
+# configuration's hook grants. Such an obligation is well formed
 # (obligation_ok), and none of the other checks reads send_hook
-# obligations. Every other obligation is checked.
-unchecked_obligations contains object.union(h, {"action": "send_hook"}) if {
-	some h in hooks
-	is_string(h.hook)
+# obligations. Every other obligation is checked. They are a subset of
+# obligations, so that comparing the two counts tells whether any
+# obligation needs the checks, without building a set of the rest.
+unchecked_obligations contains o if {
+	some o in obligations
+	o.action == "send_hook"
+	is_string(o.hook)
 }
 
 # obligation_denials are the reasons the obligations refuse the request:

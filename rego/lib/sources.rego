@@ -20,18 +20,18 @@ named["*"] := data.sluice.grants.everyone if count(input.user.tags) > 0
 
 named[login] := entry if {
 	login := input.user.login
-	entry := data.sluice.grants.logins[login]
+	entry := data.sluice.grants.index.logins[login]
 }
 
 named[concat("", ["*@", domain])] := entry if {
 	[name, domain] := split(input.user.login, "@")
 	name != "*"
-	entry := data.sluice.grants.domains[domain]
+	entry := data.sluice.grants.index.domains[domain]
 }
 
 named[tag] := entry if {
 	some tag in input.user.tags
-	entry := data.sluice.grants.tags[tag]
+	entry := data.sluice.grants.index.tags[tag]
 }
 
 # input.user.groups is absent for most callers, and then this body is the
@@ -41,15 +41,15 @@ named[group] := entry if {
 	entry := group_entry(group)
 }
 
-group_entry(group) := data.sluice.grants.groups[group] if {
+group_entry(group) := data.sluice.grants.index.groups[group] if {
 	startswith(group, "group:")
-} else := data.sluice.grants.logins[group] if {
+} else := data.sluice.grants.index.logins[group] if {
 	# A SCIM group is named by its email, like a login.
 	not startswith(group, "group:")
 }
 
 named[pattern] := entry if {
-	some pattern, entry in data.sluice.grants.globs
+	some pattern, entry in data.sluice.grants.index.globs
 	glob_names_caller(pattern)
 }
 

@@ -17,5 +17,5 @@ test_everyone_denied if {
 
 test_no_grants_compiled if {
 	not data.sluice.grants.everyone
-	data.sluice.grants.logins == {}
+	data.sluice.grants.index.logins == {}
 }
