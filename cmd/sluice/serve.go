@@ -399,12 +399,13 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	startup{configPath: f.config, front: front, db: f.db, stateDir: f.stateDir, spool: spool, cfg: cfg, srv: srv, tracing: tp != nil, maxConns: f.maxConns}.log(ctx, log)
 	if f.trimMemory {
 		// Last before serving: what starting touched is done with.
-		if n, err := releaseStartupPages(); err != nil {
+		if n, err := releaseExecutablePages(); err != nil {
 			log.Warn("warning: could not release the executable's startup pages", "err", err)
 		} else if n > 0 {
 			log.Debug("released startup pages", "mapped_bytes", n)
 		}
-		go newIdleTrimmer(log).run(ctx)
+		cache, _ := st.(memoryReleaser) // nil with --db none
+		go newIdleTrimmer(log, cache).run(ctx)
 	}
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
