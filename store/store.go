@@ -184,3 +184,14 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	}
 	return s, nil
 }
+
+// ReleaseMemory gives back what the database driver caches in this
+// process, for a gateway gone quiet: SQLite's page caches, which live
+// outside the Go heap (see [sqlite.ReleaseMemory]). PostgreSQL caches in
+// its own server: nothing to do.
+func (s *sqlStore) ReleaseMemory(ctx context.Context) error {
+	if s.d.name != BackendSQLite {
+		return nil
+	}
+	return sqlite.ReleaseMemory(ctx, s.db)
+}

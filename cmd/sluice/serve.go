@@ -127,7 +127,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "format of the logs on stderr: text or json (one JSON object a line)")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one line per request (request and decision IDs, login, model, provider, status, tokens, latency); --access-log=false for none")
 	fs.Int64Var(&f.gcHeapFloor, "gc-heap-floor-bytes", defaultGCHeapFloor, "the heap the garbage collector may grow to before collecting, however small the live heap (as GOGC=100 would for a live heap of half this); fewer collections under load, for up to this much memory returned when traffic stops; 0 for the Go default; ignored when the GOGC environment variable is set")
-	fs.BoolVar(&f.trimMemory, "trim-memory", true, "keep the resident set to what serving uses: once serving, unmap the executable's pages only starting touched (they stay in the page cache), and when traffic stops return the heap's spare memory to the system; --trim-memory=false to leave both to the kernel and the Go runtime")
+	fs.BoolVar(&f.trimMemory, "trim-memory", true, "keep the resident set to what serving uses: once serving, unmap the executable's pages only starting touched (they stay in the page cache), and when traffic stops return the heap's spare memory, the SQLite request log's page caches and the executable's pages serving mapped back to the system; --trim-memory=false to leave all of it to the kernel, the Go runtime and SQLite")
 	fs.StringVar(&f.healthListen, "health-listen", "", "also answer GET /healthz and /readyz, and nothing else, on this HOST:PORT (for orchestrators off the tailnet)")
 	fs.StringVar(&f.configSource, "config-source", configSourceFile, "where the configuration comes from: file (--config), or db: the --db PostgreSQL database shared by replicas (seeded with sluice config push, or from --config when empty), applied by every replica within a second of a change")
 	fs.StringVar(&f.tailnetService, "tailnet-service", "", "with --tailnet, also host this Tailscale Service (svc:ai) on port 80 (and 443 with --tls), so several replicas answer at one name; the node must be tagged and the service approved")
@@ -406,12 +406,13 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 	}
 	if f.trimMemory {
 		// Last before serving: what starting touched is done with.
-		if n, err := releaseStartupPages(); err != nil {
+		if n, err := releaseExecutablePages(); err != nil {
 			log.Warn("warning: could not release the executable's startup pages", "err", err)
 		} else if n > 0 {
 			log.Debug("released startup pages", "mapped_bytes", n)
 		}
-		go newIdleTrimmer(log).run(ctx)
+		cache, _ := st.(memoryReleaser) // nil with --db none
+		go newIdleTrimmer(log, cache).run(ctx)
 	}
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{

@@ -127,12 +127,12 @@ func rssFileKB(t *testing.T) int {
 	return 0
 }
 
-// TestReleaseStartupPages drops this test binary's own startup pages, as
+// TestReleaseExecutablePages drops this test binary's own startup pages, as
 // serve does, and checks that the resident set shrinks and that the
 // program keeps running: code and read-only data come back from the file.
-func TestReleaseStartupPages(t *testing.T) {
+func TestReleaseExecutablePages(t *testing.T) {
 	before := rssFileKB(t)
-	n, err := releaseStartupPages()
+	n, err := releaseExecutablePages()
 	if err != nil {
 		t.Fatal(err)
 	}
