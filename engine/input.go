@@ -152,8 +152,8 @@ type keyFields struct {
 // revision to b. in must be canonical. Every field is length-prefixed, so
 // no value a client controls (a model name, a path) can make two inputs
 // share a key. Callers build it in a stack buffer: a cache hit allocates
-// nothing for its key.
-func (in Input) appendCacheKey(b []byte, k keyFields) []byte {
+// nothing for its key, and in is not copied.
+func (in *Input) appendCacheKey(b []byte, k keyFields) []byte {
 	b = appendKeyField(b, in.User.Login)
 	b = binary.AppendUvarint(b, uint64(len(in.User.Tags)))
 	for _, t := range in.User.Tags {
