@@ -37,7 +37,9 @@ type lruEntry struct {
 	hash uint64
 	key  string
 	used bool
-	d    Decision
+	// d is never modified once stored (put replaces it), so lookup can
+	// hand it out to be read after the lock is released.
+	d *Decision
 }
 
 func newLRU(max int) *lru {
@@ -50,22 +52,29 @@ func newLRU(max int) *lru {
 
 // get returns the decision stored under key. A nil cache holds nothing.
 // The key is bytes so that a lookup converts it without allocating.
-func (c *lru) get(key []byte) (d Decision, ok bool) {
+func (c *lru) get(key []byte) (Decision, bool) {
+	if d := c.lookup(key); d != nil {
+		return *d, true
+	}
+	return Decision{}, false
+}
+
+// lookup is get without the copy: it returns the stored decision, or nil.
+// The caller must not modify it.
+func (c *lru) lookup(key []byte) *Decision {
 	if c == nil {
-		return d, false
+		return nil
 	}
 	h := maphash.Bytes(c.seed, key)
 	c.mu.Lock()
-	i, ok := c.slots[h]
-	if ok && c.entries[i].key == string(key) {
+	var d *Decision
+	if i, ok := c.slots[h]; ok && c.entries[i].key == string(key) {
 		e := &c.entries[i]
 		e.used = true
-		d = e.d // copied straight into the result
-	} else {
-		ok = false
+		d = e.d
 	}
 	c.mu.Unlock()
-	return d, ok
+	return d
 }
 
 // put stores d under key, evicting an entry not used lately when full.
@@ -74,16 +83,17 @@ func (c *lru) put(key string, d Decision) {
 		return
 	}
 	h := maphash.String(c.seed, key)
+	dp := &d
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.slots[h]; ok {
 		// The same key, or one of the same hash, which this replaces.
-		c.entries[i] = lruEntry{hash: h, key: key, d: d}
+		c.entries[i] = lruEntry{hash: h, key: key, d: dp}
 		return
 	}
 	if len(c.entries) < c.max {
 		c.slots[h] = int32(len(c.entries))
-		c.entries = append(c.entries, lruEntry{hash: h, key: key, d: d})
+		c.entries = append(c.entries, lruEntry{hash: h, key: key, d: dp})
 		return
 	}
 	for c.entries[c.hand].used {
@@ -92,7 +102,7 @@ func (c *lru) put(key string, d Decision) {
 	}
 	delete(c.slots, c.entries[c.hand].hash)
 	c.slots[h] = int32(c.hand)
-	c.entries[c.hand] = lruEntry{hash: h, key: key, d: d}
+	c.entries[c.hand] = lruEntry{hash: h, key: key, d: dp}
 	c.hand = (c.hand + 1) % len(c.entries)
 }
 

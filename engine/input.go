@@ -72,22 +72,24 @@ var (
 // means nothing, and decisions are memoized on the sorted set) and its
 // upstream format set.
 func (in Input) canonical() Input {
+	in.canonicalize()
+	return in
+}
+
+// canonicalize makes in canonical in place, which spares copying it.
+func (in *Input) canonicalize() {
 	if in.Request.UpstreamFormat == "" {
 		in.Request.UpstreamFormat = in.Request.Format
 	}
 	tags := in.User.Tags
-	if len(tags) < 2 {
-		return in
-	}
 	for i := 1; i < len(tags); i++ {
 		if tags[i-1] >= tags[i] {
 			t := slices.Clone(tags)
 			slices.Sort(t)
 			in.User.Tags = slices.Compact(t)
-			return in
+			return
 		}
 	}
-	return in
 }
 
 // value builds the input document as an AST value, so evaluation needs no
