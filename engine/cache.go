@@ -21,9 +21,10 @@ import (
 //
 // The map is keyed by a 64-bit hash of the key, which is cheaper to find
 // than the key itself (tens of bytes), and each entry keeps its full key:
-// get answers only when it is equal, so two keys of one hash cost a miss,
-// never someone else's decision. (With a random seed per cache, any two
-// of 10,000 entries share a hash with a chance of about 3 in 10^12.)
+// a lookup answers only when it is equal, so two keys of one hash cost
+// a miss, never someone else's decision. (With a random seed per cache,
+// any two of 10,000 entries share a hash with a chance of about 3 in
+// 10^12.)
 type lru struct {
 	mu      sync.Mutex
 	max     int

@@ -13,9 +13,9 @@ import (
 // they can be matched up, and nothing accepts one back as proof of
 // anything. It must therefore be unique, also across replicas and
 // restarts writing to one decision log, but it need not be secret. 122
-// random bits make a repeat negligible (one in 10^18 after 10^11 IDs),
-// and math/rand/v2's generator gives them for a few nanoseconds: the
-// runtime's ChaCha8, seeded from the operating system's entropy and
+// random bits make a repeat negligible (about one chance in 10^15 after
+// 10^11 IDs), and math/rand/v2's generator gives them for a few
+// nanoseconds: the runtime's ChaCha8, seeded from the operating system's entropy and
 // separately for each thread, so no two processes share a stream and a
 // caller who sees some IDs cannot work out others. crypto/rand, which
 // reads the kernel's generator, cost a third of a cached decision.
