@@ -3,6 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"hash/maphash"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -332,6 +335,100 @@ func TestReloadKeepsOnlyDecisionsItCannotChange(t *testing.T) {
 						reload.name, d.Allow, last.Cache, d.Revision, err, tt.wantAllow, tt.wantCache, n.Revision())
 				}
 			}
+		})
+	}
+}
+
+// TestCacheSecondChance: eviction passes over an entry used since it was
+// stored and takes the oldest that was not.
+func TestCacheSecondChance(t *testing.T) {
+	c := newLRU(3)
+	for _, k := range []string{"a", "b", "c"} {
+		c.put(k, Decision{Role: k})
+	}
+	if _, ok := c.get([]byte("a")); !ok {
+		t.Fatal("a missing")
+	}
+	c.put("d", Decision{Role: "d"})
+	for k, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+		if d, ok := c.get([]byte(k)); ok != want || (ok && d.Role != k) {
+			t.Errorf("%s: cached %v (%q), want %v", k, ok, d.Role, want)
+		}
+	}
+	if n := c.len(); n != 3 {
+		t.Errorf("%d entries, want 3", n)
+	}
+}
+
+// TestCacheNeedsEqualKey: an entry answers only for its own key, not for
+// another of the same hash.
+func TestCacheNeedsEqualKey(t *testing.T) {
+	c := newLRU(10)
+	c.put("alice", Decision{Role: RoleAdmin, Allow: true})
+	// Make the entry stored under alice's hash hold another key, as a
+	// collision would.
+	c.entries[c.slots[maphash.String(c.seed, "alice")]].key = "mallory"
+	if d, ok := c.get([]byte("alice")); ok {
+		t.Fatalf("alice got the decision stored for another key: %+v", d)
+	}
+	c.put("alice", Decision{Role: RoleUser})
+	if d, ok := c.get([]byte("alice")); !ok || d.Role != RoleUser || c.len() != 1 {
+		t.Errorf("after storing alice again: %+v %v, %d entries", d, ok, c.len())
+	}
+}
+
+// TestCacheConcurrent: goroutines storing and reading more keys than fit
+// only ever read the decision stored under the key they ask for.
+func TestCacheConcurrent(t *testing.T) {
+	c := newLRU(16)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := fmt.Sprint((g*7 + i) % 64)
+				if d, ok := c.get([]byte(k)); ok && d.Role != k {
+					t.Errorf("key %s answered with the decision of %s", k, d.Role)
+					return
+				}
+				c.put(k, Decision{Role: k})
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.len(); n != 16 {
+		t.Errorf("%d entries, want 16", n)
+	}
+}
+
+// BenchmarkCachedDecision is BenchmarkDecide's cached cases, reporting
+// also the CPU time of the benchmark's thread per decision (cpu-ns/op),
+// which other processes on a busy machine disturb less than wall time.
+func BenchmarkCachedDecision(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  *policy.Config
+		in   Input
+	}{
+		{"default", policy.Default(), in("someone@example.com", "openai", "gpt-5")},
+		{"1000grants", grantsConfig(b, 1000), in("user250@example.com", "p0", "model-250-large", "tag:ci")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEngine(b, c.cfg)
+			ctx := context.Background()
+			if d, err := e.Decide(ctx, c.in); err != nil || !d.Allow {
+				b.Fatalf("benchmark input not allowed: %+v %v", d, err)
+			}
+			runtime.LockOSThread() // so that the thread's clock is the loop's
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			n, cpu0 := 0, threadCPU()
+			for b.Loop() {
+				if _, err := e.Decide(ctx, c.in); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(n), "cpu-ns/op")
 		})
 	}
 }

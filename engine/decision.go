@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	oparego "github.com/open-policy-agent/opa/v1/rego"
@@ -333,61 +330,6 @@ func strs(v any) []string {
 		}
 	}
 	return out
-}
-
-// newDecisionID returns a random (version 4) UUID. IDs are made
-// idBatchSize at a time, from one read of the random source into one
-// string, and handed out as substrings of it: a cached decision then costs
-// no allocation of its own for its ID, only a share of one per batch. A
-// held ID keeps its batch's string (2.3 KB) alive.
-func newDecisionID() string {
-	b := idBatches.Get().(*idBatch)
-	if b.next == len(b.ids) {
-		b.fill()
-	}
-	id := b.ids[b.next : b.next+uuidLen]
-	b.next += uuidLen
-	idBatches.Put(b)
-	return id
-}
-
-const (
-	uuidLen     = 36
-	idBatchSize = 64
-)
-
-// idBatch is a run of decision IDs not yet handed out: ids[next:].
-type idBatch struct {
-	ids  string
-	next int
-}
-
-// idBatches holds batches per P, so that concurrent decisions take IDs
-// without a lock. A batch the pool drops at a GC is simply not used up.
-var idBatches = sync.Pool{New: func() any { return new(idBatch) }}
-
-func (b *idBatch) fill() {
-	var raw [16 * idBatchSize]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails
-	var s strings.Builder
-	s.Grow(uuidLen * idBatchSize)
-	for i := range idBatchSize {
-		u := raw[16*i : 16*i+16]
-		u[6] = u[6]&0x0f | 0x40
-		u[8] = u[8]&0x3f | 0x80
-		var id [uuidLen]byte
-		hex.Encode(id[0:8], u[0:4])
-		id[8] = '-'
-		hex.Encode(id[9:13], u[4:6])
-		id[13] = '-'
-		hex.Encode(id[14:18], u[6:8])
-		id[18] = '-'
-		hex.Encode(id[19:23], u[8:10])
-		id[23] = '-'
-		hex.Encode(id[24:], u[10:])
-		s.Write(id[:])
-	}
-	b.ids, b.next = s.String(), 0
 }
 
 // Values decisionJSON hands out for the commonest results, so that

@@ -202,15 +202,16 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 func (e *Engine) decide(ctx context.Context, in Input, start time.Time) (Decision, string, error) {
 	rev := e.cur.Load()
 	id := e.opts.newID()
-	in = in.canonical()
+	in.canonicalize()
 
 	var key, cache string
 	if rev.cache != nil {
 		var buf [256]byte
 		kb := in.appendCacheKey(buf[:0], rev.key)
-		if d, ok := rev.cache.get(kb); ok {
+		if cached := rev.cache.lookup(kb); cached != nil {
 			// The entry may come from an earlier revision of the same
 			// meaning (see Next).
+			d := *cached
 			d.ID, d.Revision = id, rev.id
 			if e.log != nil {
 				e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)

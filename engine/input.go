@@ -72,22 +72,24 @@ var (
 // means nothing, and decisions are memoized on the sorted set) and its
 // upstream format set.
 func (in Input) canonical() Input {
+	in.canonicalize()
+	return in
+}
+
+// canonicalize makes in canonical in place, which spares copying it.
+func (in *Input) canonicalize() {
 	if in.Request.UpstreamFormat == "" {
 		in.Request.UpstreamFormat = in.Request.Format
 	}
 	tags := in.User.Tags
-	if len(tags) < 2 {
-		return in
-	}
 	for i := 1; i < len(tags); i++ {
 		if tags[i-1] >= tags[i] {
 			t := slices.Clone(tags)
 			slices.Sort(t)
 			in.User.Tags = slices.Compact(t)
-			return in
+			return
 		}
 	}
-	return in
 }
 
 // value builds the input document as an AST value, so evaluation needs no
@@ -170,8 +172,8 @@ type keyFields struct {
 // revision to b. in must be canonical. Every field is length-prefixed, so
 // no value a client controls (a model name, a path) can make two inputs
 // share a key. Callers build it in a stack buffer: a cache hit allocates
-// nothing for its key.
-func (in Input) appendCacheKey(b []byte, k keyFields) []byte {
+// nothing for its key, and in is not copied.
+func (in *Input) appendCacheKey(b []byte, k keyFields) []byte {
 	b = appendKeyField(b, in.User.Login)
 	b = binary.AppendUvarint(b, uint64(len(in.User.Tags)))
 	for _, t := range in.User.Tags {
