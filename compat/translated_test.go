@@ -168,3 +168,29 @@ func FuzzModelAndStream(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTranslatedRecheck measures what the gateway does with a
+// translated request body before sending it: complete it (nothing to do
+// for an Anthropic client's) and read it again in the upstream's format.
+// The body is what package translate writes for the load benchmark's
+// streamed Anthropic request to a chat provider.
+func BenchmarkTranslatedRecheck(b *testing.B) {
+	body := []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"hi"}],"max_tokens":1024,"stream":true}`)
+	r, err := Detect(http.MethodPost, "/v1/messages", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if r, err = r.Translated(OpenAIChat, Request{Model: "gpt-5", Stream: true}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := CompleteTranslated(r, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := InspectUpstream(r, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

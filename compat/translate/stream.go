@@ -178,7 +178,7 @@ func (s *chatToAnthropic) event(ev sse.Event) {
 		return
 	}
 	c := &s.chunk
-	if decodeChatChunk(ev.Data, c) != nil {
+	if decodeChatChunk(ev.Data, c, !s.started) != nil {
 		s.fail("the upstream sent a chunk that is not JSON")
 		return
 	}

@@ -46,7 +46,7 @@ func (d *chatDecoder) event(h *hubStream, ev sse.Event) {
 		return
 	}
 	c := &d.c
-	if decodeChatChunk(ev.Data, c) != nil {
+	if decodeChatChunk(ev.Data, c, !h.started) != nil {
 		h.failf("the upstream sent a chunk that is not JSON")
 		return
 	}

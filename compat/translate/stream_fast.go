@@ -20,6 +20,9 @@ import (
 // that. One difference is left: encoding/json refuses a document nested
 // more than 10000 deep, and these readers count the depth of a member
 // they skip from that member, so they accept a few more levels there.
+// The chat chunk reader, the busiest, skims (stream_skim.go): it does not
+// check the members it passes over, so a chunk that is not valid JSON
+// only there is read where encoding/json would refuse it.
 
 // errSlow sends a document to encoding/json.
 var errSlow = errors.New("left to encoding/json")
@@ -29,16 +32,23 @@ var errSlow = errors.New("left to encoding/json")
 // and the offset of the member's value; member returns the offset past
 // the value. Other members are checked and skipped.
 func fastObject(data []byte, i int, names []string, member func(field, vs int) (int, error)) (int, error) {
+	return readObject(data, i, names, member, checkValue)
+}
+
+// checkValue checks the value at vs and returns the offset past it.
+func checkValue(data []byte, vs int) (int, error) { return jsonbytes.ValidValue(data, vs, nil) }
+
+// readObject is fastObject and skimObject: skip is how a member not in
+// names is passed over.
+func readObject(data []byte, i int, names []string, member func(field, vs int) (int, error), skip func(data []byte, vs int) (int, error)) (int, error) {
 	var seen uint64
 	return jsonbytes.ValidMembers(data, i, func(k jsonbytes.Key, _, vs int) (int, error) {
-		for _, c := range k {
-			if c >= 0x80 || c == '\\' {
-				return 0, errSlow
-			}
-		}
-		f := k.FoldIndex(names)
-		if f < 0 {
-			return jsonbytes.ValidValue(data, vs, nil)
+		f := nameIndex(k, names)
+		switch {
+		case f == errKey:
+			return 0, errSlow
+		case f < 0:
+			return skip(data, vs)
 		}
 		if seen&(1<<f) != 0 {
 			return 0, errSlow
@@ -46,6 +56,54 @@ func fastObject(data []byte, i int, names []string, member func(field, vs int) (
 		seen |= 1 << f
 		return member(f, vs)
 	})
+}
+
+// errKey is nameIndex's answer for a key it leaves to encoding/json.
+const errKey = -2
+
+// nameIndex returns the index of the first of names the key matches as
+// encoding/json matches a field name (as Key.FoldIndex does), -1 for none, or
+// errKey for a key written with escapes or non-ASCII bytes, which
+// encoding/json folds in ways this reader does not model. The exact
+// spelling, nearly always the one sent, is tried first.
+func nameIndex(k jsonbytes.Key, names []string) int {
+	for _, c := range k {
+		if c >= 0x80 || c == '\\' {
+			return errKey
+		}
+	}
+	return plainNameIndex(k, names)
+}
+
+// plainNameIndex is nameIndex for a key known to be plain ASCII.
+func plainNameIndex(k jsonbytes.Key, names []string) int {
+	for i, n := range names {
+		if len(k) == len(n) && (string(k) == n || asciiFold(k, n)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// asciiFold reports whether the ASCII strings k and n, of one length,
+// are equal regardless of case.
+func asciiFold(k []byte, n string) bool {
+	for i := range len(k) {
+		x, y := k[i], n[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // fastTop reads the document data, which must be one object and nothing
@@ -251,15 +309,18 @@ var (
 )
 
 // decodeChatChunk reads a chunk into c, reusing its slices and strings.
-func decodeChatChunk(data []byte, c *chatChunk) error {
-	if err := fastChatChunk(data, c); err == nil {
+// Without header, the chunk's id and model are passed over and c keeps
+// the last ones read: a translator needs them from the first chunk only,
+// and every chunk repeats them.
+func decodeChatChunk(data []byte, c *chatChunk, header bool) error {
+	if err := fastChatChunk(data, c, header); err == nil {
 		return nil
 	}
 	*c = chatChunk{}
 	return json.Unmarshal(data, c)
 }
 
-func fastChatChunk(data []byte, c *chatChunk) error {
+func fastChatChunk(data []byte, c *chatChunk, header bool) error {
 	spare, id, model := c.Choices[:0], c.ID, c.Model
 	// The first choice's tool calls of the last chunk lend their array to
 	// the next first choice's.
@@ -268,7 +329,13 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
 	}
 	*c = chatChunk{Error: c.Error[:0]}
-	err := fastTop(data, chatChunkFields, func(f, vs int) (int, error) {
+	if !header {
+		c.ID, c.Model = id, model
+	}
+	err := skimTop(data, chatChunkFields, func(f, vs int) (int, error) {
+		if !header && f < 2 {
+			return jsonbytes.SkimValue(data, vs)
+		}
 		if null, end := fastNull(data, vs); null {
 			switch f {
 			case 2:
@@ -316,12 +383,12 @@ func fastChatChunk(data []byte, c *chatChunk) error {
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
 // whose array its tool calls may use.
 func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
-	return fastNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
+	return skimNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
 			return fastNamePtr(data, vs, &ch.FinishReason, chatFinishReasons)
 		}
 		d := &ch.Delta
-		return fastNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
+		return skimNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
 				return fastText(data, vs, &d.Content)
@@ -349,7 +416,7 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 }
 
 func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
-	return fastNullableObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
+	return skimNullableObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
 		switch f {
 		case 0:
 			return fastInt(data, vs, &tc.Index)
@@ -357,7 +424,7 @@ func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
 			return fastString(data, vs, &tc.ID)
 		}
 		fn := &tc.Function
-		return fastNullableObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
+		return skimNullableObject(data, vs, chatFunctionFields, func(f, vs int) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}

@@ -50,25 +50,54 @@ var tricky = []string{
 	`{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f","input":null,"thinking":null}}`,
 	`{"type":"content_block_start","index":0,"content_block":{"type":"image","source":{"type":"base64"}}}`,
 	`  {"type":"x"}  `, `[]`, `null`, `{`, `{"a":}`, `{"a":1,}`,
+	// Members the chat reader skips, malformed or of another type.
+	`{"id":5,"model":["m"],"choices":[{"delta":{"content":"x"}}]}`,
+	`{"object":tru,"created":1.2.3,"choices":[{"index":x,"delta":{"content":"y","role":"\q"},"logprobs":{"a":[}]}]}`,
+	"{\"system_fingerprint\":\"a\x01\\\"\\\\\",\"choices\":[{\"delta\":{\"content\":\"\\\\\"}}]}",
 }
 
-// checkFastChat compares the fast chat chunk reader, after reading prev
-// into the same chunk, with encoding/json on data. The deltas the fast
-// reader leaves undecoded are compared by their value, and by what
-// appendText writes for them.
+// checkFastChat compares the chat chunk reader, after reading prev into
+// the same chunk, with encoding/json on data, reading the chunk's id and
+// model and passing over them. The reader skims: it may read a chunk that
+// is not valid JSON, which encoding/json refuses (the damage being in a
+// member it skips), but reads valid JSON as encoding/json does. The
+// deltas the fast reader leaves undecoded are compared by their value,
+// and by what appendText writes for them.
 func checkFastChat(t *testing.T, prev, data []byte) {
-	var c chatChunk
-	_ = decodeChatChunk(prev, &c)
 	var want chatChunk
 	wantErr := json.Unmarshal(data, &want)
 	want = decodedChunk(t, want)
-	err := fastChatChunk(data, &c)
-	if got := decodedChunk(t, c); err == nil && (wantErr != nil || !reflect.DeepEqual(got, want)) {
-		t.Fatalf("fast chat reader on %s:\n got %+v\nwant %+v (err %v)", data, got, want, wantErr)
+	// Without the header, what encoding/json reads into a chunk without
+	// id and model, and the previous chunk's id and model.
+	var body struct {
+		Choices []chatChunkChoice `json:"choices"`
+		Usage   *chatUsage        `json:"usage"`
+		Error   json.RawMessage   `json:"error"`
 	}
-	err = decodeChatChunk(data, &c)
-	if got := decodedChunk(t, c); (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
+	bodyErr := json.Unmarshal(data, &body)
+	valid := json.Valid(data)
+	for _, header := range []bool{true, false} {
+		var c chatChunk
+		_ = decodeChatChunk(prev, &c, true)
+		id, model := c.ID, c.Model
+		err := fastChatChunk(data, &c, header)
+		got := decodedChunk(t, c)
+		want, wantErr := want, wantErr
+		if !header {
+			want = decodedChunk(t, chatChunk{ID: id, Model: model, Choices: body.Choices, Usage: body.Usage, Error: body.Error})
+			wantErr = bodyErr
+		}
+		if err == nil && (wantErr != nil && valid || wantErr == nil && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("fast chat reader (header %v) on %s:\n got %+v\nwant %+v (err %v)", header, data, got, want, wantErr)
+		}
+		if !header {
+			continue
+		}
+		_ = decodeChatChunk(prev, &c, true)
+		err = decodeChatChunk(data, &c, true)
+		if got := decodedChunk(t, c); (err != nil) != (wantErr != nil) && valid || err == nil && wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("chat chunk %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
+		}
 	}
 }
 
@@ -314,7 +343,7 @@ func TestFastReadersAgreeWithEncodingJSON(t *testing.T) {
 	// The fixtures take the fast path: were they left to encoding/json,
 	// this test would hold without testing the fast readers.
 	var c chatChunk
-	if err := fastChatChunk(chat[1], &c); err != nil {
+	if err := fastChatChunk(chat[1], &c, true); err != nil {
 		t.Errorf("fixture chunk %s left to encoding/json: %v", chat[1], err)
 	}
 	var r anthEventReader
@@ -364,4 +393,26 @@ func FuzzFastDecoders(f *testing.F) {
 		checkFastResp(t, data)
 		checkFastGem(t, data)
 	})
+}
+
+// TestChatReaderSkims: the chat chunk reader reads what it needs from a
+// chunk whose other members are malformed, and passes over the id and
+// model once the stream has them.
+func TestChatReaderSkims(t *testing.T) {
+	var c chatChunk
+	data := []byte(`{"id":"a","object":tru,"created":1.2.3,"model":"m","choices":[{"index":x,"delta":{"content":"y\n","role":"\q"},"logprobs":{"a":[}]}]}`)
+	if err := fastChatChunk(data, &c, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Choices) != 1 || c.Choices[0].Delta.Content.String() != "y\n" || c.ID != "a" || c.Model != "m" {
+		t.Fatalf("read %+v", c)
+	}
+	if err := fastChatChunk([]byte(`{"id":7,"model":"other","choices":[]}`), &c, false); err != nil || c.ID != "a" || c.Model != "m" {
+		t.Fatalf("without the header: id %q model %q, %v; want the last chunk's", c.ID, c.Model, err)
+	}
+	// What the output holds is checked: a delta that is not a valid
+	// string is not skimmed.
+	if err := fastChatChunk([]byte("{\"choices\":[{\"delta\":{\"content\":\"a\x01\"}}]}"), &c, true); err == nil {
+		t.Fatal("a control character in a delta was read")
+	}
 }
