@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gateway/sluice/compat/sse"
 )
 
 // fuzzRecorder checks a format's recorder on arbitrary bodies: it never
@@ -245,6 +247,49 @@ func FuzzPlainChunk(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// FuzzLastNullUsage holds the usage filter's search for the usage member
+// to bytes.LastIndex.
+func FuzzLastNullUsage(f *testing.F) {
+	f.Add([]byte(`{"a":1,"usage":null,"b":"x"}`))
+	f.Add([]byte(`{"usage":null,"usage":null}`))
+	f.Add([]byte(`,"usage":null,"usage":nul`))
+	f.Add(append(bytes.Repeat([]byte("x:"), 300), nullUsageMember...))
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if got, want := lastNullUsage(s), bytes.LastIndex(s, []byte(nullUsageMember)); got != want {
+			t.Fatalf("lastNullUsage(%q) = %d, bytes.LastIndex %d", s, got, want)
+		}
+	})
+}
+
+// FuzzKeysUnescaped holds plainChunk's and skimmable's scan of chunks
+// without escapes to the general ones, which read every key EachKey finds
+// as encoding/json does: they must agree on every input.
+func FuzzKeysUnescaped(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"content":"a: \"usage\": 1"},"finish_reason":null}],"usage":null}`))
+	f.Add([]byte(`{"choices":[{"delta":{"Tool_Calls":[{"index":0}]}}]}`))
+	f.Add([]byte(`{"usage" : {"prompt_tokens":1}, "error": null}`))
+	f.Add([]byte(`{"uſage":{"prompt_tokens":1},"FINISH_REASON":"stop"}`))
+	f.Add([]byte(`{"Error":{"message":"x"},"choices":[{"delta":{"tool_calls":[]}}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"é"},"finish_reason" :null}],"usage":null,"x":"usage":1}`))
+	for _, fx := range loadFixtures(f) {
+		if fx.kind == "sse" && fx.format == OpenAIChat {
+			p := sse.Parser{}
+			_ = p.Feed(fx.data, func(e sse.Event) { f.Add(bytes.Clone(e.Data)) })
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if bytes.IndexByte(data, '\\') >= 0 {
+			return
+		}
+		if got, want := keysUnescaped(data, true), plainChunkKeys(data); got != want {
+			t.Fatalf("plain: keysUnescaped(%q) = %v, general scan %v", data, got, want)
+		}
+		if got, want := keysUnescaped(data, false), skimmableKeys(data); got != want {
+			t.Fatalf("skimmable: keysUnescaped(%q) = %v, general scan %v", data, got, want)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package compat
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -111,3 +113,107 @@ func checkRouting(key jsonbytes.Key, name string, seen bool, where string) error
 // kept) matches the way Go's encoding/json matches keys (unescaped, and
 // equal under Unicode case folding), or -1.
 func routingIndex(key jsonbytes.Key, names []string) int { return key.FoldIndex(names) }
+
+// keysUnescaped is plainChunk (plain) or skimmable (not plain) for a
+// chunk without a backslash, nearly every chunk of a stream: it finds the
+// same keys as jsonbytes.EachKey and reads them the same way, with less
+// work per key. Without escapes the key before a colon is simply the text
+// between the two quotes before it, and when the chunk is also ASCII, a
+// key matches a name only at the name's length and in ASCII case folding,
+// so most keys cost a length check. FuzzKeysUnescaped holds it to the
+// general scans.
+func keysUnescaped(data []byte, plain bool) bool {
+	ascii := isASCII(data)
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], ':')
+		if j < 0 {
+			return true
+		}
+		colon := i + j
+		i = colon + 1
+		k := colon
+		for k > 0 && jsonbytes.IsSpace(data[k-1]) {
+			k--
+		}
+		if k < 2 || data[k-1] != '"' {
+			continue
+		}
+		end := k - 1
+		start := bytes.LastIndexByte(data[:end], '"') + 1
+		// A key shorter than the shortest name (in bytes, so in runes
+		// too) cannot match one; EachKey skips keys over MaxEachKey.
+		if start == 0 || end-start < len("usage") || end-start > jsonbytes.MaxEachKey {
+			continue
+		}
+		key := jsonbytes.Key(data[start:end])
+		name := -1
+		if ascii {
+			name = plainNameASCII(key)
+		} else {
+			name = key.FoldIndex(plainNames)
+		}
+		switch name {
+		case -1:
+		case 0: // tool_calls
+			return false
+		case 1: // error
+			if !nullAfter(data, colon) {
+				return false
+			}
+		default: // finish_reason, usage: skimChunk reads them
+			if plain && !nullAfter(data, colon) {
+				return false
+			}
+		}
+	}
+}
+
+// plainNameASCII is FoldIndex(plainNames) for an ASCII key.
+func plainNameASCII(key []byte) int {
+	switch len(key) {
+	case len("usage"): // and len("error")
+		if asciiFold(key, "usage") {
+			return 3
+		}
+		if asciiFold(key, "error") {
+			return 1
+		}
+	case len("tool_calls"):
+		if asciiFold(key, "tool_calls") {
+			return 0
+		}
+	case len("finish_reason"):
+		if asciiFold(key, "finish_reason") {
+			return 2
+		}
+	}
+	return -1
+}
+
+// asciiFold reports whether the ASCII key equals the lower-case name
+// regardless of case; len(key) == len(name).
+func asciiFold(key []byte, name string) bool {
+	for i := range len(key) {
+		c := key[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCII reports whether data holds only ASCII bytes, eight at a time.
+func isASCII(data []byte) bool {
+	var acc uint64
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		acc |= binary.LittleEndian.Uint64(data[i:])
+	}
+	for ; i < len(data); i++ {
+		acc |= uint64(data[i])
+	}
+	return acc&0x8080808080808080 == 0
+}

@@ -549,6 +549,15 @@ var skimNames = []string{"choices", "usage"}
 // skimmable reports whether a chunk has no tool calls and no error, which
 // skimChunk does not read.
 func skimmable(data []byte) bool {
+	if bytes.IndexByte(data, '\\') < 0 {
+		return keysUnescaped(data, false)
+	}
+	return skimmableKeys(data)
+}
+
+// skimmableKeys is skimmable for any chunk, as plainChunkKeys is
+// plainChunk.
+func skimmableKeys(data []byte) bool {
 	ok := true
 	jsonbytes.EachKey(data, func(k jsonbytes.Key, colon int) bool {
 		switch k.FoldIndex(plainNames) {
@@ -571,6 +580,15 @@ var plainNames = []string{"tool_calls", "error", "finish_reason", "usage"}
 // chunks unless it rebuilds the body. A key found inside a string value
 // can only make it answer false, which costs a decode and nothing else.
 func plainChunk(data []byte) bool {
+	if bytes.IndexByte(data, '\\') < 0 {
+		return keysUnescaped(data, true)
+	}
+	return plainChunkKeys(data)
+}
+
+// plainChunkKeys is plainChunk for any chunk: every key EachKey finds is
+// unescaped and folded as encoding/json matches it.
+func plainChunkKeys(data []byte) bool {
 	plain := true
 	jsonbytes.EachKey(data, func(k jsonbytes.Key, colon int) bool {
 		switch k.FoldIndex(plainNames) {

@@ -189,6 +189,10 @@ func (f *UsageFilter) block(ev sse.Event) {
 		f.out = append(f.out, ev.Raw...)
 		return
 	}
+	if !mayHoldUsage(ev.Data) {
+		f.out = append(f.out, ev.Raw...)
+		return
+	}
 	if out, ok := cutNullUsage(f.out, ev.Raw, ev.Data); ok {
 		f.out = out
 		return
@@ -220,7 +224,7 @@ const nullUsageMember = `,"usage":null`
 // be escaped.
 func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 	d := bytes.TrimRight(data, " \t")
-	j := bytes.LastIndex(d, []byte(nullUsageMember))
+	j := lastNullUsage(d)
 	if len(d) == 0 || d[0] != '{' || j < 0 {
 		return dst, false
 	}
@@ -230,7 +234,7 @@ func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 		return dst, false
 	}
 	// Find the same bytes in the block: its last line must be that data line.
-	i := bytes.LastIndex(raw, []byte(nullUsageMember))
+	i := lastNullUsage(raw)
 	if i < 0 || !bytes.Equal(bytes.TrimRight(raw[i+len(nullUsageMember):], " \t\r\n"), tail) {
 		return dst, false
 	}
@@ -238,11 +242,31 @@ func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 	return append(dst, raw[i+len(nullUsageMember):]...), true
 }
 
+// lastNullUsage is bytes.LastIndex(s, nullUsageMember), fast where the
+// member sits near the end of s, as it does in a chunk: it steps back
+// from colon to colon (the member holds one, after "usage") instead of
+// hashing every byte it passes, as bytes.LastIndex does, and unlike a
+// search for the leading comma it stops rarely. FuzzLastNullUsage holds
+// it to bytes.LastIndex.
+func lastNullUsage(s []byte) int {
+	const colon = len(`,"usage"`)
+	for k := len(s); ; {
+		c := bytes.LastIndexByte(s[:k], ':')
+		if c < 0 {
+			return -1
+		}
+		k = c
+		if at := c - colon; at >= 0 && len(s)-at >= len(nullUsageMember) &&
+			string(s[at:at+len(nullUsageMember)]) == nullUsageMember {
+			return at
+		}
+	}
+}
+
 // filterChunk decides the fate of one chunk: dropped (keep false),
 // unchanged (data nil) or rewritten.
 func filterChunk(chunk []byte) (data []byte, keep bool) {
-	// Without the name, plain or escaped, there is no usage member.
-	if !bytes.Contains(chunk, []byte(`"usage"`)) && !bytes.Contains(chunk, []byte(`\u`)) {
+	if !mayHoldUsage(chunk) {
 		return nil, true
 	}
 	var (
@@ -285,6 +309,13 @@ func filterChunk(chunk []byte) (data []byte, keep bool) {
 		return nil, false // the usage-only chunk the option added
 	}
 	return nil, true
+}
+
+// mayHoldUsage reports whether a chunk may have a usage member: without
+// the name, plain or escaped, it has none, and passes as it is. Checked
+// first, it spares chunks without usage the fast path's searches.
+func mayHoldUsage(chunk []byte) bool {
+	return bytes.Contains(chunk, []byte(`"usage"`)) || bytes.Contains(chunk, []byte(`\u`))
 }
 
 // replaceData appends raw to dst with its data lines replaced by one line
