@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/internal/cputime"
 )
 
 func BenchmarkDetect(b *testing.B) {
@@ -118,7 +119,7 @@ func BenchmarkChatStreamEvents(b *testing.B) {
 	_ = p.Feed(f.data, func(e sse.Event) { events = append(events, bytes.Clone(e.Raw)) })
 	b.ReportAllocs()
 	b.SetBytes(int64(len(f.data)))
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		r := NewRecorder(OpenAIChat, true, RecorderOptions{})
 		fl := NewUsageFilter(discard{})
@@ -131,7 +132,7 @@ func BenchmarkChatStreamEvents(b *testing.B) {
 			b.Fatal("no usage")
 		}
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N*len(events)), "cpu-ns/event")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*len(events)), "cpu-ns/event")
 }
 
 func BenchmarkUsageFilterChunk(b *testing.B) {

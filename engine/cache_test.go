@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/cputime"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/rego"
 )
@@ -421,14 +422,14 @@ func BenchmarkCachedDecision(b *testing.B) {
 			runtime.LockOSThread() // so that the thread's clock is the loop's
 			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
-			n, cpu0 := 0, threadCPU()
+			n, cpu0 := 0, int64(cputime.Thread())
 			for b.Loop() {
 				if _, err := e.Decide(ctx, c.in); err != nil {
 					b.Fatal(err)
 				}
 				n++
 			}
-			b.ReportMetric(float64(threadCPU()-cpu0)/float64(n), "cpu-ns/op")
+			b.ReportMetric(float64(int64(cputime.Thread())-cpu0)/float64(n), "cpu-ns/op")
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/cputime"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -76,8 +77,8 @@ func TestProcCPU(t *testing.T) {
 	}
 	// Spin until getrusage counts 100 ms of CPU (however busy the
 	// machine), then /proc must count most of it too.
-	start := processCPU()
-	for deadline := time.Now().Add(20 * time.Second); processCPU()-start < 100*time.Millisecond && time.Now().Before(deadline); {
+	start := cputime.Process()
+	for deadline := time.Now().Add(20 * time.Second); cputime.Process()-start < 100*time.Millisecond && time.Now().Before(deadline); {
 	}
 	after, err := procCPU(os.Getpid())
 	if err != nil {

@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/sluice-gateway/sluice/internal/cputime"
 )
 
 // result is what one load run measured.
@@ -55,7 +56,7 @@ func load(ctx context.Context, client *http.Client, url string, body []byte, wor
 		sent  int
 		wg    sync.WaitGroup
 		start = time.Now()
-		cpu0  = processCPU()
+		cpu0  = cputime.Process()
 	)
 	next := func() bool {
 		mu.Lock()
@@ -91,7 +92,7 @@ func load(ctx context.Context, client *http.Client, url string, body []byte, wor
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
-	res.cpu = processCPU() - cpu0
+	res.cpu = cputime.Process() - cpu0
 	res.requests = len(res.lat)
 	sortDurations(res.lat)
 	return res
@@ -115,15 +116,6 @@ func once(ctx context.Context, client *http.Client, url string, body []byte) err
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }

@@ -78,42 +78,28 @@ func nameIndex(k jsonbytes.Key, names []string) int {
 // plainNameIndex is nameIndex for a key known to be plain ASCII.
 func plainNameIndex(k jsonbytes.Key, names []string) int {
 	for i, n := range names {
-		if len(k) == len(n) && (string(k) == n || asciiFold(k, n)) {
+		if len(k) == len(n) && (string(k) == n || jsonbytes.ASCIIEqualFold(k, n)) {
 			return i
 		}
 	}
 	return -1
 }
 
-// asciiFold reports whether the ASCII strings k and n, of one length,
-// are equal regardless of case.
-func asciiFold(k []byte, n string) bool {
-	for i := range len(k) {
-		x, y := k[i], n[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // fastTop reads the document data, which must be one object and nothing
 // else.
 func fastTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
+	return readTop(data, names, member, fastObject)
+}
+
+// readTop reads the one object data holds with object (fastObject or
+// skimObject).
+func readTop(data []byte, names []string, member func(field, vs int) (int, error),
+	object func([]byte, int, []string, func(field, vs int) (int, error)) (int, error)) error {
 	i := jsonbytes.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return errSlow
 	}
-	end, err := fastObject(data, i, names, member)
+	end, err := object(data, i, names, member)
 	if err != nil {
 		return err
 	}

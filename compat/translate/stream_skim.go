@@ -49,16 +49,5 @@ func skimNullableObject(data []byte, i int, names []string, member func(field, v
 
 // skimTop is fastTop for stream events.
 func skimTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
-	i := jsonbytes.SkipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return errSlow
-	}
-	end, err := skimObject(data, i, names, member)
-	if err != nil {
-		return err
-	}
-	if jsonbytes.SkipSpace(data, end) != len(data) {
-		return errSlow
-	}
-	return nil
+	return readTop(data, names, member, skimObject)
 }

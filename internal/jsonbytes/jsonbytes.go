@@ -52,7 +52,7 @@ func (k Key) Fold(name string) bool {
 			return strings.EqualFold(Unquote(k), name)
 		}
 	}
-	return len(k) == len(name) && asciiEqualFold(k, name)
+	return len(k) == len(name) && ASCIIEqualFold(k, name)
 }
 
 // FoldIndex returns the index of the first of names the key matches as
@@ -71,7 +71,7 @@ func (k Key) FoldIndex(names []string) int {
 		}
 	}
 	for i, n := range names {
-		if len(k) == len(n) && asciiEqualFold(k, n) {
+		if len(k) == len(n) && ASCIIEqualFold(k, n) {
 			return i
 		}
 	}
@@ -216,18 +216,34 @@ func SkipString(data []byte, i int) (int, error) {
 
 // SkipValue returns the offset just past the value starting at i.
 func SkipValue(data []byte, i int) (int, error) {
+	return skipValue(data, i, true)
+}
+
+// skipValue is SkipValue (check) and SkimValue: the two differ only in
+// how they pass over strings. A flag rather than a function value keeps
+// both calls direct on this hot path.
+func skipValue(data []byte, i int, check bool) (int, error) {
 	if i >= len(data) {
 		return 0, ErrSyntax
 	}
 	switch data[i] {
 	case '"':
-		return SkipString(data, i)
+		if check {
+			return SkipString(data, i)
+		}
+		return SkimString(data, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(data); j++ {
 			switch data[j] {
 			case '"':
-				e, err := SkipString(data, j)
+				var e int
+				var err error
+				if check {
+					e, err = SkipString(data, j)
+				} else {
+					e, err = SkimString(data, j)
+				}
 				if err != nil {
 					return 0, err
 				}
@@ -329,9 +345,9 @@ func keyBefore(data []byte, colon int) (Key, bool) {
 	return nil, false
 }
 
-// asciiEqualFold reports whether the ASCII strings a and b are equal
+// ASCIIEqualFold reports whether the ASCII strings a and b are equal
 // regardless of case; len(a) == len(b).
-func asciiEqualFold(a []byte, b string) bool {
+func ASCIIEqualFold(a []byte, b string) bool {
 	for i := range len(a) {
 		x, y := a[i], b[i]
 		if x == y {

@@ -43,25 +43,17 @@ func SkimMembers(data []byte, i int, value func(key Key, plain bool, vs int) (in
 		if ke < 0 {
 			return 0, ErrSyntax
 		}
-		colon := SkipSpace(data, ke)
-		if colon >= len(data) || data[colon] != ':' {
-			return 0, ErrSyntax
+		colon, err := colonAfter(data, ke)
+		if err != nil {
+			return 0, err
 		}
 		ve, err := value(Key(data[i+1:ke-1]), plain, SkipSpace(data, colon+1))
 		if err != nil {
 			return 0, err
 		}
-		i = SkipSpace(data, ve)
-		if i >= len(data) {
-			return 0, ErrSyntax
-		}
-		switch data[i] {
-		case '}':
-			return i + 1, nil
-		case ',':
-			i = SkipSpace(data, i+1)
-		default:
-			return 0, ErrSyntax
+		var end bool
+		if i, end, err = next(data, ve, '}'); err != nil || end {
+			return i, err
 		}
 	}
 }
@@ -92,32 +84,5 @@ func SkimString(data []byte, i int) (int, error) {
 // SkimValue returns the offset just past the value starting at i, as
 // SkipValue does, finding the strings' ends with SkimString.
 func SkimValue(data []byte, i int) (int, error) {
-	if i >= len(data) {
-		return 0, ErrSyntax
-	}
-	switch data[i] {
-	case '"':
-		return SkimString(data, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				e, err := SkimString(data, j)
-				if err != nil {
-					return 0, err
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, ErrSyntax
-	}
-	return SkipValue(data, i)
+	return skipValue(data, i, false)
 }

@@ -151,6 +151,31 @@ func validValue(data []byte, i int, onKey func(Key, int) bool, depth int) (int, 
 	}
 }
 
+// colonAfter returns the offset of the colon after a key ending at ke.
+func colonAfter(data []byte, ke int) (int, error) {
+	colon := SkipSpace(data, ke)
+	if colon >= len(data) || data[colon] != ':' {
+		return 0, ErrSyntax
+	}
+	return colon, nil
+}
+
+// next reads what follows a member or element ending at ve: the offset
+// of the next one, or, at closing, the offset past it and end.
+func next(data []byte, ve int, closing byte) (i int, end bool, err error) {
+	i = SkipSpace(data, ve)
+	if i >= len(data) {
+		return 0, false, ErrSyntax
+	}
+	switch data[i] {
+	case closing:
+		return i + 1, true, nil
+	case ',':
+		return SkipSpace(data, i+1), false, nil
+	}
+	return 0, false, ErrSyntax
+}
+
 func literal(data []byte, i int, lit string) (int, error) {
 	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
 		return 0, ErrSyntax
@@ -174,25 +199,17 @@ func ValidMembers(data []byte, i int, value func(key Key, colon, vs int) (int, e
 		if err != nil {
 			return 0, err
 		}
-		colon := SkipSpace(data, ke)
-		if colon >= len(data) || data[colon] != ':' {
-			return 0, ErrSyntax
+		colon, err := colonAfter(data, ke)
+		if err != nil {
+			return 0, err
 		}
 		ve, err := value(Key(data[i+1:ke-1]), colon, SkipSpace(data, colon+1))
 		if err != nil {
 			return 0, err
 		}
-		i = SkipSpace(data, ve)
-		if i >= len(data) {
-			return 0, ErrSyntax
-		}
-		switch data[i] {
-		case '}':
-			return i + 1, nil
-		case ',':
-			i = SkipSpace(data, i+1)
-		default:
-			return 0, ErrSyntax
+		var end bool
+		if i, end, err = next(data, ve, '}'); err != nil || end {
+			return i, err
 		}
 	}
 }
@@ -213,17 +230,9 @@ func ValidElements(data []byte, i int, value func(vs int) (int, error)) (int, er
 		if err != nil {
 			return 0, err
 		}
-		i = SkipSpace(data, ve)
-		if i >= len(data) {
-			return 0, ErrSyntax
-		}
-		switch data[i] {
-		case ']':
-			return i + 1, nil
-		case ',':
-			i = SkipSpace(data, i+1)
-		default:
-			return 0, ErrSyntax
+		var end bool
+		if i, end, err = next(data, ve, ']'); err != nil || end {
+			return i, err
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-gateway/sluice/internal/cputime"
 	"github.com/sluice-gateway/sluice/store"
 	"github.com/sluice-gateway/sluice/usage"
 )
@@ -294,7 +295,7 @@ func BenchmarkWriter(b *testing.B, dsn string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for i := range b.N {
 		r.Time = T0.Add(time.Duration(i) * time.Millisecond / 8) // 8,000 requests a second
 		r.ID = store.NewID(r.Time)
@@ -308,5 +309,5 @@ func BenchmarkWriter(b *testing.B, dsn string) {
 		b.Fatalf("stats %+v, want %d written", s, b.N)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/row")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/row")
 }

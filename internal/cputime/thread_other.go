@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package cputime
+
+const rusageThread = -1 // not measured
