@@ -149,6 +149,9 @@ func checkServeFlags(f *serveFlags, args []string) error {
 	if f.h2Streams < 1 {
 		return errors.New("--http2-max-streams must be at least 1")
 	}
+	if f.gcHeapFloor < 0 {
+		return errors.New("--gc-heap-floor-bytes must be 0 (Go's default) or more")
+	}
 	if f.tls && !f.tailnet {
 		return errors.New("--tls needs --tailnet")
 	}

@@ -313,6 +313,15 @@ func TestServeQuotaFlags(t *testing.T) {
 	}
 }
 
+// TestServeGCHeapFloorFlag refuses a negative floor instead of running
+// with Go's default as if it had been 0.
+func TestServeGCHeapFloorFlag(t *testing.T) {
+	code, _, stderr := runCLI(t, "serve", "--state-dir", t.TempDir(), "--gc-heap-floor-bytes", "-1")
+	if want := "--gc-heap-floor-bytes must be 0 (Go's default) or more"; code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want a refusal with %q", code, stderr, want)
+	}
+}
+
 // TestServeForceModelFlag refuses a forced model whose inline parameters
 // every request would fail on.
 func TestServeForceModelFlag(t *testing.T) {
