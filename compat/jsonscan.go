@@ -131,21 +131,12 @@ func keysUnescaped(data []byte, plain bool) bool {
 		}
 		colon := i + j
 		i = colon + 1
-		k := colon
-		for k > 0 && jsonbytes.IsSpace(data[k-1]) {
-			k--
-		}
-		if k < 2 || data[k-1] != '"' {
-			continue
-		}
-		end := k - 1
-		start := bytes.LastIndexByte(data[:end], '"') + 1
+		key, ok := jsonbytes.KeyBefore(data, colon)
 		// A key shorter than the shortest name (in bytes, so in runes
-		// too) cannot match one; EachKey skips keys over MaxEachKey.
-		if start == 0 || end-start < len("usage") || end-start > jsonbytes.MaxEachKey {
+		// too) cannot match one.
+		if !ok || len(key) < len("usage") {
 			continue
 		}
-		key := jsonbytes.Key(data[start:end])
 		name := -1
 		if ascii {
 			name = plainNameASCII(key)
@@ -172,37 +163,22 @@ func keysUnescaped(data []byte, plain bool) bool {
 func plainNameASCII(key []byte) int {
 	switch len(key) {
 	case len("usage"): // and len("error")
-		if asciiFold(key, "usage") {
+		if jsonbytes.ASCIIEqualFold(key, "usage") {
 			return 3
 		}
-		if asciiFold(key, "error") {
+		if jsonbytes.ASCIIEqualFold(key, "error") {
 			return 1
 		}
 	case len("tool_calls"):
-		if asciiFold(key, "tool_calls") {
+		if jsonbytes.ASCIIEqualFold(key, "tool_calls") {
 			return 0
 		}
 	case len("finish_reason"):
-		if asciiFold(key, "finish_reason") {
+		if jsonbytes.ASCIIEqualFold(key, "finish_reason") {
 			return 2
 		}
 	}
 	return -1
-}
-
-// asciiFold reports whether the ASCII key equals the lower-case name
-// regardless of case; len(key) == len(name).
-func asciiFold(key []byte, name string) bool {
-	for i := range len(key) {
-		c := key[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != name[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // isASCII reports whether data holds only ASCII bytes, eight at a time.

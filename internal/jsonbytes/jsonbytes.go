@@ -304,7 +304,7 @@ func EachKey(data []byte, fn func(key Key, colon int) bool) {
 		}
 		colon := i + j
 		i = colon + 1
-		if key, ok := keyBefore(data, colon); ok && !fn(key, colon) {
+		if key, ok := KeyBefore(data, colon); ok && !fn(key, colon) {
 			return
 		}
 	}
@@ -317,10 +317,10 @@ func EachKey(data []byte, fn func(key Key, colon int) bool) {
 // is at most six bytes), longer than any member name fast paths look for.
 const MaxEachKey = 128
 
-// keyBefore returns the contents of the string that ends, up to
+// KeyBefore returns the contents of the string that ends, up to
 // whitespace, just before offset colon, if it is at most MaxEachKey bytes
-// long.
-func keyBefore(data []byte, colon int) (Key, bool) {
+// long: the key EachKey reports for that colon.
+func KeyBefore(data []byte, colon int) (Key, bool) {
 	k := colon
 	for k > 0 && IsSpace(data[k-1]) {
 		k--
