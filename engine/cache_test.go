@@ -368,13 +368,53 @@ func TestCacheNeedsEqualKey(t *testing.T) {
 	c.put("alice", Decision{Role: RoleAdmin, Allow: true})
 	// Make the entry stored under alice's hash hold another key, as a
 	// collision would.
-	c.entries[c.slots[maphash.String(c.seed, "alice")]].key = "mallory"
+	h := maphash.String(c.seed, "alice")
+	x := c.index.Load()
+	i, alice := x.find(h)
+	mallory := &lruEntry{hash: h, key: "mallory", d: alice.d}
+	x.slots[i].Store(mallory)
+	c.entries[c.position(alice)] = mallory
 	if d, ok := c.get([]byte("alice")); ok {
 		t.Fatalf("alice got the decision stored for another key: %+v", d)
 	}
 	c.put("alice", Decision{Role: RoleUser})
 	if d, ok := c.get([]byte("alice")); !ok || d.Role != RoleUser || c.len() != 1 {
 		t.Errorf("after storing alice again: %+v %v, %d entries", d, ok, c.len())
+	}
+}
+
+// TestCacheIndexConsistent: through many evictions, with home slots
+// shared by several keys, every stored entry stays findable and the
+// index holds exactly the stored entries.
+func TestCacheIndexConsistent(t *testing.T) {
+	for _, max := range []int{1, 2, 3, 7, 16, 100, 1500} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			c := newLRU(max)
+			for i := range 20 * max {
+				k := fmt.Sprint(i * 7 % (3 * max))
+				if _, ok := c.get([]byte(k)); !ok {
+					c.put(k, Decision{Role: k})
+				}
+				if i%(max+3) != 0 {
+					continue
+				}
+				x := c.index.Load()
+				held := 0
+				for j := range x.slots {
+					if x.slots[j].Load() != nil {
+						held++
+					}
+				}
+				if held != len(c.entries) || len(c.entries) > max {
+					t.Fatalf("after %d puts: %d entries in the index, %d in the list, max %d", i, held, len(c.entries), max)
+				}
+				for _, e := range c.entries {
+					if d, ok := c.get([]byte(e.key)); !ok || d.Role != e.key {
+						t.Fatalf("after %d puts: stored key %s not found (%v, %q)", i, e.key, ok, d.Role)
+					}
+				}
+			}
+		})
 	}
 }
 
