@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-gateway/sluice/internal/cputime"
@@ -445,16 +447,23 @@ func TestCacheConcurrent(t *testing.T) {
 // also the CPU time of the benchmark's thread per decision (cpu-ns/op),
 // which other processes on a busy machine disturb less than wall time.
 func BenchmarkCachedDecision(b *testing.B) {
+	// observed has an observer, as the gateway has for its metrics, so
+	// the decision is timed; logged writes the decision log too.
+	var observed atomic.Int64
 	for _, c := range []struct {
 		name string
 		cfg  *policy.Config
 		in   Input
+		opts []Option
 	}{
-		{"default", policy.Default(), in("someone@example.com", "openai", "gpt-5")},
-		{"1000grants", grantsConfig(b, 1000), in("user250@example.com", "p0", "model-250-large", "tag:ci")},
+		{"default", policy.Default(), in("someone@example.com", "openai", "gpt-5"), nil},
+		{"1000grants", grantsConfig(b, 1000), in("user250@example.com", "p0", "model-250-large", "tag:ci"), nil},
+		{"observed", policy.Default(), in("someone@example.com", "openai", "gpt-5"),
+			[]Option{WithObserver(func(o Observation) { observed.Add(int64(o.Duration)) })}},
+		{"logged", policy.Default(), in("someone@example.com", "openai", "gpt-5"), []Option{WithDecisionLog(io.Discard)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			e := newEngine(b, c.cfg)
+			e := newEngine(b, c.cfg, c.opts...)
 			ctx := context.Background()
 			if d, err := e.Decide(ctx, c.in); err != nil || !d.Allow {
 				b.Fatalf("benchmark input not allowed: %+v %v", d, err)
