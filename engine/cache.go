@@ -51,10 +51,10 @@ type lruIndex struct {
 type lruEntry struct {
 	hash uint64
 	key  string
+	used atomic.Bool
 	// d is never modified once stored (put replaces the entry), so
 	// lookup can hand it out to be read.
-	d    *Decision
-	used atomic.Bool
+	d Decision
 }
 
 func newLRU(max int) *lru {
@@ -103,7 +103,7 @@ func (c *lru) lookup(key []byte) *Decision {
 			if !e.used.Load() {
 				e.used.Store(true)
 			}
-			return e.d
+			return &e.d
 		}
 	}
 	return nil
@@ -114,7 +114,7 @@ func (c *lru) put(key string, d Decision) {
 	if c == nil {
 		return
 	}
-	e := &lruEntry{hash: maphash.String(c.seed, key), key: key, d: &d}
+	e := &lruEntry{hash: maphash.String(c.seed, key), key: key, d: d}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	x := c.index.Load()
