@@ -217,7 +217,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision, err error) {
 // hit logs and observes a decision the cache answered. It is apart from
 // Decide so that Decide's frame stays small for the untimed case.
 func (e *Engine) hit(rev string, in *Input, d *Decision, start time.Duration) {
-	e.log.write(e.opts.now(), rev, *in, *d, nil, monoTime(start), 0, true)
+	if e.log != nil {
+		e.log.write(e.opts.now(), rev, *in, *d, nil, monoTime(start), 0, true)
+	}
 	if e.opts.observe != nil {
 		e.opts.observe(Observation{Allow: d.Allow, Cache: "hit", Duration: monoNow() - start})
 	}
