@@ -200,8 +200,8 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision, err error) {
 		kb := in.appendCacheKey(buf[:0], rev.key)
 		if cached := rev.cache.lookup(kb); cached != nil {
 			// The entry may come from an earlier revision of the same
-			// meaning (see Next).
-			// d is the result, so the entry is copied once.
+			// meaning (see Next). d is the result, so the entry is
+			// copied once.
 			d = *cached
 			d.ID, d.Revision = e.opts.newID(), rev.id
 			if timed {
