@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-gateway/sluice/internal/cputime"
@@ -368,13 +370,53 @@ func TestCacheNeedsEqualKey(t *testing.T) {
 	c.put("alice", Decision{Role: RoleAdmin, Allow: true})
 	// Make the entry stored under alice's hash hold another key, as a
 	// collision would.
-	c.entries[c.slots[maphash.String(c.seed, "alice")]].key = "mallory"
+	h := maphash.String(c.seed, "alice")
+	x := c.index.Load()
+	i, alice := x.find(h)
+	mallory := &lruEntry{hash: h, key: "mallory", d: alice.d}
+	x.slots[i].Store(mallory)
+	c.entries[c.position(alice)] = mallory
 	if d, ok := c.get([]byte("alice")); ok {
 		t.Fatalf("alice got the decision stored for another key: %+v", d)
 	}
 	c.put("alice", Decision{Role: RoleUser})
 	if d, ok := c.get([]byte("alice")); !ok || d.Role != RoleUser || c.len() != 1 {
 		t.Errorf("after storing alice again: %+v %v, %d entries", d, ok, c.len())
+	}
+}
+
+// TestCacheIndexConsistent: through many evictions, with home slots
+// shared by several keys, every stored entry stays findable and the
+// index holds exactly the stored entries.
+func TestCacheIndexConsistent(t *testing.T) {
+	for _, max := range []int{1, 2, 3, 7, 16, 100, 1500} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			c := newLRU(max)
+			for i := range 20 * max {
+				k := fmt.Sprint(i * 7 % (3 * max))
+				if _, ok := c.get([]byte(k)); !ok {
+					c.put(k, Decision{Role: k})
+				}
+				if i%(max+3) != 0 {
+					continue
+				}
+				x := c.index.Load()
+				held := 0
+				for j := range x.slots {
+					if x.slots[j].Load() != nil {
+						held++
+					}
+				}
+				if held != len(c.entries) || len(c.entries) > max {
+					t.Fatalf("after %d puts: %d entries in the index, %d in the list, max %d", i, held, len(c.entries), max)
+				}
+				for _, e := range c.entries {
+					if d, ok := c.get([]byte(e.key)); !ok || d.Role != e.key {
+						t.Fatalf("after %d puts: stored key %s not found (%v, %q)", i, e.key, ok, d.Role)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -405,16 +447,23 @@ func TestCacheConcurrent(t *testing.T) {
 // also the CPU time of the benchmark's thread per decision (cpu-ns/op),
 // which other processes on a busy machine disturb less than wall time.
 func BenchmarkCachedDecision(b *testing.B) {
+	// observed has an observer, as the gateway has for its metrics, so
+	// the decision is timed; logged writes the decision log too.
+	var observed atomic.Int64
 	for _, c := range []struct {
 		name string
 		cfg  *policy.Config
 		in   Input
+		opts []Option
 	}{
-		{"default", policy.Default(), in("someone@example.com", "openai", "gpt-5")},
-		{"1000grants", grantsConfig(b, 1000), in("user250@example.com", "p0", "model-250-large", "tag:ci")},
+		{"default", policy.Default(), in("someone@example.com", "openai", "gpt-5"), nil},
+		{"1000grants", grantsConfig(b, 1000), in("user250@example.com", "p0", "model-250-large", "tag:ci"), nil},
+		{"observed", policy.Default(), in("someone@example.com", "openai", "gpt-5"),
+			[]Option{WithObserver(func(o Observation) { observed.Add(int64(o.Duration)) })}},
+		{"logged", policy.Default(), in("someone@example.com", "openai", "gpt-5"), []Option{WithDecisionLog(io.Discard)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			e := newEngine(b, c.cfg)
+			e := newEngine(b, c.cfg, c.opts...)
 			ctx := context.Background()
 			if d, err := e.Decide(ctx, c.in); err != nil || !d.Allow {
 				b.Fatalf("benchmark input not allowed: %+v %v", d, err)

@@ -183,56 +183,82 @@ func (e *Engine) Config() *policy.Config { return e.cur.Load().cfg }
 
 // Decide evaluates the policy for in. An error always comes with a decision
 // that denies.
-func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	// Only the observer and the decision log read the clock: a cached
-	// decision is cheaper than two clock reads on some machines.
-	var start time.Time
-	if e.opts.observe != nil || e.log != nil {
-		start = time.Now()
+func (e *Engine) Decide(ctx context.Context, in Input) (d Decision, err error) {
+	// Only the observer and the decision log read the clock, and only its
+	// monotonic reading (see monoNow): a cached decision is cheaper than
+	// the two clock reads of time.Now on some machines.
+	timed := e.opts.observe != nil || e.log != nil
+	var start time.Duration
+	if timed {
+		start = monoNow()
 	}
-	d, cache, err := e.decide(ctx, in, start)
-	if e.opts.observe != nil {
-		e.opts.observe(Observation{Allow: d.Allow, Err: err, Cache: cache, Duration: time.Since(start)})
-	}
-	return d, err
-}
-
-// decide is Decide; cache says whether the cache answered ("hit"), was
-// filled ("miss") or is off ("").
-func (e *Engine) decide(ctx context.Context, in Input, start time.Time) (Decision, string, error) {
 	rev := e.cur.Load()
-	id := e.opts.newID()
 	in.canonicalize()
-
-	var key, cache string
+	var key string
 	if rev.cache != nil {
 		var buf [256]byte
 		kb := in.appendCacheKey(buf[:0], rev.key)
 		if cached := rev.cache.lookup(kb); cached != nil {
 			// The entry may come from an earlier revision of the same
-			// meaning (see Next).
-			d := *cached
-			d.ID, d.Revision = id, rev.id
-			if e.log != nil {
-				e.log.write(e.opts.now(), rev.id, in, d, nil, start, 0, true)
+			// meaning (see Next). d is the result, so the entry is
+			// copied once.
+			d = *cached
+			d.ID, d.Revision = e.opts.newID(), rev.id
+			if timed {
+				e.hit(rev.id, &in, &d, start)
 			}
-			return d, "hit", nil
+			return d, nil
 		}
-		key, cache = string(kb), "miss"
+		key = string(kb)
+	}
+	return e.decide(ctx, rev, &in, key, start)
+}
+
+// hit logs and observes a decision the cache answered. It is apart from
+// Decide so that Decide's frame stays small for the untimed case.
+func (e *Engine) hit(rev string, in *Input, d *Decision, start time.Duration) {
+	if e.log != nil {
+		e.log.write(e.opts.now(), rev, *in, *d, nil, monoTime(start), 0, true)
+	}
+	if e.opts.observe != nil {
+		e.opts.observe(Observation{Allow: d.Allow, Cache: "hit", Duration: monoNow() - start})
+	}
+}
+
+// monoBase anchors monoNow: time.Since of a time with a monotonic reading
+// reads only the monotonic clock, where time.Now reads the wall clock too.
+var monoBase = time.Now()
+
+// monoNow is the monotonic clock, as the time since monoBase.
+func monoNow() time.Duration { return time.Since(monoBase) }
+
+// monoTime is the time.Time of monoNow's reading t.
+func monoTime(t time.Duration) time.Time { return monoBase.Add(t) }
+
+// decide evaluates the policy for in, which is canonical, and memoizes
+// the answer under key when the cache is on (key is then not empty).
+func (e *Engine) decide(ctx context.Context, rev *revision, in *Input, key string, start time.Duration) (Decision, error) {
+	id := e.opts.newID()
+	cache := ""
+	if rev.cache != nil {
+		cache = "miss"
 	}
 	evalStart := time.Now()
-	d, err := rev.evalDecision(ctx, in, e.opts.now())
+	d, err := rev.evalDecision(ctx, *in, e.opts.now())
 	evalNS := time.Since(evalStart)
 	if err != nil {
 		d = denied(id, rev.id, "the policy could not be evaluated")
 		err = fmt.Errorf("decide for %q: %w", in.User.Login, err)
-		e.log.write(e.opts.now(), rev.id, in, d, err, start, evalNS, false)
-		return d, cache, err
+		e.log.write(e.opts.now(), rev.id, *in, d, err, monoTime(start), evalNS, false)
+	} else {
+		rev.cache.put(key, d)
+		d.ID = id
+		e.log.write(e.opts.now(), rev.id, *in, d, nil, monoTime(start), evalNS, false)
 	}
-	rev.cache.put(key, d)
-	d.ID = id
-	e.log.write(e.opts.now(), rev.id, in, d, nil, start, evalNS, false)
-	return d, cache, nil
+	if e.opts.observe != nil {
+		e.opts.observe(Observation{Allow: d.Allow, Err: err, Cache: cache, Duration: monoNow() - start})
+	}
+	return d, err
 }
 
 func (r *revision) evalDecision(ctx context.Context, in Input, now time.Time) (Decision, error) {

@@ -210,6 +210,9 @@ func (in *Input) appendCacheKey(b []byte, k keyFields) []byte {
 func (in Input) cacheKey(k keyFields) string { return string(in.appendCacheKey(nil, k)) }
 
 func appendKeyField(b []byte, s string) []byte {
+	if len(s) < 0x80 { // the usual case: a length of one byte
+		return append(append(b, byte(len(s))), s...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
