@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -394,6 +395,24 @@ func FuzzShortKeyBefore(f *testing.F) {
 			if ok != wantOK || !bytes.Equal(got, want) {
 				t.Fatalf("colon %d of %q: shortKeyBefore %q, %v; KeyBefore %q, %v", c, data, got, ok, want, wantOK)
 			}
+		}
+	})
+}
+
+// FuzzSameButStrings holds the plain-chunk memo to keysUnescaped: a chunk
+// sameButStrings matches with a plain one is plain.
+func FuzzSameButStrings(f *testing.F) {
+	const chunk = `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":%q},"finish_reason":null}],"usage":null,"obfuscation":%q}`
+	f.Add([]byte(fmt.Sprintf(chunk, "Hello", "ab")), []byte(fmt.Sprintf(chunk, "world and more", "xyz1")))
+	f.Add([]byte(`{"a":"x","usage":null}`), []byte(`{"a":"x","usage":"y"}`))
+	f.Add([]byte(`{"a":"x"  ,"b":null}`), []byte(`{"a":"usage"  :"b":null}`))
+	f.Add([]byte(`{"usage":null,"t":"a: b"}`), []byte(`{"usage":null,"t":"c"}`))
+	f.Fuzz(func(t *testing.T, prev, c []byte) {
+		if bytes.IndexByte(prev, '\\') >= 0 || bytes.IndexByte(c, '\\') >= 0 {
+			return
+		}
+		if keysUnescaped(prev, true) && sameButStrings(prev, c) && !keysUnescaped(c, true) {
+			t.Fatalf("%q matches plain %q but is not plain", c, prev)
 		}
 	})
 }
