@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -195,4 +196,34 @@ func BenchmarkRecordBody(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkChatStreamProvider is BenchmarkChatStreamEvents for the stream
+// the load benchmark's mock provider sends when the gateway asks for
+// usage: 20 content chunks, the finish chunk and the usage chunk, each
+// chunk but the last with "usage":null, then [DONE].
+func BenchmarkChatStreamProvider(b *testing.B) {
+	const chunk = `data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1763000000,"model":"gpt-5","choices":[{"index":0,"delta":{%s},"finish_reason":%s}],"usage":null}` + "\n\n"
+	var events [][]byte
+	for i := range 20 {
+		events = append(events, fmt.Appendf(nil, chunk, fmt.Sprintf(`"content":"tok%d "`, i), "null"))
+	}
+	events = append(events, fmt.Appendf(nil, chunk, "", `"stop"`),
+		[]byte(`data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1763000000,"model":"gpt-5","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}`+"\n\n"),
+		[]byte("data: [DONE]\n\n"))
+	b.ReportAllocs()
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		r := NewRecorder(OpenAIChat, true, RecorderOptions{})
+		fl := NewUsageFilter(discard{})
+		for _, ev := range events {
+			_, _ = r.Write(ev)
+			_, _ = fl.Write(ev)
+		}
+		_ = fl.Close()
+		if !r.Result().Usage.Reported() {
+			b.Fatal("no usage")
+		}
+	}
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*len(events)), "cpu-ns/event")
 }

@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gateway/sluice/compat/sse"
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // fuzzRecorder checks a format's recorder on arbitrary bodies: it never
@@ -205,6 +207,53 @@ func FuzzCutNullUsage(f *testing.F) {
 	})
 }
 
+// FuzzCutNullUsageBlock holds cutNullUsage, which finds the member in the
+// block from the end of the block, to the search it replaced (the last
+// occurrence in the block, followed only by the tail and line endings),
+// on whatever blocks the SSE parser makes of any input.
+func FuzzCutNullUsageBlock(f *testing.F) {
+	f.Add([]byte("data: {\"a\":1,\"usage\":null}\n\n"))
+	f.Add([]byte("event: x\r\ndata: {\"a\":1,\"usage\":null,\"o\":\"B\"} \r\n\r\n"))
+	f.Add([]byte("data: {\"a\":1,\"usage\":null}\nid: ,\"usage\":null}\n\n"))
+	f.Add([]byte("data: {\"a\":1}\ndata: {\"usage\":null}\n\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p := sse.Parser{KeepRaw: true}
+		check := func(ev sse.Event) {
+			if ev.Oversize || !ev.HasData {
+				return
+			}
+			got, gotOK := cutNullUsage(nil, ev.Raw, ev.Data)
+			want, wantOK := cutNullUsageSearch(ev.Raw, ev.Data)
+			if gotOK != wantOK || !bytes.Equal(got, want) {
+				t.Fatalf("block %q: cutNullUsage %q, %v; search %q, %v", ev.Raw, got, gotOK, want, wantOK)
+			}
+		}
+		_ = p.Feed(in, check)
+		_ = p.End(check)
+	})
+}
+
+// cutNullUsageSearch is cutNullUsage as it was first written, with
+// searches of the data and the block.
+func cutNullUsageSearch(raw, data []byte) ([]byte, bool) {
+	d := bytes.TrimRight(data, " \t")
+	j := bytes.LastIndex(d, []byte(nullUsageMember))
+	if len(d) == 0 || d[0] != '{' || j < 0 {
+		return nil, false
+	}
+	tail := d[j+len(nullUsageMember):]
+	if len(tail) == 0 || (tail[0] != ',' && tail[0] != '}') || tail[len(tail)-1] != '}' ||
+		bytes.ContainsAny(tail[:len(tail)-1], "{}[]") {
+		return nil, false
+	}
+	i := bytes.LastIndex(raw, []byte(nullUsageMember))
+	if i < 0 || !bytes.Equal(bytes.TrimRight(raw[i+len(nullUsageMember):], " \t\r\n"), tail) {
+		return nil, false
+	}
+	out := append([]byte(nil), raw[:i]...)
+	return append(out, raw[i+len(nullUsageMember):]...), true
+}
+
 // FuzzPlainChunk checks the recorder's shortcut: a chunk it calls plain
 // must hold none of the members the recorder reads besides content, under
 // any spelling encoding/json takes for them (escaped, another case).
@@ -334,6 +383,51 @@ func FuzzPlainString(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("plainString(%q) = %q, encoding/json reads %q", raw, got, want)
+		}
+	})
+}
+
+// FuzzShortKeyBefore holds shortKeyBefore to jsonbytes.KeyBefore at every
+// colon of data without backslashes: the same key, or none where that
+// key is longer than 15 bytes.
+func FuzzShortKeyBefore(f *testing.F) {
+	f.Add([]byte(`{"id":"chatcmpl-b","object":"chat.completion.chunk","choices":[{"finish_reason":null}],"usage":null}`))
+	f.Add([]byte(`{"a_rather_long_key_name":1, "k" :2,"":3,"\"":4}`))
+	f.Add([]byte(`"x":"0123456789abcdef":"0123456789abcde":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if bytes.IndexByte(data, '\\') >= 0 {
+			return
+		}
+		for c, b := range data {
+			if b != ':' {
+				continue
+			}
+			want, wantOK := jsonbytes.KeyBefore(data, c)
+			got, ok := shortKeyBefore(data, c)
+			if wantOK && len(want) > 15 {
+				wantOK, want = false, nil
+			}
+			if ok != wantOK || !bytes.Equal(got, want) {
+				t.Fatalf("colon %d of %q: shortKeyBefore %q, %v; KeyBefore %q, %v", c, data, got, ok, want, wantOK)
+			}
+		}
+	})
+}
+
+// FuzzSameButStrings holds the plain-chunk memo to keysUnescaped: a chunk
+// sameButStrings matches with a plain one is plain.
+func FuzzSameButStrings(f *testing.F) {
+	const chunk = `{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":%q},"finish_reason":null}],"usage":null,"obfuscation":%q}`
+	f.Add([]byte(fmt.Sprintf(chunk, "Hello", "ab")), []byte(fmt.Sprintf(chunk, "world and more", "xyz1")))
+	f.Add([]byte(`{"a":"x","usage":null}`), []byte(`{"a":"x","usage":"y"}`))
+	f.Add([]byte(`{"a":"x"  ,"b":null}`), []byte(`{"a":"usage"  :"b":null}`))
+	f.Add([]byte(`{"usage":null,"t":"a: b"}`), []byte(`{"usage":null,"t":"c"}`))
+	f.Fuzz(func(t *testing.T, prev, c []byte) {
+		if bytes.IndexByte(prev, '\\') >= 0 || bytes.IndexByte(c, '\\') >= 0 {
+			return
+		}
+		if keysUnescaped(prev, true) && sameButStrings(prev, c) && !keysUnescaped(c, true) {
+			t.Fatalf("%q matches plain %q but is not plain", c, prev)
 		}
 	})
 }

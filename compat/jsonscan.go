@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 
 	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
@@ -123,7 +124,34 @@ func routingIndex(key jsonbytes.Key, names []string) int { return key.FoldIndex(
 // so most keys cost a length check. FuzzKeysUnescaped holds it to the
 // general scans.
 func keysUnescaped(data []byte, plain bool) bool {
-	ascii := isASCII(data)
+	if !isASCII(data) {
+		return keysUnescapedUnicode(data, plain)
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], ':')
+		if j < 0 {
+			return true
+		}
+		colon := i + j
+		i = colon + 1
+		key, ok := shortKeyBefore(data, colon)
+		if !ok {
+			continue
+		}
+		switch len(key) {
+		case len("usage"), len("tool_calls"), len("finish_reason"): // "error" is as long as "usage"
+		default:
+			continue
+		}
+		if !plainMemberOK(data, colon, plainNameASCII(key), plain) {
+			return false
+		}
+	}
+}
+
+// keysUnescapedUnicode is keysUnescaped for a chunk that is not all
+// ASCII, where keys fold as Unicode text.
+func keysUnescapedUnicode(data []byte, plain bool) bool {
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], ':')
 		if j < 0 {
@@ -137,26 +165,69 @@ func keysUnescaped(data []byte, plain bool) bool {
 		if !ok || len(key) < len("usage") {
 			continue
 		}
-		name := -1
-		if ascii {
-			name = plainNameASCII(key)
-		} else {
-			name = key.FoldIndex(plainNames)
-		}
-		switch name {
-		case -1:
-		case 0: // tool_calls
+		if !plainMemberOK(data, colon, key.FoldIndex(plainNames), plain) {
 			return false
-		case 1: // error
-			if !nullAfter(data, colon) {
-				return false
-			}
-		default: // finish_reason, usage: skimChunk reads them
-			if plain && !nullAfter(data, colon) {
-				return false
-			}
 		}
 	}
+}
+
+// plainMemberOK reports whether the member whose key is plainNames[name]
+// (none for -1) and whose colon is at colon leaves a chunk plain (plain)
+// or skimmable (not plain).
+func plainMemberOK(data []byte, colon, name int, plain bool) bool {
+	switch name {
+	case -1:
+		return true
+	case 0: // tool_calls
+		return false
+	case 1: // error
+		return nullAfter(data, colon)
+	default: // finish_reason, usage: skimChunk reads them
+		return !plain || nullAfter(data, colon)
+	}
+}
+
+// shortKeyBefore is jsonbytes.KeyBefore for data without backslashes,
+// as far as keys of up to 15 bytes go: a longer key, which matches no
+// plain name when the chunk is ASCII (an ASCII key matches a name only at
+// its length), is not reported. It finds the key's opening quote among
+// the 16 bytes before the closing one a word at a time, where KeyBefore
+// steps back a byte at a time, counting backslashes.
+func shortKeyBefore(data []byte, colon int) (jsonbytes.Key, bool) {
+	k := colon
+	for k > 0 && jsonbytes.IsSpace(data[k-1]) {
+		k--
+	}
+	if k < 2 || data[k-1] != '"' {
+		return nil, false
+	}
+	end := k - 1 // the closing quote
+	if end < 16 {
+		j := bytes.LastIndexByte(data[:end], '"')
+		if j < 0 {
+			return nil, false
+		}
+		return jsonbytes.Key(data[j+1 : end]), true
+	}
+	// In a little-endian word the byte nearest the closing quote is the
+	// highest, so the leading zeros of the mask count the bytes after the
+	// nearest quote.
+	if m := quoteMask(binary.LittleEndian.Uint64(data[end-8 : end])); m != 0 {
+		return jsonbytes.Key(data[end-bits.LeadingZeros64(m)/8 : end]), true
+	}
+	if m := quoteMask(binary.LittleEndian.Uint64(data[end-16 : end-8])); m != 0 {
+		return jsonbytes.Key(data[end-8-bits.LeadingZeros64(m)/8 : end]), true
+	}
+	return nil, false
+}
+
+// quoteMask sets the high bit of each byte of w that is a double quote,
+// and no other bit. Unlike the usual zero-byte test, it has no false
+// positives: no byte's sum carries into the next.
+func quoteMask(w uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	x := w ^ 0x2222222222222222 // quotes become zero bytes
+	return ^((x&low7 + low7) | x | low7)
 }
 
 // plainNameASCII is FoldIndex(plainNames) for an ASCII key.

@@ -147,6 +147,8 @@ type chatCollector struct {
 	first    chatChoice
 	hasFirst bool
 	choices  map[int]*chatChoice
+	// memo spares plainChunk's scan of chunks like the last plain one.
+	memo plainMemo
 }
 
 type chatChoice struct {
@@ -258,7 +260,7 @@ func (c *chatCollector) decodeBody(data []byte) error {
 
 func (c *chatCollector) event(data []byte) error {
 	if !c.st.keep() {
-		if plainChunk(data) {
+		if c.memo.plain(data) {
 			if c.model == "" {
 				c.model = jsonbytes.String(data, "model")
 			}

@@ -189,12 +189,15 @@ func (f *UsageFilter) block(ev sse.Event) {
 		f.out = append(f.out, ev.Raw...)
 		return
 	}
-	if !mayHoldUsage(ev.Data) {
-		f.out = append(f.out, ev.Raw...)
-		return
-	}
+	// The fast path first: it takes nearly every chunk of a stream with
+	// include_usage, and a chunk it takes holds "usage", so mayHoldUsage
+	// (a search of the whole chunk) would not have passed it on.
 	if out, ok := cutNullUsage(f.out, ev.Raw, ev.Data); ok {
 		f.out = out
+		return
+	}
+	if !mayHoldUsage(ev.Data) {
+		f.out = append(f.out, ev.Raw...)
 		return
 	}
 	data, keep := filterChunk(ev.Data)
@@ -223,7 +226,7 @@ const nullUsageMember = `,"usage":null`
 // object's. The pattern cannot sit inside a string, where its quote would
 // be escaped.
 func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
-	d := bytes.TrimRight(data, " \t")
+	d := data[:trimmedEnd(data, false)]
 	j := lastNullUsage(d)
 	if len(d) == 0 || d[0] != '{' || j < 0 {
 		return dst, false
@@ -233,13 +236,38 @@ func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 		bytes.ContainsAny(tail[:len(tail)-1], "{}[]") {
 		return dst, false
 	}
-	// Find the same bytes in the block: its last line must be that data line.
-	i := lastNullUsage(raw)
-	if i < 0 || !bytes.Equal(bytes.TrimRight(raw[i+len(nullUsageMember):], " \t\r\n"), tail) {
+	// Find the same bytes in the block: its last line must be that data
+	// line, so the member and the tail end the block but for the line
+	// endings. There the member is also the block's last: the tail holds
+	// none, and no occurrence can overlap the member (it has one comma)
+	// or reach into the line endings.
+	end := trimmedEnd(raw, true)
+	i := end - len(tail) - len(nullUsageMember)
+	if i < 0 || string(raw[i:i+len(nullUsageMember)]) != nullUsageMember ||
+		!bytes.Equal(raw[i+len(nullUsageMember):end], tail) {
 		return dst, false
 	}
 	dst = append(dst, raw[:i]...)
 	return append(dst, raw[i+len(nullUsageMember):]...), true
+}
+
+// trimmedEnd is len(bytes.TrimRight(b, " \t")), or with eol
+// len(bytes.TrimRight(b, " \t\r\n")), without building a cutset per call.
+func trimmedEnd(b []byte, eol bool) int {
+	n := len(b)
+	for n > 0 {
+		switch b[n-1] {
+		case ' ', '\t':
+		case '\r', '\n':
+			if !eol {
+				return n
+			}
+		default:
+			return n
+		}
+		n--
+	}
+	return n
 }
 
 // lastNullUsage is bytes.LastIndex(s, nullUsageMember), fast where the

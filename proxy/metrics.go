@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -71,6 +72,14 @@ type metrics struct {
 	userRequests *prometheus.CounterVec
 	userTokens   *prometheus.CounterVec
 	userCost     *prometheus.CounterVec
+
+	// The series request updates, by label values.
+	requestSeries  seriesCache[[5]string, prometheus.Counter]
+	tokenSeries    seriesCache[[3]string, prometheus.Counter]
+	costSeries     seriesCache[[2]string, prometheus.Counter]
+	durationSeries seriesCache[string, prometheus.Observer]
+	ttfbSeries     seriesCache[string, prometheus.Observer]
+	streamSeries   seriesCache[string, prometheus.Observer]
 
 	handler http.Handler
 	// collectors are every registered collector, for tests that check
@@ -219,24 +228,27 @@ func (m *metrics) request(ex *exchange, rec *store.Record) {
 		format = labelNone
 	}
 	outcome := requestOutcome(ex, rec)
-	m.requests.WithLabelValues(provider, model, format, statusClass(rec.Status), outcome).Inc()
-	m.duration.WithLabelValues(provider).Observe(rec.Latency.Seconds())
+	labels := [5]string{provider, model, format, statusClass(rec.Status), outcome}
+	m.requestSeries.get(labels, func() prometheus.Counter { return m.requests.WithLabelValues(labels[:]...) }).Inc()
+	m.durationSeries.get(provider, func() prometheus.Observer { return m.duration.WithLabelValues(provider) }).Observe(rec.Latency.Seconds())
 	if ex.upstream != nil {
 		if rec.TTFB > 0 {
-			m.ttfb.WithLabelValues(provider).Observe(rec.TTFB.Seconds())
+			m.ttfbSeries.get(provider, func() prometheus.Observer { return m.ttfb.WithLabelValues(provider) }).Observe(rec.TTFB.Seconds())
 		}
 		if rec.Stream {
-			m.stream.WithLabelValues(provider).Observe(rec.Latency.Seconds())
+			m.streamSeries.get(provider, func() prometheus.Observer { return m.stream.WithLabelValues(provider) }).Observe(rec.Latency.Seconds())
 		}
 	}
 	kinds := tokenKinds(rec)
 	for _, k := range kinds {
 		if k.n > 0 {
-			m.tokens.WithLabelValues(provider, model, k.kind).Add(float64(k.n))
+			labels := [3]string{provider, model, k.kind}
+			m.tokenSeries.get(labels, func() prometheus.Counter { return m.tokens.WithLabelValues(labels[:]...) }).Add(float64(k.n))
 		}
 	}
 	if rec.CostUSD > 0 {
-		m.cost.WithLabelValues(provider, model).Add(rec.CostUSD)
+		labels := [2]string{provider, model}
+		m.costSeries.get(labels, func() prometheus.Counter { return m.cost.WithLabelValues(labels[:]...) }).Add(rec.CostUSD)
 	}
 	if m.userRequests == nil || rec.Login == "" {
 		return
@@ -250,6 +262,32 @@ func (m *metrics) request(ex *exchange, rec *store.Record) {
 	if rec.CostUSD > 0 {
 		m.userCost.WithLabelValues(rec.Login).Add(rec.CostUSD)
 	}
+}
+
+// seriesCache remembers a vector's series by their label values, which
+// spares the vector's checks and hashing of the values on every request
+// (a microsecond or so for the half dozen series a request updates).
+// Series are never deleted from these vectors, so a remembered one stays
+// the vector's; the label values, and so the cache, are bounded by the
+// configuration (see metrics). Per-user series are not cached.
+type seriesCache[K comparable, S any] struct {
+	mu sync.Mutex
+	m  map[K]S
+}
+
+// get returns the series for k, made by series the first time.
+func (c *seriesCache[K, S]) get(k K, series func() S) S {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[k]
+	if !ok {
+		if c.m == nil {
+			c.m = make(map[K]S)
+		}
+		s = series()
+		c.m[k] = s
+	}
+	return s
 }
 
 type tokenKind struct {

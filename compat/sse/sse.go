@@ -143,7 +143,7 @@ func (p *Parser) whole(b []byte, emit func(Event)) int {
 	if b[0] == '\n' {
 		return 0 // a blank line alone is a block of its own
 	}
-	end := bytes.Index(b, []byte("\n\n"))
+	end := blankLine(b)
 	if end < 0 || end+2 > p.max() {
 		return 0
 	}
@@ -184,6 +184,22 @@ func (p *Parser) whole(b []byte, emit func(Event)) int {
 	}
 	emit(ev)
 	return len(block)
+}
+
+// blankLine is bytes.Index(b, []byte("\n\n")), a search for each line's
+// end: an event's lines are long, so this takes one or two searches where
+// bytes.Index steps through candidates of its own.
+func blankLine(b []byte) int {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+1 < len(b) && b[i+1] == '\n' {
+			return i
+		}
+	}
 }
 
 // End completes the stream: a line ended by a lone CR is processed and a

@@ -321,3 +321,15 @@ func BenchmarkFeedChunk(b *testing.B) {
 		b.Fatal("no events")
 	}
 }
+
+// FuzzBlankLine holds blankLine to bytes.Index.
+func FuzzBlankLine(f *testing.F) {
+	for _, s := range []string{"", "\n", "\n\n", "a\nb\n\nc", "data: x\n\n", "a\n", "\n\na"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := blankLine(b), bytes.Index(b, []byte("\n\n")); got != want {
+			t.Fatalf("blankLine(%q) = %d, bytes.Index %d", b, got, want)
+		}
+	})
+}
