@@ -67,6 +67,27 @@ func (r *rawInserts) release(err error) {
 // exec runs q, prepared on the connection once, with args, and returns
 // how many rows it changed. The caller holds the connection.
 func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, error) {
+	var n int64
+	err := r.conn.Raw(func(dc any) error {
+		if r.c == nil && !r.noC {
+			c, err := newCStatements(dc)
+			r.c, r.noC = c, err != nil
+		}
+		if r.c != nil {
+			var err error
+			n, err = r.c.exec(q, args)
+			return err
+		}
+		var err error
+		n, err = r.driverExec(ctx, dc, q, args)
+		return err
+	})
+	return n, err
+}
+
+// driverExec runs q through the driver connection dc, with the
+// statement prepared on it once.
+func (r *rawInserts) driverExec(ctx context.Context, dc any, q string, args []any) (int64, error) {
 	// The ordinals stay from one statement to the next; only the values
 	// are written.
 	for i := len(r.vals); i < len(args); i++ {
@@ -89,41 +110,27 @@ func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, err
 			vals[i].Value = nil
 		}
 	}()
-	var n int64
-	err := r.conn.Raw(func(dc any) error {
-		if r.c == nil && !r.noC {
-			c, err := newCStatements(dc)
-			r.c, r.noC = c, err != nil
-		}
-		if r.c != nil {
-			var err error
-			n, err = r.c.exec(q, args)
-			return err
-		}
-		st := r.stmts[q]
-		if st == nil {
-			prep, ok := dc.(driver.ConnPrepareContext)
-			if !ok {
-				return fmt.Errorf("sqlite driver connection %T cannot prepare with a context", dc)
-			}
-			var err error
-			if st, err = prep.PrepareContext(ctx, q); err != nil {
-				return err
-			}
-			r.stmts[q] = st
-		}
-		ex, ok := st.(driver.StmtExecContext)
+	st := r.stmts[q]
+	if st == nil {
+		prep, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
-			return fmt.Errorf("sqlite driver statement %T cannot execute with a context", st)
+			return 0, fmt.Errorf("sqlite driver connection %T cannot prepare with a context", dc)
 		}
-		res, err := ex.ExecContext(ctx, vals)
-		if err != nil {
-			return err
+		var err error
+		if st, err = prep.PrepareContext(ctx, q); err != nil {
+			return 0, err
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+		r.stmts[q] = st
+	}
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return 0, fmt.Errorf("sqlite driver statement %T cannot execute with a context", st)
+	}
+	res, err := ex.ExecContext(ctx, vals)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // closeConn closes the statements and gives the connection back to the

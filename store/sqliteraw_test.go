@@ -179,3 +179,46 @@ func FuzzCStatements(f *testing.F) {
 		}
 	})
 }
+
+// TestRawInsertsThroughDriver: on a driver connection without the C
+// handle cStatements reads, full chunks are bound through the driver, and
+// store the same rows.
+func TestRawInsertsThroughDriver(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	batch := func(prefix string) []Record {
+		recs := make([]Record, st.d.rowsPerStatement())
+		for i := range recs {
+			recs[i] = Record{ID: fmt.Sprintf("%s%d", prefix, i), Time: time.Unix(int64(i), 0), Login: "alice", Model: "gpt-5",
+				Status: 200, Usage: usage.Tokens{Input: usage.Of(int64(i))}, CostUSD: 0.5, CostKnown: true, Grants: []string{"grants[0]"}}
+		}
+		return recs
+	}
+	if err := st.Insert(ctx, batch("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.raw.conn.Raw(func(any) error { return st.raw.c.close() }); err != nil {
+		t.Fatal(err)
+	}
+	st.raw.c, st.raw.noC = nil, true
+	if err := st.Insert(ctx, batch("d")); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.raw.stmts) == 0 {
+		t.Fatal("the full chunk was not bound through the driver")
+	}
+	for i := range st.d.rowsPerStatement() {
+		c, err := st.Request(ctx, fmt.Sprintf("c%d", i), Lookup{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := st.Request(ctx, fmt.Sprintf("d%d", i), Lookup{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ID = c.ID
+		if !reflect.DeepEqual(c, d) {
+			t.Fatalf("row %d through the driver:\n%+v\non the C handle:\n%+v", i, d, c)
+		}
+	}
+}
