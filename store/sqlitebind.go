@@ -196,8 +196,20 @@ func (c *cStatements) exec(q string, args []any) (int64, error) {
 	if rc := sqlite3.Xsqlite3_reset(c.tls, st); rc != sqlite3.SQLITE_OK {
 		return 0, c.err(rc)
 	}
+	if c.size > keepBuffer {
+		// A statement of large values (raw bodies): their copy is not
+		// kept for the next one.
+		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
+		sqlite3.Xsqlite3_free(c.tls, c.buf)
+		c.buf, c.size = 0, 0
+	}
 	return n, nil
 }
+
+// keepBuffer is the largest values buffer kept from one statement to the
+// next: a chunk of 64 rows is some 20 KB of text, a chunk of raw bodies
+// can be megabytes.
+const keepBuffer = 256 << 10
 
 // close finalizes the statements and frees the buffer, while the
 // connection is still open.

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -220,5 +222,49 @@ func TestRawInsertsThroughDriver(t *testing.T) {
 		if !reflect.DeepEqual(c, d) {
 			t.Fatalf("row %d through the driver:\n%+v\non the C handle:\n%+v", i, d, c)
 		}
+	}
+}
+
+// TestCStatementsBufferBounded: a full chunk of large raw bodies is
+// stored whole, and the buffer its values were copied into is not kept
+// after it; a chunk of ordinary rows keeps its small buffer.
+func TestCStatementsBufferBounded(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	per := st.d.rowsPerStatement()
+	tests := []struct {
+		name     string
+		body     int
+		wantKept bool
+	}{
+		{"ordinary rows", 0, true},
+		{"large bodies", 64 << 10, false},
+	}
+	for k, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs := make([]Record, per)
+			for i := range recs {
+				recs[i] = Record{ID: fmt.Sprintf("b%d-%d", k, i), Time: time.Unix(int64(i), 0), Login: "alice"}
+				if tt.body > 0 {
+					recs[i].RawRequest = make([]byte, tt.body)
+					rand.Read(recs[i].RawRequest)
+				}
+			}
+			if err := st.Insert(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			if kept := st.raw.c.buf != 0; kept != tt.wantKept || st.raw.c.size > keepBuffer {
+				t.Errorf("after the chunk: buffer kept %v (%d bytes), want kept %v and at most %d bytes", kept, st.raw.c.size, tt.wantKept, keepBuffer)
+			}
+			for i := range recs {
+				got, err := st.Request(ctx, recs[i].ID, Lookup{Raws: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got.RawRequest, recs[i].RawRequest) {
+					t.Fatalf("row %d: request body of %d bytes read back as %d bytes", i, len(recs[i].RawRequest), len(got.RawRequest))
+				}
+			}
+		})
 	}
 }
