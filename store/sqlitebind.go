@@ -68,8 +68,21 @@ func (c *cStatements) err(rc int32) error {
 	return fmt.Errorf("sqlite: %s (%d)", libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db)), rc)
 }
 
-// prepare returns q's statement, preparing it on first use.
-func (c *cStatements) prepare(q string) (uintptr, error) {
+// prepare returns q's statement, preparing it on first use, once it has
+// checked that it takes n values.
+func (c *cStatements) prepare(q string, n int) (uintptr, error) {
+	st, err := c.prepared(q)
+	if err != nil {
+		return 0, err
+	}
+	if want := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, st)); want != n {
+		return 0, fmt.Errorf("sqlite: statement has %d parameters, %d values given", want, n)
+	}
+	return st, nil
+}
+
+// prepared returns q's statement, preparing it on first use.
+func (c *cStatements) prepared(q string) (uintptr, error) {
 	if st, ok := c.stmts[q]; ok {
 		return st, nil
 	}
@@ -102,6 +115,9 @@ func cMem(p uintptr) unsafe.Pointer {
 // reserve makes buf hold at least n bytes (and never 0, so an empty
 // string is bound as text, not NULL).
 func (c *cStatements) reserve(n int) error {
+	if n > math.MaxInt32 {
+		return fmt.Errorf("sqlite: a statement's values hold %d bytes", n)
+	}
 	n = max(n, 64)
 	if n <= c.size {
 		return nil
@@ -122,12 +138,9 @@ func (c *cStatements) reserve(n int) error {
 
 // exec runs q with args and returns how many rows it changed.
 func (c *cStatements) exec(q string, args []any) (int64, error) {
-	st, err := c.prepare(q)
+	st, err := c.prepare(q, len(args))
 	if err != nil {
 		return 0, err
-	}
-	if n := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, st)); n != len(args) {
-		return 0, fmt.Errorf("sqlite: statement has %d parameters, %d values given", n, len(args))
 	}
 	text := 0
 	for _, a := range args {
@@ -137,9 +150,6 @@ func (c *cStatements) exec(q string, args []any) (int64, error) {
 		case []byte:
 			text += len(v)
 		}
-	}
-	if text > math.MaxInt32 {
-		return 0, fmt.Errorf("sqlite: a statement's values hold %d bytes", text)
 	}
 	if err := c.reserve(text); err != nil {
 		return 0, err
@@ -183,6 +193,55 @@ func (c *cStatements) exec(q string, args []any) (int64, error) {
 			return 0, c.err(rc)
 		}
 	}
+	return c.run(st)
+}
+
+// execValues runs q with vals, bound as exec binds their driver values
+// (colValue.arg), and returns how many rows it changed.
+func (c *cStatements) execValues(q string, vals []colValue) (int64, error) {
+	st, err := c.prepare(q, len(vals))
+	if err != nil {
+		return 0, err
+	}
+	text := 0
+	for i := range vals {
+		text += len(vals[i].s)
+	}
+	if err := c.reserve(text); err != nil {
+		return 0, err
+	}
+	mem := unsafe.Slice((*byte)(cMem(c.buf)), c.size)
+	off := 0
+	for i := range vals {
+		v := &vals[i]
+		idx := int32(i + 1)
+		var rc int32
+		switch v.kind {
+		case colNull:
+			rc = sqlite3.Xsqlite3_bind_null(c.tls, st, idx)
+		case colText:
+			copy(mem[off:], v.s)
+			rc = sqlite3.Xsqlite3_bind_text(c.tls, st, idx, c.buf+uintptr(off), int32(len(v.s)), 0)
+			off += len(v.s)
+		case colInt:
+			rc = sqlite3.Xsqlite3_bind_int64(c.tls, st, idx, v.n)
+		case colBool:
+			rc = sqlite3.Xsqlite3_bind_int(c.tls, st, idx, int32(v.n))
+		case colFloat:
+			rc = sqlite3.Xsqlite3_bind_double(c.tls, st, idx, math.Float64frombits(uint64(v.n)))
+		default:
+			return 0, fmt.Errorf("argument %d: no value of kind %d", i+1, v.kind)
+		}
+		if rc != sqlite3.SQLITE_OK {
+			return 0, c.err(rc)
+		}
+	}
+	return c.run(st)
+}
+
+// run steps st, its values bound, to its end and returns how many rows
+// it changed.
+func (c *cStatements) run(st uintptr) (int64, error) {
 	rc := sqlite3.Xsqlite3_step(c.tls, st)
 	for rc == sqlite3.SQLITE_ROW {
 		rc = sqlite3.Xsqlite3_step(c.tls, st)

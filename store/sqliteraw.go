@@ -85,6 +85,30 @@ func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, err
 	return n, err
 }
 
+// execValues runs q with vals as exec runs it with their driver values.
+// The caller holds the connection.
+func (r *rawInserts) execValues(ctx context.Context, q string, vals []colValue) (int64, error) {
+	var n int64
+	err := r.conn.Raw(func(dc any) error {
+		if r.c == nil && !r.noC {
+			c, err := newCStatements(dc)
+			r.c, r.noC = c, err != nil
+		}
+		var err error
+		if r.c != nil {
+			n, err = r.c.execValues(q, vals)
+			return err
+		}
+		args := make([]any, len(vals))
+		for i := range vals {
+			args[i] = vals[i].arg()
+		}
+		n, err = r.driverExec(ctx, dc, q, args)
+		return err
+	})
+	return n, err
+}
+
 // driverExec runs q through the driver connection dc, with the
 // statement prepared on it once.
 func (r *rawInserts) driverExec(ctx context.Context, dc any, q string, args []any) (int64, error) {
