@@ -16,7 +16,7 @@ func TestRowsPerStatement(t *testing.T) {
 		want  int
 	}{
 		{"sqlite, one processor", sqliteDialect, 1, 8},
-		{"sqlite, two processors", sqliteDialect, 2, 16},
+		{"sqlite, two processors", sqliteDialect, 2, 64},
 		{"postgres, one processor", postgresDialect, 1, 200},
 		{"postgres, two processors", postgresDialect, 2, 200},
 	}

@@ -32,3 +32,42 @@ func BenchmarkRecordArgs(b *testing.B) {
 		args = appendRecordArgs(args[:0], &r, false)
 	}
 }
+
+func BenchmarkRecordValues(b *testing.B) {
+	r := benchRecord()
+	vals := make([]colValue, 0, len(requestColumns))
+	b.ReportAllocs()
+	for b.Loop() {
+		vals = appendRecordValues(vals[:0], &r, false)
+	}
+}
+
+// TestRecordValuesAreArgs: the unboxed values SQLite's batch inserts bind
+// are, column by column, the driver values of every other insert.
+func TestRecordValuesAreArgs(t *testing.T) {
+	full := benchRecord()
+	full.Usage.Reasoning = usage.Of(0)
+	tests := []struct {
+		name    string
+		r       Record
+		hasRaws bool
+	}{
+		{"plain chat request", benchRecord(), false},
+		{"usage not reported, raws kept", Record{ID: "x", Stream: true, Truncated: true}, true},
+		{"every count reported", full, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vals := appendRecordValues(nil, &tt.r, tt.hasRaws)
+			args := appendRecordArgs(nil, &tt.r, tt.hasRaws)
+			if len(vals) != len(requestColumns) || len(args) != len(requestColumns) {
+				t.Fatalf("%d values and %d args for %d columns", len(vals), len(args), len(requestColumns))
+			}
+			for i, v := range vals {
+				if got := v.arg(); got != args[i] {
+					t.Errorf("column %s: value %#v, arg %#v", requestColumns[i], got, args[i])
+				}
+			}
+		})
+	}
+}

@@ -9,11 +9,12 @@ import (
 )
 
 // rawInserts runs a SQLite store's batch inserts on one connection it
-// keeps, with the full-chunk statements prepared on it through the driver
-// and executed with driver values. database/sql would check and convert
-// each of a chunk's several hundred arguments and allocate their slice on
-// every statement: about 7% of an insert's CPU on the benchmark's
-// profile.
+// keeps, with the full-chunk statements prepared on it and executed on
+// its C handle (cStatements), or, when the driver's connection is not of
+// the shape that reads, through the driver with driver values.
+// database/sql would check and convert each of a chunk's several hundred
+// arguments and allocate their slice on every statement: about 7% of an
+// insert's CPU on the benchmark's profile.
 //
 // SQLite lets one writer at a time in, so keeping the inserts on one
 // connection, one batch at a time, costs no parallelism.
@@ -22,6 +23,11 @@ type rawInserts struct {
 	sem   chan struct{}
 	conn  *sql.Conn
 	stmts map[string]driver.Stmt
+	// c runs the statements on the connection's C handle when the
+	// driver's connection has one (see cStatements); noC is set once it
+	// was found not to.
+	c   *cStatements
+	noC bool
 	// vals holds a statement's values, numbered; kept for the next.
 	vals []driver.NamedValue
 }
@@ -61,6 +67,51 @@ func (r *rawInserts) release(err error) {
 // exec runs q, prepared on the connection once, with args, and returns
 // how many rows it changed. The caller holds the connection.
 func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, error) {
+	var n int64
+	err := r.conn.Raw(func(dc any) error {
+		if r.c == nil && !r.noC {
+			c, err := newCStatements(dc)
+			r.c, r.noC = c, err != nil
+		}
+		if r.c != nil {
+			var err error
+			n, err = r.c.exec(q, args)
+			return err
+		}
+		var err error
+		n, err = r.driverExec(ctx, dc, q, args)
+		return err
+	})
+	return n, err
+}
+
+// execValues runs q with vals as exec runs it with their driver values.
+// The caller holds the connection.
+func (r *rawInserts) execValues(ctx context.Context, q string, vals []colValue) (int64, error) {
+	var n int64
+	err := r.conn.Raw(func(dc any) error {
+		if r.c == nil && !r.noC {
+			c, err := newCStatements(dc)
+			r.c, r.noC = c, err != nil
+		}
+		var err error
+		if r.c != nil {
+			n, err = r.c.execValues(q, vals)
+			return err
+		}
+		args := make([]any, len(vals))
+		for i := range vals {
+			args[i] = vals[i].arg()
+		}
+		n, err = r.driverExec(ctx, dc, q, args)
+		return err
+	})
+	return n, err
+}
+
+// driverExec runs q through the driver connection dc, with the
+// statement prepared on it once.
+func (r *rawInserts) driverExec(ctx context.Context, dc any, q string, args []any) (int64, error) {
 	// The ordinals stay from one statement to the next; only the values
 	// are written.
 	for i := len(r.vals); i < len(args); i++ {
@@ -83,32 +134,27 @@ func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, err
 			vals[i].Value = nil
 		}
 	}()
-	var n int64
-	err := r.conn.Raw(func(dc any) error {
-		st := r.stmts[q]
-		if st == nil {
-			prep, ok := dc.(driver.ConnPrepareContext)
-			if !ok {
-				return fmt.Errorf("sqlite driver connection %T cannot prepare with a context", dc)
-			}
-			var err error
-			if st, err = prep.PrepareContext(ctx, q); err != nil {
-				return err
-			}
-			r.stmts[q] = st
-		}
-		ex, ok := st.(driver.StmtExecContext)
+	st := r.stmts[q]
+	if st == nil {
+		prep, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
-			return fmt.Errorf("sqlite driver statement %T cannot execute with a context", st)
+			return 0, fmt.Errorf("sqlite driver connection %T cannot prepare with a context", dc)
 		}
-		res, err := ex.ExecContext(ctx, vals)
-		if err != nil {
-			return err
+		var err error
+		if st, err = prep.PrepareContext(ctx, q); err != nil {
+			return 0, err
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+		r.stmts[q] = st
+	}
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return 0, fmt.Errorf("sqlite driver statement %T cannot execute with a context", st)
+	}
+	res, err := ex.ExecContext(ctx, vals)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // closeConn closes the statements and gives the connection back to the
@@ -119,13 +165,16 @@ func (r *rawInserts) closeConn() error {
 	}
 	err := r.conn.Raw(func(any) error {
 		var err error
+		if r.c != nil {
+			err = r.c.close()
+		}
 		for _, st := range r.stmts {
 			err = errors.Join(err, st.Close())
 		}
 		return err
 	})
 	err = errors.Join(err, r.conn.Close())
-	r.conn, r.stmts = nil, nil
+	r.conn, r.stmts, r.c, r.noC = nil, nil, nil, false
 	return err
 }
 

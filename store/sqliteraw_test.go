@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -22,8 +24,8 @@ func openSQLiteStore(t testing.TB) *sqlStore {
 	return st.(*sqlStore)
 }
 
-// FuzzRawInsert: a record inserted in a full chunk, bound through the
-// driver (rawInserts), reads back as the same record inserted alone,
+// FuzzRawInsert: a record inserted in a full chunk, bound on the
+// connection's C handle (rawInserts, cStatements), reads back as the same record inserted alone,
 // bound through database/sql.
 func FuzzRawInsert(f *testing.F) {
 	f.Add("alice@example.com", "gpt-5", "/v1/chat/completions", "", int64(1_700_000_000_000), 200, int64(120), false, 0.0012)
@@ -54,8 +56,8 @@ func FuzzRawInsert(f *testing.F) {
 		if err := st.Insert(ctx, full); err != nil {
 			t.Fatalf("full chunk: %v", err)
 		}
-		if len(st.raw.stmts) == 0 {
-			t.Fatal("the full chunk was not bound through the driver")
+		if st.raw.c == nil || len(st.raw.c.stmts) == 0 {
+			t.Fatal("the full chunk was not bound on the connection's C handle")
 		}
 		if err := st.Insert(ctx, []Record{alone}); err != nil {
 			t.Fatalf("one row: %v", err)
@@ -71,7 +73,7 @@ func FuzzRawInsert(f *testing.F) {
 			}
 			got.ID = want.ID
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("row %d bound through the driver:\n%+v\nthrough database/sql:\n%+v", i, got, want)
+				t.Fatalf("row %d bound on the C handle:\n%+v\nthrough database/sql:\n%+v", i, got, want)
 			}
 		}
 	})
@@ -103,5 +105,166 @@ func TestRawInsertsNewConnection(t *testing.T) {
 	}
 	if _, err := st.Request(ctx, "b3", Lookup{}); err != nil {
 		t.Errorf("row of the second batch: %v", err)
+	}
+}
+
+// FuzzCStatements: values bound by cStatements are stored as the driver
+// stores them: the same type and the same value, for every kind of value
+// a batch carries.
+func FuzzCStatements(f *testing.F) {
+	f.Add("alice", []byte("body"), int64(42), 0.5, true, false)
+	f.Add("", []byte{}, int64(-1), -0.0, false, true)
+	f.Add("a\x00b\xff", []byte{0, 1, 2}, int64(1<<62), 1e300, true, true)
+	st := openSQLiteStore(f)
+	ctx := context.Background()
+	if _, err := st.db.ExecContext(ctx, "CREATE TABLE bound (k INTEGER, i INTEGER, v)"); err != nil {
+		f.Fatal(err)
+	}
+	conn, err := st.db.Conn(ctx)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer conn.Close()
+	var cs *cStatements
+	if err := conn.Raw(func(dc any) error {
+		cs, err = newCStatements(dc)
+		return err
+	}); err != nil {
+		f.Fatal(err)
+	}
+	defer conn.Raw(func(any) error { return cs.close() })
+	k := 0
+	f.Fuzz(func(t *testing.T, s string, b []byte, n int64, x float64, flag, nilBytes bool) {
+		if nilBytes {
+			b = nil
+		}
+		vals := []any{s, b, n, int(n), x, flag, nil, ""}
+		k++
+		args := make([]any, 0, 3*len(vals))
+		for i, v := range vals {
+			args = append(args, int64(2*k), int64(i), v)
+			if _, err := conn.ExecContext(ctx, "INSERT INTO bound VALUES (?, ?, ?)", int64(2*k+1), int64(i), v); err != nil {
+				t.Fatalf("through the driver: %v", err)
+			}
+		}
+		q := "INSERT INTO bound VALUES " + placeholders(len(vals), 3)
+		if err := conn.Raw(func(any) error {
+			got, err := cs.exec(q, args)
+			if err == nil && got != int64(len(vals)) {
+				err = fmt.Errorf("%d rows inserted, want %d", got, len(vals))
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("on the C handle: %v", err)
+		}
+		read := func(key int) []string {
+			rows, err := conn.QueryContext(ctx, "SELECT typeof(v) || ':' || quote(v) || ':' || hex(v) FROM bound WHERE k = ? ORDER BY i", int64(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var v string
+				if err := rows.Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, v)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		if got, want := read(2*k), read(2*k+1); !reflect.DeepEqual(got, want) {
+			t.Fatalf("bound on the C handle: %q\nthrough the driver: %q", got, want)
+		}
+	})
+}
+
+// TestRawInsertsThroughDriver: on a driver connection without the C
+// handle cStatements reads, full chunks are bound through the driver, and
+// store the same rows.
+func TestRawInsertsThroughDriver(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	batch := func(prefix string) []Record {
+		recs := make([]Record, st.d.rowsPerStatement())
+		for i := range recs {
+			recs[i] = Record{ID: fmt.Sprintf("%s%d", prefix, i), Time: time.Unix(int64(i), 0), Login: "alice", Model: "gpt-5",
+				Status: 200, Usage: usage.Tokens{Input: usage.Of(int64(i))}, CostUSD: 0.5, CostKnown: true, Grants: []string{"grants[0]"}}
+		}
+		return recs
+	}
+	if err := st.Insert(ctx, batch("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.raw.conn.Raw(func(any) error { return st.raw.c.close() }); err != nil {
+		t.Fatal(err)
+	}
+	st.raw.c, st.raw.noC = nil, true
+	if err := st.Insert(ctx, batch("d")); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.raw.stmts) == 0 {
+		t.Fatal("the full chunk was not bound through the driver")
+	}
+	for i := range st.d.rowsPerStatement() {
+		c, err := st.Request(ctx, fmt.Sprintf("c%d", i), Lookup{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := st.Request(ctx, fmt.Sprintf("d%d", i), Lookup{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ID = c.ID
+		if !reflect.DeepEqual(c, d) {
+			t.Fatalf("row %d through the driver:\n%+v\non the C handle:\n%+v", i, d, c)
+		}
+	}
+}
+
+// TestCStatementsBufferBounded: a full chunk of large raw bodies is
+// stored whole, and the buffer its values were copied into is not kept
+// after it; a chunk of ordinary rows keeps its small buffer.
+func TestCStatementsBufferBounded(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	per := st.d.rowsPerStatement()
+	tests := []struct {
+		name     string
+		body     int
+		wantKept bool
+	}{
+		{"ordinary rows", 0, true},
+		{"large bodies", 64 << 10, false},
+	}
+	for k, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs := make([]Record, per)
+			for i := range recs {
+				recs[i] = Record{ID: fmt.Sprintf("b%d-%d", k, i), Time: time.Unix(int64(i), 0), Login: "alice"}
+				if tt.body > 0 {
+					recs[i].RawRequest = make([]byte, tt.body)
+					rand.Read(recs[i].RawRequest)
+				}
+			}
+			if err := st.Insert(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			if kept := st.raw.c.buf != 0; kept != tt.wantKept || st.raw.c.size > keepBuffer {
+				t.Errorf("after the chunk: buffer kept %v (%d bytes), want kept %v and at most %d bytes", kept, st.raw.c.size, tt.wantKept, keepBuffer)
+			}
+			for i := range recs {
+				got, err := st.Request(ctx, recs[i].ID, Lookup{Raws: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got.RawRequest, recs[i].RawRequest) {
+					t.Fatalf("row %d: request body of %d bytes read back as %d bytes", i, len(recs[i].RawRequest), len(got.RawRequest))
+				}
+			}
+		})
 	}
 }

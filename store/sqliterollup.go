@@ -28,20 +28,27 @@ type rollupSum struct {
 // triggers compute over a statement's rows, from the values the row
 // columns hold.
 func addRollups(ctx context.Context, in *inserter, rows []Record) error {
+	// Each row's key, cleaned as its columns are, once for both tables.
+	base := make([]rollupKey, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		k := rollupKey{
+			at:    r.Time.UnixMicro(),
+			login: cleanText(r.Login, maxShortText), model: cleanText(r.Model, maxShortText),
+			provider: cleanText(r.Provider, maxShortText), agent: cleanText(r.UserAgent, maxShortText),
+			status: r.Status,
+		}
+		if r.Status >= 400 || cleanText(r.Error, maxLongText) != "" {
+			k.failed = 1
+		}
+		base[i] = k
+	}
 	for _, t := range []rollupTable{hourly, daily} {
 		sums := make(map[rollupKey]*rollupSum)
 		for i := range rows {
 			r := &rows[i]
-			at := r.Time.UnixMicro()
-			k := rollupKey{
-				at:    at - at%t.span,
-				login: cleanText(r.Login, maxShortText), model: cleanText(r.Model, maxShortText),
-				provider: cleanText(r.Provider, maxShortText), agent: cleanText(r.UserAgent, maxShortText),
-				status: r.Status,
-			}
-			if r.Status >= 400 || cleanText(r.Error, maxLongText) != "" {
-				k.failed = 1
-			}
+			k := base[i]
+			k.at -= k.at % t.span
 			s := sums[k]
 			if s == nil {
 				s = new(rollupSum)

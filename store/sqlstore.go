@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,17 @@ type inserter struct {
 	// raw, when set, runs the full chunks instead of txs: tx is open on
 	// its connection.
 	raw *rawInserts
+}
+
+// execValues runs q, a full chunk, with vals on the raw connection,
+// which must be set, and returns how many rows it changed.
+func (in *inserter) execValues(ctx context.Context, q string, vals []colValue) (int64, error) {
+	in.slice.check()
+	// As exec: an ended context is seen between statements.
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return in.raw.execValues(context.WithoutCancel(ctx), q, vals)
 }
 
 // exec runs q and returns how many rows it changed.
@@ -149,24 +161,89 @@ func cleanText(s string, limit int) string {
 // string, nil), which database/sql would otherwise convert one by one by
 // reflection.
 func appendRecordArgs(args []any, r *Record, hasRaws bool) []any {
-	short := func(s string) string { return cleanText(s, maxShortText) }
-	return append(args,
-		short(r.ID), r.Time.UnixMicro(), short(r.Login), short(r.NodeID), short(r.NodeName), short(r.Tailnet),
-		short(r.Provider), short(r.Model), short(r.Format), short(r.Method), cleanText(r.Path, maxLongText), r.Stream,
-		int64(r.Status), cleanText(r.Error, maxLongText), r.Latency.Microseconds(), r.TTFB.Microseconds(),
-		countArg(r.Usage.Input), countArg(r.Usage.Output), countArg(r.Usage.CacheRead), countArg(r.Usage.CacheWrite), countArg(r.Usage.Reasoning),
-		costArg(r), r.CostKnown, int64(r.ToolCalls), r.RequestBytes, r.ResponseBytes,
-		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), hasRaws,
-		r.Truncated, short(r.ErrorKind), encodeGrants(r.Grants), encodeDecision(r.Decision), short(r.RequestedModel), encodeAttempts(r.Attempts),
+	var row [37]colValue
+	for _, v := range appendRecordValues(row[:0], r, hasRaws) {
+		args = append(args, v.arg())
+	}
+	return args
+}
+
+// colKind is the type of a colValue.
+type colKind uint8
+
+const (
+	colNull colKind = iota
+	colInt
+	colBool
+	colFloat
+	colText
+)
+
+// colValue is one column's value, unboxed: appendRecordValues writes a
+// row's without an allocation per value, and SQLite's batch inserts bind
+// them as they are (cStatements.execValues).
+type colValue struct {
+	kind colKind
+	// n holds an int, a bool (0 or 1) and a float's bits.
+	n int64
+	s string
+}
+
+func intValue(n int64) colValue { return colValue{kind: colInt, n: n} }
+
+func textValue(s string) colValue { return colValue{kind: colText, s: s} }
+
+func boolValue(b bool) colValue {
+	v := colValue{kind: colBool}
+	if b {
+		v.n = 1
+	}
+	return v
+}
+
+// arg is v as a driver value.
+func (v colValue) arg() any {
+	switch v.kind {
+	case colInt:
+		return v.n
+	case colBool:
+		return v.n != 0
+	case colFloat:
+		return math.Float64frombits(uint64(v.n))
+	case colText:
+		return v.s
+	}
+	return nil
+}
+
+// appendRecordValues appends r's values for requestColumns to vals.
+func appendRecordValues(vals []colValue, r *Record, hasRaws bool) []colValue {
+	short := func(s string) colValue { return textValue(cleanText(s, maxShortText)) }
+	return append(vals,
+		short(r.ID), intValue(r.Time.UnixMicro()), short(r.Login), short(r.NodeID), short(r.NodeName), short(r.Tailnet),
+		short(r.Provider), short(r.Model), short(r.Format), short(r.Method), textValue(cleanText(r.Path, maxLongText)), boolValue(r.Stream),
+		intValue(int64(r.Status)), textValue(cleanText(r.Error, maxLongText)), intValue(r.Latency.Microseconds()), intValue(r.TTFB.Microseconds()),
+		countValue(r.Usage.Input), countValue(r.Usage.Output), countValue(r.Usage.CacheRead), countValue(r.Usage.CacheWrite), countValue(r.Usage.Reasoning),
+		costValue(r), boolValue(r.CostKnown), intValue(int64(r.ToolCalls)), intValue(r.RequestBytes), intValue(r.ResponseBytes),
+		short(r.UserAgent), short(r.Revision), short(r.SessionID), short(r.Instance), boolValue(hasRaws),
+		boolValue(r.Truncated), short(r.ErrorKind), textValue(encodeGrants(r.Grants)), textValue(encodeDecision(r.Decision)), short(r.RequestedModel), textValue(encodeAttempts(r.Attempts)),
 	)
 }
 
-// countArg is a token count for its nullable column.
-func countArg(c usage.Count) any {
+// countValue is a token count for its nullable column.
+func countValue(c usage.Count) colValue {
 	if !c.Reported() {
-		return nil
+		return colValue{}
 	}
-	return c.Value()
+	return intValue(c.Value())
+}
+
+// costValue is r's cost for the cost_usd column (see costArg).
+func costValue(r *Record) colValue {
+	if !r.CostKnown && !r.UsageComplete() {
+		return colValue{}
+	}
+	return colValue{kind: colFloat, n: int64(math.Float64bits(r.CostUSD))}
 }
 
 // costArg is r's cost for the cost_usd column: NULL when the usage it
@@ -337,18 +414,31 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 	in := &inserter{s: s, tx: tx, txs: make(map[string]*sql.Stmt, 2), raw: raw}
 	var inserted int64
 	// One argument slice serves every statement: the driver has copied
-	// the values once a statement has run.
-	args := make([]any, 0, min(per, len(rows))*len(requestColumns))
+	// the values once a statement has run. Full chunks on the raw
+	// connection take unboxed values instead.
+	var args []any
+	var vals []colValue
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
-		args = args[:0]
-		for i := range chunk {
-			r := &chunk[i]
-			args = appendRecordArgs(args, r, r.RawRequest != nil || r.RawResponse != nil)
-		}
 		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
-		n, err := in.exec(ctx, q, len(chunk) == per, args)
+		var n int64
+		var err error
+		if raw != nil && len(chunk) == per {
+			vals = vals[:0]
+			for i := range chunk {
+				r := &chunk[i]
+				vals = appendRecordValues(vals, r, r.RawRequest != nil || r.RawResponse != nil)
+			}
+			n, err = in.execValues(ctx, q, vals)
+		} else {
+			args = args[:0]
+			for i := range chunk {
+				r := &chunk[i]
+				args = appendRecordArgs(args, r, r.RawRequest != nil || r.RawResponse != nil)
+			}
+			n, err = in.exec(ctx, q, len(chunk) == per, args)
+		}
 		if err != nil {
 			return fmt.Errorf("insert requests: %w", err)
 		}
