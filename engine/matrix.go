@@ -219,6 +219,7 @@ const (
 var grantedRules = []ast.Ref{
 	ast.MustParseRef("data.sluice.authz.allow"),
 	ast.MustParseRef("data.sluice.authz.granted"),
+	ast.MustParseRef("data.sluice.authz.matching_provider_grants"),
 	ast.MustParseRef("data.sluice.authz.model_grants"),
 	ast.MustParseRef("data.sluice.authz.named"),
 	ast.MustParseRef("data.sluice.authz.capabilities"),

@@ -80,4 +80,9 @@ func TestMatrixHonoursOwnModules(t *testing.T) {
 	if diff := cmp.Diff(wide, allowed(WithModules(widen))); diff != "" {
 		t.Errorf("matrix with a module granting more (-want +got):\n%s", diff)
 	}
+	// The same through the grants that granted and provider_grants share.
+	widenMatching := rego.Module{Name: "widen.rego", Text: []byte("package sluice.authz\n\nmatching_provider_grants contains \"widen.rego\" if input.request.model == \"gpt-5-mini\"\n")}
+	if diff := cmp.Diff(wide, allowed(WithModules(widenMatching))); diff != "" {
+		t.Errorf("matrix with a module matching more grants (-want +got):\n%s", diff)
+	}
 }

@@ -67,19 +67,20 @@ allow if {
 # and model.
 default granted := false
 
-# A provider grant's match holds its provider and model patterns as the
-# glob.match patterns that star_match would build from them on every call:
-# the generated grants compute them once.
 granted if {
 	role != "none"
-	some entry in named
-	some p in entry.providers
-	glob.match(p.match[0], null, input.request.provider)
-	glob.match(p.match[1], null, input.request.model)
+	count(matching_provider_grants) > 0
 }
 
 # provider_grants are the caller's provider grants that match the request.
-provider_grants contains p.grant if {
+provider_grants contains id if some id in matching_provider_grants
+
+# matching_provider_grants are the IDs of the caller's provider grants that
+# match the request, worked out once for granted and provider_grants. A
+# provider grant's match holds its provider and model patterns as the
+# glob.match patterns that star_match would build from them on every call:
+# the generated grants compute them once.
+matching_provider_grants contains p.grant if {
 	some entry in named
 	some p in entry.providers
 	glob.match(p.match[0], null, input.request.provider)

@@ -112,12 +112,8 @@ model_grants contains cap.grant if {
 	path_match(pattern, fqn)
 }
 
-granted if {
-	role != "none"
-	count(model_grants) > 0
-}
-
-provider_grants contains id if some id in model_grants
+# They match like provider grants: they give granted and provider_grants.
+matching_provider_grants contains id if some id in model_grants
 
 hooks contains hook if {
 	some cap in applicable_capabilities
