@@ -330,7 +330,7 @@ func BenchmarkStream(b *testing.B) {
 		hub                     bool
 	}{
 		{"chat-anthropic", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", false},
-		{"chat-anthropic/text", "openai_chat", "anthropic_messages", "", false},
+		{"chat-anthropic-text", "openai_chat", "anthropic_messages", "", false},
 		{"chat-anthropic/hub", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", true},
 		{"chat-responses", "openai_chat", "openai_responses", "openai_chat/stream-tool-calls.sse", false},
 		{"chat-gemini", "openai_chat", "gemini_generate_content", "openai_chat/stream-tool-calls.sse", false},
