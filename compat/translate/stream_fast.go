@@ -587,8 +587,12 @@ func decodeChatResponse(data []byte, r *chatResponse) error {
 	if fastChatResponse(data, r) == nil {
 		return nil
 	}
-	*r = chatResponse{}
-	return json.Unmarshal(data, r)
+	// Decoded into a value of its own, so that r, most often on its
+	// caller's stack, does not escape through encoding/json.
+	v := new(chatResponse)
+	err := json.Unmarshal(data, v)
+	*r = *v
+	return err
 }
 
 func fastChatResponse(data []byte, r *chatResponse) error {
