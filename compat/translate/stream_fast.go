@@ -20,9 +20,10 @@ import (
 // that. One difference is left: encoding/json refuses a document nested
 // more than 10000 deep, and these readers count the depth of a member
 // they skip from that member, so they accept a few more levels there.
-// The chat chunk reader, the busiest, skims (stream_skim.go): it does not
-// check the members it passes over, so a chunk that is not valid JSON
-// only there is read where encoding/json would refuse it.
+// The chat chunk and Anthropic event readers, the busiest, skim
+// (stream_skim.go): they do not check the members they pass over, so an
+// event that is not valid JSON only there is read where encoding/json
+// would refuse it.
 
 // errSlow sends a document to encoding/json.
 var errSlow = errors.New("left to encoding/json")
@@ -494,7 +495,7 @@ func (r *anthEventReader) read(data []byte) error {
 // fastAnthEvent reads an event into e, its delta (if any) into d.
 func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 	*e = anthSSEEvent{}
-	return fastTop(data, anthEventFields, func(f, vs int) (int, error) {
+	return skimTop(data, anthEventFields, func(f, vs int) (int, error) {
 		if null, end := fastNull(data, vs); null {
 			return end, nil // every field is fresh: null leaves it zero or nil
 		}
@@ -515,7 +516,7 @@ func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 			}
 			*d = anthStreamDelta{}
 			e.Delta = d
-			return fastObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
+			return skimObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
 				if null, end := fastNull(data, vs); null {
 					return end, nil
 				}
