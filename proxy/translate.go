@@ -156,11 +156,8 @@ func (ex *exchange) translateResponse(resp *http.Response) error {
 		resp.Body = ts
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTranslatedBody+1))
+	body, err := readAnswer(resp.Body, resp.ContentLength)
 	resp.Body.Close()
-	if err == nil && len(body) > maxTranslatedBody {
-		err = fmt.Errorf("the answer exceeds %d bytes", maxTranslatedBody)
-	}
 	var out []byte
 	if err == nil {
 		out, err = translate.ResponseBody(from, to, body, ex.translateOptions())
@@ -171,12 +168,51 @@ func (ex *exchange) translateResponse(resp *http.Response) error {
 			fmt.Sprintf("provider %s answered, but its answer could not be translated from %s to %s: %v", ex.provider.ID, from, to, err))
 		return nil
 	}
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = jsonContentType
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	resp.ContentLength = int64(len(out))
-	resp.Body = io.NopCloser(bytes.NewReader(out))
+	resp.Body = &bytesBody{Reader: *bytes.NewReader(out)}
 	return nil
 }
+
+// jsonContentType is the Content-Type of a translated JSON answer.
+// Shared, not copied: a header value is replaced, never written to in
+// place, and the slice is full (an Add copies).
+var jsonContentType = []string{"application/json"}
+
+// readAnswer reads a whole (not streamed) answer to be translated, to
+// its end, as io.ReadAll reads at most maxTranslatedBody+1 bytes of it:
+// an answer that says its length is read into one array of that size
+// (and a byte for the end), instead of the few io.ReadAll grows through.
+func readAnswer(r io.Reader, length int64) ([]byte, error) {
+	const limit = maxTranslatedBody + 1
+	size := 512
+	if length >= 0 && length < limit {
+		size = int(length) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):min(cap(b), limit)])
+		b = b[:len(b)+n]
+		switch {
+		case len(b) == limit:
+			return nil, fmt.Errorf("the answer exceeds %d bytes", maxTranslatedBody)
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
+// bytesBody is a translated answer as a response body: a bytes.Reader
+// that closes, in one allocation rather than two.
+type bytesBody struct{ bytes.Reader }
+
+func (*bytesBody) Close() error { return nil }
 
 // answerWith replaces resp with an error answer in the client's format.
 func (ex *exchange) answerWith(resp *http.Response, status int, kind compat.ErrorKind, msg string) {

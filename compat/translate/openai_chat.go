@@ -263,18 +263,15 @@ func stringContent(content json.RawMessage) (parts []Part, ok bool) {
 	if len(content) == 0 || isNull(content) {
 		return nil, true
 	}
-	var s string
 	c := bytes.TrimSpace(content)
-	switch {
-	case c[0] != '"':
+	if c[0] != '"' {
 		// Not a string (a list of parts): no need to have encoding/json
 		// scan it to say so.
 		return nil, false
-	default:
-		v, end, err := jsonbytes.StringAt(c, 0)
-		if err == nil && end == len(c) {
-			s = v
-		} else if json.Unmarshal(content, &s) != nil {
+	}
+	s, end, err := jsonbytes.StringAt(c, 0)
+	if err != nil || end != len(c) {
+		if s, ok = unmarshalString(content); !ok {
 			return nil, false
 		}
 	}
@@ -282,6 +279,14 @@ func stringContent(content json.RawMessage) (parts []Part, ok bool) {
 		return nil, true
 	}
 	return []Part{{Kind: PartText, Text: s}}, true
+}
+
+// unmarshalString reads a JSON string as encoding/json does; a function
+// of its own so that only this slow path puts its string on the heap.
+func unmarshalString(data []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(data, &s)
+	return s, err == nil
 }
 
 // chatParts reads a chat message's content: a string or a list of parts.
@@ -542,7 +547,11 @@ func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 	if rc := ch.Message.ReasoningContent; rc != "" {
 		r.Parts = append(r.Parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Text: rc, Origin: apiformat.OpenAIChat}})
 	}
-	r.Parts = append(r.Parts, parts...)
+	if r.Parts == nil {
+		r.Parts = parts // no copy when there is no reasoning before
+	} else {
+		r.Parts = append(r.Parts, parts...)
+	}
 	if ch.Message.Refusal != nil && *ch.Message.Refusal != "" {
 		r.Parts = append(r.Parts, Part{Kind: PartText, Text: *ch.Message.Refusal})
 		r.Stop = StopRefusal

@@ -20,9 +20,10 @@ import (
 // that. One difference is left: encoding/json refuses a document nested
 // more than 10000 deep, and these readers count the depth of a member
 // they skip from that member, so they accept a few more levels there.
-// The chat chunk reader, the busiest, skims (stream_skim.go): it does not
-// check the members it passes over, so a chunk that is not valid JSON
-// only there is read where encoding/json would refuse it.
+// The chat chunk and Anthropic event readers, the busiest, skim
+// (stream_skim.go): they do not check the members they pass over, so an
+// event that is not valid JSON only there is read where encoding/json
+// would refuse it.
 
 // errSlow sends a document to encoding/json.
 var errSlow = errors.New("left to encoding/json")
@@ -88,18 +89,26 @@ func plainNameIndex(k jsonbytes.Key, names []string) int {
 // fastTop reads the document data, which must be one object and nothing
 // else.
 func fastTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
-	return readTop(data, names, member, fastObject)
+	return readTop(data, names, member, false)
 }
 
-// readTop reads the one object data holds with object (fastObject or
-// skimObject).
-func readTop(data []byte, names []string, member func(field, vs int) (int, error),
-	object func([]byte, int, []string, func(field, vs int) (int, error)) (int, error)) error {
+// readTop reads the one object data holds with fastObject, or with
+// skimObject when skim is set. (A flag rather than the reader as a
+// function value: calling through one made every member callback, and
+// the variables it shares, escape to the heap, three allocations per
+// chunk read.)
+func readTop(data []byte, names []string, member func(field, vs int) (int, error), skim bool) error {
 	i := jsonbytes.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return errSlow
 	}
-	end, err := object(data, i, names, member)
+	var end int
+	var err error
+	if skim {
+		end, err = skimObject(data, i, names, member)
+	} else {
+		end, err = fastObject(data, i, names, member)
+	}
 	if err != nil {
 		return err
 	}
@@ -486,7 +495,7 @@ func (r *anthEventReader) read(data []byte) error {
 // fastAnthEvent reads an event into e, its delta (if any) into d.
 func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 	*e = anthSSEEvent{}
-	return fastTop(data, anthEventFields, func(f, vs int) (int, error) {
+	return skimTop(data, anthEventFields, func(f, vs int) (int, error) {
 		if null, end := fastNull(data, vs); null {
 			return end, nil // every field is fresh: null leaves it zero or nil
 		}
@@ -507,7 +516,7 @@ func fastAnthEvent(data []byte, e *anthSSEEvent, d *anthStreamDelta) error {
 			}
 			*d = anthStreamDelta{}
 			e.Delta = d
-			return fastObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
+			return skimObject(data, vs, anthDeltaFields, func(f, vs int) (int, error) {
 				if null, end := fastNull(data, vs); null {
 					return end, nil
 				}
@@ -579,8 +588,12 @@ func decodeChatResponse(data []byte, r *chatResponse) error {
 	if fastChatResponse(data, r) == nil {
 		return nil
 	}
-	*r = chatResponse{}
-	return json.Unmarshal(data, r)
+	// Decoded into a value of its own, so that r, most often on its
+	// caller's stack, does not escape through encoding/json.
+	v := new(chatResponse)
+	err := json.Unmarshal(data, v)
+	*r = *v
+	return err
 }
 
 func fastChatResponse(data []byte, r *chatResponse) error {

@@ -129,12 +129,15 @@ func checkFastAnth(t *testing.T, prev, data []byte) {
 	var want anthSSEEvent
 	wantErr := json.Unmarshal(data, &want)
 	want = decodedEvent(t, want)
+	// The reader skims: on a document that is not valid JSON it may read
+	// what encoding/json refuses.
+	valid := json.Valid(data)
 	err := fastAnthEvent(data, &r.e, &r.delta)
-	if got := decodedEvent(t, r.e); err == nil && (wantErr != nil || !reflect.DeepEqual(got, want)) {
+	if got := decodedEvent(t, r.e); err == nil && (wantErr != nil && valid || wantErr == nil && !reflect.DeepEqual(got, want)) {
 		t.Fatalf("fast Anthropic reader on %s:\n got %+v\nwant %+v (err %v)", data, got, want, wantErr)
 	}
 	err = r.read(data)
-	if got := decodedEvent(t, r.e); (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+	if got := decodedEvent(t, r.e); (err != nil) != (wantErr != nil) && valid || err == nil && wantErr == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("Anthropic event %s: got %+v, %v; want %+v, %v", data, got, err, want, wantErr)
 	}
 }

@@ -49,5 +49,5 @@ func skimNullableObject(data []byte, i int, names []string, member func(field, v
 
 // skimTop is fastTop for stream events.
 func skimTop(data []byte, names []string, member func(field, vs int) (int, error)) error {
-	return readTop(data, names, member, skimObject)
+	return readTop(data, names, member, true)
 }

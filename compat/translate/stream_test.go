@@ -330,6 +330,7 @@ func BenchmarkStream(b *testing.B) {
 		hub                     bool
 	}{
 		{"chat-anthropic", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", false},
+		{"chat-anthropic-text", "openai_chat", "anthropic_messages", "", false},
 		{"chat-anthropic/hub", "openai_chat", "anthropic_messages", "openai_chat/stream-tool-calls.sse", true},
 		{"chat-responses", "openai_chat", "openai_responses", "openai_chat/stream-tool-calls.sse", false},
 		{"chat-gemini", "openai_chat", "gemini_generate_content", "openai_chat/stream-tool-calls.sse", false},
@@ -340,7 +341,12 @@ func BenchmarkStream(b *testing.B) {
 		{"bedrock-anthropic", "bedrock_converse", "anthropic_messages", "bedrock_converse/stream-tool-use.events.json", false},
 	}
 	for _, c := range cases {
-		in := readStream(b, filepath.Join(fixtureDir, "from", c.fixture))
+		var in []byte
+		if c.fixture == "" {
+			in = loadBenchStream()
+		} else {
+			in = readStream(b, filepath.Join(fixtureDir, "from", c.fixture))
+		}
 		events := countEvents(b, c.from, in)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -359,7 +365,7 @@ func BenchmarkStream(b *testing.B) {
 		})
 	}
 	for _, c := range cases {
-		if c.hub || c.to != "anthropic_messages" && c.from != "anthropic_messages" {
+		if c.hub || c.fixture == "" || c.to != "anthropic_messages" && c.from != "anthropic_messages" {
 			continue
 		}
 		in := readStream(b, filepath.Join(fixtureDir, "from", c.fixture))
@@ -375,6 +381,22 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
 		})
 	}
+}
+
+// loadBenchStream is the chat stream of the external load benchmark's
+// translated-stream mode: 20 short content chunks, the finish chunk and
+// the usage chunk (every chunk with "usage":null, as a provider asked for
+// usage sends them), then [DONE].
+func loadBenchStream() []byte {
+	const head = `data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1763000000,"model":"gpt-5","choices":`
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "%s[{\"index\":0,\"delta\":{\"content\":\"tok%d \"},\"finish_reason\":null}],\"usage\":null}\n\n", head, i)
+	}
+	b.WriteString(head + `[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}` + "\n\n")
+	b.WriteString(head + `[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}` + "\n\n")
+	b.WriteString("data: [DONE]\n\n")
+	return []byte(b.String())
 }
 
 // countEvents counts a stream's events: SSE events with data, or frames.

@@ -1,6 +1,10 @@
 package jsonbytes
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // The functions below are for readers of many small documents (a
 // stream's events) that check the values they read and only need to pass
@@ -26,20 +30,7 @@ func SkimMembers(data []byte, i int, value func(key Key, plain bool, vs int) (in
 		if i >= len(data) || data[i] != '"' {
 			return 0, ErrSyntax
 		}
-		ke, plain := -1, true
-		for j := i + 1; j < len(data); j++ {
-			c := data[j]
-			if c == '"' {
-				ke = j + 1
-				break
-			}
-			if c == '\\' {
-				j++
-				plain = false
-			} else if c >= 0x80 {
-				plain = false
-			}
-		}
+		ke, plain := keyEnd(data, i)
 		if ke < 0 {
 			return 0, ErrSyntax
 		}
@@ -86,3 +77,49 @@ func SkimString(data []byte, i int) (int, error) {
 func SkimValue(data []byte, i int) (int, error) {
 	return skipValue(data, i, false)
 }
+
+// keyEnd returns the offset just past the closing quote of the key whose
+// opening quote is at i (-1 when there is none), and whether the key is
+// plain: without escapes or non-ASCII bytes. Keys are read eight bytes at
+// a time until the first quote, backslash or non-ASCII byte: a stream's
+// events have a dozen keys each, and reading them byte by byte was the
+// largest part of skimming one.
+func keyEnd(data []byte, i int) (end int, plain bool) {
+	j := i + 1
+	for ; j+8 <= len(data); j += 8 {
+		w := binary.LittleEndian.Uint64(data[j:])
+		if m := zeroBytes(w^quotes) | zeroBytes(w^backslashes) | w&highBits; m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			if data[j] == '"' {
+				return j + 1, true
+			}
+			break // an escape or a non-ASCII byte: the rest byte by byte
+		}
+	}
+	plain = true
+	for ; j < len(data); j++ {
+		c := data[j]
+		if c == '"' {
+			return j + 1, plain
+		}
+		if c == '\\' {
+			j++
+			plain = false
+		} else if c >= 0x80 {
+			plain = false
+		}
+	}
+	return -1, plain
+}
+
+const (
+	quotes      = 0x2222222222222222 // '"' in every byte
+	backslashes = 0x5c5c5c5c5c5c5c5c
+	highBits    = 0x8080808080808080
+	lowBits     = 0x0101010101010101
+)
+
+// zeroBytes has the high bit of each zero byte of w set, and perhaps of
+// bytes after the first zero byte (a borrow), never before it: its lowest
+// set bit is exact.
+func zeroBytes(w uint64) uint64 { return (w - lowBits) &^ w & highBits }

@@ -36,6 +36,23 @@ func validWalk(data []byte) (string, error) {
 	return b.String(), err
 }
 
+// keyEndBytewise is keyEnd one byte at a time.
+func keyEndBytewise(data []byte, i int) (int, bool) {
+	plain := true
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			return j + 1, plain
+		case c == '\\':
+			j++
+			plain = false
+		case c >= 0x80:
+			plain = false
+		}
+	}
+	return -1, plain
+}
+
 // plainKey reports a key without escapes or non-ASCII bytes.
 func plainKey(k Key) bool {
 	for _, c := range k {
@@ -54,6 +71,9 @@ func TestSkim(t *testing.T) {
 		{name: "members", doc: ` { "a" : "x\"y\\" , "b\u0063":[1,{"c":"]"}], "é":null}`,
 			want: "a true \"x\\\"y\\\\\"\nb\\u0063 false [1,{\"c\":\"]\"}]\né false null\n"},
 		{name: "empty", doc: `{}`},
+		{name: "long keys", doc: `{"abcdefghijklmnopq":1,"abcdefghij\u0063":2,"abcdefghijé":3,"abcdefgh":4,"abcdefgh\"":5}`,
+			want: "abcdefghijklmnopq true 1\nabcdefghij\\u0063 false 2\nabcdefghijé false 3\nabcdefgh true 4\nabcdefgh\\\" false 5\n"},
+		{name: "unterminated key", doc: `{"abcdefghijklmnopq`, err: true},
 		{name: "skipped values are not checked", doc: `{"a":tru,"b":"\x","c":[{]}}`, want: "a true tru\nb true \"\\x\"\nc true [{]}\n"},
 		{name: "structure is", doc: `{"a":1 "b":2}`, want: "a true 1\n", err: true},
 		{name: "unterminated key", doc: `{"a`, err: true},
@@ -86,6 +106,11 @@ func FuzzSkim(f *testing.F) {
 				t.Fatalf("%q at %d: SkimValue %d, %v; SkipValue %d, %v", data, i, e1, err1, e2, err2)
 			}
 			if data[i] == '"' {
+				e, plain := keyEnd(data, i)
+				we, wplain := keyEndBytewise(data, i)
+				if e != we || e > 0 && plain != wplain {
+					t.Fatalf("%q at %d: keyEnd %d, %v; byte by byte %d, %v", data, i, e, plain, we, wplain)
+				}
 				e1, err1 = SkimString(data, i)
 				e2, err2 = SkipString(data, i)
 				if e1 != e2 || (err1 == nil) != (err2 == nil) {
