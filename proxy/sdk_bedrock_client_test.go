@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/smithy-go/auth/bearer"
 
+	"github.com/sluice-gateway/sluice/internal/awssdktest"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
 
@@ -33,7 +32,7 @@ const (
 // static fake AWS credentials of its own, or, when apiKey is set, sends
 // that Bedrock API key as a bearer token; AWS_BEARER_TOKEN_BEDROCK in the
 // environment changes neither. base carries the requests (a new
-// transport when nil), behind requestBodyBuffer.
+// transport when nil), behind awssdktest.RequestBodyBuffer.
 func newBedrock(t *testing.T, endpoint string, base http.RoundTripper, apiKey string) *bedrockruntime.Client {
 	t.Helper()
 	if base == nil {
@@ -45,7 +44,7 @@ func newBedrock(t *testing.T, endpoint string, base http.RoundTripper, apiKey st
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(clientAWSAccessKeyID, clientAWSSecret, clientAWSSession),
-		HTTPClient:   &http.Client{Transport: requestBodyBuffer{base}},
+		HTTPClient:   &http.Client{Transport: awssdktest.RequestBodyBuffer{Base: base}},
 	}
 	return bedrockruntime.New(opts, func(o *bedrockruntime.Options) {
 		o.BearerAuthTokenProvider, o.AuthSchemePreference = nil, nil
@@ -56,28 +55,6 @@ func newBedrock(t *testing.T, endpoint string, base http.RoundTripper, apiKey st
 			o.AuthSchemePreference = []string{"httpBearerAuth"}
 		}
 	})
-}
-
-// requestBodyBuffer hands the transport a copy of the request body. The
-// AWS SDK (smithy-go) closes the request body as soon as the response
-// headers arrive; over HTTP/1.1 that can race with the transport's last
-// read of the body, which then fails and closes the connection under the
-// event stream still being read ("decode event: use of closed network
-// connection"). This happens against any http:// endpoint, with or
-// without sluice, whenever stream events do not all arrive at once.
-type requestBodyBuffer struct{ base http.RoundTripper }
-
-func (b requestBodyBuffer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	return b.base.RoundTrip(r)
 }
 
 // bedrockClient is the Bedrock SDK pointed at sluice at base: "/bedrock",

@@ -13,6 +13,7 @@ import (
 	brtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/sluice-gateway/sluice/compat"
+	"github.com/sluice-gateway/sluice/internal/awssdktest"
 )
 
 // TestBedrockSDKReadsTranslations: the AWS SDK's Bedrock client, served
@@ -30,6 +31,8 @@ func TestBedrockSDKReadsTranslations(t *testing.T) {
 		w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
 	client := bedrockruntime.New(bedrockruntime.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL),
@@ -37,6 +40,7 @@ func TestBedrockSDKReadsTranslations(t *testing.T) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test"}, nil
 		}),
 		RetryMaxAttempts: 1,
+		HTTPClient:       &http.Client{Transport: awssdktest.RequestBodyBuffer{Base: tr}},
 	})
 	ctx := context.Background()
 	msgs := []brtypes.Message{{Role: brtypes.ConversationRoleUser, Content: []brtypes.ContentBlock{&brtypes.ContentBlockMemberText{Value: "hi"}}}}
