@@ -118,22 +118,8 @@ func BenchmarkChatStreamEvents(b *testing.B) {
 	var events [][]byte
 	p := sse.Parser{KeepRaw: true}
 	_ = p.Feed(f.data, func(e sse.Event) { events = append(events, bytes.Clone(e.Raw)) })
-	b.ReportAllocs()
 	b.SetBytes(int64(len(f.data)))
-	cpu0 := cputime.Process()
-	for b.Loop() {
-		r := NewRecorder(OpenAIChat, true, RecorderOptions{})
-		fl := NewUsageFilter(discard{})
-		for _, ev := range events {
-			_, _ = r.Write(ev)
-			_, _ = fl.Write(ev)
-		}
-		_ = fl.Close()
-		if !r.Result().Usage.Reported() {
-			b.Fatal("no usage")
-		}
-	}
-	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N*len(events)), "cpu-ns/event")
+	recordChatEvents(b, events)
 }
 
 func BenchmarkUsageFilterChunk(b *testing.B) {
@@ -211,6 +197,12 @@ func BenchmarkChatStreamProvider(b *testing.B) {
 	events = append(events, fmt.Appendf(nil, chunk, "", `"stop"`),
 		[]byte(`data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1763000000,"model":"gpt-5","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}`+"\n\n"),
 		[]byte("data: [DONE]\n\n"))
+	recordChatEvents(b, events)
+}
+
+// recordChatEvents runs a chat stream's events through a recorder and the
+// usage filter, as the gateway does, and reports the CPU time per event.
+func recordChatEvents(b *testing.B, events [][]byte) {
 	b.ReportAllocs()
 	cpu0 := cputime.Process()
 	for b.Loop() {
