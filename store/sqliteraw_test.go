@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -113,7 +114,7 @@ func TestRawInsertsNewConnection(t *testing.T) {
 // a batch carries.
 func FuzzCStatements(f *testing.F) {
 	f.Add("alice", []byte("body"), int64(42), 0.5, true, false)
-	f.Add("", []byte{}, int64(-1), -0.0, false, true)
+	f.Add("", []byte{}, int64(-1), math.Copysign(0, -1), false, true)
 	f.Add("a\x00b\xff", []byte{0, 1, 2}, int64(1<<62), 1e300, true, true)
 	st := openSQLiteStore(f)
 	ctx := context.Background()
