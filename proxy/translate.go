@@ -130,6 +130,7 @@ func (ex *exchange) translateResponse(resp *http.Response) error {
 	h := resp.Header
 	h.Del("Content-Length")
 	h.Del("X-Amzn-Errortype")
+	length := resp.ContentLength // the upstream's, for readAnswer
 	resp.ContentLength = -1
 	if resp.StatusCode >= 400 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -156,7 +157,7 @@ func (ex *exchange) translateResponse(resp *http.Response) error {
 		resp.Body = ts
 		return nil
 	}
-	body, err := readAnswer(resp.Body, resp.ContentLength)
+	body, err := readAnswer(resp.Body, length)
 	resp.Body.Close()
 	var out []byte
 	if err == nil {

@@ -260,25 +260,30 @@ func (r *Request) appendParts(role Role, parts []Part) {
 // both chat and Anthropic messages allow; ok is false for anything else
 // (a list of parts or blocks, which each format reads its own way).
 func stringContent(content json.RawMessage) (parts []Part, ok bool) {
+	s, ok := contentString(content)
+	if !ok || s == "" {
+		return nil, ok
+	}
+	return []Part{{Kind: PartText, Text: s}}, true
+}
+
+// contentString is stringContent's text: "" for content that is absent,
+// null or an empty string.
+func contentString(content json.RawMessage) (s string, ok bool) {
 	if len(content) == 0 || isNull(content) {
-		return nil, true
+		return "", true
 	}
 	c := bytes.TrimSpace(content)
 	if c[0] != '"' {
 		// Not a string (a list of parts): no need to have encoding/json
 		// scan it to say so.
-		return nil, false
+		return "", false
 	}
 	s, end, err := jsonbytes.StringAt(c, 0)
 	if err != nil || end != len(c) {
-		if s, ok = unmarshalString(content); !ok {
-			return nil, false
-		}
+		return unmarshalString(content)
 	}
-	if s == "" {
-		return nil, true
-	}
-	return []Part{{Kind: PartText, Text: s}}, true
+	return s, true
 }
 
 // unmarshalString reads a JSON string as encoding/json does; a function
@@ -536,13 +541,28 @@ func (openAIChat) decodeResponse(body []byte) (*Response, error) {
 		return nil, fmt.Errorf("%w: an answer with %d choices", ErrUnsupported, len(in.Choices))
 	}
 	ch := in.Choices[0]
-	r := &Response{ID: in.ID, Model: in.Model, Created: in.Created, Stop: chatStops[ch.FinishReason]}
+	// The answer and its text part, the commonest content, in one
+	// allocation.
+	st := new(struct {
+		r    Response
+		text [1]Part
+	})
+	r := &st.r
+	*r = Response{ID: in.ID, Model: in.Model, Created: in.Created, Stop: chatStops[ch.FinishReason]}
 	if r.Stop == "" {
 		r.Stop = StopEnd
 	}
-	parts, err := chatParts(ch.Message.Content)
-	if err != nil {
-		return nil, err
+	var parts []Part
+	if s, ok := contentString(ch.Message.Content); ok {
+		if s != "" {
+			st.text[0] = Part{Kind: PartText, Text: s}
+			parts = st.text[:1:1]
+		}
+	} else {
+		var err error
+		if parts, err = chatParts(ch.Message.Content); err != nil {
+			return nil, err
+		}
 	}
 	if rc := ch.Message.ReasoningContent; rc != "" {
 		r.Parts = append(r.Parts, Part{Kind: PartReasoning, Reasoning: &Reasoning{Text: rc, Origin: apiformat.OpenAIChat}})

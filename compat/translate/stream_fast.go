@@ -627,8 +627,10 @@ func fastChatResponse(data []byte, r *chatResponse) error {
 			if null, end := fastNull(data, vs); null {
 				return end, nil
 			}
-			r.Usage = new(chatUsage)
-			return fastChatUsage(data, vs, r.Usage, nil)
+			// The usage and its numbers in one allocation.
+			st := new(chatUsageStore)
+			r.Usage = &st.usage
+			return fastChatUsage(data, vs, r.Usage, st)
 		}
 	})
 }
