@@ -69,16 +69,11 @@ func (r *rawInserts) release(err error) {
 func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, error) {
 	var n int64
 	err := r.conn.Raw(func(dc any) error {
-		if r.c == nil && !r.noC {
-			c, err := newCStatements(dc)
-			r.c, r.noC = c, err != nil
-		}
-		if r.c != nil {
-			var err error
-			n, err = r.c.exec(q, args)
+		var err error
+		if c := r.cHandle(dc); c != nil {
+			n, err = c.exec(q, args)
 			return err
 		}
-		var err error
 		n, err = r.driverExec(ctx, dc, q, args)
 		return err
 	})
@@ -90,13 +85,9 @@ func (r *rawInserts) exec(ctx context.Context, q string, args []any) (int64, err
 func (r *rawInserts) execValues(ctx context.Context, q string, vals []colValue) (int64, error) {
 	var n int64
 	err := r.conn.Raw(func(dc any) error {
-		if r.c == nil && !r.noC {
-			c, err := newCStatements(dc)
-			r.c, r.noC = c, err != nil
-		}
 		var err error
-		if r.c != nil {
-			n, err = r.c.execValues(q, vals)
+		if c := r.cHandle(dc); c != nil {
+			n, err = c.execValues(q, vals)
 			return err
 		}
 		args := make([]any, len(vals))
@@ -107,6 +98,16 @@ func (r *rawInserts) execValues(ctx context.Context, q string, vals []colValue) 
 		return err
 	})
 	return n, err
+}
+
+// cHandle returns the statements on dc's C handle, read from dc the
+// first time; nil when dc has none (the driver path then serves).
+func (r *rawInserts) cHandle(dc any) *cStatements {
+	if r.c == nil && !r.noC {
+		c, err := newCStatements(dc)
+		r.c, r.noC = c, err != nil
+	}
+	return r.c
 }
 
 // driverExec runs q through the driver connection dc, with the
