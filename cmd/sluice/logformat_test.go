@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeRefusesUnknownLogFormat(t *testing.T) {
@@ -53,5 +56,66 @@ func TestServeLogFormatJSON(t *testing.T) {
 				t.Errorf("%d access lines, want %d:\n%s", access, tc.lines, stderr.String())
 			}
 		})
+	}
+}
+
+// TestServeAccessLinesFlushed: access lines gathered for
+// --access-log-flush reach stderr while sluice keeps serving, in the
+// order they were logged, and the lines a stop leaves held are written
+// before serve returns.
+func TestServeAccessLinesFlushed(t *testing.T) {
+	config := writeFile(t, `{"providers": {"openai": {"baseurl": "http://127.0.0.1:1", "apikey": "sk-x", "models": ["gpt-5"]}}}`)
+	tests := []struct {
+		name      string
+		flush     string
+		whileOpen bool // the lines arrive before the stop
+	}{
+		{"short interval", "20ms", true},
+		{"each line at once", "0", true},
+		{"written on stop", "1h", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, stderr, stop := startServe(t, "--config", config, "--listen", "127.0.0.1:0", "--local-user", "dev@example.com",
+				"--log-format", "json", "--access-log-flush", tt.flush)
+			const requests = 5
+			for i := range requests {
+				resp, err := http.Post(addr+"/v1/chat/completions", "application/json", strings.NewReader(fmt.Sprintf(`{"model":"nope-%d","messages":[]}`, i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			models := func() []string {
+				var got []string
+				for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+					var m map[string]any
+					if json.Unmarshal([]byte(l), &m) == nil && m["log"] == "access" {
+						got = append(got, fmt.Sprint(m["model"]))
+					}
+				}
+				return got
+			}
+			if tt.whileOpen {
+				deadline := time.Now().Add(10 * time.Second)
+				for len(models()) < requests && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			} else if got := models(); len(got) != 0 {
+				t.Fatalf("access lines %q written before the interval or the stop", got)
+			}
+			stop()
+			want := []string{"nope-0", "nope-1", "nope-2", "nope-3", "nope-4"}
+			if got := models(); !slices.Equal(got, want) {
+				t.Errorf("access lines for models %q, want %q:\n%s", got, want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestServeRefusesNegativeAccessLogFlush(t *testing.T) {
+	code, _, stderr := runCLI(t, "serve", "--access-log-flush", "-1s", "--state-dir", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "--access-log-flush -1s") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
