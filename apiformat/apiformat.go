@@ -43,6 +43,15 @@ func Formats() []string { return slices.Clone(formats) }
 // Known reports whether name is an API format.
 func Known(name string) bool { return slices.Contains(formats, name) }
 
+// translatable are the formats sluice translates requests and answers
+// between; package compat/translate has one translator for each, and its
+// tests fail when the two lists differ.
+var translatable = []string{OpenAIChat, OpenAIResponses, AnthropicMessages, GeminiGenerateContent, BedrockConverse}
+
+// Translatable reports whether sluice translates model requests and their
+// answers to and from format name.
+func Translatable(name string) bool { return slices.Contains(translatable, name) }
+
 // Authorization types of a provider (or hook) credential: how the key
 // travels to the upstream.
 const (

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sluice-gateway/sluice/apiformat"
 	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
@@ -27,13 +28,7 @@ type translatedTarget struct {
 // format: the formats whose upstream path sluice can build for a request
 // that did not arrive in them. Vertex (whose paths name a project) and
 // Bedrock InvokeModel (whose body is the model family's own) are not.
-func Translatable(format string) bool {
-	switch format {
-	case OpenAIChat, OpenAIResponses, AnthropicMessages, GeminiGenerateContent, BedrockConverse:
-		return true
-	}
-	return false
-}
+func Translatable(format string) bool { return apiformat.Translatable(format) }
 
 // Translated returns the route for calling a provider in the upstream
 // format for a request read from the client's format (req is what Inspect

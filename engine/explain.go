@@ -263,25 +263,45 @@ var ErrNoProvider = errors.New("no provider serves this model")
 
 // ExplainRoute explains in as the gateway would decide it. With
 // in.Request.Provider set it is Explain. Without, it tries the providers
-// serving the model in declaration order (those supporting the format, when
-// one is given), as routing does, and explains the first that allows, or
-// the first when none does; candidates are the providers it tried, in
-// order. A model no provider serves is ErrNoProvider.
+// serving the model in declaration order (those that can serve the format,
+// natively or by translating, when one is given), as routing does, and
+// explains the first that allows, or the first when none does; candidates
+// are the providers it tried, in order. A model no provider serves is
+// ErrNoProvider.
+//
+// When in names a format and no upstream format, each provider is asked
+// in the format the gateway would call it in (see
+// policy.Provider.UpstreamFormat), so a policy that forbids translation
+// is explained as it decides.
 func (e *Engine) ExplainRoute(ctx context.Context, in Input) (x Explanation, candidates []string, err error) {
+	cfg := e.Config()
 	if in.Request.Provider != "" {
+		if p := cfg.Provider(in.Request.Provider); p != nil && in.Request.UpstreamFormat == "" && in.Request.Format != "" {
+			in.Request.UpstreamFormat, _ = p.UpstreamFormat(in.Request.Format)
+		}
 		x, err = e.Explain(ctx, in)
 		return x, nil, err
 	}
-	for _, p := range e.Config().ProvidersFor(in.Request.Model) {
-		if in.Request.Format == "" || p.Compatibility.Supports(in.Request.Format) {
-			candidates = append(candidates, p.ID)
+	var upstream []string
+	for _, p := range cfg.ProvidersFor(in.Request.Model) {
+		up := in.Request.UpstreamFormat
+		if in.Request.Format != "" {
+			chosen, ok := p.UpstreamFormat(in.Request.Format)
+			if !ok {
+				continue
+			}
+			if up == "" {
+				up = chosen
+			}
 		}
+		candidates = append(candidates, p.ID)
+		upstream = append(upstream, up)
 	}
 	if len(candidates) == 0 {
 		return Explanation{}, nil, fmt.Errorf("model %q: %w", in.Request.Model, ErrNoProvider)
 	}
 	for i, p := range candidates {
-		in.Request.Provider = p
+		in.Request.Provider, in.Request.UpstreamFormat = p, upstream[i]
 		got, err := e.Explain(ctx, in)
 		if err != nil {
 			return Explanation{}, nil, err

@@ -167,6 +167,28 @@ func DefaultCompatibility() Compatibility {
 // Supports reports whether the provider speaks format.
 func (c Compatibility) Supports(format string) bool { return c[format] }
 
+// UpstreamFormat is the API format sluice calls the provider in for a
+// model request (not a token count or a compaction) that arrives in
+// format: format itself when the provider speaks it; else, when the
+// provider translates, the first of its formats, in documentation order,
+// that format translates to. ok is false when the provider cannot serve
+// such a request. The gateway routes with it, and policy explanations and
+// replays decide with it, so all three see the same upstream_format.
+func (p *Provider) UpstreamFormat(format string) (upstream string, ok bool) {
+	if p.Compatibility.Supports(format) {
+		return format, true
+	}
+	if !p.Translate || !apiformat.Translatable(format) {
+		return "", false
+	}
+	for _, f := range Formats {
+		if p.Compatibility[f] && apiformat.Translatable(f) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
 // Enabled lists the supported formats in documentation order.
 func (c Compatibility) Enabled() []string {
 	var out []string

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
-	"github.com/sluice-gateway/sluice/compat/translate"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -316,22 +315,17 @@ func (ex *exchange) choose() bool {
 
 // upstreamFormat is the API format p is called in for a client's route:
 // the client's own format when p speaks it (the bytes pass untouched),
-// else, for a provider with "translate": true, the first format p speaks
-// that the request translates into. ok is false when p cannot serve the
-// client.
+// else, for a model request to a provider with "translate": true, the
+// format Provider.UpstreamFormat chooses. ok is false when p cannot serve
+// the client.
 func upstreamFormat(p *policy.Provider, r compat.Route) (upstream string, ok bool) {
-	if p.Compatibility.Supports(r.Format) {
+	if r.Operation != compat.OpGenerate {
+		if !p.Compatibility.Supports(r.Format) {
+			return "", false
+		}
 		return r.Format, true
 	}
-	if !p.Translate || r.Operation != compat.OpGenerate {
-		return "", false
-	}
-	for _, f := range p.Compatibility.Enabled() {
-		if compat.Translatable(f) && translate.Supported(r.Format, f) {
-			return f, true
-		}
-	}
-	return "", false
+	return p.UpstreamFormat(r.Format)
 }
 
 // input is what policy decides on for calling provider in the upstream

@@ -12,11 +12,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/engine"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/store"
@@ -86,15 +88,26 @@ func Run(ctx context.Context, st store.Store, eng *engine.Engine, f store.Filter
 }
 
 // Allow decides r as the gateway would under eng's policy: allowed when
-// some provider offering r's model in r's format is granted. A model the
-// candidate no longer configures is not allowed.
+// some provider that serves r's model in r's format, natively or by
+// translating it, is granted, asked with the upstream format the gateway
+// would call it in. A model the candidate no longer configures is not
+// allowed.
 func Allow(ctx context.Context, eng *engine.Engine, r *store.Record) (bool, error) {
 	cfg := eng.Config()
+	// Only model requests translate; a token count or a compaction needs
+	// a provider that speaks the client's format. The log keeps the path,
+	// which tells.
+	route, _ := compat.Detect(http.MethodPost, r.Path, nil)
+	generate := route.Operation == "" || route.Operation == compat.OpGenerate
 	for _, p := range cfg.ProvidersFor(r.Model) {
-		if !p.Compatibility.Supports(r.Format) {
+		upstream, ok := r.Format, p.Compatibility.Supports(r.Format)
+		if generate {
+			upstream, ok = p.UpstreamFormat(r.Format)
+		}
+		if !ok {
 			continue
 		}
-		d, err := eng.Decide(ctx, input(r, p))
+		d, err := eng.Decide(ctx, input(r, p, upstream))
 		if err != nil {
 			return false, err
 		}
@@ -105,12 +118,12 @@ func Allow(ctx context.Context, eng *engine.Engine, r *store.Record) (bool, erro
 	return false, nil
 }
 
-func input(r *store.Record, p *policy.Provider) engine.Input {
+func input(r *store.Record, p *policy.Provider, upstream string) engine.Input {
 	return engine.Input{
 		User: engine.User{Login: r.Login, NodeID: r.NodeID, Tailnet: r.Tailnet, Tags: r.Decision.Tags, Groups: r.Decision.Groups},
 		Caps: r.Decision.Caps,
 		Request: engine.Request{
-			Provider: p.ID, Model: r.Model, Format: r.Format, Path: r.Path,
+			Provider: p.ID, Model: r.Model, Format: r.Format, UpstreamFormat: upstream, Path: r.Path,
 		},
 	}
 }
