@@ -185,12 +185,18 @@ type respEncoder struct {
 	item respItem
 }
 
+// event writes one event of type typ with fields, whose members are
+// sorted as encoding/json sorts a map's, written by jsonbytes.AppendValue
+// straight into the output (Marshal allocated a copy of every member).
 func (e *respEncoder) event(typ string, fields map[string]any) {
 	fields["type"] = typ
 	fields["sequence_number"] = e.seq
 	e.seq++
-	b, _ := json.Marshal(fields)
-	e.o.sseEvent(typ, b)
+	o := append(e.o.out, "event: "...)
+	o = append(o, typ...)
+	o = append(o, "\ndata: "...)
+	o, _ = jsonbytes.AppendValue(o, fields) // the fields are plain values, strings and items: nothing Marshal refuses
+	e.o.out = append(o, "\n\n"...)
 }
 
 func (e *respEncoder) response(status string, r *Response) map[string]any {
@@ -448,12 +454,63 @@ type convEncoder struct {
 	o      *streamOut
 	blocks int
 	kind   PartKind
+	// payload is the frame being written's JSON, reused.
+	payload []byte
 }
 
-func (e *convEncoder) frame(typ string, payload any) {
-	b, _ := json.Marshal(payload)
-	buf := (*writeBuf)(&e.o.out)
-	_ = eventstream.Encode(buf, eventstream.Event(typ, b))
+// frame writes one event frame of type typ; payload's members are
+// written sorted, as encoding/json writes a map's.
+func (e *convEncoder) frame(typ string, payload map[string]any) {
+	e.payload, _ = jsonbytes.AppendValue(e.payload[:0], payload) // plain values only: nothing Marshal refuses
+	e.o.out = eventstream.AppendEvent(e.o.out, typ, e.payload)
+}
+
+func (e *convEncoder) start(string, string) {
+	e.frame("messageStart", map[string]any{"role": "assistant"})
+}
+
+func (e *convEncoder) open(kind PartKind, id, name string) {
+	e.kind = kind
+	if kind == PartToolCall {
+		e.frame("contentBlockStart", map[string]any{"contentBlockIndex": e.blocks,
+			"start": map[string]any{"toolUse": map[string]any{"toolUseId": id, "name": name}}})
+	}
+}
+
+// delta writes the stream's most frequent frame by hand, its members in
+// the order the other frames' maps are written in.
+func (e *convEncoder) delta(s string) {
+	p := append(e.payload[:0], `{"contentBlockIndex":`...)
+	p = strconv.AppendInt(p, int64(e.blocks), 10)
+	switch e.kind {
+	case PartText:
+		p = append(p, `,"delta":{"text":`...)
+	case PartReasoning:
+		p = append(p, `,"delta":{"reasoningContent":{"text":`...)
+	default:
+		p = append(p, `,"delta":{"toolUse":{"input":`...)
+	}
+	p = jsonbytes.AppendString(p, s)
+	if e.kind != PartText {
+		p = append(p, '}')
+	}
+	e.payload = append(p, "}}"...)
+	e.o.out = eventstream.AppendEvent(e.o.out, "contentBlockDelta", e.payload)
+}
+
+func (e *convEncoder) signature(sig string) {
+	e.frame("contentBlockDelta", map[string]any{"contentBlockIndex": e.blocks,
+		"delta": map[string]any{"reasoningContent": map[string]any{"signature": sig}}})
+}
+
+func (e *convEncoder) close() {
+	e.frame("contentBlockStop", map[string]any{"contentBlockIndex": e.blocks})
+	e.blocks++
+}
+
+func (e *convEncoder) finish(stop StopReason, u usage.Tokens) {
+	e.frame("messageStop", map[string]any{"stopReason": convStopOf(stop)})
+	e.frame("metadata", map[string]any{"usage": convUsageOf(u), "metrics": map[string]any{"latencyMs": 0}})
 }
 
 // writeBuf appends to a byte slice.
@@ -462,46 +519,6 @@ type writeBuf []byte
 func (b *writeBuf) Write(p []byte) (int, error) {
 	*b = append(*b, p...)
 	return len(p), nil
-}
-
-func (e *convEncoder) start(string, string) {
-	e.frame("messageStart", map[string]string{"role": "assistant"})
-}
-
-func (e *convEncoder) open(kind PartKind, id, name string) {
-	e.kind = kind
-	if kind == PartToolCall {
-		e.frame("contentBlockStart", map[string]any{"contentBlockIndex": e.blocks,
-			"start": map[string]any{"toolUse": map[string]string{"toolUseId": id, "name": name}}})
-	}
-}
-
-func (e *convEncoder) delta(s string) {
-	var d any
-	switch e.kind {
-	case PartText:
-		d = map[string]string{"text": s}
-	case PartReasoning:
-		d = map[string]any{"reasoningContent": map[string]string{"text": s}}
-	default:
-		d = map[string]any{"toolUse": map[string]string{"input": s}}
-	}
-	e.frame("contentBlockDelta", map[string]any{"contentBlockIndex": e.blocks, "delta": d})
-}
-
-func (e *convEncoder) signature(sig string) {
-	e.frame("contentBlockDelta", map[string]any{"contentBlockIndex": e.blocks,
-		"delta": map[string]any{"reasoningContent": map[string]string{"signature": sig}}})
-}
-
-func (e *convEncoder) close() {
-	e.frame("contentBlockStop", map[string]int{"contentBlockIndex": e.blocks})
-	e.blocks++
-}
-
-func (e *convEncoder) finish(stop StopReason, u usage.Tokens) {
-	e.frame("messageStop", map[string]string{"stopReason": convStopOf(stop)})
-	e.frame("metadata", map[string]any{"usage": convUsageOf(u), "metrics": map[string]int64{"latencyMs": 0}})
 }
 
 func (e *convEncoder) fail(msg string) {
