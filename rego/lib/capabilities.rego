@@ -93,7 +93,11 @@ cap_applies(cap) if {
 }
 
 # applicable_capabilities are the capabilities that bear on this request,
-# worked out once for the rules below that each need them.
+# worked out once for the rules below that each need them. Those that every
+# decision reads (hooks, headers, quotas) first check that the caller has
+# capabilities at all, which callers of a temp_grants-only configuration
+# never have: a cached count costs a decision less than evaluating this
+# rule.
 applicable_capabilities contains cap if {
 	some cap in capabilities
 	cap_applies(cap)
@@ -116,6 +120,7 @@ model_grants contains cap.grant if {
 matching_provider_grants contains id if some id in model_grants
 
 hooks contains hook if {
+	count(capabilities) > 0
 	some cap in applicable_capabilities
 	some h in object.get(cap, "send_hooks", [])
 	is_string(h.name)
@@ -136,6 +141,7 @@ hook_events(events) := ["tool_call_entire_request"] if {
 } else := as_list(events)
 
 headers contains {"header": header, "grant": cap.grant} if {
+	count(capabilities) > 0
 	some cap in applicable_capabilities
 	some header in as_list(object.get(cap, "add_headers", []))
 }
@@ -146,6 +152,7 @@ headers contains {"header": header, "grant": cap.grant} if {
 # A temp_grants {"quotas": [...]} grant is listed among the capabilities as
 # a capability without models, so it charges every request of its sources.
 quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
+	count(capabilities) > 0
 	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	quota_entry(q)
