@@ -55,8 +55,17 @@ type idleTrimmer struct {
 	minGap time.Duration
 	// minSpare is the least memory worth a collection.
 	minSpare uint64
-	// read returns the bytes allocated so far and the spare bytes.
+	// read returns the bytes allocated so far and the heap's spare bytes.
 	read func() (allocated, spare uint64)
+	// mapped, when set, returns the file-backed resident bytes: what of
+	// them serving mapped back since the last trim (or start) counts as
+	// spare too, as the trim drops it. Without it a trim that came while
+	// the request log was still storing a burst's backlog could leave the
+	// executable's pages the backlog mapped back (some 20 MB) for good:
+	// the heap then has too little spare to trim again.
+	mapped     func() uint64
+	mappedBase uint64
+	mappedRead bool
 	// trim returns what can be given back.
 	trim func(ctx context.Context)
 	log  *slog.Logger
@@ -87,6 +96,7 @@ func newIdleTrimmer(log *slog.Logger, cache memoryReleaser) *idleTrimmer {
 		minGap:    5 * time.Second,
 		minSpare:  4 << 20,
 		read:      heapSpare,
+		mapped:    residentFileBytes,
 		trim:      func(ctx context.Context) { releaseIdle(ctx, cache, log) },
 		log:       log,
 	}
@@ -114,6 +124,15 @@ func (t *idleTrimmer) step(ctx context.Context) bool {
 		now = t.now
 	}
 	allocated, spare := t.read()
+	if t.mapped != nil {
+		m := t.mapped()
+		if !t.mappedRead {
+			t.mappedBase, t.mappedRead = m, true // what serving starts with
+		}
+		if m > t.mappedBase {
+			spare += m - t.mappedBase
+		}
+	}
 	n := int(t.window/t.tick) + 1 // samples spanning a window
 	if len(t.samples) == n {
 		copy(t.samples, t.samples[1:])
@@ -133,6 +152,9 @@ func (t *idleTrimmer) step(ctx context.Context) bool {
 	}
 	t.trim(ctx)
 	t.lastTrim = now()
+	if t.mapped != nil {
+		t.mappedBase = t.mapped()
+	}
 	if t.log != nil {
 		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", t.lastTrim.Sub(start))
 	}

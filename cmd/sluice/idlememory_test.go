@@ -109,6 +109,48 @@ func TestIdleTrimmerStep(t *testing.T) {
 	}
 }
 
+// TestIdleTrimmerCountsMappedPages: the executable's pages mapped back
+// since the last trim count as spare, so a quiet gateway whose heap has
+// little to give back still drops them (a trim that came while the
+// request log stored a backlog, which mapped them back); pages that were
+// resident when it started, or after its last trim, do not.
+func TestIdleTrimmerCountsMappedPages(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name   string
+		mapped []uint64 // file-backed resident bytes at each tick
+		want   int
+	}{
+		{"mapped back since start", []uint64{30 * mb, 30 * mb, 40 * mb, 40 * mb, 40 * mb}, 1},
+		{"resident since start only", []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 31 * mb}, 0},
+		{"mapped back, then trimmed, then mapped back again", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+			/* trimmed: */ 10 * mb, 10 * mb, 10 * mb, 10 * mb, 10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb}, 2},
+		{"dropped by the trim, resident again only as much", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+			/* trimmed: */ 10 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, trims := 0, 0
+			var now time.Duration
+			tr := &idleTrimmer{
+				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
+				minGap: time.Second, minSpare: 4 * mb,
+				read:   func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
+				mapped: func() uint64 { return tt.mapped[min(i, len(tt.mapped)-1)] },
+				trim:   func(context.Context) { trims++; i++ }, // the trim's own reading is the next tick's
+				now:    func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
+			}
+			for ; i < len(tt.mapped); i++ {
+				now += 250 * time.Millisecond
+				tr.step(t.Context())
+			}
+			if trims != tt.want {
+				t.Errorf("%d trims, want %d", trims, tt.want)
+			}
+		})
+	}
+}
+
 // TestStoreReleasesMemory: the request log serve opens by default gives
 // the idle trimmer its SQLite page caches to release (serve finds the
 // method by a type assertion, which a renamed method would silently
