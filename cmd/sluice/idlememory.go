@@ -36,10 +36,11 @@ import (
 // tick, so the memory goes back about a second after the last request
 // rather than up to two whole intervals later. Under load the resident
 // set is what serving needs plus what it leaves behind (a saturated
-// gateway with its request log: 60–70 MB, half of it the executable's
-// pages, which the kernel maps in large folios, and the heap grown to
-// twice what is live); with a 5 s interval checked on its boundaries,
-// that stayed for 5–10 s after the last request. minGap keeps the cost
+// gateway with its request log: 58–68 MB, 25–30 MB of it the
+// executable's pages, which the kernel maps back in whole large folios
+// whatever madvise says, and the heap grown to twice what is live); with
+// a 5 s interval checked on its boundaries, that stayed for 5–10 s after
+// the last request. minGap keeps the cost
 // bounded for traffic that pauses often: a busy gateway is never
 // trimmed, and one whose traffic comes in bursts at most once per minGap
 // (a trim costs a few milliseconds of one core).
