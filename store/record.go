@@ -2,6 +2,7 @@ package store
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/usage"
@@ -158,4 +159,37 @@ type Attempt struct {
 	// client_closed.
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
+}
+
+// recordSize is what a Record takes before what it points to.
+var recordSize = int64(unsafe.Sizeof(Record{}))
+
+// memSize estimates the bytes r holds while it waits in the Writer's
+// queue: the Record and what its strings, slices and decision input
+// point to. A string shared with others (a model name from the
+// configuration) counts too, so the estimate errs high, never low.
+func (r *Record) memSize() int64 {
+	n := recordSize + int64(len(r.ID)+len(r.Login)+len(r.NodeID)+len(r.NodeName)+len(r.Tailnet)+
+		len(r.Provider)+len(r.Model)+len(r.RequestedModel)+len(r.Format)+len(r.Method)+len(r.Path)+
+		len(r.Error)+len(r.ErrorKind)+len(r.UserAgent)+len(r.Revision)+len(r.SessionID)+len(r.Instance)+
+		len(r.RawError)) + int64(cap(r.RawRequest)+cap(r.RawResponse))
+	for _, a := range r.Attempts {
+		n += int64(unsafe.Sizeof(a)) + int64(len(a.Provider)+len(a.Outcome)+len(a.Error))
+	}
+	for _, g := range r.Grants {
+		n += int64(unsafe.Sizeof(g)) + int64(len(g))
+	}
+	if d := r.Decision; d != nil {
+		n += int64(unsafe.Sizeof(*d))
+		for _, s := range d.Tags {
+			n += int64(unsafe.Sizeof(s)) + int64(len(s))
+		}
+		for _, s := range d.Groups {
+			n += int64(unsafe.Sizeof(s)) + int64(len(s))
+		}
+		for _, c := range d.Caps {
+			n += int64(unsafe.Sizeof(c)) + int64(cap(c))
+		}
+	}
+	return n
 }

@@ -22,6 +22,16 @@ type WriterOptions struct {
 	// as soon as the Writer has them, so an idle Writer keeps a few
 	// hundred kilobytes rather than room for QueueSize records.
 	QueueSize int
+	// QueueBytes bounds the memory of the records waiting for a flush and
+	// of the batch being stored, as Record.memSize estimates it (default
+	// 8 MB): the queue is full when either bound is reached. A record
+	// averages about 1.3 KB, so at the default the count bound is reached
+	// first; the byte bound holds records with raw bodies, and a queue
+	// that a saturated processor fills faster than the Writer stores, to
+	// a known share of the heap (the heap grows to twice what is live, so
+	// 16,384 queued records would hold some 40 MB resident). A record
+	// larger than QueueBytes is still taken when nothing else waits.
+	QueueBytes int64
 	// BlockTimeout is how long Write waits for room in a full queue before
 	// it drops the record (default 100ms).
 	BlockTimeout time.Duration
@@ -60,6 +70,9 @@ func (o *WriterOptions) defaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 16384
 	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 8 << 20
+	}
 	if o.BlockTimeout <= 0 {
 		o.BlockTimeout = 100 * time.Millisecond
 	}
@@ -90,7 +103,7 @@ func (o *WriterOptions) defaults() {
 // inserts a batch when BatchSize records wait or FlushInterval passes.
 //
 // When the queue is full (the database is slower than the traffic for
-// longer than the queue lasts), Write waits up to BlockTimeout for room:
+// longer than the queue lasts), by count or by bytes, Write waits up to BlockTimeout for room:
 // the gateway calls Write after the response has been sent, so the wait
 // holds only the handler's goroutine, never the client, and it is bounded.
 // A batch that fails is retried with backoff.
@@ -142,7 +155,15 @@ type Writer struct {
 	// durable carries the records of WriteDurable calls.
 	durable chan *durableWrite
 
-	mu     sync.RWMutex // held for reading while sending on ch
+	mu sync.RWMutex // held for reading while sending on ch
+	// queuedBytes is the estimated memory of the records sent on ch and
+	// not yet stored (or spooled, or failed): Write adds a record's before
+	// sending it, the run loop subtracts a batch's once it is flushed.
+	queuedBytes atomic.Int64
+	// room, when not nil, is closed by the run loop when it frees queued
+	// bytes, waking the Writes waiting for room.
+	roomMu sync.Mutex
+	room   chan struct{}
 	closed bool
 
 	ctx    context.Context // cancelled when Close gives up waiting
@@ -174,8 +195,10 @@ type WriterStats struct {
 	Failed int64
 	// Batches counts successful batch inserts.
 	Batches int64
-	// Pending is how many records wait in the queue now.
-	Pending int
+	// Pending is how many records wait in the queue now; PendingBytes
+	// the estimated memory of those and of the batch being stored.
+	Pending      int
+	PendingBytes int64
 
 	// Spooled counts records appended to the spool; Replayed those of
 	// them stored since. Lost counts records neither stored nor spooled
@@ -225,21 +248,20 @@ func (w *Writer) Write(r Record) bool {
 	}
 	p := recordPool.Get().(*Record)
 	*p = r
-	select {
-	case w.ch <- p:
-		w.queued.Add(1)
-		w.wakeIfFull()
-		return true
-	default:
+	size := p.memSize()
+	if w.reserve(size) {
+		select {
+		case w.ch <- p:
+			w.queued.Add(1)
+			w.wakeIfFull()
+			return true
+		default:
+			w.queuedBytes.Add(-size)
+		}
 	}
-	w.wake()
-	t := time.NewTimer(w.o.BlockTimeout)
-	defer t.Stop()
-	select {
-	case w.ch <- p:
+	if w.waitForRoom(p, size) {
 		w.queued.Add(1)
 		return true
-	case <-t.C:
 	}
 	release(p)
 	if w.spool == nil {
@@ -247,6 +269,67 @@ func (w *Writer) Write(r Record) bool {
 		return false
 	}
 	return w.overflow(r)
+}
+
+// reserve counts size bytes more in the queue if they fit under
+// QueueBytes, or if nothing else is queued (so that a record larger than
+// the bound is still taken), and reports whether it did.
+func (w *Writer) reserve(size int64) bool {
+	after := w.queuedBytes.Add(size)
+	if after <= w.o.QueueBytes || after == size {
+		return true
+	}
+	w.queuedBytes.Add(-size)
+	return false
+}
+
+// waitForRoom is Write's slow path: it wakes the Writer and waits up to
+// BlockTimeout for room for p, by count and by bytes, and sends it.
+func (w *Writer) waitForRoom(p *Record, size int64) bool {
+	w.wake()
+	t := time.NewTimer(w.o.BlockTimeout)
+	defer t.Stop()
+	for {
+		// Taken before reserve: bytes freed after this point close it.
+		room := w.roomSignal()
+		if w.reserve(size) {
+			select {
+			case w.ch <- p:
+				return true
+			case <-t.C:
+				w.queuedBytes.Add(-size)
+				return false
+			}
+		}
+		select {
+		case <-room:
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// roomSignal returns a channel closed the next time the run loop frees
+// queued bytes.
+func (w *Writer) roomSignal() chan struct{} {
+	w.roomMu.Lock()
+	defer w.roomMu.Unlock()
+	if w.room == nil {
+		w.room = make(chan struct{})
+	}
+	return w.room
+}
+
+// freeBytes subtracts n stored (or spooled, or failed) bytes from the
+// queue's count and wakes the Writes waiting for room.
+func (w *Writer) freeBytes(n int64) {
+	w.queuedBytes.Add(-n)
+	w.roomMu.Lock()
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
+	w.roomMu.Unlock()
 }
 
 // recordPool holds the Records that carry Write's records through the
@@ -263,9 +346,10 @@ func release(p *Record) {
 	recordPool.Put(p)
 }
 
-// wakeIfFull wakes the Writer once a batch's worth of records waits.
+// wakeIfFull wakes the Writer once a batch's worth of records waits, or
+// half of QueueBytes.
 func (w *Writer) wakeIfFull() {
-	if len(w.ch) >= w.o.BatchSize {
+	if len(w.ch) >= w.o.BatchSize || w.queuedBytes.Load() >= w.o.QueueBytes/2 {
 		w.wake()
 	}
 }
@@ -332,12 +416,13 @@ func (w *Writer) Close(ctx context.Context) error {
 // Stats returns the Writer's counters.
 func (w *Writer) Stats() WriterStats {
 	st := WriterStats{
-		Queued:  w.queued.Load(),
-		Written: w.written.Load(),
-		Dropped: w.dropped.Load(),
-		Failed:  w.failed.Load(),
-		Batches: w.batches.Load(),
-		Pending: len(w.ch) + len(w.durable),
+		Queued:       w.queued.Load(),
+		Written:      w.written.Load(),
+		Dropped:      w.dropped.Load(),
+		Failed:       w.failed.Load(),
+		Batches:      w.batches.Load(),
+		Pending:      len(w.ch) + len(w.durable),
+		PendingBytes: w.queuedBytes.Load(),
 
 		Spooled:  w.spooled.Load(),
 		Replayed: w.replayed.Load(),
@@ -358,6 +443,8 @@ func (w *Writer) run() {
 	batch := make([]Record, 0, w.o.BatchSize)
 	// waiters are the WriteDurable calls whose records are in batch.
 	var waiters []waiter
+	// batchBytes is the queued bytes (see reserve) of batch's records.
+	var batchBytes int64
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -378,6 +465,10 @@ func (w *Writer) run() {
 		// and bodies need not.
 		clear(batch)
 		batch = batch[:0]
+		if batchBytes > 0 {
+			w.freeBytes(batchBytes)
+			batchBytes = 0
+		}
 	}
 	// gather adds to batch, without waiting, the records queued now:
 	// waiting ones first, then those of Write, up to what the queues
@@ -397,6 +488,7 @@ func (w *Writer) run() {
 				break
 			}
 			batch = append(batch, *p)
+			batchBytes += p.memSize()
 			release(p)
 			if len(batch) >= w.o.BatchSize {
 				flush()
@@ -426,6 +518,12 @@ func (w *Writer) run() {
 			return
 		case <-w.full:
 			gather()
+			if w.queuedBytes.Load() >= w.o.QueueBytes/2 {
+				// Records large enough to fill the byte bound before
+				// a batch's count: store them now rather than at the
+				// tick, so that Writes waiting for room get it.
+				flush()
+			}
 		case <-tick.C:
 			gather()
 			flush()
@@ -438,6 +536,7 @@ func (w *Writer) run() {
 					break
 				}
 				batch = append(batch, *p)
+				batchBytes += p.memSize()
 				release(p)
 				if len(batch) >= w.o.BatchSize {
 					flush()

@@ -18,34 +18,65 @@ import (
 // collects only when the heap doubles or every two minutes, and its
 // scavenger returns pages only down to about twice the live heap. After a
 // few thousand streams closed, sluice held 120–170 MB for minutes of
-// silence, most of it garbage and free pages. When a whole interval
-// passes with next to no allocation (quiet), and at least minSpare bytes
-// could be given back (garbage since the last collection plus free
-// pages), the trimmer collects twice and returns the free pages at once
-// (runtime.GC, then debug.FreeOSMemory): the first collection moves what
-// sync.Pools hold (net/http's per-connection buffers among them) to their
-// victim caches, the second frees it. Before that, the store empties its
+// silence, most of it garbage and free pages. When a whole window passes
+// with next to no allocation (quiet), and at least minSpare bytes could be
+// given back (garbage since the last collection plus free pages), the
+// trimmer collects twice and returns the free pages at once (runtime.GC,
+// then debug.FreeOSMemory): the first collection moves what sync.Pools
+// hold (net/http's per-connection buffers among them) to their victim
+// caches, the second frees it. Before that, the store empties its
 // connections' page caches (SQLite keeps them outside the Go heap, where
 // no collection reaches); after it, the executable's read-only pages are
 // dropped as at start (see releaseExecutablePages), last because the
 // collections run code too. The next request maps back the code it runs
 // from the file cache: about 140 minor faults, some 0.5 ms added to that
-// one request on a busy two-core machine. A busy gateway is never
-// trimmed, and a quiet one once per burst: a trim then costs a few
-// milliseconds of one core.
+// one request on a busy two-core machine.
+//
+// The window is short (a second) and slides: the counters are read every
+// tick, so the memory goes back about a second after the last request
+// rather than up to two whole intervals later. Under load the resident
+// set is what serving needs plus what it leaves behind (a saturated
+// gateway with its request log: 58–68 MB, 25–30 MB of it the
+// executable's pages, which the kernel maps back in whole large folios
+// whatever madvise says, and the heap grown to twice what is live); with
+// a 5 s interval checked on its boundaries, that stayed for 5–10 s after
+// the last request. minGap keeps the cost
+// bounded for traffic that pauses often: a busy gateway is never
+// trimmed, and one whose traffic comes in bursts at most once per minGap
+// (a trim costs a few milliseconds of one core).
 // Nothing here limits memory: the heap still grows as traffic needs.
 type idleTrimmer struct {
-	interval time.Duration
-	// quiet is the allocation, in bytes per interval, under which the
-	// process counts as idle (a request allocates tens of KB).
-	quiet uint64
+	// tick is how often the counters are read; window how long the
+	// allocation must stay under quietRate before a trim.
+	tick, window time.Duration
+	// quietRate is the allocation rate, in bytes per second, under which
+	// the process counts as idle (a request allocates tens of KB).
+	quietRate uint64
+	// minGap is the least time between two trims.
+	minGap time.Duration
 	// minSpare is the least memory worth a collection.
 	minSpare uint64
-	// read returns the bytes allocated so far and the spare bytes.
+	// read returns the bytes allocated so far and the heap's spare bytes.
 	read func() (allocated, spare uint64)
+	// mapped, when set, returns the file-backed resident bytes: what of
+	// them serving mapped back since the last trim (or start) counts as
+	// spare too, as the trim drops it. Without it a trim that came while
+	// the request log was still storing a burst's backlog could leave the
+	// executable's pages the backlog mapped back (some 20 MB) for good:
+	// the heap then has too little spare to trim again.
+	mapped     func() uint64
+	mappedBase uint64
+	mappedRead bool
 	// trim returns what can be given back.
 	trim func(ctx context.Context)
 	log  *slog.Logger
+	// now is time.Now; tests set it.
+	now func() time.Time
+
+	// samples are the allocation counts read at the last ticks, oldest
+	// first, at most window/tick+1 of them.
+	samples  []uint64
+	lastTrim time.Time
 }
 
 // memoryReleaser holds memory outside the Go heap that it can give back
@@ -54,54 +85,83 @@ type memoryReleaser interface {
 	ReleaseMemory(ctx context.Context) error
 }
 
-// newIdleTrimmer is the trimmer serve runs: every 5s, quiet under 512 KB
-// allocated (a few requests, a metrics scrape), at least 4 MB to give
-// back. cache, when not nil, is asked to release its memory first.
+// newIdleTrimmer is the trimmer serve runs: read every 250 ms, quiet for
+// a second under 100 KB/s allocated (a few requests, a metrics scrape),
+// at least 4 MB to give back, at most one trim every 5 s. cache, when not
+// nil, is asked to release its memory first.
 func newIdleTrimmer(log *slog.Logger, cache memoryReleaser) *idleTrimmer {
 	return &idleTrimmer{
-		interval: 5 * time.Second,
-		quiet:    512 << 10,
-		minSpare: 4 << 20,
-		read:     heapSpare,
-		trim:     func(ctx context.Context) { releaseIdle(ctx, cache, log) },
-		log:      log,
+		tick:      250 * time.Millisecond,
+		window:    time.Second,
+		quietRate: 100 << 10,
+		minGap:    5 * time.Second,
+		minSpare:  4 << 20,
+		read:      heapSpare,
+		mapped:    residentFileBytes,
+		trim:      func(ctx context.Context) { releaseIdle(ctx, cache, log) },
+		log:       log,
 	}
 }
 
 // run trims until ctx ends.
 func (t *idleTrimmer) run(ctx context.Context) {
-	tick := time.NewTicker(t.interval)
+	tick := time.NewTicker(t.tick)
 	defer tick.Stop()
-	prev, _ := t.read()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		var trimmed bool
-		prev, trimmed = t.step(ctx, prev)
-		if trimmed {
-			// The collection itself allocates; start the next interval
-			// from after it.
-			prev, _ = t.read()
-		}
+		t.step(ctx)
 	}
 }
 
-// step looks at one interval, prev being the allocation count at its
-// start; it returns the count at its end and whether it trimmed.
-func (t *idleTrimmer) step(ctx context.Context, prev uint64) (uint64, bool) {
+// step reads the counters once, at the end of a tick, and trims when the
+// last window was quiet; it reports whether it trimmed.
+func (t *idleTrimmer) step(ctx context.Context) bool {
+	now := time.Now
+	if t.now != nil {
+		now = t.now
+	}
 	allocated, spare := t.read()
-	if allocated-prev >= t.quiet || spare < t.minSpare {
-		return allocated, false
+	if t.mapped != nil {
+		m := t.mapped()
+		if !t.mappedRead {
+			t.mappedBase, t.mappedRead = m, true // what serving starts with
+		}
+		if m > t.mappedBase {
+			spare += m - t.mappedBase
+		}
 	}
-	start := time.Now()
+	n := int(t.window/t.tick) + 1 // samples spanning a window
+	if len(t.samples) == n {
+		copy(t.samples, t.samples[1:])
+		t.samples = t.samples[:n-1]
+	}
+	t.samples = append(t.samples, allocated)
+	if len(t.samples) < n {
+		return false // not a whole window since start or the last trim
+	}
+	quiet := t.quietRate * uint64(t.window) / uint64(time.Second)
+	if allocated-t.samples[0] >= quiet || spare < t.minSpare {
+		return false
+	}
+	start := now()
+	if !t.lastTrim.IsZero() && start.Sub(t.lastTrim) < t.minGap {
+		return false
+	}
 	t.trim(ctx)
-	if t.log != nil {
-		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", time.Since(start))
+	t.lastTrim = now()
+	if t.mapped != nil {
+		t.mappedBase = t.mapped()
 	}
-	return allocated, true
+	if t.log != nil {
+		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", t.lastTrim.Sub(start))
+	}
+	// The collection itself allocates: the next window starts after it.
+	t.samples = t.samples[:0]
+	return true
 }
 
 // releaseIdle is one trim: the cache's memory, then the heap's, then the

@@ -37,3 +37,22 @@ func TestReleaseIdle(t *testing.T) {
 	}
 	t.Logf("resident file pages %d → %d kB", before, after)
 }
+
+// TestResidentFileBytes: what the trimmer reads as mapped pages follows
+// the executable's pages that a trim drops and that running maps back.
+func TestResidentFileBytes(t *testing.T) {
+	var out strings.Builder
+	if code := run(t.Context(), []string{"config", "default"}, &out, &out); code != 0 {
+		t.Fatalf("config default exit %d\n%s", code, out.String())
+	}
+	before := residentFileBytes()
+	releaseIdle(t.Context(), nil, nil)
+	after := residentFileBytes()
+	t.Logf("file-backed resident %d → %d kB (RssFile now %d kB)", before>>10, after>>10, rssFileKB(t))
+	if before == 0 || after >= before {
+		t.Errorf("file-backed resident %d bytes before a trim, %d after: want a reading that drops with the trim", before, after)
+	}
+	if r := uint64(rssFileKB(t)) << 10; after > 2*r+1<<20 {
+		t.Errorf("read %d bytes, RssFile %d: not the same measure", after, r)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,38 +14,138 @@ import (
 
 // TestIdleTrimmerStep holds the trimming rule to what an operator sees: a
 // busy gateway is never paused for a collection, a quiet one gives its
-// spare memory back once, and not again until there is more to give.
+// spare memory back about a window after its last request, once, and not
+// again until there is more to give and minGap has passed.
 func TestIdleTrimmerStep(t *testing.T) {
 	const mb = 1 << 20
+	type sample struct {
+		at               time.Duration // since the trimmer started
+		allocated, spare uint64
+	}
+	// Ticks of 250 ms, a window of 1 s (5 samples), quiet under 1 MB/s.
 	tests := []struct {
-		name      string
-		prev      uint64
-		allocated uint64
-		spare     uint64
-		want      bool
+		name    string
+		samples []sample
+		want    []time.Duration // when it trims
 	}{
-		{"busy: allocating, much spare", 0, 50 * mb, 100 * mb, false},
-		{"just over quiet", 10 * mb, 11 * mb, 100 * mb, false},
-		{"quiet with much spare", 10 * mb, 10*mb + 100, 100 * mb, true},
-		{"quiet with spare at the threshold", 10 * mb, 10 * mb, 4 * mb, true},
-		{"quiet with little spare", 10 * mb, 10 * mb, 4*mb - 1, false},
-		{"idle with nothing spare", 10 * mb, 10 * mb, 0, false},
-		{"runtime without the counters", 10 * mb, 0, 0, false},
+		{"busy: allocating, much spare", []sample{
+			{250 * time.Millisecond, 10 * mb, 100 * mb}, {500 * time.Millisecond, 20 * mb, 100 * mb},
+			{750 * time.Millisecond, 30 * mb, 100 * mb}, {time.Second, 40 * mb, 100 * mb},
+			{1250 * time.Millisecond, 50 * mb, 100 * mb}, {1500 * time.Millisecond, 60 * mb, 100 * mb},
+		}, nil},
+		{"quiet a whole window after a burst: trims at once", []sample{
+			{250 * time.Millisecond, 50 * mb, 30 * mb}, {500 * time.Millisecond, 50 * mb, 30 * mb},
+			{750 * time.Millisecond, 50 * mb, 30 * mb}, {time.Second, 50 * mb, 30 * mb},
+			{1250 * time.Millisecond, 50*mb + 100, 30 * mb},
+		}, []time.Duration{1250 * time.Millisecond}},
+		{"not before a whole window", []sample{
+			{250 * time.Millisecond, 50 * mb, 30 * mb}, {500 * time.Millisecond, 50 * mb, 30 * mb},
+			{750 * time.Millisecond, 50 * mb, 30 * mb}, {time.Second, 50 * mb, 30 * mb},
+		}, nil},
+		{"the window slides: the burst ends, a second later the trim", []sample{
+			{250 * time.Millisecond, 10 * mb, 30 * mb}, {500 * time.Millisecond, 20 * mb, 30 * mb},
+			{750 * time.Millisecond, 30 * mb, 30 * mb}, {time.Second, 40 * mb, 30 * mb},
+			{1250 * time.Millisecond, 50 * mb, 30 * mb}, // the last request
+			{1500 * time.Millisecond, 50 * mb, 30 * mb}, {1750 * time.Millisecond, 50 * mb, 30 * mb},
+			{2 * time.Second, 50 * mb, 30 * mb},
+			{2250 * time.Millisecond, 50 * mb, 30 * mb}, // a whole window since it
+		}, []time.Duration{2250 * time.Millisecond}},
+		{"just over quiet in the window", []sample{
+			{250 * time.Millisecond, 10 * mb, 100 * mb}, {500 * time.Millisecond, 10 * mb, 100 * mb},
+			{750 * time.Millisecond, 10 * mb, 100 * mb}, {time.Second, 10 * mb, 100 * mb},
+			{1250 * time.Millisecond, 11 * mb, 100 * mb},
+		}, nil},
+		{"quiet with spare at the threshold", []sample{
+			{250 * time.Millisecond, 10 * mb, 4 * mb}, {500 * time.Millisecond, 10 * mb, 4 * mb},
+			{750 * time.Millisecond, 10 * mb, 4 * mb}, {time.Second, 10 * mb, 4 * mb},
+			{1250 * time.Millisecond, 10 * mb, 4 * mb},
+		}, []time.Duration{1250 * time.Millisecond}},
+		{"quiet with little spare", []sample{
+			{250 * time.Millisecond, 10 * mb, 4*mb - 1}, {500 * time.Millisecond, 10 * mb, 4*mb - 1},
+			{750 * time.Millisecond, 10 * mb, 4*mb - 1}, {time.Second, 10 * mb, 4*mb - 1},
+			{1250 * time.Millisecond, 10 * mb, 4*mb - 1},
+		}, nil},
+		{"runtime without the counters", []sample{
+			{250 * time.Millisecond, 0, 0}, {500 * time.Millisecond, 0, 0}, {750 * time.Millisecond, 0, 0},
+			{time.Second, 0, 0}, {1250 * time.Millisecond, 0, 0},
+		}, nil},
+		{"bursts every 2 s: at most one trim per minGap", func() []sample {
+			// 300 ms of traffic every 2 s, leaving 8 MB spare each time.
+			var s []sample
+			var alloc uint64
+			for at := 250 * time.Millisecond; at <= 12*time.Second; at += 250 * time.Millisecond {
+				if at%(2*time.Second) < 300*time.Millisecond {
+					alloc += 8 * mb
+				}
+				s = append(s, sample{at, alloc, 8 * mb})
+			}
+			return s
+		}(), []time.Duration{1250 * time.Millisecond, 7250 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			trims := 0
+			var now time.Duration
+			i := 0
+			var trims []time.Duration
+			start := time.Unix(1_800_000_000, 0)
 			tr := &idleTrimmer{
-				quiet: 1 * mb, minSpare: 4 * mb,
-				read: func() (uint64, uint64) { return tt.allocated, tt.spare },
-				trim: func(context.Context) { trims++ },
+				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
+				minGap: 5 * time.Second, minSpare: 4 * mb,
+				read: func() (uint64, uint64) {
+					s := tt.samples[i]
+					now = s.at
+					return s.allocated, s.spare
+				},
+				trim: func(context.Context) { trims = append(trims, now) },
+				now:  func() time.Time { return start.Add(now) },
 			}
-			next, trimmed := tr.step(t.Context(), tt.prev)
-			if trimmed != tt.want || trims != map[bool]int{false: 0, true: 1}[tt.want] {
-				t.Errorf("trimmed %v (%d calls), want %v", trimmed, trims, tt.want)
+			for i = range tt.samples {
+				tr.step(t.Context())
 			}
-			if next != tt.allocated {
-				t.Errorf("next interval starts at %d, want %d", next, tt.allocated)
+			if !slices.Equal(trims, tt.want) {
+				t.Errorf("trimmed at %v, want at %v", trims, tt.want)
+			}
+		})
+	}
+}
+
+// TestIdleTrimmerCountsMappedPages: the executable's pages mapped back
+// since the last trim count as spare, so a quiet gateway whose heap has
+// little to give back still drops them (a trim that came while the
+// request log stored a backlog, which mapped them back); pages that were
+// resident when it started, or after its last trim, do not.
+func TestIdleTrimmerCountsMappedPages(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name   string
+		mapped []uint64 // file-backed resident bytes at each tick
+		want   int
+	}{
+		{"mapped back since start", []uint64{30 * mb, 30 * mb, 40 * mb, 40 * mb, 40 * mb}, 1},
+		{"resident since start only", []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 31 * mb}, 0},
+		{"mapped back, then trimmed, then mapped back again", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+			/* trimmed: */ 10 * mb, 10 * mb, 10 * mb, 10 * mb, 10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb}, 2},
+		{"dropped by the trim, resident again only as much", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+			/* trimmed: */ 10 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, trims := 0, 0
+			var now time.Duration
+			tr := &idleTrimmer{
+				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
+				minGap: time.Second, minSpare: 4 * mb,
+				read:   func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
+				mapped: func() uint64 { return tt.mapped[min(i, len(tt.mapped)-1)] },
+				trim:   func(context.Context) { trims++; i++ }, // the trim's own reading is the next tick's
+				now:    func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
+			}
+			for ; i < len(tt.mapped); i++ {
+				now += 250 * time.Millisecond
+				tr.step(t.Context())
+			}
+			if trims != tt.want {
+				t.Errorf("%d trims, want %d", trims, tt.want)
 			}
 		})
 	}
@@ -93,7 +194,7 @@ func TestIdleTrimmerReturnsMemory(t *testing.T) {
 	runtime.GC()
 	before := released()
 	tr := newIdleTrimmer(nil, nil)
-	tr.interval = 50 * time.Millisecond
+	tr.tick, tr.window = 10*time.Millisecond, 50*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.run(ctx); close(done) }()
