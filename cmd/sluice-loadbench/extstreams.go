@@ -87,8 +87,17 @@ func (e procProbe) goroutineCount() int {
 	return n
 }
 
+// profile writes the heap profile to path, and next to it (path.goroutines)
+// where each goroutine waits, to see what holds the stacks.
 func (e procProbe) profile(path string) error {
-	resp, err := http.Get(e.pprof + "heap?gc=1")
+	if err := e.save("heap?gc=1", path); err != nil {
+		return err
+	}
+	return e.save("goroutine?debug=1", path+".goroutines")
+}
+
+func (e procProbe) save(what, path string) error {
+	resp, err := http.Get(e.pprof + what)
 	if err != nil {
 		return err
 	}
@@ -239,7 +248,7 @@ func externalHeld(procs *streamProcs, sf streamFlags, out io.Writer) error {
 	fmt.Fprintf(out, "%d streams held open at once over HTTP/1.1; each proxy its own process; heap = HeapInuse+StackInuse after a GC; RSS after: %s after the streams ended\n",
 		sf.streams, settleFor)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "target\tcompleted\tRSS per stream\theap+stacks per stream\tof which stacks\tgoroutines per stream\tRSS before\tRSS open\tRSS after\t\n")
+	fmt.Fprintf(tw, "target\tcompleted\tRSS per stream\theap+stacks per stream\tof which stacks\tgoroutines per stream\tRSS before\tRSS open\tRSS after\theap+stacks after\t\n")
 	for _, p := range []*proc{procs.bare, procs.sluice} {
 		probe := procs.probes[p.name]
 		// Warm the path (code, connections, the request log) first.
@@ -256,18 +265,24 @@ func externalHeld(procs *streamProcs, sf streamFlags, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		goroutines, stacks := "–", "–"
-		if len(more) >= 2 && more[0].goroutines >= 0 && more[1].goroutines >= 0 {
-			goroutines = fmt.Sprintf("%.2f", float64(more[1].goroutines-more[0].goroutines)/float64(sf.streams))
-			stacks = fmt.Sprintf("%.1f KB", float64(more[1].stacks-more[0].stacks)/float64(sf.streams)/1024)
-		}
+		stacks, goroutines := perStreamMore(more, sf.streams)
 		if m.failed > 0 {
 			fmt.Fprintf(os.Stderr, "%s: %d of %d streams failed, the first with: %v\n", p.name, m.failed, sf.streams, m.firstErr)
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%.1f KB\t%.1f KB\t%s\t%s\t%.1f MB\t%.1f MB\t%.1f MB\t\n", p.name, sf.streams-m.failed, sf.streams,
-			m.rssPerStream()/1024, m.heapPerStream()/1024, stacks, goroutines, mb(m.rssBefore), mb(m.rssOpen), mb(m.rssAfter))
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.1f KB\t%.1f KB\t%s\t%s\t%.1f MB\t%.1f MB\t%.1f MB\t%.1f MB\t\n", p.name, sf.streams-m.failed, sf.streams,
+			m.rssPerStream()/1024, m.heapPerStream()/1024, stacks, goroutines, mb(m.rssBefore), mb(m.rssOpen), mb(m.rssAfter), mb(m.heapAfter))
 	}
 	return tw.Flush()
+}
+
+// perStreamMore is the growth of the stacks and of the goroutines per
+// stream from the first sample (before) to the second (open).
+func perStreamMore(more []sampleMore, n int) (stacks, goroutines string) {
+	if len(more) < 2 || more[0].goroutines < 0 || more[1].goroutines < 0 {
+		return "–", "–"
+	}
+	return fmt.Sprintf("%.1f KB", float64(more[1].stacks-more[0].stacks)/float64(n)/1024),
+		fmt.Sprintf("%.2f", float64(more[1].goroutines-more[0].goroutines)/float64(n))
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
@@ -283,14 +298,17 @@ func externalPaced(ctx context.Context, procs *streamProcs, sf streamFlags, out 
 	fmt.Fprintf(out, "%d streams, %s, %d events %s apart each; late: more than %s after the mock sent it; each proxy its own process\n",
 		ps.streams, proto, ps.events+2, ps.interval, lateAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "target\tcompleted\tpeak open\tlate events\tworst delay\tfds open\tRSS per stream\theap per stream\tRSS open\tRSS after\t\n")
+	fmt.Fprintf(tw, "target\tcompleted\tpeak open\tlate events\tworst delay\tfds open\tRSS per stream\theap+stacks per stream\tof which stacks\tgoroutines per stream\tRSS open\tRSS after\t\n")
 	for _, p := range []*proc{procs.mock, procs.bare, procs.sluice} {
 		name := p.name
 		if p == procs.mock {
 			name = "direct to mock"
 		}
 		run := ps
-		run.probe = procs.probes[p.name]
+		probe := procs.probes[p.name]
+		var more []sampleMore
+		probe.more = &more
+		run.probe = probe
 		if sf.heapProfile != "" && p != procs.mock {
 			run.profile = sf.heapProfile + "-" + p.name + ".pprof"
 		}
@@ -302,10 +320,11 @@ func externalPaced(ctx context.Context, procs *streamProcs, sf streamFlags, out 
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		time.Sleep(settleFor)
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d/%d\t%s\t%d\t%.1f KB\t%.1f KB\t%.1f MB\t%.1f MB\t\n", name, r.completed, ps.streams, r.peak,
+		stacks, goroutines := perStreamMore(more, ps.streams)
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d/%d\t%s\t%d\t%.1f KB\t%.1f KB\t%s\t%s\t%.1f MB\t%.1f MB\t\n", name, r.completed, ps.streams, r.peak,
 			r.late, r.events, r.worst.Round(time.Millisecond), fds,
 			float64(r.rssOpen-r.rssBefore)/float64(ps.streams)/1024, float64(r.heapOpen-r.heapBefore)/float64(ps.streams)/1024,
-			mb(r.rssOpen), mb(p.rss()))
+			stacks, goroutines, mb(r.rssOpen), mb(p.rss()))
 		if r.firstErr != nil {
 			fmt.Fprintf(tw, "%s: first error\t%v\t\n", name, r.firstErr)
 		}

@@ -111,10 +111,10 @@ func (selfProbe) settle() {
 
 // heldMemory is what holdStreams measured.
 type heldMemory struct {
-	n, failed                    int
-	firstErr                     error // of the failed streams
-	heapBefore, heapOpen         int64
-	rssBefore, rssOpen, rssAfter int64
+	n, failed                       int
+	firstErr                        error // of the failed streams
+	heapBefore, heapOpen, heapAfter int64
+	rssBefore, rssOpen, rssAfter    int64
 }
 
 func (m heldMemory) heapPerStream() float64 { return float64(m.heapOpen-m.heapBefore) / float64(m.n) }
@@ -218,7 +218,9 @@ func holdStreams(base string, n int, release func() error, probe memProbe, profi
 	}
 	client.CloseIdleConnections()
 	probe.settle()
-	_, m.rssAfter, err = probe.sample()
+	if m.heapAfter, m.rssAfter, err = probe.sample(); err == nil && profile != "" {
+		err = probe.profile(strings.TrimSuffix(profile, ".pprof") + "-after.pprof")
+	}
 	return m, err
 }
 
