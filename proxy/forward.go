@@ -176,12 +176,15 @@ var (
 )
 
 // streamBufferSize is the copy buffer of a streamed answer, held for the
-// stream's whole life, idle or not: a stream arrives one event per read
-// (a few hundred bytes, rarely over a kilobyte), and net/http reads the
-// upstream connection through 4 KiB buffers itself, so a larger buffer
-// would only sit empty for as long as the stream is open. A large body
-// gets 32 KiB, since it would otherwise take eight times the reads.
-const streamBufferSize = 4 << 10
+// stream's whole life, idle or not (ReverseProxy reads into it while it
+// waits for the next event): a stream arrives one event per read (a few
+// hundred bytes, rarely over a kilobyte), and net/http buffers the
+// upstream connection itself, so a larger buffer would only sit empty for
+// as long as the stream is open, which with ten thousand streams open is
+// tens of megabytes. An event larger than the buffer takes two reads and
+// two writes, not more bytes. A large body gets 32 KiB, since it would
+// otherwise take sixteen times the reads.
+const streamBufferSize = 2 << 10
 
 type bufferPool struct {
 	size int

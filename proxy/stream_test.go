@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -71,5 +72,50 @@ func TestStreamFlushesEachEvent(t *testing.T) {
 	}
 	if strings.Contains(string(buf[:n]), "Hello") {
 		t.Error("the second event arrived with the first: the stream was buffered")
+	}
+}
+
+// TestStreamEventsLargerThanBuffers: a streamed answer whose events, and
+// a response header, are larger than the buffers a stream holds (the
+// copy buffer, the provider connection's read buffer) reaches the client
+// byte for byte, each event as it arrives, and its usage is counted.
+func TestStreamEventsLargerThanBuffers(t *testing.T) {
+	tests := []struct {
+		name    string
+		content int // bytes of text in each content event
+	}{
+		{"under the buffers", 100},
+		{"over the read buffer", streamBufferSize - 600},
+		{"over the copy buffer", streamBufferSize + 100},
+		{"many times the copy buffer", 20 * streamBufferSize},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sse strings.Builder
+			text := strings.Repeat("x", tt.content)
+			for i := range 3 {
+				fmt.Fprintf(&sse, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%d%s\"},\"finish_reason\":null}]}\n\n", i, text)
+			}
+			sse.WriteString("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-5\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\ndata: [DONE]\n\n")
+			gw := newGateway(t, pipelineConfig, "alice@example.com")
+			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "text/event-stream",
+				Header: http.Header{"X-Long": {strings.Repeat("h", 3000)}},
+				Body:   []byte(sse.String()), Gap: 10 * time.Millisecond})
+			resp, body := post(t, gw.URL+"/v1/chat/completions", nil,
+				`{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[]}`)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %.300s", resp.StatusCode, body)
+			}
+			if body != sse.String() {
+				t.Errorf("client got %d bytes, want the %d the provider sent, unchanged", len(body), sse.Len())
+			}
+			if got := resp.Header.Get("X-Long"); len(got) != 3000 {
+				t.Errorf("a 3000-byte response header arrived as %d bytes", len(got))
+			}
+			rec := waitRecords(t, gw, 1)[0]
+			if rec.Usage.Input.Value() != 7 || rec.Usage.Output.Value() != 3 {
+				t.Errorf("record tokens in=%d out=%d; want 7/3", rec.Usage.Input.Value(), rec.Usage.Output.Value())
+			}
+		})
 	}
 }

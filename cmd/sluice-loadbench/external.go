@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-gateway/sluice/proxy"
 )
 
 // externalFlags configure the external benchmark (-external): each proxy
@@ -162,15 +164,20 @@ func freeAddr() (string, error) {
 }
 
 // startPinned starts argv on the proxy core with GOMAXPROCS=1, its output
-// in dir/name.log, and waits until url answers.
+// in dir/name.log, and waits until url answers. With cpu < 0 it runs
+// argv as it is, on any core (the memory runs, which time nothing).
 func startPinned(ctx context.Context, dir, name, url string, cpu int, argv ...string) (*proc, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = os.Environ()
+	if cpu >= 0 {
+		cmd = exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -195,22 +202,52 @@ func startPinned(ctx context.Context, dir, name, url string, cpu int, argv ...st
 
 // serveBare runs the bare reverse proxy (-role bare) until it is
 // signalled: the baseline, an httputil.ReverseProxy and nothing else.
-func serveBare(listen, upstream string) error {
+// With h2 it serves h2c too and speaks h2c to the upstream; with
+// metrics set it serves the Go profiler there, as sluice's
+// --metrics-listen does, for the memory runs to read its heap.
+func serveBare(listen, upstream, metrics string, h2 bool) error {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return err
 	}
+	var tr http.RoundTripper = transport()
+	if h2 {
+		tr = h2cClient()
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
-		Transport:     transport(),
+		Transport:     tr,
 		FlushInterval: -1,
 		ErrorLog:      stdlog.New(io.Discard, "", 0),
 	}
+	if err := serveProfiler(metrics); err != nil {
+		return err
+	}
+	return serveRole(listen, rp, h2)
+}
+
+// serveRole serves h on listen (HTTP/1.1, and h2c with h2) until the
+// process is signalled.
+func serveRole(listen string, h http.Handler, h2 bool) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	return (&http.Server{Handler: rp}).Serve(ln)
+	return newServer(h, h2, nil).Serve(ln)
+}
+
+// serveProfiler serves the Go profiler on addr in the background; nothing
+// when addr is empty.
+func serveProfiler(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go http.Serve(ln, proxy.PprofHandler())
+	return nil
 }
 
 const nginxConf = `worker_processes 1;

@@ -147,7 +147,7 @@ func TestExternalModeRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go serveBare(bareAddr, upstream.URL)
+	go serveBare(bareAddr, upstream.URL, "", false)
 	targets := []*proc{{name: "sluice", url: sluice.URL}, {name: "bare", url: "http://" + bareAddr}}
 	modes, err := externalModes(externalFlags{only: "plain,stream,translated,translated-stream", rate: 1, streamRate: 1})
 	if err != nil {

@@ -63,7 +63,7 @@ func main() {
 	flag.Float64Var(&sampleRatio, "sample", 0.01, "with -observe, the share of requests traced")
 	external := flag.Bool("external", false, "measure from outside: sluice (with and without its request log), a bare reverse proxy and nginx each as their own process pinned to one core, the load on another (see bench/run.sh)")
 	var ef externalFlags
-	flag.StringVar(&ef.sluice, "sluice", "", "with -external, the sluice binary to run")
+	flag.StringVar(&ef.sluice, "sluice", "", "with -external (and -streams -external), the sluice binary to run")
 	flag.StringVar(&ef.nginx, "nginx", "/usr/sbin/nginx", "with -external, the nginx binary (skipped when absent; empty for none)")
 	flag.IntVar(&ef.proxyCPU, "proxy-cpu", 0, "with -external, the core the proxies run on")
 	flag.IntVar(&ef.loadCPU, "load-cpu", 1, "with -external, the core the load generator and mock provider run on")
@@ -72,27 +72,47 @@ func main() {
 	flag.DurationVar(&ef.fixed, "fixed", 5*time.Second, "with -external, length of each fixed-rate run")
 	flag.DurationVar(&ef.saturate, "saturate", 2*time.Second, "with -external, length of each closed-loop run for the most requests per second (0: none)")
 	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for both sluice processes, space-separated")
-	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process")
-	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles to this path prefix while the streams are open")
+	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process (with -external: each proxy and the mock provider their own process, each proxy's own memory per stream)")
+	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles (of the proxies, with -external) to this path prefix while the streams are open")
 	h2 := flag.Bool("h2", false, "with -streams, a paced run over HTTP/2: h2c from the clients to the proxies and from the proxies to the mock")
 	interval := flag.Duration("interval", 0, "with -streams, a paced run: the mock spaces a stream's -events this far apart and the run reports completion and late events (-h2 alone: 1s)")
 	flag.BoolVar(&netHTTPH2C, "nethttp-h2c", false, "with -h2, the clients and the bare proxy use net/http's h2c transport instead of sluice's pool (sluice keeps its own)")
 	streamsTimeout := flag.Duration("streams-timeout", 5*time.Minute, "with -h2 or -interval, the longest one target's run may take")
-	role := flag.String("role", "", "internal: run as the bare proxy of -external (-role bare -listen ADDR -upstream URL)")
+	role := flag.String("role", "", "internal: run as the bare proxy (-role bare -listen ADDR -upstream URL [-h2]) or the stream runs' mock provider (-role mock -listen ADDR [-h2] [-interval D]) of -external")
+	metricsAddr := flag.String("metrics", "", "internal: with -role, serve the Go profiler on this address")
 	listen := flag.String("listen", "", "internal: with -role, the address to listen on")
 	upstreamFlag := flag.String("upstream", "", "internal: with -role, the mock provider's URL")
 	flag.Parse()
-	if *role == "bare" {
-		if err := serveBare(*listen, *upstreamFlag); err != nil {
+	switch *role {
+	case "":
+	case "bare":
+		if err := serveBare(*listen, *upstreamFlag, *metricsAddr, *h2); err != nil {
+			fatal(err)
+		}
+		return
+	case "mock":
+		if err := serveMock(*listen, *metricsAddr, *h2, *events, *interval); err != nil {
+			fatal(err)
+		}
+		return
+	default:
+		fatal(fmt.Errorf("-role %q: bare or mock", *role))
+	}
+	if *streams > 0 && *h2 && *interval <= 0 {
+		*interval = time.Second
+	}
+	ps := pacedSetup{streams: *streams, h2: *h2, events: *events, interval: *interval, timeout: *streamsTimeout}
+	if *streams > 0 && *external {
+		if ef.sluice == "" {
+			fatal(errors.New("-streams with -external needs -sluice PATH (go build -o sluice ./cmd/sluice)"))
+		}
+		sf := streamFlags{sluice: ef.sluice, sluiceFlags: ef.sluiceFlags, streams: *streams, paced: ps, heapProfile: *heapprofile}
+		if err := externalStreams(sf, os.Stdout); err != nil {
 			fatal(err)
 		}
 		return
 	}
-	if *streams > 0 && (*h2 || *interval > 0) {
-		if *interval <= 0 {
-			*interval = time.Second
-		}
-		ps := pacedSetup{streams: *streams, h2: *h2, events: *events, interval: *interval, timeout: *streamsTimeout}
+	if *streams > 0 && *interval > 0 {
 		if err := pacedStreams(ps, os.Stdout); err != nil {
 			fatal(err)
 		}

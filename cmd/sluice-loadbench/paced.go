@@ -29,6 +29,14 @@ type pacedSetup struct {
 	events   int           // content events in each stream
 	interval time.Duration // between two events, as a model writing tokens
 	timeout  time.Duration // the whole run of one target
+	// probe reads the memory of the process serving the streams; nil
+	// for this one.
+	probe memProbe
+	// profile, when set, is where a heap profile of that process is
+	// written while all streams are open.
+	profile string
+	// onOpen, when set, is called once all streams are open.
+	onOpen func()
 }
 
 // lateAfter is when an event counts as late: received this long after
@@ -161,9 +169,15 @@ func runPaced(ctx context.Context, base string, ps pacedSetup) (pacedResult, err
 		return pacedResult{}, fmt.Errorf("first stream: %w", err)
 	}
 	resp.Body.Close()
-	debug.FreeOSMemory()
+	probe := ps.probe
+	if probe == nil {
+		debug.FreeOSMemory()
+		probe = selfProbe{}
+	}
 	var r pacedResult
-	r.heapBefore, r.rssBefore = inUse(), selfRSS()
+	if r.heapBefore, r.rssBefore, err = probe.sample(); err != nil {
+		return r, err
+	}
 	var c pacedCounters
 	var done sync.WaitGroup
 	var errOnce sync.Once
@@ -184,10 +198,19 @@ func runPaced(ctx context.Context, base string, ps pacedSetup) (pacedResult, err
 	// Memory while every stream is open (or has failed).
 	select {
 	case <-c.allOpen:
-		r.heapOpen, r.rssOpen = inUse(), selfRSS()
+		if ps.onOpen != nil {
+			ps.onOpen()
+		}
+		r.heapOpen, r.rssOpen, err = probe.sample()
+		if err == nil && ps.profile != "" {
+			err = probe.profile(ps.profile)
+		}
 	case <-ctx.Done():
 	}
 	done.Wait()
+	if err != nil {
+		return r, err
+	}
 	r.completed, r.peak, r.late, r.events = c.completed.Load(), c.peak.Load(), c.late.Load(), c.events.Load()
 	r.worst = time.Duration(c.worst.Load())
 	return r, nil
@@ -339,17 +362,27 @@ func serveCounting(h http.Handler, h2 bool) (*loopbackServer, *atomic.Int64, err
 		return nil, nil, err
 	}
 	var conns atomic.Int64
-	srv := &http.Server{Handler: h, ConnState: func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
+	srv := newServer(h, h2, &conns)
+	go srv.Serve(ln)
+	return &loopbackServer{URL: "http://" + ln.Addr().String(), srv: srv}, &conns, nil
+}
+
+// newServer is a server of h: HTTP/1.1, and with h2 h2c with h2Streams
+// streams a connection; conns, when set, counts the connections accepted.
+func newServer(h http.Handler, h2 bool, conns *atomic.Int64) *http.Server {
+	srv := &http.Server{Handler: h}
+	if conns != nil {
+		srv.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}}
+	}
 	if h2 {
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
 		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2Streams}
 	}
-	go srv.Serve(ln)
-	return &loopbackServer{URL: "http://" + ln.Addr().String(), srv: srv}, &conns, nil
+	return srv
 }

@@ -66,14 +66,59 @@ func heldStreams(n int, heapProfile string, out io.Writer) error {
 		if heapProfile != "" {
 			profile = heapProfile + "-" + strings.ReplaceAll(t.name, " ", "-") + ".pprof"
 		}
-		per, open, after, err := holdStreams(t.url, n, release, profile)
+		m, err := holdStreams(t.url, n, func() error { close(release); return nil }, selfProbe{}, profile)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f KB\t%d MB\t%d MB\t\n", t.name, n, per/1024, open>>20, after>>20)
+		if m.failed > 0 {
+			return fmt.Errorf("%s: %d of %d streams failed, the first with: %w", t.name, m.failed, n, m.firstErr)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f KB\t%d MB\t%d MB\t\n", t.name, n, m.heapPerStream()/1024, m.rssOpen>>20, m.rssAfter>>20)
 	}
 	return tw.Flush()
 }
+
+// memProbe reads the memory of the process that serves the streams.
+type memProbe interface {
+	// sample is the heap and goroutine stacks in use after a
+	// collection, and the resident memory.
+	sample() (heap, rss int64, err error)
+	// profile writes a heap profile to path.
+	profile(path string) error
+	// settle waits, once the streams ended, for the memory they used to
+	// be returned as the process returns it.
+	settle()
+}
+
+// selfProbe is this process's memory: the in-process runs.
+type selfProbe struct{}
+
+func (selfProbe) sample() (int64, int64, error) { return inUse(), selfRSS(), nil }
+
+func (selfProbe) profile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
+}
+
+func (selfProbe) settle() {
+	time.Sleep(100 * time.Millisecond)
+	debug.FreeOSMemory()
+}
+
+// heldMemory is what holdStreams measured.
+type heldMemory struct {
+	n, failed                       int
+	firstErr                        error // of the failed streams
+	heapBefore, heapOpen, heapAfter int64
+	rssBefore, rssOpen, rssAfter    int64
+}
+
+func (m heldMemory) heapPerStream() float64 { return float64(m.heapOpen-m.heapBefore) / float64(m.n) }
+func (m heldMemory) rssPerStream() float64  { return float64(m.rssOpen-m.rssBefore) / float64(m.n) }
 
 // holdRelease is the channel the holding provider waits on now.
 var holdRelease atomic.Pointer[chan struct{}]
@@ -104,15 +149,20 @@ func holdingProvider() http.Handler {
 	})
 }
 
-// holdStreams opens n streams at url and holds them; it returns the heap
-// and stack growth per stream while they are open, the resident memory
-// then, and the resident memory after they ended and the memory was
-// returned to the system.
-func holdStreams(base string, n int, release chan struct{}, profile string) (per float64, rssOpen, rssAfter int64, err error) {
+// holdStreams opens n streams at base and holds them until all are
+// open (each has had its first event), measures the serving process's
+// memory with probe then (and writes a heap profile to profile, if set),
+// calls release for the mock to end them, and measures again once they
+// ended and probe settled.
+func holdStreams(base string, n int, release func() error, probe memProbe, profile string) (heldMemory, error) {
+	m := heldMemory{n: n}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0, IdleConnTimeout: time.Second}}
 	defer client.CloseIdleConnections()
 	body := []byte(`{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	before := inUse()
+	var err error
+	if m.heapBefore, m.rssBefore, err = probe.sample(); err != nil {
+		return m, err
+	}
 	var opened, done sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
@@ -151,24 +201,27 @@ func holdStreams(base string, n int, release chan struct{}, profile string) (per
 		}()
 	}
 	opened.Wait()
-	open := inUse()
-	rssOpen = selfRSS()
-	if profile != "" {
-		if f, err := os.Create(profile); err == nil {
-			pprof.WriteHeapProfile(f)
-			f.Close()
-		}
+	m.heapOpen, m.rssOpen, err = probe.sample()
+	if err == nil && profile != "" {
+		err = probe.profile(profile)
 	}
-	close(release)
+	if rerr := release(); err == nil {
+		err = rerr
+	}
 	done.Wait()
 	close(errs)
-	for e := range errs {
-		return 0, 0, 0, e
+	if err != nil {
+		return m, err
+	}
+	if m.failed = len(errs); m.failed > 0 {
+		m.firstErr = <-errs
 	}
 	client.CloseIdleConnections()
-	time.Sleep(100 * time.Millisecond)
-	debug.FreeOSMemory()
-	return float64(open-before) / float64(n), rssOpen, selfRSS(), nil
+	probe.settle()
+	if m.heapAfter, m.rssAfter, err = probe.sample(); err == nil && profile != "" {
+		err = probe.profile(strings.TrimSuffix(profile, ".pprof") + "-after.pprof")
+	}
+	return m, err
 }
 
 // inUse is the heap and goroutine stack memory in use after a collection.
