@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tailscale.com/ipn"
+	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/tailcfg"
 
 	"github.com/sluice-gateway/sluice/proxy/identity"
@@ -51,6 +52,22 @@ func TestServiceIdentifiesCallers(t *testing.T) {
 	}
 	tn.Control.AddDNSRecords(tailcfg.DNSRecord{Name: "ai." + tailnettest.MagicDNSSuffix, Value: vip})
 
+	// The host listens for the service only once its own node carries
+	// the service's address: a listener made before that never receives
+	// the service's connections (seen on a busy machine, where the
+	// control server's update can arrive after ListenService).
+	for {
+		st, err := hostLC.StatusWithoutPeers(ctx)
+		if err == nil && st.Self.CapMap.Contains(tailcfg.NodeAttrServiceHost) && st.Self.AllowedIPs != nil &&
+			st.Self.AllowedIPs.ContainsFunc(func(p netip.Prefix) bool { return p == netip.MustParsePrefix(vip+"/32") }) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the host never got the service's address: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	var ln interface{ Close() error }
 	var sl *serviceListener
 	for {
@@ -70,7 +87,20 @@ func TestServiceIdentifiesCallers(t *testing.T) {
 	if sl.fqdn != "ai."+tailnettest.MagicDNSSuffix {
 		t.Errorf("service name %q", sl.fqdn)
 	}
-	// The service's address reaches alice's node a moment later.
+	// The service's address reaches alice's node a moment later. Until
+	// it has, alice's dialer does not route the address into the tailnet
+	// (a connection tried then never arrives), so alice asks only once
+	// her node lists the host as the way to it.
+	for {
+		st, err := aliceLC.Status(ctx)
+		if err == nil && routesTo(st, netip.MustParsePrefix(vip+"/32")) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("alice's node never got the service's address: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for {
 		id, err := tryWhoAmI(ctx, alice.HTTPClient(), "http://"+vip+"/")
 		if err == nil {
@@ -87,6 +117,16 @@ func TestServiceIdentifiesCallers(t *testing.T) {
 }
 
 type serviceListener struct{ fqdn string }
+
+// routesTo reports whether a peer in st is where pfx is routed.
+func routesTo(st *ipnstate.Status, pfx netip.Prefix) bool {
+	for _, p := range st.Peer {
+		if p.AllowedIPs != nil && p.AllowedIPs.ContainsFunc(func(a netip.Prefix) bool { return a == pfx }) {
+			return true
+		}
+	}
+	return false
+}
 
 // tryWhoAmI asks the identity server at url who the client is.
 func tryWhoAmI(ctx context.Context, client *http.Client, url string) (identity.Identity, error) {
