@@ -290,14 +290,13 @@ func newTransport(connect time.Duration) *http.Transport {
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		// An HTTP/1.1 connection holds these buffers for as long as a
-		// stream on it is open (net/http's default is 4 KiB each).
-		// Reads the size of the reader or more (a body into the copy
-		// buffer) bypass it, so it serves small reads only: the
-		// status line, headers and chunk sizes. Writes are a request's
-		// headers (under a KiB or two) and its body, which once the
-		// buffer is full goes to the connection directly.
-		ReadBufferSize:  1 << 10,
+		// An HTTP/1.1 connection holds its write buffer for as long as
+		// a stream on it is open (net/http's default is 4 KiB). Writes
+		// are a request's headers (under a KiB or two) and its body,
+		// which once the buffer is full goes to the connection
+		// directly. The read buffer keeps net/http's 4 KiB: a JSON
+		// answer of a few KiB, the common size, then arrives with its
+		// headers in one read instead of two.
 		WriteBufferSize: 2 << 10,
 	}
 	return withConnectTimeout(t, connect).(*http.Transport)
