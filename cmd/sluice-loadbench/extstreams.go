@@ -291,12 +291,8 @@ func mb(b int64) float64 { return float64(b) / (1 << 20) }
 // bare proxy and through sluice, each proxy its own process.
 func externalPaced(ctx context.Context, procs *streamProcs, sf streamFlags, out io.Writer) error {
 	ps := sf.paced
-	proto := "HTTP/1.1"
-	if ps.h2 {
-		proto = "HTTP/2 (h2c) both sides"
-	}
 	fmt.Fprintf(out, "%d streams, %s, %d events %s apart each; late: more than %s after the mock sent it; each proxy its own process\n",
-		ps.streams, proto, ps.events+2, ps.interval, lateAfter)
+		ps.streams, ps.protocol(), ps.events+2, ps.interval, lateAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "target\tcompleted\tpeak open\tlate events\tworst delay\tfds open\tRSS per stream\theap+stacks per stream\tof which stacks\tgoroutines per stream\tRSS open\tRSS after\t\n")
 	for _, p := range []*proc{procs.mock, procs.bare, procs.sluice} {

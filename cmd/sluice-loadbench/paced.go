@@ -39,6 +39,14 @@ type pacedSetup struct {
 	onOpen func()
 }
 
+// protocol names the run's HTTP version for its table's heading.
+func (ps pacedSetup) protocol() string {
+	if ps.h2 {
+		return "HTTP/2 (h2c) both sides"
+	}
+	return "HTTP/1.1"
+}
+
 // lateAfter is when an event counts as late: received this long after
 // the mock sent it.
 const lateAfter = 100 * time.Millisecond
@@ -99,12 +107,8 @@ func pacedStreams(ps pacedSetup, out io.Writer) error {
 	defer stop()
 	defer sl.Close()
 
-	proto := "HTTP/1.1"
-	if ps.h2 {
-		proto = "HTTP/2 (h2c) both sides"
-	}
 	fmt.Fprintf(out, "%d streams, %s, %d events %s apart each; late: more than %s after the mock sent it\n",
-		ps.streams, proto, ps.events+2, ps.interval, lateAfter)
+		ps.streams, ps.protocol(), ps.events+2, ps.interval, lateAfter)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "target\tcompleted\tpeak open\tlate events\tworst delay\tclient conns\tmock conns\tRSS per stream\theap+stacks per stream\t\n")
 	for _, t := range []struct {
