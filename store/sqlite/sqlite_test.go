@@ -130,6 +130,10 @@ func BenchmarkWriter(b *testing.B) {
 	storetest.BenchmarkWriter(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
 }
 
+func BenchmarkWriterVaried(b *testing.B) {
+	storetest.BenchmarkWriterVaried(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
+}
+
 // atMigration creates a database at path with only the first n
 // migrations applied: a database an older sluice wrote.
 func atMigration(t *testing.T, path string, n int) *sql.DB {

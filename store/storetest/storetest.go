@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -280,6 +281,71 @@ func testConcurrentOpen(t *testing.T, dsn string) {
 	if got := ids(all(t, stores[n-1], store.Filter{})); !reflect.DeepEqual(got, []string{"x"}) {
 		t.Errorf("other replica sees %v, want [x]", got)
 	}
+}
+
+// BenchmarkWriterVaried is BenchmarkWriter with records that differ as a
+// gateway's do: each has its own latency, token counts, cost and sizes;
+// logins, models, clients and sessions vary among a few dozen, and some
+// requests fail. Columns that hold the same value in row after row
+// (defaults, the node, the revision) cost the store less than those that
+// change, which BenchmarkWriter's identical records would overstate.
+func BenchmarkWriterVaried(b *testing.B, dsn string) {
+	st := Open(b, dsn, store.Options{})
+	w := store.NewWriter(st, store.WriterOptions{BlockTimeout: time.Minute})
+	var (
+		logins   = make([]string, 50)
+		sessions = make([]string, 20)
+		models   = []string{"claude-sonnet-4-5", "claude-opus-4-1", "gpt-5", "gpt-5-mini", "gemini-2.5-pro", "o3"}
+		agents   = []string{"claude-cli/2.1.0 (external, cli)", "codex_cli_rs/0.40.0", "OpenAI/Python 1.99.0", "curl/8.5.0"}
+	)
+	for i := range logins {
+		logins[i] = fmt.Sprintf("user%02d@example.com", i)
+	}
+	for i := range sessions {
+		sessions[i] = fmt.Sprintf("session-%04d", i)
+	}
+	recs := make([]store.Record, 997) // a prime: rows of a statement differ from batch to batch
+	for i := range recs {
+		r := store.Record{
+			Login: logins[i%len(logins)], Model: models[i%len(models)], UserAgent: agents[i%len(agents)],
+			Provider: "anthropic", Format: "anthropic_messages", Method: "POST", Path: "/v1/messages",
+			Tailnet: "example.com", NodeID: "nABCDEF", NodeName: "gateway-1", Revision: "v1.8.0", Instance: "gw-1",
+			Stream: i%3 != 0, Status: 200, Latency: time.Duration(300+i*7%4000) * time.Millisecond, TTFB: time.Duration(100+i*3%900) * time.Millisecond,
+			Usage:   usage.Tokens{Input: usage.Of(int64(1000 + i*37%20000)), Output: usage.Of(int64(20 + i*13%3000)), CacheRead: usage.Of(int64(i * 101 % 50000))},
+			CostUSD: float64(i%977) / 10000, CostKnown: true, RequestBytes: int64(2000 + i*53%90000), ResponseBytes: int64(500 + i*29%30000),
+			RequestedModel: models[i%len(models)],
+		}
+		if i%4 == 0 {
+			r.SessionID = sessions[i%len(sessions)]
+		}
+		if i%5 == 0 {
+			r.ToolCalls = 1 + i%3
+		}
+		if i%50 == 0 {
+			r.Status, r.Error, r.ErrorKind, r.Usage = 502, "upstream: connection reset by peer", "upstream", usage.Tokens{}
+			r.CostKnown, r.CostUSD = false, 0
+		}
+		recs[i] = r
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	cpu0 := cputime.Process()
+	for i := range b.N {
+		r := recs[i%len(recs)]
+		r.Time = T0.Add(time.Duration(i) * time.Millisecond / 8)
+		r.ID = store.NewID(r.Time)
+		w.Write(r)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if s := w.Stats(); s.Written != int64(b.N) {
+		b.Fatalf("stats %+v, want %d written", s, b.N)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/row")
 }
 
 // BenchmarkWriter measures the write path: b.N records through a Writer
