@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -19,8 +20,10 @@ import (
 // statement that was about a fifth of an insert's instructions. Here a
 // statement's strings are copied into one C buffer kept for the next
 // statement and bound in place (SQLite's SQLITE_STATIC: SQLite reads them
-// only while the statement runs, and every value is bound again before it
-// runs next), and nothing needs clearing afterwards.
+// only while the statement runs, and a value bound in place is bound
+// again before it runs next), and nothing needs clearing afterwards.
+// execValues also leaves alone the parameters that hold their value from
+// the last run.
 //
 // The values stored are those the driver would store: strings as text
 // (its length given, so a NUL byte inside stays), []byte as a blob (nil
@@ -32,7 +35,7 @@ import (
 type cStatements struct {
 	tls   *libc.TLS
 	db    uintptr
-	stmts map[string]uintptr
+	stmts map[string]*cStmt
 	// buf holds the current statement's strings; size is its capacity.
 	buf  uintptr
 	size int
@@ -56,7 +59,7 @@ func newCStatements(dc any) (*cStatements, error) {
 	if !db.IsValid() || db.Kind() != reflect.Uintptr || !tls.IsValid() || tls.Type() != reflect.TypeFor[*libc.TLS]() {
 		return nil, errNoCHandle
 	}
-	c := &cStatements{tls: (*libc.TLS)(tls.UnsafePointer()), db: uintptr(db.Uint()), stmts: make(map[string]uintptr)}
+	c := &cStatements{tls: (*libc.TLS)(tls.UnsafePointer()), db: uintptr(db.Uint()), stmts: make(map[string]*cStmt)}
 	if c.tls == nil || c.db == 0 {
 		return nil, errNoCHandle
 	}
@@ -68,41 +71,70 @@ func (c *cStatements) err(rc int32) error {
 	return fmt.Errorf("sqlite: %s (%d)", libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db)), rc)
 }
 
+// cStmt is a prepared statement and what execValues knows its
+// parameters hold.
+type cStmt struct {
+	st uintptr
+	// bound[i], when its ok is set, is the value parameter i+1 holds
+	// (see execValues); nil when nothing is known.
+	bound []boundValue
+}
+
+// boundValue is the value a parameter holds: SQLite keeps a statement's
+// bindings from one run to the next, until they are bound again or
+// cleared.
+type boundValue struct {
+	colValue
+	ok bool
+	// owned is set for text bound as SQLite's own copy
+	// (SQLITE_TRANSIENT), which stays valid while it is bound; text
+	// bound in place points into the values buffer, which the next run
+	// overwrites.
+	owned bool
+}
+
+// forget drops what execValues knows of cs's parameters: after an
+// error, or bindings written by exec.
+func (cs *cStmt) forget() {
+	cs.bound = nil
+}
+
 // prepare returns q's statement, preparing it on first use, once it has
 // checked that it takes n values.
-func (c *cStatements) prepare(q string, n int) (uintptr, error) {
-	st, err := c.prepared(q)
+func (c *cStatements) prepare(q string, n int) (*cStmt, error) {
+	cs, err := c.prepared(q)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if want := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, st)); want != n {
-		return 0, fmt.Errorf("sqlite: statement has %d parameters, %d values given", want, n)
+	if want := int(sqlite3.Xsqlite3_bind_parameter_count(c.tls, cs.st)); want != n {
+		return nil, fmt.Errorf("sqlite: statement has %d parameters, %d values given", want, n)
 	}
-	return st, nil
+	return cs, nil
 }
 
 // prepared returns q's statement, preparing it on first use.
-func (c *cStatements) prepared(q string) (uintptr, error) {
-	if st, ok := c.stmts[q]; ok {
-		return st, nil
+func (c *cStatements) prepared(q string) (*cStmt, error) {
+	if cs, ok := c.stmts[q]; ok {
+		return cs, nil
 	}
 	cq, err := libc.CString(q)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer libc.Xfree(c.tls, cq)
 	out := c.tls.Alloc(int(unsafe.Sizeof(uintptr(0))))
 	defer c.tls.Free(int(unsafe.Sizeof(uintptr(0))))
 	*(*uintptr)(cMem(out)) = 0
 	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, cq, -1, out, 0); rc != sqlite3.SQLITE_OK {
-		return 0, c.err(rc)
+		return nil, c.err(rc)
 	}
 	st := *(*uintptr)(cMem(out))
 	if st == 0 {
-		return 0, fmt.Errorf("sqlite: %q holds no statement", q)
+		return nil, fmt.Errorf("sqlite: %q holds no statement", q)
 	}
-	c.stmts[q] = st
-	return st, nil
+	cs := &cStmt{st: st}
+	c.stmts[q] = cs
+	return cs, nil
 }
 
 // cMem is the address of C memory: memory the SQLite library allocated
@@ -129,7 +161,7 @@ func (c *cStatements) reserve(n int) error {
 	}
 	if c.buf != 0 {
 		// No statement runs with the old buffer's bindings: each binds
-		// all its values again first.
+		// the values it bound in place again first.
 		sqlite3.Xsqlite3_free(c.tls, c.buf)
 	}
 	c.buf, c.size = p, n
@@ -138,10 +170,12 @@ func (c *cStatements) reserve(n int) error {
 
 // exec runs q with args and returns how many rows it changed.
 func (c *cStatements) exec(q string, args []any) (int64, error) {
-	st, err := c.prepare(q, len(args))
+	cs, err := c.prepare(q, len(args))
 	if err != nil {
 		return 0, err
 	}
+	cs.forget()
+	st := cs.st
 	text := 0
 	for _, a := range args {
 		switch v := a.(type) {
@@ -193,27 +227,58 @@ func (c *cStatements) exec(q string, args []any) (int64, error) {
 			return 0, c.err(rc)
 		}
 	}
-	return c.run(st)
+	return c.run(cs)
 }
 
 // execValues runs q with vals, bound as exec binds their driver values
 // (colValue.arg), and returns how many rows it changed.
+//
+// A parameter that holds its value already from the statement's last run
+// is not bound again: SQLite keeps bindings across runs, and binding a
+// value costs a few hundred instructions, a large part of a row's insert.
+// Most of a row's columns hold the same value from one batch to the
+// next (their default, the node, the method, ...). Text is bound in
+// place in the values buffer while it changes; once a parameter's text
+// is the same in two runs in a row it is bound as SQLite's own copy, kept
+// while it stays the same. Text longer than maxTrackedText is bound every
+// time, so what is kept to compare with stays small.
 func (c *cStatements) execValues(q string, vals []colValue) (int64, error) {
-	st, err := c.prepare(q, len(vals))
+	cs, err := c.prepare(q, len(vals))
 	if err != nil {
 		return 0, err
+	}
+	if len(cs.bound) != len(vals) {
+		cs.bound = make([]boundValue, len(vals))
 	}
 	text := 0
 	for i := range vals {
 		text += len(vals[i].s)
 	}
 	if err := c.reserve(text); err != nil {
+		cs.forget()
 		return 0, err
 	}
 	mem := unsafe.Slice((*byte)(cMem(c.buf)), c.size)
 	off := 0
+	st := cs.st
 	for i := range vals {
 		v := &vals[i]
+		b := &cs.bound[i]
+		// transient is set when v is text the parameter held in the
+		// last run too, bound in place then.
+		transient := false
+		if b.ok && b.kind == v.kind {
+			if v.kind != colText {
+				if b.n == v.n {
+					continue
+				}
+			} else if b.s == v.s {
+				if b.owned {
+					continue
+				}
+				transient = true
+			}
+		}
 		idx := int32(i + 1)
 		var rc int32
 		switch v.kind {
@@ -221,7 +286,11 @@ func (c *cStatements) execValues(q string, vals []colValue) (int64, error) {
 			rc = sqlite3.Xsqlite3_bind_null(c.tls, st, idx)
 		case colText:
 			copy(mem[off:], v.s)
-			rc = sqlite3.Xsqlite3_bind_text(c.tls, st, idx, c.buf+uintptr(off), int32(len(v.s)), 0)
+			var del uintptr // SQLITE_STATIC
+			if transient {
+				del = sqliteTransient
+			}
+			rc = sqlite3.Xsqlite3_bind_text(c.tls, st, idx, c.buf+uintptr(off), int32(len(v.s)), del)
 			off += len(v.s)
 		case colInt:
 			rc = sqlite3.Xsqlite3_bind_int64(c.tls, st, idx, v.n)
@@ -230,18 +299,41 @@ func (c *cStatements) execValues(q string, vals []colValue) (int64, error) {
 		case colFloat:
 			rc = sqlite3.Xsqlite3_bind_double(c.tls, st, idx, math.Float64frombits(uint64(v.n)))
 		default:
+			cs.forget()
 			return 0, fmt.Errorf("argument %d: no value of kind %d", i+1, v.kind)
 		}
 		if rc != sqlite3.SQLITE_OK {
+			cs.forget()
 			return 0, c.err(rc)
 		}
+		switch {
+		case v.kind != colText:
+			*b = boundValue{colValue: colValue{kind: v.kind, n: v.n}, ok: true}
+		case transient:
+			// Kept while the parameter holds it: a copy, so it holds
+			// on to no larger string v.s may be part of.
+			*b = boundValue{colValue: colValue{kind: colText, s: strings.Clone(v.s)}, ok: true, owned: true}
+		case len(v.s) <= maxTrackedText:
+			*b = boundValue{colValue: colValue{kind: colText, s: v.s}, ok: true}
+		default:
+			*b = boundValue{}
+		}
 	}
-	return c.run(st)
+	return c.run(cs)
 }
 
-// run steps st, its values bound, to its end and returns how many rows
+// sqliteTransient is SQLITE_TRANSIENT, the destructor argument that has
+// SQLite bind its own copy of a value.
+const sqliteTransient = ^uintptr(0)
+
+// maxTrackedText is the longest text execValues compares with what a
+// parameter holds; longer text is bound every time.
+const maxTrackedText = 256
+
+// run steps cs, its values bound, to its end and returns how many rows
 // it changed.
-func (c *cStatements) run(st uintptr) (int64, error) {
+func (c *cStatements) run(cs *cStmt) (int64, error) {
+	st := cs.st
 	rc := sqlite3.Xsqlite3_step(c.tls, st)
 	for rc == sqlite3.SQLITE_ROW {
 		rc = sqlite3.Xsqlite3_step(c.tls, st)
@@ -249,16 +341,19 @@ func (c *cStatements) run(st uintptr) (int64, error) {
 	if rc != sqlite3.SQLITE_DONE {
 		err := c.err(rc)
 		sqlite3.Xsqlite3_reset(c.tls, st)
+		cs.forget()
 		return 0, err
 	}
 	n := sqlite3.Xsqlite3_changes64(c.tls, c.db)
 	if rc := sqlite3.Xsqlite3_reset(c.tls, st); rc != sqlite3.SQLITE_OK {
+		cs.forget()
 		return 0, c.err(rc)
 	}
 	if c.size > keepBuffer {
 		// A statement of large values (raw bodies): their copy is not
 		// kept for the next one.
 		sqlite3.Xsqlite3_clear_bindings(c.tls, st)
+		cs.forget()
 		sqlite3.Xsqlite3_free(c.tls, c.buf)
 		c.buf, c.size = 0, 0
 	}
@@ -274,8 +369,8 @@ const keepBuffer = 256 << 10
 // connection is still open.
 func (c *cStatements) close() error {
 	var err error
-	for q, st := range c.stmts {
-		if rc := sqlite3.Xsqlite3_finalize(c.tls, st); rc != sqlite3.SQLITE_OK {
+	for q, cs := range c.stmts {
+		if rc := sqlite3.Xsqlite3_finalize(c.tls, cs.st); rc != sqlite3.SQLITE_OK {
 			err = errors.Join(err, c.err(rc))
 		}
 		delete(c.stmts, q)

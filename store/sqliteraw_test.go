@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,94 @@ func TestCStatementsBufferBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCStatementsRebind: a statement run again and again with values
+// that repeat, change and change type (execValues binds again only the
+// parameters whose value changed) stores each run's values as the driver
+// stores them.
+func FuzzCStatementsRebind(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 7, 7, 0})
+	f.Add([]byte{7, 7, 7, 7, 6, 6, 6, 5, 5, 2, 2, 1, 1, 0, 0, 3, 3, 4, 4})
+	f.Add([]byte{9, 8, 9, 8, 9, 9, 9, 10, 10, 11, 11, 11, 10})
+	pool := []colValue{
+		{kind: colNull},
+		textValue(""),
+		textValue("alice"),
+		textValue("bob"),
+		intValue(0),
+		intValue(7),
+		boolValue(true),
+		{kind: colFloat, n: int64(math.Float64bits(0.25))},
+		textValue(strings.Repeat("long text ", maxTrackedText/10+1)),
+		textValue(strings.Repeat("long text ", maxTrackedText/10) + "!!!!!!!!!!!"),
+		textValue("a\x00b"),
+		boolValue(false),
+	}
+	st := openSQLiteStore(f)
+	ctx := context.Background()
+	if _, err := st.db.ExecContext(ctx, "CREATE TABLE rebound (k INTEGER, i INTEGER, v)"); err != nil {
+		f.Fatal(err)
+	}
+	conn, err := st.db.Conn(ctx)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer conn.Close()
+	var cs *cStatements
+	if err := conn.Raw(func(dc any) error {
+		cs, err = newCStatements(dc)
+		return err
+	}); err != nil {
+		f.Fatal(err)
+	}
+	defer conn.Raw(func(any) error { return cs.close() })
+	const params = 3
+	q := "INSERT INTO rebound VALUES " + placeholders(params, 3)
+	k := 0
+	f.Fuzz(func(t *testing.T, picks []byte) {
+		// Each run's values: params rows of (k, i, v), v from the pool.
+		for start := 0; start+params <= len(picks); start += params {
+			k++
+			vals := make([]colValue, 0, 3*params)
+			for i := range params {
+				v := pool[int(picks[start+i])%len(pool)]
+				vals = append(vals, intValue(int64(2*k)), intValue(int64(i)), v)
+				if _, err := conn.ExecContext(ctx, "INSERT INTO rebound VALUES (?, ?, ?)", int64(2*k+1), int64(i), v.arg()); err != nil {
+					t.Fatalf("through the driver: %v", err)
+				}
+			}
+			if err := conn.Raw(func(any) error {
+				got, err := cs.execValues(q, vals)
+				if err == nil && got != params {
+					err = fmt.Errorf("%d rows inserted, want %d", got, params)
+				}
+				return err
+			}); err != nil {
+				t.Fatalf("on the C handle: %v", err)
+			}
+			read := func(key int) []string {
+				rows, err := conn.QueryContext(ctx, "SELECT typeof(v) || ':' || quote(v) || ':' || hex(v) FROM rebound WHERE k = ? ORDER BY i", int64(key))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var out []string
+				for rows.Next() {
+					var v string
+					if err := rows.Scan(&v); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, v)
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			if got, want := read(2*k), read(2*k+1); !reflect.DeepEqual(got, want) {
+				t.Fatalf("run %d bound on the C handle: %q\nthrough the driver: %q", k, got, want)
+			}
+		}
+	})
 }
