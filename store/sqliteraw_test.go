@@ -271,6 +271,64 @@ func TestCStatementsBufferBounded(t *testing.T) {
 	}
 }
 
+// TestInsertFailedStatementLeavesNothing: when a statement of a batch
+// fails part way through its rows (SQLite's inserts run OR FAIL, which
+// keeps the rows before the failure), none of the batch's rows and none
+// of its usage are stored, and the next batch is stored whole.
+func TestInsertFailedStatementLeavesNothing(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	if _, err := st.db.ExecContext(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.login = 'refused'
+		BEGIN SELECT RAISE(FAIL, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	per := st.d.rowsPerStatement()
+	batch := func(prefix string, refuse int) []Record {
+		recs := make([]Record, 2*per+2)
+		for i := range recs {
+			recs[i] = Record{ID: fmt.Sprintf("%s%d", prefix, i), Time: time.Unix(int64(i), 0), Login: "alice", Model: "gpt-5",
+				Usage: usage.Tokens{Input: usage.Of(10)}, CostKnown: true, CostUSD: 0.5}
+		}
+		if refuse >= 0 {
+			recs[refuse].Login = "refused"
+		}
+		return recs
+	}
+	counts := func() (rows, hourly int64) {
+		t.Helper()
+		if err := st.db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM requests), (SELECT coalesce(sum(requests), 0) FROM usage_hourly)").Scan(&rows, &hourly); err != nil {
+			t.Fatal(err)
+		}
+		return rows, hourly
+	}
+	tests := []struct {
+		name    string
+		refuse  int
+		wantErr bool
+	}{
+		{"refused row late in a full chunk", per + per/2, true},
+		{"refused row in the short last chunk", 2*per + 1, true},
+		{"no refused row", -1, false},
+	}
+	for k, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, beforeUsage := counts()
+			err := st.Insert(ctx, batch(fmt.Sprintf("f%d-", k), tt.refuse))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Insert: %v, want error %v", err, tt.wantErr)
+			}
+			rows, usage := counts()
+			want := before
+			if !tt.wantErr {
+				want += int64(2*per + 2)
+			}
+			if rows != want || usage != want-before+beforeUsage {
+				t.Errorf("after the batch: %d rows and %d requests in the rollup, want %d and %d", rows, usage, want, want-before+beforeUsage)
+			}
+		})
+	}
+}
+
 // FuzzCStatementsRebind: a statement run again and again with values
 // that repeat, change and change type (execValues binds again only the
 // parameters whose value changed) stores each run's values as the driver

@@ -76,7 +76,7 @@ func addRollups(ctx context.Context, in *inserter, rows []Record) error {
 				strings.Compare(a.provider, b.provider), strings.Compare(a.agent, b.agent),
 				cmp.Compare(a.status, b.status), cmp.Compare(a.failed, b.failed))
 		})
-		q := "INSERT INTO " + t.name + " (" + t.time + `, login, model, provider, user_agent, status, failed,
+		q := in.s.d.insertInto + t.name + " (" + t.time + `, login, model, provider, user_agent, status, failed,
 			requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unknown_cost)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (` + t.time + `, login, model, provider, user_agent, status, failed) DO UPDATE SET

@@ -420,7 +420,7 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 	var vals []colValue
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
-		q := "INSERT INTO requests (" + requestColumnList + ") VALUES " +
+		q := s.d.insertInto + "requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
 		var n int64
 		var err error
@@ -461,7 +461,7 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 		for _, b := range chunk {
 			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
 		}
-		q := "INSERT INTO request_blobs (" + blobColumnList + ") VALUES " +
+		q := s.d.insertInto + "request_blobs (" + blobColumnList + ") VALUES " +
 			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
 		if _, err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
 			return fmt.Errorf("insert request bodies: %w", err)
