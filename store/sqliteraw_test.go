@@ -418,3 +418,56 @@ func FuzzCStatementsRebind(f *testing.F) {
 		}
 	})
 }
+
+// TestRollupStatementsEveryKeyCount: a batch adds each of its keys to the
+// rollups once, whatever their number (upserts carry up to
+// rollupRowsPerStatement keys, the rest in halving statements), and the
+// rollups sum as a scan of the rows does.
+func TestRollupStatementsEveryKeyCount(t *testing.T) {
+	st := openSQLiteStore(t)
+	ctx := context.Background()
+	for k, keys := range []int{1, 2, 7, 31, 32, 33, 63, 64, 65, 100} {
+		recs := make([]Record, 3*keys)
+		for i := range recs {
+			at := time.Unix(1_700_000_000+int64(k)*90_000, 0).Add(time.Duration(i) * time.Second)
+			recs[i] = Record{ID: fmt.Sprintf("k%d-%d", k, i), Time: at, Login: fmt.Sprintf("user%03d", i%keys), Model: "gpt-5",
+				Provider: "openai", Status: 200, Usage: usage.Tokens{Input: usage.Of(int64(i)), Output: usage.Of(3)},
+				CostUSD: float64(i) / 8, CostKnown: i%5 != 0}
+		}
+		if err := st.Insert(ctx, recs); err != nil {
+			t.Fatalf("%d keys: %v", keys, err)
+		}
+	}
+	for _, tbl := range []rollupTable{hourly, daily} {
+		read := func(q string) []string {
+			rows, err := st.db.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var at, status, failed, requests, in, out2, cr, cw, reasoning, unknown int64
+				var login, model, provider, agent string
+				var cost float64
+				if err := rows.Scan(&at, &login, &model, &provider, &agent, &status, &failed, &requests, &in, &out2, &cr, &cw, &reasoning, &cost, &unknown); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(at, login, model, provider, agent, status, failed, requests, in, out2, cr, cw, reasoning, cost, unknown))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		got := read(fmt.Sprintf(`SELECT %s, login, model, provider, user_agent, status, failed, requests, input_tokens, output_tokens,
+			cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unknown_cost FROM %s ORDER BY 1, 2, 3, 4, 5, 6, 7`, tbl.time, tbl.name))
+		want := read(fmt.Sprintf(`SELECT time_us - time_us %% %d AS at, login, model, provider, user_agent, status,
+			CASE WHEN status >= 400 OR error <> '' THEN 1 ELSE 0 END AS failed, count(*), sum(coalesce(input_tokens, 0)), sum(coalesce(output_tokens, 0)),
+			sum(coalesce(cache_read_tokens, 0)), sum(coalesce(cache_write_tokens, 0)), sum(coalesce(reasoning_tokens, 0)), total(cost_usd), sum(1 - cost_known)
+			FROM requests GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7`, tbl.span))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %d rows, a scan of the requests sums to %d rows:\n%q\n%q", tbl.name, len(got), len(want), got, want)
+		}
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"math"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // rollupKey is one row of a usage rollup table: what its primary key
@@ -23,8 +25,9 @@ type rollupSum struct {
 }
 
 // addRollups adds the rows of a SQLite batch, all of them just inserted,
-// to the hourly and daily usage rollups: one upsert per hour (or day) and
-// key with a statement prepared once, where a trigger ran two per row. The sums are those the PostgreSQL
+// to the hourly and daily usage rollups: one upserted row per hour (or
+// day) and key, up to rollupRowsPerStatement of them per statement, with
+// statements prepared once, where a trigger ran two per row. The sums are those the PostgreSQL
 // triggers compute over a statement's rows, from the values the row
 // columns hold.
 func addRollups(ctx context.Context, in *inserter, rows []Record) error {
@@ -76,9 +79,59 @@ func addRollups(ctx context.Context, in *inserter, rows []Record) error {
 				strings.Compare(a.provider, b.provider), strings.Compare(a.agent, b.agent),
 				cmp.Compare(a.status, b.status), cmp.Compare(a.failed, b.failed))
 		})
-		q := in.s.d.insertInto + t.name + " (" + t.time + `, login, model, provider, user_agent, status, failed,
+		vals := make([]colValue, 0, rollupRowsPerStatement*rollupColumns)
+		for len(keys) > 0 {
+			// Statements of 32 keys, the rest in statements of 16, 8,
+			// ... 1: at most six statements per table are prepared.
+			n := rollupRowsPerStatement
+			for n > len(keys) {
+				n /= 2
+			}
+			vals = vals[:0]
+			for _, k := range keys[:n] {
+				s := sums[k]
+				vals = append(vals, intValue(k.at), textValue(k.login), textValue(k.model), textValue(k.provider), textValue(k.agent),
+					intValue(int64(k.status)), intValue(int64(k.failed)),
+					intValue(s.requests), intValue(s.input), intValue(s.output), intValue(s.cacheRead), intValue(s.cacheWrite), intValue(s.reasoning),
+					colValue{kind: colFloat, n: int64(math.Float64bits(s.cost))}, intValue(s.unknownCost))
+			}
+			// Prepared once per store, as the inserts are.
+			if _, err := in.execValues(ctx, rollupQuery(in.s.d, t, n), vals); err != nil {
+				return err
+			}
+			keys = keys[n:]
+		}
+	}
+	return nil
+}
+
+// rollupRowsPerStatement is how many rollup rows one upsert carries at
+// most. A statement's run has a cost of its own (binding through the
+// driver's values, stepping, resetting): with a few hundred keys per
+// batch, single-row upserts took 7% more of an insert's instructions.
+const rollupRowsPerStatement = 32
+
+// rollupColumns is how many values a rollup row takes.
+const rollupColumns = 15
+
+// rollupQueries holds the upserts of n rows into a rollup table, by
+// rollupQueryKey.
+var rollupQueries sync.Map
+
+type rollupQueryKey struct {
+	table string
+	rows  int
+}
+
+// rollupQuery is the upsert of n rows into t (see addRollups).
+func rollupQuery(d dialect, t rollupTable, n int) string {
+	key := rollupQueryKey{t.name, n}
+	if q, ok := rollupQueries.Load(key); ok {
+		return q.(string)
+	}
+	q := d.insertInto + t.name + " (" + t.time + `, login, model, provider, user_agent, status, failed,
 			requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unknown_cost)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES ` + placeholders(n, rollupColumns) + `
 			ON CONFLICT (` + t.time + `, login, model, provider, user_agent, status, failed) DO UPDATE SET
 				requests = requests + excluded.requests,
 				input_tokens = input_tokens + excluded.input_tokens,
@@ -88,16 +141,8 @@ func addRollups(ctx context.Context, in *inserter, rows []Record) error {
 				reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
 				cost_usd = cost_usd + excluded.cost_usd,
 				unknown_cost = unknown_cost + excluded.unknown_cost`
-		for _, k := range keys {
-			s := sums[k]
-			// Prepared once per store, as the inserts are.
-			if _, err := in.exec(ctx, q, true, []any{k.at, k.login, k.model, k.provider, k.agent, k.status, k.failed,
-				s.requests, s.input, s.output, s.cacheRead, s.cacheWrite, s.reasoning, s.cost, s.unknownCost}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	rollupQueries.Store(key, q)
+	return q
 }
 
 // newRows returns the rows of a batch that are not stored yet, each ID

@@ -53,9 +53,16 @@ type inserter struct {
 	raw *rawInserts
 }
 
-// execValues runs q, a full chunk, with vals on the raw connection,
-// which must be set, and returns how many rows it changed.
+// execValues runs q, a statement prepared once, with vals, on the raw
+// connection when it is set, and returns how many rows it changed.
 func (in *inserter) execValues(ctx context.Context, q string, vals []colValue) (int64, error) {
+	if in.raw == nil {
+		args := make([]any, len(vals))
+		for i := range vals {
+			args[i] = vals[i].arg()
+		}
+		return in.exec(ctx, q, true, args)
+	}
 	in.slice.check()
 	// As exec: an ended context is seen between statements.
 	if err := ctx.Err(); err != nil {
