@@ -4,7 +4,9 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/usage"
@@ -136,6 +138,11 @@ func TestCleanText(t *testing.T) {
 		{"invalid utf-8", "a\xffb", 10, "a\uFFFDb"},
 		{"nul", "a\x00b", 10, "ab"},
 		{"cut on a rune boundary", "ééé", 5, "éé"},
+		{"ascii cut", "abcdefghijkl", 10, "abcdefghij"},
+		{"nul in the first eight bytes", "abc\x00defghijk", 20, "abcdefghijk"},
+		{"nul after eight bytes", "abcdefghij\x00k", 20, "abcdefghijk"},
+		{"high byte after eight bytes", "abcdefghij\x80", 20, "abcdefghij\uFFFD"},
+		{"empty", "", 10, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +151,33 @@ func TestCleanText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCleanText: cleanText's pass for plain ASCII gives what the general
+// cleaning gives, and takes exactly the text that is ASCII without NUL
+// bytes.
+func FuzzCleanText(f *testing.F) {
+	f.Add("hello", 10)
+	f.Add("abcdefgh\x00", 64)
+	f.Add("abcdefg\x7f\x80", 64)
+	f.Add("ééé", 5)
+	f.Add("", 0)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		if limit < 0 {
+			limit = -limit
+		}
+		limit %= 1 << 16
+		if got, want := cleanText(s, limit), cleanTextAny(s, limit); got != want {
+			t.Fatalf("cleanText(%q, %d) = %q, the general cleaning gives %q", s, limit, got, want)
+		}
+		want := utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+		for i := range len(s) {
+			want = want && s[i] < utf8.RuneSelf
+		}
+		if got := plainText(s); got != want {
+			t.Fatalf("plainText(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
 
 func TestRebind(t *testing.T) {
