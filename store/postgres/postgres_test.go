@@ -51,3 +51,7 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 func BenchmarkWriter(b *testing.B) {
 	storetest.BenchmarkWriter(b, newDSN(b))
 }
+
+func BenchmarkWriterVaried(b *testing.B) {
+	storetest.BenchmarkWriterVaried(b, newDSN(b))
+}
