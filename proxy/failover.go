@@ -40,14 +40,23 @@ func (ex *exchange) forward() {
 		if !ex.plan.retry {
 			return
 		}
-		next := ex.plan.next
-		ex.plan.next = nil
-		ex.s.metrics.failover(ex.provider.ID, next.p.ID)
-		ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
-			"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
-		ex.provider, ex.decision, ex.route, ex.upBody = next.p, next.d, next.route, next.body
-		ex.setDecisionID(next.d.ID)
+		ex.failOver()
 	}
+}
+
+// failOver moves the request on to the next provider planned. It is
+// apart from forward, whose frame stays on the stack while a stream is
+// open, for the log call's frame.
+//
+//go:noinline
+func (ex *exchange) failOver() {
+	next := ex.plan.next
+	ex.plan.next = nil
+	ex.s.metrics.failover(ex.provider.ID, next.p.ID)
+	ex.s.log.Info("failing over", "request_id", ex.id, "from", ex.provider.ID, "to", next.p.ID,
+		"reason", ex.plan.attempts[len(ex.plan.attempts)-1].Error)
+	ex.provider, ex.decision, ex.route, ex.upBody = next.p, next.d, next.route, next.body
+	ex.setDecisionID(next.d.ID)
 }
 
 // attempt makes one upstream call, counted outstanding on its provider

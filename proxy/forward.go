@@ -32,14 +32,30 @@ var (
 )
 
 // forwardTo sends the request to the chosen provider and streams the
-// answer back, teeing it into the format's recorder.
+// answer back, teeing it into the format's recorder. Its frame is on the
+// stack for as long as the answer streams, so the attempt is set up in
+// newAttempt, whose frame is gone by then.
 func (ex *exchange) forwardTo() {
+	at := ex.newAttempt()
+	if at == nil {
+		return
+	}
+	defer at.end()
+	at.rp.ServeHTTP(at.client, at.req)
+}
+
+// newAttempt sets up the call to the chosen provider; nil when it
+// answered the client instead. The caller serves the attempt's reverse
+// proxy and then ends it.
+//
+//go:noinline
+func (ex *exchange) newAttempt() *attemptParts {
 	p := ex.provider
 	key, keyProject, err := ex.snap.providerKey(ex.r.Context(), p)
 	if err != nil {
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s: its credential could not be used", p.ID), err.Error())
-		return
+		return nil
 	}
 	project := p.Project
 	if project == "" {
@@ -50,20 +66,19 @@ func (ex *exchange) forwardTo() {
 	if err != nil {
 		if pathErr, ok := errors.AsType[*compat.VertexPathError](err); ok {
 			ex.fail(http.StatusForbidden, compat.KindPermissionDenied, pathErr.Error(), pathErr.Error())
-			return
+			return nil
 		}
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s is misconfigured on this gateway", p.ID), err.Error())
-		return
+		return nil
 	}
 	transport := ex.s.upstream.forProvider(p, target)
 	if transport == nil {
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s is reached over the tailnet, but this gateway is not running on a tailnet", p.ID), "no tailnet transport")
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancelCause(ex.r.Context())
-	defer cancel(nil)
 	// The proxy, not the transport, bounds the wait for headers, so the
 	// bound holds for every transport (the tailnet's too). The same timer
 	// then bounds the stream's idle gaps (upstreamResponse).
@@ -85,7 +100,7 @@ func (ex *exchange) forwardTo() {
 		cancel(errIdleStream)
 	})
 	timer := w.timer
-	defer w.stop()
+	at.cancel = cancel
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -93,7 +108,8 @@ func (ex *exchange) forwardTo() {
 	body, usageAdded, err := compat.EnsureStreamUsage(ex.route.UpstreamFormat, ex.forwardBody())
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
-		return
+		at.end()
+		return nil
 	}
 	var client http.ResponseWriter = ex.w
 	if usageAdded && !ex.route.IsTranslated() {
@@ -101,7 +117,7 @@ func (ex *exchange) forwardTo() {
 		// read by the translator, never passed on as it is.)
 		fw := &filteredWriter{ResponseWriter: ex.w}
 		fw.filter = compat.NewUsageFilter(ex.w)
-		defer fw.filter.Close()
+		at.filter = fw.filter
 		client = fw
 	}
 	rp := &at.rp
@@ -157,14 +173,33 @@ func (ex *exchange) forwardTo() {
 		},
 		ErrorLog: nil,
 	}
-	rp.ServeHTTP(client, ex.r.WithContext(ctx))
+	at.client, at.req = client, ex.r.WithContext(ctx)
+	return at
 }
 
 // attemptParts are what one attempt allocates, in one piece: its
-// reverse proxy and its timer's watch.
+// reverse proxy and its timer's watch; and what serving it needs.
 type attemptParts struct {
 	rp    httputil.ReverseProxy
 	watch idleWatch
+	// client is what the answer is written to, req the upstream call's
+	// request, cancel ends its context.
+	client http.ResponseWriter
+	req    *http.Request
+	cancel context.CancelCauseFunc
+	// filter, when set, takes out of the stream the usage the gateway
+	// asked for.
+	filter *compat.UsageFilter
+}
+
+// end closes the attempt: its usage filter, its timer's watch and its
+// context, in this order.
+func (at *attemptParts) end() {
+	if at.filter != nil {
+		at.filter.Close()
+	}
+	at.watch.stop()
+	at.cancel(nil)
 }
 
 // copyBuffers recycles the buffers ReverseProxy copies response bodies
@@ -267,6 +302,7 @@ func (ex *exchange) upstreamResponse(resp *http.Response, w *idleWatch) error {
 	keepBody = keepBody || ex.captureContent()
 	stream := ex.req.Stream || compat.StreamingResponse(resp.Header)
 	ex.copyBuf.stream = stream
+	ex.rw.flushHeader = stream
 	ex.recorder = compat.NewRecorder(ex.route.UpstreamFormat, stream, compat.RecorderOptions{
 		KeepBody:  keepBody,
 		KeepRaw:   keepRaw,

@@ -94,49 +94,75 @@ func (ex *exchange) setDecisionID(id string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	// serve and the stages below it that stay on the stack while a stream
+	// is open (run, forward, attempt, forwardTo) keep their frames small:
+	// the work that needs large frames runs in helpers that return before
+	// the answer is copied (begin, admit, prepare, newAttempt). A handler
+	// goroutine whose stack never passes 8 KB keeps a stack of that size
+	// for as long as its stream is open, half of what it grew to before.
 	// The exchange is made first so that it holds the tracking node too
 	// (one allocation less per request).
-	ex := &exchange{s: s, start: start}
+	ex := &exchange{s: s, start: time.Now()}
 	r = s.track(r, &ex.tracked)
 	defer ex.tracked.end()
-	if s.servePreflight(w, r) {
+	if !ex.begin(w, r) {
 		return
+	}
+	defer ex.finish()
+	if ex.admit() {
+		ex.run()
+	}
+}
+
+// begin answers a CORS preflight (reporting false) or sets the exchange
+// up for its request.
+//
+//go:noinline
+func (ex *exchange) begin(w http.ResponseWriter, r *http.Request) bool {
+	s := ex.s
+	if s.servePreflight(w, r) {
+		return false
 	}
 	r = s.startSpan(r)
 	ex.snap = s.state.Load()
 	ex.r = r
 	ex.rw = responseRecorder{ResponseWriter: w, chunked: s.durable != nil}
-	ex.id = store.NewID(start)
+	ex.id = store.NewID(ex.start)
 	ex.kept = s.kept.lease(s.opts.KeptBodyMax)
 	ex.query = queryOf(r.URL)
 	ex.w = &ex.rw
 	ex.session = store.SessionFromHeader(r.Header)
 	ex.ids[0] = ex.id
 	ex.w.Header()[headerRequestID] = ex.ids[0:1:1]
-	defer ex.finish()
+	return true
+}
+
+// admit detects the request's route and refuses it when it is unknown,
+// when it looped back to this gateway or when its record could not be
+// kept; it reports whether the request goes on.
+//
+//go:noinline
+func (ex *exchange) admit() bool {
+	r := ex.r
 	route, err := compat.Detect(r.Method, r.URL.EscapedPath(), ex.query)
 	ex.route = route
 	if err != nil {
 		// Misrouted requests are recorded too, under the caller's name
 		// when it can be told, so an admin sees a misconfigured client.
-		ex.who, _ = s.opts.Identity.Identify(r)
+		ex.who, _ = ex.s.opts.Identity.Identify(r)
 		status, kind := http.StatusNotFound, compat.KindNotFound
 		var re *compat.RouteError
 		if errors.As(err, &re) {
 			status, kind = re.Status(), re.Kind()
 		}
 		ex.fail(status, kind, err.Error(), err.Error())
-		return
+		return false
 	}
 	if ex.s.looped(r) {
 		ex.refuseLoop()
-		return
+		return false
 	}
-	if !ex.logHealthy() {
-		return
-	}
-	ex.run()
+	return ex.logHealthy()
 }
 
 // logHealthy refuses the request when its record could not be kept and
@@ -156,26 +182,57 @@ func (ex *exchange) logHealthy() bool {
 }
 
 func (ex *exchange) run() {
+	if !ex.prepare() {
+		return
+	}
+	if ex.req.Stream {
+		defer ex.s.metrics.trackStream()()
+	}
+	ex.forward()
+}
+
+// prepare identifies the caller, reads and inspects the body and decides
+// on it: policy, provider, hooks, quotas. It reports whether the request
+// goes upstream; when not, it has answered.
+//
+//go:noinline
+func (ex *exchange) prepare() bool {
+	return ex.identifyCaller() && ex.readRequest() &&
+		ex.resolve() && ex.choose() && ex.tracedPreRequest() && ex.reserveQuotas()
+}
+
+// identifyCaller identifies the caller, or answers (reporting false)
+// when it cannot or when the request is for the model list.
+//
+//go:noinline
+func (ex *exchange) identifyCaller() bool {
 	who, err := ex.identify()
 	switch {
 	case errors.Is(err, identity.ErrUnknownCaller), errors.Is(err, identity.ErrUntrustedHeaders):
 		ex.fail(http.StatusForbidden, compat.KindPermissionDenied,
 			"sluice could not identify the caller: "+err.Error(), err.Error())
-		return
+		return false
 	case err != nil:
 		// The tailnet itself failed to answer: not the caller's fault,
 		// and never a reason to let them through.
 		ex.s.log.Error("identifying the caller failed", "request_id", ex.id, "err", err)
 		ex.fail(http.StatusServiceUnavailable, compat.KindUnavailable,
 			"sluice could not ask the tailnet who is calling; try again", err.Error())
-		return
+		return false
 	}
 	ex.who = who
 	if ex.route.Kind == compat.RouteModels {
 		ex.serveModels()
-		return
+		return false
 	}
+	return true
+}
 
+// readRequest reads and inspects the request body, or answers (reporting
+// false) when it cannot.
+//
+//go:noinline
+func (ex *exchange) readRequest() bool {
 	deadline := setBodyDeadline(ex.w, ex.s.opts.BodyReadTimeout)
 	body, err := readBody(ex.r, ex.s.opts.MaxBodyBytes)
 	if err == nil && deadline {
@@ -188,17 +245,17 @@ func (ex *exchange) run() {
 	case err != nil && isBodyTimeout(err):
 		ex.fail(http.StatusRequestTimeout, compat.KindTimeout,
 			fmt.Sprintf("the request body did not arrive within %s", ex.s.opts.BodyReadTimeout), errBodyTimeout.Error()+": "+err.Error())
-		return
+		return false
 	case errors.Is(err, errBodyTooLarge):
 		ex.fail(http.StatusRequestEntityTooLarge, compat.KindTooLarge,
 			fmt.Sprintf("request body exceeds the gateway's limit of %d bytes (decompressed)", ex.s.opts.MaxBodyBytes), err.Error())
-		return
+		return false
 	case isEncErr:
 		ex.fail(encErr.status(), compat.KindInvalidRequest, encErr.Error(), encErr.Error())
-		return
+		return false
 	case err != nil:
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, "could not read the request body", err.Error())
-		return
+		return false
 	}
 	ex.body = body
 	ex.keepRawRequest()
@@ -206,22 +263,16 @@ func (ex *exchange) run() {
 	ex.req = req
 	if err != nil {
 		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest, err.Error(), err.Error())
-		return
+		return false
 	}
-	if !ex.resolve() || !ex.choose() || !ex.tracedPreRequest() || !ex.reserveQuotas() {
-		return
-	}
-	if ex.req.Stream {
-		defer ex.s.metrics.trackStream()()
-	}
-	ex.forward()
+	return true
 }
 
 // choose picks the provider: the first, in declaration order, that lists
 // the model, speaks the request's format and is granted to the caller.
+// Its frame stays small, as the policy engine runs below it: the answers
+// are written by helpers (accept, refuse, refuseFormat).
 func (ex *exchange) choose() bool {
-	cfg := ex.snap.cfg
-	model, format := ex.req.Model, ex.route.Format
 	offers, err := ex.candidates()
 	if err != nil {
 		ex.fail(http.StatusNotFound, compat.KindNotFound, err.Error(), "unknown model")
@@ -241,62 +292,104 @@ func (ex *exchange) choose() bool {
 			}
 			continue
 		}
-		in := ex.input(p.ID, upstream)
-		d, err := ex.decide(in)
-		if err != nil {
-			ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", model, "err", err)
-			ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
+		d := new(engine.Decision) // kept as first beyond the iteration
+		if err := ex.judge(p.ID, upstream, d); err != nil {
+			ex.failPolicy(p, err)
 			return false
 		}
-		ex.s.shadow.compare(ex.r.Context(), ex.snap.engine, ex.id, in, d)
-		ex.applyCORS(&d)
+		ex.applyCORS(d)
 		if d.Allow && d.ForceProvider != "" && d.ForceProvider != p.ID {
 			// An obligation sends the request to one provider only.
-			if restricted = ex.forceProvider(d, &offers); !restricted {
+			if restricted = ex.forceProviderOf(d, &offers); !restricted {
 				return false
 			}
 			i, first = -1, nil
 			continue
 		}
 		if d.Allow && d.ForceModel != "" && d.ForceModel != ex.plan.forced {
-			return ex.forceModel(d)
+			return ex.forceModelOf(d)
 		}
 		if d.Allow {
-			if !ex.capMaxTokens(d.MaxTokens) {
-				ex.decision = d
-				return false
-			}
-			route, err := ex.route.Translated(upstream, ex.req)
-			if err != nil {
-				ex.fail(http.StatusInternalServerError, compat.KindInternal, "the gateway cannot call this provider in its format", err.Error())
-				return false
-			}
-			up, err := ex.translateRequest(route)
-			if err != nil {
-				ex.failTranslation(p, route, err)
-				return false
-			}
-			ex.route, ex.upBody = route, up
-			ex.provider, ex.decision = p, d
-			ex.setDecisionID(d.ID)
-			ex.plan.rest = offers[i+1:] // to fail over to, each judged first
-			if restricted || d.ForceProvider != "" {
-				ex.plan.rest = nil
-			}
-			if d.FullCapture {
-				ex.keepRawRequest()
-			}
-			return true
+			return ex.accept(p, upstream, d, offers[i+1:], restricted)
 		}
 		if first == nil {
-			first = &d
+			first = d
 		}
 	}
 	if first == nil {
-		ex.fail(http.StatusBadRequest, compat.KindInvalidRequest,
-			fmt.Sprintf("model %q is not available in the %s format; it supports: %s", model, format, strings.Join(supported, ", ")), "format not supported")
+		ex.refuseFormat(supported)
 		return false
 	}
+	ex.refuse(first)
+	return false
+}
+
+// accept makes p, which policy allowed with d, the request's provider,
+// rest the providers to fail over to; it answers the client and reports
+// false when the request cannot be sent to p as policy allowed it.
+//
+//go:noinline
+func (ex *exchange) accept(p *policy.Provider, upstream string, d *engine.Decision, rest []*policy.Provider, restricted bool) bool {
+	if !ex.capMaxTokens(d.MaxTokens) {
+		ex.decision = *d
+		return false
+	}
+	route, err := ex.route.Translated(upstream, ex.req)
+	if err != nil {
+		ex.fail(http.StatusInternalServerError, compat.KindInternal, "the gateway cannot call this provider in its format", err.Error())
+		return false
+	}
+	up, err := ex.translateRequest(route)
+	if err != nil {
+		ex.failTranslation(p, route, err)
+		return false
+	}
+	ex.route, ex.upBody = route, up
+	ex.provider, ex.decision = p, *d
+	ex.setDecisionID(d.ID)
+	ex.plan.rest = rest // to fail over to, each judged first
+	if restricted || d.ForceProvider != "" {
+		ex.plan.rest = nil
+	}
+	if d.FullCapture {
+		ex.keepRawRequest()
+	}
+	return true
+}
+
+// forceProviderOf and forceModelOf apply d's obligations (forceProvider,
+// forceModel), keeping the copy of d they take out of choose's frame.
+//
+//go:noinline
+func (ex *exchange) forceProviderOf(d *engine.Decision, offers *[]*policy.Provider) bool {
+	return ex.forceProvider(*d, offers)
+}
+
+//go:noinline
+func (ex *exchange) forceModelOf(d *engine.Decision) bool { return ex.forceModel(*d) }
+
+// failPolicy answers a request policy could not decide on.
+//
+//go:noinline
+func (ex *exchange) failPolicy(p *policy.Provider, err error) {
+	ex.s.log.Error("policy evaluation failed", "request_id", ex.id, "provider", p.ID, "model", ex.req.Model, "err", err)
+	ex.fail(http.StatusInternalServerError, compat.KindInternal, "the policy engine failed to decide; the request was not forwarded", err.Error())
+}
+
+// refuseFormat answers a request for a model no provider serves in the
+// request's format; supported are the formats they do speak.
+//
+//go:noinline
+func (ex *exchange) refuseFormat(supported []string) {
+	ex.fail(http.StatusBadRequest, compat.KindInvalidRequest,
+		fmt.Sprintf("model %q is not available in the %s format; it supports: %s", ex.req.Model, ex.route.Format, strings.Join(supported, ", ")), "format not supported")
+}
+
+// refuse answers a request policy denied with first, the decision on the
+// first provider that could have served it.
+//
+//go:noinline
+func (ex *exchange) refuse(first *engine.Decision) {
 	ex.decision = *first
 	ex.setDecisionID(first.ID)
 	reason := "access denied by policy"
@@ -304,13 +397,47 @@ func (ex *exchange) choose() bool {
 		reason = strings.Join(first.Reasons, "; ")
 	}
 	status, kind := http.StatusForbidden, compat.KindPermissionDenied
-	if first.Code == engine.CodeNoModel && (cfg.Grants != nil || len(ex.who.Caps) > 0) {
+	if first.Code == engine.CodeNoModel && (ex.snap.cfg.Grants != nil || len(ex.who.Caps) > 0) {
 		// grants semantics: a role without a matching models grant is
 		// 404, as if the model were not there; temp_grants keep 403.
 		status, kind = http.StatusNotFound, compat.KindNotFound
 	}
-	ex.fail(status, kind, fmt.Sprintf("%s is not allowed to use model %q: %s", ex.who.Login, model, reason), reason)
-	return false
+	ex.fail(status, kind, fmt.Sprintf("%s is not allowed to use model %q: %s", ex.who.Login, ex.req.Model, reason), reason)
+}
+
+// judge sets d to policy's decision on calling provider in the upstream
+// format, compared with the shadow policy's. It is a function of its own so that
+// choose's frame is not on the stack while the engine evaluates.
+//
+//go:noinline
+func (ex *exchange) judge(provider, upstream string, d *engine.Decision) error {
+	in := ex.input(provider, upstream)
+	var err error
+	if ex.traced() {
+		*d, err = ex.decideTraced(&in)
+	} else {
+		// decide's own untraced path, without the frame its span needs.
+		*d, err = ex.snap.engine.Decide(ex.r.Context(), in)
+	}
+	if err != nil {
+		return err
+	}
+	if ex.s.shadow.cur.Load() != nil {
+		ex.compareShadow(&in, d)
+	}
+	return nil
+}
+
+// decideTraced is decide, in a frame of its own.
+//
+//go:noinline
+func (ex *exchange) decideTraced(in *engine.Input) (engine.Decision, error) { return ex.decide(*in) }
+
+// compareShadow compares d with the shadow policy's decision on in.
+//
+//go:noinline
+func (ex *exchange) compareShadow(in *engine.Input, d *engine.Decision) {
+	ex.s.shadow.compare(ex.r.Context(), ex.snap.engine, ex.id, *in, *d)
 }
 
 // upstreamFormat is the API format p is called in for a client's route:

@@ -17,6 +17,12 @@ type responseRecorder struct {
 	// chunked drops Content-Length (Options.DurableLog), so the client
 	// sees the answer's end only when the handler returns.
 	chunked bool
+	// flushHeader sends the header to the client as soon as it is
+	// written (a streamed answer's, which is flushed at once anyway).
+	// Sent from here, the header's encoding (net/http's deepest frames)
+	// runs on a shallower stack than from the first write of the body,
+	// which keeps a streaming handler's stack within its first 8 KB.
+	flushHeader bool
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -27,6 +33,9 @@ func (w *responseRecorder) WriteHeader(code int) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
+	if w.flushHeader && code >= 200 {
+		flush(w.ResponseWriter)
+	}
 }
 
 func (w *responseRecorder) Write(p []byte) (int, error) {
