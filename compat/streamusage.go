@@ -270,25 +270,33 @@ func trimmedEnd(b []byte, eol bool) int {
 	return n
 }
 
-// lastNullUsage is bytes.LastIndex(s, nullUsageMember), fast where the
-// member sits near the end of s, as it does in a chunk: it steps back
-// from colon to colon (the member holds one, after "usage") instead of
-// hashing every byte it passes, as bytes.LastIndex does, and unlike a
-// search for the leading comma it stops rarely. FuzzLastNullUsage holds
-// it to bytes.LastIndex.
+// lastNullUsage is bytes.LastIndex(s, nullUsageMember), fast both where
+// the member ends a chunk (a stream with include_usage) and where a chunk
+// has none (most other streams): unless the member ends s but for one
+// byte (the closing brace), it steps forward from 'u' to 'u' (rare
+// in a chunk, where quotes and commas are everywhere) with the runtime's
+// vector byte search, and compares the member around each. The member
+// has one comma, its first byte, so two occurrences never overlap and
+// the last match is the last occurrence. FuzzLastNullUsage holds it to
+// bytes.LastIndex.
 func lastNullUsage(s []byte) int {
-	const colon = len(`,"usage"`)
-	for k := len(s); ; {
-		c := bytes.LastIndexByte(s[:k], ':')
-		if c < 0 {
-			return -1
-		}
-		k = c
-		if at := c - colon; at >= 0 && len(s)-at >= len(nullUsageMember) &&
-			string(s[at:at+len(nullUsageMember)]) == nullUsageMember {
-			return at
-		}
+	const lead = len(`,"`) // the member's bytes before its 'u'
+	if at := len(s) - len(nullUsageMember) - 1; at >= 0 && string(s[at:len(s)-1]) == nullUsageMember {
+		return at // the member is the last but one byte: OpenAI's chunks
 	}
+	last := -1
+	for k := lead; k < len(s); {
+		i := bytes.IndexByte(s[k:], 'u')
+		if i < 0 {
+			break
+		}
+		at := k + i - lead
+		if len(s)-at >= len(nullUsageMember) && string(s[at:at+len(nullUsageMember)]) == nullUsageMember {
+			last = at
+		}
+		k += i + 1
+	}
+	return last
 }
 
 // filterChunk decides the fate of one chunk: dropped (keep false),
