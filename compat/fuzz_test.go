@@ -351,6 +351,9 @@ func FuzzKeysUnescaped(f *testing.F) {
 		if got, want := keysUnescaped(data, true), plainChunkKeys(data); got != want {
 			t.Fatalf("plain: keysUnescaped(%q) = %v, general scan %v", data, got, want)
 		}
+		if got, want := keysStop(data, true), plainChunkStop(data); got != want {
+			t.Fatalf("plain: keysStop(%q) = %d, general scan %d", data, got, want)
+		}
 		if got, want := keysUnescaped(data, false), skimmableKeys(data); got != want {
 			t.Fatalf("skimmable: keysUnescaped(%q) = %v, general scan %v", data, got, want)
 		}
