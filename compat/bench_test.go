@@ -200,6 +200,21 @@ func BenchmarkChatStreamProvider(b *testing.B) {
 	recordChatEvents(b, events)
 }
 
+// BenchmarkChatStreamPlain is BenchmarkChatStreamProvider for the stream
+// the gateway benchmarks' mock provider sends: 20 content chunks without
+// a usage member, then the usage chunk and [DONE].
+func BenchmarkChatStreamPlain(b *testing.B) {
+	const chunk = `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-5","choices":[{"index":0,"delta":{"content":"tok%d "},"finish_reason":null}]}` + "\n\n"
+	var events [][]byte
+	for i := range 20 {
+		events = append(events, fmt.Appendf(nil, chunk, i))
+	}
+	events = append(events,
+		[]byte(`data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-5","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":20,"total_tokens":29}}`+"\n\n"),
+		[]byte("data: [DONE]\n\n"))
+	recordChatEvents(b, events)
+}
+
 // recordChatEvents runs a chat stream's events through a recorder and the
 // usage filter, as the gateway does, and reports the CPU time per event.
 func recordChatEvents(b *testing.B, events [][]byte) {

@@ -25,22 +25,23 @@ type plainMemo struct {
 	ok   bool
 }
 
-// plain is plainChunk with the memo.
-func (m *plainMemo) plain(data []byte) bool {
+// stop is plainChunk with the memo, telling which key turned the chunk
+// away as keysStop does: -1 for a plain chunk.
+func (m *plainMemo) stop(data []byte) int {
 	if bytes.IndexByte(data, '\\') >= 0 {
-		return plainChunkKeys(data)
+		return plainChunkStop(data)
 	}
 	if m.ok && sameButStrings(m.last, data) {
-		return true
+		return -1
 	}
-	if !keysUnescaped(data, true) {
-		return false
+	if stop := keysStop(data, true); stop >= 0 {
+		return stop
 	}
 	m.ok = len(data) <= plainMemoMax
 	if m.ok {
 		m.last = append(m.last[:0], data...)
 	}
-	return true
+	return -1
 }
 
 // sameButStrings reports whether c is prev, both without backslashes,

@@ -308,15 +308,22 @@ func FuzzPlainChunk(f *testing.F) {
 }
 
 // FuzzLastNullUsage holds the usage filter's search for the usage member
-// to bytes.LastIndex.
+// to bytes.LastIndex, and what the same search tells of any usage to
+// mayHoldUsage.
 func FuzzLastNullUsage(f *testing.F) {
 	f.Add([]byte(`{"a":1,"usage":null,"b":"x"}`))
 	f.Add([]byte(`{"usage":null,"usage":null}`))
 	f.Add([]byte(`,"usage":null,"usage":nul`))
 	f.Add(append(bytes.Repeat([]byte("x:"), 300), nullUsageMember...))
+	f.Add([]byte(`{"usage":1}`))
+	f.Add([]byte(`{"\u0075sage":1,"u":"\\u"}`))
+	f.Add([]byte(`u"usage"`))
 	f.Fuzz(func(t *testing.T, s []byte) {
 		if got, want := lastNullUsage(s), bytes.LastIndex(s, []byte(nullUsageMember)); got != want {
 			t.Fatalf("lastNullUsage(%q) = %d, bytes.LastIndex %d", s, got, want)
+		}
+		if _, got := usageMarks(s); got != mayHoldUsage(s) {
+			t.Fatalf("usageMarks(%q) may hold usage %v, mayHoldUsage %v", s, got, !got)
 		}
 	})
 }
@@ -343,6 +350,9 @@ func FuzzKeysUnescaped(f *testing.F) {
 		}
 		if got, want := keysUnescaped(data, true), plainChunkKeys(data); got != want {
 			t.Fatalf("plain: keysUnescaped(%q) = %v, general scan %v", data, got, want)
+		}
+		if got, want := keysStop(data, true), plainChunkStop(data); got != want {
+			t.Fatalf("plain: keysStop(%q) = %d, general scan %d", data, got, want)
 		}
 		if got, want := keysUnescaped(data, false), skimmableKeys(data); got != want {
 			t.Fatalf("skimmable: keysUnescaped(%q) = %v, general scan %v", data, got, want)

@@ -123,14 +123,18 @@ func routingIndex(key jsonbytes.Key, names []string) int { return key.FoldIndex(
 // key matches a name only at the name's length and in ASCII case folding,
 // so most keys cost a length check. FuzzKeysUnescaped holds it to the
 // general scans.
-func keysUnescaped(data []byte, plain bool) bool {
+func keysUnescaped(data []byte, plain bool) bool { return keysStop(data, plain) < 0 }
+
+// keysStop is keysUnescaped that tells which key turned the chunk away:
+// the index in plainNames of its name, or -1 when none did.
+func keysStop(data []byte, plain bool) int {
 	if !isASCII(data) {
-		return keysUnescapedUnicode(data, plain)
+		return keysStopUnicode(data, plain)
 	}
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], ':')
 		if j < 0 {
-			return true
+			return -1
 		}
 		colon := i + j
 		i = colon + 1
@@ -143,19 +147,19 @@ func keysUnescaped(data []byte, plain bool) bool {
 		default:
 			continue
 		}
-		if !plainMemberOK(data, colon, plainNameASCII(key), plain) {
-			return false
+		if name := plainNameASCII(key); !plainMemberOK(data, colon, name, plain) {
+			return name
 		}
 	}
 }
 
-// keysUnescapedUnicode is keysUnescaped for a chunk that is not all
-// ASCII, where keys fold as Unicode text.
-func keysUnescapedUnicode(data []byte, plain bool) bool {
+// keysStopUnicode is keysStop for a chunk that is not all ASCII, where
+// keys fold as Unicode text.
+func keysStopUnicode(data []byte, plain bool) int {
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], ':')
 		if j < 0 {
-			return true
+			return -1
 		}
 		colon := i + j
 		i = colon + 1
@@ -165,8 +169,8 @@ func keysUnescapedUnicode(data []byte, plain bool) bool {
 		if !ok || len(key) < len("usage") {
 			continue
 		}
-		if !plainMemberOK(data, colon, key.FoldIndex(plainNames), plain) {
-			return false
+		if name := key.FoldIndex(plainNames); !plainMemberOK(data, colon, name, plain) {
+			return name
 		}
 	}
 }

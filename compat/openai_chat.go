@@ -260,16 +260,29 @@ func (c *chatCollector) decodeBody(data []byte) error {
 
 func (c *chatCollector) event(data []byte) error {
 	if !c.st.keep() {
-		if c.memo.plain(data) {
+		stop := c.memo.stop(data)
+		if stop < 0 {
 			if c.model == "" {
 				c.model = jsonbytes.String(data, "model")
 			}
 			return nil
 		}
-		if c.skimChunk(data) {
+		// A chunk turned away for its tool calls is one the skim would
+		// refuse too, after a pass over every key: the scan reads it.
+		if stop != 0 && c.skimChunk(data) {
+			return nil
+		}
+		var d deltaChunk
+		if scanDelta(data, &d) {
+			c.applyDelta(&d)
 			return nil
 		}
 	}
+	return c.decodeEvent(data)
+}
+
+// decodeEvent is the general path of event: the whole chunk decoded.
+func (c *chatCollector) decodeEvent(data []byte) error {
 	var v chatResponse
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
@@ -304,39 +317,53 @@ func (c *chatCollector) event(data []byte) error {
 // call's index; a provider that omits it sends each call whole, or
 // continues the last call while no new id appears.
 func (c *chatCollector) toolDelta(cc *chatChoice, tc chatToolCall) {
+	index, hasIndex := 0, tc.Index != nil
+	if hasIndex {
+		index = *tc.Index
+	}
+	t := c.toolFor(cc, index, hasIndex, tc.ID, tc.Function.Name)
+	if t == nil {
+		return
+	}
+	if a := tc.Function.Arguments; a != nil && c.st.grow(len(*a)) {
+		t.args.WriteString(*a)
+	}
+}
+
+// toolFor returns the call a fragment continues, or starts, with its id
+// and name applied; nil past the recorder's bound.
+func (c *chatCollector) toolFor(cc *chatChoice, index int, hasIndex bool, id, name string) *toolAcc {
 	var t *toolAcc
 	switch {
-	case tc.Index != nil:
-		t = cc.toolByIndex[*tc.Index]
+	case hasIndex:
+		t = cc.toolByIndex[index]
 		if t == nil {
 			if c.st.full(len(cc.tools)) {
-				return
+				return nil
 			}
 			t = &toolAcc{}
 			if cc.toolByIndex == nil {
 				cc.toolByIndex = map[int]*toolAcc{}
 			}
-			cc.toolByIndex[*tc.Index] = t
+			cc.toolByIndex[index] = t
 			cc.tools = append(cc.tools, t)
 		}
-	case len(cc.tools) > 0 && (tc.ID == "" || tc.ID == cc.tools[len(cc.tools)-1].id):
+	case len(cc.tools) > 0 && (id == "" || id == cc.tools[len(cc.tools)-1].id):
 		t = cc.tools[len(cc.tools)-1]
 	default:
 		if c.st.full(len(cc.tools)) {
-			return
+			return nil
 		}
 		t = &toolAcc{}
 		cc.tools = append(cc.tools, t)
 	}
-	if tc.ID != "" {
-		t.id = tc.ID
+	if id != "" {
+		t.id = id
 	}
-	if tc.Function.Name != "" {
-		t.name = tc.Function.Name
+	if name != "" {
+		t.name = name
 	}
-	if a := tc.Function.Arguments; a != nil && c.st.grow(len(*a)) {
-		t.args.WriteString(*a)
-	}
+	return t
 }
 
 // appendText adds a streamed text fragment within the recorder's budget.
@@ -590,19 +617,25 @@ func plainChunk(data []byte) bool {
 
 // plainChunkKeys is plainChunk for any chunk: every key EachKey finds is
 // unescaped and folded as encoding/json matches it.
-func plainChunkKeys(data []byte) bool {
-	plain := true
+func plainChunkKeys(data []byte) bool { return plainChunkStop(data) < 0 }
+
+// plainChunkStop is plainChunkKeys that tells which key turned the chunk
+// away, as keysStop does.
+func plainChunkStop(data []byte) int {
+	stop := -1
 	jsonbytes.EachKey(data, func(k jsonbytes.Key, colon int) bool {
-		switch k.FoldIndex(plainNames) {
+		switch name := k.FoldIndex(plainNames); name {
 		case -1:
 		case 0:
-			plain = false
+			stop = 0
 		default:
-			plain = nullAfter(data, colon)
+			if !nullAfter(data, colon) {
+				stop = name
+			}
 		}
-		return plain
+		return stop < 0
 	})
-	return plain
+	return stop
 }
 
 // nullAfter reports whether the value after the ':' at colon is null.

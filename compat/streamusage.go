@@ -190,13 +190,14 @@ func (f *UsageFilter) block(ev sse.Event) {
 		return
 	}
 	// The fast path first: it takes nearly every chunk of a stream with
-	// include_usage, and a chunk it takes holds "usage", so mayHoldUsage
-	// (a search of the whole chunk) would not have passed it on.
-	if out, ok := cutNullUsage(f.out, ev.Raw, ev.Data); ok {
+	// include_usage. Its search for the member also tells whether the
+	// chunk may hold usage at all, as mayHoldUsage would.
+	out, ok, may := cutNullUsageMarks(f.out, ev.Raw, ev.Data)
+	if ok {
 		f.out = out
 		return
 	}
-	if !mayHoldUsage(ev.Data) {
+	if !may {
 		f.out = append(f.out, ev.Raw...)
 		return
 	}
@@ -226,15 +227,22 @@ const nullUsageMember = `,"usage":null`
 // object's. The pattern cannot sit inside a string, where its quote would
 // be escaped.
 func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
-	d := data[:trimmedEnd(data, false)]
-	j := lastNullUsage(d)
+	out, ok, _ = cutNullUsageMarks(dst, raw, data)
+	return out, ok
+}
+
+// cutNullUsageMarks is cutNullUsage that also reports mayHoldUsage(data),
+// read by the same search.
+func cutNullUsageMarks(dst, raw, data []byte) (out []byte, ok, mayHold bool) {
+	d := data[:trimmedEnd(data, false)] // trimmed of spaces and tabs only: no 'u'
+	j, mayHold := usageMarks(d)
 	if len(d) == 0 || d[0] != '{' || j < 0 {
-		return dst, false
+		return dst, false, mayHold
 	}
 	tail := d[j+len(nullUsageMember):] // later members and the final '}'
 	if len(tail) == 0 || (tail[0] != ',' && tail[0] != '}') || tail[len(tail)-1] != '}' ||
 		bytes.ContainsAny(tail[:len(tail)-1], "{}[]") {
-		return dst, false
+		return dst, false, mayHold
 	}
 	// Find the same bytes in the block: its last line must be that data
 	// line, so the member and the tail end the block but for the line
@@ -245,10 +253,10 @@ func cutNullUsage(dst, raw, data []byte) (out []byte, ok bool) {
 	i := end - len(tail) - len(nullUsageMember)
 	if i < 0 || string(raw[i:i+len(nullUsageMember)]) != nullUsageMember ||
 		!bytes.Equal(raw[i+len(nullUsageMember):end], tail) {
-		return dst, false
+		return dst, false, true
 	}
 	dst = append(dst, raw[:i]...)
-	return append(dst, raw[i+len(nullUsageMember):]...), true
+	return append(dst, raw[i+len(nullUsageMember):]...), true, true
 }
 
 // trimmedEnd is len(bytes.TrimRight(b, " \t")), or with eol
@@ -270,25 +278,47 @@ func trimmedEnd(b []byte, eol bool) int {
 	return n
 }
 
-// lastNullUsage is bytes.LastIndex(s, nullUsageMember), fast where the
-// member sits near the end of s, as it does in a chunk: it steps back
-// from colon to colon (the member holds one, after "usage") instead of
-// hashing every byte it passes, as bytes.LastIndex does, and unlike a
-// search for the leading comma it stops rarely. FuzzLastNullUsage holds
-// it to bytes.LastIndex.
+// lastNullUsage is bytes.LastIndex(s, nullUsageMember).
 func lastNullUsage(s []byte) int {
-	const colon = len(`,"usage"`)
-	for k := len(s); ; {
-		c := bytes.LastIndexByte(s[:k], ':')
-		if c < 0 {
-			return -1
-		}
-		k = c
-		if at := c - colon; at >= 0 && len(s)-at >= len(nullUsageMember) &&
-			string(s[at:at+len(nullUsageMember)]) == nullUsageMember {
-			return at
-		}
+	last, _ := usageMarks(s)
+	return last
+}
+
+// usageMarks returns lastNullUsage(s) and mayHoldUsage(s) from one pass,
+// fast both where the member ends a chunk (a stream with include_usage)
+// and where a chunk has no usage (most other streams): unless the member
+// ends s but for one byte (the closing brace), it steps forward from 'u'
+// to 'u' (rare in a chunk, where quotes and commas are everywhere) with
+// the runtime's vector byte search, and looks around each: every
+// occurrence of the member, of "usage" and of \u has one. The member
+// has one comma, its first byte, so two occurrences never overlap and
+// the last match is the last occurrence. FuzzLastNullUsage holds it to
+// bytes.LastIndex and mayHoldUsage.
+func usageMarks(s []byte) (lastNull int, mayHold bool) {
+	const lead = len(`,"`) // the member's bytes before its 'u'
+	if at := len(s) - len(nullUsageMember) - 1; at >= 0 && string(s[at:len(s)-1]) == nullUsageMember {
+		return at, true // the member is the last but one byte: OpenAI's chunks
 	}
+	lastNull = -1
+	for k := 1; k < len(s); {
+		i := bytes.IndexByte(s[k:], 'u')
+		if i < 0 {
+			break
+		}
+		u := k + i
+		switch {
+		case s[u-1] == '\\':
+			mayHold = true
+		case s[u-1] == '"' && len(s)-u >= len(`usage"`) && string(s[u:u+len(`usage"`)]) == `usage"`:
+			mayHold = true
+			if at := u - lead; at >= 0 && len(s)-at >= len(nullUsageMember) &&
+				string(s[at:at+len(nullUsageMember)]) == nullUsageMember {
+				lastNull = at
+			}
+		}
+		k = u + 1
+	}
+	return lastNull, mayHold
 }
 
 // filterChunk decides the fate of one chunk: dropped (keep false),

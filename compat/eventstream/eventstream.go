@@ -2,9 +2,11 @@
 // Bedrock's streaming operations (InvokeModelWithResponseStream,
 // ConverseStream) use, incrementally, as bytes pass through the gateway.
 //
-// Frames are checked and decoded by the AWS SDK's codec; this package adds
-// the push-style splitting a tee needs: it keeps a partial frame across
-// calls and never holds more than one frame.
+// Frames whose headers are all strings, nearly all Bedrock sends, are
+// checked and decoded here; any other goes to the AWS SDK's codec, which
+// decides what is accepted. This package adds the push-style splitting a
+// tee needs: it keeps a partial frame across calls and never holds more
+// than one frame.
 package eventstream
 
 import (
@@ -74,6 +76,7 @@ type Decoder struct {
 	err    error
 	codec  *awses.Decoder
 	reader bytes.Reader
+	known  []knownHeader // the last frame's headers, for fastFrame
 }
 
 // Feed consumes b and calls emit for every frame that b completes. The
@@ -131,10 +134,13 @@ func (d *Decoder) frames(src []byte, emit func(Message)) (int, error) {
 		if len(src)-off < total {
 			break
 		}
-		d.reader.Reset(src[off : off+total])
-		m, err := d.codec.Decode(&d.reader, nil)
-		if err != nil {
-			return off, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		m, ok := d.fastFrame(src[off : off+total])
+		if !ok {
+			d.reader.Reset(src[off : off+total])
+			var err error
+			if m, err = d.codec.Decode(&d.reader, nil); err != nil {
+				return off, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
 		}
 		emit(m)
 		off += total
