@@ -1,6 +1,10 @@
 package jsonbytes
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+)
 
 // The functions below check syntax as they go, exactly as encoding/json's
 // Valid does, so that a caller can validate a document and read what it
@@ -24,6 +28,20 @@ func ValidString(data []byte, i int) (end int, plain bool, err error) {
 	}
 	plain = true
 	for j := i + 1; j < len(data); j++ {
+		// Most of a string is bytes that need no look: eight of them are
+		// passed at a time while none is a quote, a backslash, a control
+		// character or (while the string is plain) non-ASCII, and the
+		// switch below starts at the first that is.
+		for j+8 <= len(data) {
+			if m := notable(binary.LittleEndian.Uint64(data[j:]), plain); m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		if j >= len(data) {
+			break
+		}
 		switch c := data[j]; {
 		case c == '"':
 			return j + 1, plain, nil
@@ -55,6 +73,26 @@ func ValidString(data []byte, i int) (end int, plain bool, err error) {
 		}
 	}
 	return 0, false, ErrSyntax
+}
+
+// notable marks, by its top bit, each byte of w (little-endian) that is
+// a quote, a backslash or below 0x20, and with plain each non-ASCII one
+// too. A marked byte may follow another (a borrow runs on), but the
+// lowest mark is always a notable byte and none is missed: the classic
+// "has a byte below n" trick, per byte.
+func notable(w uint64, plain bool) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		high  = 0x8080808080808080
+		quote = ones * '"'
+		slash = ones * '\\'
+	)
+	q, b := w^quote, w^slash
+	m := (w-ones*0x20)&^w | (q-ones)&^q | (b-ones)&^b
+	if plain {
+		m |= w
+	}
+	return m & high
 }
 
 func isHex(c byte) bool {
