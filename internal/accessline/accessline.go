@@ -54,6 +54,8 @@ type output struct {
 	loc     *time.Location
 	clock   [19]byte
 	zone    []byte
+
+	keys keyCache
 }
 
 // Handler writes each record as one line, as slog.NewTextHandler or
@@ -125,7 +127,7 @@ func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
 		pre := slices.Clip(h.pre)
 		for _, a := range as {
 			var ok bool
-			if pre, ok = h.appendAttr(pre, a); !ok {
+			if pre, ok = h.appendAttr(pre, a, nil, 0); !ok {
 				h2.general = true
 				break
 			}
@@ -200,8 +202,10 @@ func (h *Handler) appendLine(b []byte, r slog.Record) ([]byte, bool) {
 		b = appendTextString(b, r.Message)
 	}
 	b = append(b, h.pre...)
+	i := 0
 	r.Attrs(func(a slog.Attr) bool {
-		b, ok = h.appendAttr(b, a)
+		b, ok = h.appendAttr(b, a, &h.out.keys, i)
+		i++
 		return ok
 	})
 	if !ok {
@@ -214,80 +218,88 @@ func (h *Handler) appendLine(b []byte, r slog.Record) ([]byte, bool) {
 }
 
 // appendAttr appends a with its separator; false if a is something only
-// slog's handler writes.
-func (h *Handler) appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
+// slog's handler writes. keys, when not nil, holds the formatted keys of
+// the last line's attributes and a is the line's attribute number i.
+func (h *Handler) appendAttr(b []byte, a slog.Attr, keys *keyCache, i int) ([]byte, bool) {
 	if a.Key == "" {
 		// slog drops an empty attribute and writes a non-empty one
 		// under an empty key; it alone tells the two apart.
 		return b, false
 	}
 	v := a.Value
-	if h.json {
-		b = append(b, ',')
-		switch v.Kind() {
-		case slog.KindString:
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = appendJSONString(b, v.String())
-		case slog.KindInt64:
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, v.Int64(), 10)
-		case slog.KindUint64:
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = strconv.AppendUint(b, v.Uint64(), 10)
-		case slog.KindBool:
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = strconv.AppendBool(b, v.Bool())
-		case slog.KindDuration:
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = strconv.AppendInt(b, int64(v.Duration()), 10)
-		case slog.KindFloat64:
-			f := v.Float64()
-			if math.IsInf(f, 0) || math.IsNaN(f) {
-				return b, false
-			}
-			b = appendJSONString(b, a.Key)
-			b = append(b, ':')
-			b = appendJSONFloat(b, f)
-		default:
-			return b, false
-		}
-		return b, true
-	}
-	b = append(b, ' ')
 	switch v.Kind() {
 	case slog.KindString:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = appendTextString(b, v.String())
+		b = h.appendKey(b, a.Key, keys, i)
+		if h.json {
+			return appendJSONString(b, v.String()), true
+		}
+		return appendTextString(b, v.String()), true
 	case slog.KindInt64:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = strconv.AppendInt(b, v.Int64(), 10)
+		b = h.appendKey(b, a.Key, keys, i)
+		return strconv.AppendInt(b, v.Int64(), 10), true
 	case slog.KindUint64:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = strconv.AppendUint(b, v.Uint64(), 10)
+		b = h.appendKey(b, a.Key, keys, i)
+		return strconv.AppendUint(b, v.Uint64(), 10), true
 	case slog.KindBool:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = strconv.AppendBool(b, v.Bool())
+		b = h.appendKey(b, a.Key, keys, i)
+		return strconv.AppendBool(b, v.Bool()), true
 	case slog.KindDuration:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = append(b, v.Duration().String()...)
+		b = h.appendKey(b, a.Key, keys, i)
+		if h.json {
+			return strconv.AppendInt(b, int64(v.Duration()), 10), true
+		}
+		return append(b, v.Duration().String()...), true
 	case slog.KindFloat64:
-		b = appendTextString(b, a.Key)
-		b = append(b, '=')
-		b = strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
-	default:
-		return b, false
+		f := v.Float64()
+		if h.json {
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				// slog writes the error encoding/json returns.
+				return b, false
+			}
+			b = h.appendKey(b, a.Key, keys, i)
+			return appendJSONFloat(b, f), true
+		}
+		b = h.appendKey(b, a.Key, keys, i)
+		return appendTextFloat(b, f), true
 	}
-	return b, true
+	return b, false
+}
+
+// keyCache holds the keys of the last line's attributes as written, by
+// their place in the line: an access line's keys are the same, in the
+// same order, on every line.
+type keyCache [32]struct {
+	key string
+	// as written: separator, key, '=' or ':'
+	written string
+}
+
+// maxCachedKey is the longest key kept in a keyCache.
+const maxCachedKey = 64
+
+// appendKey appends the separator before an attribute and its key.
+func (h *Handler) appendKey(b []byte, key string, keys *keyCache, i int) []byte {
+	if keys != nil && i < len(keys) {
+		if e := &keys[i]; e.key == key {
+			return append(b, e.written...)
+		}
+	}
+	start := len(b)
+	if h.json {
+		b = append(b, ',')
+		b = appendJSONString(b, key)
+		b = append(b, ':')
+	} else {
+		b = append(b, ' ')
+		b = appendTextString(b, key)
+		b = append(b, '=')
+	}
+	if keys != nil && i < len(keys) && len(key) <= maxCachedKey {
+		e := &keys[i]
+		e.key = key
+		e.written = string(b[start:])
+	}
+	return b
 }
 
 // appendTime appends t as slog writes a record's time: RFC 3339 to the
@@ -346,6 +358,9 @@ var textSafe = func() (t [256]bool) {
 // Go-quoted when empty or holding a space, '"', '=', a control or
 // non-printing character, or invalid UTF-8.
 func appendTextString(b []byte, s string) []byte {
+	if textPlain(s) {
+		return append(b, s...)
+	}
 	if textNeedsQuoting(s) {
 		return strconv.AppendQuote(b, s)
 	}
@@ -389,6 +404,10 @@ var jsonSafe = func() (t [256]bool) {
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	if jsonPlain(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -433,10 +452,99 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// Strings are checked eight bytes at a time while they hold only bytes
+// that stand for themselves: a word of them is x below, each byte a lane.
+const (
+	lanes1    = 0x0101010101010101
+	lanesHigh = 0x8080808080808080
+)
+
+// load8 is the eight bytes of s from i, the first the lowest.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load4 is the four bytes of s from i, the first the lowest.
+func load4(s string, i int) uint64 {
+	s = s[i : i+4]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+// textPlain reports whether s is not empty and every byte of it is
+// textSafe; false sends s to the exact byte by byte path.
+func textPlain(s string) bool {
+	// bad reports, in its lanes' high bits, the lanes of x with the high
+	// bit set, below 0x21, or equal to '"' or '=' (exact as to whether
+	// there is any: a borrow only runs on from a lane already found).
+	bad := func(x uint64) uint64 {
+		y, z := x^(lanes1*'"'), x^(lanes1*'=')
+		return (x | (x-lanes1*0x21)&^x | (y-lanes1)&^y | (z-lanes1)&^z) & lanesHigh
+	}
+	n := len(s)
+	if n < 8 {
+		return n > 0 && bad(loadShort(s)) == 0
+	}
+	var found uint64
+	for i := 0; i < n-8; i += 8 {
+		found |= bad(load8(s, i))
+	}
+	return found|bad(load8(s, n-8)) == 0
+}
+
+// jsonPlain reports whether every byte of s is jsonSafe; false sends s
+// to the exact byte by byte path.
+func jsonPlain(s string) bool {
+	// bad is textPlain's for the high bit, below 0x20, '"' and '\\'.
+	bad := func(x uint64) uint64 {
+		y, z := x^(lanes1*'"'), x^(lanes1*'\\')
+		return (x | (x-lanes1*0x20)&^x | (y-lanes1)&^y | (z-lanes1)&^z) & lanesHigh
+	}
+	n := len(s)
+	if n < 8 {
+		return bad(loadShort(s)) == 0
+	}
+	var found uint64
+	for i := 0; i < n-8; i += 8 {
+		found |= bad(load8(s, i))
+	}
+	return found|bad(load8(s, n-8)) == 0
+}
+
+// loadShort is the bytes of s, shorter than eight, as a word, the lanes
+// past its end 'a' (a string of eight or more is read word by word, the
+// last word overlapping the one before it).
+func loadShort(s string) uint64 {
+	switch n := len(s); {
+	case n >= 4:
+		return load4(s, 0) | load4(s, n-4)<<32
+	case n >= 2:
+		return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[n-2])<<16 | uint64(s[n-1])<<24 | lanes1*'a'&^0xffffffff
+	case n == 1:
+		return uint64(s[0]) | lanes1*'a'&^0xff
+	}
+	return lanes1 * 'a'
+}
+
+// appendTextFloat appends f as slog's text handler does: strconv's
+// shortest 'g' format.
+func appendTextFloat(b []byte, f float64) []byte {
+	// %g writes the plain decimal from 1e-4 to below 1e6.
+	if b, ok := appendMilli(b, f, 1e9); ok {
+		return b
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
 // appendJSONFloat appends finite f as encoding/json writes a float64:
 // the shortest decimal that reads back as f, with an exponent below
 // 1e-6 and from 1e21, the exponent without a leading zero.
 func appendJSONFloat(b []byte, f float64) []byte {
+	// encoding/json writes the plain decimal from 1e-6 to below 1e21.
+	if b, ok := appendMilli(b, f, 1e15); ok {
+		return b
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -450,4 +558,34 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// appendMilli appends non-zero f as the shortest decimal that reads back
+// as f when that decimal is m/1000 for an integer m, 0 < |m| < limit ≤
+// 1e15, as durations in milliseconds are; false otherwise. Such a
+// decimal has at most 15 significant digits, and two decimals of at most
+// 15 digits never read back as the same float64, so no shorter one
+// reads back as f: it is what strconv's shortest formatting finds.
+func appendMilli(b []byte, f float64, limit float64) ([]byte, bool) {
+	m := math.Round(f * 1000)
+	if !(m > -limit && m < limit) || m == 0 || m/1000 != f {
+		return b, false
+	}
+	u := uint64(m)
+	if m < 0 {
+		b = append(b, '-')
+		u = uint64(-m)
+	}
+	b = strconv.AppendUint(b, u/1000, 10)
+	frac := u % 1000
+	switch {
+	case frac == 0:
+	case frac%100 == 0:
+		b = append(b, '.', byte('0'+frac/100))
+	case frac%10 == 0:
+		b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10))
+	default:
+		b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	}
+	return b, true
 }
