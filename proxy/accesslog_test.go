@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluice-gateway/sluice/internal/accessline"
 	"github.com/sluice-gateway/sluice/proxy/identity"
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
@@ -80,5 +81,32 @@ func TestAccessLog(t *testing.T) {
 	if deny.Login != "bob@example.com" || deny.Status != 403 || deny.ErrorKind != "permission_denied" ||
 		deny.DecisionID != denied.Header.Get(headerDecisionID) || deny.DecisionID == "" {
 		t.Errorf("denied request's line %+v", deny)
+	}
+}
+
+// TestAccessLineSameThroughAccessline: the access lines of requests that
+// succeed, are denied or stream, handed to serve's access handler and to
+// slog's (one record to both), are the same bytes in text and JSON.
+func TestAccessLineSameThroughAccessline(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var got, want lockedBuffer
+			var h slog.Handler
+			if format == "json" {
+				h = slog.NewMultiHandler(accessline.NewJSON(&got, nil), slog.NewJSONHandler(&want, nil))
+			} else {
+				h = slog.NewMultiHandler(accessline.NewText(&got, nil), slog.NewTextHandler(&want, nil))
+			}
+			gw := newMetricsGateway(t, func(o *Options) { o.AccessLog = slog.New(h).With("log", "access") })
+			gw.upstream.Handle("/v1/chat/completions", proxytest.Reply{ContentType: "application/json", Body: []byte(chatJSON)})
+			post(t, gw.URL+"/v1/chat/completions", nil, `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`)
+			post(t, gw.URL+"/v1/messages", map[string]string{identity.HeaderUserLogin: "bob \"the\" builder=1@example.com"},
+				`{"model":"shared","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+			post(t, gw.URL+"/v1/chat/completions?x=a%20b", nil, `{"model":"no such model é","messages":[]}`)
+			drain(t, gw)
+			if n := strings.Count(got.String(), "\n"); n != 3 || got.String() != want.String() {
+				t.Errorf("%d lines\n%s\nslog's handler wrote\n%s", n, got.String(), want.String())
+			}
+		})
 	}
 }

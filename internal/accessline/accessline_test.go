@@ -67,11 +67,11 @@ func record(t time.Time, msg string, attrs ...slog.Attr) slog.Record {
 func accessAttrs(path string, latency float64) []slog.Attr {
 	return []slog.Attr{
 		slog.String("request_id", "019af0c2d7e4a1b2c3d4e5f6"),
-		slog.String("decision_id", "dec_019af0c2d7e4"),
+		slog.String("decision_id", "385f9370-bed3-45c8-852f-0371d7e01fca"),
 		slog.String("login", "alice@example.com"),
 		slog.String("method", "POST"),
 		slog.String("path", path),
-		slog.String("format", "openai"),
+		slog.String("format", "openai_chat"),
 		slog.String("model", "gpt-5"),
 		slog.String("provider", "openai"),
 		slog.Int("status", 200),
