@@ -155,66 +155,103 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	if h.general {
 		return h.std.Handle(ctx, r)
 	}
-	b, ok := h.appendLine(o.buf[:0], r)
+	b, ok := h.appendHead(o.buf[:0], r.Time, r.Level, r.Message)
+	i := 0
+	r.Attrs(func(a slog.Attr) bool {
+		b, ok = h.appendAttr(b, a, &o.keys, i)
+		i++
+		return ok
+	})
+	if !ok {
+		o.keep(b)
+		// std writes to the same writer, under o.mu too, so lines stay
+		// in order.
+		return h.std.Handle(ctx, r)
+	}
+	return o.write(h.appendTail(b))
+}
+
+// HandleAttrs writes the line Handle writes for a record of t, level,
+// msg and attrs, without making the record: a record holds five
+// attributes and allocates for the others, and hands them to the handler
+// one call at a time. It does not keep attrs.
+func (h *Handler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	o := h.out
+	o.mu.Lock()
+	if !h.general {
+		b, ok := h.appendHead(o.buf[:0], t, level, msg)
+		for i := 0; ok && i < len(attrs); i++ {
+			b, ok = h.appendAttr(b, attrs[i], &o.keys, i)
+		}
+		if ok {
+			err := o.write(h.appendTail(b))
+			o.mu.Unlock()
+			return err
+		}
+		o.keep(b)
+	}
+	o.mu.Unlock()
+	r := slog.NewRecord(t, level, msg, 0)
+	r.AddAttrs(attrs...)
+	return h.Handle(ctx, r)
+}
+
+// keep keeps b's array for the next line unless it grew too large.
+func (o *output) keep(b []byte) {
 	if cap(b) <= maxKeptBuffer {
 		o.buf = b[:0]
 	} else {
 		o.buf = nil
 	}
-	if !ok {
-		// std writes to the same writer, under o.mu too, so lines stay
-		// in order.
-		return h.std.Handle(ctx, r)
-	}
+}
+
+// write writes line b and keeps its array.
+func (o *output) write(b []byte) error {
 	_, err := o.w.Write(b)
+	o.keep(b)
 	return err
 }
 
-// appendLine appends r's line; false if it holds something only slog's
-// handler writes.
-func (h *Handler) appendLine(b []byte, r slog.Record) ([]byte, bool) {
+// appendHead appends a line's time, level, message and the attributes
+// given to WithAttrs; false for a time only slog's handler writes.
+func (h *Handler) appendHead(b []byte, t time.Time, level slog.Level, msg string) ([]byte, bool) {
 	ok := true
 	if h.json {
-		if !r.Time.IsZero() {
+		if !t.IsZero() {
 			b = append(b, `{"time":`...)
-			if b, ok = h.out.appendTime(b, r.Time, true); !ok {
+			if b, ok = h.out.appendTime(b, t, true); !ok {
 				return b, false
 			}
 			b = append(b, `,"level":`...)
 		} else {
 			b = append(b, `{"level":`...)
 		}
-		b = appendJSONString(b, r.Level.String())
+		b = appendJSONString(b, level.String())
 		b = append(b, `,"msg":`...)
-		b = appendJSONString(b, r.Message)
+		b = appendJSONString(b, msg)
 	} else {
-		if !r.Time.IsZero() {
+		if !t.IsZero() {
 			b = append(b, "time="...)
-			if b, ok = h.out.appendTime(b, r.Time, false); !ok {
+			if b, ok = h.out.appendTime(b, t, false); !ok {
 				return b, false
 			}
 			b = append(b, " level="...)
 		} else {
 			b = append(b, "level="...)
 		}
-		b = appendTextString(b, r.Level.String())
+		b = appendTextString(b, level.String())
 		b = append(b, " msg="...)
-		b = appendTextString(b, r.Message)
+		b = appendTextString(b, msg)
 	}
-	b = append(b, h.pre...)
-	i := 0
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = h.appendAttr(b, a, &h.out.keys, i)
-		i++
-		return ok
-	})
-	if !ok {
-		return b, false
-	}
+	return append(b, h.pre...), true
+}
+
+// appendTail ends a line.
+func (h *Handler) appendTail(b []byte) []byte {
 	if h.json {
 		b = append(b, '}')
 	}
-	return append(b, '\n'), true
+	return append(b, '\n')
 }
 
 // appendAttr appends a with its separator; false if a is something only

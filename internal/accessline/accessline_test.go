@@ -51,8 +51,24 @@ func both(t testing.TB, json bool, opts *slog.HandlerOptions, derive func(slog.H
 		if len(g.writes) != 1 {
 			t.Errorf("%d writes for one record, want 1: %q", len(g.writes), g.writes)
 		}
+		// HandleAttrs writes the same line from the record's parts.
+		var attrs []slog.Attr
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+		if err := mine.(attrsHandler).HandleAttrs(ctx, r.Time, r.Level, r.Message, attrs); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.writes) != 2 || g.writes[0] != g.writes[1] {
+			t.Errorf("HandleAttrs wrote %q, Handle %q", g.writes[1:], g.writes[0])
+		}
+		g.writes = g.writes[:1]
 	}
 	return strings.Join(g.writes, ""), w.String()
+}
+
+// attrsHandler is what the gateway's access log asks of a handler to
+// hand it a line's attributes without a record.
+type attrsHandler interface {
+	HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
 }
 
 var fixedTime = time.Date(2026, 12, 6, 14, 3, 7, 123456789, time.UTC)
@@ -65,7 +81,12 @@ func record(t time.Time, msg string, attrs ...slog.Attr) slog.Record {
 
 // accessAttrs are the attributes of an access line.
 func accessAttrs(path string, latency float64) []slog.Attr {
-	return []slog.Attr{
+	return appendAccessAttrs(nil, path, latency)
+}
+
+// appendAccessAttrs appends an access line's attributes to dst.
+func appendAccessAttrs(dst []slog.Attr, path string, latency float64) []slog.Attr {
+	return append(dst,
 		slog.String("request_id", "019af0c2d7e4a1b2c3d4e5f6"),
 		slog.String("decision_id", "385f9370-bed3-45c8-852f-0371d7e01fca"),
 		slog.String("login", "alice@example.com"),
@@ -81,7 +102,7 @@ func accessAttrs(path string, latency float64) []slog.Attr {
 		slog.Float64("latency_ms", latency),
 		slog.Float64("ttfb_ms", 12.345),
 		slog.String("error_kind", "upstream_timeout"),
-	}
+	)
 }
 
 type valuer struct{ v string }
