@@ -8,8 +8,12 @@
 // pooled buffer, a mutex, a full time format, and for JSON a
 // json.Encoder per float. An access line is written for every request,
 // so that generality was about 3% of a busy gateway's processor time.
-// This handler appends into one buffer it reuses, formats a time's date
-// and zone once per second, and writes each line with one Write call.
+// This handler appends into one buffer it reuses (formatting under the
+// lock the write needs anyway), reads strings a word at a time, keeps
+// the last line's keys as written, formats a time's date and zone once
+// per second, and writes each line with one Write call. HandleAttrs
+// takes a line's attributes without a slog.Record, which allocates for
+// attributes past the fifth.
 // Anything else a record may hold (groups, LogValuers, arbitrary values,
 // ReplaceAttr or AddSource options, attributes with empty keys, floats
 // JSON cannot hold, times outside years 0-9999) goes through slog's own
@@ -18,8 +22,9 @@
 //
 // It is a package of its own, not part of proxy, because it is how the
 // serve command writes its logs, not what the gateway logs: proxy hands
-// any *slog.Logger its records, and this package is tested on its own
-// against slog's handlers.
+// any *slog.Logger its records (and a handler with HandleAttrs its
+// attributes), and this package is tested on its own against slog's
+// handlers.
 package accessline
 
 import (
