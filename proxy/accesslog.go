@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sluice-gateway/sluice/store"
@@ -23,12 +25,15 @@ func (ex *exchange) accessLog(rec *store.Record) {
 	if !h.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	// The record is handed to the handler directly, as Logger.LogAttrs
-	// would hand it, but without the caller's program counter: the line
-	// has no source, and finding it (runtime.Callers) cost more than
-	// formatting a field. attrs stays on the stack (AddAttrs copies).
-	var buf [15]slog.Attr
-	attrs := append(buf[:0],
+	// attrs come from a pool: a handler that takes them without a record
+	// (attrsHandler) is handed the slice through an interface, which a
+	// stack array would escape to the heap for.
+	p := accessAttrsPool.Get().(*[15]slog.Attr)
+	defer func() {
+		clear(p[:]) // hold no request's strings while pooled
+		accessAttrsPool.Put(p)
+	}()
+	attrs := append(p[:0],
 		slog.String("request_id", rec.ID),
 		slog.String("decision_id", ex.decision.ID),
 		slog.String("login", rec.Login),
@@ -53,7 +58,26 @@ func (ex *exchange) accessLog(rec *store.Record) {
 		}
 		attrs = append(attrs, slog.String("error_kind", kind))
 	}
+	if ah, ok := h.(attrsHandler); ok {
+		ah.HandleAttrs(ctx, time.Now(), slog.LevelInfo, "access", attrs)
+		return
+	}
+	// The record is handed to the handler directly, as Logger.LogAttrs
+	// would hand it, but without the caller's program counter: the line
+	// has no source, and finding it (runtime.Callers) cost more than
+	// formatting a field.
 	r := slog.NewRecord(time.Now(), slog.LevelInfo, "access", 0)
 	r.AddAttrs(attrs...)
 	h.Handle(ctx, r)
 }
+
+// attrsHandler is a handler that writes a line from its attributes
+// without a slog.Record (serve's, accessline.Handler): a record holds
+// five attributes and allocates for the others. HandleAttrs must not
+// keep attrs.
+type attrsHandler interface {
+	HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error
+}
+
+// accessAttrsPool holds the arrays access lines' attributes are built in.
+var accessAttrsPool = sync.Pool{New: func() any { return new([15]slog.Attr) }}
