@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,6 +70,101 @@ func TestProxyOwnsUpstreamTimeouts(t *testing.T) {
 			}
 			if rec := waitRecords(t, gw, 1)[0]; rec.Status != http.StatusGatewayTimeout || rec.ErrorKind != "timeout" {
 				t.Errorf("record: status %d, kind %q; want 504, timeout", rec.Status, rec.ErrorKind)
+			}
+		})
+	}
+}
+
+// TestProviderIdleConnsKept: after a burst of requests open at once to
+// one provider ends, the transport to providers keeps at most
+// maxIdleConnsPerProvider of its connections (each holds memory while
+// idle), and the next requests take kept ones instead of dialling.
+func TestProviderIdleConnsKept(t *testing.T) {
+	tests := []struct {
+		name      string
+		burst     int
+		wantKept  int
+		nextBurst int // requests at once after the first burst: none dials up to wantKept
+	}{
+		{"one request", 1, 1, 1},
+		{"a batch the size of the limit", maxIdleConnsPerProvider, maxIdleConnsPerProvider, maxIdleConnsPerProvider},
+		{"a burst past the limit", 100, maxIdleConnsPerProvider, maxIdleConnsPerProvider},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			open, dialled := 0, 0
+			var arrived sync.WaitGroup
+			release := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Hold") != "" {
+					arrived.Done()
+					<-release
+				}
+				io.WriteString(w, "ok")
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch s {
+				case http.StateNew:
+					open++
+					dialled++
+				case http.StateClosed, http.StateHijacked:
+					open--
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			tr := newTransport(10 * time.Second)
+			defer tr.CloseIdleConnections()
+			burst := func(n int, hold bool) {
+				var wg sync.WaitGroup
+				errs := make(chan error, n)
+				for range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("{}"))
+						if hold {
+							req.Header.Set("Hold", "1")
+						}
+						resp, err := tr.RoundTrip(req)
+						if err != nil {
+							errs <- err
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+			}
+			arrived.Add(tt.burst)
+			go func() { arrived.Wait(); close(release) }()
+			burst(tt.burst, true) // all open at once, then all end
+			counts := func() (int, int) {
+				mu.Lock()
+				defer mu.Unlock()
+				return open, dialled
+			}
+			// The transport closes what it does not keep as each
+			// answer ends; the server sees the close a moment later.
+			deadline := time.Now().Add(5 * time.Second)
+			for o, _ := counts(); o != tt.wantKept; o, _ = counts() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d connections open to the provider after a burst of %d, want %d kept", o, tt.burst, tt.wantKept)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, before := counts()
+			burst(tt.nextBurst, false)
+			if _, after := counts(); after != before {
+				t.Errorf("%d requests after the burst dialled %d new connections; want them on the %d kept", tt.nextBurst, after-before, tt.wantKept)
 			}
 		})
 	}

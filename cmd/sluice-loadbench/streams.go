@@ -86,8 +86,10 @@ type memProbe interface {
 	// profile writes a heap profile to path.
 	profile(path string) error
 	// settle waits, once the streams ended, for the memory they used to
-	// be returned as the process returns it.
-	settle()
+	// be returned as the process returns it. It returns the resident
+	// memory read along the way at idle, before anything else asks the
+	// process for work (0 when it reads none).
+	settle() (rssIdle int64)
 }
 
 // selfProbe is this process's memory: the in-process runs.
@@ -104,9 +106,10 @@ func (selfProbe) profile(path string) error {
 	return pprof.WriteHeapProfile(f)
 }
 
-func (selfProbe) settle() {
+func (selfProbe) settle() int64 {
 	time.Sleep(100 * time.Millisecond)
 	debug.FreeOSMemory()
+	return selfRSS()
 }
 
 // heldMemory is what holdStreams measured.
@@ -115,6 +118,9 @@ type heldMemory struct {
 	firstErr                        error // of the failed streams
 	heapBefore, heapOpen, heapAfter int64
 	rssBefore, rssOpen, rssAfter    int64
+	// rssIdle is the resident memory idleFor after the streams ended,
+	// read before the sample that gives rssAfter.
+	rssIdle int64
 }
 
 func (m heldMemory) heapPerStream() float64 { return float64(m.heapOpen-m.heapBefore) / float64(m.n) }
@@ -217,7 +223,7 @@ func holdStreams(base string, n int, release func() error, probe memProbe, profi
 		m.firstErr = <-errs
 	}
 	client.CloseIdleConnections()
-	probe.settle()
+	m.rssIdle = probe.settle()
 	if m.heapAfter, m.rssAfter, err = probe.sample(); err == nil && profile != "" {
 		err = probe.profile(strings.TrimSuffix(profile, ".pprof") + "-after.pprof")
 	}

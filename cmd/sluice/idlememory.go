@@ -58,15 +58,22 @@ type idleTrimmer struct {
 	minSpare uint64
 	// read returns the bytes allocated so far and the heap's spare bytes.
 	read func() (allocated, spare uint64)
-	// mapped, when set, returns the file-backed resident bytes: what of
-	// them serving mapped back since the last trim (or start) counts as
-	// spare too, as the trim drops it. Without it a trim that came while
-	// the request log was still storing a burst's backlog could leave the
-	// executable's pages the backlog mapped back (some 20 MB) for good:
-	// the heap then has too little spare to trim again.
-	mapped     func() uint64
-	mappedBase uint64
-	mappedRead bool
+	// mapped, when its read is set, is the file-backed resident bytes:
+	// what of them serving mapped back since the last trim (or start)
+	// counts as spare too, as the trim drops it. Without it a trim that
+	// came while the request log was still storing a burst's backlog
+	// could leave the executable's pages the backlog mapped back (some
+	// 20 MB) for good: the heap then has too little spare to trim again.
+	mapped growth
+	// stacks, when its read is set, is the memory reserved for goroutine
+	// stacks: what it grew by since the last trim counts as spare too. A
+	// goroutine that ended with a stack of the starting size (8 KB)
+	// keeps it, with its descriptor, for the next goroutine, until a
+	// collection frees it; until then the runtime counts it neither as
+	// garbage nor as free (4,000 ended goroutines: 8 MB). A trim returns
+	// it: debug.FreeOSMemory collects, which frees the stacks of ended
+	// goroutines, then returns the free pages.
+	stacks growth
 	// trim returns what can be given back.
 	trim func(ctx context.Context)
 	log  *slog.Logger
@@ -77,6 +84,33 @@ type idleTrimmer struct {
 	// first, at most window/tick+1 of them.
 	samples  []uint64
 	lastTrim time.Time
+}
+
+// growth is how much a resident amount grew since a base: the amount when
+// first read, after each trim, and whenever it was lower since.
+type growth struct {
+	read func() uint64 // nil: never grows
+	base uint64
+	seen bool
+}
+
+// since reads the amount and returns what it grew by.
+func (g *growth) since() uint64 {
+	if g.read == nil {
+		return 0
+	}
+	v := g.read()
+	if !g.seen || v < g.base {
+		g.base, g.seen = v, true
+	}
+	return v - g.base
+}
+
+// rebase makes the amount now the base: what the trim left.
+func (g *growth) rebase() {
+	if g.read != nil {
+		g.base, g.seen = g.read(), true
+	}
 }
 
 // memoryReleaser holds memory outside the Go heap that it can give back
@@ -97,7 +131,8 @@ func newIdleTrimmer(log *slog.Logger, cache memoryReleaser) *idleTrimmer {
 		minGap:    5 * time.Second,
 		minSpare:  4 << 20,
 		read:      heapSpare,
-		mapped:    residentFileBytes,
+		mapped:    growth{read: residentFileBytes},
+		stacks:    growth{read: stackBytes},
 		trim:      func(ctx context.Context) { releaseIdle(ctx, cache, log) },
 		log:       log,
 	}
@@ -125,15 +160,7 @@ func (t *idleTrimmer) step(ctx context.Context) bool {
 		now = t.now
 	}
 	allocated, spare := t.read()
-	if t.mapped != nil {
-		m := t.mapped()
-		if !t.mappedRead {
-			t.mappedBase, t.mappedRead = m, true // what serving starts with
-		}
-		if m > t.mappedBase {
-			spare += m - t.mappedBase
-		}
-	}
+	spare += t.mapped.since() + t.stacks.since()
 	n := int(t.window/t.tick) + 1 // samples spanning a window
 	if len(t.samples) == n {
 		copy(t.samples, t.samples[1:])
@@ -153,9 +180,8 @@ func (t *idleTrimmer) step(ctx context.Context) bool {
 	}
 	t.trim(ctx)
 	t.lastTrim = now()
-	if t.mapped != nil {
-		t.mappedBase = t.mapped()
-	}
+	t.mapped.rebase()
+	t.stacks.rebase()
 	if t.log != nil {
 		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", t.lastTrim.Sub(start))
 	}
@@ -184,6 +210,17 @@ func releaseIdle(ctx context.Context, cache memoryReleaser, log *slog.Logger) {
 func collectAndRelease() {
 	runtime.GC()
 	debug.FreeOSMemory()
+}
+
+// stackBytes is the heap memory reserved for goroutine stacks, in use or
+// kept for reuse; 0 on a runtime without the counter.
+func stackBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // heapSpare reads the runtime's counters: bytes allocated since start, and

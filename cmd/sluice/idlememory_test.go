@@ -4,8 +4,10 @@ import (
 	"context"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,7 +138,7 @@ func TestIdleTrimmerCountsMappedPages(t *testing.T) {
 				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
 				minGap: time.Second, minSpare: 4 * mb,
 				read:   func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
-				mapped: func() uint64 { return tt.mapped[min(i, len(tt.mapped)-1)] },
+				mapped: growth{read: func() uint64 { return tt.mapped[min(i, len(tt.mapped)-1)] }},
 				trim:   func(context.Context) { trims++; i++ }, // the trim's own reading is the next tick's
 				now:    func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
 			}
@@ -205,6 +207,92 @@ func TestIdleTrimmerReturnsMemory(t *testing.T) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			t.Fatalf("released %d MB → %d MB after the burst; heap idle %d MB", before>>20, released()>>20, ms.HeapIdle>>20)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestIdleTrimmerCountsStacks: the stacks of goroutines that ended since
+// the last trim count as spare, so a quiet gateway gives them back even
+// when its heap has little garbage; stacks that were there at start or
+// after the last trim do not count.
+func TestIdleTrimmerCountsStacks(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		name   string
+		stacks []uint64 // stack bytes at each tick
+		want   int
+	}{
+		{"grew since start", []uint64{1 * mb, 1 * mb, 9 * mb, 9 * mb, 9 * mb}, 1},
+		{"there since start", []uint64{9 * mb, 9 * mb, 9 * mb, 9 * mb, 10 * mb}, 0},
+		{"grew, trimmed, grew again", []uint64{1 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb,
+			/* trimmed: */ 1 * mb, 1 * mb, 1 * mb, 1 * mb, 1 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb}, 2},
+		{"held by goroutines still running: one trim, not one per minGap", []uint64{1 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb,
+			/* trimmed, nothing returned: */ 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb, 9 * mb}, 1},
+		{"freed by a collection, then grew again", []uint64{9 * mb, 9 * mb, 1 * mb, 1 * mb, 9 * mb,
+			9 * mb, 9 * mb, 9 * mb, 9 * mb}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			i, trims := 0, 0
+			var now time.Duration
+			tr := &idleTrimmer{
+				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
+				minGap: time.Second, minSpare: 4 * mb,
+				read:   func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
+				stacks: growth{read: func() uint64 { return tt.stacks[min(i, len(tt.stacks)-1)] }},
+				trim:   func(context.Context) { trims++; i++ },
+				now:    func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
+			}
+			for ; i < len(tt.stacks); i++ {
+				now += 250 * time.Millisecond
+				tr.step(t.Context())
+			}
+			if trims != tt.want {
+				t.Errorf("%d trims, want %d", trims, tt.want)
+			}
+		})
+	}
+}
+
+// TestIdleTrimmerReturnsStacks runs the real trimmer in this process: the
+// stacks of 4,000 goroutines that ended go back to the system without a
+// collection in between, with next to no garbage on the heap.
+func TestIdleTrimmerReturnsStacks(t *testing.T) {
+	released := func() uint64 {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	stacksBefore := stackBytes()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4000 {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-start }()
+	}
+	close(start)
+	wg.Wait()
+	kept := stackBytes() - stacksBefore
+	if kept < 4<<20 {
+		t.Skipf("the ended goroutines keep %d KB of stacks: the runtime frees them at once", kept>>10)
+	}
+	before := released()
+	tr := newIdleTrimmer(nil, nil)
+	tr.tick, tr.window = 10*time.Millisecond, 50*time.Millisecond
+	tr.mapped = growth{} // the heap and the stacks only
+	// The stacks as serve's trimmer, running since start, saw them.
+	tr.stacks = growth{read: stackBytes, base: stacksBefore, seen: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for released() < before+kept/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("released %d KB after 4,000 goroutines ended keeping %d KB of stacks", (released()-before)>>10, kept>>10)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -152,10 +152,12 @@ func start(ctx context.Context, srv *tsnet.Server) (*Node, error) {
 		DialContext:       n.Dial,
 		ForceAttemptHTTP2: true,
 		MaxIdleConns:      512,
-		// As for providers on the internet: net/http's default of 2 idle
-		// connections per host would close and redial most of the
-		// HTTP/1.1 connections of many concurrent streams to one box.
-		MaxIdleConnsPerHost:   256,
+		// As for providers on the internet (proxy's newTransport):
+		// net/http's default of 2 idle connections per host would close
+		// and redial most of the HTTP/1.1 connections of many concurrent
+		// streams to one box; 32 kept, each about 20 KB, serve a batch of
+		// requests without a dial.
+		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
