@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"strconv"
 
 	"github.com/sluice-gateway/sluice/apiformat"
@@ -263,23 +262,6 @@ func fastStrings(data []byte, vs int, l *[]string) (int, error) {
 	return end, err
 }
 
-// appendFloat appends f as encoding/json writes a float64.
-func appendFloat(dst []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	dst = strconv.AppendFloat(dst, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9, as encoding/json does
-		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
-			dst[n-2] = dst[n-1]
-			dst = dst[:n-1]
-		}
-	}
-	return dst
-}
-
 // appendRaw appends a json.RawMessage as json.Marshal writes one: valid,
 // compacted, with HTML's characters escaped; ok is false when raw is not
 // valid JSON.
@@ -447,10 +429,10 @@ func appendChatRequest(dst []byte, r *Request) ([]byte, bool) {
 		dst = strconv.AppendInt(dst, *r.MaxTokens, 10)
 	}
 	if r.Temperature != nil {
-		dst = appendFloat(append(dst, `,"temperature":`...), *r.Temperature)
+		dst = jsonbytes.AppendFloat(append(dst, `,"temperature":`...), *r.Temperature)
 	}
 	if r.TopP != nil {
-		dst = appendFloat(append(dst, `,"top_p":`...), *r.TopP)
+		dst = jsonbytes.AppendFloat(append(dst, `,"top_p":`...), *r.TopP)
 	}
 	if len(r.Stop) > 0 {
 		dst = append(dst, `,"stop":[`...)

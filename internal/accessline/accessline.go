@@ -38,6 +38,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluice-gateway/sluice/internal/jsonbytes"
 )
 
 // maxKeptBuffer is the largest line buffer kept for the next line; a
@@ -587,19 +589,7 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	if b, ok := appendMilli(b, f, 1e15); ok {
 		return b
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-07 is written e-7.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return jsonbytes.AppendFloat(b, f)
 }
 
 // appendMilli appends non-zero f as the shortest decimal that reads back

@@ -80,13 +80,19 @@ func AppendValue(dst []byte, v any) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// appendFloat writes f as Marshal writes a float64: the shortest
-// representation, in exponent form only below 1e-6 or from 1e21 on, with
-// a one-digit negative exponent unpadded.
+// appendFloat writes f as Marshal writes a float64 (AppendFloat), or
+// reports the infinity or NaN that Marshal refuses.
 func appendFloat(dst []byte, f float64) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return dst, &json.UnsupportedValueError{Str: strconv.FormatFloat(f, 'g', -1, 64)}
 	}
+	return AppendFloat(dst, f), nil
+}
+
+// AppendFloat appends finite f as Marshal writes a float64: the shortest
+// representation, in exponent form only below 1e-6 or from 1e21 on, with
+// a one-digit negative exponent unpadded.
+func AppendFloat(dst []byte, f float64) []byte {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -100,5 +106,5 @@ func appendFloat(dst []byte, f float64) ([]byte, error) {
 			dst = dst[:len(dst)-1]
 		}
 	}
-	return dst, nil
+	return dst
 }
