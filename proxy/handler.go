@@ -413,12 +413,7 @@ func (ex *exchange) refuse(first *engine.Decision) {
 func (ex *exchange) judge(provider, upstream string, d *engine.Decision) error {
 	in := ex.input(provider, upstream)
 	var err error
-	if ex.traced() {
-		*d, err = ex.decideTraced(&in)
-	} else {
-		// decide's own untraced path, without the frame its span needs.
-		*d, err = ex.snap.engine.Decide(ex.r.Context(), in)
-	}
+	*d, err = ex.decide(in)
 	if err != nil {
 		return err
 	}
@@ -427,11 +422,6 @@ func (ex *exchange) judge(provider, upstream string, d *engine.Decision) error {
 	}
 	return nil
 }
-
-// decideTraced is decide, in a frame of its own.
-//
-//go:noinline
-func (ex *exchange) decideTraced(in *engine.Input) (engine.Decision, error) { return ex.decide(*in) }
 
 // compareShadow compares d with the shadow policy's decision on in.
 //
