@@ -272,6 +272,9 @@ type chatChunk struct {
 	Error   json.RawMessage   `json:"error"`
 	// store is what the fast reader points Usage into.
 	store chatUsageStore
+	// memo is the last chunk the fast reader read, which the next is
+	// compared with (stream_memo.go).
+	memo chunkMemo
 }
 
 // chatChunkChoice is a chunk's choice. Its deltas are streamText: the
@@ -306,12 +309,19 @@ var (
 // decodeChatChunk reads a chunk into c, reusing its slices and strings.
 // Without header, the chunk's id and model are passed over and c keeps
 // the last ones read: a translator needs them from the first chunk only,
-// and every chunk repeats them.
+// and every chunk repeats them; a chunk that repeats the last one but
+// for its texts is read by replaying that one (stream_memo.go).
 func decodeChatChunk(data []byte, c *chatChunk, header bool) error {
-	if err := fastChatChunk(data, c, header); err == nil {
+	if !header && c.memo.replay(data, c) {
 		return nil
 	}
-	*c = chatChunk{}
+	if err := fastChatChunk(data, c, header); err == nil {
+		c.memo.keep(data)
+		return nil
+	}
+	memo := c.memo
+	*c = chatChunk{memo: memo}
+	c.memo.reset()
 	return json.Unmarshal(data, c)
 }
 
@@ -323,7 +333,9 @@ func fastChatChunk(data []byte, c *chatChunk, header bool) error {
 	if len(c.Choices) > 0 {
 		calls = c.Choices[0].Delta.ToolCalls[:0]
 	}
-	*c = chatChunk{Error: c.Error[:0]}
+	*c = chatChunk{Error: c.Error[:0], memo: c.memo}
+	m := &c.memo
+	m.reset()
 	if !header {
 		c.ID, c.Model = id, model
 	}
@@ -357,7 +369,8 @@ func fastChatChunk(data []byte, c *chatChunk, header bool) error {
 			c.Choices = spare
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				c.Choices = append(c.Choices, chatChunkChoice{})
-				end, err := fastChatChoice(data, es, &c.Choices[len(c.Choices)-1], calls)
+				m.choice = len(c.Choices) - 1
+				end, err := fastChatChoice(data, es, &c.Choices[m.choice], calls, m)
 				calls = nil
 				return end, err
 			})
@@ -376,8 +389,8 @@ func fastChatChunk(data []byte, c *chatChunk, header bool) error {
 }
 
 // fastChatChoice reads a choice; calls, when not nil, is an empty slice
-// whose array its tool calls may use.
-func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall) (int, error) {
+// whose array its tool calls may use. m notes where its texts lie.
+func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkToolCall, m *chunkMemo) (int, error) {
 	return skimNullableObject(data, i, chatChoiceFields, func(f, vs int) (int, error) {
 		if f == 1 {
 			return fastNamePtr(data, vs, &ch.FinishReason, chatFinishReasons)
@@ -386,11 +399,11 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 		return skimNullableObject(data, vs, chatDeltaFields, func(f, vs int) (int, error) {
 			switch f {
 			case 0:
-				return fastText(data, vs, &d.Content)
+				return m.text(data, vs, &d.Content, fieldContent)
 			case 1:
-				return fastText(data, vs, &d.Refusal)
+				return m.text(data, vs, &d.Refusal, fieldRefusal)
 			case 2:
-				return fastText(data, vs, &d.ReasoningContent)
+				return m.text(data, vs, &d.ReasoningContent, fieldReasoning)
 			}
 			if null, end := fastNull(data, vs); null {
 				return end, nil
@@ -404,13 +417,14 @@ func fastChatChoice(data []byte, i int, ch *chatChunkChoice, calls []chatChunkTo
 			}
 			return jsonbytes.ValidElements(data, vs, func(es int) (int, error) {
 				d.ToolCalls = append(d.ToolCalls, chatChunkToolCall{})
-				return fastChatToolCall(data, es, &d.ToolCalls[len(d.ToolCalls)-1])
+				m.tool = len(d.ToolCalls) - 1
+				return fastChatToolCall(data, es, &d.ToolCalls[m.tool], m)
 			})
 		})
 	})
 }
 
-func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
+func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall, m *chunkMemo) (int, error) {
 	return skimNullableObject(data, i, chatToolCallFields, func(f, vs int) (int, error) {
 		switch f {
 		case 0:
@@ -423,7 +437,7 @@ func fastChatToolCall(data []byte, i int, tc *chatChunkToolCall) (int, error) {
 			if f == 0 {
 				return fastString(data, vs, &fn.Name)
 			}
-			return fastText(data, vs, &fn.Arguments)
+			return m.text(data, vs, &fn.Arguments, fieldArguments)
 		})
 	})
 }

@@ -107,6 +107,7 @@ func decodedChunk(t *testing.T, c chatChunk) chatChunk {
 	t.Helper()
 	decoded := func(st streamText) streamText { return decodedText(t, st) }
 	c.store = chatUsageStore{} // what Usage points to, compared through it
+	c.memo = chunkMemo{}       // how it was read, not what
 	if c.Choices != nil {
 		c.Choices = slices.Clone(c.Choices)
 	}
