@@ -174,21 +174,37 @@ func TestStoreReleasesMemory(t *testing.T) {
 
 var sink [][]byte
 
+// heapReleased is the heap memory returned to the system.
+func heapReleased() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// holdHeapGoal raises the heap goal for the rest of the test. The
+// runtime's background scavenger returns free pages above about 1.1 times
+// the goal on its own, at its own pace, and a low goal also starts
+// collections of the runtime's own: with the goal this high both leave
+// the memory to the trimmer, whose work the tests measure, instead of
+// returning some of it before the test reads what was released.
+func holdHeapGoal(t *testing.T) {
+	old := debug.SetGCPercent(100_000)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+}
+
+// runTrimmer runs tr until the test ends.
+func runTrimmer(t *testing.T, tr *idleTrimmer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // TestIdleTrimmerReturnsMemory runs the real trimmer in this process: after
 // a burst of allocation stops, the heap's free pages go back to the system
 // within an interval or two, without anyone calling the collector.
 func TestIdleTrimmerReturnsMemory(t *testing.T) {
-	released := func() uint64 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
-	// The runtime's background scavenger returns free pages above about
-	// 1.1 times the heap goal on its own, at its own pace: with the goal
-	// this high it leaves the burst's pages to the trimmer, whose work
-	// the test measures, instead of returning some of them before or
-	// while the test reads what was released.
-	defer debug.SetGCPercent(debug.SetGCPercent(100_000))
+	holdHeapGoal(t)
 	// A burst: 64 MB of 64 KB buffers, then dropped.
 	for range 1024 {
 		sink = append(sink, make([]byte, 64<<10))
@@ -200,21 +216,18 @@ func TestIdleTrimmerReturnsMemory(t *testing.T) {
 	// burst the trimmer rightly saw under 4 MB to give back. It frees the
 	// pages; returning them is left to the trimmer.
 	runtime.GC()
-	before := released()
+	before := heapReleased()
 	tr := newIdleTrimmer(nil, nil)
 	// minGap 0: on a loaded machine a first trim may come before the
 	// collector has swept all of the burst; the next tick may trim again.
 	tr.tick, tr.window, tr.minGap = 10*time.Millisecond, 50*time.Millisecond, 0
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runTrimmer(t, tr)
 	deadline := time.Now().Add(5 * time.Second)
-	for released() < before+32<<20 {
+	for heapReleased() < before+32<<20 {
 		if time.Now().After(deadline) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			t.Fatalf("released %d MB → %d MB after the burst; heap idle %d MB", before>>20, released()>>20, ms.HeapIdle>>20)
+			t.Fatalf("released %d MB → %d MB after the burst; heap idle %d MB", before>>20, heapReleased()>>20, ms.HeapIdle>>20)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -267,15 +280,7 @@ func TestIdleTrimmerCountsStacks(t *testing.T) {
 // stacks of 4,000 goroutines that ended go back to the system without a
 // collection in between, with next to no garbage on the heap.
 func TestIdleTrimmerReturnsStacks(t *testing.T) {
-	released := func() uint64 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
-	// No collection of the runtime's own, and no background return of
-	// free pages: the stacks go back through the trimmer, or not at all
-	// (see TestIdleTrimmerReturnsMemory).
-	defer debug.SetGCPercent(debug.SetGCPercent(100_000))
+	holdHeapGoal(t) // no collection of the runtime's own frees the stacks
 	runtime.GC()
 	debug.FreeOSMemory()
 	stacksBefore := stackBytes()
@@ -291,20 +296,17 @@ func TestIdleTrimmerReturnsStacks(t *testing.T) {
 	if kept < 4<<20 {
 		t.Skipf("the ended goroutines keep %d KB of stacks: the runtime frees them at once", kept>>10)
 	}
-	before := released()
+	before := heapReleased()
 	tr := newIdleTrimmer(nil, nil)
 	tr.tick, tr.window = 10*time.Millisecond, 50*time.Millisecond
 	tr.mapped = growth{} // the heap and the stacks only
 	// The stacks as serve's trimmer, running since start, saw them.
 	tr.stacks = growth{read: stackBytes, base: stacksBefore, seen: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tr.run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runTrimmer(t, tr)
 	deadline := time.Now().Add(5 * time.Second)
-	for released() < before+kept/2 {
+	for heapReleased() < before+kept/2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("released %d KB after 4,000 goroutines ended keeping %d KB of stacks", (released()-before)>>10, kept>>10)
+			t.Fatalf("released %d KB after 4,000 goroutines ended keeping %d KB of stacks", (heapReleased()-before)>>10, kept>>10)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -7,32 +7,35 @@ import (
 
 // memoPairs are chunks that follow one another: a content chunk repeated
 // with other texts, with other skipped strings, and changed elsewhere.
-var memoPairs = [][2]string{
+var memoPairs = []struct {
+	prev, next string
+	replay     bool // next is read by replaying prev
+}{
 	{`{"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"obfuscation":"x"}`,
-		`{"id":"c","model":"m","choices":[{"index":0,"delta":{"content":" wor\"ld\\n"},"finish_reason":null}],"obfuscation":"xyz"}`},
+		`{"id":"c","model":"m","choices":[{"index":0,"delta":{"content":" wor\"ld\\n"},"finish_reason":null}],"obfuscation":"xyz"}`, true}, // only the text and a skipped string differ
 	{`{"id":"c","choices":[{"delta":{"content":"a"}}],"object":"o"}`,
-		`{"id":"c","choices":[{"delta":{"content":"a"}}],"object":5}`},
+		`{"id":"c","choices":[{"delta":{"content":"a"}}],"object":5}`, false}, // a skipped string turned into a number
 	{`{"id":"c","choices":[{"delta":{"content":"a"}}]}`,
-		`{"id":"c","choices":[{"delta":{"content":"a","x":":"}}]}`},
+		`{"id":"c","choices":[{"delta":{"content":"a","x":":"}}]}`, false}, // a key added inside the delta
 	{`{"id":"c","choices":[{"delta":{"content":"a"}}]}`,
-		`{"id":"c","choices":[{"delta":{"content":null}}]}`},
+		`{"id":"c","choices":[{"delta":{"content":null}}]}`, false}, // the text turned null
 	{`{"id":"c","choices":[{"delta":{"content":"a"}}]}`,
-		"{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\x01\"}}]}"},
+		"{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\x01\"}}]}", false}, // the text is not a valid string
 	{`{"id":"c","choices":[{"delta":{"content":"a"}}],"o":"b"}`,
-		`{"id":"c","choices":[{"delta":{"content":"a"}}],"o":"b\"}],"choices":[{"delta":{"content":"z"}}],"o":"b"}`},
+		`{"id":"c","choices":[{"delta":{"content":"a"}}],"o":"b\"}],"choices":[{"delta":{"content":"z"}}],"o":"b"}`, false}, // a skipped string that fakes more members
 	{`{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a"}}]}}]}`,
-		`{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\":1}"}}]}}]}`},
+		`{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\":1}"}}]}}]}`, true}, // tool-call arguments
 	{`{"choices":[{"delta":{"reasoning_content":"r","content":"c"}},{"delta":{"refusal":"no"}}]}`,
-		`{"choices":[{"delta":{"reasoning_content":"s","content":"d"}},{"delta":{"refusal":"never"}}]}`},
+		`{"choices":[{"delta":{"reasoning_content":"s","content":"d"}},{"delta":{"refusal":"never"}}]}`, true}, // two texts in one choice and one in another
 	{`{"choices":[{"delta":{"content":"a"}}],"usage":null}`,
-		`{"choices":[{"delta":{"content":"a"}}],"usage":{"prompt_tokens":3}}`},
+		`{"choices":[{"delta":{"content":"a"}}],"usage":{"prompt_tokens":3}}`, false}, // usage turned from null into an object
 }
 
 // FuzzChunkMemo holds the chat chunk reader with its memo of the last
 // chunk to the reader without it, for any chunk after any other.
 func FuzzChunkMemo(f *testing.F) {
 	for _, p := range memoPairs {
-		f.Add([]byte(p[0]), []byte(p[1]))
+		f.Add([]byte(p.prev), []byte(p.next))
 	}
 	chat := fastSeeds(f, "openai_chat")
 	for i := 1; i < len(chat); i++ {
@@ -66,16 +69,15 @@ func checkChunkMemo(t *testing.T, prev, data []byte) {
 // TestChunkMemoPairs: the chunks that differ from the last only in their
 // texts and skipped strings are replayed, and read as without the memo.
 func TestChunkMemoPairs(t *testing.T) {
-	replays := []bool{true, false, false, false, false, false, true, true, false}
-	for i, p := range memoPairs {
+	for _, p := range memoPairs {
 		var c chatChunk
-		if err := decodeChatChunk([]byte(p[0]), &c, true); err != nil {
+		if err := decodeChatChunk([]byte(p.prev), &c, true); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.memo.replay([]byte(p[1]), &c); got != replays[i] {
-			t.Errorf("after %s, chunk %s replayed %v, want %v", p[0], p[1], got, replays[i])
+		if got := c.memo.replay([]byte(p.next), &c); got != p.replay {
+			t.Errorf("after %s, chunk %s replayed %v, want %v", p.prev, p.next, got, p.replay)
 		}
-		checkChunkMemo(t, []byte(p[0]), []byte(p[1]))
+		checkChunkMemo(t, []byte(p.prev), []byte(p.next))
 	}
 }
 
