@@ -111,13 +111,16 @@ func (t *Transport) reserve(ctx context.Context, addr string) (*http.ClientConn,
 		})
 		var unsettled chan struct{}
 		for _, c := range h.conns {
+			// Whether c was settled is read before its reservation: a
+			// SETTINGS frame arriving in between raises the limit that
+			// turned the reservation away, and c is then worth another
+			// try, not a dial.
+			settled := isClosed(c.settled)
 			if c.Reserve() == nil {
 				t.mu.Unlock()
 				return c.ClientConn, nil
 			}
-			select {
-			case <-c.settled:
-			default:
+			if !settled {
 				unsettled = c.settled
 			}
 		}
@@ -175,6 +178,15 @@ func (t *Transport) reserve(ctx context.Context, addr string) (*http.ClientConn,
 		})
 		h.conns = append(h.conns, c)
 		t.mu.Unlock()
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
