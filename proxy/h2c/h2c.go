@@ -14,6 +14,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -73,7 +74,9 @@ func New(base *http.Transport) *Transport {
 }
 
 // RoundTrip sends req on a pooled connection with a free stream, dialing
-// one if there is none. Other schemes go to the base transport.
+// one if there is none, and sends it again, on a connection that takes
+// it, when the server says it did not process it (see unprocessed). Other
+// schemes go to the base transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" {
 		return t.base.RoundTrip(req)
@@ -82,14 +85,79 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
-	cc, err := t.reserve(req.Context(), addr)
-	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
+	for retry := 0; ; retry++ {
+		cc, err := t.reserve(req.Context(), addr)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
 		}
-		return nil, err
+		resp, err := cc.RoundTrip(req)
+		if err == nil || retry == maxRetries || !unprocessed(err) {
+			return resp, err
+		}
+		next, ok := rewound(req)
+		if !ok {
+			return nil, err
+		}
+		if retry > 0 {
+			// A server refusing again is busy or going away: give it a
+			// moment, as a reserve after its GOAWAY dials a new
+			// connection anyway.
+			select {
+			case <-time.After(time.Duration(retry) * retryPause):
+			case <-req.Context().Done():
+				return nil, err
+			}
+		}
+		req = next
 	}
-	return cc.RoundTrip(req)
+}
+
+// maxRetries bounds the retries of a request the server did not process;
+// retryPause is the pause before the second and later ones (times the
+// retry's number).
+const (
+	maxRetries = 3
+	retryPause = 50 * time.Millisecond
+)
+
+// unprocessed reports whether err says the server never processed the
+// request, so that sending it again cannot act twice: the stream came
+// after the last one a graceful GOAWAY accepted, the connection had
+// stopped taking streams between its reservation and the request (a
+// GOAWAY or an error in between), or the server refused the stream
+// (REFUSED_STREAM, RFC 9113 section 8.7). These are the errors net/http
+// itself retries on HTTP/2; its error values are not exported, so they
+// are told by their text, which TestTransportRetriesUnprocessed pins.
+func unprocessed(err error) bool {
+	switch err.Error() {
+	case "http2: Transport received Server's graceful shutdown GOAWAY",
+		"http2: client conn not usable":
+		return true
+	}
+	return refusedStream.MatchString(err.Error())
+}
+
+var refusedStream = regexp.MustCompile(`^stream error: stream ID \d+; REFUSED_STREAM(; |$)`)
+
+// rewound returns req to send again, with its body from the start, or
+// false when its body cannot be had again.
+func rewound(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	next := *req // RoundTrip may not change the caller's request
+	next.Body = body
+	return &next, true
 }
 
 // reserve returns a connection to addr on which a stream is reserved.
