@@ -106,7 +106,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.db, "db", "", "request log database: a SQLite file path or postgres://… (default: sluice.db in --state-dir); none for no request log")
 	fs.StringVar(&f.forceModel, "force-model", "", "send every request to this model (provider:model?params allowed), whatever the client asks for; wins over the configuration's force_model")
 	fs.StringVar(&f.policyDir, "policy", "", "directory of extra Rego modules (package sluice.authz deny rules)")
-	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, read at start, as --policy; its revision is logged")
+	fs.StringVar(&f.policyBundle, "policy-bundle", "", "OPA bundle (tar.gz file or http(s) URL) of extra Rego modules, as --policy, read at start and again on every policy rebuild (SIGHUP, a config save); its revision is logged")
 	fs.StringVar(&f.logService, "decision-log-service", "", "ship decision logs to an OPA decision log service, as configured in this HuJSON file (url, resource, headers, labels, reporting, mask)")
 	fs.StringVar(&f.shadowConfig, "shadow-config", "", "candidate configuration decided next to --config on every request, never enforced: differences are counted in sluice_policy_shadow_differences_total and logged with both answers")
 	fs.StringVar(&f.decisionLog, "decision-log", "", "write every policy decision as a JSON line to this file (- for stdout)")
