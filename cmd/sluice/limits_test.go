@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
 	"github.com/sluice-gateway/sluice/proxy/identity"
+	"github.com/sluice-gateway/sluice/proxy/tailnet"
 	"github.com/sluice-gateway/sluice/store"
 )
 
@@ -187,5 +188,51 @@ func TestMaxConnsKeepsTLS(t *testing.T) {
 			t.Fatalf("status %d; want the request served over TLS", resp.StatusCode)
 		}
 		client.CloseIdleConnections()
+	}
+}
+
+// TestServeHTTP2OverTLS: on a TLS listener that offers HTTP/2 in its
+// handshake, as the tailnet node's is with --tls, a client that speaks
+// HTTP/2 is served over it, and one that speaks only HTTP/1.1 still is
+// over that.
+func TestServeHTTP2OverTLS(t *testing.T) {
+	certs := httptest.NewTLSServer(http.NotFoundHandler())
+	defer certs.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}), time.Minute, defaultHTTP2Streams)
+	cfg := certs.TLS.Clone()
+	cfg.NextProtos = tailnet.TLSProtocols
+	go hs.Serve(tls.NewListener(ln, cfg))
+	defer hs.Close()
+	for _, tt := range []struct {
+		name  string
+		h2    bool
+		proto string
+	}{
+		{"HTTP/2 client", true, "HTTP/2.0"},
+		{"HTTP/1.1 client", false, "HTTP/1.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := certs.Client().Transport.(*http.Transport).Clone()
+			tr.ForceAttemptHTTP2 = tt.h2
+			if !tt.h2 {
+				tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+			}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(got) != tt.proto {
+				t.Errorf("served over %s, want %s", got, tt.proto)
+			}
+		})
 	}
 }

@@ -501,8 +501,9 @@ const defaultHTTP2Streams = 1000
 // memory only while requests flow.
 const defaultGCHeapFloor = 48 << 20
 
-// newHTTPServer serves HTTP/1.1 and cleartext HTTP/2, which the AWS SDKs
-// use towards http:// endpoints, with at most h2Streams concurrent
+// newHTTPServer serves HTTP/1.1, cleartext HTTP/2, which the AWS SDKs
+// use towards http:// endpoints, and HTTP/2 over TLS on a listener that
+// offers it (--tls: tailnet.TLSProtocols), with at most h2Streams concurrent
 // streams on an HTTP/2 connection (net/http's default when 0). Headers
 // must arrive within 30s and an idle keep-alive connection closes after
 // idle. There is deliberately no ReadTimeout or WriteTimeout: they would
@@ -513,6 +514,7 @@ func newHTTPServer(h http.Handler, idle time.Duration, h2Streams int) *http.Serv
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	hs.Protocols.SetUnencryptedHTTP2(true)
+	hs.Protocols.SetHTTP2(true)
 	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h2Streams}
 	return hs
 }

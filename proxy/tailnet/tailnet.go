@@ -9,6 +9,7 @@ package tailnet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -217,17 +218,50 @@ func (n *Node) Listen(network, addr string) (net.Listener, error) {
 
 // ListenTLS listens on the node's tailnet addresses with TLS, using the
 // tailnet's certificate for the node's MagicDNS name (fetched and renewed
-// on demand); an empty addr means ":443". The tailnet must have MagicDNS
-// and HTTPS certificates enabled.
+// on demand), and offers HTTP/2 and HTTP/1.1 in the handshake (ALPN); an
+// empty addr means ":443". The tailnet must have MagicDNS and HTTPS
+// certificates enabled.
+//
+// tsnet's own ListenTLS offers no application protocol, so a client could
+// speak only HTTP/1.1 over it; this makes the same checks and serves the
+// same certificate, with HTTP/2 offered first.
 func (n *Node) ListenTLS(network, addr string) (net.Listener, error) {
 	if addr == "" {
 		addr = ":443"
 	}
-	ln, err := n.srv.ListenTLS(network, addr)
+	if err := n.checkTLS(network); err != nil {
+		return nil, fmt.Errorf("tailnet: listen with TLS %s %s: %w", network, addr, err)
+	}
+	ln, err := n.srv.Listen(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("tailnet: listen with TLS %s %s: %w", network, addr, err)
 	}
-	return ln, nil
+	return tls.NewListener(ln, &tls.Config{GetCertificate: n.lc.GetCertificate, NextProtos: TLSProtocols}), nil
+}
+
+// TLSProtocols are the application protocols ListenTLS offers, in order of
+// preference.
+var TLSProtocols = []string{"h2", "http/1.1"}
+
+// checkTLS tells why the node cannot serve TLS, if it cannot: the
+// tailnet needs MagicDNS for the name and HTTPS for its certificate.
+func (n *Node) checkTLS(network string) error {
+	if network != "tcp" {
+		return fmt.Errorf("only tcp is supported, not %q", network)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := n.lc.StatusWithoutPeers(ctx)
+	if err != nil {
+		return err
+	}
+	if st.CurrentTailnet == nil || !st.CurrentTailnet.MagicDNSEnabled {
+		return errors.New("the tailnet must have MagicDNS enabled (the DNS page of the admin console); see https://tailscale.com/s/https")
+	}
+	if len(st.CertDomains) == 0 {
+		return errors.New("the tailnet must have HTTPS certificates enabled (the DNS page of the admin console); see https://tailscale.com/s/https")
+	}
+	return nil
 }
 
 // Resolver identifies the callers of connections accepted by Listen and

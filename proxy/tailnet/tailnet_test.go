@@ -172,6 +172,27 @@ func TestTailnet(t *testing.T) {
 		if want := self(t, ctx, bob); got.Login != want.Login {
 			t.Errorf("over https: login %q, want %q", got.Login, want.Login)
 		}
+
+		// A client that speaks HTTP/2 gets it, and is still known.
+		h2 := &http.Client{Transport: &http.Transport{
+			DialContext:       bob.Dial,
+			TLSClientConfig:   &tls.Config{RootCAs: tn.RootCAs()},
+			ForceAttemptHTTP2: true,
+		}}
+		req, _ := http.NewRequestWithContext(ctx, "GET", "https://ai."+tailnettest.MagicDNSSuffix+"/", nil)
+		resp, err := h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id identity.Identity
+		json.NewDecoder(resp.Body).Decode(&id)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Errorf("an HTTP/2 client was answered over %s, want HTTP/2 (offered in the TLS handshake)", resp.Proto)
+		}
+		if want := self(t, ctx, bob); id.Login != want.Login {
+			t.Errorf("over HTTP/2: login %q, want %q", id.Login, want.Login)
+		}
 	})
 
 	t.Run("a provider on the tailnet is dialled through the node", func(t *testing.T) {
