@@ -102,9 +102,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		if retry > 0 {
-			// A server refusing again is busy or going away: give it a
-			// moment, as a reserve after its GOAWAY dials a new
-			// connection anyway.
+			// Refused again: the server is busy or draining, so the
+			// next try waits a moment (after a GOAWAY, it goes on a
+			// new connection anyway).
 			select {
 			case <-time.After(time.Duration(retry) * retryPause):
 			case <-req.Context().Done():
