@@ -45,7 +45,7 @@ role := "admin" if {
 
 # roles are the roles that role grants naming the caller assign.
 roles contains role if {
-	some entry in named
+	some entry in named_entries
 	some role in entry.roles
 }
 
@@ -81,7 +81,7 @@ provider_grants contains id if some id in matching_provider_grants
 # glob.match patterns that star_match would build from them on every call:
 # the generated grants compute them once.
 matching_provider_grants contains p.grant if {
-	some entry in named
+	some entry in named_entries
 	some p in entry.providers
 	glob.match(p.match[0], null, input.request.provider)
 	glob.match(p.match[1], null, input.request.model)

@@ -19,7 +19,7 @@ package sluice.authz
 # with "grant" naming where it comes from: "grants[i].app[...][j]" for the
 # configuration, "tailnet:caps[j]" for the tailnet policy file.
 capabilities contains cap if {
-	some entry in named
+	some entry in named_entries
 	some cap in entry.caps
 }
 
@@ -27,6 +27,11 @@ capabilities contains object.union(cap, {"grant": sprintf("tailnet:caps[%d]", [i
 	some i, cap in input.user.caps
 	is_object(cap)
 }
+
+# capability_set is capabilities as one value, which the rules below read
+# instead, some nine times a decision: OPA reads a complete rule without
+# building the empty set it starts every read of a partial one with.
+capability_set := capabilities
 
 # capability_keys are the keys sluice understands.
 capability_keys := {
@@ -44,7 +49,7 @@ capability_keys := {
 # run only when the caller has capabilities, which callers of a
 # temp_grants-only configuration never have.
 deny contains msg if {
-	count(capabilities) > 0
+	count(capability_set) > 0
 	some msg in capability_denials
 }
 
@@ -52,7 +57,7 @@ deny contains msg if {
 # A capability sluice cannot fully apply refuses it: its unknown key may be
 # a restriction. (The configuration's are checked at load.)
 capability_denials contains msg if {
-	some cap in capabilities
+	some cap in capability_set
 	some key, _ in cap
 	not key in capability_keys
 	msg := sprintf("%s has capability %q, which sluice does not know; the request is refused rather than apply part of the grant", [cap.grant, key])
@@ -99,19 +104,19 @@ cap_applies(cap) if {
 # never have: a cached count costs a decision less than evaluating this
 # rule.
 applicable_capabilities contains cap if {
-	some cap in capabilities
+	some cap in capability_set
 	cap_applies(cap)
 }
 
 roles contains role if {
-	some cap in capabilities
+	some cap in capability_set
 	role := object.get(cap, "role", "")
 	role in {"user", "admin"}
 }
 
 # model_grants are the capabilities whose models match the request.
 model_grants contains cap.grant if {
-	some cap in capabilities
+	some cap in capability_set
 	some pattern in cap_models(cap)
 	path_match(pattern, fqn)
 }
@@ -120,7 +125,7 @@ model_grants contains cap.grant if {
 matching_provider_grants contains id if some id in model_grants
 
 hooks contains hook if {
-	count(capabilities) > 0
+	count(capability_set) > 0
 	some cap in applicable_capabilities
 	some h in object.get(cap, "send_hooks", [])
 	is_string(h.name)
@@ -141,7 +146,7 @@ hook_events(events) := ["tool_call_entire_request"] if {
 } else := as_list(events)
 
 headers contains {"header": header, "grant": cap.grant} if {
-	count(capabilities) > 0
+	count(capability_set) > 0
 	some cap in applicable_capabilities
 	some header in as_list(object.get(cap, "add_headers", []))
 }
@@ -152,7 +157,7 @@ headers contains {"header": header, "grant": cap.grant} if {
 # A temp_grants {"quotas": [...]} grant is listed among the capabilities as
 # a capability without models, so it charges every request of its sources.
 quotas contains {"bucket": q.bucket, "grant": cap.grant} if {
-	count(capabilities) > 0
+	count(capability_set) > 0
 	some cap in applicable_capabilities
 	some q in object.get(cap, "quotas", [])
 	quota_entry(q)
@@ -196,12 +201,12 @@ default metrics := false
 metrics if admin
 
 metrics if {
-	some cap in capabilities
+	some cap in capability_set
 	object.get(cap, "read_metrics", false) == true
 }
 
 cors contains c if {
-	some cap in capabilities
+	some cap in capability_set
 	object.get(cap, "set_cors", false) == true
 	c := {
 		"paths": as_list(object.get(cap, "cors_paths", [])),
@@ -215,6 +220,6 @@ cors contains c if {
 # app_grants are the custom app capabilities of the config grants naming
 # the caller, for hooks that ask for "grants".
 app_grants contains app if {
-	some entry in named
+	some entry in named_entries
 	some app in entry.app
 }

@@ -14,7 +14,7 @@ package sluice.authz
 # glob.match patterns that any_match would match them as on every call:
 # the generated grants compute them once.
 hooks contains hook if {
-	some entry in named
+	some entry in named_entries
 	some i, hook in entry.hooks
 	glob.match(entry.hook_match[i][0], null, input.request.provider)
 	glob.match(entry.hook_match[i][1], null, input.request.model)

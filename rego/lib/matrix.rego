@@ -9,7 +9,7 @@ package sluice.authz
 # capabilities match, matched as granted matches input.request. Provider
 # patterns are matched first: most rule out every model of a provider.
 matrix_candidates contains [provider, model] if {
-	some entry in named
+	some entry in named_entries
 	some p in entry.providers
 	some provider, models in input.models
 	star_match(p.provider, provider)
@@ -18,7 +18,7 @@ matrix_candidates contains [provider, model] if {
 }
 
 matrix_candidates contains [provider, model] if {
-	some cap in capabilities
+	some cap in capability_set
 	some pattern in cap_models(cap)
 	some provider, models in input.models
 	some model in models

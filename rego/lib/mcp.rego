@@ -31,7 +31,7 @@ default mcp := false
 mcp if {
 	role != "none"
 	mcp_kind == "tools"
-	some entry in named
+	some entry in named_entries
 	some m in entry.mcp
 	star_match(m.server, mcp_server)
 	star_match(m.tool, mcp_item)
@@ -43,14 +43,14 @@ legacy_mcp_keys := {"tools": "mcp_tools", "resources": "mcp_resources", "templat
 mcp if {
 	role != "none"
 	key := legacy_mcp_keys[mcp_kind]
-	some cap in capabilities
+	some cap in capability_set
 	some pattern in as_list(object.get(cap, key, []))
 	path_match(pattern, concat("/", [mcp_server, mcp_item]))
 }
 
 mcp if {
 	role != "none"
-	some cap in capabilities
+	some cap in capability_set
 	some pattern in as_list(object.get(cap, "connectors", []))
 	connector_pattern(pattern)
 	path_match(pattern, concat("/", [mcp_server, mcp_kind, mcp_item]))
@@ -58,7 +58,7 @@ mcp if {
 
 mcp if {
 	role != "none"
-	some cap in capabilities
+	some cap in capability_set
 	some pattern in as_list(object.get(cap, "connectors", []))
 	startswith(pattern, "label:")
 	substring(pattern, 6, -1) in object.get(input, ["request", "mcp", "labels"], [])
@@ -85,6 +85,6 @@ connector_category(parts) if parts[1] in {"*", "**"}
 # may be shown.
 mcp_grants contains m if {
 	role != "none"
-	some entry in named
+	some entry in named_entries
 	some m in entry.mcp
 }

@@ -78,7 +78,7 @@ hook_obligation(h) := object.union(h, {"action": "send_hook"}) if {
 } else := h
 
 obligations contains {"action": "force_model", "model": m, "grant": cap.grant} if {
-	some cap in capabilities
+	some cap in capability_set
 	m := object.get(cap, "force_model", null)
 	is_string(m)
 }
