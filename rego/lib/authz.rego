@@ -69,7 +69,7 @@ default granted := false
 
 granted if {
 	role != "none"
-	count(matching_provider_grants) > 0
+	some _ in matching_provider_grants
 }
 
 # provider_grants are the caller's provider grants that match the request.

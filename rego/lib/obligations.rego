@@ -135,8 +135,9 @@ required_hooks contains o.hook if {
 # not: each rule body OPA tries costs about as much as a lookup in the
 # grants, and the checks try some twenty.
 deny contains msg if {
-	count(obligations) > 0
-	count(obligations) > count(unchecked_obligations)
+	n := count(obligations)
+	n > 0
+	n > count(unchecked_obligations)
 	some msg in obligation_denials
 }
 
