@@ -163,23 +163,14 @@ func (f sinkFunc) Healthy() error { return nil }
 // TestMaxConnsKeepsTLS: under the connection limit, an HTTPS listener (as
 // with --tls) still serves TLS: the limit does not wrap connections.
 func TestMaxConnsKeepsTLS(t *testing.T) {
-	certs := httptest.NewTLSServer(http.NotFoundHandler())
-	defer certs.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, certs := serveTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			http.Error(w, "no TLS", http.StatusInternalServerError)
 		}
-	}), time.Minute, defaultHTTP2Streams)
-	lns := limitConns(hs, []net.Listener{tls.NewListener(ln, certs.TLS)}, 1)
-	go hs.Serve(lns[0])
-	defer hs.Close()
+	}), nil, 1)
 	client := certs.Client()
 	for range 3 { // one slot, given back and taken again
-		resp, err := client.Get("https://" + ln.Addr().String() + "/")
+		resp, err := client.Get("https://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,19 +187,9 @@ func TestMaxConnsKeepsTLS(t *testing.T) {
 // HTTP/2 is served over it, and one that speaks only HTTP/1.1 still is
 // over that.
 func TestServeHTTP2OverTLS(t *testing.T) {
-	certs := httptest.NewTLSServer(http.NotFoundHandler())
-	defer certs.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, certs := serveTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Proto)
-	}), time.Minute, defaultHTTP2Streams)
-	cfg := certs.TLS.Clone()
-	cfg.NextProtos = tailnet.TLSProtocols
-	go hs.Serve(tls.NewListener(ln, cfg))
-	defer hs.Close()
+	}), tailnet.TLSProtocols, 0)
 	for _, tt := range []struct {
 		name  string
 		h2    bool
@@ -224,7 +205,7 @@ func TestServeHTTP2OverTLS(t *testing.T) {
 				tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 			}
 			defer tr.CloseIdleConnections()
-			resp, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
+			resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,4 +216,31 @@ func TestServeHTTP2OverTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveTLS serves h with serve's HTTP server on a loopback TLS listener
+// that offers protos in its handshake (Go's default when nil), under a
+// limit of maxConns connections when it is above zero. It returns the
+// address and the test server whose certificate the listener presents,
+// whose Client trusts it.
+func serveTLS(t *testing.T, h http.Handler, protos []string, maxConns int) (string, *httptest.Server) {
+	t.Helper()
+	certs := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(certs.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := certs.TLS.Clone()
+	if protos != nil {
+		cfg.NextProtos = protos
+	}
+	hs := newHTTPServer(h, time.Minute, defaultHTTP2Streams)
+	lns := []net.Listener{tls.NewListener(ln, cfg)}
+	if maxConns > 0 {
+		lns = limitConns(hs, lns, maxConns)
+	}
+	go hs.Serve(lns[0])
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String(), certs
 }
