@@ -49,7 +49,7 @@ func modelsAllowed(ctx context.Context, snap *snapshot, in func(provider, model 
 				continue
 			}
 			done[m] = true
-			e := compat.Model{ID: m, Provider: p.ID}
+			e := compat.Model{ID: m, Provider: p.ID, Created: snap.serving}
 			if price, ok := cfg.PriceOn(p.ID, m); ok {
 				e.Pricing = perToken(price)
 				e.ContextWindow = price.ContextWindow

@@ -25,8 +25,16 @@ var sdkAllowed = []string{
 }
 
 // TestSDKModels: the SDKs' model listing and lookup, answered by sluice
-// from the configuration and the caller's grants, in each SDK's shape.
+// from the configuration and the caller's grants, in each SDK's shape,
+// each model created when the gateway started serving (its date at the
+// provider is not known).
 func TestSDKModels(t *testing.T) {
+	var started time.Time // when the gateway of the subtest started
+	createdOK := func(id string, created time.Time) {
+		if created.Before(started.Truncate(time.Second)) || created.After(time.Now()) {
+			t.Errorf("model %s created %v, want the gateway's start, %v", id, created, started)
+		}
+	}
 	tests := []struct {
 		name string
 		list func(ctx context.Context, gw *gateway) ([]string, error)
@@ -40,6 +48,7 @@ func TestSDKModels(t *testing.T) {
 				if m.Object != "model" {
 					t.Errorf("model %s has object %q", m.ID, m.Object)
 				}
+				createdOK(m.ID, time.Unix(m.Created, 0))
 				ids = append(ids, m.ID)
 			}
 			return ids, pager.Err()
@@ -53,6 +62,7 @@ func TestSDKModels(t *testing.T) {
 				if m.Type != "model" {
 					t.Errorf("model %s has type %q", m.ID, m.Type)
 				}
+				createdOK(m.ID, m.CreatedAt)
 				ids = append(ids, m.ID)
 			}
 			return ids, pager.Err()
@@ -60,6 +70,7 @@ func TestSDKModels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			started = time.Now()
 			gw := newGateway(t, sdkConfig, sdkLogin)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/compat/gcpauth"
@@ -29,6 +30,10 @@ type snapshot struct {
 	// header is HeaderConfigRevision's value, computed once.
 	headerOnce sync.Once
 	header     string
+	// serving is when the gateway began serving, carried across reloads:
+	// the creation time GET /v1/models gives its models, whose dates at
+	// the providers it does not know.
+	serving time.Time
 }
 
 // credential is a provider key that must be turned into a token.
@@ -53,7 +58,10 @@ func newSnapshot(ctx context.Context, cfg *policy.Config, opts Options, prev *sn
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	snap := &snapshot{cfg: cfg, engine: eng, creds: make(map[string]*credential),
-		upstreams: make(map[string]*providerUpstream, len(cfg.Providers))}
+		upstreams: make(map[string]*providerUpstream, len(cfg.Providers)), serving: time.Now()}
+	if prev != nil {
+		snap.serving = prev.serving
+	}
 	for _, p := range cfg.Providers {
 		snap.upstreams[p.ID] = newProviderUpstream(p)
 	}
