@@ -42,8 +42,8 @@ type Allowance interface {
 // Recorder reads a response body as it passes to the client (the proxy
 // tees the bytes into it) and reports what it saw. Write never fails, so a
 // Recorder cannot break the stream it observes. Result may be called once
-// the body has ended; later Writes are ignored. A Recorder is not safe for
-// concurrent use.
+// the body has ended, and again: every call returns the same Result. Later
+// Writes are ignored. A Recorder is not safe for concurrent use.
 type Recorder interface {
 	io.Writer
 	Result() Result
@@ -126,7 +126,6 @@ func NewRecorder(format string, stream bool, opts RecorderOptions) Recorder {
 		r.c = nopCollector{}
 	}
 	r.sse.MaxEventSize = opts.MaxBytes
-	r.es.MaxMessageSize = opts.MaxBytes
 	return r
 }
 
@@ -241,10 +240,13 @@ type recorder struct {
 	framing framing
 	mode    mode
 
-	buf    []byte // modeBody
-	sse    sse.Parser
-	arr    arraySplitter
-	es     eventstream.Decoder
+	buf []byte // modeBody
+	sse sse.Parser
+	// arr and es are made by sniff for the rarer framings (Gemini's JSON
+	// array, AWS event streams): inline, they would make every open
+	// stream's recorder 152 bytes larger.
+	arr    *arraySplitter
+	es     *eventstream.Decoder
 	raw    []json.RawMessage
 	done   bool
 	res    Result
@@ -338,7 +340,7 @@ func (r *recorder) account(held int) {
 	}
 	r.st.fail(fmt.Errorf("%w: stream message over the gateway's memory budget", ErrRecordTooLarge))
 	r.st.truncated = true
-	r.sse, r.arr, r.es = sse.Parser{}, arraySplitter{}, eventstream.Decoder{}
+	r.sse, r.arr, r.es = sse.Parser{}, nil, nil
 	r.mode = modeSkip
 }
 
@@ -357,6 +359,7 @@ func (r *recorder) sniff(p []byte) []byte {
 		r.mode = modeBody
 	case p[i] == '[' && r.stream:
 		r.mode = modeArray
+		r.arr = &arraySplitter{}
 	case p[i] == '[' || !r.stream:
 		// Also what is neither: an HTML error page is reported as the
 		// body that is not JSON it is.
@@ -365,6 +368,7 @@ func (r *recorder) sniff(p []byte) []byte {
 		r.mode = modeSSE
 	default:
 		r.mode = modeEvents
+		r.es = &eventstream.Decoder{MaxMessageSize: r.st.opts.MaxBytes}
 		return p // binary frames: nothing to skip
 	}
 	return p[i:]

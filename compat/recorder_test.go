@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/sluice-gateway/sluice/usage"
 )
@@ -138,7 +139,21 @@ func record(f fixture, opts RecorderOptions, chunks ...[]byte) Result {
 			panic(fmt.Sprintf("recorder write: %d, %v", n, err))
 		}
 	}
-	return r.Result()
+	res := r.Result()
+	// The proxy asks again rather than keep a copy (Recorder's contract).
+	if again := r.Result(); !reflect.DeepEqual(again, res) {
+		panic(fmt.Sprintf("a second Result differs: %+v, first %+v", again, res))
+	}
+	return res
+}
+
+// TestRecorderSize holds the recorder, which every open stream keeps, to
+// the allocation size class it now fits: the framings streams rarely use
+// are allocated when a body turns out to need them.
+func TestRecorderSize(t *testing.T) {
+	if got := unsafe.Sizeof(recorder{}); got > 640 {
+		t.Errorf("a recorder takes %d bytes, over the 640-byte size class", got)
+	}
 }
 
 func checkExpectation(t *testing.T, res Result, want expectation) {
