@@ -74,7 +74,7 @@ func (ex *exchange) canFailover() bool {
 	r := ex.snap.cfg.Routing
 	if !r.Failover || len(ex.plan.attempts) >= r.MaxAttempts ||
 		(r.Deadline > 0 && time.Since(ex.start) >= r.Deadline) ||
-		ex.r.Context().Err() != nil || ex.w.status != 0 || ex.w.bytes != 0 {
+		ex.ended() || ex.w.status != 0 || ex.w.bytes != 0 {
 		return false
 	}
 	if ex.plan.next == nil {
@@ -122,7 +122,7 @@ func (ex *exchange) attemptFailed(err, cause error) bool {
 	outcome := attemptUnreachable
 	var ne net.Error
 	switch {
-	case ex.r.Context().Err() != nil:
+	case ex.ended():
 		outcome = attemptClientClosed
 	case errors.Is(cause, errHeaderTimeout), errors.Is(err, errHeaderTimeout), errors.Is(err, errConnectTimeout),
 		errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):

@@ -41,7 +41,7 @@ func (ex *exchange) forwardTo() {
 		return
 	}
 	defer at.end()
-	at.rp.ServeHTTP(at.client, at.req)
+	at.rp.ServeHTTP(at.client, ex.r)
 }
 
 // newAttempt sets up the call to the chosen provider; nil when it
@@ -51,7 +51,7 @@ func (ex *exchange) forwardTo() {
 //go:noinline
 func (ex *exchange) newAttempt() *attemptParts {
 	p := ex.provider
-	key, keyProject, err := ex.snap.providerKey(ex.r.Context(), p)
+	key, keyProject, err := ex.providerKey(p)
 	if err != nil {
 		ex.fail(http.StatusBadGateway, compat.KindUpstreamError,
 			fmt.Sprintf("provider %s: its credential could not be used", p.ID), err.Error())
@@ -101,6 +101,7 @@ func (ex *exchange) newAttempt() *attemptParts {
 	})
 	timer := w.timer
 	at.cancel = cancel
+	ex.tracked.setCancel(&at.cancel)
 
 	// Count the tokens of every streamed chat request: ask for usage when
 	// the client did not, and filter out what that adds before the client
@@ -123,7 +124,12 @@ func (ex *exchange) newAttempt() *attemptParts {
 	rp := &at.rp
 	*rp = httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			out := pr.Out
+			// The attempt's context goes on ReverseProxy's copy of the
+			// request, which the copy with it replaces, rather than on a
+			// copy of the client's request made to serve: that one would
+			// stay in memory for as long as the answer streams.
+			out := pr.Out.WithContext(ctx)
+			pr.Out = out
 			out.URL = target
 			out.Host = ""
 			prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
@@ -173,7 +179,7 @@ func (ex *exchange) newAttempt() *attemptParts {
 		},
 		ErrorLog: nil,
 	}
-	at.client, at.req = client, ex.r.WithContext(ctx)
+	at.client = client
 	return at
 }
 
@@ -182,10 +188,9 @@ func (ex *exchange) newAttempt() *attemptParts {
 type attemptParts struct {
 	rp    httputil.ReverseProxy
 	watch idleWatch
-	// client is what the answer is written to, req the upstream call's
-	// request, cancel ends its context.
+	// client is what the answer is written to; cancel ends the upstream
+	// call's context.
 	client http.ResponseWriter
-	req    *http.Request
 	cancel context.CancelCauseFunc
 	// filter, when set, takes out of the stream the usage the gateway
 	// asked for.
@@ -332,14 +337,26 @@ func (ex *exchange) upstreamResponse(resp *http.Response, w *idleWatch) error {
 	return nil
 }
 
+// providerKey is the key of p, which a credential may have to mint: a
+// wait Cut ends.
+func (ex *exchange) providerKey(p *policy.Provider) (key, project string, err error) {
+	if ex.snap.creds[p.ID] == nil {
+		return ex.snap.providerKey(ex.r.Context(), p)
+	}
+	ctx, done := ex.waitCtx()
+	defer done()
+	return ex.snap.providerKey(ctx, p)
+}
+
 // upstreamError answers a request whose provider could not be reached or
 // answered nothing usable.
 func (ex *exchange) upstreamError(p *policy.Provider, err, cause error) {
 	detail := upstreamDetail(err)
 	var ne net.Error
 	switch {
-	case ex.r.Context().Err() != nil:
-		// The client left; nobody is there to answer.
+	case ex.ended():
+		// The client left (or Cut ended the request); nobody is there to
+		// answer.
 		ex.status, ex.err = statusClientClosed, "client closed the connection"
 		ex.w.status = statusClientClosed
 	case errors.Is(cause, errHeaderTimeout) || errors.Is(err, errHeaderTimeout):

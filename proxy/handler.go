@@ -41,8 +41,6 @@ type exchange struct {
 	decision engine.Decision
 
 	recorder compat.Recorder
-	res      compat.Result // once hasRes
-	hasRes   bool
 	upstream *upstreamBody
 	// kept is the request's share of the memory budget for what it keeps.
 	kept *keptLease
@@ -103,7 +101,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	// The exchange is made first so that it holds the tracking node too
 	// (one allocation less per request).
 	ex := &exchange{s: s, start: time.Now()}
-	r = s.track(r, &ex.tracked)
+	s.track(&ex.tracked)
 	defer ex.tracked.end()
 	if !ex.begin(w, r) {
 		return
@@ -499,7 +497,7 @@ func (ex *exchange) finish() {
 	ex.s.metrics.request(ex, &rec)
 	ex.accessLog(&rec)
 	ex.endSpan(&rec)
-	if ex.s.durable != nil && p == nil && ex.r.Context().Err() == nil {
+	if ex.s.durable != nil && p == nil && !ex.ended() {
 		if !ex.keepDurably(rec) {
 			// The client must not take this answer for a complete one.
 			p = http.ErrAbortHandler
@@ -513,13 +511,9 @@ func (ex *exchange) finish() {
 	}
 }
 
-// result is what the recorder saw; it is computed once.
-func (ex *exchange) result() compat.Result {
-	if !ex.hasRes {
-		ex.res, ex.hasRes = ex.recorder.Result(), true
-	}
-	return ex.res
-}
+// result is what the recorder saw. The recorder works it out once and
+// keeps it, so the exchange, which every open stream holds, need not.
+func (ex *exchange) result() compat.Result { return ex.recorder.Result() }
 
 func (ex *exchange) record() store.Record {
 	rec := store.Record{
@@ -565,7 +559,7 @@ func (ex *exchange) record() store.Record {
 	// before the upstream's end of body was read: that is not an abort.
 	complete := ex.recorder != nil && ex.result().Complete
 	if ex.upstream != nil && !ex.upstream.done && !complete {
-		if ex.r.Context().Err() != nil {
+		if ex.ended() {
 			rec.Status, rec.Error = statusClientClosed, "client closed the connection before the answer was complete"
 		}
 		ex.upstream.annotate(&rec)

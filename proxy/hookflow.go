@@ -126,7 +126,9 @@ func (ex *exchange) preRequest() bool {
 		return true
 	}
 	um, _ := compat.UserMessage(ex.route.Format, ex.body)
-	verdict, err := ex.s.hooks.CallPreRequest(ex.r.Context(), calls, hooks.PreRequest{
+	ctx, done := ex.waitCtx()
+	defer done()
+	verdict, err := ex.s.hooks.CallPreRequest(ctx, calls, hooks.PreRequest{
 		Metadata:    ex.metadata(),
 		RequestBody: ex.body,
 		UserMessage: um,

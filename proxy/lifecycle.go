@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,7 @@ const (
 )
 
 // inflight counts the requests being served, so shutdown can wait for
-// their records, and holds their cancel functions, so Cut can end them.
+// their records, and lists them, so Cut can end them.
 // Unlike a sync.WaitGroup it may gain requests while someone waits (a
 // keep-alive request that raced the listener's close).
 type inflight struct {
@@ -83,17 +84,17 @@ func (f *inflight) done(t *tracking) {
 }
 
 // cutAll marks the requests cut and cancels those listed; later ones are
-// cancelled as they arrive (add).
+// cut as they arrive (add).
 func (f *inflight) cutAll() {
 	f.mu.Lock()
 	f.cut = true
-	var cancels []context.CancelFunc
+	var cut []*tracking
 	for t := f.head; t != nil; t = t.next {
-		cancels = append(cancels, t.cancel)
+		cut = append(cut, t)
 	}
 	f.mu.Unlock()
-	for _, cancel := range cancels {
-		cancel()
+	for _, t := range cut {
+		t.cut()
 	}
 }
 
@@ -120,33 +121,70 @@ func (f *inflight) count() int {
 	return f.n
 }
 
-// track registers r as in flight with a context Cut can cancel, using t
-// (which must stay in place until then) as its node in s.inflight. Call
-// t.end after the request's record was written.
+// track registers a request as in flight, using t (which must stay in
+// place until then) as its node in s.inflight. Call t.end after the
+// request's record was written.
 //
-// The request's cancel function is listed in s.inflight rather than tied
-// to the server's base context with context.AfterFunc: that took four
-// allocations and a lock on the one base context shared by every request.
-func (s *Server) track(r *http.Request, t *tracking) *http.Request {
-	ctx, cancel := context.WithCancel(r.Context())
-	*t = tracking{s: s, cancel: cancel}
+// Cut does not cancel a context of the request's own: one more context
+// and request copy per request would stay in memory for as long as a
+// stream is open, and only the request's waits need ending. Each wait
+// registers its cancel function instead (setCancel): the upstream
+// attempt, and before it a credential, pre_request hooks or a quota
+// store (exchange.waitCtx).
+func (s *Server) track(t *tracking) {
+	*t = tracking{s: s}
 	if !s.inflight.add(t) {
-		cancel() // Cut already ran: this request is cut on arrival
+		t.isCut.Store(true) // Cut already ran: this request is cut on arrival
 	}
-	return r.WithContext(ctx)
 }
 
 // tracking is one request tracked in flight, a node of inflight's list.
 type tracking struct {
 	s          *Server
-	cancel     context.CancelFunc
 	prev, next *tracking
 	listed     bool
+	// isCut is set once Cut ended the request; cancel ends what it waits
+	// for now. setCancel and cut each store their own before loading the
+	// other's, so whichever comes second calls the cancel function.
+	isCut  atomic.Bool
+	cancel atomic.Pointer[context.CancelCauseFunc]
 }
 
-func (t *tracking) end() {
-	t.s.inflight.done(t)
-	t.cancel()
+// setCancel registers what ends the request's current wait, nil for
+// none; it calls it at once when the request was cut.
+func (t *tracking) setCancel(cancel *context.CancelCauseFunc) {
+	t.cancel.Store(cancel)
+	if cancel != nil && t.isCut.Load() {
+		(*cancel)(nil)
+	}
+}
+
+// cut marks the request cut and ends its current wait.
+func (t *tracking) cut() {
+	t.isCut.Store(true)
+	if cancel := t.cancel.Load(); cancel != nil {
+		(*cancel)(nil)
+	}
+}
+
+func (t *tracking) end() { t.s.inflight.done(t) }
+
+// ended reports whether the request's client left or Cut ended it:
+// either way, nobody awaits its answer any more.
+func (ex *exchange) ended() bool {
+	return ex.tracked.isCut.Load() || ex.r.Context().Err() != nil
+}
+
+// waitCtx returns the context of a wait before the upstream call that
+// Cut ends as well as the client leaving, and the function to call once
+// the wait is over.
+func (ex *exchange) waitCtx() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ex.r.Context())
+	ex.tracked.setCancel(&cancel)
+	return ctx, func() {
+		ex.tracked.setCancel(nil)
+		cancel(nil)
+	}
 }
 
 // Wait returns once every request in flight has finished and handed its
@@ -161,7 +199,6 @@ func (s *Server) Wait(ctx context.Context) error { return s.inflight.wait(ctx) }
 // deadline, such as CutRecordTimeout) for their records to reach the sink.
 func (s *Server) Cut() int {
 	n := s.inflight.count()
-	s.cutAll()
 	s.inflight.cutAll()
 	return n
 }
@@ -169,5 +206,5 @@ func (s *Server) Cut() int {
 // cutAtShutdown reports whether this request was ended by Cut before its
 // answer was complete.
 func (ex *exchange) cutAtShutdown(complete bool) bool {
-	return ex.s.base.Err() != nil && ex.r.Context().Err() != nil && !complete
+	return ex.tracked.isCut.Load() && !complete
 }

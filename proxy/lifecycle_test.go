@@ -147,3 +147,49 @@ func TestRequestsAfterCutAreCut(t *testing.T) {
 		t.Errorf("row after Cut: status %d error %q, want %d %q", r.Status, r.Error, statusCutAtShutdown, errCutAtShutdown)
 	}
 }
+
+// TestCutEndsAPreRequestHookWait: a request waiting on a pre_request hook
+// when Cut runs is ended at once, not when the hook's timeout passes, and
+// recorded as cut.
+func TestCutEndsAPreRequestHookWait(t *testing.T) {
+	rc := newReceiver(t)
+	rc.hold, rc.delayPath = make(chan struct{}), "/guard"
+	defer close(rc.hold)
+	cfg := strings.ReplaceAll(`{
+		"providers": {"openai": {"baseurl": "UPSTREAM", "apikey": "sk-openai", "models": ["gpt-5"]}},
+		"hooks": {"guard": {"url": "HOOK/guard", "timeout": "60s", "fail_policy": "fail_closed"}},
+		"temp_grants": [{"src": ["*"], "grants": [{"role": "user"}, {"providers": [{"provider": "*", "model": "*"}]},
+			{"hook": {"match": {"events": ["pre_request"]}, "hook": "guard", "fields": ["request_body"]}}]}],
+	}`, "HOOK", rc.URL)
+	gw := newGateway(t, cfg, "alice@example.com")
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(gw.URL+"/v1/chat/completions", "application/json", strings.NewReader(streamChat))
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); len(rc.events("pre_request")) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pre_request hook was never called")
+		}
+	}
+	start := time.Now()
+	if n := gw.srv.Cut(); n != 1 {
+		t.Errorf("Cut ended %d requests, want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), CutRecordTimeout)
+	defer cancel()
+	if err := gw.srv.Wait(ctx); err != nil {
+		t.Fatalf("the request waiting on its hook was not ended: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Cut took %v to end a hook wait", took)
+	}
+	recs := waitRecords(t, gw, 1)
+	if r := recs[0]; r.Status != statusCutAtShutdown || r.Error != errCutAtShutdown {
+		t.Errorf("row: status %d error %q, want %d %q", r.Status, r.Error, statusCutAtShutdown, errCutAtShutdown)
+	}
+	<-answered
+}

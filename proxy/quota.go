@@ -139,7 +139,9 @@ func (ex *exchange) reserveQuotas() bool {
 	}
 	ex.estimate = ex.estimateCost()
 	amount := ex.estimate.amount
-	ctx := ex.r.Context()
+	// The balances' store may be across the network: a wait Cut ends.
+	ctx, done := ex.waitCtx()
+	defer done()
 	now := time.Now()
 	cfg := ex.snap.cfg
 	// A bucket reached through another's overdraft is charged as part of
@@ -164,7 +166,7 @@ func (ex *exchange) reserveQuotas() bool {
 			continue
 		}
 		if q.Overdraft != "" {
-			if !ex.reserveChain(st, cfg.Chain(q), amount, now) {
+			if !ex.reserveChain(ctx, st, cfg.Chain(q), amount, now) {
 				return false
 			}
 			continue
@@ -200,7 +202,7 @@ func (ex *exchange) quotaStoreFailed(name string, err error) {
 // be, as long as its balance is positive. When it is not, the chain is
 // blocked: 429, with Retry-After the time until the last bucket's refill
 // makes it positive again.
-func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount quota.Amount, now time.Time) bool {
+func (ex *exchange) reserveChain(ctx context.Context, st quota.Store, chain []*policy.Quota, amount quota.Amount, now time.Time) bool {
 	id := 1
 	for _, h := range ex.quotas {
 		id = max(id, h.chain+1)
@@ -209,7 +211,7 @@ func (ex *exchange) reserveChain(st quota.Store, chain []*policy.Quota, amount q
 	for i, q := range chain {
 		links[i] = quota.Link{Bucket: &q.Bucket, Name: q.Expand(ex.who.Login)}
 	}
-	taken, bal, ok, err := st.ReserveChain(ex.r.Context(), links, amount, now)
+	taken, bal, ok, err := st.ReserveChain(ctx, links, amount, now)
 	if err != nil {
 		ex.quotaStoreFailed(links[0].Name, err)
 		return false

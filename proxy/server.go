@@ -168,11 +168,7 @@ type Server struct {
 	tracer   trace.Tracer
 	tracing  bool
 
-	// base is the parent of every request's context; cutAll cancels it
-	// when shutdown gives up waiting (Cut). inflight counts requests not yet
-	// recorded.
-	base     context.Context
-	cutAll   context.CancelFunc
+	// inflight counts requests not yet recorded, and lists them for Cut.
 	inflight *inflight
 	// loopID marks the requests this gateway forwards (headerLoop): one
 	// value, shared by their headers.
@@ -244,7 +240,6 @@ func New(ctx context.Context, cfg *policy.Config, opts Options) (*Server, error)
 	}
 	s := &Server{opts: opts, upstream: upstream, log: opts.Logger, hooks: opts.Hooks, inflight: newInflight(),
 		kept: &keptBudget{limit: opts.KeptBodyBudget}, loopID: newLoopID(), routes: newRouteState(), durable: durable}
-	s.base, s.cutAll = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s, opts.MetricsPerUser)
 	s.shadow = newShadowPolicy(s.metrics, s.log)
 	if opts.Shadow != nil {

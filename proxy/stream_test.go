@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-gateway/sluice/proxy/proxytest"
 )
@@ -117,5 +118,14 @@ func TestStreamEventsLargerThanBuffers(t *testing.T) {
 				t.Errorf("record tokens in=%d out=%d; want 7/3", rec.Usage.Input.Value(), rec.Usage.Output.Value())
 			}
 		})
+	}
+}
+
+// TestExchangeSize holds the exchange, which every open stream keeps for
+// as long as it is open, within the 1,536-byte allocation size class:
+// what only a finished answer needs (its Result) stays with the recorder.
+func TestExchangeSize(t *testing.T) {
+	if got := unsafe.Sizeof(exchange{}); got > 1536 {
+		t.Errorf("an exchange takes %d bytes, over the 1,536-byte size class", got)
 	}
 }
