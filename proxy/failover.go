@@ -60,12 +60,24 @@ func (ex *exchange) failOver() {
 }
 
 // attempt makes one upstream call, counted outstanding on its provider
-// while it lasts, also when it ends in a panic (a stream aborted).
+// while it lasts: until endAttempt, which pump or finish call when the
+// answer's body is being copied, also when that ends in a panic (a stream
+// aborted).
 func (ex *exchange) attempt() {
-	id := ex.provider.ID
-	ex.s.routes.enter(id)
-	defer ex.s.routes.leave(id)
+	ex.s.routes.enter(ex.provider.ID)
+	ex.entered = true
 	ex.forwardTo()
+	if ex.at == nil {
+		ex.leaveRoute()
+	}
+}
+
+// leaveRoute counts the attempt out of its provider's route.
+func (ex *exchange) leaveRoute() {
+	if ex.entered {
+		ex.entered = false
+		ex.s.routes.leave(ex.provider.ID)
+	}
 }
 
 // canFailover reports whether the current attempt's failure may move the

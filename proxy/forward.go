@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/sluice-gateway/sluice/compat"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/store"
+	"golang.org/x/net/http/httpguts"
 )
 
 var (
@@ -31,22 +31,32 @@ var (
 	errUpstreamNotJSON = errors.New("upstream answered an error that is not JSON")
 )
 
-// forwardTo sends the request to the chosen provider and streams the
-// answer back, teeing it into the format's recorder. Its frame is on the
-// stack for as long as the answer streams, so the attempt is set up in
-// newAttempt, whose frame is gone by then.
+// forwardTo sends the request to the chosen provider. When the answer's
+// headers went to the client, it leaves the attempt in ex.at for pump to
+// copy the body; otherwise it ends the attempt.
 func (ex *exchange) forwardTo() {
 	at := ex.newAttempt()
 	if at == nil {
 		return
 	}
-	defer at.end()
-	at.rp.ServeHTTP(at.client, ex.r)
+	ex.at = at
+	if !ex.relay(at) {
+		ex.endAttempt()
+	}
+}
+
+// endAttempt ends the current attempt (attemptParts.end) and counts it
+// out of its provider's route.
+func (ex *exchange) endAttempt() {
+	at := ex.at
+	ex.at = nil
+	at.end()
+	ex.leaveRoute()
 }
 
 // newAttempt sets up the call to the chosen provider; nil when it
-// answered the client instead. The caller serves the attempt's reverse
-// proxy and then ends it.
+// answered the client instead. The caller relays the attempt and then
+// ends it.
 //
 //go:noinline
 func (ex *exchange) newAttempt() *attemptParts {
@@ -99,7 +109,6 @@ func (ex *exchange) newAttempt() *attemptParts {
 		}
 		cancel(errIdleStream)
 	})
-	timer := w.timer
 	at.cancel = cancel
 	ex.tracked.setCancel(&at.cancel)
 
@@ -121,77 +130,64 @@ func (ex *exchange) newAttempt() *attemptParts {
 		at.filter = fw.filter
 		client = fw
 	}
-	rp := &at.rp
-	*rp = httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			// The attempt's context goes on ReverseProxy's copy of the
-			// request, which the copy with it replaces, rather than on a
-			// copy of the client's request made to serve: that one would
-			// stay in memory for as long as the answer streams.
-			out := pr.Out.WithContext(ctx)
-			pr.Out = out
-			out.URL = target
-			out.Host = ""
-			prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
-			compat.SetTranslatedHeaders(ex.route, out.Header)
-			setGrantHeaders(out.Header, p.Headers) // the provider's client identity
-			setGrantHeaders(out.Header, ex.decision.Headers)
-			// Shared, not copied: a header value is replaced, never
-			// written to in place, and the slice is full (an Add copies).
-			out.Header[headerLoop] = ex.s.loopID
-			ex.propagateTrace(out)
-			switch {
-			case up.authName != "" && key == p.APIKey:
-				// Shared, as the loop header's value is.
-				out.Header[up.authName] = up.authValue
-			case ex.snap.creds[p.ID] != nil:
-				compat.SetAuth(out.Header, policy.AuthBearer, key) // minted OAuth access token
-			default:
-				compat.SetAuth(out.Header, p.Authorization, key)
-			}
-			out.Body = io.NopCloser(bytes.NewReader(body))
-			out.ContentLength = int64(len(body))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		},
-		Transport: transport,
-		// Zero flushes server-sent events and chunked (event-stream)
-		// answers after every write, and sends a JSON body whole.
-		FlushInterval: 0,
-		BufferPool:    &ex.copyBuf,
-		ModifyResponse: func(resp *http.Response) error {
-			if !timer.Stop() {
-				resp.Body.Close()
-				return errHeaderTimeout
-			}
-			if err := ex.attemptAnswered(resp); err != nil {
-				return err
-			}
-			if err := ex.upstreamResponse(resp, w); err != nil {
-				return err
-			}
-			return ex.translateResponse(resp)
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if ex.attemptFailed(err, context.Cause(ctx)) {
-				return
-			}
-			ex.upstreamError(p, err, context.Cause(ctx))
-		},
-		ErrorLog: nil,
+	out := ex.r.Clone(ctx)
+	out.URL = target
+	out.Host = ""
+	out.Close = false
+	// As a reverse proxy does: hop-by-hop headers stay on this hop, but
+	// a client that takes trailers says so to the provider too (where
+	// the format's allow-list passes Te), and a request without a
+	// User-Agent goes without one rather than with Go's.
+	removeHopByHop(out.Header)
+	if httpguts.HeaderValuesContainsToken(ex.r.Header["Te"], "trailers") {
+		out.Header.Set("Te", "trailers")
 	}
+	prepareUpstreamHeaders(ex.route.UpstreamFormat, out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "")
+	}
+	compat.SetTranslatedHeaders(ex.route, out.Header)
+	setGrantHeaders(out.Header, p.Headers) // the provider's client identity
+	setGrantHeaders(out.Header, ex.decision.Headers)
+	// Shared, not copied: a header value is replaced, never written to in
+	// place, and the slice is full (an Add copies).
+	out.Header[headerLoop] = ex.s.loopID
+	ex.propagateTrace(out)
+	switch {
+	case up.authName != "" && key == p.APIKey:
+		// Shared, as the loop header's value is.
+		out.Header[up.authName] = up.authValue
+	case ex.snap.creds[p.ID] != nil:
+		compat.SetAuth(out.Header, policy.AuthBearer, key) // minted OAuth access token
+	default:
+		compat.SetAuth(out.Header, p.Authorization, key)
+	}
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	at.out, at.transport = out, transport
 	at.client = client
 	return at
 }
 
-// attemptParts are what one attempt allocates, in one piece: its
-// reverse proxy and its timer's watch; and what serving it needs.
+// attemptParts are what one attempt allocates, in one piece: its timer's
+// watch, and what relaying it needs.
 type attemptParts struct {
-	rp    httputil.ReverseProxy
 	watch idleWatch
-	// client is what the answer is written to; cancel ends the upstream
-	// call's context.
-	client http.ResponseWriter
-	cancel context.CancelCauseFunc
+	// out is the request to the provider, sent with transport; client is
+	// what the answer is written to; cancel ends out's context.
+	out       *http.Request
+	transport http.RoundTripper
+	client    http.ResponseWriter
+	cancel    context.CancelCauseFunc
+	// resp is the provider's answer once its headers went to the
+	// client; trailers counts the trailers they announced.
+	resp     *http.Response
+	trailers int
+	// buf is the copy buffer while pump copies; flushEach says to flush
+	// after every write.
+	buf       []byte
+	flushEach bool
 	// filter, when set, takes out of the stream the usage the gateway
 	// asked for.
 	filter *compat.UsageFilter
@@ -207,7 +203,7 @@ func (at *attemptParts) end() {
 	at.cancel(nil)
 }
 
-// copyBuffers recycles the buffers ReverseProxy copies response bodies
+// copyBuffers recycles the buffers relay copies response bodies
 // through, instead of allocating 32 KiB per request; streamBuffers are
 // the smaller ones of streamed answers.
 var (
@@ -216,8 +212,8 @@ var (
 )
 
 // streamBufferSize is the copy buffer of a streamed answer, held for the
-// stream's whole life, idle or not (ReverseProxy reads into it while it
-// waits for the next event): a stream arrives one event per read (a few
+// stream's whole life, idle or not (relay reads into it while it waits
+// for the next event): a stream arrives one event per read (a few
 // hundred bytes, rarely over a kilobyte), and net/http buffers the
 // upstream connection itself, so a larger buffer would only sit empty for
 // as long as the stream is open, which with ten thousand streams open is
@@ -243,10 +239,9 @@ func (b *bufferPool) get() *[]byte {
 
 func (b *bufferPool) put(buf *[]byte) { b.p.Put(buf) }
 
-// copyBuffer is a request's httputil.BufferPool: it hands out a stream
-// buffer once the answer is known to be streamed (ModifyResponse runs
-// before the body is copied), a large one otherwise. It holds one buffer
-// at a time, as ReverseProxy uses it.
+// copyBuffer picks a request's copy buffer: a stream buffer once the
+// answer is known to be streamed (upstreamResponse runs before the body
+// is copied), a large one otherwise. It holds one buffer at a time.
 type copyBuffer struct {
 	stream bool
 	held   *[]byte
@@ -421,6 +416,15 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		return b.cutoff.read(p)
 	}
 	n, err := b.src.Read(p)
+	return b.tee(p, n, err)
+}
+
+// tee passes what Read read to the meter, the recorder and the kept raw
+// answer, and notes the body's end. It is apart from Read, whose frame
+// is on the stack while a stream waits (see serve).
+//
+//go:noinline
+func (b *upstreamBody) tee(p []byte, n int, err error) (int, error) {
 	if n > 0 {
 		if b.meter != nil {
 			b.meter.Write(p[:n])

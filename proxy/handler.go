@@ -83,6 +83,15 @@ type exchange struct {
 	// ids hold the values of the response headers X-Request-Id and
 	// X-Sluice-Decision-Id, which would otherwise cost a slice each.
 	ids [2]string
+	// at is the current upstream attempt, from its setup to its end
+	// (endAttempt); entered is set while the attempt is counted on its
+	// provider's route; streamCounted while the request counts as an
+	// open stream.
+	at            *attemptParts
+	entered       bool
+	streamCounted bool
+	// begun is set once the request is one finish records (begin).
+	begun bool
 }
 
 // setDecisionID sets the X-Sluice-Decision-Id response header.
@@ -92,24 +101,32 @@ func (ex *exchange) setDecisionID(id string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	// serve and the stages below it that stay on the stack while a stream
-	// is open (run, forward, attempt, forwardTo) keep their frames small:
-	// the work that needs large frames runs in helpers that return before
-	// the answer is copied (begin, admit, prepare, newAttempt). A handler
-	// goroutine whose stack never passes 8 KB keeps a stack of that size
-	// for as long as its stream is open, half of what it grew to before.
-	// The exchange is made first so that it holds the tracking node too
-	// (one allocation less per request).
+	// The answer's body is copied here (copyBody), not in the stages
+	// that got it (run, forward, attempt, forwardTo): while a stream is
+	// open, only ServeHTTP's, serve's and copyBody's frames of sluice's
+	// lie under the wait for its next event. The collector halves a
+	// waiting goroutine's stack when less than a quarter of it is in use
+	// (counting 800 bytes of guard), so a stream's handler then keeps 4 KB
+	// of stack instead of 8. serve keeps its frame small for the same
+	// reason: the work that needs large frames runs in helpers (begin,
+	// admit, prepare, newAttempt, endCopy) and one deferred call does all
+	// the finishing.
+	ex := s.newExchange()
+	defer ex.finish()
+	if ex.begin(w, r) && ex.admit() && ex.run() {
+		ex.endCopy(ex.at.copyBody())
+	}
+}
+
+// newExchange makes the exchange of a request and tracks it in flight.
+// The exchange holds the tracking node too (one allocation less per
+// request).
+//
+//go:noinline
+func (s *Server) newExchange() *exchange {
 	ex := &exchange{s: s, start: time.Now()}
 	s.track(&ex.tracked)
-	defer ex.tracked.end()
-	if !ex.begin(w, r) {
-		return
-	}
-	defer ex.finish()
-	if ex.admit() {
-		ex.run()
-	}
+	return ex
 }
 
 // begin answers a CORS preflight (reporting false) or sets the exchange
@@ -121,6 +138,7 @@ func (ex *exchange) begin(w http.ResponseWriter, r *http.Request) bool {
 	if s.servePreflight(w, r) {
 		return false
 	}
+	ex.begun = true
 	r = s.startSpan(r)
 	ex.snap = s.state.Load()
 	ex.r = r
@@ -179,14 +197,25 @@ func (ex *exchange) logHealthy() bool {
 	return false
 }
 
-func (ex *exchange) run() {
+// run prepares the request and forwards it. It reports whether an
+// answer's body is left to copy: its headers went to the client, and
+// the attempt (ex.at) is ready for copyBody and endCopy.
+//
+//go:noinline
+func (ex *exchange) run() bool {
 	if !ex.prepare() {
-		return
+		return false
 	}
 	if ex.req.Stream {
-		defer ex.s.metrics.trackStream()()
+		ex.s.metrics.openStreams.Inc() // until finish
+		ex.streamCounted = true
 	}
 	ex.forward()
+	if ex.at == nil {
+		return false
+	}
+	ex.startCopy()
+	return true
 }
 
 // prepare identifies the caller, reads and inspects the body and decides
@@ -474,6 +503,21 @@ func (ex *exchange) fail(status int, kind compat.ErrorKind, message, logged stri
 // request that panicked (a stream aborted mid-way) is recorded too.
 func (ex *exchange) finish() {
 	p := recover()
+	// Last, also after a panic: the request is done once its record is
+	// handed over.
+	defer ex.tracked.end()
+	if !ex.begun { // a CORS preflight, answered
+		if p != nil {
+			panic(p)
+		}
+		return
+	}
+	if ex.at != nil { // a panic before endCopy, which ends the attempt
+		ex.endAttempt()
+	}
+	if ex.streamCounted {
+		ex.s.metrics.openStreams.Dec()
+	}
 	rec := ex.record()
 	switch {
 	case p == nil || rec.Error != "":

@@ -423,13 +423,6 @@ func (s *Server) RegisterMetrics(cs ...prometheus.Collector) error {
 // listener only the local machine reaches (--metrics-listen).
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 
-// trackStream counts a streamed request in sluice_open_streams until the
-// returned function is called.
-func (m *metrics) trackStream() func() {
-	m.openStreams.Inc()
-	return m.openStreams.Dec
-}
-
 // attempt counts one call to a provider; provider IDs come from the
 // configuration, so the series stay bounded.
 func (m *metrics) attempt(provider, outcome string) {

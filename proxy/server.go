@@ -347,13 +347,26 @@ func withConnectTimeout(rt http.RoundTripper, d time.Duration) http.RoundTripper
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Its frame stays on the stack while a stream is open (see serve):
+	// what is not the gateway's own API is served by serveOther.
+	if !s.serveOther(w, r) {
+		s.serve(w, r)
+	}
+}
+
+// serveOther sets the revision header and serves the health, local
+// (dashboard, admin API) and connector endpoints; it reports false for a
+// request of the gateway's API.
+//
+//go:noinline
+func (s *Server) serveOther(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set(HeaderConfigRevision, s.state.Load().revisionHeader())
 	if s.routeHealth(w, r) || s.routeLocal(w, r) {
-		return
+		return true
 	}
 	if mcpgw.Owns(r.URL.Path) {
 		s.connectors.ServeHTTP(w, r)
-		return
+		return true
 	}
-	s.serve(w, r)
+	return false
 }
