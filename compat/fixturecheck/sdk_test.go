@@ -270,18 +270,27 @@ func TestBedrock(t *testing.T) {
 
 	for _, fixture := range []string{"claude_tool_use", "nova_text", "llama"} {
 		up.expect("bedrock_model_invoke/"+fixture+".eventstream", compat.BedrockModelInvoke, claude, true)
-		out, err := client.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String(claude), Body: body})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var chunks [][]byte
-		for ev := range out.GetStream().Events() {
-			if c, ok := ev.(*brtypes.ResponseStreamMemberChunk); ok {
-				chunks = append(chunks, c.Value.Bytes)
+		for attempt := 1; ; attempt++ {
+			out, err := client.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String(claude), Body: body})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if err := out.GetStream().Err(); err != nil {
-			t.Fatal(err)
+			chunks = chunks[:0]
+			for ev := range out.GetStream().Events() {
+				if c, ok := ev.(*brtypes.ResponseStreamMemberChunk); ok {
+					chunks = append(chunks, c.Value.Bytes)
+				}
+			}
+			err = out.GetStream().Err()
+			if err != nil && attempt == 1 && closedConn(err) {
+				t.Logf("%s: %v; once more", fixture, err)
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
 		}
 		rec := record(t, compat.BedrockModelInvoke, "bedrock_model_invoke/"+fixture+".eventstream")
 		if len(chunks) < 3 || !json.Valid(chunks[0]) || !rec.Usage.Reported() {
@@ -334,6 +343,14 @@ func TestBedrock(t *testing.T) {
 	if err := sres.GetStream().Err(); err == nil || !strings.Contains(err.Error(), "Too many tokens") {
 		t.Errorf("throttled stream error %v", err)
 	}
+}
+
+// closedConn reports the SDK's event-stream reader meeting its own
+// connection closed under it, which happens about once in 300 runs under
+// the race detector, with keep-alive or without, and says nothing about
+// the fixture being read.
+func closedConn(err error) bool {
+	return strings.Contains(err.Error(), "use of closed network connection")
 }
 
 func jsonEqual(a, b string) bool {
