@@ -60,9 +60,9 @@ func (ex *exchange) failOver() {
 }
 
 // attempt makes one upstream call, counted outstanding on its provider
-// while it lasts: until endAttempt, which pump or finish call when the
-// answer's body is being copied, also when that ends in a panic (a stream
-// aborted).
+// while it lasts: when its answer's body is left to copy, until
+// endAttempt, which endCopy calls, or finish when the copy ended in a
+// panic (a stream aborted).
 func (ex *exchange) attempt() {
 	ex.s.routes.enter(ex.provider.ID)
 	ex.entered = true

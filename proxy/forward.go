@@ -32,8 +32,8 @@ var (
 )
 
 // forwardTo sends the request to the chosen provider. When the answer's
-// headers went to the client, it leaves the attempt in ex.at for pump to
-// copy the body; otherwise it ends the attempt.
+// headers went to the client, it leaves the attempt in ex.at for serve
+// to copy the body (copyBody, endCopy); otherwise it ends the attempt.
 func (ex *exchange) forwardTo() {
 	at := ex.newAttempt()
 	if at == nil {
@@ -55,8 +55,7 @@ func (ex *exchange) endAttempt() {
 }
 
 // newAttempt sets up the call to the chosen provider; nil when it
-// answered the client instead. The caller relays the attempt and then
-// ends it.
+// answered the client instead. The caller relays the attempt.
 //
 //go:noinline
 func (ex *exchange) newAttempt() *attemptParts {
@@ -184,7 +183,7 @@ type attemptParts struct {
 	// client; trailers counts the trailers they announced.
 	resp     *http.Response
 	trailers int
-	// buf is the copy buffer while pump copies; flushEach says to flush
+	// buf is the copy buffer while copyBody copies; flushEach says to flush
 	// after every write.
 	buf       []byte
 	flushEach bool

@@ -15,9 +15,9 @@ var errSwitchedProtocols = errors.New("upstream switched protocols unasked")
 
 // relay makes the attempt's upstream call and sends the answer's status
 // and headers to the client; it reports whether the body is left to copy
-// (pump, which tees it into the recorder through the upstream body).
+// (copyBody, the upstream body teeing it into the recorder).
 //
-// relay and pump do what httputil.ReverseProxy did here, without what
+// relay and copyBody do what httputil.ReverseProxy did here, without what
 // sluice never used (a Director, X-Forwarded headers, 1xx answers,
 // protocol upgrades) and without what that cost every open stream for its
 // whole life: a second copy of the request for the 1xx trace, a timer
