@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/sluice-gateway/sluice/compat"
 )
 
 // errSwitchedProtocols refuses an answer that switches protocols: no
@@ -176,14 +177,11 @@ func (ex *exchange) endCopy(err error) {
 }
 
 // flushesEachWrite reports whether an answer is passed on as it arrives:
-// server-sent events, and any body of unknown length (AWS event streams,
-// a JSON array streamed). A body of known length goes in as few writes
-// as the buffer allows.
+// an event stream (SSE or AWS), and any body of unknown length (a JSON
+// array streamed). A body of known length goes in as few writes as the
+// buffer allows.
 func flushesEachWrite(resp *http.Response) bool {
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		return true
-	}
-	return resp.ContentLength == -1
+	return compat.StreamingResponse(resp.Header) || resp.ContentLength == -1
 }
 
 // hopByHop are the headers that describe one connection (RFC 9110,
