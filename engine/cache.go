@@ -2,15 +2,16 @@ package engine
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
 
 // lru is a bounded map from cache key to decision that evicts entries
-// not used lately. One lives in each policy revision, so a new revision
-// starts empty and an old one's entries can never answer for the new
-// policy (keepCache hands a whole cache on only when the policy's meaning
-// is unchanged).
+// not used lately. One lives in each policy revision, so an old one's
+// entries answer for a new policy only where keepCache hands them on: all
+// of them when the policy's meaning is unchanged, else those of callers
+// whose grants did not change.
 //
 // Lookups take no lock: entries are immutable once stored (but for their
 // used bit), and the index is an open-addressed table of atomic pointers
@@ -210,6 +211,26 @@ func (x *lruIndex) remove(e *lruEntry) {
 		i = j
 	}
 	x.slots[i].Store(nil)
+}
+
+// keepFrom stores in c the decisions of old that keep reports still
+// exact, in old's eviction order, up to c's bound. Decisions old stores
+// meanwhile are not carried over: that costs a later miss, never a stale
+// answer.
+func (c *lru) keepFrom(old *lru, keep func(key string) bool) {
+	if c == nil || old == nil {
+		return
+	}
+	old.mu.Lock()
+	entries := slices.Clone(old.entries)
+	hand := old.hand
+	old.mu.Unlock()
+	for i := range entries {
+		e := entries[(hand+i)%len(entries)]
+		if keep(e.key) {
+			c.put(e.key, e.d)
+		}
+	}
 }
 
 // len reports the number of stored decisions.

@@ -81,3 +81,38 @@ func BenchmarkDecideConnector(b *testing.B) {
 		}
 	}
 }
+
+// TestReloadKeepsOtherCallersConnectorDecisions: a reload that changes
+// one caller's connector grants answers that caller anew and keeps the
+// other callers' memoized connector decisions.
+func TestReloadKeepsOtherCallersConnectorDecisions(t *testing.T) {
+	config := func(alice string) *policy.Config {
+		return parseConfig(t, `{
+"providers": {"p": {"baseurl": "https://p.example", "apikey": "k", "models": ["m"]}},
+"connectors": {"servers": {"docs": {"protocol": "mcp", "url": "https://docs.example/mcp"}}},
+"grants": [
+	{"src": ["*"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}]}},
+	{"src": ["alice@example.com"], "app": {"tailscale.com/cap/aperture": [{"connectors": ["`+alice+`"]}]}},
+	{"src": ["bob@example.com"], "app": {"tailscale.com/cap/aperture": [{"connectors": ["docs/tools/*"]}]}},
+]}`)
+	}
+	ctx := context.Background()
+	e := newEngine(t, config("docs/tools/search"))
+	search := ConnectorRequest{Server: "docs", Kind: KindTools, Tool: "search"}
+	for _, login := range []string{"alice@example.com", "bob@example.com"} {
+		if ok, err := e.DecideConnector(ctx, Input{User: User{Login: login}}, search); err != nil || !ok {
+			t.Fatalf("%s before the reload: %v, %v", login, ok, err)
+		}
+	}
+	if err := e.Update(ctx, config("docs/tools/read")); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.cur.Load().connectorCache.len(); n != 1 {
+		t.Errorf("the reload kept %d connector decisions, want bob's one", n)
+	}
+	for login, want := range map[string]bool{"alice@example.com": false, "bob@example.com": true} {
+		if ok, err := e.DecideConnector(ctx, Input{User: User{Login: login}}, search); err != nil || ok != want {
+			t.Errorf("%s after the reload: %v, %v; want %v", login, ok, err, want)
+		}
+	}
+}

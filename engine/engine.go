@@ -56,6 +56,10 @@ type revision struct {
 	// so a reload that only moved grants to other lines, renamed the file
 	// or changed a price or a hook URL keeps the cache.
 	decides string
+	// scope lets a reload that changes some callers' grants keep the
+	// others' cached decisions; nil when the policy reads the grants in
+	// ways it does not model.
+	scope   *grantScope
 	cfg     *policy.Config
 	decide  oparego.PreparedEvalQuery
 	explain oparego.PreparedEvalQuery
@@ -158,13 +162,24 @@ func (e *Engine) Next(ctx context.Context, cfg *policy.Config) (*Engine, error) 
 	return n, nil
 }
 
-// keepCache takes over old's cached decisions when r decides as old does.
-// Entries keep no trace of the revision that made them, so this is the one
-// place that lets a decision outlive its revision: anything a decision
-// reads must be in the fingerprint, or a reload could serve a stale one.
+// keepCache takes over old's cached decisions that r would decide alike:
+// all of them when r decides as old does, else those of callers whose
+// grants did not change (see grantScope). Entries keep no trace of the
+// revision that made them, so this is the one place that lets a decision
+// outlive its revision: anything a decision reads must be in the
+// fingerprints, or a reload could serve a stale one.
 func (r *revision) keepCache(old *revision) {
-	if old.decides == r.decides && (old.cache == nil) == (r.cache == nil) {
-		r.cache = old.cache
+	if (old.cache == nil) != (r.cache == nil) {
+		return
+	}
+	if old.decides == r.decides {
+		r.cache, r.connectorCache = old.cache, old.connectorCache
+		return
+	}
+	if stale := r.scope.changedSince(old.scope); stale != nil {
+		keep := func(key string) bool { return !stale.names(key) }
+		r.cache.keepFrom(old.cache, keep)
+		r.connectorCache.keepFrom(old.connectorCache, keep)
 	}
 }
 
@@ -382,6 +397,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		id:            revisionID(all),
 		modules:       exported,
 		decides:       decidesID(compiler, key, cfg),
+		scope:         newGrantScope(compiler, key, cfg),
 		cfg:           cfg,
 		decide:        decide,
 		explain:       explain,
@@ -540,25 +556,15 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 // leaves out comments (the generated grants name the file and each grant's
 // line), the cache key's fields, and which hooks are defined and enabled.
 func decidesID(c *ast.Compiler, key keyFields, cfg *policy.Config) string {
-	names := make([]string, 0, len(c.Modules))
-	for name := range c.Modules {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	h := sha256.New()
-	for _, name := range names {
+	for _, name := range sortedModuleNames(c) {
 		h.Write([]byte(name))
 		h.Write([]byte{0})
 		h.Write([]byte(c.Modules[name].String()))
 		h.Write([]byte{0})
 	}
 	fmt.Fprintf(h, "key %+v\x00", key)
-	hooks := make([]string, 0, len(cfg.Hooks))
-	for _, hk := range cfg.Hooks {
-		hooks = append(hooks, fmt.Sprintf("%q %v", hk.Name, hk.Disabled))
-	}
-	slices.Sort(hooks)
-	for _, hk := range hooks {
+	for _, hk := range hookFlags(cfg) {
 		h.Write([]byte(hk))
 		h.Write([]byte{0})
 	}

@@ -7,6 +7,13 @@
 # receives by login, domain and tag, so a decision costs about the same with
 # ten grants or ten thousand; only the other wildcard patterns (globs) are
 # tried one by one.
+#
+# A reload keeps the cached decisions of callers whose entries did not
+# change, so the gateway relies on how these rules read the index: a
+# caller is named by "everyone", by the entries of their own login, the
+# domain after its "@", their tags and groups (a SCIM group by the logins
+# entry of its email), and by globs. A rule that read the index otherwise
+# must change that reasoning (engine/scope.go) too.
 package sluice.authz
 
 # named maps each src pattern that names the caller to what it receives:
