@@ -183,6 +183,11 @@ func (r *revision) keepCache(old *revision) {
 	}
 }
 
+// CachedDecisions is how many decisions the running revision holds in its
+// cache (0 when the cache is off). After a reload it is how many the
+// reload kept.
+func (e *Engine) CachedDecisions() int { return e.cur.Load().cache.len() }
+
 // Revision identifies the running policy: a hash of the generated grants,
 // the library and the user's modules.
 func (e *Engine) Revision() string { return e.cur.Load().id }

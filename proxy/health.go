@@ -96,6 +96,10 @@ func (s *Server) Explain(ctx context.Context, in engine.Input) (engine.Explanati
 // PolicyRevision identifies the running policy, as decisions name it.
 func (s *Server) PolicyRevision() string { return s.state.Load().engine.Revision() }
 
+// CachedDecisions is how many policy decisions the running engine has
+// memoized; right after a reload, how many of the earlier ones it kept.
+func (s *Server) CachedDecisions() int { return s.state.Load().engine.CachedDecisions() }
+
 // HealthHandler answers GET /healthz and /readyz only (404 otherwise),
 // for a listener of their own where an orchestrator that is not on the
 // tailnet can probe the gateway.

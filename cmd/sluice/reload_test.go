@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -37,9 +38,17 @@ func TestReloadFile(t *testing.T) {
 		applied bool
 	}{
 		{"unchanged", base, false, "configuration unchanged", false},
-		{"new model", strings.Replace(base, `["gpt-5"]`, `["gpt-5", "gpt-5-mini"]`, 1), false, "configuration reloaded", true},
+		// The decision made before it stays cached: the grants are the same.
+		{"new model", strings.Replace(base, `["gpt-5"]`, `["gpt-5", "gpt-5-mini"]`, 1), false, `configuration reloaded" file=` + path + " providers=1 policy_revision=" + srv.PolicyRevision() + " cached_decisions_kept=1", true},
 		{"needs restart", strings.Replace(base, `"save_raws": false`, `"save_raws": true, "keep_encrypted_blobs": true`, 1), true, "needs_restart=database.keep_encrypted_blobs", false},
 		{"does not load", `{"providers": `, true, "configuration refused", false},
+	}
+	// One decision to keep: the provider is unreachable, but the request
+	// is decided before it is sent.
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model": "gpt-5", "messages": []}`)))
+	if srv.CachedDecisions() != 1 {
+		t.Fatalf("%d cached decisions after one request (answered %d), want 1", srv.CachedDecisions(), rec.Code)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -851,6 +851,7 @@ func reloadFile(ctx context.Context, srv *proxy.Server, path string, log *slog.L
 		log.Info("configuration unchanged; nothing reloaded", "file", path)
 		return nil
 	}
-	log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers))
+	log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers), "policy_revision", srv.PolicyRevision(),
+		"cached_decisions_kept", srv.CachedDecisions())
 	return nil
 }
