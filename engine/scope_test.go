@@ -182,27 +182,51 @@ func TestReloadKeepsOtherCallersDecisions(t *testing.T) {
 }
 
 // TestReloadDropsAllWhenModulesReadGrants: a module of the user's own that
-// reads the generated grants could decide on any of them, so a grant
-// change drops every cached decision.
+// reads the generated grants, or adds to their package, could decide on any
+// of them, so a grant change drops every cached decision; one that reads
+// only the input keeps per-caller invalidation.
 func TestReloadDropsAllWhenModulesReadGrants(t *testing.T) {
-	reads := rego.Module{Name: "count.rego", Text: []byte(`package sluice.authz
+	after := scopeConfigText(append(slices.Clone(scopeSets), `{"src": ["zed@x.com"], "grants": [{"role": "user"}]}`), "")
+	tests := []struct {
+		name, module string
+		wantKept     int
+	}{
+		{"reads the index", `package sluice.authz
 
 deny contains "too many logins" if count(data.sluice.grants.index.logins) > 100
-`)}
-	after := scopeConfigText(append(slices.Clone(scopeSets), `{"src": ["zed@x.com"], "grants": [{"role": "user"}]}`), "")
-	if kept := checkReload(t, scopeConfigText(scopeSets, ""), after, WithModules(reads)); len(kept) != 0 {
-		t.Errorf("kept the decisions of %q; want none kept", kept)
-	}
-	// A module that reads only the input keeps per-caller invalidation.
-	own := rego.Module{Name: "own.rego", Text: []byte(`package sluice.authz
+`, 0},
+		{"imports the grants", `package sluice.authz
+
+import data.sluice.grants
+
+deny contains "no grant rules" if count(grants.grant) == 0
+`, 0},
+		{"computes a package name", `package sluice.authz
+
+deny contains "odd" if {
+	some name in ["grants"]
+	data.sluice[name].sections == "none"
+}
+`, 0},
+		{"adds to the grants package", `package sluice.grants
+
+note := "mine"
+`, 0},
+		{"reads only the input", `package sluice.authz
 
 deny contains "no model-b for tags" if {
 	count(input.user.tags) > 0
 	input.request.model == "model-b"
 }
-`)}
-	if kept := checkReload(t, scopeConfigText(scopeSets, ""), after, WithModules(own)); len(kept) != 8 {
-		t.Errorf("kept the decisions of %q; want all but zed@x.com's", kept)
+`, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mod := rego.Module{Name: "own.rego", Text: []byte(tt.module)}
+			if kept := checkReload(t, scopeConfigText(scopeSets, ""), after, WithModules(mod)); len(kept) != tt.wantKept {
+				t.Errorf("kept the decisions of %q; want %d callers' kept", kept, tt.wantKept)
+			}
+		})
 	}
 }
 
