@@ -85,12 +85,34 @@ var ErrExportLocked = errors.New("another gateway is exporting")
 // numberBatch bounds the rows one numbering transaction touches.
 const numberBatch = 1000
 
+// unnumberedIndex finds the rows NumberForExport has yet to number. A
+// database that no exporter reads has no use for it, and it would hold
+// every row (see migration 0014), so the first numbering creates it. On a
+// large request log that takes one pass over the table, during which
+// inserts wait (the writer spools what cannot wait).
+const unnumberedIndex = "CREATE INDEX IF NOT EXISTS requests_export_unnumbered ON requests (time_us, id) WHERE export_seq IS NULL"
+
+// ensureUnnumberedIndex creates unnumberedIndex once per store.
+func (s *sqlStore) ensureUnnumberedIndex(ctx context.Context) error {
+	if s.exportIndexed.Load() {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, unnumberedIndex); err != nil {
+		return fmt.Errorf("create the index of rows to number for export: %w", err)
+	}
+	s.exportIndexed.Store(true)
+	return nil
+}
+
 // NumberForExport gives export numbers to up to max rows that have none,
 // oldest first, and returns how many it numbered. Numbering is one writer
 // at a time on every backend: the counter row is locked first.
 func (s *sqlStore) NumberForExport(ctx context.Context, max int) (int, error) {
 	if max <= 0 || max > numberBatch {
 		max = numberBatch
+	}
+	if err := s.ensureUnnumberedIndex(ctx); err != nil {
+		return 0, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,8 @@ type sqlStore struct {
 	// raw, on SQLite, is the connection batch inserts run on (see
 	// rawInserts); nil on PostgreSQL.
 	raw *rawInserts
+	// exportIndexed is set once the index NumberForExport reads exists.
+	exportIndexed atomic.Bool
 }
 
 // inserter runs the INSERTs of one transaction. Full-size chunks (the
