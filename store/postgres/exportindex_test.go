@@ -37,13 +37,7 @@ func TestExportIndexOnDemand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(ms)
-	for i, m := range ms {
-		if m.Version == 14 {
-			before = i
-		}
-	}
-	if _, err := migrate.Apply(ctx, db, ms[:before], migrate.Options{}); err != nil {
+	if _, err := migrate.Apply(ctx, db, storetest.MigrationsBefore(ms, 14), migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !hasIndex() {

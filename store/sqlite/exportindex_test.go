@@ -34,13 +34,7 @@ func TestExportIndexOnDemand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(ms)
-	for i, m := range ms {
-		if m.Version == 14 {
-			before = i
-		}
-	}
-	old := atMigration(t, path, before)
+	old := atMigration(t, path, len(storetest.MigrationsBefore(ms, 14)))
 	if !hasUnnumberedIndex(t, old) {
 		t.Fatal("a database of the migrations before 0014 has no requests_export_unnumbered; the test no longer starts from one")
 	}
