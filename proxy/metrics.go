@@ -350,11 +350,12 @@ var (
 	descKeptBytes      = prometheus.NewDesc("sluice_kept_body_bytes", "Memory running requests hold for kept bodies (--kept-body-budget).", nil, nil)
 	descKeptBudget     = prometheus.NewDesc("sluice_kept_body_budget_bytes", "The limit of sluice_kept_body_bytes.", nil, nil)
 	descRevision       = prometheus.NewDesc("sluice_config_revision", "The policy revision being served, as a label; the value is always 1.", []string{"revision"}, nil)
+	descCacheEntries   = prometheus.NewDesc("sluice_policy_cache_entries", "Policy decisions memoized now; a reload keeps those of callers whose grants it did not change.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHookDeliveries, descHookQueue, descLogRecords, descLogQueue,
-		descSpoolRecords, descSpoolBytes, descLogState, descKeptBytes, descKeptBudget, descRevision} {
+		descSpoolRecords, descSpoolBytes, descLogState, descKeptBytes, descKeptBudget, descRevision, descCacheEntries} {
 		ch <- d
 	}
 }
@@ -397,6 +398,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descKeptBudget, float64(s.kept.limit))
 	if snap := s.state.Load(); snap != nil {
 		gauge(descRevision, 1, snap.engine.Revision())
+		gauge(descCacheEntries, float64(snap.engine.CachedDecisions()))
 	}
 }
 

@@ -137,6 +137,9 @@ func TestMetricsExposition(t *testing.T) {
 		{"sluice_open_streams", nil, 0},
 		{"sluice_hook_queue_length", nil, 0},
 		{"sluice_config_revision", []string{"revision=" + gw.srv.state.Load().engine.Revision()}, 1},
+		// gpt-5 for the default caller, bob's denial, the failed claude
+		// request, and the scrape's own.
+		{"sluice_policy_cache_entries", nil, 4},
 	} {
 		got, ok := value(fams, c.name, c.labels...)
 		if !ok || got != c.want {
