@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -17,8 +18,8 @@ import (
 // the cached decisions of everyone else. A decision reads the generated
 // grants only through the index the library looks the caller up in
 // (rego/lib/sources.rego): "everyone", and the entries of the caller's
-// login, domain, tags and groups, plus the glob patterns tried against
-// the caller. So when everything else is unchanged, a cached decision
+// login, domain, tags and groups, plus those of the glob patterns that
+// match the caller. So when everything else is unchanged, a cached decision
 // stays exact unless an index entry that may name its caller changed.
 //
 // Each test below errs towards dropping: a decision kept wrongly would
@@ -195,18 +196,14 @@ func hookFlags(cfg *policy.Config) []string {
 // staleCallers are the index patterns whose entries differ between two
 // revisions: any caller one of them may name may be decided otherwise.
 type staleCallers struct {
-	logins, domains, tags, groups map[string]bool
+	logins, domains, tags, groups, globs map[string]bool
 }
 
 // changedSince returns the patterns whose entries differ from old's, or
 // nil when every cached decision must go: something besides the index
-// changed, or "everyone" or a glob pattern did (globs are not matched
-// here, so any change to one counts as naming every caller).
+// changed, or "everyone" did.
 func (s *grantScope) changedSince(old *grantScope) *staleCallers {
 	if s == nil || old == nil || s.rest != old.rest || s.everyone != old.everyone {
-		return nil
-	}
-	if !equalMaps(s.kinds["globs"], old.kinds["globs"]) {
 		return nil
 	}
 	diff := func(kind string) map[string]bool {
@@ -224,25 +221,15 @@ func (s *grantScope) changedSince(old *grantScope) *staleCallers {
 		}
 		return out
 	}
-	return &staleCallers{logins: diff("logins"), domains: diff("domains"), tags: diff("tags"), groups: diff("groups")}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return &staleCallers{logins: diff("logins"), domains: diff("domains"), tags: diff("tags"), groups: diff("groups"), globs: diff("globs")}
 }
 
 // names reports whether a changed pattern may name the caller of the
 // cached decision under key (see Input.appendCacheKey). It errs towards
 // true: a key it cannot read, a login with a domain under any of its "@"
-// (the library splits on the only one), a SCIM group named like a login.
+// (the library splits on the only one), a SCIM group named like a login,
+// a glob that matches the login, any tag or any group (the library tries
+// "tag:" globs on tags only, others on the login only).
 func (st *staleCallers) names(key string) bool {
 	login, tags, groups, ok := callerOfKey(key)
 	if !ok || st.logins[login] {
@@ -263,7 +250,38 @@ func (st *staleCallers) names(key string) bool {
 			return true
 		}
 	}
+	for glob := range st.globs {
+		if starMatch(glob, login) || slices.ContainsFunc(tags, func(t string) bool { return starMatch(glob, t) }) ||
+			slices.ContainsFunc(groups, func(g string) bool { return starMatch(glob, g) }) {
+			return true
+		}
+	}
 	return false
+}
+
+// starMatch reports whether s matches pattern, where each "*" stands for
+// any run of characters (none included) and every other character for
+// itself: the library's star_match (rego/lib/sources.rego).
+func starMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	first, last := parts[0], parts[len(parts)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	// The middle parts in order, each at its leftmost place, in what the
+	// first and last parts leave: leftmost leaves the most for the rest.
+	rest := s[len(first) : len(s)-len(last)]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(p):]
+	}
+	return true
 }
 
 // callerOfKey reads the caller's login, tags and groups back from a cache
