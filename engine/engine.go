@@ -147,16 +147,28 @@ func (e *Engine) Update(ctx context.Context, cfg *policy.Config) error {
 
 // Next builds an engine for cfg beside e, for a reload: it shares e's
 // options and decision log (one writer across reloads, never two), and
-// when the policy is unchanged (a reload that changes only a hook URL or a
-// price, or moves grants in the file) it keeps e's cached decisions. e is left as it is and
-// keeps deciding until the caller switches to the new engine; on error
-// nothing changes.
+// keeps the cached decisions cfg would make alike (all of them when the
+// policy means the same, else those of callers whose grants did not
+// change; see keepCache). e is left as it is and keeps deciding until the
+// caller switches to the new engine; on error nothing changes.
 func (e *Engine) Next(ctx context.Context, cfg *policy.Config) (*Engine, error) {
+	n, err := e.Draft(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.cur.Load().keepCache(e.cur.Load())
+	return n, nil
+}
+
+// Draft builds an engine for cfg beside e as Next does, but with a cache
+// of its own from the start: for a configuration that is inspected (a
+// policy diff) rather than served, carrying e's decisions over would be
+// work for nothing.
+func (e *Engine) Draft(ctx context.Context, cfg *policy.Config) (*Engine, error) {
 	rev, err := e.opts.build(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	rev.keepCache(e.cur.Load())
 	n := &Engine{opts: e.opts, log: e.log}
 	n.cur.Store(rev)
 	return n, nil

@@ -401,3 +401,30 @@ func FuzzStarMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestDraftStartsEmpty: a draft engine (a policy diff's) carries no cached
+// decision over, where Next, for the same configuration, keeps those of
+// the callers whose grants stayed.
+func TestDraftStartsEmpty(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, parseConfig(t, scopeConfigText(scopeSets, "")))
+	for _, x := range scopeInputs() {
+		if _, err := e.Decide(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sets := slices.Clone(scopeSets)
+	sets[0] = `{"src": ["alice@x.com"], "grants": [{"role": "user"}]}`
+	next := parseConfig(t, scopeConfigText(sets, ""))
+	draft, err := e.Draft(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload, err := e.Next(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, r := draft.CachedDecisions(), reload.CachedDecisions(); d != 0 || r != 8*3 {
+		t.Errorf("cached decisions: draft %d, reload %d; want 0 and the 8 other callers' 24", d, r)
+	}
+}

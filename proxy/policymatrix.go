@@ -65,7 +65,7 @@ func (s *Server) diffDraft(ctx context.Context, text []byte) (*engine.MatrixDiff
 		return nil, err
 	}
 	running := s.state.Load()
-	draft, err := running.engine.Next(ctx, cfg)
+	draft, err := running.engine.Draft(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
