@@ -370,6 +370,7 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		return nil, err
 	}
 	key, cacheable := analyzeInputUse(parsedOwn)
+	decides, scope := fingerprint(compiler, key, cfg)
 
 	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	prepare := func(q string) (oparego.PreparedEvalQuery, error) {
@@ -413,8 +414,8 @@ func (o *options) build(ctx context.Context, cfg *policy.Config) (*revision, err
 		prepare:       prepare,
 		id:            revisionID(all),
 		modules:       exported,
-		decides:       decidesID(compiler, key, cfg),
-		scope:         newGrantScope(compiler, key, cfg),
+		decides:       decides,
+		scope:         scope,
 		cfg:           cfg,
 		decide:        decide,
 		explain:       explain,
@@ -566,26 +567,6 @@ func analyzeInputUse(mods []*ast.Module) (keyFields, bool) {
 		})
 	}
 	return k, cacheable
-}
-
-// decidesID fingerprints what a revision's decisions read (see
-// revision.decides): the compiled modules as OPA prints them, which
-// leaves out comments (the generated grants name the file and each grant's
-// line), the cache key's fields, and which hooks are defined and enabled.
-func decidesID(c *ast.Compiler, key keyFields, cfg *policy.Config) string {
-	h := sha256.New()
-	for _, name := range sortedModuleNames(c) {
-		h.Write([]byte(name))
-		h.Write([]byte{0})
-		h.Write([]byte(c.Modules[name].String()))
-		h.Write([]byte{0})
-	}
-	fmt.Fprintf(h, "key %+v\x00", key)
-	for _, hk := range hookFlags(cfg) {
-		h.Write([]byte(hk))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 func revisionID(mods []rego.Module) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -38,64 +39,60 @@ type grantScope struct {
 // indexKinds are the keys of data.sluice.grants.index.
 var indexKinds = []string{"logins", "domains", "tags", "groups", "globs"}
 
-// newGrantScope fingerprints c's policy for per-caller invalidation. It
-// returns nil, so that a reload drops every cached decision whenever the
+// fingerprint hashes what a revision's decisions read, in one pass over
+// the compiled modules. decides covers all of it: the modules without
+// their comments (the generated grants name the file and each grant's
+// line), the cache key's fields, and which hooks are defined and enabled
+// (see revision.decides). The grant scope covers the same but for the
+// generated index and grant rules, which it hashes per pattern instead;
+// it is nil, so that a reload drops every cached decision whenever the
 // grants change, when a module other than the generated one reads
-// data.sluice.grants in a way this does not model: the user's modules at
+// data.sluice.grants in a way it does not model: the user's modules at
 // all, the library beyond the index, everyone and the rules kept in rest.
-func newGrantScope(c *ast.Compiler, key keyFields, cfg *policy.Config) *grantScope {
-	gen := c.Modules[rego.GrantsFile]
-	if gen == nil {
-		return nil
-	}
-	library := make(map[string]bool)
-	for _, m := range rego.Library() {
-		library[m.Name] = true
-	}
-	for name, m := range c.Modules {
-		if name == rego.GrantsFile {
-			continue
-		}
-		if !readsGrantsAsModeled(m, library[name]) {
-			return nil
-		}
+func fingerprint(c *ast.Compiler, key keyFields, cfg *policy.Config) (decides string, scope *grantScope) {
+	all, rest := sha256.New(), sha256.New()
+	both := io.MultiWriter(all, rest)
+	write := func(w io.Writer, text string) {
+		io.WriteString(w, text)
+		w.Write([]byte{0})
 	}
 	s := &grantScope{kinds: make(map[string]map[string]string)}
-	h := sha256.New()
+	scoped := c.Modules[rego.GrantsFile] != nil && readsGrantsAsModeled(c)
 	for _, name := range sortedModuleNames(c) {
-		h.Write([]byte(name))
-		h.Write([]byte{0})
+		m := c.Modules[name]
+		write(both, name)
 		if name != rego.GrantsFile {
-			h.Write([]byte(c.Modules[name].String()))
-			h.Write([]byte{0})
+			write(both, m.String())
 			continue
 		}
-		h.Write([]byte(gen.Package.String()))
-		h.Write([]byte{0})
-		for _, r := range gen.Rules {
+		write(both, m.Package.String())
+		for _, imp := range m.Imports {
+			write(both, imp.String())
+		}
+		for _, r := range m.Rules {
+			text := r.String()
+			write(all, text)
 			switch r.Head.Name.String() {
 			case "grant":
-				continue
 			case "everyone":
 				s.everyone = hashTerm(r.Head.Value)
-				continue
 			case "index":
-				if !s.readIndex(r.Head.Value) {
-					return nil
-				}
-				continue
+				scoped = scoped && s.readIndex(r.Head.Value)
+			default:
+				write(rest, text)
 			}
-			h.Write([]byte(r.String()))
-			h.Write([]byte{0})
 		}
 	}
-	fmt.Fprintf(h, "key %+v\x00", key)
+	fmt.Fprintf(both, "key %+v\x00", key)
 	for _, hk := range hookFlags(cfg) {
-		h.Write([]byte(hk))
-		h.Write([]byte{0})
+		write(both, hk)
 	}
-	s.rest = hex.EncodeToString(h.Sum(nil)[:12])
-	return s
+	decides = hex.EncodeToString(all.Sum(nil)[:12])
+	if !scoped {
+		return decides, nil
+	}
+	s.rest = hex.EncodeToString(rest.Sum(nil)[:12])
+	return decides, s
 }
 
 // readIndex hashes each entry of the generated index, an object of
@@ -137,12 +134,26 @@ func hashTerm(t *ast.Term) string {
 	return string(sum[:16])
 }
 
-// readsGrantsAsModeled reports whether module m reads data.sluice.grants
-// only as grantScope models it. The user's modules may not read it at all
-// (nor define rules in it); the library may read any rule but "grant",
-// which rest leaves out. A reference that computes its package path
-// (data[x]) could read anything, so it counts as reading the grants.
-func readsGrantsAsModeled(m *ast.Module, library bool) bool {
+// readsGrantsAsModeled reports whether the modules other than the
+// generated one read data.sluice.grants only as grantScope models it. The
+// user's modules may not read it at all (nor define rules in it); the
+// library may read any rule but "grant", which rest leaves out. A
+// reference that computes its package path (data[x]) could read anything,
+// so it counts as reading the grants.
+func readsGrantsAsModeled(c *ast.Compiler) bool {
+	library := make(map[string]bool)
+	for _, m := range rego.Library() {
+		library[m.Name] = true
+	}
+	for name, m := range c.Modules {
+		if name != rego.GrantsFile && !moduleReadsGrantsAsModeled(m, library[name]) {
+			return false
+		}
+	}
+	return true
+}
+
+func moduleReadsGrantsAsModeled(m *ast.Module, library bool) bool {
 	ok := true
 	ast.WalkRefs(m, func(r ast.Ref) bool {
 		if !ok || !r[0].Equal(ast.DefaultRootDocument) {
