@@ -85,6 +85,16 @@ func comparable(t *testing.T, d Decision) string {
 	return string(b)
 }
 
+// warm decides every input once, filling e's cache.
+func warm(t *testing.T, e *Engine, inputs []Input) {
+	t.Helper()
+	for _, x := range inputs {
+		if _, err := e.Decide(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // checkReload warms a cache under before, reloads to after, and checks
 // that every decision served afterwards, cached or not, equals what an
 // engine without a cache decides under after. It returns the callers whose
@@ -95,11 +105,7 @@ func checkReload(t *testing.T, before, after string, opts ...Option) []string {
 	var last Observation
 	e := newEngine(t, parseConfig(t, before), append(opts, WithObserver(func(o Observation) { last = o }))...)
 	inputs := scopeInputs()
-	for _, x := range inputs {
-		if _, err := e.Decide(ctx, x); err != nil {
-			t.Fatal(err)
-		}
-	}
+	warm(t, e, inputs)
 	next := parseConfig(t, after)
 	if err := e.Update(ctx, next); err != nil {
 		t.Fatal(err)
@@ -408,11 +414,7 @@ func FuzzStarMatch(f *testing.F) {
 func TestDraftStartsEmpty(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t, parseConfig(t, scopeConfigText(scopeSets, "")))
-	for _, x := range scopeInputs() {
-		if _, err := e.Decide(ctx, x); err != nil {
-			t.Fatal(err)
-		}
-	}
+	warm(t, e, scopeInputs())
 	sets := slices.Clone(scopeSets)
 	sets[0] = `{"src": ["alice@x.com"], "grants": [{"role": "user"}]}`
 	next := parseConfig(t, scopeConfigText(sets, ""))
