@@ -145,10 +145,16 @@ type Writer struct {
 	// ch carries Write's records, each in a Record from recordPool that
 	// the run loop copies into its batch and gives back at once.
 	ch chan *Record
-	// full wakes the Writer when a batch's worth of records waits in ch.
-	// Records otherwise wait there for the next tick: waking the Writer
-	// for each one cost a goroutine switch per request.
+	// full wakes the Writer when a batch's worth of records waits, in ch
+	// and in the batch the Writer holds (held). Records otherwise wait
+	// for the next tick: waking the Writer for each one cost a goroutine
+	// switch per request.
 	full chan struct{}
+	// held is how many records the run loop holds in its batch while it
+	// waits, for wakeIfFull: a batch begun from ch, then topped up past a
+	// batch's worth by Writes that each found fewer in ch, would
+	// otherwise wait for the tick.
+	held atomic.Int64
 	// closing is closed by Close, after ch.
 	closing chan struct{}
 	kick    chan chan struct{}
@@ -349,7 +355,7 @@ func release(p *Record) {
 // wakeIfFull wakes the Writer once a batch's worth of records waits, or
 // half of QueueBytes.
 func (w *Writer) wakeIfFull() {
-	if len(w.ch) >= w.o.BatchSize || w.queuedBytes.Load() >= w.o.QueueBytes/2 {
+	if len(w.ch)+int(w.held.Load()) >= w.o.BatchSize || w.queuedBytes.Load() >= w.o.QueueBytes/2 {
 		w.wake()
 	}
 }
@@ -499,6 +505,12 @@ func (w *Writer) run() {
 	defer w.rp.timer.Stop()
 	for {
 		w.rp.arm()
+		// Writes from now on count the batch held; those before this
+		// saw an older count, so look at what they queued here.
+		w.held.Store(int64(len(batch)))
+		if len(batch) > 0 {
+			w.wakeIfFull()
+		}
 		select {
 		case <-w.rp.timer.C:
 			w.rp.fired()

@@ -75,6 +75,35 @@ func writeN(w *Writer, prefix string, n int) {
 	}
 }
 
+// TestWriterFlushesHeldBatchOnSize: records the Writer already took into
+// its batch count towards a batch's worth, so a batch completed by Writes
+// that each found few records queued is stored at once, not at the tick.
+func TestWriterFlushesHeldBatchOnSize(t *testing.T) {
+	f := &fakeInserter{}
+	w := NewWriter(f, WriterOptions{BatchSize: 10, FlushInterval: time.Hour, Logger: quietLogger()})
+	writeN(w, "a", 9)
+	w.wake() // as a Write does: the Writer takes the 9 and waits for more
+	deadline := time.Now().Add(5 * time.Second)
+	for w.held.Load() != 9 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Writer holds %d records, want the 9 queued", w.held.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	writeN(w, "b", 1)
+	for {
+		if n, _ := f.stored(); n == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n, _ := f.stored()
+			t.Fatalf("a batch's worth held and queued: %d stored, want 10 at once", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	closeWriter(t, w)
+}
+
 func TestWriterFlushesOnSize(t *testing.T) {
 	f := &fakeInserter{}
 	w := NewWriter(f, WriterOptions{BatchSize: 10, FlushInterval: time.Hour, Logger: quietLogger()})
