@@ -41,8 +41,12 @@ type externalFlags struct {
 	saturate    time.Duration // length of one closed-loop run (0 skips)
 	workers     int           // closed-loop clients
 	events      int           // content chunks in a streamed answer
-	sluiceFlags string        // extra `sluice serve` flags for both sluice targets
+	sluiceFlags string        // extra `sluice serve` flags for every sluice target
 	only        string        // modes to run, comma-separated ("" for plain,stream)
+	// baseline, when set, is another sluice binary (an earlier build)
+	// run in the same rounds as targets base and base-nolog, so that a
+	// change is measured against it round by round.
+	baseline string
 }
 
 // proc is a proxy under test: a process pinned to the proxy core.
@@ -406,9 +410,9 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	if err := os.WriteFile(cfgPath, []byte(externalConfig(upstream.URL)), 0o600); err != nil {
 		return err
 	}
-	for _, v := range []struct{ name, db string }{{"sluice", ""}, {"sluice-nolog", "none"}} {
+	for _, v := range sluiceTargets(ef) {
 		state := filepath.Join(dir, v.name)
-		args := []string{ef.sluice, "serve", "--config", cfgPath, "--state-dir", state, "--local-user", "bench@example.com"}
+		args := []string{v.bin, "serve", "--config", cfgPath, "--state-dir", state, "--local-user", "bench@example.com"}
 		if v.db != "" {
 			args = append(args, "--db", v.db)
 		}
@@ -440,6 +444,7 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		ef.rounds, ef.rate, ef.streamRate, ef.events+2, ef.fixed, ef.workers, ef.saturate)
 	fmt.Fprintf(out, "proxies on CPU %d (GOMAXPROCS=1), load and mock on CPU %d; medians of rounds, [min–max] of per-round ratios to bare\n\n", ef.proxyCPU, ef.loadCPU)
 	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\terrors\t\n")
+	var compared []string // the table of sluice against its baseline
 	for _, m := range modes {
 		// Warm every target: connections, caches, the runtime's heap.
 		for _, p := range procs {
@@ -461,14 +466,9 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		base := res["bare"]
 		for _, p := range procs {
 			rs := res[p.name]
-			var cpuR, thrR, addR []float64
+			cpuR, thrR := perRound(rs, base, roundCPU), perRound(rs, base, roundRate)
+			var addR []float64
 			for i, r := range rs {
-				if base[i].cpuPerReq > 0 {
-					cpuR = append(cpuR, float64(r.cpuPerReq)/float64(base[i].cpuPerReq))
-				}
-				if base[i].maxRate > 0 {
-					thrR = append(thrR, r.maxRate/base[i].maxRate)
-				}
 				addR = append(addR, float64(r.p99-base[i].p99))
 			}
 			pick := func(f func(roundResult) float64) float64 {
@@ -500,9 +500,31 @@ func runExternal(ef externalFlags, out io.Writer) error {
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p999) }))),
 				addCol, maxCol, thrCol, errs)
 		}
+		for _, v := range sluiceTargets(ef) {
+			if v.against == "" {
+				continue
+			}
+			rs, base := res[v.name], res[v.against]
+			thrCol := "—"
+			if ef.saturate > 0 {
+				thrCol = ratioCol(perRound(rs, base, roundRate))
+			}
+			compared = append(compared, fmt.Sprintf("%s\t%s ÷ %s\t%s\t%s\t\n", m.name, v.name, v.against,
+				ratioCol(perRound(rs, base, roundCPU)), thrCol))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(compared) > 0 {
+		fmt.Fprintf(out, "\nsluice against the baseline %s, round by round: medians [min–max] of per-round ratios\n\n", filepath.Base(ef.baseline))
+		fmt.Fprintf(tw, "mode\ttargets\tCPU/req ratio\tthroughput ratio\t\n")
+		for _, line := range compared {
+			fmt.Fprint(tw, line)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	// Idle memory after the load: give the runtimes a moment to return
 	// what they freed.
@@ -521,6 +543,42 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// sluiceTarget is a sluice process of the external benchmark: its
+// name, binary and request log (db, "" for the default), and the target
+// it is compared with round by round ("" for none but bare).
+type sluiceTarget struct {
+	name, bin, db, against string
+}
+
+// sluiceTargets are the sluice processes to run: sluice with and without
+// its request log, and with a baseline the baseline's two, each of
+// sluice's compared with the baseline's of the same log.
+func sluiceTargets(ef externalFlags) []sluiceTarget {
+	ts := []sluiceTarget{{name: "sluice", bin: ef.sluice}, {name: "sluice-nolog", bin: ef.sluice, db: "none"}}
+	if ef.baseline == "" {
+		return ts
+	}
+	ts[0].against, ts[1].against = "base", "base-nolog"
+	return append(ts, sluiceTarget{name: "base", bin: ef.baseline}, sluiceTarget{name: "base-nolog", bin: ef.baseline, db: "none"})
+}
+
+// perRound is f of each of a's rounds divided by f of the same round of
+// b, for the rounds where b's is above zero: targets are compared within
+// a round, which shares the machine's state of the moment, rather than
+// median against median.
+func perRound(a, b []roundResult, f func(roundResult) float64) []float64 {
+	var v []float64
+	for i := range min(len(a), len(b)) {
+		if d := f(b[i]); d > 0 {
+			v = append(v, f(a[i])/d)
+		}
+	}
+	return v
+}
+
+func roundCPU(r roundResult) float64  { return float64(r.cpuPerReq) }
+func roundRate(r roundResult) float64 { return r.maxRate }
 
 func ratioCol(v []float64) string {
 	if len(v) == 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -186,5 +187,62 @@ func TestExternalModeRequests(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPerRound: targets are compared within each round, so a round
+// where the machine was slower for everyone does not count as a change.
+func TestPerRound(t *testing.T) {
+	ms := func(v ...int) []roundResult {
+		rs := make([]roundResult, len(v))
+		for i, x := range v {
+			rs[i] = roundResult{cpuPerReq: time.Duration(x) * time.Microsecond, maxRate: float64(x)}
+		}
+		return rs
+	}
+	tests := []struct {
+		name string
+		a, b []roundResult
+		want []float64
+	}{
+		{"same rounds", ms(110, 220, 330), ms(100, 200, 300), []float64{1.1, 1.1, 1.1}},
+		// Medians alone would give 1.0 here: the rounds say 0.5 and 2.
+		{"rounds disagree", ms(100, 400), ms(200, 200), []float64{0.5, 2}},
+		{"a round without a measure", ms(100, 100), ms(0, 50), []float64{2}},
+		{"fewer rounds of one", ms(100), ms(50, 50), []float64{2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := perRound(tt.a, tt.b, roundCPU)
+			if len(got) != len(tt.want) {
+				t.Fatalf("perRound = %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if math.Abs(got[i]-tt.want[i]) > 1e-9 {
+					t.Errorf("perRound = %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestSluiceTargets: with a baseline binary, the baseline runs with and
+// without its request log beside sluice, and each sluice target is
+// compared with the baseline's of the same log.
+func TestSluiceTargets(t *testing.T) {
+	got := sluiceTargets(externalFlags{sluice: "new"})
+	want := []sluiceTarget{{name: "sluice", bin: "new"}, {name: "sluice-nolog", bin: "new", db: "none"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("without a baseline: %+v, want %+v", got, want)
+	}
+	got = sluiceTargets(externalFlags{sluice: "new", baseline: "old"})
+	want = []sluiceTarget{
+		{name: "sluice", bin: "new", against: "base"},
+		{name: "sluice-nolog", bin: "new", db: "none", against: "base-nolog"},
+		{name: "base", bin: "old"},
+		{name: "base-nolog", bin: "old", db: "none"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("with a baseline: %+v, want %+v", got, want)
 	}
 }
