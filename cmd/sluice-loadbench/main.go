@@ -99,6 +99,9 @@ func main() {
 	default:
 		fatal(fmt.Errorf("-role %q: bare or mock", *role))
 	}
+	if ef.baseline != "" && (!*external || *streams > 0) {
+		fatal(errors.New("-baseline compares load runs of -external (without -streams) only"))
+	}
 	if *streams > 0 && *h2 && *interval <= 0 {
 		*interval = time.Second
 	}
