@@ -435,6 +435,11 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}}
+	// Read the resident memory at start as it is once started: sluice
+	// returns what compiling its policy took within a second of being
+	// ready, and read at once, the last one started could show twice its
+	// settled size.
+	time.Sleep(2 * time.Second)
 	rssStart := map[string]int64{}
 	for _, p := range procs {
 		rssStart[p.name] = p.rss()
