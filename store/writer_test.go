@@ -91,34 +91,32 @@ func TestWriterFlushesHeldBatchOnSize(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	writeN(w, "b", 1)
+	waitStored(t, f, 10, "a batch's worth held and queued")
+	closeWriter(t, w)
+}
+
+// waitStored waits up to 5 s for f to hold want records, and fails the
+// test, saying what was written, when it does not.
+func waitStored(t *testing.T, f *fakeInserter, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if n, _ := f.stored(); n == 10 {
-			break
+		n, _ := f.stored()
+		if n == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			n, _ := f.stored()
-			t.Fatalf("a batch's worth held and queued: %d stored, want 10 at once", n)
+			t.Fatalf("%s: %d stored within 5s, want %d", what, n, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	closeWriter(t, w)
 }
 
 func TestWriterFlushesOnSize(t *testing.T) {
 	f := &fakeInserter{}
 	w := NewWriter(f, WriterOptions{BatchSize: 10, FlushInterval: time.Hour, Logger: quietLogger()})
 	writeN(w, "r", 25)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if n, _ := f.stored(); n == 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			n, _ := f.stored()
-			t.Fatalf("after 25 writes with batch size 10: %d stored, want two full batches", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitStored(t, f, 20, "after 25 writes with batch size 10 (two full batches)")
 	closeWriter(t, w)
 	n, batches := f.stored()
 	if n != 25 || len(batches) != 3 || len(batches[2]) != 5 {
@@ -131,16 +129,7 @@ func TestWriterFlushesOnInterval(t *testing.T) {
 	w := NewWriter(f, WriterOptions{BatchSize: 1000, FlushInterval: 20 * time.Millisecond, Logger: quietLogger()})
 	defer closeWriter(t, w)
 	writeN(w, "r", 3)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if n, _ := f.stored(); n == 3 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("3 records not stored within 5s with a 20ms flush interval")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitStored(t, f, 3, "3 records with a 20ms flush interval")
 }
 
 func TestWriterFlush(t *testing.T) {
