@@ -53,20 +53,25 @@ var (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests     *prometheus.CounterVec
-	tokens       *prometheus.CounterVec
-	cost         *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	ttfb         *prometheus.HistogramVec
-	stream       *prometheus.HistogramVec
-	decisions    *prometheus.CounterVec
-	decisionDur  prometheus.Histogram
-	cache        *prometheus.CounterVec
-	openStreams  prometheus.Gauge
-	reloads      *prometheus.CounterVec
-	quotaRefused *prometheus.CounterVec
-	attempts     *prometheus.CounterVec
-	failovers    *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
+	cost        *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	ttfb        *prometheus.HistogramVec
+	stream      *prometheus.HistogramVec
+	decisions   *prometheus.CounterVec
+	decisionDur prometheus.Histogram
+	cache       *prometheus.CounterVec
+	// The series observeDecision counts in, looked up once: it runs for
+	// every request, and a vector's lookup (validate, hash, map read
+	// under a lock) cost more than the count itself.
+	decisionSeries map[string]prometheus.Counter // by result
+	cacheSeries    map[string]prometheus.Counter // by cache result
+	openStreams    prometheus.Gauge
+	reloads        *prometheus.CounterVec
+	quotaRefused   *prometheus.CounterVec
+	attempts       *prometheus.CounterVec
+	failovers      *prometheus.CounterVec
 
 	// Per-user series; nil unless Options.MetricsPerUser.
 	userRequests *prometheus.CounterVec
@@ -160,11 +165,13 @@ func newMetrics(s *Server, perUser bool) *metrics {
 	}
 	// Series that exist from the start, so rates and ratios are defined
 	// before the first event.
+	m.decisionSeries = map[string]prometheus.Counter{}
 	for _, r := range []string{"allow", "deny", "error"} {
-		m.decisions.WithLabelValues(r)
+		m.decisionSeries[r] = m.decisions.WithLabelValues(r)
 	}
+	m.cacheSeries = map[string]prometheus.Counter{}
 	for _, r := range []string{"hit", "miss"} {
-		m.cache.WithLabelValues(r)
+		m.cacheSeries[r] = m.cache.WithLabelValues(r)
 	}
 	for _, r := range []string{"applied", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
@@ -202,9 +209,14 @@ func (m *metrics) observeDecision(o engine.Observation) {
 	case o.Allow:
 		result = "allow"
 	}
-	m.decisions.WithLabelValues(result).Inc()
+	m.decisionSeries[result].Inc()
 	m.decisionDur.Observe(o.Duration.Seconds())
-	if o.Cache != "" {
+	if o.Cache == "" {
+		return
+	}
+	if c, ok := m.cacheSeries[o.Cache]; ok {
+		c.Inc()
+	} else {
 		m.cache.WithLabelValues(o.Cache).Inc()
 	}
 }
