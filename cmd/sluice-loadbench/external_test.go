@@ -246,3 +246,58 @@ func TestSluiceTargets(t *testing.T) {
 		t.Errorf("with a baseline: %+v, want %+v", got, want)
 	}
 }
+
+// TestMeasureClosedLoopCPU: a round with a closed-loop run reports that
+// run's CPU time per request beside the fixed-rate run's, read from the
+// target's /proc entry (this process, which serves the mock here); a
+// round without one reports neither its rate nor its CPU.
+func TestMeasureClosedLoopCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	upstream, err := serveLoopback(mockProvider(5, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close()
+	p := &proc{name: "bare", url: upstream.URL, pid: os.Getpid()}
+	modes, err := externalModes(externalFlags{only: "stream", streamRate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: transport()}
+	tests := []struct {
+		name     string
+		saturate time.Duration
+	}{
+		{"with a closed-loop run", 300 * time.Millisecond},
+		{"without one", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ef := externalFlags{fixed: 200 * time.Millisecond, saturate: tt.saturate, workers: 4}
+			rr, err := measure(context.Background(), client, p, modes[0], ef)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rr.requests == 0 || rr.errors != 0 {
+				t.Fatalf("fixed-rate run: %d requests, %d errors", rr.requests, rr.errors)
+			}
+			if tt.saturate == 0 {
+				if rr.maxRate != 0 || rr.maxCPUPerReq != 0 {
+					t.Errorf("no closed-loop run, yet max rate %.0f and CPU per request %s", rr.maxRate, rr.maxCPUPerReq)
+				}
+				return
+			}
+			if rr.maxRate <= 0 {
+				t.Errorf("max rate %.0f, want above zero", rr.maxRate)
+			}
+			// A streamed request through this process costs tens of
+			// microseconds at least; a second would mean the count of
+			// requests went missing.
+			if rr.maxCPUPerReq <= 0 || rr.maxCPUPerReq > time.Second {
+				t.Errorf("closed-loop CPU per request %s, want a positive figure under a second", rr.maxCPUPerReq)
+			}
+		})
+	}
+}
