@@ -53,25 +53,20 @@ var (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests    *prometheus.CounterVec
-	tokens      *prometheus.CounterVec
-	cost        *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	ttfb        *prometheus.HistogramVec
-	stream      *prometheus.HistogramVec
-	decisions   *prometheus.CounterVec
-	decisionDur prometheus.Histogram
-	cache       *prometheus.CounterVec
-	// The series observeDecision counts in, looked up once: it runs for
-	// every request, and a vector's lookup (validate, hash, map read
-	// under a lock) cost more than the count itself.
-	decisionSeries map[string]prometheus.Counter // by result
-	cacheSeries    map[string]prometheus.Counter // by cache result
-	openStreams    prometheus.Gauge
-	reloads        *prometheus.CounterVec
-	quotaRefused   *prometheus.CounterVec
-	attempts       *prometheus.CounterVec
-	failovers      *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	tokens       *prometheus.CounterVec
+	cost         *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	ttfb         *prometheus.HistogramVec
+	stream       *prometheus.HistogramVec
+	decisions    *prometheus.CounterVec
+	decisionDur  prometheus.Histogram
+	cache        *prometheus.CounterVec
+	openStreams  prometheus.Gauge
+	reloads      *prometheus.CounterVec
+	quotaRefused *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	failovers    *prometheus.CounterVec
 
 	// Per-user series; nil unless Options.MetricsPerUser.
 	userRequests *prometheus.CounterVec
@@ -85,6 +80,12 @@ type metrics struct {
 	durationSeries seriesCache[string, prometheus.Observer]
 	ttfbSeries     seriesCache[string, prometheus.Observer]
 	streamSeries   seriesCache[string, prometheus.Observer]
+
+	// The series observeDecision counts in, looked up once: it runs for
+	// every request, and a vector's lookup (validate, hash, map read
+	// under a lock) cost more than the count itself.
+	decisionSeries map[string]prometheus.Counter // by result
+	cacheSeries    map[string]prometheus.Counter // by cache result
 
 	handler http.Handler
 	// collectors are every registered collector, for tests that check

@@ -350,9 +350,9 @@ func externalConfig(upstreamURL string) string {
 type roundResult struct {
 	cpuPerReq time.Duration
 	// maxCPUPerReq is the CPU time per request of the closed-loop run,
-	// where the proxy never waits for work: the cost of a request with
-	// warm caches, which the fixed-rate run's figure exceeds by what
-	// waking up between requests costs (see README, Performance).
+	// where the proxy waits far less for work: the fixed-rate run's
+	// figure exceeds it by what waking up between requests costs (see
+	// README, Performance).
 	maxCPUPerReq     time.Duration
 	p50, p99, p999   time.Duration
 	maxRate          float64
