@@ -84,8 +84,8 @@ type metrics struct {
 	// The series observeDecision counts in, looked up once: it runs for
 	// every request, and a vector's lookup (validate, hash, map read
 	// under a lock) cost more than the count itself.
-	decisionSeries map[string]prometheus.Counter // by result
-	cacheSeries    map[string]prometheus.Counter // by cache result
+	allowed, denied, decisionErrors prometheus.Counter
+	cacheHits, cacheMisses          prometheus.Counter
 
 	handler http.Handler
 	// collectors are every registered collector, for tests that check
@@ -166,14 +166,11 @@ func newMetrics(s *Server, perUser bool) *metrics {
 	}
 	// Series that exist from the start, so rates and ratios are defined
 	// before the first event.
-	m.decisionSeries = map[string]prometheus.Counter{}
-	for _, r := range []string{"allow", "deny", "error"} {
-		m.decisionSeries[r] = m.decisions.WithLabelValues(r)
-	}
-	m.cacheSeries = map[string]prometheus.Counter{}
-	for _, r := range []string{"hit", "miss"} {
-		m.cacheSeries[r] = m.cache.WithLabelValues(r)
-	}
+	m.allowed = m.decisions.WithLabelValues("allow")
+	m.denied = m.decisions.WithLabelValues("deny")
+	m.decisionErrors = m.decisions.WithLabelValues("error")
+	m.cacheHits = m.cache.WithLabelValues("hit")
+	m.cacheMisses = m.cache.WithLabelValues("miss")
 	for _, r := range []string{"applied", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
 	}
@@ -203,21 +200,22 @@ func newMetrics(s *Server, perUser bool) *metrics {
 
 // observeDecision is the engine's observer (engine.WithObserver).
 func (m *metrics) observeDecision(o engine.Observation) {
-	result := "deny"
 	switch {
 	case o.Err != nil:
-		result = "error"
+		m.decisionErrors.Inc()
 	case o.Allow:
-		result = "allow"
+		m.allowed.Inc()
+	default:
+		m.denied.Inc()
 	}
-	m.decisionSeries[result].Inc()
 	m.decisionDur.Observe(o.Duration.Seconds())
-	if o.Cache == "" {
-		return
-	}
-	if c, ok := m.cacheSeries[o.Cache]; ok {
-		c.Inc()
-	} else {
+	switch o.Cache {
+	case "":
+	case "hit":
+		m.cacheHits.Inc()
+	case "miss":
+		m.cacheMisses.Inc()
+	default:
 		m.cache.WithLabelValues(o.Cache).Inc()
 	}
 }

@@ -133,7 +133,11 @@ func TestMetricsExposition(t *testing.T) {
 		// bob's, and the scrape's own: asked about no model, the admin
 		// is not allowed one, but read_metrics lets them read.
 		{"sluice_policy_decisions_total", []string{"result=deny"}, 2},
+		// Present from the start, and never counted here.
+		{"sluice_policy_decisions_total", []string{"result=error"}, 0},
 		{"sluice_policy_cache_lookups_total", []string{"result=hit"}, 1},
+		// The first decision of each of the four entries below.
+		{"sluice_policy_cache_lookups_total", []string{"result=miss"}, 4},
 		{"sluice_open_streams", nil, 0},
 		{"sluice_hook_queue_length", nil, 0},
 		{"sluice_config_revision", []string{"revision=" + gw.srv.state.Load().engine.Revision()}, 1},
