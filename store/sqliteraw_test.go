@@ -27,8 +27,9 @@ func openSQLiteStore(t testing.TB) *sqlStore {
 }
 
 // FuzzRawInsert: a record inserted in a full chunk, bound on the
-// connection's C handle (rawInserts, cStatements), reads back as the same record inserted alone,
-// bound through database/sql.
+// connection's C handle (rawInserts, cStatements), reads back as the same
+// record inserted alone in a transaction of database/sql's, bound by the
+// driver.
 func FuzzRawInsert(f *testing.F) {
 	f.Add("alice@example.com", "gpt-5", "/v1/chat/completions", "", int64(1_700_000_000_000), 200, int64(120), false, 0.0012)
 	f.Add("b\x00ob", "m\xff", "", "upstream failed", int64(0), 502, int64(-1), true, -1.5)
@@ -61,7 +62,7 @@ func FuzzRawInsert(f *testing.F) {
 		if st.raw.c == nil || len(st.raw.c.stmts) == 0 {
 			t.Fatal("the full chunk was not bound on the connection's C handle")
 		}
-		if err := st.Insert(ctx, []Record{alone}); err != nil {
+		if err := st.insertTx(ctx, st.db, nil, []Record{alone}, nil, false); err != nil {
 			t.Fatalf("one row: %v", err)
 		}
 		want, err := st.Request(ctx, alone.ID, Lookup{})

@@ -464,13 +464,15 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 	// connection take unboxed values instead.
 	var args []any
 	var vals []colValue
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
+	for start := 0; start < len(rows); {
+		size, prepared := s.d.chunkRows(len(rows)-start, per)
+		chunk := rows[start : start+size]
+		start += size
 		q := s.d.insertInto + "requests (" + requestColumnList + ") VALUES " +
 			placeholders(len(chunk), len(requestColumns)) + " ON CONFLICT (id) DO NOTHING"
 		var n int64
 		var err error
-		if raw != nil && len(chunk) == per {
+		if raw != nil && prepared {
 			vals = vals[:0]
 			for i := range chunk {
 				r := &chunk[i]
@@ -483,7 +485,7 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 				r := &chunk[i]
 				args = appendRecordArgs(args, r, r.RawRequest != nil || r.RawResponse != nil)
 			}
-			n, err = in.exec(ctx, q, len(chunk) == per, args)
+			n, err = in.exec(ctx, q, prepared, args)
 		}
 		if err != nil {
 			return fmt.Errorf("insert requests: %w", err)
@@ -501,15 +503,17 @@ func (s *sqlStore) insertTx(ctx context.Context, conn beginner, raw *rawInserts,
 			return fmt.Errorf("insert requests: usage rollups: %w", err)
 		}
 	}
-	for start := 0; start < len(blobs); start += per {
-		chunk := blobs[start:min(start+per, len(blobs))]
+	for start := 0; start < len(blobs); {
+		size, prepared := s.d.chunkRows(len(blobs)-start, per)
+		chunk := blobs[start : start+size]
+		start += size
 		args := make([]any, 0, len(chunk)*len(blobColumns))
 		for _, b := range chunk {
 			args = append(args, b.id, b.kind, b.time, b.codec, b.keyID, b.size, b.data)
 		}
 		q := s.d.insertInto + "request_blobs (" + blobColumnList + ") VALUES " +
 			placeholders(len(chunk), len(blobColumns)) + " ON CONFLICT (request_id, kind) DO NOTHING"
-		if _, err := in.exec(ctx, q, len(chunk) == per, args); err != nil {
+		if _, err := in.exec(ctx, q, prepared, args); err != nil {
 			return fmt.Errorf("insert request bodies: %w", err)
 		}
 	}
