@@ -100,27 +100,44 @@ func (p *proc) stop() {
 const clockTick = 10 * time.Millisecond
 
 func procCPU(pid int) (time.Duration, error) {
+	st, err := readProcStat(pid)
+	return st.user + st.sys, err
+}
+
+// procStat is a process's CPU time and page faults so far, from the
+// kernel's accounting in /proc/PID/stat (all threads).
+type procStat struct {
+	user, sys time.Duration
+	// minflt counts minor page faults: pages mapped without reading the
+	// disk (memory handed back to the kernel and touched again, pages of
+	// the executable mapped back in).
+	minflt int64
+}
+
+func readProcStat(pid int) (procStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	// The command name, in parentheses, may hold spaces: count fields
 	// from the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// After ')': state(3) ... utime is field 14, stime 15 (1-based).
+	// After ')': state(3) ... minflt is field 10, utime 14, stime 15
+	// (1-based).
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
+	flt, err0 := strconv.ParseInt(f[7], 10, 64)
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+	if err := errors.Join(err0, err1, err2); err != nil {
+		return procStat{}, err
 	}
-	return time.Duration(ut+st) * clockTick, nil
+	return procStat{user: time.Duration(ut) * clockTick, sys: time.Duration(st) * clockTick, minflt: flt}, nil
 }
 
 // pinSelf makes sure this process runs on the load core only: when it is
@@ -171,24 +188,34 @@ func freeAddr() (string, error) {
 // in dir/name.log, and waits until url answers. With cpu < 0 it runs
 // argv as it is, on any core (the memory runs, which time nothing).
 func startPinned(ctx context.Context, dir, name, url string, cpu int, argv ...string) (*proc, error) {
+	var env []string
+	if cpu >= 0 {
+		env = []string{"GOMAXPROCS=1"}
+	}
+	return startProc(ctx, dir, name, url, cpu, env, 30*time.Second, argv...)
+}
+
+// startProc starts argv with env added to this process's environment,
+// pinned to core cpu unless it is negative, its output in dir/name.log,
+// and waits up to wait until url answers.
+func startProc(ctx context.Context, dir, name, url string, cpu int, env []string, wait time.Duration, argv ...string) (*proc, error) {
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = os.Environ()
 	if cpu >= 0 {
 		cmd = exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
-		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	// taskset execs the program: the PID is the proxy's own.
+	// taskset and valgrind exec the program: the PID is the proxy's own.
 	p := &proc{name: name, url: url, cmd: cmd, pid: cmd.Process.Pid, log: logf}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second)
 		if err == nil {
@@ -353,7 +380,12 @@ type roundResult struct {
 	// where the proxy waits far less for work: the fixed-rate run's
 	// figure exceeds it by what waking up between requests costs (see
 	// README, Performance).
-	maxCPUPerReq     time.Duration
+	maxCPUPerReq time.Duration
+	// sysPerReq is the part of cpuPerReq spent in the kernel (system
+	// calls, page faults), faultsPerReq the minor page faults per request
+	// of the fixed-rate run.
+	sysPerReq        time.Duration
+	faultsPerReq     float64
 	p50, p99, p999   time.Duration
 	maxRate          float64
 	errors, requests int
@@ -453,7 +485,7 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	fmt.Fprintf(out, "%d rounds; open loop at %d req/s (JSON answers) and %d req/s (streamed, %d events) for %s; closed loop with %d clients for %s\n",
 		ef.rounds, ef.rate, ef.streamRate, ef.events+2, ef.fixed, ef.workers, ef.saturate)
 	fmt.Fprintf(out, "proxies on CPU %d (GOMAXPROCS=1), load and mock on CPU %d; medians of rounds, [min–max] of per-round ratios to bare\n\n", ef.proxyCPU, ef.loadCPU)
-	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\tCPU ÷ bare at max\terrors\t\n")
+	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tsystem\tfaults/req\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\tCPU ÷ bare at max\terrors\t\n")
 	var compared []string // the table of sluice against its baseline
 	for _, m := range modes {
 		// Warm every target: connections, caches, the runtime's heap.
@@ -504,8 +536,10 @@ func runExternal(ef externalFlags, out io.Writer) error {
 			} else {
 				thrCol, maxCPUCol = "—", "—"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.name, p.name,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.name, p.name,
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.cpuPerReq) }))), cpuCol,
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.sysPerReq) }))),
+				pick(func(r roundResult) float64 { return r.faultsPerReq }),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p50) }))),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p99) }))),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p999) }))),
@@ -631,12 +665,12 @@ func median(v []float64) float64 {
 func measure(ctx context.Context, client *http.Client, p *proc, m modeSpec, ef externalFlags) (roundResult, error) {
 	path, body := m.request(p)
 	url := p.url + path
-	cpu0, err := p.cpu()
+	st0, err := readProcStat(p.pid)
 	if err != nil {
 		return roundResult{}, fmt.Errorf("%s: %w (did it exit? see its log)", p.name, err)
 	}
 	ol := openLoop(ctx, client, url, body, m.rate, ef.fixed)
-	cpu1, err := p.cpu()
+	st1, err := readProcStat(p.pid)
 	if err != nil {
 		return roundResult{}, fmt.Errorf("%s: %w", p.name, err)
 	}
@@ -645,7 +679,10 @@ func measure(ctx context.Context, client *http.Client, p *proc, m modeSpec, ef e
 		fmt.Fprintf(os.Stderr, "%s %s: %d of %d requests failed, the first with: %v\n", m.name, p.name, ol.errors, ol.errors+ol.requests, ol.firstErr)
 	}
 	if ol.requests > 0 {
-		rr.cpuPerReq = (cpu1 - cpu0) / time.Duration(ol.requests)
+		n := time.Duration(ol.requests)
+		rr.cpuPerReq = (st1.user + st1.sys - st0.user - st0.sys) / n
+		rr.sysPerReq = (st1.sys - st0.sys) / n
+		rr.faultsPerReq = float64(st1.minflt-st0.minflt) / float64(ol.requests)
 	}
 	rr.p50, rr.p99, rr.p999 = ol.percentile(0.50), ol.percentile(0.99), ol.percentile(0.999)
 	if ef.saturate > 0 {

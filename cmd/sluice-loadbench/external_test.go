@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluice-gateway/sluice/internal/cputime"
 	"github.com/sluice-gateway/sluice/policy"
 	"github.com/sluice-gateway/sluice/proxy"
@@ -87,6 +89,38 @@ func TestProcCPU(t *testing.T) {
 	}
 	if after-before < 50*time.Millisecond {
 		t.Errorf("/proc counts %s for 100 ms of CPU, want at least 50ms", after-before)
+	}
+}
+
+// TestReadProcStatFaults: touching memory the process never had counts
+// minor faults, the figure the benchmark reports per request.
+func TestReadProcStatFaults(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	const size = 8 << 20
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	before, err := readProcStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < size; i += 4096 {
+		mem[i] = 1
+	}
+	after, err := readProcStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One fault a page, or one per 2 MB where the kernel maps huge pages.
+	if n := after.minflt - before.minflt; n < size/(2<<20) {
+		t.Errorf("touching %d MB of new memory counted %d minor faults", size>>20, n)
+	}
+	if after.user+after.sys < before.user+before.sys {
+		t.Errorf("CPU time went back: %v then %v", before, after)
 	}
 }
 
@@ -282,6 +316,9 @@ func TestMeasureClosedLoopCPU(t *testing.T) {
 			}
 			if rr.requests == 0 || rr.errors != 0 {
 				t.Fatalf("fixed-rate run: %d requests, %d errors", rr.requests, rr.errors)
+			}
+			if rr.sysPerReq < 0 || rr.sysPerReq > rr.cpuPerReq || rr.faultsPerReq < 0 {
+				t.Errorf("fixed-rate run: %s of system time in %s of CPU per request, %.1f faults", rr.sysPerReq, rr.cpuPerReq, rr.faultsPerReq)
 			}
 			if tt.saturate == 0 {
 				if rr.maxRate != 0 || rr.maxCPUPerReq != 0 {
