@@ -73,6 +73,9 @@ func main() {
 	flag.DurationVar(&ef.saturate, "saturate", 2*time.Second, "with -external, length of each closed-loop run for the most requests per second (0: none)")
 	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for every sluice process (the baseline's too), space-separated")
 	flag.StringVar(&ef.baseline, "baseline", "", "with -external, another sluice binary (an earlier build) to run in the same rounds, with and without its request log, and compare sluice with round by round")
+	var inf instructionsFlags
+	flag.IntVar(&inf.requests, "instructions", 0, "with -external, count instructions instead of timing: each proxy under valgrind's callgrind, this many requests per mode one at a time (needs valgrind; about a minute per target and mode at 300)")
+	flag.StringVar(&inf.keep, "callgrind-dir", "", "with -instructions, keep the callgrind dumps in this directory (read them with callgrind_annotate)")
 	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process (with -external: each proxy and the mock provider their own process, each proxy's own memory per stream)")
 	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles (of the proxies, with -external) to this path prefix while the streams are open")
 	h2 := flag.Bool("h2", false, "with -streams, a paced run over HTTP/2: h2c from the clients to the proxies and from the proxies to the mock")
@@ -128,11 +131,20 @@ func main() {
 		}
 		return
 	}
+	if inf.requests != 0 && (!*external || *streams > 0) {
+		fatal(errors.New("-instructions counts the proxies of -external load runs: add -external -sluice PATH, without -streams"))
+	}
 	if *external {
 		if ef.sluice == "" {
 			fatal(errors.New("-external needs -sluice PATH (bench/run.sh builds it)"))
 		}
 		ef.rounds, ef.workers, ef.events, ef.only = 3, *workers, *events, onlyMode
+		if inf.requests != 0 {
+			if err := runInstructions(ef, inf, os.Stdout); err != nil {
+				fatal(err)
+			}
+			return
+		}
 		flag.Visit(func(f *flag.Flag) {
 			if f.Name == "rounds" {
 				ef.rounds = *rounds
