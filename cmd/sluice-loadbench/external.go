@@ -414,7 +414,6 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		return err
 	}
 	defer upstream.Close()
-	upHost := strings.TrimPrefix(upstream.URL, "http://")
 
 	var procs []*proc
 	defer func() {
@@ -434,40 +433,13 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		procs = append(procs, p)
 		return nil
 	}
-	self, err := os.Executable()
+	targets, err := proxyTargets(ef, dir, upstream.URL)
 	if err != nil {
 		return err
 	}
-	if err := start("bare", func(a string) []string {
-		return []string{self, "-role", "bare", "-listen", a, "-upstream", upstream.URL}
-	}); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(dir, "sluice.hujson")
-	if err := os.WriteFile(cfgPath, []byte(externalConfig(upstream.URL)), 0o600); err != nil {
-		return err
-	}
-	for _, v := range sluiceTargets(ef) {
-		state := filepath.Join(dir, v.name)
-		args := []string{v.bin, "serve", "--config", cfgPath, "--state-dir", state, "--local-user", "bench@example.com"}
-		if v.db != "" {
-			args = append(args, "--db", v.db)
-		}
-		args = append(args, strings.Fields(ef.sluiceFlags)...)
-		if err := start(v.name, func(a string) []string { return append(args, "--listen", a) }); err != nil {
+	for _, t := range targets {
+		if err := start(t.name, t.argv); err != nil {
 			return err
-		}
-	}
-	if ef.nginx != "" {
-		if _, err := os.Stat(ef.nginx); err == nil {
-			err := start("nginx", func(a string) []string {
-				conf := filepath.Join(dir, "nginx.conf")
-				os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, a, upHost)), 0o600)
-				return []string{ef.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log")}
-			})
-			if err != nil {
-				return err
-			}
 		}
 	}
 
@@ -588,6 +560,52 @@ func runExternal(ef externalFlags, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%.1f MB\t%.1f MB\t%.1f MB\t\n", p.name, float64(rssStart[p.name])/1e6, float64(rssAfter[p.name])/1e6, float64(p.rss())/1e6)
 	}
 	return tw.Flush()
+}
+
+// proxyTarget is a proxy the external benchmark runs: its name, its
+// command line given the address to listen on, and what it adds to the
+// environment.
+type proxyTarget struct {
+	name string
+	argv func(addr string) []string
+	env  []string
+}
+
+// proxyTargets are the proxies of the external benchmark, in the order
+// they start: the bare proxy (this program with -role bare), sluice with
+// and without its request log (and the baseline's, with -baseline) with
+// ef.sluiceFlags, and nginx when installed. Their files go in dir.
+func proxyTargets(ef externalFlags, dir, upstreamURL string) ([]proxyTarget, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	ts := []proxyTarget{{name: "bare", argv: func(a string) []string {
+		return []string{self, "-role", "bare", "-listen", a, "-upstream", upstreamURL}
+	}}}
+	cfgPath := filepath.Join(dir, "sluice.hujson")
+	if err := os.WriteFile(cfgPath, []byte(externalConfig(upstreamURL)), 0o600); err != nil {
+		return nil, err
+	}
+	for _, v := range sluiceTargets(ef) {
+		args := []string{v.bin, "serve", "--config", cfgPath, "--state-dir", filepath.Join(dir, v.name), "--local-user", "bench@example.com"}
+		if v.db != "" {
+			args = append(args, "--db", v.db)
+		}
+		args = append(args, strings.Fields(ef.sluiceFlags)...)
+		ts = append(ts, proxyTarget{name: v.name, argv: func(a string) []string { return append(args, "--listen", a) }})
+	}
+	if ef.nginx != "" {
+		if _, err := os.Stat(ef.nginx); err == nil {
+			upHost := strings.TrimPrefix(upstreamURL, "http://")
+			ts = append(ts, proxyTarget{name: "nginx", argv: func(a string) []string {
+				conf := filepath.Join(dir, "nginx.conf")
+				os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, a, upHost)), 0o600)
+				return []string{ef.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log")}
+			}})
+		}
+	}
+	return ts, nil
 }
 
 // sluiceTarget is a sluice process of the external benchmark: its

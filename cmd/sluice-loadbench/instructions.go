@@ -88,14 +88,6 @@ var callgrindEnv = []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1"}
 // slower than natively.
 const callgrindStart = 5 * time.Minute
 
-// instructionTarget is one proxy to count: its name, and its command
-// line given the address to listen on.
-type instructionTarget struct {
-	name string
-	argv func(addr string) []string
-	env  []string // added to callgrindEnv
-}
-
 // runInstructions counts each target's instructions per request in every
 // mode of ef and prints the table.
 func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) error {
@@ -125,7 +117,9 @@ func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) err
 		return err
 	}
 	defer upstream.Close()
-	targets, err := instructionTargets(ef, dir, upstream.URL)
+	// See "What the count leaves out" above.
+	ef.sluiceFlags += " --trim-memory=false"
+	targets, err := proxyTargets(ef, dir, upstream.URL)
 	if err != nil {
 		return err
 	}
@@ -172,44 +166,6 @@ func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) err
 	return nil
 }
 
-// instructionTargets are the proxies to count: the bare proxy, sluice
-// with and without its request log (and the baseline's, with -baseline),
-// and nginx when installed.
-func instructionTargets(ef externalFlags, dir, upstreamURL string) ([]instructionTarget, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	ts := []instructionTarget{{name: "bare", argv: func(a string) []string {
-		return []string{self, "-role", "bare", "-listen", a, "-upstream", upstreamURL}
-	}}}
-	cfgPath := filepath.Join(dir, "sluice.hujson")
-	if err := os.WriteFile(cfgPath, []byte(externalConfig(upstreamURL)), 0o600); err != nil {
-		return nil, err
-	}
-	for _, v := range sluiceTargets(ef) {
-		args := []string{v.bin, "serve", "--config", cfgPath, "--state-dir", filepath.Join(dir, v.name), "--local-user", "bench@example.com"}
-		if v.db != "" {
-			args = append(args, "--db", v.db)
-		}
-		// See "What the count leaves out" above.
-		args = append(args, "--trim-memory=false")
-		args = append(args, strings.Fields(ef.sluiceFlags)...)
-		ts = append(ts, instructionTarget{name: v.name, argv: func(a string) []string { return append(args, "--listen", a) }})
-	}
-	if ef.nginx != "" {
-		if _, err := os.Stat(ef.nginx); err == nil {
-			upHost := strings.TrimPrefix(upstreamURL, "http://")
-			ts = append(ts, instructionTarget{name: "nginx", argv: func(a string) []string {
-				conf := filepath.Join(dir, "nginx.conf")
-				os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, a, upHost)), 0o600)
-				return []string{ef.nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log")}
-			}})
-		}
-	}
-	return ts, nil
-}
-
 // instructionCount is one target's count in one mode: instructions per
 // request, and the requests that failed while counting (see
 // countRequests).
@@ -220,7 +176,7 @@ type instructionCount struct {
 
 // countTarget starts t under callgrind and returns its instructions per
 // request in each mode.
-func countTarget(ctx context.Context, client *http.Client, t instructionTarget, modes []modeSpec, warm, n int, dir string) (map[string]instructionCount, error) {
+func countTarget(ctx context.Context, client *http.Client, t proxyTarget, modes []modeSpec, warm, n int, dir string) (map[string]instructionCount, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func TestCountInstructions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := instructionTarget{
+	target := proxyTarget{
 		name: "bare",
 		argv: func(addr string) []string { return []string{self, addr} },
 		// Without collections, which come a few hundred requests
