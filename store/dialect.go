@@ -48,14 +48,13 @@ func (d dialect) rowsPerStatement() int {
 // statement takes, at most per (rowsPerStatement), and whether that
 // statement is prepared once and cached. Full chunks always are. On
 // SQLite a shorter rest goes in statements of the largest power of two
-// that fits (13 rows: 8, 4, 1), each prepared once too: preparing an
-// insert into the requests table, with its dozens of columns, costs more
-// than running it, and a quiet gateway's batches are all shorter than a
-// chunk.
-// That caches at most one statement per power of two below per. On
-// PostgreSQL the rest is one statement, parsed by the server each time:
-// one round trip instead of several, for a batch the COPY path does not
-// take.
+// that fits (13 rows: 8, 4, 1), each prepared once too, which caches at
+// most one statement per power of two below per: preparing an insert
+// into the requests table, with its dozens of columns, costs more than
+// running it, and a quiet gateway's batches are all shorter than a
+// chunk. On PostgreSQL the rest is one statement, parsed by the server
+// each time: one round trip instead of several, for a batch the COPY
+// path does not take.
 func (d dialect) chunkRows(rest, per int) (rows int, prepared bool) {
 	switch {
 	case rest >= per:
