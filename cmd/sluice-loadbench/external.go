@@ -38,6 +38,7 @@ type externalFlags struct {
 	rate        int           // open-loop rate of plain requests, per second
 	streamRate  int           // open-loop rate of streamed requests
 	fixed       time.Duration // length of one open-loop run
+	warm        time.Duration // unmeasured run at the fixed rate before it
 	saturate    time.Duration // length of one closed-loop run (0 skips)
 	workers     int           // closed-loop clients
 	events      int           // content chunks in a streamed answer
@@ -683,6 +684,12 @@ func median(v []float64) float64 {
 func measure(ctx context.Context, client *http.Client, p *proc, m modeSpec, ef externalFlags) (roundResult, error) {
 	path, body := m.request(p)
 	url := p.url + path
+	if ef.warm > 0 {
+		// The target has waited while the others ran: what it gave back
+		// meanwhile (sluice's idle trimmer returns memory after 5 s) is
+		// taken again here, not in the measured run.
+		openLoop(ctx, client, url, body, m.rate, ef.warm)
+	}
 	st0, err := readProcStat(p.pid)
 	if err != nil {
 		return roundResult{}, fmt.Errorf("%s: %w (did it exit? see its log)", p.name, err)

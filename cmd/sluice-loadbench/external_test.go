@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,6 +122,45 @@ func TestReadProcStatFaults(t *testing.T) {
 	}
 	if after.user+after.sys < before.user+before.sys {
 		t.Errorf("CPU time went back: %v then %v", before, after)
+	}
+}
+
+// TestMeasureWarmsFirst: with -warm, the target serves an unmeasured run
+// before the fixed-rate one, whose requests are neither counted nor
+// charged.
+func TestMeasureWarmsFirst(t *testing.T) {
+	var served atomic.Int64
+	mock := mockProvider(5, true)
+	upstream, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		mock.ServeHTTP(w, r)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close()
+	p := &proc{name: "bare", url: upstream.URL, pid: os.Getpid()}
+	modes, err := externalModes(externalFlags{only: "plain", rate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: transport()}
+	for _, warm := range []time.Duration{0, 500 * time.Millisecond} {
+		served.Store(0)
+		ef := externalFlags{fixed: 300 * time.Millisecond, warm: warm}
+		rr, err := measure(context.Background(), client, p, modes[0], ef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 100 a second for 300 ms: 30 requests measured; the warm-up's 50
+		// served before them.
+		if rr.requests < 20 || rr.requests > 40 {
+			t.Errorf("warm %s: %d requests counted, want about 30", warm, rr.requests)
+		}
+		wantWarm := int64(warm / (10 * time.Millisecond))
+		if extra := served.Load() - int64(rr.requests); extra < wantWarm*3/4 || extra > wantWarm*5/4+2 {
+			t.Errorf("warm %s: %d requests served beyond the %d counted, want about %d", warm, extra, rr.requests, wantWarm)
+		}
 	}
 }
 

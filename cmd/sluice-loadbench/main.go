@@ -70,6 +70,7 @@ func main() {
 	flag.IntVar(&ef.rate, "rate", 1000, "with -external, plain requests per second in the fixed-rate run")
 	flag.IntVar(&ef.streamRate, "stream-rate", 300, "with -external, streamed requests per second in the fixed-rate run")
 	flag.DurationVar(&ef.fixed, "fixed", 5*time.Second, "with -external, length of each fixed-rate run")
+	flag.DurationVar(&ef.warm, "warm", 0, "with -external, an unmeasured run at the fixed rate this long right before each measured one, so that a target resumes from its wait between rounds outside the measure (0: none)")
 	flag.DurationVar(&ef.saturate, "saturate", 2*time.Second, "with -external, length of each closed-loop run for the most requests per second (0: none)")
 	flag.StringVar(&ef.sluiceFlags, "sluice-flags", "", "with -external, more `sluice serve` flags for every sluice process (the baseline's too), space-separated")
 	flag.StringVar(&ef.baseline, "baseline", "", "with -external, another sluice binary (an earlier build) to run in the same rounds, with and without its request log, and compare sluice with round by round")
