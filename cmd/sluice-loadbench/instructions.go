@@ -221,10 +221,9 @@ func countTarget(ctx context.Context, client *http.Client, t proxyTarget, modes 
 // dumps the counters to dump, and returns the instructions per request
 // and how many of the requests failed. Under callgrind a Go proxy now and
 // then loses a stream midway (the bare proxy's upstream connection reads
-// "use of closed network connection", about one stream in a few hundred
-// when requests follow each other at once, more with pauses between
-// them; never seen outside valgrind, nor with sluice). Such a request
-// counts as one: it did part of the work.
+// "use of closed network connection": one to three streams in a hundred
+// with events spaced as here; never seen outside valgrind, nor through
+// sluice). Such a request counts as one: it did part of the work.
 func countRequests(p *proc, send func() error, n int, dump string) (perRequest float64, failed int, err error) {
 	if _, err := callgrindCommand(p.pid, "zero", send); err != nil {
 		return 0, 0, err
