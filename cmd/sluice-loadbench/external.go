@@ -458,7 +458,7 @@ func runExternal(ef externalFlags, out io.Writer) error {
 	fmt.Fprintf(out, "%d rounds; open loop at %d req/s (JSON answers) and %d req/s (streamed, %d events) for %s; closed loop with %d clients for %s\n",
 		ef.rounds, ef.rate, ef.streamRate, ef.events+2, ef.fixed, ef.workers, ef.saturate)
 	fmt.Fprintf(out, "proxies on CPU %d (GOMAXPROCS=1), load and mock on CPU %d; medians of rounds, [min–max] of per-round ratios to bare\n\n", ef.proxyCPU, ef.loadCPU)
-	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tsystem\tfaults/req\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\tCPU ÷ bare at max\terrors\t\n")
+	fmt.Fprintf(tw, "mode\ttarget\tCPU/req\tCPU ÷ bare\tp50\tp99\tp99.9\tadded p99\tmax req/s\tthroughput ÷ bare\tCPU ÷ bare at max\terrors\tsystem\tfaults/req\t\n")
 	var compared []string // the table of sluice against its baseline
 	for _, m := range modes {
 		// Warm every target: connections, caches, the runtime's heap.
@@ -509,14 +509,16 @@ func runExternal(ef externalFlags, out io.Writer) error {
 			} else {
 				thrCol, maxCPUCol = "—", "—"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", m.name, p.name,
+			// The system and faults columns came later: last, so that
+			// scripts reading the others by position still find them.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t\n", m.name, p.name,
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.cpuPerReq) }))), cpuCol,
-				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.sysPerReq) }))),
-				pick(func(r roundResult) float64 { return r.faultsPerReq }),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p50) }))),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p99) }))),
 				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.p999) }))),
-				addCol, maxCol, thrCol, maxCPUCol, errs)
+				addCol, maxCol, thrCol, maxCPUCol, errs,
+				fmtDur(time.Duration(pick(func(r roundResult) float64 { return float64(r.sysPerReq) }))),
+				pick(func(r roundResult) float64 { return r.faultsPerReq }))
 		}
 		for _, v := range sluiceTargets(ef) {
 			if v.against == "" {
