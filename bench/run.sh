@@ -10,6 +10,7 @@
 #	bench/run.sh -mode stream -sluice-flags "--access-log=false"
 #	bench/run.sh -mode stream -warm 15s     # steady state: each target warmed before its measure
 #	bench/run.sh -instructions 300          # instructions per request under callgrind (valgrind)
+#	bench/run.sh -instructions 300 -cache-sim  # and the first-level cache misses per request
 #
 # -baseline-rev REV also builds sluice as of git revision REV and runs it
 # in the same rounds, then prints each sluice target against it, round by

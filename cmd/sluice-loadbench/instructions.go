@@ -44,6 +44,15 @@ import (
 //     of request log rows share each commit of the log's writer: its
 //     figure is the log's cost on a quiet gateway. At hundreds a second
 //     a commit carries more rows and each row costs less.
+//
+// Time per instruction: -cache-sim has callgrind simulate the first-level
+// caches too (--cache-sim=yes, with the host's geometry) and adds the
+// misses of each per request. Two programs that execute as many
+// instructions can still take different times, and the count alone does
+// not say why; the misses of the instruction cache do, for a program
+// whose code for one event does not fit in it. The simulation keeps the
+// caches warm across the waits between events, which a real core does
+// not: read the misses as a floor.
 
 // eventSpacing is how far apart the mock sends a stream's content events
 // in the instruction count. Sent at once, as the timed runs' mock does,
@@ -75,6 +84,7 @@ func spacedEvents(events int) http.Handler {
 type instructionsFlags struct {
 	requests int    // counted requests per target and mode
 	keep     string // directory for the callgrind dumps; "" removes them
+	cacheSim bool   // simulate the first-level caches and report their misses
 }
 
 // callgrindEnv is the environment of a proxy under callgrind: one P, as
@@ -134,7 +144,7 @@ func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) err
 	client := &http.Client{Transport: transport()}
 	ctx := context.Background()
 	for _, t := range targets {
-		per, err := countTarget(ctx, client, t, modes, warm, inf.requests, dir)
+		per, err := countTarget(ctx, client, t, modes, warm, inf.requests, dir, inf.cacheSim)
 		if err != nil {
 			return err
 		}
@@ -144,22 +154,35 @@ func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) err
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "mode\ttarget\tinstructions/req\t÷ bare\tfailed\t\n")
+	fmt.Fprintf(tw, "mode\ttarget\tinstructions/req\t÷ bare\tfailed\t")
+	if inf.cacheSim {
+		fmt.Fprintf(tw, "I1 misses/req\t÷ bare\tD1 misses/req\t÷ bare\t")
+	}
+	fmt.Fprintln(tw)
+	ratio := func(v, bare float64) string {
+		if bare <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2fx", v/bare)
+	}
 	for _, m := range modes {
-		bare := counts[m.name]["bare"].perRequest
+		bare := counts[m.name]["bare"]
 		for _, t := range targets {
 			c := counts[m.name][t.name]
-			ratio := "–"
-			if bare > 0 {
-				ratio = fmt.Sprintf("%.2fx", c.perRequest/bare)
+			fmt.Fprintf(tw, "%s\t%s\t%.0fk\t%s\t%d\t", m.name, t.name, c.perRequest/1000, ratio(c.perRequest, bare.perRequest), c.failed)
+			if inf.cacheSim {
+				fmt.Fprintf(tw, "%.1fk\t%s\t%.1fk\t%s\t", c.i1Misses/1000, ratio(c.i1Misses, bare.i1Misses), c.d1Misses/1000, ratio(c.d1Misses, bare.d1Misses))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0fk\t%s\t%d\t\n", m.name, t.name, c.perRequest/1000, ratio, c.failed)
+			fmt.Fprintln(tw)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "\nfailed: requests that broke off under callgrind, each counted as one (see countRequests)")
+	if inf.cacheSim {
+		fmt.Fprintln(out, "misses: first-level instruction (I1) and data (D1, reads and writes) cache misses callgrind simulated, caches warm between events")
+	}
 	if inf.keep != "" {
 		fmt.Fprintf(out, "in %s: each target's log and callgrind dumps (callgrind_annotate TARGET.callgrind.N, N counting the modes from 1)\n", inf.keep)
 	}
@@ -167,22 +190,28 @@ func runInstructions(ef externalFlags, inf instructionsFlags, out io.Writer) err
 }
 
 // instructionCount is one target's count in one mode: instructions per
-// request, and the requests that failed while counting (see
-// countRequests).
+// request, the requests that failed while counting (see countRequests)
+// and, with the caches simulated, their misses per request.
 type instructionCount struct {
 	perRequest float64
 	failed     int
+	i1Misses   float64 // instruction cache
+	d1Misses   float64 // data cache, reads and writes
 }
 
 // countTarget starts t under callgrind and returns its instructions per
 // request in each mode.
-func countTarget(ctx context.Context, client *http.Client, t proxyTarget, modes []modeSpec, warm, n int, dir string) (map[string]instructionCount, error) {
+func countTarget(ctx context.Context, client *http.Client, t proxyTarget, modes []modeSpec, warm, n int, dir string, cacheSim bool) (map[string]instructionCount, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	out := filepath.Join(dir, t.name+".callgrind")
-	argv := append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + out}, t.argv(addr)...)
+	argv := []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + out}
+	if cacheSim {
+		argv = append(argv, "--cache-sim=yes")
+	}
+	argv = append(argv, t.argv(addr)...)
 	env := append(slices.Clip(callgrindEnv), t.env...)
 	p, err := startProc(ctx, dir, t.name, "http://"+addr, -1, env, callgrindStart, argv...)
 	if err != nil {
@@ -205,32 +234,34 @@ func countTarget(ctx context.Context, client *http.Client, t proxyTarget, modes 
 			return nil, fmt.Errorf("%s %s: %d of %d warm-up requests failed, the last with: %w", m.name, t.name, warm-warmed, warm, warmErr)
 		}
 		send := func() error { return once(ctx, client, url, body) }
-		counted, failed, err := countRequests(p, send, n, fmt.Sprintf("%s.%d", out, i+1))
+		c, err := countRequests(p, send, n, fmt.Sprintf("%s.%d", out, i+1))
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", m.name, t.name, err)
 		}
-		if failed*4 > n {
-			return nil, fmt.Errorf("%s %s: %d of %d requests failed (see %s)", m.name, t.name, failed, n, p.log.Name())
+		if c.failed*4 > n {
+			return nil, fmt.Errorf("%s %s: %d of %d requests failed (see %s)", m.name, t.name, c.failed, n, p.log.Name())
 		}
-		per[m.name] = instructionCount{perRequest: counted, failed: failed}
+		per[m.name] = c
 	}
 	return per, nil
 }
 
 // countRequests zeroes p's counters, sends it n requests one at a time,
-// dumps the counters to dump, and returns the instructions per request
-// and how many of the requests failed. Under callgrind a Go proxy now and
-// then loses a stream midway (the bare proxy's upstream connection reads
-// "use of closed network connection": one to three streams in a hundred
-// with events spaced as here; never seen outside valgrind, nor through
-// sluice). Such a request counts as one: it did part of the work.
-func countRequests(p *proc, send func() error, n int, dump string) (perRequest float64, failed int, err error) {
+// dumps the counters to dump, and returns the instructions (and cache
+// misses, when simulated) per request and how many of the requests
+// failed. Under callgrind a Go proxy now and then loses a stream midway
+// (the bare proxy's upstream connection reads "use of closed network
+// connection": one to three streams in a hundred with events spaced as
+// here; never seen outside valgrind, nor through sluice). Such a request
+// counts as one: it did part of the work.
+func countRequests(p *proc, send func() error, n int, dump string) (instructionCount, error) {
+	var c instructionCount
 	if _, err := callgrindCommand(p.pid, "zero", send); err != nil {
-		return 0, 0, err
+		return c, err
 	}
 	for range n {
 		if send() != nil {
-			failed++
+			c.failed++
 		}
 	}
 	// Let a request log write its last rows: its writer flushes every
@@ -238,17 +269,21 @@ func countRequests(p *proc, send func() error, n int, dump string) (perRequest f
 	time.Sleep(time.Second)
 	triggers, err := callgrindCommand(p.pid, "dump", send)
 	if err != nil {
-		return 0, failed, err
+		return c, err
 	}
-	total, err := callgrindTotal(dump)
+	events, err := callgrindEvents(dump)
 	if err != nil {
-		return 0, failed, err
+		return c, err
 	}
 	// The count began during the request that carried the zero command
 	// in and ended during the last one that carried the dump command:
 	// together about one request, beyond the n counted and the triggers
 	// before the last.
-	return float64(total) / float64(n+max(triggers, 1)), failed, nil
+	requests := float64(n + max(triggers, 1))
+	c.perRequest = float64(events["Ir"]) / requests
+	c.i1Misses = float64(events["I1mr"]) / requests
+	c.d1Misses = float64(events["D1mr"]+events["D1mw"]) / requests
+	return c, nil
 }
 
 // callgrindCommand has the callgrind run with PID pid carry out a monitor
@@ -290,31 +325,55 @@ func callgrindCommand(pid int, cmd string, send func() error) (triggers int, err
 	}
 }
 
-// callgrindTotal reads the instructions counted in a callgrind dump: its
-// "summary:" line (events: Ir, the only event counted).
-func callgrindTotal(path string) (int64, error) {
+// callgrindEvents reads the totals of a callgrind dump by event name:
+// Ir (instructions) always, the cache events with --cache-sim=yes.
+func callgrindEvents(path string) (map[string]int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
 	return parseCallgrindSummary(f)
 }
 
-func parseCallgrindSummary(r io.Reader) (int64, error) {
+// parseCallgrindSummary reads a dump's "events:" line, the names, and its
+// "summary:" line, their totals in the same order.
+func parseCallgrindSummary(r io.Reader) (map[string]int64, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	var names []string
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "summary:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseInt(f[0], 10, 64)
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "events:"); ok {
+			names = strings.Fields(v)
+			continue
 		}
+		v, ok := strings.CutPrefix(line, "summary:")
+		if !ok {
+			continue
+		}
+		if len(names) == 0 {
+			return nil, errors.New("callgrind dump with a summary line before its events line")
+		}
+		values := strings.Fields(v)
+		if len(values) == 0 || len(values) > len(names) {
+			return nil, fmt.Errorf("callgrind summary %q does not match its events %q", strings.TrimSpace(v), names)
+		}
+		totals := make(map[string]int64, len(names))
+		for i, s := range values {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("callgrind summary: %w", err)
+			}
+			totals[names[i]] = n
+		}
+		if _, ok := totals["Ir"]; !ok {
+			return nil, fmt.Errorf("callgrind dump without an instruction count (events %q)", names)
+		}
+		return totals, nil
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return 0, errors.New("callgrind dump without a summary line")
+	return nil, errors.New("callgrind dump without a summary line")
 }

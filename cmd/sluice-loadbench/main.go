@@ -77,6 +77,7 @@ func main() {
 	var inf instructionsFlags
 	flag.IntVar(&inf.requests, "instructions", 0, "with -external, count instructions instead of timing: each proxy under valgrind's callgrind, this many requests per mode one at a time (needs valgrind; about a minute per target and mode at 300)")
 	flag.StringVar(&inf.keep, "callgrind-dir", "", "with -instructions, keep the callgrind dumps in this directory (read them with callgrind_annotate)")
+	flag.BoolVar(&inf.cacheSim, "cache-sim", false, "with -instructions, simulate the first-level caches too (callgrind --cache-sim=yes, the host's geometry) and add each target's instruction- and data-cache misses per request; about twice as slow")
 	streams := flag.Int("streams", 0, "measure memory instead: hold this many streams open at once through sluice and through a bare reverse proxy, in this process (with -external: each proxy and the mock provider their own process, each proxy's own memory per stream)")
 	heapprofile := flag.String("heapprofile", "", "with -streams, write heap profiles (of the proxies, with -external) to this path prefix while the streams are open")
 	h2 := flag.Bool("h2", false, "with -streams, a paced run over HTTP/2: h2c from the clients to the proxies and from the proxies to the mock")
@@ -131,6 +132,9 @@ func main() {
 			fatal(err)
 		}
 		return
+	}
+	if inf.cacheSim && inf.requests == 0 {
+		fatal(errors.New("-cache-sim simulates the caches in the instruction count: add -instructions N"))
 	}
 	if inf.requests != 0 && (!*external || *streams > 0) {
 		fatal(errors.New("-instructions counts the proxies of -external load runs: add -external -sluice PATH, without -streams"))
