@@ -120,27 +120,42 @@ func TestIdleTrimmerCountsMappedPages(t *testing.T) {
 	const mb = 1 << 20
 	tests := []struct {
 		name   string
+		start  uint64   // resident when serve sets the baseline; 0: no baseline
 		mapped []uint64 // file-backed resident bytes at each tick
 		want   int
 	}{
-		{"mapped back since start", []uint64{30 * mb, 30 * mb, 40 * mb, 40 * mb, 40 * mb}, 1},
-		{"resident since start only", []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 31 * mb}, 0},
-		{"mapped back, then trimmed, then mapped back again", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+		{"mapped back since start", 0, []uint64{30 * mb, 30 * mb, 40 * mb, 40 * mb, 40 * mb}, 1},
+		{"resident since start only", 0, []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 31 * mb}, 0},
+		// What start-up's last steps map back before the first tick, after
+		// its own release, is returned once the first window is quiet.
+		{"mapped back between the start's release and the first tick", 10 * mb, []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 30 * mb}, 1},
+		{"nothing mapped back after the start's release", 30 * mb, []uint64{30 * mb, 30 * mb, 30 * mb, 30 * mb, 31 * mb}, 0},
+		{"mapped back, then trimmed, then mapped back again", 0, []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
 			/* trimmed: */ 10 * mb, 10 * mb, 10 * mb, 10 * mb, 10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb}, 2},
-		{"dropped by the trim, resident again only as much", []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
+		{"dropped by the trim, resident again only as much", 0, []uint64{10 * mb, 20 * mb, 20 * mb, 20 * mb, 20 * mb,
 			/* trimmed: */ 10 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb, 12 * mb}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			i, trims := 0, 0
+			starting := tt.start != 0
 			var now time.Duration
 			tr := &idleTrimmer{
 				tick: 250 * time.Millisecond, window: time.Second, quietRate: 1 * mb,
 				minGap: time.Second, minSpare: 4 * mb,
-				read:   func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
-				mapped: growth{read: func() uint64 { return tt.mapped[min(i, len(tt.mapped)-1)] }},
-				trim:   func(context.Context) { trims++; i++ }, // the trim's own reading is the next tick's
-				now:    func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
+				read: func() (uint64, uint64) { return 10 * mb, 1 * mb }, // quiet, 1 MB of heap spare
+				mapped: growth{read: func() uint64 {
+					if starting {
+						return tt.start
+					}
+					return tt.mapped[min(i, len(tt.mapped)-1)]
+				}},
+				trim: func(context.Context) { trims++; i++ }, // the trim's own reading is the next tick's
+				now:  func() time.Time { return time.Unix(1_800_000_000, 0).Add(now) },
+			}
+			if starting {
+				tr.baseline()
+				starting = false
 			}
 			for ; i < len(tt.mapped); i++ {
 				now += 250 * time.Millisecond

@@ -432,7 +432,9 @@ func serve(ctx context.Context, f *serveFlags, log *slog.Logger, stdout, stderr 
 			log.Debug("released startup pages", "mapped_bytes", n)
 		}
 		cache, _ := st.(memoryReleaser) // nil with --db none
-		go newIdleTrimmer(log, cache).run(ctx)
+		trimmer := newIdleTrimmer(log, cache)
+		trimmer.baseline()
+		go trimmer.run(ctx)
 	}
 	fmt.Fprintf(stdout, "sluice serving on %s (%d providers, %d models)\n", front.url, len(cfg.Providers), len(cfg.Models()))
 	return serveUntilDone(ctx, hs, limitConns(hs, front.listeners, f.maxConns), shutdownPlan{
