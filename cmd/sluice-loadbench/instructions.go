@@ -46,13 +46,13 @@ import (
 //     a commit carries more rows and each row costs less.
 //
 // Time per instruction: -cache-sim has callgrind simulate the first-level
-// caches too (--cache-sim=yes, with the host's geometry) and adds the
-// misses of each per request. Two programs that execute as many
-// instructions can still take different times, and the count alone does
-// not say why; the misses of the instruction cache do, for a program
-// whose code for one event does not fit in it. The simulation keeps the
-// caches warm across the waits between events, which a real core does
-// not: read the misses as a floor.
+// caches too (--cache-sim=yes, with the host's geometry) and adds their
+// misses per request. Two programs that execute as many instructions can
+// still take different times, and the count alone does not say why; the
+// misses of the instruction cache do, for a program whose code for one
+// event does not fit in it. The simulation keeps the caches warm across
+// the waits between events, which a real core does not: read the misses
+// as a floor.
 
 // eventSpacing is how far apart the mock sends a stream's content events
 // in the instruction count. Sent at once, as the timed runs' mock does,
