@@ -139,10 +139,10 @@ func newIdleTrimmer(log *slog.Logger, cache memoryReleaser) *idleTrimmer {
 }
 
 // baseline makes what is resident now the base the mapped and stack
-// growth count from. serve calls it right after start-up's own release
-// of the executable's pages: what start-up's last steps and the first
-// requests map back in then counts as spare, and the first quiet window
-// returns it. Counted from the first tick instead, pages mapped back
+// growth count from: after each trim, and once before the first tick.
+// serve calls it right after start-up's own release of the executable's
+// pages: what start-up's last steps and the first requests map back in
+// then counts as spare, and the first quiet window returns it. Counted from the first tick instead, pages mapped back
 // before it stayed until traffic came and went: 7–23 MB of the
 // executable when bench/run.sh started sluice beside the other proxies.
 func (t *idleTrimmer) baseline() {
@@ -192,8 +192,7 @@ func (t *idleTrimmer) step(ctx context.Context) bool {
 	}
 	t.trim(ctx)
 	t.lastTrim = now()
-	t.mapped.rebase()
-	t.stacks.rebase()
+	t.baseline() // what the trim left
 	if t.log != nil {
 		t.log.Debug("returned idle memory", "spare_bytes", spare, "took", t.lastTrim.Sub(start))
 	}
